@@ -1,0 +1,304 @@
+//! Command line: flags are parsed here and turned into configured runtime objects.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::config::Config;
+use crate::decode::DecodeError;
+use crate::detect::rules::load::RuleSet;
+use crate::detect::{BuildReport, Engine};
+use crate::output::EveTarget;
+use crate::runtime::worker::{ChecksumMode, WorkerConfig};
+use crate::runtime::{replay, ReplayOptions, ReplaySummary};
+
+/// sekimori: network sensor / IPS with Suricata-syntax signatures and EVE JSON output.
+#[derive(Debug, Parser)]
+#[command(name = "sekimori", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Replay pcap/pcapng files or directories through detection and write EVE JSON.
+    Replay(ReplayArgs),
+    /// Rule pack tools.
+    Rules {
+        /// Rules subcommand.
+        #[command(subcommand)]
+        command: RulesCommand,
+    },
+}
+
+/// `rules` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// Load packs and report what loads, what fails and why, and what was compiled.
+    Check(CheckArgs),
+}
+
+/// Checksum validation flag values.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ChecksumArg {
+    /// Validate unless the capture shows checksum offloading.
+    Auto,
+    /// Always validate.
+    Yes,
+    /// Never validate.
+    No,
+}
+
+/// `replay` flags.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// TOML configuration file.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Rule file or directory of .rules files; repeat for several packs (later ones override
+    /// rules with the same gid:sid).
+    #[arg(long = "rules", value_name = "FILE_OR_DIR")]
+    pub rules: Vec<PathBuf>,
+    /// EVE output file, or `-` for standard output.
+    #[arg(long, value_name = "PATH|-")]
+    pub eve: Option<String>,
+    /// Checksum validation.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub checksum_checks: ChecksumArg,
+    /// Simulate inline IPS: drop/reject rules block and alerts say "blocked".
+    #[arg(long)]
+    pub ips: bool,
+    /// Worker threads (default: config, else the number of cores).
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Capture files or directories.
+    #[arg(required = true, value_name = "PCAP_OR_DIR")]
+    pub inputs: Vec<PathBuf>,
+}
+
+/// `rules check` flags.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// TOML configuration file (variables, classification).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Exit non-zero if any rule fails to parse or cannot be loaded.
+    #[arg(long)]
+    pub strict: bool,
+    /// List every rule that was not loaded (default: the first 20 of each kind).
+    #[arg(long)]
+    pub all: bool,
+    /// Rule files or directories.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> ExitCode {
+    let result = match cli.command {
+        Command::Replay(args) => run_replay(args),
+        Command::Rules { command: RulesCommand::Check(args) } => run_check(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("sekimori: error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn load_config(path: Option<&PathBuf>) -> Result<Config, String> {
+    match path {
+        Some(p) => Config::from_file(p),
+        None => Ok(Config::default()),
+    }
+}
+
+/// Loads packs and builds the engine, reporting every rule that did not make it.
+fn load_engine(cfg: &Config, extra: &[PathBuf], verbose_skips: bool) -> Result<(Engine, RuleSet), String> {
+    let mut paths = cfg.rules.files.clone();
+    paths.extend_from_slice(extra);
+    if paths.is_empty() {
+        return Err("no rules given (use --rules FILE_OR_DIR or rules.files in the config)".into());
+    }
+    let classes = cfg.classifications()?;
+    let mut set = RuleSet::load(&paths, &cfg.vars())?;
+    for f in &set.failures {
+        tracing::warn!("rule not loaded: {f}");
+    }
+    let rules = std::mem::take(&mut set.rules);
+    let engine = Engine::build(rules, &classes)?;
+    if verbose_skips {
+        for s in &engine.report.skipped {
+            let at = s.file.as_ref().map(|f| format!("{}:{}: ", f.display(), s.line)).unwrap_or_default();
+            tracing::warn!("rule not loaded: {at}sid {}: {}", s.sid, s.reason);
+        }
+    }
+    Ok((engine, set))
+}
+
+fn run_replay(args: ReplayArgs) -> Result<ExitCode, String> {
+    let cfg = load_config(args.config.as_ref())?;
+    let load_started = Instant::now();
+    let (engine, set) = load_engine(&cfg, &args.rules, true)?;
+    let load_time = load_started.elapsed();
+    eprintln!(
+        "rules: {} loaded, {} failed to parse, {} not supported yet ({} files, {:.2} s)",
+        engine.report.loaded,
+        set.failures.len(),
+        engine.report.skipped.len(),
+        set.files,
+        load_time.as_secs_f64()
+    );
+    let eve_arg = args.eve.or_else(|| cfg.output.eve.clone()).unwrap_or_else(|| "eve.json".into());
+    let eve = if eve_arg == "-" { EveTarget::Stdout } else { EveTarget::File(PathBuf::from(&eve_arg)) };
+    let workers = args
+        .workers
+        .or(cfg.runtime.workers)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let checksums = match args.checksum_checks {
+        ChecksumArg::Auto => ChecksumMode::Auto,
+        ChecksumArg::Yes => ChecksumMode::Yes,
+        ChecksumArg::No => ChecksumMode::No,
+    };
+    let opts = ReplayOptions {
+        inputs: args.inputs,
+        eve: eve.clone(),
+        workers,
+        worker: WorkerConfig { flow: cfg.flow(), checksums, ips: args.ips },
+    };
+    let engine = Arc::new(engine);
+    let summary = replay(engine.clone(), &opts)?;
+    print_summary(&engine, &summary, &eve, workers);
+    Ok(if summary.files_failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(2) })
+}
+
+fn print_summary(engine: &Engine, s: &ReplaySummary, eve: &EveTarget, workers: usize) {
+    let st = &s.stats;
+    let mut err = std::io::stderr().lock();
+    let secs = s.elapsed.as_secs_f64().max(1e-9);
+    let _ = writeln!(
+        err,
+        "replay: {} files ({} failed, {} truncated), {} packets, {} bytes, {:.3} s, {:.0} packets/s, {} workers",
+        s.files,
+        s.files_failed.len(),
+        s.files_truncated.len(),
+        st.packets,
+        st.bytes,
+        secs,
+        st.packets as f64 / secs,
+        workers
+    );
+    let _ = writeln!(
+        err,
+        "packets: {} inspected, {} not inspected, {} fragments (not reassembled), {} truncated, {} bad checksum, {} passed, {} dropped",
+        st.inspected,
+        st.not_inspected(),
+        st.fragments,
+        st.truncated,
+        st.bad_checksum,
+        st.passed,
+        st.dropped
+    );
+    let reasons: Vec<String> = DecodeError::ALL
+        .iter()
+        .zip(st.decode_errors.iter())
+        .filter(|(_, n)| **n > 0)
+        .map(|(r, n)| format!("{}={n}", r.name()))
+        .collect();
+    if !reasons.is_empty() {
+        let _ = writeln!(err, "not inspected by reason: {}", reasons.join(", "));
+    }
+    let _ = writeln!(
+        err,
+        "flows: {} created, {} timed out, {} evicted, {} packets without flow (table full)",
+        st.flow.created, st.flow.timed_out, st.flow.evicted, st.flow.no_room
+    );
+    let target = match eve {
+        EveTarget::File(p) => p.display().to_string(),
+        EveTarget::Stdout => "standard output".into(),
+    };
+    let _ = writeln!(err, "eve: {} events written to {target}", s.writer.lines);
+    let _ = writeln!(err, "alerts: {}", st.alerts);
+    let mut by_sig: Vec<(u64, u32)> = st
+        .per_sig
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| **n > 0)
+        .map(|(i, n)| (*n, i as u32))
+        .collect();
+    by_sig.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    for (n, idx) in by_sig {
+        let sig = engine.sig(idx);
+        let _ = writeln!(err, "  {n:>8}  {}:{}  {}", sig.gid, sig.sid, sig.msg);
+    }
+    if st.eve_dropped > 0 || st.scan_errors > 0 {
+        let _ = writeln!(err, "warnings: {} EVE events dropped, {} prefilter scan errors", st.eve_dropped, st.scan_errors);
+    }
+}
+
+fn run_check(args: CheckArgs) -> Result<ExitCode, String> {
+    let cfg = load_config(args.config.as_ref())?;
+    let started = Instant::now();
+    let (engine, set) = load_engine(&cfg, &args.paths, false)?;
+    let elapsed = started.elapsed();
+    let r: &BuildReport = &engine.report;
+    let mut out = std::io::stdout().lock();
+    let total = set.seen;
+    let _ = writeln!(out, "files: {}", set.files);
+    let _ = writeln!(out, "rules: {total} ({} overridden by a later pack)", set.overridden);
+    let pct = if total == 0 { 0.0 } else { 100.0 * r.loaded as f64 / total as f64 };
+    let _ = writeln!(out, "loaded: {} ({pct:.1}%)", r.loaded);
+    let _ = writeln!(out, "failed to parse: {}", set.failures.len());
+    let limit = if args.all { usize::MAX } else { 20 };
+    for f in set.failures.iter().take(limit) {
+        let _ = writeln!(out, "  {f}");
+    }
+    if set.failures.len() > limit {
+        let _ = writeln!(out, "  ... {} more (use --all)", set.failures.len() - limit);
+    }
+    let _ = writeln!(out, "not supported yet: {}", r.skipped.len());
+    for s in r.skipped.iter().take(limit) {
+        let at = s.file.as_ref().map(|f| format!("{}:{}: ", f.display(), s.line)).unwrap_or_default();
+        let _ = writeln!(out, "  {at}sid {}: {}", s.sid, s.reason);
+    }
+    if r.skipped.len() > limit {
+        let _ = writeln!(out, "  ... {} more (use --all)", r.skipped.len() - limit);
+    }
+    let mut per_kw: BTreeMap<&str, usize> = BTreeMap::new();
+    for s in &r.skipped {
+        for k in &s.keywords {
+            *per_kw.entry(k.as_str()).or_default() += 1;
+        }
+    }
+    let mut per_kw: Vec<(&str, usize)> = per_kw.into_iter().collect();
+    per_kw.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    if !per_kw.is_empty() {
+        let _ = writeln!(out, "rules per unsupported keyword/buffer:");
+        for (k, n) in per_kw {
+            let _ = writeln!(out, "  {n:>6}  {k}");
+        }
+    }
+    let _ = writeln!(
+        out,
+        "hyperscan: {} databases, {} patterns, {} bytes; {} rules without fast pattern",
+        r.databases, r.patterns, r.database_bytes, r.non_mpm
+    );
+    let _ = writeln!(
+        out,
+        "time: {:.3} s total, {:.3} s compile",
+        elapsed.as_secs_f64(),
+        r.compile_time.as_secs_f64()
+    );
+    let bad = !set.failures.is_empty() || !r.skipped.is_empty();
+    Ok(if args.strict && bad { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}

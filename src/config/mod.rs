@@ -1,0 +1,208 @@
+//! The TOML configuration: plain data (serde, unknown keys rejected), turned into runtime
+//! settings by [`Config::build`]. Command-line flags override it.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::detect::rules::classification::Classifications;
+use crate::detect::rules::Vars;
+use crate::flow::FlowConfig;
+
+/// The whole configuration file.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address and port variables used by rules.
+    #[serde(default)]
+    pub vars: VarsConfig,
+    /// Rule loading.
+    #[serde(default)]
+    pub rules: RulesConfig,
+    /// Flow tracking.
+    #[serde(default)]
+    pub flow: FlowSection,
+    /// Threads.
+    #[serde(default)]
+    pub runtime: RuntimeConfig,
+    /// Outputs.
+    #[serde(default)]
+    pub output: OutputConfig,
+}
+
+/// `[vars]`: overrides and additions to Suricata's default variables.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VarsConfig {
+    /// `[vars.address]`: `HOME_NET = "[10.0.0.0/8]"`.
+    #[serde(default)]
+    pub address: BTreeMap<String, String>,
+    /// `[vars.port]`: `HTTP_PORTS = "[80,8080]"`.
+    #[serde(default)]
+    pub port: BTreeMap<String, String>,
+}
+
+/// `[rules]`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RulesConfig {
+    /// classification.config to use instead of the bundled one.
+    pub classification: Option<PathBuf>,
+    /// Rule files or directories loaded before any given with `--rules`.
+    #[serde(default)]
+    pub files: Vec<PathBuf>,
+}
+
+/// `[flow]`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlowSection {
+    /// Flows per worker.
+    pub capacity: Option<usize>,
+    /// Idle timeout before establishment, seconds.
+    pub timeout_new: Option<u32>,
+    /// Idle timeout once established, seconds.
+    pub timeout_established: Option<u32>,
+    /// Idle timeout after close, seconds.
+    pub timeout_closed: Option<u32>,
+    /// Pick up TCP sessions mid-stream (default false, as Suricata).
+    pub midstream: Option<bool>,
+}
+
+/// `[runtime]`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimeConfig {
+    /// Worker threads (default: number of cores).
+    pub workers: Option<usize>,
+}
+
+/// `[output]`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputConfig {
+    /// EVE file path (`-` for stdout).
+    pub eve: Option<String>,
+}
+
+impl Config {
+    /// Reads and parses a config file; errors name the file, line and key.
+    pub fn from_file(path: &Path) -> Result<Config, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        Self::from_toml(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// Parses config text.
+    pub fn from_toml(text: &str) -> Result<Config, String> {
+        let cfg: Config = toml::from_str(text).map_err(|e| e.to_string().trim_end().replace('\n', " "))?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Checks values serde cannot, reporting every problem at once.
+    pub fn validate(&self) -> Result<(), String> {
+        let mut errors = Vec::new();
+        if self.flow.capacity == Some(0) {
+            errors.push("flow.capacity: must be at least 1".to_string());
+        }
+        if self.runtime.workers == Some(0) {
+            errors.push("runtime.workers: must be at least 1".to_string());
+        }
+        let vars = self.vars();
+        for name in self.vars.address.keys() {
+            if let Err(e) = crate::detect::rules::header::parse_addr(&format!("${name}"), &vars) {
+                errors.push(format!("vars.address.{name}: {e}"));
+            }
+        }
+        for name in self.vars.port.keys() {
+            if let Err(e) = crate::detect::rules::header::parse_ports(&format!("${name}"), &vars) {
+                errors.push(format!("vars.port.{name}: {e}"));
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors.join("; "))
+        }
+    }
+
+    /// Rule variables: Suricata's defaults overlaid with `[vars]`.
+    pub fn vars(&self) -> Vars {
+        let mut v = Vars::suricata_defaults();
+        for (k, val) in &self.vars.address {
+            v.address.insert(k.trim_start_matches('$').to_string(), val.clone());
+        }
+        for (k, val) in &self.vars.port {
+            v.port.insert(k.trim_start_matches('$').to_string(), val.clone());
+        }
+        v
+    }
+
+    /// The classification table: the configured file or the bundled one.
+    pub fn classifications(&self) -> Result<Classifications, String> {
+        match &self.rules.classification {
+            Some(p) => Classifications::from_file(p),
+            None => Ok(Classifications::bundled()),
+        }
+    }
+
+    /// Flow table settings.
+    pub fn flow(&self) -> FlowConfig {
+        let d = FlowConfig::default();
+        FlowConfig {
+            capacity: self.flow.capacity.unwrap_or(d.capacity),
+            timeout_new: self.flow.timeout_new.unwrap_or(d.timeout_new),
+            timeout_established: self.flow.timeout_established.unwrap_or(d.timeout_established),
+            timeout_closed: self.flow.timeout_closed.unwrap_or(d.timeout_closed),
+            midstream: self.flow.midstream.unwrap_or(d.midstream),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn full_config() {
+        let c = Config::from_toml(
+            r#"
+            [vars.address]
+            HOME_NET = "[192.0.2.0/24]"
+            [vars.port]
+            HTTP_PORTS = "[80,8080]"
+            [flow]
+            capacity = 10
+            midstream = true
+            [runtime]
+            workers = 3
+            [output]
+            eve = "/tmp/x.json"
+            "#,
+        )
+        .unwrap();
+        let vars = c.vars();
+        assert_eq!(vars.address["HOME_NET"], "[192.0.2.0/24]");
+        assert_eq!(vars.address["EXTERNAL_NET"], "!$HOME_NET");
+        assert!(c.flow().midstream);
+        assert_eq!(c.flow().capacity, 10);
+        assert_eq!(c.flow().timeout_new, FlowConfig::default().timeout_new);
+        assert_eq!(c.runtime.workers, Some(3));
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_with_their_name() {
+        let e = Config::from_toml("[flow]\ncapacty = 3\n").unwrap_err();
+        assert!(e.contains("capacty"), "{e}");
+        let e = Config::from_toml("bogus = 1\n").unwrap_err();
+        assert!(e.contains("bogus"), "{e}");
+    }
+
+    #[test]
+    fn invalid_values_are_all_reported() {
+        let e = Config::from_toml("[flow]\ncapacity = 0\n[runtime]\nworkers = 0\n[vars.address]\nHOME_NET = \"300.0.0.1\"\n")
+            .unwrap_err();
+        assert!(e.contains("flow.capacity") && e.contains("runtime.workers") && e.contains("vars.address.HOME_NET"), "{e}");
+    }
+}

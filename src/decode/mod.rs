@@ -1,0 +1,555 @@
+//! Packet decoding: link layer to transport, into a borrowed [`Packet`] view.
+//!
+//! Link headers that etherparse does not know (Linux SLL/SLL2, BSD null/loopback) are stripped
+//! here; etherparse's lax slicer then decodes VLAN/QinQ, IPv4, IPv6 with extension headers,
+//! TCP, UDP and ICMP. Decoding never panics and never allocates: a packet that cannot be
+//! inspected comes back as a [`DecodeError`] reason, which the caller counts.
+
+pub mod checksum;
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use etherparse::err::packet::SliceError;
+use etherparse::{EtherType, LaxNetSlice, LaxSlicedPacket, TransportSlice};
+
+/// Link types sekimori reads (pcap LINKTYPE_* / DLT_* values).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkType {
+    /// Ethernet II (1).
+    Ethernet,
+    /// Linux cooked capture v1 (113).
+    LinuxSll,
+    /// Linux cooked capture v2 (276).
+    LinuxSll2,
+    /// Raw IPv4/IPv6 (12, 14, 101) and the per-family raw types (228, 229).
+    Raw,
+    /// BSD null/loopback: 4-byte address family in host byte order (0).
+    Null,
+    /// OpenBSD loopback: 4-byte address family in network byte order (108).
+    Loop,
+}
+
+impl LinkType {
+    /// Maps a pcap link type number; `None` for link types sekimori cannot decode.
+    pub fn from_pcap(dlt: i32) -> Option<LinkType> {
+        Some(match dlt {
+            1 => LinkType::Ethernet,
+            113 => LinkType::LinuxSll,
+            276 => LinkType::LinuxSll2,
+            12 | 14 | 101 | 228 | 229 => LinkType::Raw,
+            0 => LinkType::Null,
+            108 => LinkType::Loop,
+            _ => return None,
+        })
+    }
+}
+
+/// Why a packet could not be inspected. Each reason is counted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum DecodeError {
+    /// Frame shorter than its link header.
+    LinkTruncated,
+    /// Link layer carries something other than IPv4/IPv6 (ARP, LLDP...).
+    NotIp,
+    /// IPv4 header missing, truncated or invalid.
+    Ipv4Invalid,
+    /// IPv6 header missing, truncated or invalid.
+    Ipv6Invalid,
+    /// IPv6 extension header (or IPv4 AH) invalid.
+    IpExtInvalid,
+    /// TCP header truncated or with a bad data offset.
+    TcpInvalid,
+    /// UDP header truncated.
+    UdpInvalid,
+    /// ICMP header truncated.
+    IcmpInvalid,
+    /// VLAN or other link extension truncated.
+    VlanInvalid,
+    /// The IPv4 header checksum is wrong (checksum validation on).
+    Ipv4Checksum,
+    /// The TCP/UDP/ICMP checksum is wrong (checksum validation on).
+    L4Checksum,
+    /// A link type sekimori cannot decode.
+    UnsupportedLink,
+}
+
+impl DecodeError {
+    /// Every reason, in counter order.
+    pub const ALL: [DecodeError; 12] = [
+        DecodeError::LinkTruncated,
+        DecodeError::NotIp,
+        DecodeError::Ipv4Invalid,
+        DecodeError::Ipv6Invalid,
+        DecodeError::IpExtInvalid,
+        DecodeError::TcpInvalid,
+        DecodeError::UdpInvalid,
+        DecodeError::IcmpInvalid,
+        DecodeError::VlanInvalid,
+        DecodeError::Ipv4Checksum,
+        DecodeError::L4Checksum,
+        DecodeError::UnsupportedLink,
+    ];
+
+    /// Stable snake_case name for stats output.
+    pub fn name(self) -> &'static str {
+        match self {
+            DecodeError::LinkTruncated => "link_truncated",
+            DecodeError::NotIp => "not_ip",
+            DecodeError::Ipv4Invalid => "ipv4_invalid",
+            DecodeError::Ipv6Invalid => "ipv6_invalid",
+            DecodeError::IpExtInvalid => "ip_ext_invalid",
+            DecodeError::TcpInvalid => "tcp_invalid",
+            DecodeError::UdpInvalid => "udp_invalid",
+            DecodeError::IcmpInvalid => "icmp_invalid",
+            DecodeError::VlanInvalid => "vlan_invalid",
+            DecodeError::Ipv4Checksum => "ipv4_checksum",
+            DecodeError::L4Checksum => "l4_checksum",
+            DecodeError::UnsupportedLink => "unsupported_link",
+        }
+    }
+}
+
+/// TCP flag bits as in the header.
+pub mod tcp_flags {
+    /// FIN.
+    pub const FIN: u8 = 0x01;
+    /// SYN.
+    pub const SYN: u8 = 0x02;
+    /// RST.
+    pub const RST: u8 = 0x04;
+    /// PSH.
+    pub const PSH: u8 = 0x08;
+    /// ACK.
+    pub const ACK: u8 = 0x10;
+    /// URG.
+    pub const URG: u8 = 0x20;
+}
+
+/// TCP header fields the engine uses.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TcpInfo {
+    /// Flag byte (see [`tcp_flags`]).
+    pub flags: u8,
+    /// Sequence number.
+    pub seq: u32,
+    /// Acknowledgement number.
+    pub ack: u32,
+    /// Window.
+    pub window: u16,
+}
+
+/// A decoded packet: addresses, transport fields and the payload, borrowed from the frame.
+#[derive(Clone, Debug)]
+pub struct Packet<'a> {
+    /// IP version (4 or 6).
+    pub ip_version: u8,
+    /// Source address.
+    pub src: IpAddr,
+    /// Destination address.
+    pub dst: IpAddr,
+    /// IP protocol number of the payload (after IPv6 extension headers).
+    pub proto: u8,
+    /// TTL / hop limit.
+    pub ttl: u8,
+    /// Source port (0 where the protocol has none).
+    pub sport: u16,
+    /// Destination port (0 where the protocol has none).
+    pub dport: u16,
+    /// TCP fields, for TCP packets.
+    pub tcp: Option<TcpInfo>,
+    /// ICMP type and code, for ICMP/ICMPv6.
+    pub icmp: Option<(u8, u8)>,
+    /// Up to two VLAN ids, outer first (0 = absent).
+    pub vlan: [u16; 2],
+    /// The IP datagram is a fragment (transport not decoded).
+    pub fragment: bool,
+    /// Captured bytes end before the IP length says (snaplen or lying length).
+    pub truncated: bool,
+    /// Transport payload (IP payload for other protocols and fragments).
+    pub payload: &'a [u8],
+    /// Bytes on the wire from the IP header on, for flow byte counters.
+    pub ip_len: usize,
+    /// The IPv4 header as captured (empty for IPv6), for checksum validation.
+    pub ip_header: &'a [u8],
+    /// The transport header and payload as captured (empty when not decoded).
+    pub l4: &'a [u8],
+}
+
+impl Packet<'_> {
+    /// Whether the protocol carries ports (TCP, UDP, SCTP) and they were decoded.
+    #[inline]
+    pub fn has_ports(&self) -> bool {
+        !self.fragment && matches!(self.proto, 6 | 17 | 132)
+    }
+
+    /// Checks the IPv4 header and transport checksums. Truncated packets and fragments are
+    /// not judged (their checksum covers bytes that were not captured or not reassembled).
+    pub fn verify_checksums(&self) -> Result<(), DecodeError> {
+        if !self.ip_header.is_empty() && !checksum::ipv4_header_ok(self.ip_header) {
+            return Err(DecodeError::Ipv4Checksum);
+        }
+        if self.truncated || self.fragment || self.l4.is_empty() {
+            return Ok(());
+        }
+        if matches!(self.proto, 1 | 6 | 17 | 58) && !checksum::l4_ok(self.src, self.dst, self.proto, self.l4) {
+            return Err(DecodeError::L4Checksum);
+        }
+        Ok(())
+    }
+}
+
+/// Re-borrows `sub`, a slice lying inside `frame`, with the frame's lifetime.
+fn rebase<'a>(frame: &'a [u8], sub: &[u8]) -> &'a [u8] {
+    let start = (sub.as_ptr() as usize).wrapping_sub(frame.as_ptr() as usize);
+    match start.checked_add(sub.len()) {
+        Some(end) if start <= frame.len() && end <= frame.len() => &frame[start..end],
+        _ => &[],
+    }
+}
+
+/// Strips the link header, returning the ether type of what follows and the rest.
+fn strip_link(link: LinkType, frame: &[u8]) -> Result<(Option<u16>, &[u8]), DecodeError> {
+    fn family_to_ethertype(af: u32) -> Option<u16> {
+        match af {
+            2 => Some(0x0800),
+            10 | 24 | 28 | 30 => Some(0x86dd),
+            _ => None,
+        }
+    }
+    match link {
+        LinkType::Ethernet => Ok((None, frame)),
+        LinkType::Raw => Ok((Some(0), frame)),
+        LinkType::LinuxSll => {
+            if frame.len() < 16 {
+                return Err(DecodeError::LinkTruncated);
+            }
+            Ok((Some(u16::from_be_bytes([frame[14], frame[15]])), &frame[16..]))
+        }
+        LinkType::LinuxSll2 => {
+            if frame.len() < 20 {
+                return Err(DecodeError::LinkTruncated);
+            }
+            Ok((Some(u16::from_be_bytes([frame[0], frame[1]])), &frame[20..]))
+        }
+        LinkType::Null | LinkType::Loop => {
+            if frame.len() < 4 {
+                return Err(DecodeError::LinkTruncated);
+            }
+            let raw = [frame[0], frame[1], frame[2], frame[3]];
+            // Null is host byte order of the capturing machine: accept either.
+            let af = if link == LinkType::Loop {
+                u32::from_be_bytes(raw)
+            } else {
+                let le = u32::from_le_bytes(raw);
+                if le < 256 {
+                    le
+                } else {
+                    u32::from_be_bytes(raw)
+                }
+            };
+            let et = family_to_ethertype(af).ok_or(DecodeError::NotIp)?;
+            Ok((Some(et), &frame[4..]))
+        }
+    }
+}
+
+fn map_slice_error(err: &SliceError) -> DecodeError {
+    match err {
+        SliceError::Len(len) => match len.layer {
+            etherparse::err::Layer::Ipv4Header | etherparse::err::Layer::Ipv4Packet => DecodeError::Ipv4Invalid,
+            etherparse::err::Layer::Ipv6Header | etherparse::err::Layer::Ipv6Packet => DecodeError::Ipv6Invalid,
+            etherparse::err::Layer::TcpHeader => DecodeError::TcpInvalid,
+            etherparse::err::Layer::UdpHeader => DecodeError::UdpInvalid,
+            etherparse::err::Layer::Icmpv4 | etherparse::err::Layer::Icmpv6 => DecodeError::IcmpInvalid,
+            etherparse::err::Layer::VlanHeader | etherparse::err::Layer::MacsecHeader => DecodeError::VlanInvalid,
+            etherparse::err::Layer::IpHeader => DecodeError::Ipv4Invalid,
+            _ => DecodeError::IpExtInvalid,
+        },
+        SliceError::LinuxSll(_) => DecodeError::LinkTruncated,
+        SliceError::Macsec(_) => DecodeError::VlanInvalid,
+        SliceError::Ip(_) | SliceError::Ipv4(_) => DecodeError::Ipv4Invalid,
+        SliceError::Ipv6(_) => DecodeError::Ipv6Invalid,
+        SliceError::Ipv4Exts(_) | SliceError::Ipv6Exts(_) => DecodeError::IpExtInvalid,
+        SliceError::Tcp(_) => DecodeError::TcpInvalid,
+    }
+}
+
+/// A symmetric hash of a frame's IP address pair, for spreading flows over workers without a
+/// full decode. Both directions of a flow, and every fragment of a datagram, hash alike.
+/// Frames without a readable IP header hash to 0.
+pub fn dispatch_hash(link: LinkType, frame: &[u8]) -> u64 {
+    let Ok((ether_type, mut rest)) = strip_link(link, frame) else {
+        return 0;
+    };
+    let mut et = ether_type.unwrap_or(0);
+    if ether_type.is_none() {
+        if rest.len() < 14 {
+            return 0;
+        }
+        et = u16::from_be_bytes([rest[12], rest[13]]);
+        rest = &rest[14..];
+        while matches!(et, 0x8100 | 0x88a8 | 0x9100) && rest.len() >= 4 {
+            et = u16::from_be_bytes([rest[2], rest[3]]);
+            rest = &rest[4..];
+        }
+    }
+    let version = rest.first().map_or(0, |b| b >> 4);
+    let (a, b) = match (et, version) {
+        (0x0800, 4) | (0, 4) if rest.len() >= 20 => (&rest[12..16], &rest[16..20]),
+        (0x86dd, 6) | (0, 6) if rest.len() >= 40 => (&rest[8..24], &rest[24..40]),
+        _ => return 0,
+    };
+    let h = |x: &[u8]| {
+        let mut v: u64 = 0xcbf2_9ce4_8422_2325;
+        for &byte in x {
+            v = (v ^ u64::from(byte)).wrapping_mul(0x100_0000_01b3);
+        }
+        v
+    };
+    let m = h(a).wrapping_add(h(b));
+    m ^ (m >> 29)
+}
+
+/// Decodes a captured frame of the given link type.
+pub fn decode(link: LinkType, frame: &[u8]) -> Result<Packet<'_>, DecodeError> {
+    let (ether_type, rest) = strip_link(link, frame)?;
+    let sliced = match ether_type {
+        None => LaxSlicedPacket::from_ethernet(rest).map_err(|_| DecodeError::LinkTruncated)?,
+        Some(0) => match rest.first().map(|b| b >> 4) {
+            Some(4) | Some(6) => LaxSlicedPacket::from_ip(rest).map_err(|e| match e {
+                etherparse::err::ip::LaxHeaderSliceError::Len(_) => DecodeError::Ipv4Invalid,
+                etherparse::err::ip::LaxHeaderSliceError::Content(c) => match c {
+                    etherparse::err::ip::HeaderError::UnsupportedIpVersion { .. } => DecodeError::NotIp,
+                    _ => DecodeError::Ipv4Invalid,
+                },
+            })?,
+            _ => return Err(DecodeError::NotIp),
+        },
+        Some(et) => LaxSlicedPacket::from_ether_type(EtherType(et), rest),
+    };
+    from_sliced(frame, &sliced)
+}
+
+fn from_sliced<'a>(frame: &'a [u8], sliced: &LaxSlicedPacket<'a>) -> Result<Packet<'a>, DecodeError> {
+    let mut vlan = [0u16; 2];
+    let mut nv = 0;
+    for ext in sliced.link_exts.iter() {
+        if let etherparse::LaxLinkExtSlice::Vlan(v) = ext {
+            if nv < 2 {
+                vlan[nv] = v.vlan_identifier().value();
+                nv += 1;
+            }
+        }
+    }
+    let Some(net) = &sliced.net else {
+        return Err(match &sliced.stop_err {
+            Some((e, _)) => map_slice_error(e),
+            None => DecodeError::NotIp,
+        });
+    };
+    let (ip_version, src, dst, ttl, ip_payload, ip_len, ip_header) = match net {
+        LaxNetSlice::Ipv4(v4) => {
+            let h = v4.header();
+            (
+                4u8,
+                IpAddr::V4(Ipv4Addr::from(h.source())),
+                IpAddr::V4(Ipv4Addr::from(h.destination())),
+                h.ttl(),
+                v4.payload(),
+                usize::from(h.total_len()),
+                rebase(frame, h.slice()),
+            )
+        }
+        LaxNetSlice::Ipv6(v6) => {
+            let h = v6.header();
+            (
+                6u8,
+                IpAddr::V6(Ipv6Addr::from(h.source())),
+                IpAddr::V6(Ipv6Addr::from(h.destination())),
+                h.hop_limit(),
+                v6.payload(),
+                40 + usize::from(h.payload_length()),
+                &[][..],
+            )
+        }
+        LaxNetSlice::Arp(_) => return Err(DecodeError::NotIp),
+    };
+    let mut pkt = Packet {
+        ip_version,
+        src,
+        dst,
+        proto: ip_payload.ip_number.0,
+        ttl,
+        sport: 0,
+        dport: 0,
+        tcp: None,
+        icmp: None,
+        vlan,
+        fragment: ip_payload.fragmented,
+        truncated: ip_payload.incomplete,
+        payload: ip_payload.payload,
+        ip_len,
+        ip_header,
+        l4: &[],
+    };
+    if pkt.fragment {
+        return Ok(pkt);
+    }
+    match &sliced.transport {
+        Some(TransportSlice::Tcp(t)) => {
+            let hdr = t.header_slice();
+            pkt.sport = t.source_port();
+            pkt.dport = t.destination_port();
+            pkt.tcp = Some(TcpInfo {
+                flags: hdr[13],
+                seq: t.sequence_number(),
+                ack: t.acknowledgment_number(),
+                window: t.window_size(),
+            });
+            pkt.payload = t.payload();
+            pkt.l4 = t.slice();
+        }
+        Some(TransportSlice::Udp(u)) => {
+            pkt.sport = u.source_port();
+            pkt.dport = u.destination_port();
+            pkt.payload = u.payload();
+            pkt.l4 = u.slice();
+        }
+        Some(TransportSlice::Icmpv4(i)) => {
+            pkt.icmp = Some((i.type_u8(), i.code_u8()));
+            pkt.payload = i.payload();
+            pkt.l4 = i.slice();
+        }
+        Some(TransportSlice::Icmpv6(i)) => {
+            pkt.icmp = Some((i.type_u8(), i.code_u8()));
+            pkt.payload = i.payload();
+            pkt.l4 = i.slice();
+        }
+        Some(TransportSlice::Igmp(_)) => {}
+        None => {
+            if let Some((e, _)) = &sliced.stop_err {
+                return Err(map_slice_error(e));
+            }
+            match pkt.proto {
+                6 => return Err(DecodeError::TcpInvalid),
+                17 => return Err(DecodeError::UdpInvalid),
+                1 | 58 => return Err(DecodeError::IcmpInvalid),
+                _ => {}
+            }
+        }
+    }
+    Ok(pkt)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use etherparse::PacketBuilder;
+
+    fn tcp_frame(payload: &[u8]) -> Vec<u8> {
+        let b = PacketBuilder::ethernet2([1; 6], [2; 6])
+            .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+            .tcp(1234, 80, 1000, 4096)
+            .syn();
+        let mut out = Vec::new();
+        b.write(&mut out, payload).unwrap();
+        out
+    }
+
+    #[test]
+    fn ethernet_ipv4_tcp() {
+        let f = tcp_frame(b"hello");
+        let p = decode(LinkType::Ethernet, &f).unwrap();
+        assert_eq!(p.ip_version, 4);
+        assert_eq!(p.src, "10.0.0.1".parse::<IpAddr>().unwrap());
+        assert_eq!((p.sport, p.dport, p.proto), (1234, 80, 6));
+        assert_eq!(p.tcp.unwrap().flags & tcp_flags::SYN, tcp_flags::SYN);
+        assert_eq!(p.tcp.unwrap().seq, 1000);
+        assert_eq!(p.payload, b"hello");
+        assert!(!p.truncated && !p.fragment);
+    }
+
+    #[test]
+    fn vlan_qinq_ipv6_udp() {
+        let b = PacketBuilder::ethernet2([1; 6], [2; 6])
+            .double_vlan(
+                etherparse::VlanId::try_new(100).unwrap(),
+                etherparse::VlanId::try_new(200).unwrap(),
+            )
+            .ipv6([0x20; 16], [0x21; 16], 32)
+            .udp(53, 5353);
+        let mut f = Vec::new();
+        b.write(&mut f, b"q").unwrap();
+        let p = decode(LinkType::Ethernet, &f).unwrap();
+        assert_eq!(p.vlan, [100, 200]);
+        assert_eq!((p.ip_version, p.proto, p.sport, p.dport), (6, 17, 53, 5353));
+        assert_eq!(p.payload, b"q");
+    }
+
+    #[test]
+    fn other_link_types() {
+        let eth = tcp_frame(b"x");
+        let ip = &eth[14..];
+        assert!(decode(LinkType::Raw, ip).is_ok());
+        let mut null = 2u32.to_le_bytes().to_vec();
+        null.extend_from_slice(ip);
+        assert_eq!(decode(LinkType::Null, &null).unwrap().payload, b"x");
+        let mut lo = 2u32.to_be_bytes().to_vec();
+        lo.extend_from_slice(ip);
+        assert!(decode(LinkType::Loop, &lo).is_ok());
+        let mut sll = vec![0u8; 14];
+        sll.extend_from_slice(&0x0800u16.to_be_bytes());
+        sll.extend_from_slice(ip);
+        assert_eq!(decode(LinkType::LinuxSll, &sll).unwrap().dport, 80);
+        let mut sll2 = 0x0800u16.to_be_bytes().to_vec();
+        sll2.extend_from_slice(&[0u8; 18]);
+        sll2.extend_from_slice(ip);
+        assert_eq!(decode(LinkType::LinuxSll2, &sll2).unwrap().dport, 80);
+    }
+
+    #[test]
+    fn truncated_and_odd_frames_are_reasons_not_panics() {
+        let f = tcp_frame(b"payload");
+        // Every prefix of a valid frame decodes to a packet or a reason, never a panic.
+        for cut in 0..f.len() {
+            let _ = decode(LinkType::Ethernet, &f[..cut]);
+        }
+        assert_eq!(decode(LinkType::Ethernet, &f[..10]).unwrap_err(), DecodeError::LinkTruncated);
+        assert_eq!(decode(LinkType::Ethernet, &f[..20]).unwrap_err(), DecodeError::Ipv4Invalid);
+        assert_eq!(decode(LinkType::Ethernet, &f[..40]).unwrap_err(), DecodeError::TcpInvalid);
+        assert_eq!(decode(LinkType::LinuxSll2, &f[..5]).unwrap_err(), DecodeError::LinkTruncated);
+        let mut arp = f.clone();
+        arp[12] = 0x08;
+        arp[13] = 0x06;
+        assert!(decode(LinkType::Ethernet, &arp).is_err());
+        assert_eq!(decode(LinkType::Raw, &[0x50, 0, 0]).unwrap_err(), DecodeError::NotIp);
+        // Payload cut by snaplen: still decoded, flagged truncated.
+        let p = decode(LinkType::Ethernet, &f[..f.len() - 3]).unwrap();
+        assert!(p.truncated);
+        assert_eq!(p.payload, b"payl");
+    }
+
+    #[test]
+    fn dispatch_hash_is_symmetric() {
+        let mut a = Vec::new();
+        PacketBuilder::ethernet2([1; 6], [2; 6]).ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64).udp(1, 2).write(&mut a, b"x").unwrap();
+        let mut b = Vec::new();
+        PacketBuilder::ethernet2([2; 6], [1; 6]).ipv4([10, 0, 0, 2], [10, 0, 0, 1], 64).udp(2, 1).write(&mut b, b"y").unwrap();
+        let ha = dispatch_hash(LinkType::Ethernet, &a);
+        assert_ne!(ha, 0);
+        assert_eq!(ha, dispatch_hash(LinkType::Ethernet, &b));
+        assert_eq!(ha, dispatch_hash(LinkType::Raw, &a[14..]));
+        assert_eq!(dispatch_hash(LinkType::Ethernet, &a[..20]), 0);
+    }
+
+    #[test]
+    fn fragments_are_marked() {
+        let mut f = tcp_frame(b"0123456789");
+        // Set MF on the IPv4 header and fix nothing else: the lax slicer reports a fragment.
+        f[14 + 6] |= 0x20;
+        let p = decode(LinkType::Ethernet, &f).unwrap();
+        assert!(p.fragment);
+        assert!(!p.has_ports());
+    }
+}

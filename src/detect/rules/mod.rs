@@ -1,0 +1,186 @@
+//! Suricata/Snort rule language: the parsed form of a signature.
+//!
+//! [`parse::parse_rule`] turns one rule line into a [`Rule`]; [`load`] reads rule files and
+//! directories and reports every rule that fails with its file, line and sid. Parsing accepts
+//! the whole grammar; whether the engine can *run* every keyword of a rule is decided later, by
+//! [`crate::detect::Engine::build`], so `rules check` can tell "bad rule" from "not supported yet".
+
+pub mod classification;
+pub mod content;
+pub mod header;
+pub mod load;
+pub mod parse;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub use content::{Content, FastPattern};
+pub use header::{AddrSet, PortSet, Vars};
+
+/// What a matching rule does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// Raise an alert.
+    Alert,
+    /// Alert and, inline, drop the packet and the rest of its flow.
+    Drop,
+    /// Alert, drop and send a TCP RST / ICMP unreachable.
+    Reject,
+    /// Stop inspecting the packet, no alert.
+    Pass,
+}
+
+/// Layer-4 protocol a rule applies to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum L4 {
+    /// Any IP packet (`ip`, `pkthdr`).
+    Any,
+    /// TCP (`tcp`, `tcp-pkt`, `tcp-stream` and TCP-based app-layer protocols).
+    Tcp,
+    /// UDP and UDP-based app-layer protocols.
+    Udp,
+    /// ICMPv4 and ICMPv6 (`icmp`).
+    IcmpAny,
+    /// ICMPv4 only.
+    Icmp4,
+    /// ICMPv6 only.
+    Icmp6,
+    /// SCTP.
+    Sctp,
+}
+
+impl L4 {
+    /// Whether a packet with IP protocol number `proto` falls under this rule protocol.
+    #[inline]
+    pub fn matches(self, proto: u8) -> bool {
+        match self {
+            L4::Any => true,
+            L4::Tcp => proto == 6,
+            L4::Udp => proto == 17,
+            L4::IcmpAny => proto == 1 || proto == 58,
+            L4::Icmp4 => proto == 1,
+            L4::Icmp6 => proto == 58,
+            L4::Sctp => proto == 132,
+        }
+    }
+}
+
+/// Which part of the traffic a content inspects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Buffer {
+    /// The packet payload (and, once streams land, the reassembled stream).
+    Payload,
+    /// An app-layer sticky buffer, by its canonical Suricata name (`http.uri`, `tls.sni`...).
+    App(&'static str),
+}
+
+impl Buffer {
+    /// The name used in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Buffer::Payload => "payload",
+            Buffer::App(name) => name,
+        }
+    }
+}
+
+/// Constraints of the `flow` keyword.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FlowMatch {
+    /// `Some(true)`: to_server / from_client; `Some(false)`: to_client / from_server.
+    pub to_server: Option<bool>,
+    /// `Some(true)`: established; `Some(false)`: not_established.
+    pub established: Option<bool>,
+    /// `Some(true)`: only_stream; `Some(false)`: no_stream.
+    pub stream: Option<bool>,
+    /// `Some(true)`: only_frag; `Some(false)`: no_frag.
+    pub frag: Option<bool>,
+}
+
+/// Which side `target` names as the attacked host.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// The packet's source is the target.
+    Src,
+    /// The packet's destination is the target.
+    Dst,
+}
+
+/// One inspection step of a rule, in rule order.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Inspect {
+    /// A `content` with its modifiers.
+    Content(Content),
+}
+
+/// Where a rule came from, for error messages and tuning reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Origin {
+    /// The rules file (shared by all its rules).
+    pub file: Arc<PathBuf>,
+    /// 1-based line where the rule starts.
+    pub line: usize,
+}
+
+/// A parsed signature.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rule {
+    /// What to do on a match.
+    pub action: Action,
+    /// Layer-4 protocol.
+    pub l4: L4,
+    /// App-layer protocol named in the header (`http`, `tls`, `dns`...), if any.
+    pub app_proto: Option<String>,
+    /// Source addresses.
+    pub src: AddrSet,
+    /// Source ports.
+    pub sport: PortSet,
+    /// Destination addresses.
+    pub dst: AddrSet,
+    /// Destination ports.
+    pub dport: PortSet,
+    /// `<>`: the header matches in either orientation.
+    pub bidirectional: bool,
+    /// Signature id.
+    pub sid: u32,
+    /// Generator id (1 unless set).
+    pub gid: u32,
+    /// Revision.
+    pub rev: u32,
+    /// `msg`.
+    pub msg: String,
+    /// `classtype`, if given.
+    pub classtype: Option<String>,
+    /// Explicit `priority`, which overrides the classtype's.
+    pub priority: Option<u8>,
+    /// `metadata` key/value pairs in rule order.
+    pub metadata: Vec<(String, String)>,
+    /// `reference` entries as `type,value`.
+    pub references: Vec<String>,
+    /// `flow` constraints.
+    pub flow: FlowMatch,
+    /// Inspection steps, each bound to a buffer.
+    pub inspect: Vec<(Buffer, Inspect)>,
+    /// `target`.
+    pub target: Option<Target>,
+    /// Keywords the parser understood but the engine cannot evaluate yet.
+    pub unsupported: Vec<&'static str>,
+    /// Where the rule came from.
+    pub origin: Option<Origin>,
+    /// The rule text, for reports.
+    pub text: String,
+}
+
+impl Rule {
+    /// The contents of the rule, in order.
+    pub fn contents(&self) -> impl Iterator<Item = (Buffer, &Content)> {
+        self.inspect.iter().map(|(b, i)| match i {
+            Inspect::Content(c) => (*b, c),
+        })
+    }
+
+    /// `gid:sid`, the identity later packs override by.
+    pub fn key(&self) -> (u32, u32) {
+        (self.gid, self.sid)
+    }
+}

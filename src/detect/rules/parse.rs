@@ -1,0 +1,816 @@
+//! Parser for one rule: header, option tokenizer and per-keyword handling.
+
+use super::content::{parse_content_value, Content, FastPattern};
+use super::header::{parse_addr, parse_ports, Vars};
+use super::{Action, Buffer, FlowMatch, Inspect, Rule, Target, L4};
+
+/// App-layer protocol names accepted in the header, with the transport they run on.
+const APP_PROTOS: &[(&str, L4)] = &[
+    ("http", L4::Tcp),
+    ("http1", L4::Tcp),
+    ("http2", L4::Tcp),
+    ("tls", L4::Tcp),
+    ("ssl", L4::Tcp),
+    ("ftp", L4::Tcp),
+    ("ftp-data", L4::Tcp),
+    ("smb", L4::Tcp),
+    ("dcerpc", L4::Tcp),
+    ("smtp", L4::Tcp),
+    ("imap", L4::Tcp),
+    ("pop3", L4::Tcp),
+    ("ssh", L4::Tcp),
+    ("modbus", L4::Tcp),
+    ("enip", L4::Tcp),
+    ("dnp3", L4::Tcp),
+    ("nfs", L4::Tcp),
+    ("rdp", L4::Tcp),
+    ("rfb", L4::Tcp),
+    ("mqtt", L4::Tcp),
+    ("pgsql", L4::Tcp),
+    ("telnet", L4::Tcp),
+    ("websocket", L4::Tcp),
+    ("ldap", L4::Tcp),
+    ("irc", L4::Tcp),
+    ("dns", L4::Any),
+    ("krb5", L4::Any),
+    ("dhcp", L4::Udp),
+    ("ntp", L4::Udp),
+    ("snmp", L4::Udp),
+    ("sip", L4::Any),
+    ("tftp", L4::Udp),
+    ("ike", L4::Udp),
+    ("quic", L4::Udp),
+    ("bittorrent-dht", L4::Udp),
+];
+
+/// Sticky buffers (`http.uri;`) and their legacy content-modifier spellings (`http_uri`).
+/// Each maps to the canonical buffer name contents are bound to.
+const STICKY_BUFFERS: &[(&str, &str)] = &[
+    ("http.uri", "http.uri"),
+    ("http.uri.raw", "http.uri.raw"),
+    ("http.method", "http.method"),
+    ("http.protocol", "http.protocol"),
+    ("http.request_line", "http.request_line"),
+    ("http.header", "http.header"),
+    ("http.header.raw", "http.header.raw"),
+    ("http.header_names", "http.header_names"),
+    ("http.host", "http.host"),
+    ("http.host.raw", "http.host.raw"),
+    ("http.user_agent", "http.user_agent"),
+    ("http.cookie", "http.cookie"),
+    ("http.content_type", "http.content_type"),
+    ("http.content_len", "http.content_len"),
+    ("http.referer", "http.referer"),
+    ("http.accept", "http.accept"),
+    ("http.accept_lang", "http.accept_lang"),
+    ("http.accept_enc", "http.accept_enc"),
+    ("http.connection", "http.connection"),
+    ("http.start", "http.start"),
+    ("http.request_body", "http.request_body"),
+    ("http.client_body", "http.request_body"),
+    ("http.stat_code", "http.stat_code"),
+    ("http.stat_msg", "http.stat_msg"),
+    ("http.response_line", "http.response_line"),
+    ("http.response_body", "http.response_body"),
+    ("http.server", "http.server"),
+    ("http.location", "http.location"),
+    ("http.request_header", "http.request_header"),
+    ("http.response_header", "http.response_header"),
+    ("file.data", "file.data"),
+    ("file_data", "file.data"),
+    ("file.name", "file.name"),
+    ("tls.sni", "tls.sni"),
+    ("tls_sni", "tls.sni"),
+    ("tls.cert_subject", "tls.cert_subject"),
+    ("tls.cert_issuer", "tls.cert_issuer"),
+    ("tls.cert_serial", "tls.cert_serial"),
+    ("tls.cert_fingerprint", "tls.cert_fingerprint"),
+    ("tls.certs", "tls.certs"),
+    ("tls.random", "tls.random"),
+    ("ja3.hash", "ja3.hash"),
+    ("ja3_hash", "ja3.hash"),
+    ("ja3.string", "ja3.string"),
+    ("ja3s.hash", "ja3s.hash"),
+    ("ja3s.string", "ja3s.string"),
+    ("ja4.hash", "ja4.hash"),
+    ("dns.query", "dns.query"),
+    ("dns_query", "dns.query"),
+    ("dns.queries.rrname", "dns.queries.rrname"),
+    ("dns.answers.rrname", "dns.answers.rrname"),
+    ("ssh.software", "ssh.software"),
+    ("ssh_software", "ssh.software"),
+    ("ssh.proto", "ssh.proto"),
+    ("ssh_proto", "ssh.proto"),
+    ("ssh.hassh", "ssh.hassh"),
+    ("ssh.hassh.server", "ssh.hassh.server"),
+    ("smb.named_pipe", "smb.named_pipe"),
+    ("smb.share", "smb.share"),
+    ("smtp.helo", "smtp.helo"),
+    ("smtp.mail_from", "smtp.mail_from"),
+    ("smtp.rcpt_to", "smtp.rcpt_to"),
+    ("krb5_cname", "krb5.cname"),
+    ("krb5_sname", "krb5.sname"),
+    ("sip.method", "sip.method"),
+    ("sip.uri", "sip.uri"),
+    ("ftp.command", "ftp.command"),
+    ("ftp.command_data", "ftp.command_data"),
+    ("quic.sni", "quic.sni"),
+    ("base64_data", "base64_data"),
+    ("tcp.hdr", "tcp.hdr"),
+    ("udp.hdr", "udp.hdr"),
+    ("ipv4.hdr", "ipv4.hdr"),
+    ("ipv6.hdr", "ipv6.hdr"),
+    ("icmpv4.hdr", "icmpv4.hdr"),
+    ("icmpv6.hdr", "icmpv6.hdr"),
+];
+
+/// Legacy content modifiers that move the preceding content into a buffer.
+const LEGACY_MODIFIERS: &[(&str, &str)] = &[
+    ("http_uri", "http.uri"),
+    ("http_raw_uri", "http.uri.raw"),
+    ("http_method", "http.method"),
+    ("http_header", "http.header"),
+    ("http_raw_header", "http.header.raw"),
+    ("http_cookie", "http.cookie"),
+    ("http_raw_cookie", "http.cookie"),
+    ("http_user_agent", "http.user_agent"),
+    ("http_host", "http.host"),
+    ("http_raw_host", "http.host.raw"),
+    ("http_client_body", "http.request_body"),
+    ("http_server_body", "http.response_body"),
+    ("http_stat_code", "http.stat_code"),
+    ("http_stat_msg", "http.stat_msg"),
+    ("http_header_names", "http.header_names"),
+    ("http_content_type", "http.content_type"),
+    ("http_content_len", "http.content_len"),
+    ("http_referer", "http.referer"),
+    ("http_accept", "http.accept"),
+    ("http_accept_lang", "http.accept_lang"),
+    ("http_accept_enc", "http.accept_enc"),
+    ("http_connection", "http.connection"),
+    ("http_protocol", "http.protocol"),
+    ("http_request_line", "http.request_line"),
+    ("http_response_line", "http.response_line"),
+    ("http_start", "http.start"),
+];
+
+/// Keywords of the rule language that parse but whose semantics the engine does not run yet.
+/// A rule using one loads as "unsupported" (reported, not silently weakened).
+const NOT_YET: &[&str] = &[
+    "pcre",
+    "uricontent",
+    "isdataat",
+    "dsize",
+    "byte_test",
+    "byte_jump",
+    "byte_extract",
+    "byte_math",
+    "bsize",
+    "flowbits",
+    "xbits",
+    "hostbits",
+    "flowint",
+    "threshold",
+    "detection_filter",
+    "noalert",
+    "ip_proto",
+    "ttl",
+    "tos",
+    "id",
+    "ipopts",
+    "fragbits",
+    "fragoffset",
+    "itype",
+    "icode",
+    "icmp_id",
+    "icmp_seq",
+    "flags",
+    "window",
+    "seq",
+    "ack",
+    "sameip",
+    "tag",
+    "urilen",
+    "tls.version",
+    "tls.subject",
+    "tls.issuerdn",
+    "tls.fingerprint",
+    "tls.store",
+    "tls_cert_notbefore",
+    "tls_cert_notafter",
+    "tls_cert_expired",
+    "tls_cert_valid",
+    "ssl_state",
+    "ssl_version",
+    "app-layer-protocol",
+    "app-layer-event",
+    "decode-event",
+    "stream-event",
+    "engine-event",
+    "stream_size",
+    "tcp.mss",
+    "dns.opcode",
+    "dns.rrtype",
+    "filestore",
+    "filemagic",
+    "filename",
+    "fileext",
+    "filemd5",
+    "filesha1",
+    "filesha256",
+    "filesize",
+    "file.magic",
+    "file.name",
+    "dataset",
+    "datarep",
+    "iprep",
+    "lua",
+    "luajit",
+    "asn1",
+    "base64_decode",
+    "replace",
+    "geoip",
+    "rpc",
+    "ftpbounce",
+    "ftpdata_command",
+    "http.response_header",
+    "to_lowercase",
+    "to_uppercase",
+    "dotprefix",
+    "strip_whitespace",
+    "compress_whitespace",
+    "url_decode",
+    "to_md5",
+    "to_sha1",
+    "to_sha256",
+    "xor",
+    "pcrexform",
+    "header_lowercase",
+    "strip_pseudo_headers",
+    "from_base64",
+    "requires",
+    "bypass",
+    "config",
+    "absent",
+    "entropy",
+    "ipv4-csum",
+    "ipv6-csum",
+    "tcpv4-csum",
+    "tcpv6-csum",
+    "udpv4-csum",
+    "udpv6-csum",
+    "icmpv4-csum",
+    "icmpv6-csum",
+    "tcp.flags",
+    "prefilter",
+    "transform",
+    "http2.frametype",
+    "http2.errorcode",
+    "http2.priority",
+    "http2.window",
+    "http2.size_update",
+    "http2.settings",
+    "http2.header_name",
+    "http2.header",
+    "mqtt.type",
+    "mqtt.flags",
+    "mqtt.qos",
+    "mqtt.reason_code",
+    "mqtt.connect.flags",
+    "mqtt.protocol_version",
+    "ike.exchtype",
+    "ike.key_exchange_payload_length",
+    "ike.chosen_sa_attribute",
+    "ike.nonce_payload_length",
+    "ike.vendor",
+    "ike.key_exchange_payload",
+    "ike.nonce_payload",
+    "ike.spi.initiator",
+    "ike.spi.responder",
+    "snmp.version",
+    "snmp.community",
+    "snmp.pdu_type",
+    "modbus",
+    "dnp3_func",
+    "dnp3_ind",
+    "dnp3_obj",
+    "dnp3_data",
+    "enip_command",
+    "cip_service",
+    "krb5_msg_type",
+    "krb5_err_code",
+    "smb.ntlmssp_user",
+    "smb.ntlmssp_domain",
+    "dcerpc.iface",
+    "dcerpc.opnum",
+    "dcerpc.stub_data",
+    "nfs_procedure",
+    "nfs.version",
+    "file.data.toclient",
+    "app-layer-state",
+    "frame",
+    "flow.age",
+    "flow.pkts",
+    "flow.bytes",
+    "tcp.ack",
+    "tcp.seq",
+    "tcp.window",
+];
+
+/// Suricata's header action keywords.
+fn parse_action(s: &str) -> Result<Action, String> {
+    Ok(match s {
+        "alert" => Action::Alert,
+        "drop" => Action::Drop,
+        "reject" | "rejectsrc" | "rejectdst" | "rejectboth" => Action::Reject,
+        "pass" => Action::Pass,
+        other => return Err(format!("unknown action '{other}'")),
+    })
+}
+
+fn parse_proto(s: &str) -> Result<(L4, Option<String>), String> {
+    let lower = s.to_ascii_lowercase();
+    let l4 = match lower.as_str() {
+        "ip" | "pkthdr" | "any" => L4::Any,
+        "tcp" | "tcp-pkt" | "tcp-stream" => L4::Tcp,
+        "udp" => L4::Udp,
+        "icmp" => L4::IcmpAny,
+        "icmpv4" => L4::Icmp4,
+        "icmpv6" => L4::Icmp6,
+        "sctp" => L4::Sctp,
+        name => {
+            let (_, l4) = APP_PROTOS
+                .iter()
+                .find(|(n, _)| *n == name)
+                .ok_or_else(|| format!("unknown protocol '{s}'"))?;
+            let app = if name == "ssl" { "tls" } else if name == "http1" { "http" } else { name };
+            return Ok((*l4, Some(app.to_string())));
+        }
+    };
+    Ok((l4, None))
+}
+
+/// Splits the option body at unescaped `;` into `(keyword, value)` pairs.
+pub fn split_options(body: &str) -> Result<Vec<(&str, Option<&str>)>, String> {
+    let mut out = Vec::new();
+    let bytes = body.as_bytes();
+    let mut start = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' => i += 2,
+            b';' => {
+                push_option(&body[start..i], &mut out)?;
+                i += 1;
+                start = i;
+            }
+            _ => i += 1,
+        }
+    }
+    if !body[start.min(body.len())..].trim().is_empty() {
+        return Err(format!(
+            "option '{}' is not terminated by ';'",
+            body[start..].trim()
+        ));
+    }
+    Ok(out)
+}
+
+fn push_option<'a>(opt: &'a str, out: &mut Vec<(&'a str, Option<&'a str>)>) -> Result<(), String> {
+    let opt = opt.trim();
+    if opt.is_empty() {
+        return Ok(());
+    }
+    match opt.split_once(':') {
+        Some((k, v)) => out.push((k.trim(), Some(v.trim()))),
+        None => out.push((opt, None)),
+    }
+    Ok(())
+}
+
+/// Removes `\` escapes from a quoted string option (msg) and strips its quotes.
+fn unquote(v: &str) -> String {
+    let v = v.trim();
+    let v = v.strip_prefix('"').and_then(|x| x.strip_suffix('"')).unwrap_or(v);
+    let mut out = String::with_capacity(v.len());
+    let mut chars = v.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            if let Some(n) = chars.next() {
+                out.push(n);
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn num<T: std::str::FromStr>(kw: &str, v: Option<&str>) -> Result<T, String> {
+    let v = v.ok_or_else(|| format!("'{kw}' needs a value"))?;
+    v.trim()
+        .parse::<T>()
+        .map_err(|_| format!("'{kw}' value '{v}' is not a valid number"))
+}
+
+fn parse_flow(v: &str) -> Result<FlowMatch, String> {
+    let mut f = FlowMatch::default();
+    for part in v.split(',') {
+        let part = part.trim().to_ascii_lowercase();
+        let (slot, val) = match part.as_str() {
+            "to_server" | "from_client" => (&mut f.to_server, true),
+            "to_client" | "from_server" => (&mut f.to_server, false),
+            "established" => (&mut f.established, true),
+            "not_established" => (&mut f.established, false),
+            "only_stream" => (&mut f.stream, true),
+            "no_stream" => (&mut f.stream, false),
+            "only_frag" => (&mut f.frag, true),
+            "no_frag" => (&mut f.frag, false),
+            "stateless" => continue,
+            other => return Err(format!("unknown flow option '{other}'")),
+        };
+        if slot.is_some_and(|old| old != val) {
+            return Err(format!("conflicting flow options in '{v}'"));
+        }
+        *slot = Some(val);
+    }
+    Ok(f)
+}
+
+/// State while the options of one rule are read in order.
+struct Builder {
+    rule: Rule,
+    /// Buffer set by the last sticky-buffer keyword.
+    sticky: Buffer,
+    /// Index into `rule.inspect` of the last content, for its modifiers.
+    last_content: Option<usize>,
+}
+
+impl Builder {
+    fn last_content(&mut self, kw: &str) -> Result<&mut Content, String> {
+        let idx = self
+            .last_content
+            .ok_or_else(|| format!("'{kw}' needs a preceding content"))?;
+        match &mut self.rule.inspect[idx].1 {
+            Inspect::Content(c) => Ok(c),
+        }
+    }
+
+    fn not_yet(&mut self, kw: &'static str) {
+        if !self.rule.unsupported.contains(&kw) {
+            self.rule.unsupported.push(kw);
+        }
+    }
+
+    fn option(&mut self, kw: &str, v: Option<&str>) -> Result<(), String> {
+        let kw_lower = kw.to_ascii_lowercase();
+        let kw = kw_lower.as_str();
+        match kw {
+            "msg" => self.rule.msg = unquote(v.ok_or("'msg' needs a value")?),
+            "sid" => {
+                self.rule.sid = num(kw, v)?;
+                if self.rule.sid == 0 {
+                    return Err("sid must be greater than 0".into());
+                }
+            }
+            "rev" => self.rule.rev = num(kw, v)?,
+            "gid" => self.rule.gid = num(kw, v)?,
+            "classtype" => {
+                self.rule.classtype = Some(v.ok_or("'classtype' needs a value")?.trim().to_string())
+            }
+            "priority" => {
+                let p: u8 = num(kw, v)?;
+                if p == 0 {
+                    return Err("priority must be 1-255".into());
+                }
+                self.rule.priority = Some(p);
+            }
+            "metadata" => {
+                for item in v.ok_or("'metadata' needs a value")?.split(',') {
+                    let item = item.trim();
+                    if item.is_empty() {
+                        continue;
+                    }
+                    let (k, val) = item.split_once(' ').unwrap_or((item, ""));
+                    self.rule.metadata.push((k.trim().to_string(), val.trim().to_string()));
+                }
+            }
+            "reference" => {
+                let v = v.ok_or("'reference' needs a value")?;
+                if !v.contains(',') {
+                    return Err(format!("reference '{v}' is not 'type,value'"));
+                }
+                self.rule.references.push(v.trim().to_string());
+            }
+            "target" => {
+                self.rule.target = Some(match v.map(str::trim) {
+                    Some("src_ip") => Target::Src,
+                    Some("dest_ip") => Target::Dst,
+                    other => return Err(format!("target must be src_ip or dest_ip, not {other:?}")),
+                })
+            }
+            "flow" => {
+                let f = parse_flow(v.ok_or("'flow' needs a value")?)?;
+                if f.stream.is_some() {
+                    self.not_yet("flow:only_stream/no_stream");
+                }
+                if f.frag.is_some() {
+                    self.not_yet("flow:only_frag/no_frag");
+                }
+                self.rule.flow = f;
+            }
+            "content" => {
+                let (pattern, negated) = parse_content_value(v.ok_or("'content' needs a value")?)?;
+                let c = Content { pattern, negated, ..Content::default() };
+                self.rule.inspect.push((self.sticky, Inspect::Content(c)));
+                self.last_content = Some(self.rule.inspect.len() - 1);
+            }
+            "nocase" => self.last_content(kw)?.nocase = true,
+            "rawbytes" => self.last_content(kw)?.rawbytes = true,
+            "offset" | "depth" => {
+                let n: u32 = num(kw, v).map_err(|e| {
+                    if v.is_some_and(|s| s.trim().chars().all(|c| c.is_ascii_alphanumeric() || c == '_')) {
+                        format!("'{kw}' by byte_extract variable is not supported yet")
+                    } else {
+                        e
+                    }
+                })?;
+                let c = self.last_content(kw)?;
+                if c.is_relative() {
+                    return Err(format!("'{kw}' cannot be combined with distance/within on one content"));
+                }
+                if c.startswith {
+                    return Err(format!("'{kw}' cannot be combined with startswith"));
+                }
+                if kw == "offset" {
+                    c.offset = Some(n);
+                } else {
+                    if (n as usize) < c.pattern.len() {
+                        return Err(format!("depth {n} is shorter than the content ({} bytes)", c.pattern.len()));
+                    }
+                    c.depth = Some(n);
+                }
+            }
+            "distance" | "within" => {
+                let n: i32 = num(kw, v).map_err(|e| {
+                    if v.is_some_and(|s| s.trim().starts_with(|c: char| c.is_ascii_alphabetic())) {
+                        format!("'{kw}' by byte_extract variable is not supported yet")
+                    } else {
+                        e
+                    }
+                })?;
+                let c = self.last_content(kw)?;
+                if c.offset.is_some() || c.depth.is_some() || c.startswith {
+                    return Err(format!("'{kw}' cannot be combined with offset/depth/startswith"));
+                }
+                if kw == "distance" {
+                    c.distance = Some(n);
+                } else {
+                    if n < 0 || (n as usize) < c.pattern.len() {
+                        return Err(format!("within {n} is shorter than the content ({} bytes)", c.pattern.len()));
+                    }
+                    c.within = Some(n);
+                }
+            }
+            "startswith" => {
+                let c = self.last_content(kw)?;
+                if c.offset.is_some() || c.depth.is_some() || c.is_relative() {
+                    return Err("startswith cannot be combined with offset/depth/distance/within".into());
+                }
+                c.startswith = true;
+            }
+            "endswith" => self.last_content(kw)?.endswith = true,
+            "fast_pattern" => {
+                let fp = match v.map(str::trim) {
+                    None => FastPattern::Yes,
+                    Some("only") => FastPattern::Only,
+                    Some(spec) => {
+                        let (o, l) = spec
+                            .split_once(',')
+                            .ok_or_else(|| format!("invalid fast_pattern '{spec}'"))?;
+                        let o: u16 = num("fast_pattern offset", Some(o))?;
+                        let l: u16 = num("fast_pattern length", Some(l))?;
+                        FastPattern::Chop(o, l)
+                    }
+                };
+                let c = self.last_content(kw)?;
+                if let FastPattern::Chop(o, l) = fp {
+                    if l == 0 || usize::from(o) + usize::from(l) > c.pattern.len() {
+                        return Err("fast_pattern offset,length exceeds the content".into());
+                    }
+                }
+                c.fast_pattern = fp;
+            }
+            "pkt_data" => {
+                self.sticky = Buffer::Payload;
+                self.last_content = None;
+            }
+            _ => return self.other_keyword(kw, v),
+        }
+        Ok(())
+    }
+
+    fn other_keyword(&mut self, kw: &str, v: Option<&str>) -> Result<(), String> {
+        if let Some((_, canon)) = STICKY_BUFFERS.iter().find(|(n, _)| *n == kw) {
+            if v.is_some() {
+                return Err(format!("sticky buffer '{kw}' takes no value"));
+            }
+            self.sticky = Buffer::App(canon);
+            self.last_content = None;
+            return Ok(());
+        }
+        if let Some((_, canon)) = LEGACY_MODIFIERS.iter().find(|(n, _)| *n == kw) {
+            let idx = self
+                .last_content
+                .ok_or_else(|| format!("'{kw}' needs a preceding content"))?;
+            if self.rule.inspect[idx].0 != Buffer::Payload {
+                return Err(format!("'{kw}' applied to a content already in a sticky buffer"));
+            }
+            self.rule.inspect[idx].0 = Buffer::App(canon);
+            return Ok(());
+        }
+        if let Some(name) = NOT_YET.iter().find(|n| **n == kw) {
+            self.not_yet(name);
+            return Ok(());
+        }
+        Err(format!("unknown keyword '{kw}'"))
+    }
+}
+
+/// Parses one complete rule (no trailing comment, continuations already joined).
+pub fn parse_rule(text: &str, vars: &Vars) -> Result<Rule, String> {
+    let text = text.trim();
+    let open = text.find('(').ok_or("rule has no '(' option list")?;
+    if !text.ends_with(')') {
+        return Err("rule does not end with ')'".into());
+    }
+    let header = &text[..open];
+    let body = &text[open + 1..text.len() - 1];
+    let parts: Vec<&str> = header.split_whitespace().collect();
+    if parts.len() != 7 {
+        return Err(format!(
+            "header needs 'action proto src sport dir dst dport', got {} fields",
+            parts.len()
+        ));
+    }
+    let action = parse_action(parts[0])?;
+    let (l4, app_proto) = parse_proto(parts[1])?;
+    let bidirectional = match parts[4] {
+        "->" => false,
+        "<>" => true,
+        "<-" => return Err("direction '<-' is not valid; write the rule with '->'".into()),
+        d => return Err(format!("invalid direction '{d}'")),
+    };
+    let src = parse_addr(parts[2], vars).map_err(|e| format!("source address: {e}"))?;
+    let sport = parse_ports(parts[3], vars).map_err(|e| format!("source port: {e}"))?;
+    let dst = parse_addr(parts[5], vars).map_err(|e| format!("destination address: {e}"))?;
+    let dport = parse_ports(parts[6], vars).map_err(|e| format!("destination port: {e}"))?;
+
+    let mut b = Builder {
+        rule: Rule {
+            action,
+            l4,
+            app_proto,
+            src,
+            sport,
+            dst,
+            dport,
+            bidirectional,
+            sid: 0,
+            gid: 1,
+            rev: 0,
+            msg: String::new(),
+            classtype: None,
+            priority: None,
+            metadata: Vec::new(),
+            references: Vec::new(),
+            flow: FlowMatch::default(),
+            inspect: Vec::new(),
+            target: None,
+            unsupported: Vec::new(),
+            origin: None,
+            text: text.to_string(),
+        },
+        sticky: Buffer::Payload,
+        last_content: None,
+    };
+    for (kw, v) in split_options(body)? {
+        b.option(kw, v).map_err(|e| format!("{kw}: {e}"))?;
+    }
+    if b.rule.sid == 0 {
+        return Err("rule has no sid".into());
+    }
+    Ok(b.rule)
+}
+
+/// Finds `sid:N` in rule text that failed to parse, for the error report.
+pub fn sniff_sid(text: &str) -> Option<u32> {
+    let idx = text.find("sid:")?;
+    if idx > 0 && text.as_bytes()[idx - 1].is_ascii_alphanumeric() {
+        return None;
+    }
+    let rest = text[idx + 4..].trim_start();
+    let end = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+    rest[..end].parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<Rule, String> {
+        parse_rule(s, &Vars::suricata_defaults())
+    }
+
+    fn content(r: &Rule, i: usize) -> &Content {
+        r.contents().nth(i).unwrap().1
+    }
+
+    #[test]
+    fn basic_rule() {
+        let r = parse(r#"alert tcp $EXTERNAL_NET any -> $HOME_NET 80 (msg:"A \"quoted\"\; msg"; flow:established,to_server; content:"GET"; nocase; depth:3; classtype:web-application-attack; priority:2; metadata:created_at 2020_01_01, signature_severity Major; reference:url,example.com; sid:1000; rev:3; gid:1;)"#).unwrap();
+        assert_eq!(r.action, Action::Alert);
+        assert_eq!(r.l4, L4::Tcp);
+        assert_eq!(r.msg, "A \"quoted\"; msg");
+        assert_eq!((r.gid, r.sid, r.rev), (1, 1000, 3));
+        assert_eq!(r.flow.to_server, Some(true));
+        assert_eq!(r.flow.established, Some(true));
+        assert_eq!(r.priority, Some(2));
+        assert_eq!(r.classtype.as_deref(), Some("web-application-attack"));
+        assert_eq!(r.metadata[1], ("signature_severity".into(), "Major".into()));
+        let c = content(&r, 0);
+        assert!(c.nocase);
+        assert_eq!(c.depth, Some(3));
+        assert!(r.dport.contains(80) && !r.dport.contains(81));
+        assert!(r.unsupported.is_empty());
+    }
+
+    #[test]
+    fn every_content_modifier() {
+        let r = parse(r#"alert tcp any any -> any any (content:"a"; offset:1; depth:5; content:!"b"; distance:2; within:4; content:"cd"; startswith; content:"ef"; endswith; fast_pattern; content:"ghij"; fast_pattern:1,2; rawbytes; content:"k"; fast_pattern:only; sid:1;)"#).unwrap();
+        let c0 = content(&r, 0);
+        assert_eq!((c0.offset, c0.depth), (Some(1), Some(5)));
+        let c1 = content(&r, 1);
+        assert!(c1.negated && c1.is_relative());
+        assert_eq!((c1.distance, c1.within), (Some(2), Some(4)));
+        assert!(content(&r, 2).startswith);
+        assert!(content(&r, 3).endswith);
+        assert_eq!(content(&r, 3).fast_pattern, FastPattern::Yes);
+        assert_eq!(content(&r, 4).fast_pattern, FastPattern::Chop(1, 2));
+        assert!(content(&r, 4).rawbytes);
+        assert_eq!(content(&r, 5).fast_pattern, FastPattern::Only);
+    }
+
+    #[test]
+    fn sticky_and_legacy_buffers() {
+        let r = parse(r#"alert http any any -> any any (content:"x"; http_uri; http.host; content:"y"; pkt_data; content:"z"; sid:2;)"#).unwrap();
+        assert_eq!(r.app_proto.as_deref(), Some("http"));
+        let bufs: Vec<Buffer> = r.contents().map(|(b, _)| b).collect();
+        assert_eq!(bufs, vec![Buffer::App("http.uri"), Buffer::App("http.host"), Buffer::Payload]);
+    }
+
+    #[test]
+    fn header_forms() {
+        let r = parse("alert ip [10.0.0.0/8,!10.0.0.1] [1:1024] <> any !80 (sid:3;)").unwrap();
+        assert!(r.bidirectional);
+        assert_eq!(r.l4, L4::Any);
+        assert!(parse("alert tcp any any <- any any (sid:1;)").is_err());
+        assert!(parse("alert foo any any -> any any (sid:1;)").is_err());
+        assert!(parse("hello tcp any any -> any any (sid:1;)").is_err());
+        assert!(parse("alert tcp any any -> any (sid:1;)").is_err());
+        assert!(parse("alert tcp any any -> any any sid:1;").is_err());
+    }
+
+    #[test]
+    fn invalid_options_are_errors() {
+        for bad in [
+            r#"alert tcp any any -> any any (content:"a"; sid:0;)"#,
+            r#"alert tcp any any -> any any (content:"a";)"#,
+            r#"alert tcp any any -> any any (nocase; content:"a"; sid:1;)"#,
+            r#"alert tcp any any -> any any (content:"abc"; depth:2; sid:1;)"#,
+            r#"alert tcp any any -> any any (content:"abc"; within:2; sid:1;)"#,
+            r#"alert tcp any any -> any any (content:"abc"; depth:4; distance:1; sid:1;)"#,
+            r#"alert tcp any any -> any any (content:"abc"; startswith; offset:1; sid:1;)"#,
+            r#"alert tcp any any -> any any (content:"abc"; fast_pattern:2,5; sid:1;)"#,
+            r#"alert tcp any any -> any any (flow:to_server,to_client; sid:1;)"#,
+            r#"alert tcp any any -> any any (bogus_keyword; sid:1;)"#,
+            r#"alert tcp any any -> any any (content:"a"; sid:1; rev:x;)"#,
+            r#"alert tcp any any -> any any (content:"a"; sid:1"#,
+            r#"alert tcp any any -> any any (content:"a"; sid:1; msg:"x")"#,
+        ] {
+            assert!(parse(bad).is_err(), "accepted: {bad}");
+        }
+    }
+
+    #[test]
+    fn unimplemented_keywords_are_listed_not_dropped() {
+        let r = parse(r#"alert tcp any any -> any any (content:"a"; pcre:"/a/"; flowbits:set,x; sid:1;)"#).unwrap();
+        assert_eq!(r.unsupported, vec!["pcre", "flowbits"]);
+    }
+
+    #[test]
+    fn sid_sniffing() {
+        assert_eq!(sniff_sid("alert x (msg:\"a\"; sid: 42; rev:1;)"), Some(42));
+        assert_eq!(sniff_sid("alert x (msg:\"a\"; rev:1;)"), None);
+    }
+}

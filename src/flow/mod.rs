@@ -1,0 +1,463 @@
+//! Flow tracking: a per-worker table of bidirectional flows keyed by normalised 5-tuple + VLAN.
+//!
+//! Each worker owns its table (flows are dispatched to workers by address hash, so a flow never
+//! spans two tables); nothing here is shared or locked. The table has a fixed capacity: when it
+//! is full, idle flows are evicted first, and a packet that still finds no room is inspected
+//! without flow state and counted.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use crate::decode::{tcp_flags, Packet};
+use crate::detect::rules::header::addr_key;
+
+/// Timestamp in microseconds since the Unix epoch.
+pub type Micros = i64;
+
+/// Flow table settings (from the `[flow]` config section).
+#[derive(Clone, Debug)]
+pub struct FlowConfig {
+    /// Most flows one worker tracks at once.
+    pub capacity: usize,
+    /// Idle timeout for flows not yet established, seconds.
+    pub timeout_new: u32,
+    /// Idle timeout for established flows, seconds.
+    pub timeout_established: u32,
+    /// Idle timeout for closed TCP flows, seconds.
+    pub timeout_closed: u32,
+    /// Pick up TCP sessions whose handshake was not seen.
+    pub midstream: bool,
+}
+
+impl Default for FlowConfig {
+    fn default() -> Self {
+        FlowConfig {
+            capacity: 65_536,
+            timeout_new: 30,
+            timeout_established: 300,
+            timeout_closed: 10,
+            midstream: false,
+        }
+    }
+}
+
+/// Normalised flow key: the lower endpoint first, so both directions find the same flow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FlowKey {
+    a: u128,
+    b: u128,
+    a_port: u16,
+    b_port: u16,
+    proto: u8,
+    vlan: [u16; 2],
+}
+
+impl FlowKey {
+    /// The key of a packet's flow.
+    #[inline]
+    pub fn of(p: &Packet<'_>) -> FlowKey {
+        let (s, d) = (addr_key(p.src), addr_key(p.dst));
+        let (sp, dp) = if p.has_ports() { (p.sport, p.dport) } else { (0, 0) };
+        if (s, sp) <= (d, dp) {
+            FlowKey { a: s, b: d, a_port: sp, b_port: dp, proto: p.proto, vlan: p.vlan }
+        } else {
+            FlowKey { a: d, b: s, a_port: dp, b_port: sp, proto: p.proto, vlan: p.vlan }
+        }
+    }
+}
+
+/// TCP session state as far as detection needs it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TcpState {
+    /// No handshake seen and midstream pickup off: never established.
+    None,
+    /// Client SYN seen.
+    SynSent,
+    /// Server SYN/ACK seen.
+    SynRecv,
+    /// Handshake complete (or picked up midstream).
+    Established,
+    /// FIN seen from one or both sides; still established until closed.
+    Closing,
+    /// RST or both FINs acknowledged.
+    Closed,
+}
+
+/// Why a flow ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EndReason {
+    /// Idle past its timeout.
+    Timeout,
+    /// Evicted to make room.
+    Evicted,
+    /// End of input / shutdown.
+    Shutdown,
+}
+
+/// One tracked flow.
+#[derive(Clone, Debug)]
+pub struct Flow {
+    /// Id logged as EVE `flow_id`.
+    pub id: u64,
+    /// The side that opened the flow.
+    pub client: (IpAddr, u16),
+    /// The other side.
+    pub server: (IpAddr, u16),
+    /// IP protocol.
+    pub proto: u8,
+    /// First packet time.
+    pub start: Micros,
+    /// Last packet time.
+    pub last: Micros,
+    /// Packets client to server.
+    pub pkts_toserver: u64,
+    /// Packets server to client.
+    pub pkts_toclient: u64,
+    /// Bytes client to server (IP length).
+    pub bytes_toserver: u64,
+    /// Bytes server to client.
+    pub bytes_toclient: u64,
+    /// TCP state.
+    pub tcp: TcpState,
+    /// At least one alert was raised on this flow.
+    pub alerted: bool,
+    /// A `pass` rule matched: the rest of the flow is not inspected.
+    pub passed: bool,
+    /// Inline mode dropped the flow: its remaining packets are dropped uninspected.
+    pub dropped: bool,
+}
+
+impl Flow {
+    /// Whether packets of this flow count as `established` for the `flow` keyword.
+    pub fn established(&self) -> bool {
+        if self.proto == 6 {
+            matches!(self.tcp, TcpState::Established | TcpState::Closing)
+        } else {
+            self.pkts_toserver > 0 && self.pkts_toclient > 0
+        }
+    }
+
+    fn timeout_secs(&self, cfg: &FlowConfig) -> u32 {
+        match self.tcp {
+            TcpState::Closed => cfg.timeout_closed,
+            _ if self.established() => cfg.timeout_established,
+            _ => cfg.timeout_new,
+        }
+    }
+
+    /// Updates TCP state for a packet in the given direction.
+    fn update_tcp(&mut self, flags: u8, to_server: bool, midstream: bool) {
+        let syn = flags & tcp_flags::SYN != 0;
+        let ack = flags & tcp_flags::ACK != 0;
+        if flags & tcp_flags::RST != 0 {
+            if self.tcp != TcpState::None {
+                self.tcp = TcpState::Closed;
+            }
+            return;
+        }
+        self.tcp = match self.tcp {
+            TcpState::None if midstream && !syn => TcpState::Established,
+            TcpState::None => TcpState::None,
+            TcpState::SynSent if !to_server && syn && ack => TcpState::SynRecv,
+            TcpState::SynRecv if to_server && ack && !syn => TcpState::Established,
+            TcpState::Established | TcpState::Closing if flags & tcp_flags::FIN != 0 => TcpState::Closing,
+            s => s,
+        };
+    }
+}
+
+/// Counters of one flow table.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FlowStats {
+    /// Flows created.
+    pub created: u64,
+    /// Flows ended by idle timeout.
+    pub timed_out: u64,
+    /// Flows evicted while the table was full.
+    pub evicted: u64,
+    /// Packets inspected without a flow because the table was full.
+    pub no_room: u64,
+    /// Flows still open at shutdown.
+    pub at_shutdown: u64,
+}
+
+/// Result of looking a packet up: its flow (if one could be had) and its direction.
+pub struct Lookup<'t> {
+    /// The flow, or `None` when the table was full.
+    pub flow: Option<&'t mut Flow>,
+    /// The packet goes client -> server.
+    pub to_server: bool,
+}
+
+/// A worker's flow table.
+pub struct FlowTable {
+    cfg: FlowConfig,
+    map: HashMap<FlowKey, Flow>,
+    next_id: u64,
+    salt: u64,
+    next_sweep: Micros,
+    /// Counters.
+    pub stats: FlowStats,
+}
+
+/// Mixes a counter into a well-spread 51-bit id (JSON-safe, like Suricata's).
+fn flow_id(salt: u64, n: u64) -> u64 {
+    let mut z = salt.wrapping_add(n.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    (z & ((1 << 51) - 1)).max(1)
+}
+
+/// How often (packet time) idle flows are looked for.
+const SWEEP_INTERVAL: Micros = 1_000_000;
+
+impl FlowTable {
+    /// A table for worker `worker` (the index keeps flow ids distinct between workers).
+    pub fn new(cfg: FlowConfig, worker: usize) -> FlowTable {
+        let cap = cfg.capacity.min(1 << 20);
+        FlowTable {
+            map: HashMap::with_capacity(cap.min(4096)),
+            cfg,
+            next_id: 0,
+            salt: (worker as u64 + 1).wrapping_mul(0xA076_1D64_78BD_642F),
+            next_sweep: Micros::MIN,
+            stats: FlowStats::default(),
+        }
+    }
+
+    /// Number of flows tracked.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether the table is empty.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Finds or creates the flow of `p` at time `now`, updates its counters and state.
+    /// Expired flows are handed to `ended` before the lookup.
+    pub fn track(&mut self, p: &Packet<'_>, now: Micros, ended: &mut impl FnMut(&Flow, EndReason)) -> Lookup<'_> {
+        if now >= self.next_sweep {
+            self.sweep(now, ended);
+            self.next_sweep = now.saturating_add(SWEEP_INTERVAL);
+        }
+        let key = FlowKey::of(p);
+        if !self.map.contains_key(&key) {
+            if self.map.len() >= self.cfg.capacity && !self.make_room(now, ended) {
+                self.stats.no_room += 1;
+                return Lookup { flow: None, to_server: true };
+            }
+            let flow = self.new_flow(p, now);
+            self.map.insert(key, flow);
+        }
+        let midstream = self.cfg.midstream;
+        let flow = self.map.get_mut(&key).expect("flow present after insert");
+        let sport = if p.has_ports() { p.sport } else { 0 };
+        let to_server = flow.client == (p.src, sport);
+        flow.last = flow.last.max(now);
+        if to_server {
+            flow.pkts_toserver += 1;
+            flow.bytes_toserver += p.ip_len as u64;
+        } else {
+            flow.pkts_toclient += 1;
+            flow.bytes_toclient += p.ip_len as u64;
+        }
+        if let Some(tcp) = p.tcp {
+            flow.update_tcp(tcp.flags, to_server, midstream);
+        }
+        Lookup { flow: Some(flow), to_server }
+    }
+
+    fn new_flow(&mut self, p: &Packet<'_>, now: Micros) -> Flow {
+        self.next_id += 1;
+        self.stats.created += 1;
+        let (sp, dp) = if p.has_ports() { (p.sport, p.dport) } else { (0, 0) };
+        let mut client = (p.src, sp);
+        let mut server = (p.dst, dp);
+        let mut tcp = TcpState::None;
+        if let Some(t) = p.tcp {
+            let syn = t.flags & tcp_flags::SYN != 0;
+            let ack = t.flags & tcp_flags::ACK != 0;
+            if syn && ack {
+                // First packet is the SYN/ACK: the receiver opened the connection.
+                std::mem::swap(&mut client, &mut server);
+                tcp = TcpState::SynRecv;
+            } else if syn {
+                tcp = TcpState::SynSent;
+            }
+        }
+        Flow {
+            id: flow_id(self.salt, self.next_id),
+            client,
+            server,
+            proto: p.proto,
+            start: now,
+            last: now,
+            pkts_toserver: 0,
+            pkts_toclient: 0,
+            bytes_toserver: 0,
+            bytes_toclient: 0,
+            tcp,
+            alerted: false,
+            passed: false,
+            dropped: false,
+        }
+    }
+
+    /// Ends every flow idle past its timeout.
+    fn sweep(&mut self, now: Micros, ended: &mut impl FnMut(&Flow, EndReason)) {
+        let cfg = &self.cfg;
+        let stats = &mut self.stats;
+        self.map.retain(|_, f| {
+            let idle = now.saturating_sub(f.last);
+            let keep = idle < i64::from(f.timeout_secs(cfg)) * 1_000_000;
+            if !keep {
+                stats.timed_out += 1;
+                ended(f, EndReason::Timeout);
+            }
+            keep
+        });
+    }
+
+    /// Frees one slot: the flow idle the longest goes. Returns false if nothing could go.
+    fn make_room(&mut self, now: Micros, ended: &mut impl FnMut(&Flow, EndReason)) -> bool {
+        self.sweep(now, ended);
+        if self.map.len() < self.cfg.capacity {
+            return true;
+        }
+        let Some(oldest) = self.map.iter().min_by_key(|(_, f)| f.last).map(|(k, _)| *k) else {
+            return false;
+        };
+        if let Some(f) = self.map.remove(&oldest) {
+            self.stats.evicted += 1;
+            ended(&f, EndReason::Evicted);
+        }
+        true
+    }
+
+    /// Ends every flow (end of input).
+    pub fn drain(&mut self, ended: &mut impl FnMut(&Flow, EndReason)) {
+        for (_, f) in self.map.drain() {
+            self.stats.at_shutdown += 1;
+            ended(&f, EndReason::Shutdown);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::{decode, LinkType};
+    use etherparse::PacketBuilder;
+
+    fn tcp(src: [u8; 4], dst: [u8; 4], sp: u16, dp: u16, flags: &str) -> Vec<u8> {
+        let mut b = PacketBuilder::ipv4(src, dst, 64).tcp(sp, dp, 1, 1000);
+        for f in flags.chars() {
+            b = match f {
+                'S' => b.syn(),
+                'A' => b.ack(0),
+                'F' => b.fin(),
+                'R' => b.rst(),
+                _ => b,
+            };
+        }
+        let mut out = Vec::new();
+        b.write(&mut out, b"").unwrap();
+        out
+    }
+
+    fn nop(_: &Flow, _: EndReason) {}
+
+    #[test]
+    fn handshake_direction_and_established() {
+        let mut t = FlowTable::new(FlowConfig::default(), 0);
+        let (c, s) = ([10, 0, 0, 1], [10, 0, 0, 2]);
+        let steps = [
+            (tcp(c, s, 4000, 80, "S"), true, false),
+            (tcp(s, c, 80, 4000, "SA"), false, false),
+            (tcp(c, s, 4000, 80, "A"), true, true),
+            (tcp(s, c, 80, 4000, "A"), false, true),
+            (tcp(c, s, 4000, 80, "FA"), true, true),
+            (tcp(s, c, 80, 4000, "R"), false, false),
+        ];
+        let mut id = None;
+        for (i, (frame, to_server, est)) in steps.iter().enumerate() {
+            let p = decode(LinkType::Raw, frame).unwrap();
+            let l = t.track(&p, i as i64, &mut nop);
+            assert_eq!(l.to_server, *to_server, "step {i}");
+            let f = l.flow.unwrap();
+            assert_eq!(f.established(), *est, "step {i}");
+            assert_eq!(*id.get_or_insert(f.id), f.id);
+        }
+        assert_eq!(t.len(), 1);
+        assert_eq!(t.stats.created, 1);
+    }
+
+    #[test]
+    fn synack_first_makes_receiver_the_client() {
+        let mut t = FlowTable::new(FlowConfig::default(), 0);
+        let p = tcp([10, 0, 0, 2], [10, 0, 0, 1], 80, 4000, "SA");
+        let p = decode(LinkType::Raw, &p).unwrap();
+        let l = t.track(&p, 0, &mut nop);
+        assert!(!l.to_server);
+        assert_eq!(l.flow.unwrap().client.1, 4000);
+    }
+
+    #[test]
+    fn midstream_pickup_is_optional() {
+        let frame = tcp([10, 0, 0, 1], [10, 0, 0, 2], 4000, 80, "A");
+        let p = decode(LinkType::Raw, &frame).unwrap();
+        let mut off = FlowTable::new(FlowConfig::default(), 0);
+        assert!(!off.track(&p, 0, &mut nop).flow.unwrap().established());
+        let mut on = FlowTable::new(FlowConfig { midstream: true, ..FlowConfig::default() }, 0);
+        assert!(on.track(&p, 0, &mut nop).flow.unwrap().established());
+    }
+
+    #[test]
+    fn timeout_and_capacity() {
+        let cfg = FlowConfig { capacity: 2, ..FlowConfig::default() };
+        let mut t = FlowTable::new(cfg, 0);
+        let mut ended = Vec::new();
+        let mut record = |f: &Flow, r: EndReason| ended.push((f.client.1, r));
+        for (i, port) in [1000u16, 1001, 1002].iter().enumerate() {
+            let frame = tcp([10, 0, 0, 1], [10, 0, 0, 2], *port, 80, "S");
+            let p = decode(LinkType::Raw, &frame).unwrap();
+            assert!(t.track(&p, i as i64, &mut record).flow.is_some());
+        }
+        assert_eq!(t.len(), 2);
+        assert_eq!(t.stats.evicted, 1);
+        // 31 s later the two remaining unestablished flows have timed out.
+        let frame = tcp([10, 0, 0, 9], [10, 0, 0, 2], 5, 80, "S");
+        let p = decode(LinkType::Raw, &frame).unwrap();
+        t.track(&p, 31_000_000 + 10, &mut record);
+        assert_eq!(t.stats.timed_out, 2);
+        t.drain(&mut record);
+        assert_eq!(ended.len(), 4);
+        assert_eq!(ended[0], (1000, EndReason::Evicted));
+    }
+
+    #[test]
+    fn udp_established_after_reply() {
+        let mut t = FlowTable::new(FlowConfig::default(), 0);
+        let mk = |s: [u8; 4], d: [u8; 4], sp, dp| {
+            let mut out = Vec::new();
+            PacketBuilder::ipv4(s, d, 9).udp(sp, dp).write(&mut out, b"x").unwrap();
+            out
+        };
+        let q = mk([10, 0, 0, 1], [8, 8, 8, 8], 5555, 53);
+        let r = mk([8, 8, 8, 8], [10, 0, 0, 1], 53, 5555);
+        let q = decode(LinkType::Raw, &q).unwrap();
+        let r = decode(LinkType::Raw, &r).unwrap();
+        assert!(!t.track(&q, 0, &mut nop).flow.unwrap().established());
+        let l = t.track(&r, 1, &mut nop);
+        assert!(!l.to_server);
+        assert!(l.flow.unwrap().established());
+    }
+
+    #[test]
+    fn ids_differ_between_workers() {
+        assert_ne!(flow_id(FlowTable::new(FlowConfig::default(), 0).salt, 1), flow_id(FlowTable::new(FlowConfig::default(), 1).salt, 1));
+    }
+}

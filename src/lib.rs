@@ -1,0 +1,24 @@
+//! sekimori (関守, the keeper of a checkpoint): a network sensor / IPS for SOCs.
+//!
+//! Data flows one way, and the modules follow it:
+//!
+//! 1. [`capture`]: frames from pcap files (and, later, live interfaces) behind one trait;
+//! 2. [`decode`]: link layer to transport into a borrowed [`decode::Packet`], bad input counted;
+//! 3. [`flow`]: per-worker flow table (direction, established state, counters, timeouts);
+//! 4. [`detect`]: Suricata-syntax rules compiled into Hyperscan prefilters plus exact verification,
+//!    built once and shared read-only;
+//! 5. [`output`]: EVE JSON rendered by workers, written by a thread off the packet path.
+//!
+//! [`runtime`] wires them: a capture thread feeding per-core workers over lock-free rings.
+//! [`config`] is the TOML configuration and [`cli`] the command line.
+
+#![deny(unsafe_code)]
+
+pub mod capture;
+pub mod cli;
+pub mod config;
+pub mod decode;
+pub mod detect;
+pub mod flow;
+pub mod output;
+pub mod runtime;

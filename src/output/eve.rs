@@ -1,0 +1,270 @@
+//! EVE JSON lines, in Suricata's field names and formats.
+//!
+//! Workers render each event into a reused byte buffer (no serde tree, no allocation once the
+//! buffer has grown) and hand the finished line to the writer thread.
+
+use std::io::Write;
+use std::net::IpAddr;
+
+use crate::detect::rules::{Action, Target};
+use crate::detect::Sig;
+use crate::flow::{Flow, Micros};
+
+/// Appends `s` as a JSON string literal.
+pub fn push_json_str(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    for &b in s.as_bytes() {
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            0..=0x1f => {
+                let _ = write!(out, "\\u{b:04x}");
+            }
+            _ => out.push(b),
+        }
+    }
+    out.push(b'"');
+}
+
+/// Days since 1970-01-01 to a civil date (proleptic Gregorian).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// Appends a timestamp as `"2024-01-31T12:00:00.123456+0000"` (UTC, microseconds).
+pub fn push_timestamp(out: &mut Vec<u8>, ts: Micros) {
+    let secs = ts.div_euclid(1_000_000);
+    let micros = ts.rem_euclid(1_000_000);
+    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+    let sod = secs.rem_euclid(86_400);
+    let _ = write!(
+        out,
+        "\"{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}+0000\"",
+        sod / 3600,
+        (sod / 60) % 60,
+        sod % 60
+    );
+}
+
+/// Suricata's protocol names for EVE `proto`.
+pub fn proto_name(proto: u8) -> Option<&'static str> {
+    Some(match proto {
+        1 => "ICMP",
+        2 => "IGMP",
+        6 => "TCP",
+        17 => "UDP",
+        41 => "IPv6",
+        47 => "GRE",
+        50 => "ESP",
+        51 => "AH",
+        58 => "IPv6-ICMP",
+        103 => "PIM",
+        132 => "SCTP",
+        _ => return None,
+    })
+}
+
+/// The packet facts an alert line needs.
+pub struct AlertInput<'a> {
+    /// Packet time.
+    pub ts: Micros,
+    /// 1-based packet number in the replay.
+    pub pcap_cnt: u64,
+    /// IP version.
+    pub ip_version: u8,
+    /// Source address.
+    pub src: IpAddr,
+    /// Source port (None for protocols without ports).
+    pub sport: Option<u16>,
+    /// Destination address.
+    pub dst: IpAddr,
+    /// Destination port.
+    pub dport: Option<u16>,
+    /// IP protocol.
+    pub proto: u8,
+    /// ICMP type/code.
+    pub icmp: Option<(u8, u8)>,
+    /// VLAN ids (0 = none).
+    pub vlan: [u16; 2],
+    /// The packet's flow and whether it goes to the server.
+    pub flow: Option<(&'a Flow, bool)>,
+    /// Whether the verdict blocked the packet (IPS drop/reject).
+    pub blocked: bool,
+}
+
+fn push_key(out: &mut Vec<u8>, key: &str) {
+    out.push(b'"');
+    out.extend_from_slice(key.as_bytes());
+    out.extend_from_slice(b"\":");
+}
+
+fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
+    let _ = write!(out, "\"{ip}\"");
+}
+
+/// Renders one `alert` event line (with trailing newline) into `out`.
+pub fn render_alert(out: &mut Vec<u8>, a: &AlertInput<'_>, sig: &Sig) {
+    out.extend_from_slice(b"{\"timestamp\":");
+    push_timestamp(out, a.ts);
+    if let Some((f, _)) = a.flow {
+        let _ = write!(out, ",\"flow_id\":{}", f.id);
+    }
+    let _ = write!(out, ",\"pcap_cnt\":{},\"event_type\":\"alert\"", a.pcap_cnt);
+    if a.vlan[0] != 0 {
+        let _ = write!(out, ",\"vlan\":[{}", a.vlan[0]);
+        if a.vlan[1] != 0 {
+            let _ = write!(out, ",{}", a.vlan[1]);
+        }
+        out.push(b']');
+    }
+    out.extend_from_slice(b",\"src_ip\":");
+    push_ip(out, a.src);
+    if let Some(p) = a.sport {
+        let _ = write!(out, ",\"src_port\":{p}");
+    }
+    out.extend_from_slice(b",\"dest_ip\":");
+    push_ip(out, a.dst);
+    if let Some(p) = a.dport {
+        let _ = write!(out, ",\"dest_port\":{p}");
+    }
+    let _ = write!(out, ",\"ip_v\":{}", a.ip_version);
+    match proto_name(a.proto) {
+        Some(n) => {
+            let _ = write!(out, ",\"proto\":\"{n}\"");
+        }
+        None => {
+            let _ = write!(out, ",\"proto\":\"{}\"", a.proto);
+        }
+    }
+    if let Some((t, c)) = a.icmp {
+        let _ = write!(out, ",\"icmp_type\":{t},\"icmp_code\":{c}");
+    }
+    out.extend_from_slice(b",\"pkt_src\":\"wire/pcap\"");
+    if let Some((_, to_server)) = a.flow {
+        let dir = if to_server { "to_server" } else { "to_client" };
+        let _ = write!(out, ",\"direction\":\"{dir}\"");
+    }
+    render_alert_object(out, a, sig);
+    if let Some((f, _)) = a.flow {
+        render_flow_object(out, f);
+    }
+    out.extend_from_slice(b"}\n");
+}
+
+fn render_alert_object(out: &mut Vec<u8>, a: &AlertInput<'_>, sig: &Sig) {
+    let action = if a.blocked { "blocked" } else { "allowed" };
+    let _ = write!(
+        out,
+        ",\"alert\":{{\"action\":\"{action}\",\"gid\":{},\"signature_id\":{},\"rev\":{},\"signature\":",
+        sig.gid, sig.sid, sig.rev
+    );
+    push_json_str(out, &sig.msg);
+    out.extend_from_slice(b",\"category\":");
+    push_json_str(out, &sig.category);
+    let _ = write!(out, ",\"severity\":{}", sig.severity);
+    if let Some(t) = sig.target {
+        let (src_is_target, (sip, sp), (dip, dp)) = match t {
+            Target::Src => (true, (a.src, a.sport), (a.dst, a.dport)),
+            Target::Dst => (false, (a.src, a.sport), (a.dst, a.dport)),
+        };
+        let (source, target) = if src_is_target { ((dip, dp), (sip, sp)) } else { ((sip, sp), (dip, dp)) };
+        for (key, (ip, port)) in [("source", source), ("target", target)] {
+            out.push(b',');
+            push_key(out, key);
+            out.extend_from_slice(b"{\"ip\":");
+            push_ip(out, ip);
+            if let Some(p) = port {
+                let _ = write!(out, ",\"port\":{p}");
+            }
+            out.push(b'}');
+        }
+    }
+    if !sig.metadata.is_empty() {
+        out.extend_from_slice(b",\"metadata\":{");
+        // Group values by key in first-seen order: {"key":["v1","v2"],...}.
+        let mut first = true;
+        for (i, (k, _)) in sig.metadata.iter().enumerate() {
+            if sig.metadata[..i].iter().any(|(pk, _)| pk == k) {
+                continue;
+            }
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            push_json_str(out, k);
+            out.extend_from_slice(b":[");
+            let mut first_v = true;
+            for (_, v) in sig.metadata[i..].iter().filter(|(kk, _)| kk == k) {
+                if !first_v {
+                    out.push(b',');
+                }
+                first_v = false;
+                push_json_str(out, v);
+            }
+            out.push(b']');
+        }
+        out.push(b'}');
+    }
+    out.push(b'}');
+}
+
+fn render_flow_object(out: &mut Vec<u8>, f: &Flow) {
+    let _ = write!(
+        out,
+        ",\"flow\":{{\"pkts_toserver\":{},\"pkts_toclient\":{},\"bytes_toserver\":{},\"bytes_toclient\":{},\"start\":",
+        f.pkts_toserver, f.pkts_toclient, f.bytes_toserver, f.bytes_toclient
+    );
+    push_timestamp(out, f.start);
+    out.extend_from_slice(b",\"src_ip\":");
+    push_ip(out, f.client.0);
+    out.extend_from_slice(b",\"dest_ip\":");
+    push_ip(out, f.server.0);
+    if matches!(f.proto, 6 | 17 | 132) {
+        let _ = write!(out, ",\"src_port\":{},\"dest_port\":{}", f.client.1, f.server.1);
+    }
+    out.push(b'}');
+}
+
+/// Whether `action` means a block when running inline.
+pub fn blocks(action: Action) -> bool {
+    matches!(action, Action::Drop | Action::Reject)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps() {
+        let mut b = Vec::new();
+        push_timestamp(&mut b, 0);
+        assert_eq!(b, b"\"1970-01-01T00:00:00.000000+0000\"");
+        b.clear();
+        // 2009-11-24T21:27:09.534255 UTC
+        push_timestamp(&mut b, 1_259_098_029_534_255);
+        assert_eq!(b, b"\"2009-11-24T21:27:09.534255+0000\"");
+        b.clear();
+        push_timestamp(&mut b, 951_782_400_000_001); // 2000-02-29
+        assert_eq!(b, b"\"2000-02-29T00:00:00.000001+0000\"");
+    }
+
+    #[test]
+    fn string_escaping() {
+        let mut b = Vec::new();
+        push_json_str(&mut b, "a\"b\\c\nd\u{1}é");
+        let back: String = serde_json::from_slice(&b).unwrap();
+        assert_eq!(back, "a\"b\\c\nd\u{1}é");
+    }
+}

@@ -1,0 +1,270 @@
+//! A worker: owns a flow table, a detection context and its counters, and runs
+//! decode -> flow -> detect -> output for every packet handed to it.
+
+use std::sync::Arc;
+
+use crate::decode::{decode, DecodeError, LinkType};
+use crate::detect::rules::Action;
+use crate::detect::{DetectCtx, Engine, FlowFacts};
+use crate::flow::{EndReason, Flow, FlowConfig, FlowStats, FlowTable, Micros};
+use crate::output::eve::{blocks, render_alert, AlertInput};
+use crate::output::EveSender;
+
+/// How checksums are treated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChecksumMode {
+    /// Validate; packets with bad checksums do not update TCP state.
+    Yes,
+    /// Never validate.
+    No,
+    /// Validate, but stop once the first 1000 packets show more than 10% bad checksums
+    /// (checksum offloading on the capturing host), as Suricata does for pcap files.
+    Auto,
+}
+
+/// Packets sampled before `auto` decides.
+const AUTO_SAMPLE: u64 = 1000;
+
+/// Counters of one worker; summed into the run's stats.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WorkerStats {
+    /// Packets handed to this worker.
+    pub packets: u64,
+    /// Captured bytes.
+    pub bytes: u64,
+    /// Packets decoded and inspected.
+    pub inspected: u64,
+    /// Packets not inspected, by decode reason (index = position in [`DecodeError::ALL`]).
+    pub decode_errors: [u64; DecodeError::ALL.len()],
+    /// IP fragments inspected as single packets (defragmentation is not implemented yet).
+    pub fragments: u64,
+    /// Packets whose capture was shorter than their IP length.
+    pub truncated: u64,
+    /// Packets with a bad checksum while validating.
+    pub bad_checksum: u64,
+    /// Packets skipped because their flow matched a `pass` rule.
+    pub passed: u64,
+    /// Packets dropped inline (IPS) by a drop/reject rule or a dropped flow.
+    pub dropped: u64,
+    /// Alerts raised.
+    pub alerts: u64,
+    /// EVE events lost to a full output queue (live mode only).
+    pub eve_dropped: u64,
+    /// Prefilter scan errors.
+    pub scan_errors: u64,
+    /// Flow table counters.
+    pub flow: FlowStats,
+    /// Alerts per rule, by engine index.
+    pub per_sig: Vec<u64>,
+}
+
+impl WorkerStats {
+    /// Adds another worker's counters.
+    pub fn merge(&mut self, o: &WorkerStats) {
+        self.packets += o.packets;
+        self.bytes += o.bytes;
+        self.inspected += o.inspected;
+        for (a, b) in self.decode_errors.iter_mut().zip(o.decode_errors.iter()) {
+            *a += b;
+        }
+        self.fragments += o.fragments;
+        self.truncated += o.truncated;
+        self.bad_checksum += o.bad_checksum;
+        self.passed += o.passed;
+        self.dropped += o.dropped;
+        self.alerts += o.alerts;
+        self.eve_dropped += o.eve_dropped;
+        self.scan_errors += o.scan_errors;
+        self.flow.created += o.flow.created;
+        self.flow.timed_out += o.flow.timed_out;
+        self.flow.evicted += o.flow.evicted;
+        self.flow.no_room += o.flow.no_room;
+        self.flow.at_shutdown += o.flow.at_shutdown;
+        if self.per_sig.len() < o.per_sig.len() {
+            self.per_sig.resize(o.per_sig.len(), 0);
+        }
+        for (a, b) in self.per_sig.iter_mut().zip(o.per_sig.iter()) {
+            *a += b;
+        }
+    }
+
+    /// Packets that were not inspected at all.
+    pub fn not_inspected(&self) -> u64 {
+        self.decode_errors.iter().sum()
+    }
+}
+
+/// Per-worker settings.
+#[derive(Clone, Debug)]
+pub struct WorkerConfig {
+    /// Flow table settings.
+    pub flow: FlowConfig,
+    /// Checksum validation.
+    pub checksums: ChecksumMode,
+    /// Inline mode: drop/reject rules block, EVE action "blocked".
+    pub ips: bool,
+}
+
+/// One worker's state.
+pub struct Worker {
+    engine: Arc<Engine>,
+    ctx: DetectCtx,
+    flows: FlowTable,
+    eve: EveSender,
+    cfg: WorkerConfig,
+    validate: bool,
+    matched: Vec<u32>,
+    /// Counters.
+    pub stats: WorkerStats,
+}
+
+/// Whether a verdict lets the packet through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Forward.
+    Pass,
+    /// Drop (inline mode).
+    Drop,
+}
+
+impl Worker {
+    /// A worker with index `id` (distinguishes its flow ids).
+    pub fn new(id: usize, engine: Arc<Engine>, eve: EveSender, cfg: WorkerConfig) -> Result<Worker, String> {
+        let ctx = engine.new_ctx()?;
+        let stats = WorkerStats { per_sig: vec![0; engine.sigs().len()], ..WorkerStats::default() };
+        Ok(Worker {
+            flows: FlowTable::new(cfg.flow.clone(), id),
+            validate: cfg.checksums != ChecksumMode::No,
+            engine,
+            ctx,
+            eve,
+            cfg,
+            matched: Vec::with_capacity(16),
+            stats,
+        })
+    }
+
+    fn on_flow_end(_flow: &Flow, _why: EndReason) {
+        // Flow events (EVE `flow`) hook in here.
+    }
+
+    /// Runs one frame through the pipeline and returns the verdict.
+    pub fn process(&mut self, link: LinkType, ts: Micros, pcap_cnt: u64, frame: &[u8]) -> Verdict {
+        self.stats.packets += 1;
+        self.stats.bytes += frame.len() as u64;
+        let p = match decode(link, frame) {
+            Ok(p) => p,
+            Err(e) => {
+                self.stats.decode_errors[e as usize] += 1;
+                return Verdict::Pass;
+            }
+        };
+        self.stats.inspected += 1;
+        if p.fragment {
+            self.stats.fragments += 1;
+        }
+        if p.truncated {
+            self.stats.truncated += 1;
+        }
+        let mut checksum_ok = true;
+        if self.validate {
+            if p.verify_checksums().is_err() {
+                checksum_ok = false;
+                self.stats.bad_checksum += 1;
+            }
+            if self.cfg.checksums == ChecksumMode::Auto
+                && self.stats.inspected == AUTO_SAMPLE
+                && self.stats.bad_checksum * 10 > AUTO_SAMPLE
+            {
+                tracing::info!(
+                    "{} of the first {AUTO_SAMPLE} packets have bad checksums: assuming checksum offloading, validation off",
+                    self.stats.bad_checksum
+                );
+                self.validate = false;
+            }
+        }
+
+        let Worker { engine, ctx, flows, eve, matched, stats, cfg, .. } = self;
+        // A TCP segment with a bad checksum must not move the session state (as Suricata's
+        // stream engine ignores it); it is still inspected.
+        let lookup = if checksum_ok || p.tcp.is_none() {
+            flows.track(&p, ts, &mut Self::on_flow_end)
+        } else {
+            crate::flow::Lookup { flow: None, to_server: true }
+        };
+        let to_server = lookup.to_server;
+        let mut flow = lookup.flow;
+        if let Some(f) = flow.as_deref() {
+            if f.dropped {
+                stats.dropped += 1;
+                return Verdict::Drop;
+            }
+            if f.passed {
+                stats.passed += 1;
+                return Verdict::Pass;
+            }
+        }
+        let facts = match flow.as_deref() {
+            Some(f) => FlowFacts { tracked: true, to_server, established: f.established() },
+            None => FlowFacts::default(),
+        };
+        matched.clear();
+        engine.inspect(ctx, &p, facts, |idx| matched.push(idx));
+        if matched.is_empty() {
+            return Verdict::Pass;
+        }
+        // `pass` outranks every other action, as in Suricata's default action order.
+        if matched.iter().any(|&i| engine.sig(i).action == Action::Pass) {
+            if let Some(f) = flow.as_deref_mut() {
+                f.passed = true;
+            }
+            return Verdict::Pass;
+        }
+        let mut verdict = Verdict::Pass;
+        for &idx in matched.iter() {
+            let sig = engine.sig(idx);
+            let blocked = cfg.ips && blocks(sig.action);
+            if blocked {
+                verdict = Verdict::Drop;
+            }
+            if let Some(f) = flow.as_deref_mut() {
+                f.alerted = true;
+                if blocked {
+                    f.dropped = true;
+                }
+            }
+            let input = AlertInput {
+                ts,
+                pcap_cnt,
+                ip_version: p.ip_version,
+                src: p.src,
+                sport: p.has_ports().then_some(p.sport),
+                dst: p.dst,
+                dport: p.has_ports().then_some(p.dport),
+                proto: p.proto,
+                icmp: p.icmp,
+                vlan: p.vlan,
+                flow: flow.as_deref().map(|f| (f, to_server)),
+                blocked,
+            };
+            let mut line = eve.buffer();
+            render_alert(&mut line, &input, sig);
+            eve.send(line);
+            stats.alerts += 1;
+            stats.per_sig[idx as usize] += 1;
+        }
+        if verdict == Verdict::Drop {
+            stats.dropped += 1;
+        }
+        verdict
+    }
+
+    /// Ends all flows and returns the final counters.
+    pub fn finish(mut self) -> WorkerStats {
+        self.flows.drain(&mut Self::on_flow_end);
+        self.stats.flow = self.flows.stats;
+        self.stats.eve_dropped = self.eve.dropped;
+        self.stats.scan_errors = self.ctx.scan_errors;
+        self.stats
+    }
+}
