@@ -1,1 +1,152 @@
-fn main(){}
+//! Micro-benchmarks of the per-packet stages: decode, flow tracking, detection (prefilter plus
+//! verification), EVE rendering, and one worker running the whole path.
+//! Run: `cargo bench --bench pipeline`.
+
+// criterion_group! generates public functions without doc comments.
+#![allow(missing_docs)]
+
+use std::hint::black_box;
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+
+use sekimori::capture::synth::{Frame, TcpSession};
+use sekimori::decode::{decode, LinkType};
+use sekimori::detect::rules::classification::Classifications;
+use sekimori::detect::rules::{parse::parse_rule, Vars};
+use sekimori::detect::{Engine, FlowFacts};
+use sekimori::flow::{FlowConfig, FlowTable};
+use sekimori::output::eve::{render_alert, AlertInput};
+use sekimori::output::{Backpressure, EveTarget, EveWriter};
+use sekimori::runtime::worker::{ChecksumMode, Worker, WorkerConfig};
+
+/// 200 HTTP-like sessions between distinct hosts.
+fn traffic() -> Vec<Frame> {
+    let mut frames = Vec::new();
+    for i in 0..200u32 {
+        let c = (
+            Ipv4Addr::new(10, 0, (i >> 8) as u8, i as u8),
+            40_000 + i as u16,
+        );
+        let s = (Ipv4Addr::new(198, 51, 100, (i % 250) as u8), 80);
+        let mut sess = TcpSession::open(c, s, i64::from(i) * 1_000);
+        let req = format!(
+            "GET /index{i}.html HTTP/1.1\r\nHost: site{i}.example\r\nUser-Agent: bench\r\n\r\n"
+        );
+        sess.send(true, req.as_bytes()).send(false, &[b'x'; 1200]);
+        frames.extend(sess.close());
+    }
+    frames
+}
+
+/// 1,000 content rules of the ET kind, none of which match the traffic above.
+fn engine() -> Engine {
+    let vars = Vars::suricata_defaults();
+    let rules = (0..1000)
+        .map(|i| {
+            let text = format!(
+                "alert tcp $HOME_NET any -> $EXTERNAL_NET $HTTP_PORTS (msg:\"r{i}\"; flow:established,to_server; \
+                 content:\"/evil-path-{i}/\"; nocase; content:\"token{i}\"; distance:0; classtype:trojan-activity; sid:{};)",
+                1_000_000 + i
+            );
+            parse_rule(&text, &vars).unwrap()
+        })
+        .collect();
+    Engine::build(rules, &Classifications::bundled()).unwrap()
+}
+
+fn benches(c: &mut Criterion) {
+    let frames = traffic();
+    let bytes: u64 = frames.iter().map(|(_, f)| f.len() as u64).sum();
+    let engine = Arc::new(engine());
+
+    let mut g = c.benchmark_group("per_packet");
+    g.throughput(Throughput::Elements(frames.len() as u64));
+    g.bench_function("decode", |b| {
+        b.iter(|| {
+            for (_, f) in &frames {
+                black_box(decode(LinkType::Ethernet, f).ok());
+            }
+        })
+    });
+    g.bench_function("decode+flow", |b| {
+        b.iter(|| {
+            let mut table = FlowTable::new(FlowConfig::default(), 0);
+            for (ts, f) in &frames {
+                if let Ok(p) = decode(LinkType::Ethernet, f) {
+                    black_box(table.track(&p, *ts, &mut |_, _| {}).to_server);
+                }
+            }
+        })
+    });
+    g.bench_function("detect_1000_rules", |b| {
+        let mut ctx = engine.new_ctx().unwrap();
+        let decoded: Vec<_> = frames
+            .iter()
+            .filter_map(|(_, f)| decode(LinkType::Ethernet, f).ok())
+            .collect();
+        let facts = FlowFacts {
+            tracked: true,
+            to_server: true,
+            established: true,
+        };
+        b.iter(|| {
+            let mut n = 0u32;
+            for p in &decoded {
+                engine.inspect(&mut ctx, p, facts, |_| n += 1);
+            }
+            black_box(n)
+        })
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("worker");
+    g.throughput(Throughput::Bytes(bytes));
+    g.bench_function("whole_path", |b| {
+        let (writer, sender) =
+            EveWriter::start(&EveTarget::File("/dev/null".into()), Backpressure::Block).unwrap();
+        let cfg = WorkerConfig {
+            flow: FlowConfig::default(),
+            checksums: ChecksumMode::No,
+            ips: false,
+        };
+        let mut w = Worker::new(0, engine.clone(), sender, cfg).unwrap();
+        b.iter(|| {
+            for (i, (ts, f)) in frames.iter().enumerate() {
+                black_box(w.process(LinkType::Ethernet, *ts, i as u64, f));
+            }
+        });
+        drop(w);
+        writer.finish().unwrap();
+    });
+    g.finish();
+
+    let sig = &engine.sigs()[0];
+    let p = decode(LinkType::Ethernet, &frames[3].1).unwrap();
+    c.bench_function("eve_render_alert", |b| {
+        let mut line = Vec::with_capacity(1024);
+        b.iter(|| {
+            line.clear();
+            let input = AlertInput {
+                ts: 1_700_000_000_000_000,
+                pcap_cnt: 42,
+                ip_version: 4,
+                src: p.src,
+                sport: Some(p.sport),
+                dst: p.dst,
+                dport: Some(p.dport),
+                proto: p.proto,
+                icmp: None,
+                vlan: [0, 0],
+                flow: None,
+                blocked: false,
+            };
+            render_alert(&mut line, &input, sig);
+            black_box(line.len())
+        })
+    });
+}
+
+criterion_group!(pipeline, benches);
+criterion_main!(pipeline);

@@ -9,7 +9,9 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_target(false)
-        .with_env_filter(EnvFilter::try_from_env("SEKIMORI_LOG").unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_env_filter(
+            EnvFilter::try_from_env("SEKIMORI_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
+        )
         .init();
     sekimori::cli::run(sekimori::cli::Cli::parse())
 }

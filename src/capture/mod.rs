@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use crate::decode::LinkType;
 use crate::flow::Micros;
 
+pub mod synth;
+
 /// A source of captured frames.
 pub trait PacketSource {
     /// Link type of this source's frames.
@@ -70,7 +72,11 @@ impl PcapFile {
                 dlt.get_name().unwrap_or_else(|_| "unknown".into())
             )
         })?;
-        Ok(PcapFile { cap, link, path: path.to_path_buf() })
+        Ok(PcapFile {
+            cap,
+            link,
+            path: path.to_path_buf(),
+        })
     }
 }
 
@@ -82,7 +88,10 @@ impl PacketSource for PcapFile {
     fn next_frame(&mut self, f: &mut dyn FnMut(Micros, &[u8])) -> Result<bool, String> {
         match self.cap.next_packet() {
             Ok(pkt) => {
-                let ts = i64::from(pkt.header.ts.tv_sec) * 1_000_000 + i64::from(pkt.header.ts.tv_usec);
+                // time_t and suseconds_t are i64 here but narrower on other targets.
+                #[allow(clippy::useless_conversion)]
+                let ts =
+                    i64::from(pkt.header.ts.tv_sec) * 1_000_000 + i64::from(pkt.header.ts.tv_usec);
                 f(ts, pkt.data);
                 Ok(true)
             }

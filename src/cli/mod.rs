@@ -105,7 +105,9 @@ pub struct CheckArgs {
 pub fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Replay(args) => run_replay(args),
-        Command::Rules { command: RulesCommand::Check(args) } => run_check(args),
+        Command::Rules {
+            command: RulesCommand::Check(args),
+        } => run_check(args),
     };
     match result {
         Ok(code) => code,
@@ -124,7 +126,11 @@ fn load_config(path: Option<&PathBuf>) -> Result<Config, String> {
 }
 
 /// Loads packs and builds the engine, reporting every rule that did not make it.
-fn load_engine(cfg: &Config, extra: &[PathBuf], verbose_skips: bool) -> Result<(Engine, RuleSet), String> {
+fn load_engine(
+    cfg: &Config,
+    extra: &[PathBuf],
+    log_each: bool,
+) -> Result<(Engine, RuleSet), String> {
     let mut paths = cfg.rules.files.clone();
     paths.extend_from_slice(extra);
     if paths.is_empty() {
@@ -132,14 +138,20 @@ fn load_engine(cfg: &Config, extra: &[PathBuf], verbose_skips: bool) -> Result<(
     }
     let classes = cfg.classifications()?;
     let mut set = RuleSet::load(&paths, &cfg.vars())?;
-    for f in &set.failures {
-        tracing::warn!("rule not loaded: {f}");
+    if log_each {
+        for f in &set.failures {
+            tracing::warn!("rule not loaded: {f}");
+        }
     }
     let rules = std::mem::take(&mut set.rules);
     let engine = Engine::build(rules, &classes)?;
-    if verbose_skips {
+    if log_each {
         for s in &engine.report.skipped {
-            let at = s.file.as_ref().map(|f| format!("{}:{}: ", f.display(), s.line)).unwrap_or_default();
+            let at = s
+                .file
+                .as_ref()
+                .map(|f| format!("{}:{}: ", f.display(), s.line))
+                .unwrap_or_default();
             tracing::warn!("rule not loaded: {at}sid {}: {}", s.sid, s.reason);
         }
     }
@@ -159,8 +171,15 @@ fn run_replay(args: ReplayArgs) -> Result<ExitCode, String> {
         set.files,
         load_time.as_secs_f64()
     );
-    let eve_arg = args.eve.or_else(|| cfg.output.eve.clone()).unwrap_or_else(|| "eve.json".into());
-    let eve = if eve_arg == "-" { EveTarget::Stdout } else { EveTarget::File(PathBuf::from(&eve_arg)) };
+    let eve_arg = args
+        .eve
+        .or_else(|| cfg.output.eve.clone())
+        .unwrap_or_else(|| "eve.json".into());
+    let eve = if eve_arg == "-" {
+        EveTarget::Stdout
+    } else {
+        EveTarget::File(PathBuf::from(&eve_arg))
+    };
     let workers = args
         .workers
         .or(cfg.runtime.workers)
@@ -174,12 +193,20 @@ fn run_replay(args: ReplayArgs) -> Result<ExitCode, String> {
         inputs: args.inputs,
         eve: eve.clone(),
         workers,
-        worker: WorkerConfig { flow: cfg.flow(), checksums, ips: args.ips },
+        worker: WorkerConfig {
+            flow: cfg.flow(),
+            checksums,
+            ips: args.ips,
+        },
     };
     let engine = Arc::new(engine);
     let summary = replay(engine.clone(), &opts)?;
     print_summary(&engine, &summary, &eve, workers);
-    Ok(if summary.files_failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(2) })
+    Ok(if summary.files_failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
 }
 
 fn print_summary(engine: &Engine, s: &ReplaySummary, eve: &EveTarget, workers: usize) {
@@ -242,7 +269,11 @@ fn print_summary(engine: &Engine, s: &ReplaySummary, eve: &EveTarget, workers: u
         let _ = writeln!(err, "  {n:>8}  {}:{}  {}", sig.gid, sig.sid, sig.msg);
     }
     if st.eve_dropped > 0 || st.scan_errors > 0 {
-        let _ = writeln!(err, "warnings: {} EVE events dropped, {} prefilter scan errors", st.eve_dropped, st.scan_errors);
+        let _ = writeln!(
+            err,
+            "warnings: {} EVE events dropped, {} prefilter scan errors",
+            st.eve_dropped, st.scan_errors
+        );
     }
 }
 
@@ -255,8 +286,16 @@ fn run_check(args: CheckArgs) -> Result<ExitCode, String> {
     let mut out = std::io::stdout().lock();
     let total = set.seen;
     let _ = writeln!(out, "files: {}", set.files);
-    let _ = writeln!(out, "rules: {total} ({} overridden by a later pack)", set.overridden);
-    let pct = if total == 0 { 0.0 } else { 100.0 * r.loaded as f64 / total as f64 };
+    let _ = writeln!(
+        out,
+        "rules: {total} ({} overridden by a later pack)",
+        set.overridden
+    );
+    let pct = if total == 0 {
+        0.0
+    } else {
+        100.0 * r.loaded as f64 / total as f64
+    };
     let _ = writeln!(out, "loaded: {} ({pct:.1}%)", r.loaded);
     let _ = writeln!(out, "failed to parse: {}", set.failures.len());
     let limit = if args.all { usize::MAX } else { 20 };
@@ -268,7 +307,11 @@ fn run_check(args: CheckArgs) -> Result<ExitCode, String> {
     }
     let _ = writeln!(out, "not supported yet: {}", r.skipped.len());
     for s in r.skipped.iter().take(limit) {
-        let at = s.file.as_ref().map(|f| format!("{}:{}: ", f.display(), s.line)).unwrap_or_default();
+        let at = s
+            .file
+            .as_ref()
+            .map(|f| format!("{}:{}: ", f.display(), s.line))
+            .unwrap_or_default();
         let _ = writeln!(out, "  {at}sid {}: {}", s.sid, s.reason);
     }
     if r.skipped.len() > limit {
@@ -300,5 +343,9 @@ fn run_check(args: CheckArgs) -> Result<ExitCode, String> {
         r.compile_time.as_secs_f64()
     );
     let bad = !set.failures.is_empty() || !r.skipped.is_empty();
-    Ok(if args.strict && bad { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if args.strict && bad {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

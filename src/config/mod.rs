@@ -95,7 +95,8 @@ impl Config {
 
     /// Parses config text.
     pub fn from_toml(text: &str) -> Result<Config, String> {
-        let cfg: Config = toml::from_str(text).map_err(|e| e.to_string().trim_end().replace('\n', " "))?;
+        let cfg: Config =
+            toml::from_str(text).map_err(|e| e.to_string().trim_end().replace('\n', " "))?;
         cfg.validate()?;
         Ok(cfg)
     }
@@ -131,10 +132,12 @@ impl Config {
     pub fn vars(&self) -> Vars {
         let mut v = Vars::suricata_defaults();
         for (k, val) in &self.vars.address {
-            v.address.insert(k.trim_start_matches('$').to_string(), val.clone());
+            v.address
+                .insert(k.trim_start_matches('$').to_string(), val.clone());
         }
         for (k, val) in &self.vars.port {
-            v.port.insert(k.trim_start_matches('$').to_string(), val.clone());
+            v.port
+                .insert(k.trim_start_matches('$').to_string(), val.clone());
         }
         v
     }
@@ -153,7 +156,10 @@ impl Config {
         FlowConfig {
             capacity: self.flow.capacity.unwrap_or(d.capacity),
             timeout_new: self.flow.timeout_new.unwrap_or(d.timeout_new),
-            timeout_established: self.flow.timeout_established.unwrap_or(d.timeout_established),
+            timeout_established: self
+                .flow
+                .timeout_established
+                .unwrap_or(d.timeout_established),
             timeout_closed: self.flow.timeout_closed.unwrap_or(d.timeout_closed),
             midstream: self.flow.midstream.unwrap_or(d.midstream),
         }
@@ -203,6 +209,11 @@ mod tests {
     fn invalid_values_are_all_reported() {
         let e = Config::from_toml("[flow]\ncapacity = 0\n[runtime]\nworkers = 0\n[vars.address]\nHOME_NET = \"300.0.0.1\"\n")
             .unwrap_err();
-        assert!(e.contains("flow.capacity") && e.contains("runtime.workers") && e.contains("vars.address.HOME_NET"), "{e}");
+        assert!(
+            e.contains("flow.capacity")
+                && e.contains("runtime.workers")
+                && e.contains("vars.address.HOME_NET"),
+            "{e}"
+        );
     }
 }

@@ -46,7 +46,9 @@ pub fn l4_ok(src: IpAddr, dst: IpAddr, proto: u8, l4: &[u8]) -> bool {
             _ => return false,
         };
         acc = acc.wrapping_add(u32::from(proto));
-        acc = acc.wrapping_add(l4.len() as u32 & 0xffff).wrapping_add((l4.len() as u32) >> 16);
+        acc = acc
+            .wrapping_add(l4.len() as u32 & 0xffff)
+            .wrapping_add((l4.len() as u32) >> 16);
     }
     fold(sum_words(acc, l4)) == 0xffff
 }
@@ -61,7 +63,10 @@ mod tests {
         let b = PacketBuilder::ipv4([192, 168, 1, 1], [192, 168, 1, 2], 64).tcp(1, 2, 3, 4);
         let mut pkt = Vec::new();
         b.write(&mut pkt, b"abc").unwrap();
-        let (src, dst) = ("192.168.1.1".parse().unwrap(), "192.168.1.2".parse().unwrap());
+        let (src, dst) = (
+            "192.168.1.1".parse().unwrap(),
+            "192.168.1.2".parse().unwrap(),
+        );
         assert!(ipv4_header_ok(&pkt[..20]));
         assert!(l4_ok(src, dst, 6, &pkt[20..]));
         let last = pkt.len() - 1;
@@ -83,6 +88,11 @@ mod tests {
         b.write(&mut pkt, b"x").unwrap();
         pkt[26] = 0;
         pkt[27] = 0;
-        assert!(l4_ok("1.1.1.1".parse().unwrap(), "2.2.2.2".parse().unwrap(), 17, &pkt[20..]));
+        assert!(l4_ok(
+            "1.1.1.1".parse().unwrap(),
+            "2.2.2.2".parse().unwrap(),
+            17,
+            &pkt[20..]
+        ));
     }
 }

@@ -192,7 +192,9 @@ impl Packet<'_> {
         if self.truncated || self.fragment || self.l4.is_empty() {
             return Ok(());
         }
-        if matches!(self.proto, 1 | 6 | 17 | 58) && !checksum::l4_ok(self.src, self.dst, self.proto, self.l4) {
+        if matches!(self.proto, 1 | 6 | 17 | 58)
+            && !checksum::l4_ok(self.src, self.dst, self.proto, self.l4)
+        {
             return Err(DecodeError::L4Checksum);
         }
         Ok(())
@@ -224,7 +226,10 @@ fn strip_link(link: LinkType, frame: &[u8]) -> Result<(Option<u16>, &[u8]), Deco
             if frame.len() < 16 {
                 return Err(DecodeError::LinkTruncated);
             }
-            Ok((Some(u16::from_be_bytes([frame[14], frame[15]])), &frame[16..]))
+            Ok((
+                Some(u16::from_be_bytes([frame[14], frame[15]])),
+                &frame[16..],
+            ))
         }
         LinkType::LinuxSll2 => {
             if frame.len() < 20 {
@@ -257,12 +262,20 @@ fn strip_link(link: LinkType, frame: &[u8]) -> Result<(Option<u16>, &[u8]), Deco
 fn map_slice_error(err: &SliceError) -> DecodeError {
     match err {
         SliceError::Len(len) => match len.layer {
-            etherparse::err::Layer::Ipv4Header | etherparse::err::Layer::Ipv4Packet => DecodeError::Ipv4Invalid,
-            etherparse::err::Layer::Ipv6Header | etherparse::err::Layer::Ipv6Packet => DecodeError::Ipv6Invalid,
+            etherparse::err::Layer::Ipv4Header | etherparse::err::Layer::Ipv4Packet => {
+                DecodeError::Ipv4Invalid
+            }
+            etherparse::err::Layer::Ipv6Header | etherparse::err::Layer::Ipv6Packet => {
+                DecodeError::Ipv6Invalid
+            }
             etherparse::err::Layer::TcpHeader => DecodeError::TcpInvalid,
             etherparse::err::Layer::UdpHeader => DecodeError::UdpInvalid,
-            etherparse::err::Layer::Icmpv4 | etherparse::err::Layer::Icmpv6 => DecodeError::IcmpInvalid,
-            etherparse::err::Layer::VlanHeader | etherparse::err::Layer::MacsecHeader => DecodeError::VlanInvalid,
+            etherparse::err::Layer::Icmpv4 | etherparse::err::Layer::Icmpv6 => {
+                DecodeError::IcmpInvalid
+            }
+            etherparse::err::Layer::VlanHeader | etherparse::err::Layer::MacsecHeader => {
+                DecodeError::VlanInvalid
+            }
             etherparse::err::Layer::IpHeader => DecodeError::Ipv4Invalid,
             _ => DecodeError::IpExtInvalid,
         },
@@ -320,7 +333,9 @@ pub fn decode(link: LinkType, frame: &[u8]) -> Result<Packet<'_>, DecodeError> {
             Some(4) | Some(6) => LaxSlicedPacket::from_ip(rest).map_err(|e| match e {
                 etherparse::err::ip::LaxHeaderSliceError::Len(_) => DecodeError::Ipv4Invalid,
                 etherparse::err::ip::LaxHeaderSliceError::Content(c) => match c {
-                    etherparse::err::ip::HeaderError::UnsupportedIpVersion { .. } => DecodeError::NotIp,
+                    etherparse::err::ip::HeaderError::UnsupportedIpVersion { .. } => {
+                        DecodeError::NotIp
+                    }
                     _ => DecodeError::Ipv4Invalid,
                 },
             })?,
@@ -331,7 +346,10 @@ pub fn decode(link: LinkType, frame: &[u8]) -> Result<Packet<'_>, DecodeError> {
     from_sliced(frame, &sliced)
 }
 
-fn from_sliced<'a>(frame: &'a [u8], sliced: &LaxSlicedPacket<'a>) -> Result<Packet<'a>, DecodeError> {
+fn from_sliced<'a>(
+    frame: &'a [u8],
+    sliced: &LaxSlicedPacket<'a>,
+) -> Result<Packet<'a>, DecodeError> {
     let mut vlan = [0u16; 2];
     let mut nv = 0;
     for ext in sliced.link_exts.iter() {
@@ -515,15 +533,30 @@ mod tests {
         for cut in 0..f.len() {
             let _ = decode(LinkType::Ethernet, &f[..cut]);
         }
-        assert_eq!(decode(LinkType::Ethernet, &f[..10]).unwrap_err(), DecodeError::LinkTruncated);
-        assert_eq!(decode(LinkType::Ethernet, &f[..20]).unwrap_err(), DecodeError::Ipv4Invalid);
-        assert_eq!(decode(LinkType::Ethernet, &f[..40]).unwrap_err(), DecodeError::TcpInvalid);
-        assert_eq!(decode(LinkType::LinuxSll2, &f[..5]).unwrap_err(), DecodeError::LinkTruncated);
+        assert_eq!(
+            decode(LinkType::Ethernet, &f[..10]).unwrap_err(),
+            DecodeError::LinkTruncated
+        );
+        assert_eq!(
+            decode(LinkType::Ethernet, &f[..20]).unwrap_err(),
+            DecodeError::Ipv4Invalid
+        );
+        assert_eq!(
+            decode(LinkType::Ethernet, &f[..40]).unwrap_err(),
+            DecodeError::TcpInvalid
+        );
+        assert_eq!(
+            decode(LinkType::LinuxSll2, &f[..5]).unwrap_err(),
+            DecodeError::LinkTruncated
+        );
         let mut arp = f.clone();
         arp[12] = 0x08;
         arp[13] = 0x06;
         assert!(decode(LinkType::Ethernet, &arp).is_err());
-        assert_eq!(decode(LinkType::Raw, &[0x50, 0, 0]).unwrap_err(), DecodeError::NotIp);
+        assert_eq!(
+            decode(LinkType::Raw, &[0x50, 0, 0]).unwrap_err(),
+            DecodeError::NotIp
+        );
         // Payload cut by snaplen: still decoded, flagged truncated.
         let p = decode(LinkType::Ethernet, &f[..f.len() - 3]).unwrap();
         assert!(p.truncated);
@@ -533,9 +566,17 @@ mod tests {
     #[test]
     fn dispatch_hash_is_symmetric() {
         let mut a = Vec::new();
-        PacketBuilder::ethernet2([1; 6], [2; 6]).ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64).udp(1, 2).write(&mut a, b"x").unwrap();
+        PacketBuilder::ethernet2([1; 6], [2; 6])
+            .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+            .udp(1, 2)
+            .write(&mut a, b"x")
+            .unwrap();
         let mut b = Vec::new();
-        PacketBuilder::ethernet2([2; 6], [1; 6]).ipv4([10, 0, 0, 2], [10, 0, 0, 1], 64).udp(2, 1).write(&mut b, b"y").unwrap();
+        PacketBuilder::ethernet2([2; 6], [1; 6])
+            .ipv4([10, 0, 0, 2], [10, 0, 0, 1], 64)
+            .udp(2, 1)
+            .write(&mut b, b"y")
+            .unwrap();
         let ha = dispatch_hash(LinkType::Ethernet, &a);
         assert_ne!(ha, 0);
         assert_eq!(ha, dispatch_hash(LinkType::Ethernet, &b));

@@ -134,7 +134,11 @@ mod tests {
 
     /// Checks the content chain of a rule body against a payload.
     fn m(opts: &str, payload: &[u8]) -> bool {
-        let r = parse_rule(&format!("alert tcp any any -> any any ({opts} sid:1;)"), &Vars::default()).unwrap();
+        let r = parse_rule(
+            &format!("alert tcp any any -> any any ({opts} sid:1;)"),
+            &Vars::default(),
+        )
+        .unwrap();
         let cs: Vec<Content> = r.contents().map(|(_, c)| c.clone()).collect();
         matches(&cs, payload)
     }
@@ -159,13 +163,17 @@ mod tests {
     #[test]
     fn distance_and_within() {
         // suricata-verify alert-distance-within-1: within counts from the distance point.
-        let opts = r#"content:"AllWorkAndNoPlayMakesWill"; content:"DullBoy"; distance:1; within:7;"#;
+        let opts =
+            r#"content:"AllWorkAndNoPlayMakesWill"; content:"DullBoy"; distance:1; within:7;"#;
         assert!(m(opts, b"AllWorkAndNoPlayMakesWill DullBoy"));
         assert!(!m(opts, b"AllWorkAndNoPlayMakesWillDullBoy"));
         assert!(!m(opts, b"AllWorkAndNoPlayMakesWill  DullBoy"));
         assert!(m(r#"content:"a"; content:"b"; distance:0;"#, b"ab"));
         assert!(!m(r#"content:"a"; content:"b"; distance:0;"#, b"ba"));
-        assert!(m(r#"content:"b"; content:"a"; distance:-2; within:1;"#, b"ab"));
+        assert!(m(
+            r#"content:"b"; content:"a"; distance:-2; within:1;"#,
+            b"ab"
+        ));
         assert!(m(r#"content:"a"; content:"c"; within:3;"#, b"abc"));
         assert!(m(r#"content:"a"; content:"c"; within:3;"#, b"abxc"));
         assert!(!m(r#"content:"a"; content:"c"; within:3;"#, b"abxxc"));
@@ -183,8 +191,14 @@ mod tests {
     fn negation() {
         assert!(m(r#"content:"abc"; content:!"xyz";"#, b"abc"));
         assert!(!m(r#"content:"abc"; content:!"xyz";"#, b"abc xyz"));
-        assert!(m(r#"content:"abc"; content:!"xyz"; distance:0; within:3;"#, b"abc   xyz"));
-        assert!(!m(r#"content:"abc"; content:!"xyz"; distance:0; within:6;"#, b"abc   xyz"));
+        assert!(m(
+            r#"content:"abc"; content:!"xyz"; distance:0; within:3;"#,
+            b"abc   xyz"
+        ));
+        assert!(!m(
+            r#"content:"abc"; content:!"xyz"; distance:0; within:6;"#,
+            b"abc   xyz"
+        ));
         assert!(m(r#"content:!"evil";"#, b"good"));
     }
 
@@ -194,7 +208,10 @@ mod tests {
         assert!(!m(r#"content:"GET"; startswith;"#, b" GET /"));
         assert!(m(r#"content:".exe"; endswith;"#, b"a.exe"));
         assert!(!m(r#"content:".exe"; endswith;"#, b"a.exe "));
-        assert!(m(r#"content:"a"; content:"z"; distance:0; endswith;"#, b"a--z"));
+        assert!(m(
+            r#"content:"a"; content:"z"; distance:0; endswith;"#,
+            b"a--z"
+        ));
         assert!(!m(r#"content:"z"; content:!"z"; endswith;"#, b"z-z"));
         assert!(m(r#"content:"z"; content:!"q"; endswith;"#, b"z-z"));
     }
@@ -202,6 +219,9 @@ mod tests {
     #[test]
     fn hostile_payload_is_bounded() {
         let payload = vec![b'a'; 60_000];
-        assert!(!m(r#"content:"a"; content:"a"; distance:0; content:"b"; distance:0;"#, &payload));
+        assert!(!m(
+            r#"content:"a"; content:"a"; distance:0; content:"b"; distance:0;"#,
+            &payload
+        ));
     }
 }

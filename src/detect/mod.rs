@@ -76,9 +76,13 @@ impl Sig {
             return false;
         }
         let fwd = |src: IpAddr, sp: u16, dst: IpAddr, dp: u16| {
-            self.src.contains(src) && self.dst.contains(dst) && self.sport.contains(sp) && self.dport.contains(dp)
+            self.src.contains(src)
+                && self.dst.contains(dst)
+                && self.sport.contains(sp)
+                && self.dport.contains(dp)
         };
-        fwd(p.src, p.sport, p.dst, p.dport) || (self.bidirectional && fwd(p.dst, p.dport, p.src, p.sport))
+        fwd(p.src, p.sport, p.dst, p.dport)
+            || (self.bidirectional && fwd(p.dst, p.dport, p.src, p.sport))
     }
 
     #[inline]
@@ -189,10 +193,18 @@ pub struct DetectCtx {
 /// non-negated payload content.
 fn fast_pattern(contents: &[Content]) -> Option<&Content> {
     let positive = contents.iter().filter(|c| !c.negated);
-    if let Some(c) = contents.iter().find(|c| !c.negated && c.fast_pattern != FastPattern::Auto) {
+    if let Some(c) = contents
+        .iter()
+        .find(|c| !c.negated && c.fast_pattern != FastPattern::Auto)
+    {
         return Some(c);
     }
-    positive.max_by(|a, b| a.pattern.len().cmp(&b.pattern.len()).then(std::cmp::Ordering::Greater))
+    positive.max_by(|a, b| {
+        a.pattern
+            .len()
+            .cmp(&b.pattern.len())
+            .then(std::cmp::Ordering::Greater)
+    })
 }
 
 impl Engine {
@@ -233,7 +245,11 @@ impl Engine {
         }
         report.loaded = sigs.len();
         report.compile_time = started.elapsed();
-        Ok(Engine { sigs, groups, report })
+        Ok(Engine {
+            sigs,
+            groups,
+            report,
+        })
     }
 
     fn compile_rule(rule: Rule, classes: &Classifications) -> Result<Sig, Skipped> {
@@ -246,7 +262,10 @@ impl Engine {
         };
         if !rule.unsupported.is_empty() {
             let kws: Vec<String> = rule.unsupported.iter().map(|s| s.to_string()).collect();
-            return Err(skip(format!("keyword not supported yet: {}", kws.join(", ")), kws));
+            return Err(skip(
+                format!("keyword not supported yet: {}", kws.join(", ")),
+                kws,
+            ));
         }
         if let Some(app) = &rule.app_proto {
             return Err(skip(
@@ -269,9 +288,11 @@ impl Engine {
             ));
         }
         let class = match &rule.classtype {
-            Some(name) => Some(classes.get(name).ok_or_else(|| {
-                skip(format!("unknown classtype '{name}'"), Vec::new())
-            })?),
+            Some(name) => Some(
+                classes
+                    .get(name)
+                    .ok_or_else(|| skip(format!("unknown classtype '{name}'"), Vec::new()))?,
+            ),
             None => None,
         };
         let severity = rule.priority.or(class.map(|c| c.priority)).unwrap_or(3);
@@ -329,7 +350,13 @@ impl Engine {
 
     /// Inspects one packet, calling `on_match` with the engine index of each matching rule,
     /// in engine order.
-    pub fn inspect(&self, ctx: &mut DetectCtx, p: &Packet<'_>, flow: FlowFacts, mut on_match: impl FnMut(u32)) {
+    pub fn inspect(
+        &self,
+        ctx: &mut DetectCtx,
+        p: &Packet<'_>,
+        flow: FlowFacts,
+        mut on_match: impl FnMut(u32),
+    ) {
         let group = &self.groups[group_of(p.proto)];
         ctx.stamp = ctx.stamp.wrapping_add(1);
         if ctx.stamp == 0 {
@@ -370,13 +397,19 @@ mod tests {
 
     fn engine(rules: &[&str]) -> Engine {
         let vars = Vars::suricata_defaults();
-        let parsed = rules.iter().map(|r| parse_rule(r, &vars).unwrap()).collect();
+        let parsed = rules
+            .iter()
+            .map(|r| parse_rule(r, &vars).unwrap())
+            .collect();
         Engine::build(parsed, &Classifications::bundled()).unwrap()
     }
 
     fn udp(src: [u8; 4], dst: [u8; 4], sp: u16, dp: u16, payload: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
-        etherparse::PacketBuilder::ipv4(src, dst, 64).udp(sp, dp).write(&mut out, payload).unwrap();
+        etherparse::PacketBuilder::ipv4(src, dst, 64)
+            .udp(sp, dp)
+            .write(&mut out, payload)
+            .unwrap();
         out
     }
 
@@ -420,9 +453,17 @@ mod tests {
             r#"alert udp any any -> any any (msg:"new"; flow:not_established; content:"x"; sid:4;)"#,
         ]);
         let f = udp([10, 0, 0, 2], [10, 0, 0, 1], 7, 9, b"x");
-        let ts = FlowFacts { tracked: true, to_server: true, established: false };
+        let ts = FlowFacts {
+            tracked: true,
+            to_server: true,
+            established: false,
+        };
         assert_eq!(hits(&e, &f, ts), vec![1, 3, 4]);
-        let tc = FlowFacts { tracked: true, to_server: false, established: true };
+        let tc = FlowFacts {
+            tracked: true,
+            to_server: false,
+            established: true,
+        };
         assert_eq!(hits(&e, &f, tc), vec![2, 3]);
         assert_eq!(hits(&e, &f, FlowFacts::default()), vec![3, 4]);
     }
@@ -435,7 +476,10 @@ mod tests {
             r#"alert ip any any -> any any (msg:"c"; sid:3;)"#,
         ]);
         let s = e.sigs();
-        assert_eq!((s[0].severity, s[0].category.as_str()), (1, "A Network Trojan was detected"));
+        assert_eq!(
+            (s[0].severity, s[0].category.as_str()),
+            (1, "A Network Trojan was detected")
+        );
         assert_eq!(s[1].severity, 3);
         assert_eq!((s[2].severity, s[2].category.as_str()), (3, ""));
     }
@@ -450,10 +494,18 @@ mod tests {
             r#"alert tcp any any -> any any (content:"a"; classtype:nope; sid:4;)"#,
             r#"alert tcp any any -> any any (content:"a"; sid:5;)"#,
         ];
-        let parsed = rules.iter().map(|r| parse_rule(r, &vars).unwrap()).collect();
+        let parsed = rules
+            .iter()
+            .map(|r| parse_rule(r, &vars).unwrap())
+            .collect();
         let e = Engine::build(parsed, &Classifications::bundled()).unwrap();
         assert_eq!(e.report.loaded, 1);
-        let reasons: Vec<(u32, &str)> = e.report.skipped.iter().map(|s| (s.sid, s.reason.as_str())).collect();
+        let reasons: Vec<(u32, &str)> = e
+            .report
+            .skipped
+            .iter()
+            .map(|s| (s.sid, s.reason.as_str()))
+            .collect();
         assert_eq!(reasons.len(), 4);
         assert!(reasons[0].1.contains("pcre"));
         assert!(reasons[1].1.contains("'http'"));
@@ -467,7 +519,11 @@ mod tests {
         let r = parse_rule(r#"alert tcp any any -> any any (content:"ab"; content:"abcd"; content:!"zzzzzzzz"; sid:1;)"#, &vars).unwrap();
         let cs: Vec<Content> = r.contents().map(|(_, c)| c.clone()).collect();
         assert_eq!(fast_pattern(&cs).unwrap().pattern, b"abcd");
-        let r = parse_rule(r#"alert tcp any any -> any any (content:"ab"; fast_pattern; content:"abcd"; sid:1;)"#, &vars).unwrap();
+        let r = parse_rule(
+            r#"alert tcp any any -> any any (content:"ab"; fast_pattern; content:"abcd"; sid:1;)"#,
+            &vars,
+        )
+        .unwrap();
         let cs: Vec<Content> = r.contents().map(|(_, c)| c.clone()).collect();
         assert_eq!(fast_pattern(&cs).unwrap().pattern, b"ab");
     }

@@ -65,7 +65,8 @@ impl MpmBuilder {
         if self.rules_of.is_empty() {
             return Ok(None);
         }
-        let mut by_id: Vec<(&(Vec<u8>, bool), u32)> = self.ids.iter().map(|(k, v)| (k, *v)).collect();
+        let mut by_id: Vec<(&(Vec<u8>, bool), u32)> =
+            self.ids.iter().map(|(k, v)| (k, *v)).collect();
         by_id.sort_by_key(|(_, id)| *id);
         let patterns: Patterns = by_id
             .iter()
@@ -83,8 +84,13 @@ impl MpmBuilder {
                 }
             })
             .collect();
-        let db: BlockDatabase = patterns.build().map_err(|e| format!("hyperscan compile: {e}"))?;
-        Ok(Some(Mpm { db, rules_of: self.rules_of }))
+        let db: BlockDatabase = patterns
+            .build()
+            .map_err(|e| format!("hyperscan compile: {e}"))?;
+        Ok(Some(Mpm {
+            db,
+            rules_of: self.rules_of,
+        }))
     }
 }
 
@@ -92,7 +98,11 @@ impl Mpm {
     /// Allocates (or grows) `scratch` so it can scan this database.
     pub fn prepare_scratch(&self, scratch: &mut Option<Scratch>) -> Result<(), String> {
         match scratch {
-            Some(s) => self.db.realloc_scratch(s).map(|_| ()).map_err(|e| e.to_string()),
+            Some(s) => self
+                .db
+                .realloc_scratch(s)
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
             None => {
                 *scratch = Some(self.db.alloc_scratch().map_err(|e| e.to_string())?);
                 Ok(())
@@ -102,15 +112,24 @@ impl Mpm {
 
     /// Scans `data`, calling `hit` with the rules of each pattern found (once per pattern).
     #[inline]
-    pub fn scan(&self, data: &[u8], scratch: &Scratch, mut hit: impl FnMut(&[u32])) -> Result<(), String> {
+    pub fn scan(
+        &self,
+        data: &[u8],
+        scratch: &Scratch,
+        mut hit: impl FnMut(&[u32]),
+    ) -> Result<(), String> {
         let rules_of = &self.rules_of;
         self.db
-            .scan(data, scratch, |id: u32, _from: u64, _to: u64, _flags: u32| {
-                if let Some(rules) = rules_of.get(id as usize) {
-                    hit(rules);
-                }
-                Matching::Continue
-            })
+            .scan(
+                data,
+                scratch,
+                |id: u32, _from: u64, _to: u64, _flags: u32| {
+                    if let Some(rules) = rules_of.get(id as usize) {
+                        hit(rules);
+                    }
+                    Matching::Continue
+                },
+            )
             .map_err(|e| e.to_string())
     }
 
@@ -142,11 +161,15 @@ mod tests {
         mpm.prepare_scratch(&mut scratch).unwrap();
         let scratch = scratch.unwrap();
         let mut got = Vec::new();
-        mpm.scan(b"xx\x00\xffA.yy HeLLo hello 1234", &scratch, |r| got.extend_from_slice(r)).unwrap();
+        mpm.scan(b"xx\x00\xffA.yy HeLLo hello 1234", &scratch, |r| {
+            got.extend_from_slice(r)
+        })
+        .unwrap();
         got.sort();
         assert_eq!(got, vec![7, 8, 9, 10]);
         got.clear();
-        mpm.scan(b"\x00\xffa.", &scratch, |r| got.extend_from_slice(r)).unwrap();
+        mpm.scan(b"\x00\xffa.", &scratch, |r| got.extend_from_slice(r))
+            .unwrap();
         assert!(got.is_empty(), "case-sensitive pattern matched other case");
     }
 

@@ -57,11 +57,29 @@ impl FlowKey {
     #[inline]
     pub fn of(p: &Packet<'_>) -> FlowKey {
         let (s, d) = (addr_key(p.src), addr_key(p.dst));
-        let (sp, dp) = if p.has_ports() { (p.sport, p.dport) } else { (0, 0) };
-        if (s, sp) <= (d, dp) {
-            FlowKey { a: s, b: d, a_port: sp, b_port: dp, proto: p.proto, vlan: p.vlan }
+        let (sp, dp) = if p.has_ports() {
+            (p.sport, p.dport)
         } else {
-            FlowKey { a: d, b: s, a_port: dp, b_port: sp, proto: p.proto, vlan: p.vlan }
+            (0, 0)
+        };
+        if (s, sp) <= (d, dp) {
+            FlowKey {
+                a: s,
+                b: d,
+                a_port: sp,
+                b_port: dp,
+                proto: p.proto,
+                vlan: p.vlan,
+            }
+        } else {
+            FlowKey {
+                a: d,
+                b: s,
+                a_port: dp,
+                b_port: sp,
+                proto: p.proto,
+                vlan: p.vlan,
+            }
         }
     }
 }
@@ -77,7 +95,8 @@ pub enum TcpState {
     SynRecv,
     /// Handshake complete (or picked up midstream).
     Established,
-    /// FIN seen from one or both sides; still established until closed.
+    /// FIN seen: the session has left ESTABLISHED (the FIN packet itself no longer matches
+    /// `flow:established`, as in Suricata).
     Closing,
     /// RST or both FINs acknowledged.
     Closed,
@@ -131,7 +150,7 @@ impl Flow {
     /// Whether packets of this flow count as `established` for the `flow` keyword.
     pub fn established(&self) -> bool {
         if self.proto == 6 {
-            matches!(self.tcp, TcpState::Established | TcpState::Closing)
+            self.tcp == TcpState::Established
         } else {
             self.pkts_toserver > 0 && self.pkts_toclient > 0
         }
@@ -160,7 +179,9 @@ impl Flow {
             TcpState::None => TcpState::None,
             TcpState::SynSent if !to_server && syn && ack => TcpState::SynRecv,
             TcpState::SynRecv if to_server && ack && !syn => TcpState::Established,
-            TcpState::Established | TcpState::Closing if flags & tcp_flags::FIN != 0 => TcpState::Closing,
+            TcpState::Established | TcpState::Closing if flags & tcp_flags::FIN != 0 => {
+                TcpState::Closing
+            }
             s => s,
         };
     }
@@ -238,7 +259,12 @@ impl FlowTable {
 
     /// Finds or creates the flow of `p` at time `now`, updates its counters and state.
     /// Expired flows are handed to `ended` before the lookup.
-    pub fn track(&mut self, p: &Packet<'_>, now: Micros, ended: &mut impl FnMut(&Flow, EndReason)) -> Lookup<'_> {
+    pub fn track(
+        &mut self,
+        p: &Packet<'_>,
+        now: Micros,
+        ended: &mut impl FnMut(&Flow, EndReason),
+    ) -> Lookup<'_> {
         if now >= self.next_sweep {
             self.sweep(now, ended);
             self.next_sweep = now.saturating_add(SWEEP_INTERVAL);
@@ -247,7 +273,10 @@ impl FlowTable {
         if !self.map.contains_key(&key) {
             if self.map.len() >= self.cfg.capacity && !self.make_room(now, ended) {
                 self.stats.no_room += 1;
-                return Lookup { flow: None, to_server: true };
+                return Lookup {
+                    flow: None,
+                    to_server: true,
+                };
             }
             let flow = self.new_flow(p, now);
             self.map.insert(key, flow);
@@ -267,13 +296,20 @@ impl FlowTable {
         if let Some(tcp) = p.tcp {
             flow.update_tcp(tcp.flags, to_server, midstream);
         }
-        Lookup { flow: Some(flow), to_server }
+        Lookup {
+            flow: Some(flow),
+            to_server,
+        }
     }
 
     fn new_flow(&mut self, p: &Packet<'_>, now: Micros) -> Flow {
         self.next_id += 1;
         self.stats.created += 1;
-        let (sp, dp) = if p.has_ports() { (p.sport, p.dport) } else { (0, 0) };
+        let (sp, dp) = if p.has_ports() {
+            (p.sport, p.dport)
+        } else {
+            (0, 0)
+        };
         let mut client = (p.src, sp);
         let mut server = (p.dst, dp);
         let mut tcp = TcpState::None;
@@ -379,7 +415,7 @@ mod tests {
             (tcp(s, c, 80, 4000, "SA"), false, false),
             (tcp(c, s, 4000, 80, "A"), true, true),
             (tcp(s, c, 80, 4000, "A"), false, true),
-            (tcp(c, s, 4000, 80, "FA"), true, true),
+            (tcp(c, s, 4000, 80, "FA"), true, false),
             (tcp(s, c, 80, 4000, "R"), false, false),
         ];
         let mut id = None;
@@ -411,13 +447,22 @@ mod tests {
         let p = decode(LinkType::Raw, &frame).unwrap();
         let mut off = FlowTable::new(FlowConfig::default(), 0);
         assert!(!off.track(&p, 0, &mut nop).flow.unwrap().established());
-        let mut on = FlowTable::new(FlowConfig { midstream: true, ..FlowConfig::default() }, 0);
+        let mut on = FlowTable::new(
+            FlowConfig {
+                midstream: true,
+                ..FlowConfig::default()
+            },
+            0,
+        );
         assert!(on.track(&p, 0, &mut nop).flow.unwrap().established());
     }
 
     #[test]
     fn timeout_and_capacity() {
-        let cfg = FlowConfig { capacity: 2, ..FlowConfig::default() };
+        let cfg = FlowConfig {
+            capacity: 2,
+            ..FlowConfig::default()
+        };
         let mut t = FlowTable::new(cfg, 0);
         let mut ended = Vec::new();
         let mut record = |f: &Flow, r: EndReason| ended.push((f.client.1, r));
@@ -443,7 +488,10 @@ mod tests {
         let mut t = FlowTable::new(FlowConfig::default(), 0);
         let mk = |s: [u8; 4], d: [u8; 4], sp, dp| {
             let mut out = Vec::new();
-            PacketBuilder::ipv4(s, d, 9).udp(sp, dp).write(&mut out, b"x").unwrap();
+            PacketBuilder::ipv4(s, d, 9)
+                .udp(sp, dp)
+                .write(&mut out, b"x")
+                .unwrap();
             out
         };
         let q = mk([10, 0, 0, 1], [8, 8, 8, 8], 5555, 53);
@@ -458,6 +506,9 @@ mod tests {
 
     #[test]
     fn ids_differ_between_workers() {
-        assert_ne!(flow_id(FlowTable::new(FlowConfig::default(), 0).salt, 1), flow_id(FlowTable::new(FlowConfig::default(), 1).salt, 1));
+        assert_ne!(
+            flow_id(FlowTable::new(FlowConfig::default(), 0).salt, 1),
+            flow_id(FlowTable::new(FlowConfig::default(), 1).salt, 1)
+        );
     }
 }

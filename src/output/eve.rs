@@ -110,8 +110,21 @@ fn push_key(out: &mut Vec<u8>, key: &str) {
     out.extend_from_slice(b"\":");
 }
 
-fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
-    let _ = write!(out, "\"{ip}\"");
+/// Appends an address as Suricata writes it: dotted IPv4, IPv6 as eight 4-digit groups.
+pub fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
+    match ip {
+        IpAddr::V4(v4) => {
+            let _ = write!(out, "\"{v4}\"");
+        }
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            let _ = write!(
+                out,
+                "\"{:04x}:{:04x}:{:04x}:{:04x}:{:04x}:{:04x}:{:04x}:{:04x}\"",
+                s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]
+            );
+        }
+    }
 }
 
 /// Renders one `alert` event line (with trailing newline) into `out`.
@@ -179,7 +192,11 @@ fn render_alert_object(out: &mut Vec<u8>, a: &AlertInput<'_>, sig: &Sig) {
             Target::Src => (true, (a.src, a.sport), (a.dst, a.dport)),
             Target::Dst => (false, (a.src, a.sport), (a.dst, a.dport)),
         };
-        let (source, target) = if src_is_target { ((dip, dp), (sip, sp)) } else { ((sip, sp), (dip, dp)) };
+        let (source, target) = if src_is_target {
+            ((dip, dp), (sip, sp))
+        } else {
+            ((sip, sp), (dip, dp))
+        };
         for (key, (ip, port)) in [("source", source), ("target", target)] {
             out.push(b',');
             push_key(out, key);
@@ -232,7 +249,11 @@ fn render_flow_object(out: &mut Vec<u8>, f: &Flow) {
     out.extend_from_slice(b",\"dest_ip\":");
     push_ip(out, f.server.0);
     if matches!(f.proto, 6 | 17 | 132) {
-        let _ = write!(out, ",\"src_port\":{},\"dest_port\":{}", f.client.1, f.server.1);
+        let _ = write!(
+            out,
+            ",\"src_port\":{},\"dest_port\":{}",
+            f.client.1, f.server.1
+        );
     }
     out.push(b'}');
 }
@@ -258,6 +279,16 @@ mod tests {
         b.clear();
         push_timestamp(&mut b, 951_782_400_000_001); // 2000-02-29
         assert_eq!(b, b"\"2000-02-29T00:00:00.000001+0000\"");
+    }
+
+    #[test]
+    fn addresses_as_suricata_writes_them() {
+        let mut b = Vec::new();
+        push_ip(&mut b, "2001:db8:85a3::8a2e:370:7334".parse().unwrap());
+        assert_eq!(b, b"\"2001:0db8:85a3:0000:0000:8a2e:0370:7334\"");
+        b.clear();
+        push_ip(&mut b, "10.0.0.1".parse().unwrap());
+        assert_eq!(b, b"\"10.0.0.1\"");
     }
 
     #[test]

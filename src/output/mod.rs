@@ -49,7 +49,9 @@ impl EveSender {
     /// A buffer to render the next line into (recycled when one is available).
     #[inline]
     pub fn buffer(&self) -> Vec<u8> {
-        self.recycle.try_recv().unwrap_or_else(|_| Vec::with_capacity(1024))
+        self.recycle
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(1024))
     }
 
     /// Queues a finished line.
@@ -63,7 +65,9 @@ impl EveSender {
             }
             Backpressure::Drop => match self.tx.try_send(line) {
                 Ok(()) => {}
-                Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => self.dropped += 1,
+                Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                    self.dropped += 1
+                }
             },
         }
     }
@@ -86,15 +90,18 @@ pub struct EveWriter {
 impl EveWriter {
     /// Opens the target and starts the writer thread.
     pub fn start(target: &EveTarget, policy: Backpressure) -> io::Result<(EveWriter, EveSender)> {
-        let sink: Box<dyn Write + Send> = match target {
-            EveTarget::File(path) => {
-                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(dir)?;
+        let sink: Box<dyn Write + Send> =
+            match target {
+                EveTarget::File(path) => {
+                    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                        std::fs::create_dir_all(dir)?;
+                    }
+                    Box::new(File::create(path).map_err(|e| {
+                        io::Error::new(e.kind(), format!("{}: {e}", path.display()))
+                    })?)
                 }
-                Box::new(File::create(path).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?)
-            }
-            EveTarget::Stdout => Box::new(io::stdout()),
-        };
+                EveTarget::Stdout => Box::new(io::stdout()),
+            };
         let (tx, rx) = bounded::<Vec<u8>>(QUEUE);
         let (recycle_tx, recycle_rx) = bounded::<Vec<u8>>(QUEUE);
         let handle = std::thread::Builder::new()
@@ -112,7 +119,15 @@ impl EveWriter {
                 out.flush()?;
                 Ok(stats)
             })?;
-        Ok((EveWriter { handle }, EveSender { tx, recycle: recycle_rx, policy, dropped: 0 }))
+        Ok((
+            EveWriter { handle },
+            EveSender {
+                tx,
+                recycle: recycle_rx,
+                policy,
+                dropped: 0,
+            },
+        ))
     }
 
     /// Waits for the writer to drain the queue (after every sender is dropped) and flush.
@@ -131,7 +146,8 @@ mod tests {
     fn lines_reach_the_file_and_buffers_recycle() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sub/eve.json");
-        let (w, mut s) = EveWriter::start(&EveTarget::File(path.clone()), Backpressure::Block).unwrap();
+        let (w, mut s) =
+            EveWriter::start(&EveTarget::File(path.clone()), Backpressure::Block).unwrap();
         for i in 0..100 {
             let mut b = s.buffer();
             b.extend_from_slice(format!("{{\"n\":{i}}}\n").as_bytes());
@@ -147,7 +163,10 @@ mod tests {
 
     #[test]
     fn unwritable_target_is_an_error() {
-        let r = EveWriter::start(&EveTarget::File("/proc/nope/eve.json".into()), Backpressure::Block);
+        let r = EveWriter::start(
+            &EveTarget::File("/proc/nope/eve.json".into()),
+            Backpressure::Block,
+        );
         assert!(r.is_err());
     }
 }

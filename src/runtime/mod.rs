@@ -117,7 +117,10 @@ pub fn replay(engine: Arc<Engine>, opts: &ReplayOptions) -> Result<ReplaySummary
             .name(format!("worker-{id}"))
             .spawn(move || run_worker(w, rx, back_tx))
             .map_err(|e| format!("cannot start worker thread: {e}"))?;
-        lanes.push(Lane { tx, recycle: back_rx });
+        lanes.push(Lane {
+            tx,
+            recycle: back_rx,
+        });
         handles.push(h);
     }
     drop(sender);
@@ -139,12 +142,18 @@ pub fn replay(engine: Arc<Engine>, opts: &ReplayOptions) -> Result<ReplaySummary
             let mut sent = true;
             let res = src.next_frame(&mut |ts, data| {
                 pcap_cnt += 1;
-                let lane_idx = if n == 1 { 0 } else { (dispatch_hash(link, data) % n as u64) as usize };
+                let lane_idx = if n == 1 {
+                    0
+                } else {
+                    (dispatch_hash(link, data) % n as u64) as usize
+                };
                 let lane = &mut lanes[lane_idx];
-                let mut slot = lane
-                    .recycle
-                    .pop()
-                    .unwrap_or_else(|_| Slot { data: Vec::with_capacity(2048), link, ts, pcap_cnt });
+                let mut slot = lane.recycle.pop().unwrap_or_else(|_| Slot {
+                    data: Vec::with_capacity(2048),
+                    link,
+                    ts,
+                    pcap_cnt,
+                });
                 slot.data.clear();
                 slot.data.extend_from_slice(data);
                 slot.link = link;
@@ -181,7 +190,9 @@ pub fn replay(engine: Arc<Engine>, opts: &ReplayOptions) -> Result<ReplaySummary
     }
     drop(lanes);
     for h in handles {
-        let stats = h.join().map_err(|_| "a worker thread panicked".to_string())?;
+        let stats = h
+            .join()
+            .map_err(|_| "a worker thread panicked".to_string())?;
         summary.stats.merge(&stats);
     }
     summary.writer = writer.finish().map_err(|e| format!("EVE output: {e}"))?;

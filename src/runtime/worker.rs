@@ -129,9 +129,17 @@ pub enum Verdict {
 
 impl Worker {
     /// A worker with index `id` (distinguishes its flow ids).
-    pub fn new(id: usize, engine: Arc<Engine>, eve: EveSender, cfg: WorkerConfig) -> Result<Worker, String> {
+    pub fn new(
+        id: usize,
+        engine: Arc<Engine>,
+        eve: EveSender,
+        cfg: WorkerConfig,
+    ) -> Result<Worker, String> {
         let ctx = engine.new_ctx()?;
-        let stats = WorkerStats { per_sig: vec![0; engine.sigs().len()], ..WorkerStats::default() };
+        let stats = WorkerStats {
+            per_sig: vec![0; engine.sigs().len()],
+            ..WorkerStats::default()
+        };
         Ok(Worker {
             flows: FlowTable::new(cfg.flow.clone(), id),
             validate: cfg.checksums != ChecksumMode::No,
@@ -184,13 +192,25 @@ impl Worker {
             }
         }
 
-        let Worker { engine, ctx, flows, eve, matched, stats, cfg, .. } = self;
+        let Worker {
+            engine,
+            ctx,
+            flows,
+            eve,
+            matched,
+            stats,
+            cfg,
+            ..
+        } = self;
         // A TCP segment with a bad checksum must not move the session state (as Suricata's
         // stream engine ignores it); it is still inspected.
         let lookup = if checksum_ok || p.tcp.is_none() {
             flows.track(&p, ts, &mut Self::on_flow_end)
         } else {
-            crate::flow::Lookup { flow: None, to_server: true }
+            crate::flow::Lookup {
+                flow: None,
+                to_server: true,
+            }
         };
         let to_server = lookup.to_server;
         let mut flow = lookup.flow;
@@ -205,7 +225,11 @@ impl Worker {
             }
         }
         let facts = match flow.as_deref() {
-            Some(f) => FlowFacts { tracked: true, to_server, established: f.established() },
+            Some(f) => FlowFacts {
+                tracked: true,
+                to_server,
+                established: f.established(),
+            },
             None => FlowFacts::default(),
         };
         matched.clear();
@@ -214,7 +238,10 @@ impl Worker {
             return Verdict::Pass;
         }
         // `pass` outranks every other action, as in Suricata's default action order.
-        if matched.iter().any(|&i| engine.sig(i).action == Action::Pass) {
+        if matched
+            .iter()
+            .any(|&i| engine.sig(i).action == Action::Pass)
+        {
             if let Some(f) = flow.as_deref_mut() {
                 f.passed = true;
             }

@@ -24,7 +24,8 @@ const BUNDLED: &str = include_str!("../../../signatures/classification.config");
 impl Classifications {
     /// The table shipped with sekimori (signatures/classification.config).
     pub fn bundled() -> Self {
-        Self::parse(BUNDLED, "bundled classification.config").expect("bundled classification.config is valid")
+        Self::parse(BUNDLED, "bundled classification.config")
+            .expect("bundled classification.config is valid")
     }
 
     /// Reads a classification file.
@@ -47,7 +48,9 @@ impl Classifications {
                 .strip_prefix("config classification:")
                 .ok_or_else(|| err("expected 'config classification: name,category,priority'"))?;
             let mut parts = body.splitn(3, ',').map(str::trim);
-            let (Some(name), Some(category), Some(prio)) = (parts.next(), parts.next(), parts.next()) else {
+            let (Some(name), Some(category), Some(prio)) =
+                (parts.next(), parts.next(), parts.next())
+            else {
                 return Err(err("expected three comma-separated fields"));
             };
             let priority: u8 = prio
@@ -58,7 +61,13 @@ impl Classifications {
             if name.is_empty() {
                 return Err(err("empty classtype name"));
             }
-            by_name.insert(name.to_string(), Class { category: category.to_string(), priority });
+            by_name.insert(
+                name.to_string(),
+                Class {
+                    category: category.to_string(),
+                    priority,
+                },
+            );
         }
         Ok(Classifications { by_name })
     }
@@ -88,7 +97,10 @@ mod tests {
         let c = Classifications::bundled();
         assert!(c.len() >= 40);
         let t = c.get("trojan-activity").unwrap();
-        assert_eq!((t.category.as_str(), t.priority), ("A Network Trojan was detected", 1));
+        assert_eq!(
+            (t.category.as_str(), t.priority),
+            ("A Network Trojan was detected", 1)
+        );
         assert_eq!(c.get("bad-unknown").unwrap().priority, 2);
     }
 

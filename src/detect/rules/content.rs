@@ -172,7 +172,10 @@ mod tests {
             ..Content::default()
         };
         assert_eq!(c.mpm_bytes(), b"cde");
-        let c = Content { fast_pattern: FastPattern::Chop(4, 9), ..c };
+        let c = Content {
+            fast_pattern: FastPattern::Chop(4, 9),
+            ..c
+        };
         assert_eq!(c.mpm_bytes(), b"ef");
     }
 }

@@ -28,7 +28,9 @@ impl RangeSet {
 
     /// The whole interval `[lo, hi]`.
     pub fn span(lo: u128, hi: u128) -> Self {
-        RangeSet { ranges: vec![(lo, hi)] }
+        RangeSet {
+            ranges: vec![(lo, hi)],
+        }
     }
 
     fn from_unsorted(mut ranges: Vec<(u128, u128)>) -> Self {
@@ -141,7 +143,10 @@ pub struct AddrSet {
 impl AddrSet {
     /// Matches every address.
     pub fn any() -> Self {
-        AddrSet { set: RangeSet::span(0, u128::MAX), any: true }
+        AddrSet {
+            set: RangeSet::span(0, u128::MAX),
+            any: true,
+        }
     }
 
     /// Whether this is `any` (lets the engine skip the lookup).
@@ -171,7 +176,10 @@ pub struct PortSet {
 impl PortSet {
     /// Matches every port (and packets without ports).
     pub fn any() -> Self {
-        PortSet { set: RangeSet::span(0, 65535), any: true }
+        PortSet {
+            set: RangeSet::span(0, 65535),
+            any: true,
+        }
     }
 
     /// Whether this is `any`.
@@ -187,7 +195,10 @@ impl PortSet {
 
     /// The intervals of ports, for grouping rules by port.
     pub fn ranges(&self) -> impl Iterator<Item = (u16, u16)> + '_ {
-        self.set.ranges().iter().map(|&(lo, hi)| (lo as u16, hi as u16))
+        self.set
+            .ranges()
+            .iter()
+            .map(|&(lo, hi)| (lo as u16, hi as u16))
     }
 
     fn from_set(set: RangeSet) -> Self {
@@ -319,7 +330,10 @@ impl ExprParser<'_> {
         }
         if let Some(name) = s.strip_prefix('$') {
             if depth >= MAX_VAR_DEPTH {
-                return Err(format!("{} variable ${name} nests too deep (a loop?)", self.kind));
+                return Err(format!(
+                    "{} variable ${name} nests too deep (a loop?)",
+                    self.kind
+                ));
             }
             let value = self
                 .vars
@@ -414,8 +428,16 @@ fn parse_port_num(s: &str) -> Result<u128, String> {
 
 fn parse_port_leaf(s: &str) -> Result<RangeSet, String> {
     if let Some((lo, hi)) = s.split_once(':') {
-        let lo = if lo.trim().is_empty() { 0 } else { parse_port_num(lo)? };
-        let hi = if hi.trim().is_empty() { 65535 } else { parse_port_num(hi)? };
+        let lo = if lo.trim().is_empty() {
+            0
+        } else {
+            parse_port_num(lo)?
+        };
+        let hi = if hi.trim().is_empty() {
+            65535
+        } else {
+            parse_port_num(hi)?
+        };
         if lo > hi {
             return Err(format!("port range '{s}' is reversed"));
         }
@@ -427,7 +449,11 @@ fn parse_port_leaf(s: &str) -> Result<RangeSet, String> {
 
 /// Parses and folds an address expression such as `[$HOME_NET,!10.0.0.5]`.
 pub fn parse_addr(expr: &str, vars: &Vars) -> Result<AddrSet, String> {
-    let p = ExprParser { vars: &vars.address, kind: "address", leaf: parse_addr_leaf };
+    let p = ExprParser {
+        vars: &vars.address,
+        kind: "address",
+        leaf: parse_addr_leaf,
+    };
     let set = fold(&p.parse(expr, 0)?, u128::MAX);
     if set.is_empty() {
         return Err(format!("address expression '{expr}' matches nothing"));
@@ -437,7 +463,11 @@ pub fn parse_addr(expr: &str, vars: &Vars) -> Result<AddrSet, String> {
 
 /// Parses and folds a port expression such as `[80,8000:8080,!8008]`.
 pub fn parse_ports(expr: &str, vars: &Vars) -> Result<PortSet, String> {
-    let p = ExprParser { vars: &vars.port, kind: "port", leaf: parse_port_leaf };
+    let p = ExprParser {
+        vars: &vars.port,
+        kind: "port",
+        leaf: parse_port_leaf,
+    };
     let set = fold(&p.parse(expr, 0)?, 65535);
     if set.is_empty() {
         return Err(format!("port expression '{expr}' matches nothing"));
@@ -489,13 +519,17 @@ mod tests {
     fn address_forms() {
         let vars = Vars::default();
         assert!(parse_addr("any", &vars).unwrap().is_any());
-        assert!(parse_addr("10.0.0.0/255.0.0.0", &vars).unwrap().contains(ip("10.3.3.3")));
+        assert!(parse_addr("10.0.0.0/255.0.0.0", &vars)
+            .unwrap()
+            .contains(ip("10.3.3.3")));
         let r = parse_addr("1.1.1.1-1.1.1.9", &vars).unwrap();
         assert!(r.contains(ip("1.1.1.5")) && !r.contains(ip("1.1.1.10")));
         let six = parse_addr("2001:db8::/32", &vars).unwrap();
         assert!(six.contains(v6("2001:db8::42")) && !six.contains(ip("10.0.0.1")));
         // Host bits in a CIDR are ignored, as Suricata does.
-        assert!(parse_addr("10.0.0.7/24", &vars).unwrap().contains(ip("10.0.0.200")));
+        assert!(parse_addr("10.0.0.7/24", &vars)
+            .unwrap()
+            .contains(ip("10.0.0.200")));
         assert!(parse_addr("300.1.1.1", &vars).is_err());
         assert!(parse_addr("[1.1.1.1", &vars).is_err());
         assert!(parse_addr("$NOPE", &vars).is_err());
@@ -520,7 +554,9 @@ mod tests {
         assert!(parse_ports("1024:", &vars).unwrap().contains(65535));
         assert!(parse_ports(":1023", &vars).unwrap().contains(0));
         assert!(!parse_ports("$SHELLCODE_PORTS", &vars).unwrap().contains(80));
-        assert!(parse_ports("$FILE_DATA_PORTS", &vars).unwrap().contains(143));
+        assert!(parse_ports("$FILE_DATA_PORTS", &vars)
+            .unwrap()
+            .contains(143));
         assert!(parse_ports("any", &vars).unwrap().is_any());
         assert!(parse_ports("70000", &vars).is_err());
         assert!(parse_ports("90:80", &vars).is_err());
@@ -535,6 +571,8 @@ mod tests {
         let b = RangeSet::span(8, 25);
         assert_eq!(a.intersect(&b).ranges(), &[(8, 10), (20, 25)]);
         assert_eq!(a.difference(&b, 40).ranges(), &[(1, 7), (26, 30)]);
-        assert!(RangeSet::span(0, u128::MAX).complement(u128::MAX).is_empty());
+        assert!(RangeSet::span(0, u128::MAX)
+            .complement(u128::MAX)
+            .is_empty());
     }
 }

@@ -113,7 +113,10 @@ impl RuleSet {
                     set.seen += 1;
                     match parse_rule(&rule_text, vars) {
                         Ok(mut rule) => {
-                            rule.origin = Some(Origin { file: shared.clone(), line });
+                            rule.origin = Some(Origin {
+                                file: shared.clone(),
+                                line,
+                            });
                             set.insert(rule, &mut index);
                         }
                         Err(reason) => set.failures.push(RuleFailure {
@@ -166,7 +169,10 @@ mod tests {
         let text = "# comment\n\nalert tcp any any -> any any \\\n  (sid:1;)\n#alert tcp any any -> any any (sid:2;)\nalert udp any any -> any any (sid:3;)\n";
         let got: Vec<(usize, String)> = rule_lines(text).collect();
         assert_eq!(got.len(), 2);
-        assert_eq!(got[0], (3, "alert tcp any any -> any any (sid:1;)".to_string()));
+        assert_eq!(
+            got[0],
+            (3, "alert tcp any any -> any any (sid:1;)".to_string())
+        );
         assert_eq!(got[1].0, 6);
     }
 
@@ -176,10 +182,22 @@ mod tests {
         let a = dir.path().join("a.rules");
         let b = dir.path().join("b.rules");
         let mut f = std::fs::File::create(&a).unwrap();
-        writeln!(f, "alert tcp any any -> any any (msg:\"v1\"; sid:10; rev:1;)").unwrap();
-        writeln!(f, "alert tcp any any -> any any (msg:\"bad\"; content:\"|4|\"; sid:11;)").unwrap();
+        writeln!(
+            f,
+            "alert tcp any any -> any any (msg:\"v1\"; sid:10; rev:1;)"
+        )
+        .unwrap();
+        writeln!(
+            f,
+            "alert tcp any any -> any any (msg:\"bad\"; content:\"|4|\"; sid:11;)"
+        )
+        .unwrap();
         writeln!(f, "alert tcp any any -> any any (msg:\"ok\"; sid:12;)").unwrap();
-        std::fs::write(&b, "alert tcp any any -> any any (msg:\"v2\"; sid:10; rev:2;)\n").unwrap();
+        std::fs::write(
+            &b,
+            "alert tcp any any -> any any (msg:\"v2\"; sid:10; rev:2;)\n",
+        )
+        .unwrap();
         let set = RuleSet::load(&[a.clone(), b], &Vars::default()).unwrap();
         assert_eq!(set.files, 2);
         assert_eq!(set.seen, 4);
@@ -189,7 +207,10 @@ mod tests {
         assert_eq!(set.failures.len(), 1);
         let fail = &set.failures[0];
         assert_eq!((fail.line, fail.sid), (2, Some(11)));
-        assert!(fail.to_string().contains("a.rules:2: sid 11: content"), "{fail}");
+        assert!(
+            fail.to_string().contains("a.rules:2: sid 11: content"),
+            "{fail}"
+        );
     }
 
     #[test]

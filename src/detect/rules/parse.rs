@@ -54,6 +54,7 @@ const STICKY_BUFFERS: &[(&str, &str)] = &[
     ("http.header", "http.header"),
     ("http.header.raw", "http.header.raw"),
     ("http.header_names", "http.header_names"),
+    ("http_header_names", "http.header_names"),
     ("http.host", "http.host"),
     ("http.host.raw", "http.host.raw"),
     ("http.user_agent", "http.user_agent"),
@@ -140,7 +141,6 @@ const LEGACY_MODIFIERS: &[(&str, &str)] = &[
     ("http_server_body", "http.response_body"),
     ("http_stat_code", "http.stat_code"),
     ("http_stat_msg", "http.stat_msg"),
-    ("http_header_names", "http.header_names"),
     ("http_content_type", "http.content_type"),
     ("http_content_len", "http.content_len"),
     ("http_referer", "http.referer"),
@@ -343,7 +343,13 @@ fn parse_proto(s: &str) -> Result<(L4, Option<String>), String> {
                 .iter()
                 .find(|(n, _)| *n == name)
                 .ok_or_else(|| format!("unknown protocol '{s}'"))?;
-            let app = if name == "ssl" { "tls" } else if name == "http1" { "http" } else { name };
+            let app = if name == "ssl" {
+                "tls"
+            } else if name == "http1" {
+                "http"
+            } else {
+                name
+            };
             return Ok((*l4, Some(app.to_string())));
         }
     };
@@ -391,7 +397,10 @@ fn push_option<'a>(opt: &'a str, out: &mut Vec<(&'a str, Option<&'a str>)>) -> R
 /// Removes `\` escapes from a quoted string option (msg) and strips its quotes.
 fn unquote(v: &str) -> String {
     let v = v.trim();
-    let v = v.strip_prefix('"').and_then(|x| x.strip_suffix('"')).unwrap_or(v);
+    let v = v
+        .strip_prefix('"')
+        .and_then(|x| x.strip_suffix('"'))
+        .unwrap_or(v);
     let mut out = String::with_capacity(v.len());
     let mut chars = v.chars();
     while let Some(c) = chars.next() {
@@ -456,6 +465,54 @@ impl Builder {
         }
     }
 
+    fn content_window(&mut self, kw: &str, v: &str) -> Result<(), String> {
+        let c = self.last_content(kw)?;
+        match kw {
+            "offset" | "depth" => {
+                let n: u32 = num(kw, Some(v))?;
+                if c.is_relative() {
+                    return Err(format!(
+                        "'{kw}' cannot be combined with distance/within on one content"
+                    ));
+                }
+                if c.startswith {
+                    return Err(format!("'{kw}' cannot be combined with startswith"));
+                }
+                if kw == "offset" {
+                    c.offset = Some(n);
+                } else {
+                    if (n as usize) < c.pattern.len() {
+                        return Err(format!(
+                            "depth {n} is shorter than the content ({} bytes)",
+                            c.pattern.len()
+                        ));
+                    }
+                    c.depth = Some(n);
+                }
+            }
+            _ => {
+                let n: i32 = num(kw, Some(v))?;
+                if c.offset.is_some() || c.depth.is_some() || c.startswith {
+                    return Err(format!(
+                        "'{kw}' cannot be combined with offset/depth/startswith"
+                    ));
+                }
+                if kw == "distance" {
+                    c.distance = Some(n);
+                } else {
+                    if n < 0 || (n as usize) < c.pattern.len() {
+                        return Err(format!(
+                            "within {n} is shorter than the content ({} bytes)",
+                            c.pattern.len()
+                        ));
+                    }
+                    c.within = Some(n);
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn not_yet(&mut self, kw: &'static str) {
         if !self.rule.unsupported.contains(&kw) {
             self.rule.unsupported.push(kw);
@@ -492,7 +549,9 @@ impl Builder {
                         continue;
                     }
                     let (k, val) = item.split_once(' ').unwrap_or((item, ""));
-                    self.rule.metadata.push((k.trim().to_string(), val.trim().to_string()));
+                    self.rule
+                        .metadata
+                        .push((k.trim().to_string(), val.trim().to_string()));
                 }
             }
             "reference" => {
@@ -506,7 +565,9 @@ impl Builder {
                 self.rule.target = Some(match v.map(str::trim) {
                     Some("src_ip") => Target::Src,
                     Some("dest_ip") => Target::Dst,
-                    other => return Err(format!("target must be src_ip or dest_ip, not {other:?}")),
+                    other => {
+                        return Err(format!("target must be src_ip or dest_ip, not {other:?}"))
+                    }
                 })
             }
             "flow" => {
@@ -521,61 +582,32 @@ impl Builder {
             }
             "content" => {
                 let (pattern, negated) = parse_content_value(v.ok_or("'content' needs a value")?)?;
-                let c = Content { pattern, negated, ..Content::default() };
+                let c = Content {
+                    pattern,
+                    negated,
+                    ..Content::default()
+                };
                 self.rule.inspect.push((self.sticky, Inspect::Content(c)));
                 self.last_content = Some(self.rule.inspect.len() - 1);
             }
             "nocase" => self.last_content(kw)?.nocase = true,
             "rawbytes" => self.last_content(kw)?.rawbytes = true,
-            "offset" | "depth" => {
-                let n: u32 = num(kw, v).map_err(|e| {
-                    if v.is_some_and(|s| s.trim().chars().all(|c| c.is_ascii_alphanumeric() || c == '_')) {
-                        format!("'{kw}' by byte_extract variable is not supported yet")
-                    } else {
-                        e
-                    }
-                })?;
-                let c = self.last_content(kw)?;
-                if c.is_relative() {
-                    return Err(format!("'{kw}' cannot be combined with distance/within on one content"));
+            "offset" | "depth" | "distance" | "within" => {
+                let v = v.ok_or_else(|| format!("'{kw}' needs a value"))?.trim();
+                if v.starts_with(|c: char| c.is_ascii_alphabetic()) {
+                    // A byte_extract variable: valid syntax, evaluated per packet.
+                    self.last_content(kw)?;
+                    self.not_yet("byte_extract variable as offset/depth/distance/within");
+                    return Ok(());
                 }
-                if c.startswith {
-                    return Err(format!("'{kw}' cannot be combined with startswith"));
-                }
-                if kw == "offset" {
-                    c.offset = Some(n);
-                } else {
-                    if (n as usize) < c.pattern.len() {
-                        return Err(format!("depth {n} is shorter than the content ({} bytes)", c.pattern.len()));
-                    }
-                    c.depth = Some(n);
-                }
-            }
-            "distance" | "within" => {
-                let n: i32 = num(kw, v).map_err(|e| {
-                    if v.is_some_and(|s| s.trim().starts_with(|c: char| c.is_ascii_alphabetic())) {
-                        format!("'{kw}' by byte_extract variable is not supported yet")
-                    } else {
-                        e
-                    }
-                })?;
-                let c = self.last_content(kw)?;
-                if c.offset.is_some() || c.depth.is_some() || c.startswith {
-                    return Err(format!("'{kw}' cannot be combined with offset/depth/startswith"));
-                }
-                if kw == "distance" {
-                    c.distance = Some(n);
-                } else {
-                    if n < 0 || (n as usize) < c.pattern.len() {
-                        return Err(format!("within {n} is shorter than the content ({} bytes)", c.pattern.len()));
-                    }
-                    c.within = Some(n);
-                }
+                self.content_window(kw, v)?;
             }
             "startswith" => {
                 let c = self.last_content(kw)?;
                 if c.offset.is_some() || c.depth.is_some() || c.is_relative() {
-                    return Err("startswith cannot be combined with offset/depth/distance/within".into());
+                    return Err(
+                        "startswith cannot be combined with offset/depth/distance/within".into(),
+                    );
                 }
                 c.startswith = true;
             }
@@ -624,7 +656,9 @@ impl Builder {
                 .last_content
                 .ok_or_else(|| format!("'{kw}' needs a preceding content"))?;
             if self.rule.inspect[idx].0 != Buffer::Payload {
-                return Err(format!("'{kw}' applied to a content already in a sticky buffer"));
+                return Err(format!(
+                    "'{kw}' applied to a content already in a sticky buffer"
+                ));
             }
             self.rule.inspect[idx].0 = Buffer::App(canon);
             return Ok(());
@@ -710,7 +744,9 @@ pub fn sniff_sid(text: &str) -> Option<u32> {
         return None;
     }
     let rest = text[idx + 4..].trim_start();
-    let end = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+    let end = rest
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(rest.len());
     rest[..end].parse().ok()
 }
 
@@ -766,7 +802,14 @@ mod tests {
         let r = parse(r#"alert http any any -> any any (content:"x"; http_uri; http.host; content:"y"; pkt_data; content:"z"; sid:2;)"#).unwrap();
         assert_eq!(r.app_proto.as_deref(), Some("http"));
         let bufs: Vec<Buffer> = r.contents().map(|(b, _)| b).collect();
-        assert_eq!(bufs, vec![Buffer::App("http.uri"), Buffer::App("http.host"), Buffer::Payload]);
+        assert_eq!(
+            bufs,
+            vec![
+                Buffer::App("http.uri"),
+                Buffer::App("http.host"),
+                Buffer::Payload
+            ]
+        );
     }
 
     #[test]
@@ -804,7 +847,10 @@ mod tests {
 
     #[test]
     fn unimplemented_keywords_are_listed_not_dropped() {
-        let r = parse(r#"alert tcp any any -> any any (content:"a"; pcre:"/a/"; flowbits:set,x; sid:1;)"#).unwrap();
+        let r = parse(
+            r#"alert tcp any any -> any any (content:"a"; pcre:"/a/"; flowbits:set,x; sid:1;)"#,
+        )
+        .unwrap();
         assert_eq!(r.unsupported, vec!["pcre", "flowbits"]);
     }
 

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Sets up, then runs every check CI runs: formatting, clippy (warnings are errors) and the test
+# suite in the release profile (tests that replay ../shared data use the release binary and
+# skip with a message when ../shared is absent). The conformance figure is printed for
+# information; a test in tests/shared_data.rs holds it to a floor.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+cargo fmt --all -- --check
+cargo clippy --release --all-targets --locked --quiet -- -D warnings
+if [ -x ../shared/conformance/run ]; then
+  line=$(../shared/conformance/run --sensor target/release/sekimori | tail -n 1)
+  echo "conformance figure (../shared/conformance/cases): ${line/passed,/cases pass,}"
+else
+  echo "conformance figure: ../shared is absent, skipped"
+fi
+cargo test --release --locked

@@ -1,0 +1,72 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The project root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The `sekimori` binary built for this test run.
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_sekimori"))
+}
+
+/// Runs sekimori with `args` from the project root.
+pub fn run(args: &[&str]) -> Output {
+    Command::new(bin())
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("run sekimori")
+}
+
+/// Parses an EVE file into JSON values.
+pub fn read_eve(path: &Path) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
+
+/// Signature ids of the alert events, sorted.
+pub fn alert_sids(events: &[serde_json::Value]) -> Vec<u64> {
+    let mut v: Vec<u64> = events
+        .iter()
+        .filter(|e| e["event_type"] == "alert")
+        .map(|e| e["alert"]["signature_id"].as_u64().unwrap())
+        .collect();
+    v.sort_unstable();
+    v
+}
+
+/// `../shared`, when present.
+pub fn shared() -> Option<PathBuf> {
+    let p = root().join("../shared");
+    p.join("README.md").exists().then_some(p)
+}
+
+/// The Suricata EVE schema validator, when ../shared is present.
+pub fn eve_validator() -> Option<jsonschema::Validator> {
+    let schema_path = shared()?.join("eve/schema.json");
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(schema_path).ok()?).ok()?;
+    Some(jsonschema::validator_for(&schema).expect("schema compiles"))
+}
+
+/// Asserts every event validates against the EVE schema.
+pub fn assert_valid_eve(v: &jsonschema::Validator, events: &[serde_json::Value]) {
+    for e in events {
+        let errors: Vec<String> = v
+            .iter_errors(e)
+            .map(|err| format!("{} at {}", err, err.instance_path))
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "EVE line fails the schema: {errors:?}\n{e}"
+        );
+    }
+}

@@ -1,0 +1,295 @@
+//! End to end: pcap -> EVE with the bundled pack and captures, and bad input at the CLI.
+
+mod common;
+
+#[allow(dead_code)]
+#[path = "../examples/make_pcaps.rs"]
+mod make_pcaps;
+
+use common::*;
+use std::io::Write;
+
+fn replay(extra: &[&str], inputs: &[&str]) -> (std::process::Output, Vec<serde_json::Value>) {
+    let dir = tempfile::tempdir().unwrap();
+    let eve = dir.path().join("eve.json");
+    let mut args = vec![
+        "replay",
+        "--rules",
+        "signatures",
+        "--eve",
+        eve.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(inputs);
+    let out = run(&args);
+    let events = read_eve(&eve);
+    (out, events)
+}
+
+#[test]
+fn bundled_pcaps_raise_each_starter_signature_once() {
+    let (out, events) = replay(&[], &["pcaps"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        alert_sids(&events),
+        vec![9000001, 9000002, 9000003, 9000004, 9000005, 9000006]
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("alerts: 6"), "{stderr}");
+    assert!(
+        stderr.contains("9000003  SEKIMORI EXPLOIT Log4Shell"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn benign_traffic_raises_nothing() {
+    let (out, events) = replay(&[], &["pcaps/benign-web.pcap"]);
+    assert!(out.status.success());
+    assert!(events.is_empty(), "{events:?}");
+}
+
+#[test]
+fn alert_fields_follow_suricata() {
+    let (_, events) = replay(&[], &["pcaps/webshell-root.pcap"]);
+    assert_eq!(events.len(), 1);
+    let e = &events[0];
+    assert_eq!(e["event_type"], "alert");
+    assert_eq!(e["src_ip"], "10.10.1.20");
+    assert_eq!(e["src_port"], 8080);
+    assert_eq!(e["dest_ip"], "203.0.113.66");
+    assert_eq!(e["proto"], "TCP");
+    assert_eq!(e["direction"], "to_client");
+    assert_eq!(e["pcap_cnt"], 6);
+    assert_eq!(e["timestamp"], "2025-11-24T16:00:00.005000+0000");
+    assert!(e["flow_id"].as_u64().unwrap() > 0);
+    let a = &e["alert"];
+    assert_eq!(a["action"], "allowed");
+    assert_eq!((a["gid"].as_u64(), a["rev"].as_u64()), (Some(1), Some(1)));
+    assert_eq!(a["category"], "Potentially Bad Traffic");
+    assert_eq!(a["severity"], 2);
+    assert_eq!(a["metadata"]["attack_target"][0], "Server");
+    let f = &e["flow"];
+    assert_eq!(f["src_ip"], "203.0.113.66");
+    assert_eq!(f["dest_port"], 8080);
+    assert_eq!(
+        (f["pkts_toserver"].as_u64(), f["pkts_toclient"].as_u64()),
+        (Some(3), Some(3))
+    );
+}
+
+#[test]
+fn ips_mode_blocks_drop_rules_only() {
+    let (out, events) = replay(&["--ips"], &["pcaps"]);
+    assert!(out.status.success());
+    for e in &events {
+        let want = if e["alert"]["signature_id"] == 9000005 {
+            "blocked"
+        } else {
+            "allowed"
+        };
+        assert_eq!(e["alert"]["action"], want, "{e}");
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // The matching packet and the 6 later packets of the miner's flow are dropped.
+    assert!(stderr.contains(" 7 dropped"), "{stderr}");
+}
+
+#[test]
+fn one_or_two_workers_give_the_same_alerts() {
+    let key = |events: &[serde_json::Value]| {
+        let mut v: Vec<(u64, u64)> = events
+            .iter()
+            .map(|e| {
+                (
+                    e["pcap_cnt"].as_u64().unwrap(),
+                    e["alert"]["signature_id"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        v.sort_unstable();
+        v
+    };
+    let (_, one) = replay(&["--workers", "1"], &["pcaps"]);
+    let (_, two) = replay(&["--workers", "2"], &["pcaps"]);
+    assert_eq!(key(&one), key(&two));
+    assert_eq!(one.len(), 6);
+}
+
+#[test]
+fn eve_validates_against_suricata_schema() {
+    let Some(v) = eve_validator() else {
+        eprintln!("skipped: ../shared/eve/schema.json is absent (a plain clone has no ../shared)");
+        return;
+    };
+    let (_, events) = replay(&["--ips"], &["pcaps"]);
+    assert_eq!(events.len(), 6);
+    assert_valid_eve(&v, &events);
+}
+
+#[test]
+fn committed_pcaps_match_their_generator() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, frames) in make_pcaps::scenarios() {
+        let fresh = dir.path().join(name);
+        sekimori::capture::synth::write_pcap(&fresh, &frames).unwrap();
+        let committed = std::fs::read(root().join("pcaps").join(name)).unwrap();
+        assert!(
+            std::fs::read(&fresh).unwrap() == committed,
+            "pcaps/{name} is stale: run `cargo run --example make_pcaps`"
+        );
+    }
+}
+
+#[test]
+fn unreadable_capture_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let junk = dir.path().join("junk.pcap");
+    std::fs::write(&junk, b"this is not a pcap").unwrap();
+    let (out, _) = replay(&[], &[junk.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("junk.pcap"), "{stderr}");
+    let (out, _) = replay(&[], &["/nonexistent/capture.pcap"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/capture.pcap"));
+}
+
+#[test]
+fn truncated_capture_keeps_what_was_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let full = std::fs::read(root().join("pcaps/sqli-union.pcap")).unwrap();
+    let cut = dir.path().join("cut.pcap");
+    // Keep the header and the first four records whole, then half of the fifth.
+    std::fs::write(&cut, &full[..full.len() * 2 / 3]).unwrap();
+    let (out, events) = replay(&[], &[cut.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("1 truncated"), "{stderr}");
+    assert_eq!(alert_sids(&events), vec![9000002]);
+}
+
+#[test]
+fn bad_rules_are_reported_and_the_rest_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("mixed.rules");
+    let mut f = std::fs::File::create(&rules).unwrap();
+    writeln!(
+        f,
+        "alert tcp any any -> any any (msg:\"broken\"; content:\"|zz|\"; sid:77;)"
+    )
+    .unwrap();
+    writeln!(
+        f,
+        "alert udp any any -> any 53 (msg:\"c2\"; content:\"bad-c2\"; nocase; sid:78;)"
+    )
+    .unwrap();
+    let eve = dir.path().join("eve.json");
+    let out = run(&[
+        "replay",
+        "--rules",
+        rules.to_str().unwrap(),
+        "--eve",
+        eve.to_str().unwrap(),
+        "pcaps/dns-c2.pcap",
+    ]);
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("mixed.rules:1: sid 77: content: invalid hex digit"),
+        "{stderr}"
+    );
+    assert_eq!(alert_sids(&read_eve(&eve)), vec![78]);
+}
+
+#[test]
+fn missing_rules_and_bad_config_are_errors() {
+    let out = run(&[
+        "replay",
+        "--rules",
+        "/nonexistent.rules",
+        "--eve",
+        "-",
+        "pcaps",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent.rules"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("sekimori.toml");
+    std::fs::write(&cfg, "[flow]\ntimeout_nwe = 5\n").unwrap();
+    let out = run(&[
+        "replay",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--rules",
+        "signatures",
+        "--eve",
+        "-",
+        "pcaps",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("sekimori.toml") && stderr.contains("timeout_nwe"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn config_variables_change_what_matches() {
+    // With HOME_NET moved elsewhere, the starter pack's $HOME_NET rules no longer apply.
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("sekimori.toml");
+    std::fs::write(&cfg, "[vars.address]\nHOME_NET = \"[100.64.0.0/10]\"\n").unwrap();
+    let eve = dir.path().join("eve.json");
+    let out = run(&[
+        "replay",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--rules",
+        "signatures",
+        "--eve",
+        eve.to_str().unwrap(),
+        "pcaps",
+    ]);
+    assert!(out.status.success());
+    assert!(alert_sids(&read_eve(&eve)).is_empty());
+}
+
+#[test]
+fn eve_to_stdout() {
+    let out = run(&[
+        "replay",
+        "--rules",
+        "signatures",
+        "--eve",
+        "-",
+        "pcaps/dns-c2.pcap",
+    ]);
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.lines().count(), 1);
+    assert!(stdout.contains("\"signature_id\":9000004"));
+}
+
+#[test]
+fn rules_check_reports_counts() {
+    let out = run(&["rules", "check", "signatures"]);
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("rules: 6 "), "{stdout}");
+    assert!(stdout.contains("loaded: 6 (100.0%)"), "{stdout}");
+    assert!(
+        stdout.contains("hyperscan: 1 databases") || stdout.contains("hyperscan: 2 databases"),
+        "{stdout}"
+    );
+}

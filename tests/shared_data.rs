@@ -1,0 +1,108 @@
+//! Tests on the reference data in ../shared (conformance cases, the ET Open pack, the corpus).
+//! Each skips with a message when ../shared is absent. Run them with `cargo test --release`:
+//! they replay hundreds of thousands of packets.
+
+mod common;
+
+use common::*;
+use std::process::Command;
+
+/// Conformance cases that must keep passing; raise it as the engine grows.
+const CONFORMANCE_FLOOR: usize = 30;
+
+#[test]
+fn conformance_does_not_regress() {
+    let Some(shared) = shared() else {
+        eprintln!("skipped: ../shared is absent (a plain clone has no conformance cases)");
+        return;
+    };
+    let out = Command::new("python3")
+        .arg(shared.join("conformance/run"))
+        .args([
+            "--sensor",
+            bin().to_str().unwrap(),
+            "--min-pass",
+            &CONFORMANCE_FLOOR.to_string(),
+        ])
+        .output()
+        .expect("run the conformance runner");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last = stdout.lines().last().unwrap_or("");
+    eprintln!("conformance: {last}");
+    assert!(
+        out.status.success(),
+        "fewer than {CONFORMANCE_FLOOR} cases pass: {last}\n{stdout}"
+    );
+    // A crash or a timeout is never acceptable, whatever the case needs.
+    for line in stdout.lines().filter(|l| l.starts_with("FAIL")) {
+        assert!(
+            !line.contains("timed out") && !line.contains("exit 101") && !line.contains("signal"),
+            "{line}"
+        );
+    }
+}
+
+#[test]
+fn et_open_pack_parses_completely() {
+    let Some(shared) = shared() else {
+        eprintln!("skipped: ../shared is absent (no ET Open pack)");
+        return;
+    };
+    let pack = shared.join("signatures/et-open");
+    let out = run(&["rules", "check", pack.to_str().unwrap()]);
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let field = |name: &str| -> usize {
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no '{name}' in {stdout}"));
+        line[name.len()..]
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(field("rules: "), 14_949);
+    assert_eq!(field("failed to parse: "), 0, "{stdout}");
+    assert!(field("loaded: ") >= 1_181, "{stdout}");
+}
+
+#[test]
+fn corpus_replays_without_crash_and_eve_validates() {
+    let Some(shared) = shared() else {
+        eprintln!("skipped: ../shared is absent (no corpus)");
+        return;
+    };
+    let validator = eve_validator().expect("schema present with ../shared");
+    let dir = tempfile::tempdir().unwrap();
+    for folder in ["benign", "malicious", "evasion"] {
+        let eve = dir.path().join(format!("{folder}.json"));
+        let out = run(&[
+            "replay",
+            "--rules",
+            shared.join("signatures/et-open").to_str().unwrap(),
+            "--rules",
+            "signatures",
+            "--eve",
+            eve.to_str().unwrap(),
+            shared.join("corpus").join(folder).to_str().unwrap(),
+        ]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let summary: Vec<&str> = stderr
+            .lines()
+            .filter(|l| !l.contains("rule not loaded"))
+            .collect();
+        eprintln!("{folder}:\n{}", summary.join("\n"));
+        // Exit 2 means some files could not be opened (each reported); a panic is 101.
+        assert!(
+            matches!(out.status.code(), Some(0) | Some(2)),
+            "{folder}: {:?}\n{}",
+            out.status,
+            summary.join("\n")
+        );
+        assert!(!stderr.contains("panicked"), "{folder}");
+        assert_valid_eve(&validator, &read_eve(&eve));
+    }
+}
