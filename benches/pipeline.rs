@@ -94,7 +94,7 @@ fn benches(c: &mut Criterion) {
         b.iter(|| {
             let mut n = 0u32;
             for p in &decoded {
-                engine.inspect(&mut ctx, p, facts, |_| n += 1);
+                engine.inspect(&mut ctx, p, facts, None, |_| n += 1);
             }
             black_box(n)
         })
@@ -111,7 +111,7 @@ fn benches(c: &mut Criterion) {
             checksums: ChecksumMode::No,
             ips: false,
         };
-        let mut w = Worker::new(0, engine.clone(), sender, cfg).unwrap();
+        let mut w = Worker::new(0, engine.clone(), Default::default(), sender, cfg).unwrap();
         b.iter(|| {
             for (i, (ts, f)) in frames.iter().enumerate() {
                 black_box(w.process(LinkType::Ethernet, *ts, i as u64, f));

@@ -8,7 +8,7 @@ use common::*;
 use std::process::Command;
 
 /// Conformance cases that must keep passing; raise it as the engine grows.
-const CONFORMANCE_FLOOR: usize = 30;
+const CONFORMANCE_FLOOR: usize = 38;
 
 #[test]
 fn conformance_does_not_regress() {
@@ -66,7 +66,9 @@ fn et_open_pack_parses_completely() {
     };
     assert_eq!(field("rules: "), 14_949);
     assert_eq!(field("failed to parse: "), 0, "{stdout}");
-    assert!(field("loaded: ") >= 1_181, "{stdout}");
+    // >= 99% compile with full semantics (issue 3); those needing app-layer parsers wait.
+    assert!(field("loaded: ") >= 14_800, "{stdout}");
+    assert!(field("  running now: ") >= 3_200, "{stdout}");
 }
 
 #[test]

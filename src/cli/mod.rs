@@ -164,13 +164,23 @@ fn run_replay(args: ReplayArgs) -> Result<ExitCode, String> {
     let (engine, set) = load_engine(&cfg, &args.rules, true)?;
     let load_time = load_started.elapsed();
     eprintln!(
-        "rules: {} loaded, {} failed to parse, {} not supported yet ({} files, {:.2} s)",
+        "rules: {} running, {} waiting for engine parts not built yet, {} failed to parse, {} not supported yet ({} files, {:.2} s)",
         engine.report.loaded,
+        engine.report.waiting.len(),
         set.failures.len(),
         engine.report.skipped.len(),
         set.files,
         load_time.as_secs_f64()
     );
+    let waiting: Vec<String> = engine
+        .report
+        .waiting_by_need()
+        .into_iter()
+        .map(|(k, n)| format!("{k}: {n}"))
+        .collect();
+    if !waiting.is_empty() {
+        eprintln!("rules waiting, by what they need: {}", waiting.join(", "));
+    }
     let eve_arg = args
         .eve
         .or_else(|| cfg.output.eve.clone())
@@ -291,12 +301,28 @@ fn run_check(args: CheckArgs) -> Result<ExitCode, String> {
         "rules: {total} ({} overridden by a later pack)",
         set.overridden
     );
-    let pct = if total == 0 {
-        0.0
-    } else {
-        100.0 * r.loaded as f64 / total as f64
+    let pct = |n: usize| {
+        if total == 0 {
+            0.0
+        } else {
+            100.0 * n as f64 / total as f64
+        }
     };
-    let _ = writeln!(out, "loaded: {} ({pct:.1}%)", r.loaded);
+    let compiled = r.loaded + r.waiting.len();
+    let _ = writeln!(
+        out,
+        "loaded: {compiled} ({:.1}%) with full semantics",
+        pct(compiled)
+    );
+    let _ = writeln!(out, "  running now: {} ({:.1}%)", r.loaded, pct(r.loaded));
+    let _ = writeln!(
+        out,
+        "  waiting for an engine part not built yet (cannot match until it is): {}",
+        r.waiting.len()
+    );
+    for (need, n) in r.waiting_by_need() {
+        let _ = writeln!(out, "    {n:>6}  {need}");
+    }
     let _ = writeln!(out, "failed to parse: {}", set.failures.len());
     let limit = if args.all { usize::MAX } else { 20 };
     for f in set.failures.iter().take(limit) {
@@ -333,8 +359,8 @@ fn run_check(args: CheckArgs) -> Result<ExitCode, String> {
     }
     let _ = writeln!(
         out,
-        "hyperscan: {} databases, {} patterns, {} bytes; {} rules without fast pattern",
-        r.databases, r.patterns, r.database_bytes, r.non_mpm
+        "hyperscan: {} databases, {} patterns, {} bytes; {} rules without fast pattern; {} flowbit names",
+        r.databases, r.patterns, r.database_bytes, r.non_mpm, r.flowbits
     );
     let _ = writeln!(
         out,

@@ -160,6 +160,10 @@ pub struct Packet<'a> {
     pub tcp: Option<TcpInfo>,
     /// ICMP type and code, for ICMP/ICMPv6.
     pub icmp: Option<(u8, u8)>,
+    /// ICMP header bytes 5-8 (echo identifier and sequence).
+    pub icmp_rest: [u8; 4],
+    /// IPv4 identification (0 for IPv6).
+    pub ip_id: u16,
     /// Up to two VLAN ids, outer first (0 = absent).
     pub vlan: [u16; 2],
     /// The IP datagram is a fragment (transport not decoded).
@@ -366,9 +370,11 @@ fn from_sliced<'a>(
             None => DecodeError::NotIp,
         });
     };
+    let mut ip_id = 0;
     let (ip_version, src, dst, ttl, ip_payload, ip_len, ip_header) = match net {
         LaxNetSlice::Ipv4(v4) => {
             let h = v4.header();
+            ip_id = h.identification();
             (
                 4u8,
                 IpAddr::V4(Ipv4Addr::from(h.source())),
@@ -403,6 +409,8 @@ fn from_sliced<'a>(
         dport: 0,
         tcp: None,
         icmp: None,
+        icmp_rest: [0; 4],
+        ip_id,
         vlan,
         fragment: ip_payload.fragmented,
         truncated: ip_payload.incomplete,
@@ -436,11 +444,13 @@ fn from_sliced<'a>(
         }
         Some(TransportSlice::Icmpv4(i)) => {
             pkt.icmp = Some((i.type_u8(), i.code_u8()));
+            pkt.icmp_rest = i.bytes5to8();
             pkt.payload = i.payload();
             pkt.l4 = i.slice();
         }
         Some(TransportSlice::Icmpv6(i)) => {
             pkt.icmp = Some((i.type_u8(), i.code_u8()));
+            pkt.icmp_rest = i.bytes5to8();
             pkt.payload = i.payload();
             pkt.l4 = i.slice();
         }

@@ -3,12 +3,15 @@
 //!
 //! Per packet: pick the rule group of the packet's protocol, scan the payload with the group's
 //! Hyperscan prefilter, then verify each candidate rule (plus the group's rules without a fast
-//! pattern) on header, flow and content semantics.
+//! pattern): header, flow, packet keywords, flowbits, then the payload inspection chain.
 
-pub mod content;
+pub mod flowbits;
+pub mod inspect;
 pub mod mpm;
 pub mod rules;
+pub mod threshold;
 
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -16,8 +19,13 @@ use std::time::{Duration, Instant};
 use hyperscan::Scratch;
 
 use crate::decode::Packet;
+use flowbits::{FlowBits, FlowbitCond};
+use inspect::{Pcre, Step};
 use rules::classification::Classifications;
-use rules::{Action, AddrSet, Buffer, Content, FastPattern, FlowMatch, PortSet, Rule, Target, L4};
+use rules::keywords::{FlowbitOp, PacketCond, ThresholdSpec};
+use rules::{
+    Action, AddrSet, Buffer, Content, FastPattern, FlowMatch, Inspect, PortSet, Rule, Target, L4,
+};
 
 /// A rule as the engine runs it.
 #[derive(Debug)]
@@ -44,6 +52,12 @@ pub struct Sig {
     pub target: Option<Target>,
     /// Rule file and line.
     pub origin: Option<(PathBuf, usize)>,
+    /// Match silently (flowbit helpers).
+    pub noalert: bool,
+    /// `threshold`.
+    pub threshold: Option<ThresholdSpec>,
+    /// `detection_filter`.
+    pub detection_filter: Option<ThresholdSpec>,
     l4: L4,
     src: AddrSet,
     sport: PortSet,
@@ -51,7 +65,17 @@ pub struct Sig {
     dport: PortSet,
     bidirectional: bool,
     flow: FlowMatch,
-    payload: Vec<Content>,
+    packet: Vec<PacketCond>,
+    fb_conds: Vec<FlowbitCond>,
+    fb_sets: Vec<(FlowbitAct, u32)>,
+    steps: Vec<Step>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum FlowbitAct {
+    Set,
+    Unset,
+    Toggle,
 }
 
 /// Flow facts one packet's inspection needs.
@@ -100,16 +124,39 @@ impl Sig {
         true
     }
 
+    fn packet_matches(&self, p: &Packet<'_>) -> bool {
+        self.packet.iter().all(|c| match *c {
+            PacketCond::Dsize(cmp) => cmp.test(p.payload.len() as u64),
+            PacketCond::Ttl(cmp) => cmp.test(u64::from(p.ttl)),
+            PacketCond::IpProto(cmp) => cmp.test(u64::from(p.proto)),
+            PacketCond::Itype(cmp) => p.icmp.is_some_and(|(t, _)| cmp.test(u64::from(t))),
+            PacketCond::Icode(cmp) => p.icmp.is_some_and(|(_, c)| cmp.test(u64::from(c))),
+            PacketCond::IcmpId(id) => {
+                p.icmp.is_some() && u16::from_be_bytes([p.icmp_rest[0], p.icmp_rest[1]]) == id
+            }
+            PacketCond::IcmpSeq(seq) => {
+                p.icmp.is_some() && u16::from_be_bytes([p.icmp_rest[2], p.icmp_rest[3]]) == seq
+            }
+            PacketCond::Flags(f) => p.tcp.is_some_and(|t| f.test(t.flags)),
+            PacketCond::Window(neg, w) => p.tcp.is_some_and(|t| (t.window == w) != neg),
+            PacketCond::Seq(s) => p.tcp.is_some_and(|t| t.seq == s),
+            PacketCond::Ack(a) => p.tcp.is_some_and(|t| t.ack == a),
+            PacketCond::SameIp => p.src == p.dst,
+            PacketCond::IpId(id) => p.ip_version == 4 && p.ip_id == id,
+        })
+    }
+
     #[inline]
     fn payload_matches(&self, payload: &[u8]) -> bool {
-        if self.payload.is_empty() {
+        if self.steps.is_empty() {
             return true;
         }
-        !payload.is_empty() && content::matches(&self.payload, payload)
+        // Suricata does not inspect payload keywords on packets without payload.
+        !payload.is_empty() && inspect::matches(&self.steps, payload)
     }
 }
 
-/// A rule that was parsed but not loaded into the engine, and why.
+/// A rule that was parsed but is not running, and why.
 #[derive(Clone, Debug)]
 pub struct Skipped {
     /// Rule file.
@@ -120,16 +167,19 @@ pub struct Skipped {
     pub sid: u32,
     /// Reason.
     pub reason: String,
-    /// The unsupported keywords or buffers responsible, for per-keyword counts.
+    /// The unsupported keywords or missing engine parts responsible, for per-keyword counts.
     pub keywords: Vec<String>,
 }
 
 /// What building the engine did.
 #[derive(Clone, Debug, Default)]
 pub struct BuildReport {
-    /// Rules loaded.
+    /// Rules compiled and running.
     pub loaded: usize,
-    /// Rules not loaded.
+    /// Rules compiled with full semantics that wait for an engine part not built yet (an
+    /// app-layer parser, stream reassembly): they cannot match until it exists.
+    pub waiting: Vec<Skipped>,
+    /// Rules not loaded: a keyword without semantics yet, a bad pcre, an unknown classtype.
     pub skipped: Vec<Skipped>,
     /// Hyperscan databases built.
     pub databases: usize,
@@ -139,8 +189,25 @@ pub struct BuildReport {
     pub database_bytes: usize,
     /// Rules without a usable fast pattern (checked on every packet of their group).
     pub non_mpm: usize,
+    /// Distinct flowbit names.
+    pub flowbits: usize,
     /// Time spent compiling.
     pub compile_time: Duration,
+}
+
+impl BuildReport {
+    /// Waiting rules per missing engine part, most first.
+    pub fn waiting_by_need(&self) -> Vec<(String, usize)> {
+        let mut m: BTreeMap<String, usize> = BTreeMap::new();
+        for w in &self.waiting {
+            for k in &w.keywords {
+                *m.entry(k.clone()).or_default() += 1;
+            }
+        }
+        let mut v: Vec<(String, usize)> = m.into_iter().collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        v
+    }
 }
 
 /// Rule groups by packet protocol.
@@ -185,21 +252,24 @@ pub struct DetectCtx {
     candidates: Vec<u32>,
     seen: Vec<u32>,
     stamp: u32,
+    no_flow_bits: FlowBits,
     /// Prefilter scans that failed (Hyperscan error); counted, packet inspected without MPM.
     pub scan_errors: u64,
 }
 
 /// Picks the content that goes to the prefilter: an explicit `fast_pattern`, else the longest
 /// non-negated payload content.
-fn fast_pattern(contents: &[Content]) -> Option<&Content> {
-    let positive = contents.iter().filter(|c| !c.negated);
-    if let Some(c) = contents
-        .iter()
-        .find(|c| !c.negated && c.fast_pattern != FastPattern::Auto)
-    {
+fn fast_pattern(steps: &[Step]) -> Option<&Content> {
+    let contents = || {
+        steps.iter().filter_map(|s| match s {
+            Step::Content(c) if !c.negated => Some(c),
+            _ => None,
+        })
+    };
+    if let Some(c) = contents().find(|c| c.fast_pattern != FastPattern::Auto) {
         return Some(c);
     }
-    positive.max_by(|a, b| {
+    contents().max_by(|a, b| {
         a.pattern
             .len()
             .cmp(&b.pattern.len())
@@ -207,24 +277,80 @@ fn fast_pattern(contents: &[Content]) -> Option<&Content> {
     })
 }
 
+/// Order in which rules are evaluated on a packet: rules that only set flowbits first, so that
+/// rules testing those bits see them on the same packet (as Suricata orders them).
+fn flowbit_rank(r: &Rule) -> u8 {
+    let sets = r.flowbits.iter().any(|f| {
+        matches!(
+            f,
+            FlowbitOp::Set(_) | FlowbitOp::Unset(_) | FlowbitOp::Toggle(_)
+        )
+    });
+    let reads = r
+        .flowbits
+        .iter()
+        .any(|f| matches!(f, FlowbitOp::IsSet(..) | FlowbitOp::IsNotSet(..)));
+    match (sets, reads) {
+        (true, false) => 0,
+        (true, true) => 1,
+        _ => 2,
+    }
+}
+
 impl Engine {
-    /// Compiles `rules`. Rules using keywords or buffers the engine cannot run yet, or an
-    /// unknown classtype, are left out and listed in [`BuildReport::skipped`].
-    pub fn build(rules: Vec<Rule>, classes: &Classifications) -> Result<Engine, String> {
+    /// Compiles `rules`. Rules using keywords the engine cannot run, a pcre that does not
+    /// compile or an unknown classtype are left out ([`BuildReport::skipped`]); rules that need
+    /// an engine part not built yet are listed in [`BuildReport::waiting`].
+    pub fn build(mut rules: Vec<Rule>, classes: &Classifications) -> Result<Engine, String> {
         let started = Instant::now();
         let mut report = BuildReport::default();
+        rules.sort_by_key(flowbit_rank);
+        let mut bit_ids: HashMap<String, u32> = HashMap::new();
         let mut sigs = Vec::with_capacity(rules.len());
         for rule in rules {
-            match Self::compile_rule(rule, classes) {
+            let origin = (
+                rule.origin.as_ref().map(|o| o.file.to_path_buf()),
+                rule.origin.as_ref().map_or(0, |o| o.line),
+            );
+            let sid = rule.sid;
+            let skip = |reason: String, keywords: Vec<String>| Skipped {
+                file: origin.0.clone(),
+                line: origin.1,
+                sid,
+                reason,
+                keywords,
+            };
+            if !rule.unsupported.is_empty() {
+                let kws: Vec<String> = rule.unsupported.iter().map(|s| s.to_string()).collect();
+                report.skipped.push(skip(
+                    format!("keyword not supported yet: {}", kws.join(", ")),
+                    kws,
+                ));
+                continue;
+            }
+            if !rule.needs.is_empty() {
+                let needs: Vec<String> = rule.needs.iter().map(|s| s.to_string()).collect();
+                // Still compiled, so a broken pcre or classtype is reported now, not later.
+                if let Err(reason) = Self::compile_rule(rule, classes, &mut bit_ids) {
+                    report.skipped.push(skip(reason, Vec::new()));
+                } else {
+                    report
+                        .waiting
+                        .push(skip(format!("waits for: {}", needs.join(", ")), needs));
+                }
+                continue;
+            }
+            match Self::compile_rule(rule, classes, &mut bit_ids) {
                 Ok(sig) => sigs.push(sig),
-                Err(s) => report.skipped.push(s),
+                Err(reason) => report.skipped.push(skip(reason, Vec::new())),
             }
         }
+        report.flowbits = bit_ids.len();
         let mut builders: [mpm::MpmBuilder; GROUPS] = Default::default();
         let mut groups: [Group; GROUPS] = Default::default();
         for (idx, sig) in sigs.iter().enumerate() {
             let idx = idx as u32;
-            let fp = fast_pattern(&sig.payload);
+            let fp = fast_pattern(&sig.steps);
             for &g in groups_of(sig.l4) {
                 match fp {
                     Some(c) => builders[g].add(c.mpm_bytes(), c.nocase, idx),
@@ -252,51 +378,61 @@ impl Engine {
         })
     }
 
-    fn compile_rule(rule: Rule, classes: &Classifications) -> Result<Sig, Skipped> {
-        let skip = |reason: String, keywords: Vec<String>| Skipped {
-            file: rule.origin.as_ref().map(|o| o.file.to_path_buf()),
-            line: rule.origin.as_ref().map_or(0, |o| o.line),
-            sid: rule.sid,
-            reason,
-            keywords,
-        };
-        if !rule.unsupported.is_empty() {
-            let kws: Vec<String> = rule.unsupported.iter().map(|s| s.to_string()).collect();
-            return Err(skip(
-                format!("keyword not supported yet: {}", kws.join(", ")),
-                kws,
-            ));
-        }
-        if let Some(app) = &rule.app_proto {
-            return Err(skip(
-                format!("app-layer protocol '{app}' in the header needs its parser (not implemented yet)"),
-                vec![format!("proto:{app}")],
-            ));
-        }
-        let mut app_bufs: Vec<String> = rule
-            .contents()
-            .filter_map(|(b, _)| match b {
-                Buffer::App(n) => Some(n.to_string()),
-                Buffer::Payload => None,
-            })
-            .collect();
-        app_bufs.dedup();
-        if !app_bufs.is_empty() {
-            return Err(skip(
-                format!("buffer not inspected yet: {}", app_bufs.join(", ")),
-                app_bufs,
-            ));
-        }
+    fn compile_rule(
+        rule: Rule,
+        classes: &Classifications,
+        bit_ids: &mut HashMap<String, u32>,
+    ) -> Result<Sig, String> {
         let class = match &rule.classtype {
             Some(name) => Some(
                 classes
                     .get(name)
-                    .ok_or_else(|| skip(format!("unknown classtype '{name}'"), Vec::new()))?,
+                    .ok_or_else(|| format!("unknown classtype '{name}'"))?,
             ),
             None => None,
         };
         let severity = rule.priority.or(class.map(|c| c.priority)).unwrap_or(3);
-        let payload: Vec<Content> = rule.contents().map(|(_, c)| c.clone()).collect();
+        let mut steps = Vec::with_capacity(rule.inspect.len());
+        for (buffer, item) in rule.inspect {
+            if buffer != Buffer::Payload {
+                // App-layer buffers: the rule waits for their parser (see `needs`).
+                continue;
+            }
+            steps.push(match item {
+                Inspect::Content(c) => Step::Content(c),
+                Inspect::Pcre(p) => Step::Pcre(Box::new(Pcre::compile(&p)?)),
+                Inspect::IsDataAt(d) => Step::IsDataAt(d),
+                Inspect::ByteTest(t) => Step::ByteTest(t),
+                Inspect::ByteJump(j) => Step::ByteJump(j),
+                Inspect::ByteExtract(e) => Step::ByteExtract(e),
+                Inspect::ByteMath(m) => Step::ByteMath(m),
+                Inspect::Bsize(c) => Step::Bsize(c),
+            });
+        }
+        let mut id_of = |name: &String| -> u32 {
+            let next = bit_ids.len() as u32;
+            *bit_ids.entry(name.clone()).or_insert(next)
+        };
+        let mut fb_conds = Vec::new();
+        let mut fb_sets = Vec::new();
+        for op in &rule.flowbits {
+            match op {
+                FlowbitOp::Set(n) => fb_sets.extend(n.iter().map(|x| (FlowbitAct::Set, id_of(x)))),
+                FlowbitOp::Unset(n) => {
+                    fb_sets.extend(n.iter().map(|x| (FlowbitAct::Unset, id_of(x))))
+                }
+                FlowbitOp::Toggle(n) => {
+                    fb_sets.extend(n.iter().map(|x| (FlowbitAct::Toggle, id_of(x))))
+                }
+                FlowbitOp::IsSet(n, all) => {
+                    fb_conds.push(FlowbitCond::IsSet(n.iter().map(&mut id_of).collect(), *all))
+                }
+                FlowbitOp::IsNotSet(n, all) => fb_conds.push(FlowbitCond::IsNotSet(
+                    n.iter().map(&mut id_of).collect(),
+                    *all,
+                )),
+            }
+        }
         Ok(Sig {
             gid: rule.gid,
             sid: rule.sid,
@@ -309,6 +445,9 @@ impl Engine {
             metadata: rule.metadata,
             target: rule.target,
             origin: rule.origin.map(|o| (o.file.to_path_buf(), o.line)),
+            noalert: rule.noalert,
+            threshold: rule.threshold,
+            detection_filter: rule.detection_filter,
             l4: rule.l4,
             src: rule.src,
             sport: rule.sport,
@@ -316,13 +455,22 @@ impl Engine {
             dport: rule.dport,
             bidirectional: rule.bidirectional,
             flow: rule.flow,
-            payload,
+            packet: rule.packet,
+            fb_conds,
+            fb_sets,
+            steps,
         })
     }
 
     /// Loaded rules, in engine order.
     pub fn sigs(&self) -> &[Sig] {
         &self.sigs
+    }
+
+    /// The rule at engine index `idx`.
+    #[inline]
+    pub fn sig(&self, idx: u32) -> &Sig {
+        &self.sigs[idx as usize]
     }
 
     /// A fresh per-worker context.
@@ -338,23 +486,20 @@ impl Engine {
             candidates: Vec::with_capacity(64),
             seen: vec![0; self.sigs.len()],
             stamp: 0,
+            no_flow_bits: FlowBits::default(),
             scan_errors: 0,
         })
     }
 
-    /// The rule at engine index `idx`.
-    #[inline]
-    pub fn sig(&self, idx: u32) -> &Sig {
-        &self.sigs[idx as usize]
-    }
-
     /// Inspects one packet, calling `on_match` with the engine index of each matching rule,
-    /// in engine order.
+    /// in engine order. `bits` are the flow's flowbits (None: packet without flow); matching
+    /// rules set/unset/toggle them before later rules are checked.
     pub fn inspect(
         &self,
         ctx: &mut DetectCtx,
         p: &Packet<'_>,
         flow: FlowFacts,
+        bits: Option<&mut FlowBits>,
         mut on_match: impl FnMut(u32),
     ) {
         let group = &self.groups[group_of(p.proto)];
@@ -380,9 +525,30 @@ impl Engine {
         }
         ctx.candidates.extend_from_slice(&group.non_mpm);
         ctx.candidates.sort_unstable();
+        let bits = match bits {
+            Some(b) => b,
+            None => {
+                ctx.no_flow_bits.clear();
+                &mut ctx.no_flow_bits
+            }
+        };
         for &idx in &ctx.candidates {
             let sig = &self.sigs[idx as usize];
-            if sig.header_matches(p) && sig.flow_matches(flow) && sig.payload_matches(p.payload) {
+            if sig.header_matches(p)
+                && sig.flow_matches(flow)
+                && sig.packet_matches(p)
+                && sig.fb_conds.iter().all(|c| c.holds(bits))
+                && sig.payload_matches(p.payload)
+            {
+                if flow.tracked {
+                    for &(act, bit) in &sig.fb_sets {
+                        match act {
+                            FlowbitAct::Set => bits.set(bit),
+                            FlowbitAct::Unset => bits.unset(bit),
+                            FlowbitAct::Toggle => bits.toggle(bit),
+                        }
+                    }
+                }
                 on_match(idx);
             }
         }
@@ -413,12 +579,22 @@ mod tests {
         out
     }
 
-    fn hits(e: &Engine, frame: &[u8], flow: FlowFacts) -> Vec<u32> {
+    fn hits_with(
+        e: &Engine,
+        frame: &[u8],
+        flow: FlowFacts,
+        bits: Option<&mut FlowBits>,
+    ) -> Vec<u32> {
         let mut ctx = e.new_ctx().unwrap();
         let p = decode(LinkType::Raw, frame).unwrap();
         let mut out = Vec::new();
-        e.inspect(&mut ctx, &p, flow, |i| out.push(e.sig(i).sid));
+        e.inspect(&mut ctx, &p, flow, bits, |i| out.push(e.sig(i).sid));
+        out.sort_unstable();
         out
+    }
+
+    fn hits(e: &Engine, frame: &[u8], flow: FlowFacts) -> Vec<u32> {
+        hits_with(e, frame, flow, None)
     }
 
     #[test]
@@ -469,6 +645,46 @@ mod tests {
     }
 
     #[test]
+    fn packet_keywords() {
+        let e = engine(&[
+            r#"alert udp any any -> any any (msg:"dsize"; dsize:>3; sid:1;)"#,
+            r#"alert udp any any -> any any (msg:"ttl"; ttl:64; sid:2;)"#,
+            r#"alert ip any any -> any any (msg:"proto"; ip_proto:17; sid:3;)"#,
+            r#"alert udp any any -> any any (msg:"same"; sameip; sid:4;)"#,
+            r#"alert tcp any any -> any any (msg:"flags"; flags:S; sid:5;)"#,
+        ]);
+        let f = udp([10, 0, 0, 2], [10, 0, 0, 1], 7, 9, b"abcd");
+        assert_eq!(hits(&e, &f, FlowFacts::default()), vec![1, 2, 3]);
+        let f = udp([10, 0, 0, 2], [10, 0, 0, 2], 7, 9, b"ab");
+        assert_eq!(hits(&e, &f, FlowFacts::default()), vec![2, 3, 4]);
+    }
+
+    #[test]
+    fn flowbits_set_then_checked_on_later_packets_and_the_same_packet() {
+        let e = engine(&[
+            // Listed first but checks the bit: the engine orders the setter before it.
+            r#"alert udp any any -> any any (msg:"check"; flowbits:isset,seen.login; content:"data"; sid:2;)"#,
+            r#"alert udp any any -> any any (msg:"set"; content:"login"; flowbits:set,seen.login; flowbits:noalert; sid:1;)"#,
+            r#"alert udp any any -> any any (msg:"not"; flowbits:isnotset,seen.login; content:"data"; sid:3;)"#,
+        ]);
+        assert!(e.sig(0).noalert && e.sig(0).sid == 1);
+        let tracked = FlowFacts {
+            tracked: true,
+            to_server: true,
+            established: false,
+        };
+        let mut bits = FlowBits::default();
+        let data = udp([10, 0, 0, 2], [10, 0, 0, 1], 7, 9, b"data");
+        assert_eq!(hits_with(&e, &data, tracked, Some(&mut bits)), vec![3]);
+        let login = udp([10, 0, 0, 2], [10, 0, 0, 1], 7, 9, b"login");
+        assert_eq!(hits_with(&e, &login, tracked, Some(&mut bits)), vec![1]);
+        assert_eq!(hits_with(&e, &data, tracked, Some(&mut bits)), vec![2]);
+        let mut fresh = FlowBits::default();
+        let both = udp([10, 0, 0, 2], [10, 0, 0, 1], 7, 9, b"login data");
+        assert_eq!(hits_with(&e, &both, tracked, Some(&mut fresh)), vec![1, 2]);
+    }
+
+    #[test]
     fn severity_and_category() {
         let e = engine(&[
             r#"alert ip any any -> any any (msg:"a"; classtype:trojan-activity; sid:1;)"#,
@@ -485,14 +701,15 @@ mod tests {
     }
 
     #[test]
-    fn unsupported_rules_are_skipped_with_reasons() {
+    fn unsupported_and_waiting_rules_are_reported() {
         let vars = Vars::suricata_defaults();
         let rules = [
-            r#"alert tcp any any -> any any (content:"a"; pcre:"/a/"; sid:1;)"#,
+            r#"alert tcp any any -> any any (content:"a"; xbits:set,x,track ip_src; sid:1;)"#,
             r#"alert http any any -> any any (content:"a"; sid:2;)"#,
             r#"alert tcp any any -> any any (content:"a"; http_uri; sid:3;)"#,
             r#"alert tcp any any -> any any (content:"a"; classtype:nope; sid:4;)"#,
-            r#"alert tcp any any -> any any (content:"a"; sid:5;)"#,
+            r#"alert tcp any any -> any any (content:"a"; pcre:"/(unclosed/"; sid:5;)"#,
+            r#"alert tcp any any -> any any (content:"a"; sid:6;)"#,
         ];
         let parsed = rules
             .iter()
@@ -500,31 +717,40 @@ mod tests {
             .collect();
         let e = Engine::build(parsed, &Classifications::bundled()).unwrap();
         assert_eq!(e.report.loaded, 1);
-        let reasons: Vec<(u32, &str)> = e
+        let skipped: Vec<(u32, &str)> = e
             .report
             .skipped
             .iter()
             .map(|s| (s.sid, s.reason.as_str()))
             .collect();
-        assert_eq!(reasons.len(), 4);
-        assert!(reasons[0].1.contains("pcre"));
-        assert!(reasons[1].1.contains("'http'"));
-        assert!(reasons[2].1.contains("http.uri"));
-        assert!(reasons[3].1.contains("classtype"));
+        assert_eq!(skipped.len(), 3, "{skipped:?}");
+        assert!(skipped[0].1.contains("xbits"));
+        assert!(skipped[1].1.contains("classtype"));
+        assert!(skipped[2].1.contains("pcre does not compile"));
+        let waiting: Vec<u32> = e.report.waiting.iter().map(|s| s.sid).collect();
+        assert_eq!(waiting, vec![2, 3]);
+        assert_eq!(
+            e.report.waiting_by_need(),
+            vec![("http parser".to_string(), 2)]
+        );
     }
 
     #[test]
     fn fast_pattern_choice() {
         let vars = Vars::default();
-        let r = parse_rule(r#"alert tcp any any -> any any (content:"ab"; content:"abcd"; content:!"zzzzzzzz"; sid:1;)"#, &vars).unwrap();
-        let cs: Vec<Content> = r.contents().map(|(_, c)| c.clone()).collect();
-        assert_eq!(fast_pattern(&cs).unwrap().pattern, b"abcd");
-        let r = parse_rule(
+        let steps = |r: &str| -> Vec<Step> {
+            let r = parse_rule(r, &vars).unwrap();
+            r.contents()
+                .map(|(_, c)| Step::Content(c.clone()))
+                .collect()
+        };
+        let s = steps(
+            r#"alert tcp any any -> any any (content:"ab"; content:"abcd"; content:!"zzzzzzzz"; sid:1;)"#,
+        );
+        assert_eq!(fast_pattern(&s).unwrap().pattern, b"abcd");
+        let s = steps(
             r#"alert tcp any any -> any any (content:"ab"; fast_pattern; content:"abcd"; sid:1;)"#,
-            &vars,
-        )
-        .unwrap();
-        let cs: Vec<Content> = r.contents().map(|(_, c)| c.clone()).collect();
-        assert_eq!(fast_pattern(&cs).unwrap().pattern, b"ab");
+        );
+        assert_eq!(fast_pattern(&s).unwrap().pattern, b"ab");
     }
 }

@@ -144,6 +144,8 @@ pub struct Flow {
     pub passed: bool,
     /// Inline mode dropped the flow: its remaining packets are dropped uninspected.
     pub dropped: bool,
+    /// Flowbits set by rules.
+    pub bits: crate::detect::flowbits::FlowBits,
 }
 
 impl Flow {
@@ -339,6 +341,7 @@ impl FlowTable {
             alerted: false,
             passed: false,
             dropped: false,
+            bits: Default::default(),
         }
     }
 

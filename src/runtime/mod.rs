@@ -14,6 +14,7 @@ use rtrb::{Consumer, Producer, RingBuffer};
 
 use crate::capture::{expand_inputs, PacketSource, PcapFile};
 use crate::decode::{dispatch_hash, LinkType};
+use crate::detect::threshold::Thresholds;
 use crate::detect::Engine;
 use crate::flow::Micros;
 use crate::output::{Backpressure, EveTarget, EveWriter, WriterStats};
@@ -107,12 +108,19 @@ pub fn replay(engine: Arc<Engine>, opts: &ReplayOptions) -> Result<ReplaySummary
     let (writer, sender) =
         EveWriter::start(&opts.eve, Backpressure::Block).map_err(|e| format!("EVE output: {e}"))?;
     let n = opts.workers.max(1);
+    let thresholds = Arc::new(Thresholds::default());
     let mut lanes = Vec::with_capacity(n);
     let mut handles = Vec::with_capacity(n);
     for id in 0..n {
         let (tx, rx) = RingBuffer::<Slot>::new(RING);
         let (back_tx, back_rx) = RingBuffer::<Slot>::new(RING);
-        let w = Worker::new(id, engine.clone(), sender.clone(), opts.worker.clone())?;
+        let w = Worker::new(
+            id,
+            engine.clone(),
+            thresholds.clone(),
+            sender.clone(),
+            opts.worker.clone(),
+        )?;
         let h = thread::Builder::new()
             .name(format!("worker-{id}"))
             .spawn(move || run_worker(w, rx, back_tx))

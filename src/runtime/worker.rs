@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crate::decode::{decode, DecodeError, LinkType};
 use crate::detect::rules::Action;
+use crate::detect::threshold::{Subject, Thresholds};
 use crate::detect::{DetectCtx, Engine, FlowFacts};
 use crate::flow::{EndReason, Flow, FlowConfig, FlowStats, FlowTable, Micros};
 use crate::output::eve::{blocks, render_alert, AlertInput};
@@ -48,6 +49,8 @@ pub struct WorkerStats {
     pub dropped: u64,
     /// Alerts raised.
     pub alerts: u64,
+    /// Matches not alerted because of threshold/detection_filter.
+    pub thresholded: u64,
     /// EVE events lost to a full output queue (live mode only).
     pub eve_dropped: u64,
     /// Prefilter scan errors.
@@ -73,6 +76,7 @@ impl WorkerStats {
         self.passed += o.passed;
         self.dropped += o.dropped;
         self.alerts += o.alerts;
+        self.thresholded += o.thresholded;
         self.eve_dropped += o.eve_dropped;
         self.scan_errors += o.scan_errors;
         self.flow.created += o.flow.created;
@@ -108,6 +112,7 @@ pub struct WorkerConfig {
 /// One worker's state.
 pub struct Worker {
     engine: Arc<Engine>,
+    thresholds: Arc<Thresholds>,
     ctx: DetectCtx,
     flows: FlowTable,
     eve: EveSender,
@@ -132,6 +137,7 @@ impl Worker {
     pub fn new(
         id: usize,
         engine: Arc<Engine>,
+        thresholds: Arc<Thresholds>,
         eve: EveSender,
         cfg: WorkerConfig,
     ) -> Result<Worker, String> {
@@ -144,6 +150,7 @@ impl Worker {
             flows: FlowTable::new(cfg.flow.clone(), id),
             validate: cfg.checksums != ChecksumMode::No,
             engine,
+            thresholds,
             ctx,
             eve,
             cfg,
@@ -194,6 +201,7 @@ impl Worker {
 
         let Worker {
             engine,
+            thresholds,
             ctx,
             flows,
             eve,
@@ -233,7 +241,13 @@ impl Worker {
             None => FlowFacts::default(),
         };
         matched.clear();
-        engine.inspect(ctx, &p, facts, |idx| matched.push(idx));
+        engine.inspect(
+            ctx,
+            &p,
+            facts,
+            flow.as_deref_mut().map(|f| &mut f.bits),
+            |idx| matched.push(idx),
+        );
         if matched.is_empty() {
             return Verdict::Pass;
         }
@@ -248,8 +262,28 @@ impl Worker {
             return Verdict::Pass;
         }
         let mut verdict = Verdict::Pass;
+        let subject = Subject {
+            src: p.src,
+            dst: p.dst,
+            flow_id: flow.as_deref().map_or(0, |f| f.id),
+            ts,
+        };
         for &idx in matched.iter() {
             let sig = engine.sig(idx);
+            if sig.noalert {
+                continue;
+            }
+            let df_ok = sig
+                .detection_filter
+                .is_none_or(|d| thresholds.allow(&d, idx, 1, subject));
+            let th_ok = df_ok
+                && sig
+                    .threshold
+                    .is_none_or(|t| thresholds.allow(&t, idx, 0, subject));
+            if !th_ok {
+                stats.thresholded += 1;
+                continue;
+            }
             let blocked = cfg.ips && blocks(sig.action);
             if blocked {
                 verdict = Verdict::Drop;

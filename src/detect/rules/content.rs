@@ -1,5 +1,7 @@
 //! `content` values and their modifiers.
 
+use super::keywords::Value;
+
 /// How a content takes part in the fast-pattern (MPM) stage.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum FastPattern {
@@ -24,13 +26,13 @@ pub struct Content {
     /// Case-insensitive (ASCII).
     pub nocase: bool,
     /// Absolute start of the search window.
-    pub offset: Option<u32>,
+    pub offset: Option<Value>,
     /// Absolute window length, counted from `offset`.
-    pub depth: Option<u32>,
+    pub depth: Option<Value>,
     /// Start of the search relative to the end of the previous match.
-    pub distance: Option<i32>,
+    pub distance: Option<Value>,
     /// Window end relative to the previous match end plus `distance`.
-    pub within: Option<i32>,
+    pub within: Option<Value>,
     /// Match must start the buffer.
     pub startswith: bool,
     /// Match must end the buffer.

@@ -8,6 +8,7 @@
 pub mod classification;
 pub mod content;
 pub mod header;
+pub mod keywords;
 pub mod load;
 pub mod parse;
 
@@ -111,6 +112,20 @@ pub enum Target {
 pub enum Inspect {
     /// A `content` with its modifiers.
     Content(Content),
+    /// A `pcre`.
+    Pcre(keywords::PcreSpec),
+    /// `isdataat`.
+    IsDataAt(keywords::IsDataAt),
+    /// `byte_test`.
+    ByteTest(keywords::ByteTest),
+    /// `byte_jump`.
+    ByteJump(keywords::ByteJump),
+    /// `byte_extract`.
+    ByteExtract(keywords::ByteExtract),
+    /// `byte_math`.
+    ByteMath(keywords::ByteMath),
+    /// `bsize`: the buffer's length.
+    Bsize(keywords::Cmp),
 }
 
 /// Where a rule came from, for error messages and tuning reports.
@@ -163,6 +178,21 @@ pub struct Rule {
     pub inspect: Vec<(Buffer, Inspect)>,
     /// `target`.
     pub target: Option<Target>,
+    /// Packet-header keywords (dsize, ttl, flags...).
+    pub packet: Vec<keywords::PacketCond>,
+    /// `flowbits` operations and conditions.
+    pub flowbits: Vec<keywords::FlowbitOp>,
+    /// `flowbits:noalert` or `noalert`: match silently (flowbits still act).
+    pub noalert: bool,
+    /// `threshold`.
+    pub threshold: Option<keywords::ThresholdSpec>,
+    /// `detection_filter`.
+    pub detection_filter: Option<keywords::ThresholdSpec>,
+    /// Transforms applied to sticky buffers, by buffer.
+    pub transforms: Vec<(Buffer, &'static str)>,
+    /// Engine parts the rule needs beyond packets (e.g. "stream reassembly"); until they exist
+    /// the rule is loaded but cannot match.
+    pub needs: Vec<&'static str>,
     /// Keywords the parser understood but the engine cannot evaluate yet.
     pub unsupported: Vec<&'static str>,
     /// Where the rule came from.
@@ -174,8 +204,9 @@ pub struct Rule {
 impl Rule {
     /// The contents of the rule, in order.
     pub fn contents(&self) -> impl Iterator<Item = (Buffer, &Content)> {
-        self.inspect.iter().map(|(b, i)| match i {
-            Inspect::Content(c) => (*b, c),
+        self.inspect.iter().filter_map(|(b, i)| match i {
+            Inspect::Content(c) => Some((*b, c)),
+            _ => None,
         })
     }
 

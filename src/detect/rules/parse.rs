@@ -2,6 +2,11 @@
 
 use super::content::{parse_content_value, Content, FastPattern};
 use super::header::{parse_addr, parse_ports, Vars};
+use super::keywords::{
+    parse_flags, parse_flowbits, parse_pcre, parse_threshold, Base, ByteExtract, ByteJump,
+    ByteMath, ByteOp, ByteTest, Cmp, Endian, Extract, IsDataAt, MathOp, PacketCond, Value,
+    MAX_VARS,
+};
 use super::{Action, Buffer, FlowMatch, Inspect, Rule, Target, L4};
 
 /// App-layer protocol names accepted in the header, with the transport they run on.
@@ -157,40 +162,13 @@ const LEGACY_MODIFIERS: &[(&str, &str)] = &[
 /// Keywords of the rule language that parse but whose semantics the engine does not run yet.
 /// A rule using one loads as "unsupported" (reported, not silently weakened).
 const NOT_YET: &[&str] = &[
-    "pcre",
-    "uricontent",
-    "isdataat",
-    "dsize",
-    "byte_test",
-    "byte_jump",
-    "byte_extract",
-    "byte_math",
-    "bsize",
-    "flowbits",
     "xbits",
     "hostbits",
     "flowint",
-    "threshold",
-    "detection_filter",
-    "noalert",
-    "ip_proto",
-    "ttl",
     "tos",
-    "id",
     "ipopts",
     "fragbits",
     "fragoffset",
-    "itype",
-    "icode",
-    "icmp_id",
-    "icmp_seq",
-    "flags",
-    "window",
-    "seq",
-    "ack",
-    "sameip",
-    "tag",
-    "urilen",
     "tls.version",
     "tls.subject",
     "tls.issuerdn",
@@ -202,12 +180,10 @@ const NOT_YET: &[&str] = &[
     "tls_cert_valid",
     "ssl_state",
     "ssl_version",
-    "app-layer-protocol",
     "app-layer-event",
     "decode-event",
     "stream-event",
     "engine-event",
-    "stream_size",
     "tcp.mss",
     "dns.opcode",
     "dns.rrtype",
@@ -220,7 +196,6 @@ const NOT_YET: &[&str] = &[
     "filesha256",
     "filesize",
     "file.magic",
-    "file.name",
     "dataset",
     "datarep",
     "iprep",
@@ -233,21 +208,6 @@ const NOT_YET: &[&str] = &[
     "rpc",
     "ftpbounce",
     "ftpdata_command",
-    "http.response_header",
-    "to_lowercase",
-    "to_uppercase",
-    "dotprefix",
-    "strip_whitespace",
-    "compress_whitespace",
-    "url_decode",
-    "to_md5",
-    "to_sha1",
-    "to_sha256",
-    "xor",
-    "pcrexform",
-    "header_lowercase",
-    "strip_pseudo_headers",
-    "from_base64",
     "requires",
     "bypass",
     "config",
@@ -263,7 +223,6 @@ const NOT_YET: &[&str] = &[
     "icmpv6-csum",
     "tcp.flags",
     "prefilter",
-    "transform",
     "http2.frametype",
     "http2.errorcode",
     "http2.priority",
@@ -316,6 +275,45 @@ const NOT_YET: &[&str] = &[
     "tcp.seq",
     "tcp.window",
 ];
+
+/// Buffer transforms: recorded on the current sticky buffer.
+const TRANSFORMS: &[&str] = &[
+    "to_lowercase",
+    "to_uppercase",
+    "dotprefix",
+    "strip_whitespace",
+    "compress_whitespace",
+    "url_decode",
+    "to_md5",
+    "to_sha1",
+    "to_sha256",
+    "xor",
+    "pcrexform",
+    "header_lowercase",
+    "strip_pseudo_headers",
+    "from_base64",
+];
+
+/// What an app-layer protocol or buffer needs before rules on it can match.
+fn app_need(name: &str) -> &'static str {
+    let proto = name.split(['.', '_']).next().unwrap_or(name);
+    match proto {
+        "http" | "http1" | "file" | "urilen" => "http parser",
+        "http2" => "http2 parser",
+        "tls" | "ssl" | "ja3" | "ja3s" | "ja4" => "tls parser",
+        "dns" => "dns parser",
+        "smb" | "dcerpc" => "smb parser",
+        "smtp" | "imap" | "pop3" => "smtp parser",
+        "ssh" => "ssh parser",
+        "ftp" | "ftp-data" => "ftp parser",
+        "krb5" => "krb5 parser",
+        "sip" => "sip parser",
+        "quic" => "quic parser",
+        "base64" => "base64 decoding",
+        "tcp" | "udp" | "ipv4" | "ipv6" | "icmpv4" | "icmpv6" => "header buffers",
+        _ => "app-layer parser",
+    }
+}
 
 /// Suricata's header action keywords.
 fn parse_action(s: &str) -> Result<Action, String> {
@@ -446,6 +444,9 @@ fn parse_flow(v: &str) -> Result<FlowMatch, String> {
     Ok(f)
 }
 
+/// An option of a byte_* keyword that the shared parser did not consume: `(key, argument)`.
+type KeyArg<'a> = (&'a str, Option<&'a str>);
+
 /// State while the options of one rule are read in order.
 struct Builder {
     rule: Rule,
@@ -453,6 +454,23 @@ struct Builder {
     sticky: Buffer,
     /// Index into `rule.inspect` of the last content, for its modifiers.
     last_content: Option<usize>,
+    /// byte_extract / byte_math variable names, by slot.
+    vars: Vec<String>,
+}
+
+fn parse_int(s: &str) -> Result<i64, String> {
+    let t = s.trim();
+    let (neg, t) = match t.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, t),
+    };
+    let v = if let Some(h) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        i64::from_str_radix(h, 16)
+    } else {
+        t.parse::<i64>()
+    }
+    .map_err(|_| format!("invalid number '{s}'"))?;
+    Ok(if neg { -v } else { v })
 }
 
 impl Builder {
@@ -462,14 +480,45 @@ impl Builder {
             .ok_or_else(|| format!("'{kw}' needs a preceding content"))?;
         match &mut self.rule.inspect[idx].1 {
             Inspect::Content(c) => Ok(c),
+            _ => Err(format!("'{kw}' needs a preceding content")),
         }
     }
 
+    /// A literal or a variable defined earlier in the rule.
+    fn value(&self, s: &str) -> Result<Value, String> {
+        let t = s.trim();
+        if t.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
+            return self
+                .vars
+                .iter()
+                .position(|v| v == t)
+                .map(|i| Value::Var(i as u8))
+                .ok_or_else(|| format!("unknown variable '{t}'"));
+        }
+        parse_int(t).map(Value::Lit)
+    }
+
+    fn define_var(&mut self, name: &str) -> Result<u8, String> {
+        let name = name.trim();
+        if name.is_empty() || !name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
+            return Err(format!("invalid variable name '{name}'"));
+        }
+        if let Some(i) = self.vars.iter().position(|v| v == name) {
+            return Ok(i as u8);
+        }
+        if self.vars.len() >= MAX_VARS {
+            return Err(format!("more than {MAX_VARS} variables"));
+        }
+        self.vars.push(name.to_string());
+        Ok((self.vars.len() - 1) as u8)
+    }
+
     fn content_window(&mut self, kw: &str, v: &str) -> Result<(), String> {
+        let val = self.value(v)?;
         let c = self.last_content(kw)?;
+        let plen = c.pattern.len() as i64;
         match kw {
             "offset" | "depth" => {
-                let n: u32 = num(kw, Some(v))?;
                 if c.is_relative() {
                     return Err(format!(
                         "'{kw}' cannot be combined with distance/within on one content"
@@ -478,35 +527,42 @@ impl Builder {
                 if c.startswith {
                     return Err(format!("'{kw}' cannot be combined with startswith"));
                 }
-                if kw == "offset" {
-                    c.offset = Some(n);
-                } else {
-                    if (n as usize) < c.pattern.len() {
+                if let Value::Lit(n) = val {
+                    if n < 0 || n > i64::from(u16::MAX) {
+                        return Err(format!("{kw} {n} is out of range"));
+                    }
+                    if kw == "depth" && n < plen {
                         return Err(format!(
-                            "depth {n} is shorter than the content ({} bytes)",
-                            c.pattern.len()
+                            "depth {n} is shorter than the content ({plen} bytes)"
                         ));
                     }
-                    c.depth = Some(n);
+                }
+                if kw == "offset" {
+                    c.offset = Some(val);
+                } else {
+                    c.depth = Some(val);
                 }
             }
             _ => {
-                let n: i32 = num(kw, Some(v))?;
                 if c.offset.is_some() || c.depth.is_some() || c.startswith {
                     return Err(format!(
                         "'{kw}' cannot be combined with offset/depth/startswith"
                     ));
                 }
-                if kw == "distance" {
-                    c.distance = Some(n);
-                } else {
-                    if n < 0 || (n as usize) < c.pattern.len() {
+                if let Value::Lit(n) = val {
+                    if n.abs() > i64::from(u16::MAX) {
+                        return Err(format!("{kw} {n} is out of range"));
+                    }
+                    if kw == "within" && n < plen {
                         return Err(format!(
-                            "within {n} is shorter than the content ({} bytes)",
-                            c.pattern.len()
+                            "within {n} is shorter than the content ({plen} bytes)"
                         ));
                     }
-                    c.within = Some(n);
+                }
+                if kw == "distance" {
+                    c.distance = Some(val);
+                } else {
+                    c.within = Some(val);
                 }
             }
         }
@@ -519,11 +575,241 @@ impl Builder {
         }
     }
 
+    fn need(&mut self, what: &'static str) {
+        if !self.rule.needs.contains(&what) {
+            self.rule.needs.push(what);
+        }
+    }
+
+    fn push_step(&mut self, step: Inspect) {
+        if let Buffer::App(name) = self.sticky {
+            self.need(app_need(name));
+        }
+        self.rule.inspect.push((self.sticky, step));
+    }
+
+    /// Common prefix of byte_test/jump/extract: flags after the positional arguments.
+    fn extract_opts<'a>(
+        &self,
+        nbytes: &str,
+        offset: &str,
+        rest: impl Iterator<Item = &'a str>,
+    ) -> Result<(Extract, Vec<KeyArg<'a>>), String> {
+        let n = parse_int(nbytes)?;
+        let mut ex = Extract {
+            // 0 is accepted with `string` only, meaning "to the end of the buffer".
+            nbytes: u8::try_from(n)
+                .ok()
+                .filter(|n| *n <= 20)
+                .ok_or_else(|| format!("byte count {n} not in 0..20"))?,
+            offset: self.value(offset)?,
+            relative: false,
+            endian: Endian::Big,
+            string: None,
+            bitmask: None,
+        };
+        let mut other = Vec::new();
+        let mut it = rest.peekable();
+        while let Some(opt) = it.next() {
+            let mut words = opt.split_whitespace();
+            let key = words.next().unwrap_or("");
+            let arg = words.next();
+            match key {
+                "relative" => ex.relative = true,
+                "big" => ex.endian = Endian::Big,
+                "little" | "dce" => ex.endian = Endian::Little,
+                "string" => {
+                    // `string, hex` (two options) or `string hex`.
+                    let base = match arg {
+                        Some(b) => Some(b),
+                        None => match it.peek().map(|s| s.trim()) {
+                            Some("hex") | Some("dec") | Some("oct") => it.next().map(str::trim),
+                            _ => None,
+                        },
+                    };
+                    ex.string = Some(match base {
+                        Some("hex") => Base::Hex,
+                        Some("oct") => Base::Oct,
+                        Some("dec") | None => Base::Dec,
+                        Some(other) => return Err(format!("unknown string type '{other}'")),
+                    });
+                }
+                "bitmask" => {
+                    let m = parse_int(arg.ok_or("bitmask needs a value")?)?;
+                    if m <= 0 {
+                        return Err("bitmask must be positive".into());
+                    }
+                    ex.bitmask = Some(m as u64);
+                }
+                _ => other.push((key, arg)),
+            }
+        }
+        // 0 binary bytes reads the value 0 (ET uses `byte_jump:0,0,relative,post_offset N` to
+        // move the cursor); 0 with `string` reads to the end of the buffer.
+        if ex.string.is_none() && ex.nbytes > 8 {
+            return Err(format!(
+                "{} binary bytes: at most 8 (more only with 'string')",
+                ex.nbytes
+            ));
+        }
+        Ok((ex, other))
+    }
+
+    fn byte_test(&mut self, v: &str) -> Result<(), String> {
+        let parts: Vec<&str> = v.split(',').map(str::trim).collect();
+        if parts.len() < 4 {
+            return Err("byte_test needs bytes, operator, value, offset".into());
+        }
+        let mut op = parts[1];
+        let negated = op.starts_with('!');
+        if negated {
+            op = op[1..].trim();
+        }
+        let op = match op {
+            "<" => ByteOp::Lt,
+            ">" => ByteOp::Gt,
+            "=" | "" if !op.is_empty() || negated => ByteOp::Eq,
+            "<=" => ByteOp::Le,
+            ">=" => ByteOp::Ge,
+            "&" => ByteOp::And,
+            "^" => ByteOp::Xor,
+            other => return Err(format!("unknown byte_test operator '{other}'")),
+        };
+        let value = self.value(parts[2])?;
+        let (ex, other) = self.extract_opts(parts[0], parts[3], parts[4..].iter().copied())?;
+        if let Some((k, _)) = other.first() {
+            return Err(format!("unknown byte_test option '{k}'"));
+        }
+        self.push_step(Inspect::ByteTest(ByteTest {
+            ex,
+            op,
+            negated,
+            value,
+        }));
+        Ok(())
+    }
+
+    fn byte_jump(&mut self, v: &str) -> Result<(), String> {
+        let parts: Vec<&str> = v.split(',').map(str::trim).collect();
+        if parts.len() < 2 {
+            return Err("byte_jump needs bytes, offset".into());
+        }
+        let (ex, other) = self.extract_opts(parts[0], parts[1], parts[2..].iter().copied())?;
+        let mut j = ByteJump {
+            ex,
+            multiplier: 1,
+            align: false,
+            from_beginning: false,
+            from_end: false,
+            post_offset: 0,
+        };
+        for (k, arg) in other {
+            match k {
+                "multiplier" => {
+                    j.multiplier =
+                        parse_int(arg.ok_or("multiplier needs a value")?)?.clamp(1, 65_535) as u32
+                }
+                "align" => j.align = true,
+                "from_beginning" => j.from_beginning = true,
+                "from_end" => j.from_end = true,
+                "post_offset" => {
+                    j.post_offset = parse_int(arg.ok_or("post_offset needs a value")?)?
+                }
+                other => return Err(format!("unknown byte_jump option '{other}'")),
+            }
+        }
+        self.push_step(Inspect::ByteJump(j));
+        Ok(())
+    }
+
+    fn byte_extract(&mut self, v: &str) -> Result<(), String> {
+        let parts: Vec<&str> = v.split(',').map(str::trim).collect();
+        if parts.len() < 3 {
+            return Err("byte_extract needs bytes, offset, name".into());
+        }
+        let (ex, other) = self.extract_opts(parts[0], parts[1], parts[3..].iter().copied())?;
+        let mut e = ByteExtract {
+            ex,
+            multiplier: 1,
+            align: 0,
+            var: 0,
+        };
+        for (k, arg) in other {
+            match k {
+                "multiplier" => {
+                    e.multiplier =
+                        parse_int(arg.ok_or("multiplier needs a value")?)?.clamp(1, 65_535) as u32
+                }
+                "align" => {
+                    e.align = match arg.map(parse_int).transpose()? {
+                        Some(2) => 2,
+                        Some(4) => 4,
+                        _ => return Err("align must be 2 or 4".into()),
+                    }
+                }
+                other => return Err(format!("unknown byte_extract option '{other}'")),
+            }
+        }
+        e.var = self.define_var(parts[2])?;
+        self.push_step(Inspect::ByteExtract(e));
+        Ok(())
+    }
+
+    fn byte_math(&mut self, v: &str) -> Result<(), String> {
+        let (mut nbytes, mut offset, mut oper, mut rvalue, mut result) =
+            (None, None, None, None, None);
+        let mut rest = Vec::new();
+        for part in v.split(',').map(str::trim) {
+            let (k, a) = part
+                .split_once(char::is_whitespace)
+                .map(|(k, a)| (k, a.trim()))
+                .unwrap_or((part, ""));
+            match k {
+                "bytes" => nbytes = Some(a),
+                "offset" => offset = Some(a),
+                "oper" => oper = Some(a),
+                "rvalue" => rvalue = Some(a),
+                "result" => result = Some(a),
+                "endian" => rest.push(a),
+                "string" => rest.push(if a.is_empty() { "string" } else { part }),
+                _ => rest.push(part),
+            }
+        }
+        let (Some(nb), Some(off), Some(op), Some(rv), Some(res)) =
+            (nbytes, offset, oper, rvalue, result)
+        else {
+            return Err("byte_math needs bytes, offset, oper, rvalue and result".into());
+        };
+        let (ex, other) = self.extract_opts(nb, off, rest.into_iter())?;
+        if let Some((k, _)) = other.first() {
+            return Err(format!("unknown byte_math option '{k}'"));
+        }
+        let op = match op {
+            "+" => MathOp::Add,
+            "-" => MathOp::Sub,
+            "*" => MathOp::Mul,
+            "/" => MathOp::Div,
+            "<<" => MathOp::Shl,
+            ">>" => MathOp::Shr,
+            other => return Err(format!("unknown byte_math operator '{other}'")),
+        };
+        let rvalue = self.value(rv)?;
+        let var = self.define_var(res)?;
+        self.push_step(Inspect::ByteMath(ByteMath {
+            ex,
+            op,
+            rvalue,
+            var,
+        }));
+        Ok(())
+    }
+
     fn option(&mut self, kw: &str, v: Option<&str>) -> Result<(), String> {
         let kw_lower = kw.to_ascii_lowercase();
         let kw = kw_lower.as_str();
+        let need_v = || v.ok_or_else(|| format!("'{kw}' needs a value"));
         match kw {
-            "msg" => self.rule.msg = unquote(v.ok_or("'msg' needs a value")?),
+            "msg" => self.rule.msg = unquote(need_v()?),
             "sid" => {
                 self.rule.sid = num(kw, v)?;
                 if self.rule.sid == 0 {
@@ -532,9 +818,7 @@ impl Builder {
             }
             "rev" => self.rule.rev = num(kw, v)?,
             "gid" => self.rule.gid = num(kw, v)?,
-            "classtype" => {
-                self.rule.classtype = Some(v.ok_or("'classtype' needs a value")?.trim().to_string())
-            }
+            "classtype" => self.rule.classtype = Some(need_v()?.trim().to_string()),
             "priority" => {
                 let p: u8 = num(kw, v)?;
                 if p == 0 {
@@ -543,7 +827,7 @@ impl Builder {
                 self.rule.priority = Some(p);
             }
             "metadata" => {
-                for item in v.ok_or("'metadata' needs a value")?.split(',') {
+                for item in need_v()?.split(',') {
                     let item = item.trim();
                     if item.is_empty() {
                         continue;
@@ -555,7 +839,7 @@ impl Builder {
                 }
             }
             "reference" => {
-                let v = v.ok_or("'reference' needs a value")?;
+                let v = need_v()?;
                 if !v.contains(',') {
                     return Err(format!("reference '{v}' is not 'type,value'"));
                 }
@@ -571,37 +855,33 @@ impl Builder {
                 })
             }
             "flow" => {
-                let f = parse_flow(v.ok_or("'flow' needs a value")?)?;
-                if f.stream.is_some() {
-                    self.not_yet("flow:only_stream/no_stream");
+                let f = parse_flow(need_v()?)?;
+                if f.stream == Some(true) {
+                    self.need("stream reassembly");
                 }
-                if f.frag.is_some() {
-                    self.not_yet("flow:only_frag/no_frag");
+                if f.frag == Some(true) {
+                    self.need("ip defragmentation");
                 }
                 self.rule.flow = f;
             }
-            "content" => {
-                let (pattern, negated) = parse_content_value(v.ok_or("'content' needs a value")?)?;
+            "content" | "uricontent" => {
+                let (pattern, negated) = parse_content_value(need_v()?)?;
                 let c = Content {
                     pattern,
                     negated,
                     ..Content::default()
                 };
-                self.rule.inspect.push((self.sticky, Inspect::Content(c)));
+                let saved = self.sticky;
+                if kw == "uricontent" {
+                    self.sticky = Buffer::App("http.uri");
+                }
+                self.push_step(Inspect::Content(c));
+                self.sticky = saved;
                 self.last_content = Some(self.rule.inspect.len() - 1);
             }
             "nocase" => self.last_content(kw)?.nocase = true,
             "rawbytes" => self.last_content(kw)?.rawbytes = true,
-            "offset" | "depth" | "distance" | "within" => {
-                let v = v.ok_or_else(|| format!("'{kw}' needs a value"))?.trim();
-                if v.starts_with(|c: char| c.is_ascii_alphabetic()) {
-                    // A byte_extract variable: valid syntax, evaluated per packet.
-                    self.last_content(kw)?;
-                    self.not_yet("byte_extract variable as offset/depth/distance/within");
-                    return Ok(());
-                }
-                self.content_window(kw, v)?;
-            }
+            "offset" | "depth" | "distance" | "within" => self.content_window(kw, need_v()?)?,
             "startswith" => {
                 let c = self.last_content(kw)?;
                 if c.offset.is_some() || c.depth.is_some() || c.is_relative() {
@@ -633,6 +913,140 @@ impl Builder {
                 }
                 c.fast_pattern = fp;
             }
+            "pcre" => {
+                let (spec, buffer) = parse_pcre(need_v()?)?;
+                let saved = self.sticky;
+                if let Some(b) = buffer {
+                    // A buffer flag names the buffer, also inside a sticky buffer.
+                    self.sticky = Buffer::App(b);
+                }
+                self.push_step(Inspect::Pcre(spec));
+                self.sticky = saved;
+                self.last_content = None;
+            }
+            "isdataat" => {
+                let raw = need_v()?;
+                let mut parts = raw.split(',').map(str::trim);
+                let first = parts.next().unwrap_or("");
+                let (negated, first) = match first.strip_prefix('!') {
+                    Some(r) => (true, r),
+                    None => (false, first),
+                };
+                let mut d = IsDataAt {
+                    offset: self.value(first)?,
+                    relative: false,
+                    negated,
+                };
+                for p in parts {
+                    match p {
+                        "relative" => d.relative = true,
+                        "rawbytes" => {}
+                        other => return Err(format!("unknown isdataat option '{other}'")),
+                    }
+                }
+                self.push_step(Inspect::IsDataAt(d));
+            }
+            "byte_test" => self.byte_test(need_v()?)?,
+            "byte_jump" => self.byte_jump(need_v()?)?,
+            "byte_extract" => self.byte_extract(need_v()?)?,
+            "byte_math" => self.byte_math(need_v()?)?,
+            "bsize" => {
+                let c = Cmp::parse(need_v()?, u64::from(u32::MAX))?;
+                self.push_step(Inspect::Bsize(c));
+            }
+            "urilen" => {
+                Cmp::parse(need_v()?.split(',').next().unwrap_or(""), 65_535)?;
+                self.need("http parser");
+            }
+            "stream_size" => {
+                if need_v()?.split(',').count() != 3 {
+                    return Err("stream_size needs direction, operator, value".into());
+                }
+                self.need("stream reassembly");
+            }
+            "dsize" => self
+                .rule
+                .packet
+                .push(PacketCond::Dsize(Cmp::parse(need_v()?, 65_535)?)),
+            "ttl" => self
+                .rule
+                .packet
+                .push(PacketCond::Ttl(Cmp::parse(need_v()?, 255)?)),
+            "itype" => self
+                .rule
+                .packet
+                .push(PacketCond::Itype(Cmp::parse(need_v()?, 255)?)),
+            "icode" => self
+                .rule
+                .packet
+                .push(PacketCond::Icode(Cmp::parse(need_v()?, 255)?)),
+            "ip_proto" => {
+                let v = need_v()?.trim();
+                let named = match v.to_ascii_lowercase().trim_start_matches('!') {
+                    "tcp" => Some(6),
+                    "udp" => Some(17),
+                    "icmp" => Some(1),
+                    "ipv6-icmp" | "icmpv6" => Some(58),
+                    "igmp" => Some(2),
+                    "gre" => Some(47),
+                    "esp" => Some(50),
+                    "ah" => Some(51),
+                    "sctp" => Some(132),
+                    _ => None,
+                };
+                let cmp = match named {
+                    Some(n) if v.starts_with('!') => Cmp::Ne(n),
+                    Some(n) => Cmp::Eq(n),
+                    None => Cmp::parse(v, 255)?,
+                };
+                self.rule.packet.push(PacketCond::IpProto(cmp));
+            }
+            "icmp_id" => self.rule.packet.push(PacketCond::IcmpId(num(kw, v)?)),
+            "icmp_seq" => self.rule.packet.push(PacketCond::IcmpSeq(num(kw, v)?)),
+            "id" => self.rule.packet.push(PacketCond::IpId(num(kw, v)?)),
+            "flags" => self
+                .rule
+                .packet
+                .push(PacketCond::Flags(parse_flags(need_v()?)?)),
+            "window" => {
+                let v = need_v()?.trim();
+                let (neg, n) = match v.strip_prefix('!') {
+                    Some(r) => (true, r),
+                    None => (false, v),
+                };
+                self.rule
+                    .packet
+                    .push(PacketCond::Window(neg, num(kw, Some(n))?));
+            }
+            "seq" => self.rule.packet.push(PacketCond::Seq(num(kw, v)?)),
+            "ack" => self.rule.packet.push(PacketCond::Ack(num(kw, v)?)),
+            "sameip" => self.rule.packet.push(PacketCond::SameIp),
+            "flowbits" => match parse_flowbits(need_v()?)? {
+                Some(op) => self.rule.flowbits.push(op),
+                None => self.rule.noalert = true,
+            },
+            "noalert" => self.rule.noalert = true,
+            "threshold" => self.rule.threshold = Some(parse_threshold(need_v()?, false)?),
+            "detection_filter" => {
+                self.rule.detection_filter = Some(parse_threshold(need_v()?, true)?)
+            }
+            "tag" => {
+                // Parsed and validated; tagging of later packets is not implemented (no effect).
+                let v = need_v()?;
+                let kind = v.split(',').next().unwrap_or("").trim();
+                if !matches!(kind, "session" | "host") {
+                    return Err(format!("tag type must be session or host, not '{kind}'"));
+                }
+            }
+            "app-layer-protocol" => {
+                let name = need_v()?.trim().trim_start_matches('!').to_string();
+                let need = app_need(&name);
+                self.need(if need == "app-layer parser" {
+                    "app-layer protocol detection"
+                } else {
+                    need
+                });
+            }
             "pkt_data" => {
                 self.sticky = Buffer::Payload;
                 self.last_content = None;
@@ -661,6 +1075,14 @@ impl Builder {
                 ));
             }
             self.rule.inspect[idx].0 = Buffer::App(canon);
+            self.need(app_need(canon));
+            return Ok(());
+        }
+        if let Some(name) = TRANSFORMS.iter().find(|n| **n == kw) {
+            match self.sticky {
+                Buffer::Payload => return Err(format!("transform '{kw}' needs a sticky buffer")),
+                b => self.rule.transforms.push((b, name)),
+            }
             return Ok(());
         }
         if let Some(name) = NOT_YET.iter().find(|n| **n == kw) {
@@ -721,13 +1143,24 @@ pub fn parse_rule(text: &str, vars: &Vars) -> Result<Rule, String> {
             flow: FlowMatch::default(),
             inspect: Vec::new(),
             target: None,
+            packet: Vec::new(),
+            flowbits: Vec::new(),
+            noalert: false,
+            threshold: None,
+            detection_filter: None,
+            transforms: Vec::new(),
+            needs: Vec::new(),
             unsupported: Vec::new(),
             origin: None,
             text: text.to_string(),
         },
         sticky: Buffer::Payload,
         last_content: None,
+        vars: Vec::new(),
     };
+    if let Some(app) = b.rule.app_proto.clone() {
+        b.need(app_need(&app));
+    }
     for (kw, v) in split_options(body)? {
         b.option(kw, v).map_err(|e| format!("{kw}: {e}"))?;
     }
@@ -776,7 +1209,7 @@ mod tests {
         assert_eq!(r.metadata[1], ("signature_severity".into(), "Major".into()));
         let c = content(&r, 0);
         assert!(c.nocase);
-        assert_eq!(c.depth, Some(3));
+        assert_eq!(c.depth, Some(Value::Lit(3)));
         assert!(r.dport.contains(80) && !r.dport.contains(81));
         assert!(r.unsupported.is_empty());
     }
@@ -785,10 +1218,16 @@ mod tests {
     fn every_content_modifier() {
         let r = parse(r#"alert tcp any any -> any any (content:"a"; offset:1; depth:5; content:!"b"; distance:2; within:4; content:"cd"; startswith; content:"ef"; endswith; fast_pattern; content:"ghij"; fast_pattern:1,2; rawbytes; content:"k"; fast_pattern:only; sid:1;)"#).unwrap();
         let c0 = content(&r, 0);
-        assert_eq!((c0.offset, c0.depth), (Some(1), Some(5)));
+        assert_eq!(
+            (c0.offset, c0.depth),
+            (Some(Value::Lit(1)), Some(Value::Lit(5)))
+        );
         let c1 = content(&r, 1);
         assert!(c1.negated && c1.is_relative());
-        assert_eq!((c1.distance, c1.within), (Some(2), Some(4)));
+        assert_eq!(
+            (c1.distance, c1.within),
+            (Some(Value::Lit(2)), Some(Value::Lit(4)))
+        );
         assert!(content(&r, 2).startswith);
         assert!(content(&r, 3).endswith);
         assert_eq!(content(&r, 3).fast_pattern, FastPattern::Yes);
@@ -847,11 +1286,94 @@ mod tests {
 
     #[test]
     fn unimplemented_keywords_are_listed_not_dropped() {
-        let r = parse(
-            r#"alert tcp any any -> any any (content:"a"; pcre:"/a/"; flowbits:set,x; sid:1;)"#,
-        )
-        .unwrap();
-        assert_eq!(r.unsupported, vec!["pcre", "flowbits"]);
+        let r = parse(r#"alert tcp any any -> any any (content:"a"; xbits:set,x,track ip_src; asn1:oversize_length 100; sid:1;)"#).unwrap();
+        assert_eq!(r.unsupported, vec!["xbits", "asn1"]);
+    }
+
+    #[test]
+    fn needs_are_recorded() {
+        let r = parse(r#"alert http any any -> any any (http.uri; content:"a"; dns.query; dotprefix; content:".x"; sid:1;)"#).unwrap();
+        assert_eq!(r.needs, vec!["http parser", "dns parser"]);
+        assert_eq!(r.transforms, vec![(Buffer::App("dns.query"), "dotprefix")]);
+        let r = parse(r#"alert tcp any any -> any any (flow:only_stream; content:"a"; sid:1;)"#)
+            .unwrap();
+        assert_eq!(r.needs, vec!["stream reassembly"]);
+        assert!(parse(r#"alert tcp any any -> any any (content:"a"; dotprefix; sid:1;)"#).is_err());
+    }
+
+    #[test]
+    fn byte_keywords_and_variables() {
+        let r = parse(r#"alert tcp any any -> any any (content:"x"; byte_extract:2,0,len,relative,little; byte_test:2,>,len,2,relative; byte_jump:2,0,relative,multiplier 2,post_offset -1,from_beginning; byte_math:bytes 1, offset 0, oper +, rvalue len, result total, relative; isdataat:!total,relative; content:"y"; distance:len; sid:1;)"#).unwrap();
+        let steps: Vec<&Inspect> = r.inspect.iter().map(|(_, i)| i).collect();
+        let Inspect::ByteExtract(e) = steps[1] else {
+            panic!()
+        };
+        assert_eq!(
+            (e.ex.nbytes, e.ex.endian, e.var, e.ex.relative),
+            (2, Endian::Little, 0, true)
+        );
+        let Inspect::ByteTest(t) = steps[2] else {
+            panic!()
+        };
+        assert_eq!(
+            (t.op, t.value, t.ex.offset),
+            (ByteOp::Gt, Value::Var(0), Value::Lit(2))
+        );
+        let Inspect::ByteJump(j) = steps[3] else {
+            panic!()
+        };
+        assert_eq!(
+            (j.multiplier, j.post_offset, j.from_beginning),
+            (2, -1, true)
+        );
+        let Inspect::ByteMath(m) = steps[4] else {
+            panic!()
+        };
+        assert_eq!((m.op, m.rvalue, m.var), (MathOp::Add, Value::Var(0), 1));
+        let Inspect::IsDataAt(d) = steps[5] else {
+            panic!()
+        };
+        assert_eq!(
+            (d.offset, d.negated, d.relative),
+            (Value::Var(1), true, true)
+        );
+        let c = content(&r, 1);
+        assert_eq!(c.distance, Some(Value::Var(0)));
+        let r = parse(r#"alert tcp any any -> any any (byte_test:4,!&,0x80,0,string,hex; sid:1;)"#)
+            .unwrap();
+        let Inspect::ByteTest(t) = &r.inspect[0].1 else {
+            panic!()
+        };
+        assert!(t.negated && t.op == ByteOp::And && t.ex.string == Some(Base::Hex));
+        for bad in [
+            "byte_test:2,>,nope,0;",
+            "byte_test:9,>,1,0;",
+            "byte_test:21,>,1,0,string,dec;",
+            "byte_test:2,%,1,0;",
+            "byte_jump:2;",
+            "byte_extract:2,0,1bad;",
+            "byte_math:bytes 1, offset 0, oper %, rvalue 1, result r;",
+            "isdataat:1,sideways;",
+        ] {
+            assert!(
+                parse(&format!("alert tcp any any -> any any ({bad} sid:1;)")).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn packet_keywords_flowbits_thresholds() {
+        let r = parse(r#"alert tcp any any -> any any (dsize:>10; ttl:<5; flags:SA,12; window:!1024; seq:1; ack:2; sameip; ip_proto:!TCP; flowbits:set,a; flowbits:isnotset,b; flowbits:noalert; threshold:type limit, track by_src, count 1, seconds 60; sid:1;)"#).unwrap();
+        assert_eq!(r.packet.len(), 8);
+        assert_eq!(r.packet[0], PacketCond::Dsize(Cmp::Gt(10)));
+        assert_eq!(r.packet[7], PacketCond::IpProto(Cmp::Ne(6)));
+        assert_eq!(r.flowbits.len(), 2);
+        assert!(r.noalert);
+        assert!(r.threshold.is_some());
+        let r = parse(r#"alert tcp any any -> any any (pcre:"/x/U"; sid:1;)"#).unwrap();
+        assert_eq!(r.inspect[0].0, Buffer::App("http.uri"));
+        assert_eq!(r.needs, vec!["http parser"]);
     }
 
     #[test]

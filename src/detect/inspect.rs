@@ -1,0 +1,613 @@
+//! Evaluation of a rule's inspection chain on one buffer, with Suricata's semantics.
+//!
+//! Steps run in rule order over a cursor: `content` and `pcre` move it to the end of their
+//! match, `byte_jump` and `byte_extract` move it past what they read, the others test without
+//! moving it. Relative steps (`distance`/`within`, `/R`, `,relative`) work from the cursor.
+//! When a step fails, a preceding `content` or `pcre` is retried at its next occurrence as long
+//! as the step after it is relative to it, as Suricata's inspection engine does; a step budget
+//! bounds that backtracking on hostile payloads.
+
+use pcre2::bytes::{Regex, RegexBuilder};
+
+use crate::detect::rules::keywords::{
+    Base, ByteExtract, ByteJump, ByteMath, ByteOp, ByteTest, Cmp, Endian, Extract, IsDataAt,
+    MathOp, PcreSpec, Value, MAX_VARS,
+};
+use crate::detect::rules::Content;
+
+/// Most searches one rule may spend on one buffer before giving up (no match).
+const STEP_BUDGET: u32 = 4096;
+
+/// A `pcre` compiled for matching.
+#[derive(Debug)]
+pub struct Pcre {
+    re: Regex,
+    negated: bool,
+    relative: bool,
+}
+
+impl Pcre {
+    /// Compiles a parsed pcre; Suricata's flags become PCRE2 options or inline settings.
+    pub fn compile(spec: &PcreSpec) -> Result<Pcre, String> {
+        let mut pattern = String::with_capacity(spec.pattern.len() + 16);
+        if spec.ungreedy {
+            pattern.push_str("(?U)");
+        }
+        if spec.anchored {
+            // Anchored at the search start, which is where \G holds.
+            pattern.push_str("\\G(?:");
+            pattern.push_str(&spec.pattern);
+            pattern.push(')');
+        } else {
+            pattern.push_str(&spec.pattern);
+        }
+        let re = RegexBuilder::new()
+            .caseless(spec.caseless)
+            .dotall(spec.dotall)
+            .multi_line(spec.multiline)
+            .extended(spec.extended)
+            .jit_if_available(true)
+            .build(&pattern)
+            .map_err(|e| format!("pcre does not compile: {e}"))?;
+        Ok(Pcre {
+            re,
+            negated: spec.negated,
+            relative: spec.relative,
+        })
+    }
+}
+
+/// A compiled inspection step.
+#[derive(Debug)]
+pub enum Step {
+    /// `content`.
+    Content(Content),
+    /// `pcre`.
+    Pcre(Box<Pcre>),
+    /// `isdataat`.
+    IsDataAt(IsDataAt),
+    /// `byte_test`.
+    ByteTest(ByteTest),
+    /// `byte_jump`.
+    ByteJump(ByteJump),
+    /// `byte_extract`.
+    ByteExtract(ByteExtract),
+    /// `byte_math`.
+    ByteMath(ByteMath),
+    /// `bsize`.
+    Bsize(Cmp),
+}
+
+impl Step {
+    fn is_relative(&self) -> bool {
+        match self {
+            Step::Content(c) => c.is_relative(),
+            Step::Pcre(p) => p.relative,
+            Step::IsDataAt(d) => d.relative,
+            Step::ByteTest(t) => t.ex.relative,
+            Step::ByteJump(j) => j.ex.relative,
+            Step::ByteExtract(e) => e.ex.relative,
+            Step::ByteMath(m) => m.ex.relative,
+            Step::Bsize(_) => false,
+        }
+    }
+}
+
+/// State of one chain evaluation.
+struct Cursor<'b> {
+    buf: &'b [u8],
+    vars: [i64; MAX_VARS],
+    budget: u32,
+}
+
+impl Cursor<'_> {
+    #[inline]
+    fn val(&self, v: Value) -> i64 {
+        match v {
+            Value::Lit(n) => n,
+            Value::Var(i) => self.vars[usize::from(i)],
+        }
+    }
+
+    fn spend(&mut self) -> bool {
+        if self.budget == 0 {
+            return false;
+        }
+        self.budget -= 1;
+        true
+    }
+}
+
+/// Whether the chain matches `buf`.
+pub fn matches(steps: &[Step], buf: &[u8]) -> bool {
+    let mut cur = Cursor {
+        buf,
+        vars: [0; MAX_VARS],
+        budget: STEP_BUDGET,
+    };
+    run(steps, 0, 0, &mut cur)
+}
+
+fn run(steps: &[Step], idx: usize, prev_end: usize, cur: &mut Cursor<'_>) -> bool {
+    let Some(step) = steps.get(idx) else {
+        return true;
+    };
+    if !cur.spend() {
+        return false;
+    }
+    let retry = steps.get(idx + 1).is_some_and(Step::is_relative);
+    let len = cur.buf.len();
+    match step {
+        Step::Content(c) => content(steps, idx, c, prev_end, retry, cur),
+        Step::Pcre(p) => pcre(steps, idx, p, prev_end, retry, cur),
+        Step::IsDataAt(d) => {
+            let n = cur.val(d.offset);
+            let data = if d.relative {
+                prev_end as i64 + n <= len as i64
+            } else {
+                n < len as i64
+            };
+            data != d.negated && run(steps, idx + 1, prev_end, cur)
+        }
+        Step::Bsize(cmp) => cmp.test(len as u64) && run(steps, idx + 1, prev_end, cur),
+        Step::ByteTest(t) => {
+            let Some((v, _)) = read(&t.ex, prev_end, cur) else {
+                return false;
+            };
+            let rhs = cur.val(t.value) as u64;
+            let ok = match t.op {
+                ByteOp::Lt => v < rhs,
+                ByteOp::Gt => v > rhs,
+                ByteOp::Eq => v == rhs,
+                ByteOp::Le => v <= rhs,
+                ByteOp::Ge => v >= rhs,
+                ByteOp::And => v & rhs != 0,
+                ByteOp::Xor => v ^ rhs != 0,
+            };
+            ok != t.negated && run(steps, idx + 1, prev_end, cur)
+        }
+        Step::ByteJump(j) => {
+            let Some((v, after)) = read(&j.ex, prev_end, cur) else {
+                return false;
+            };
+            let mut jump = (v as i64).saturating_mul(i64::from(j.multiplier));
+            if j.align {
+                jump = (jump + 3) & !3;
+            }
+            let base = if j.from_beginning {
+                0
+            } else if j.from_end {
+                len as i64
+            } else {
+                after as i64
+            };
+            let target = base
+                .saturating_add(jump)
+                .saturating_add(j.post_offset)
+                .max(0);
+            target <= len as i64 && run(steps, idx + 1, target as usize, cur)
+        }
+        Step::ByteExtract(e) => {
+            let Some((v, after)) = read(&e.ex, prev_end, cur) else {
+                return false;
+            };
+            let mut v = (v as i64).saturating_mul(i64::from(e.multiplier));
+            if e.align > 0 {
+                let a = i64::from(e.align);
+                v = (v + a - 1) / a * a;
+            }
+            cur.vars[usize::from(e.var)] = v;
+            run(steps, idx + 1, after, cur)
+        }
+        Step::ByteMath(m) => {
+            let Some((v, _)) = read(&m.ex, prev_end, cur) else {
+                return false;
+            };
+            let (v, r) = (v as i64, cur.val(m.rvalue));
+            let out = match m.op {
+                MathOp::Add => v.checked_add(r),
+                MathOp::Sub => v.checked_sub(r),
+                MathOp::Mul => v.checked_mul(r),
+                MathOp::Div => v.checked_div(r),
+                MathOp::Shl => u32::try_from(r).ok().and_then(|r| v.checked_shl(r)),
+                MathOp::Shr => u32::try_from(r).ok().and_then(|r| v.checked_shr(r)),
+            };
+            let Some(out) = out else {
+                return false;
+            };
+            cur.vars[usize::from(m.var)] = out;
+            run(steps, idx + 1, prev_end, cur)
+        }
+    }
+}
+
+/// Reads the number an extraction describes. Returns it and the offset after the bytes read.
+fn read(ex: &Extract, prev_end: usize, cur: &Cursor<'_>) -> Option<(u64, usize)> {
+    let base = if ex.relative { prev_end as i64 } else { 0 };
+    let start = base.checked_add(cur.val(ex.offset))?;
+    if start < 0 {
+        return None;
+    }
+    let start = start as usize;
+    // nbytes 0: with `string`, the rest of the buffer; binary, the value 0 (a pure cursor move).
+    let n = match (ex.nbytes, ex.string) {
+        (0, Some(_)) => cur.buf.len().checked_sub(start)?.min(20),
+        (0, None) => return (start <= cur.buf.len()).then_some((0, start)),
+        (n, _) => usize::from(n),
+    };
+    let bytes = cur.buf.get(start..start.checked_add(n)?)?;
+    let mut v = match ex.string {
+        None => {
+            let mut v = 0u64;
+            match ex.endian {
+                Endian::Big => bytes.iter().for_each(|&b| v = v << 8 | u64::from(b)),
+                Endian::Little => bytes.iter().rev().for_each(|&b| v = v << 8 | u64::from(b)),
+            }
+            v
+        }
+        Some(base) => {
+            let radix = match base {
+                Base::Hex => 16,
+                Base::Dec => 10,
+                Base::Oct => 8,
+            };
+            // Like strtoull: the longest run of digits from the start; none is a failure.
+            let digits = bytes
+                .iter()
+                .take_while(|b| (**b as char).is_digit(radix))
+                .count();
+            if digits == 0 {
+                return None;
+            }
+            let s = std::str::from_utf8(&bytes[..digits]).ok()?;
+            u64::from_str_radix(s, radix).ok()?
+        }
+    };
+    if let Some(mask) = ex.bitmask {
+        v = (v & mask) >> mask.trailing_zeros();
+    }
+    Some((v, start + n))
+}
+
+/// The search window `[start, end)` of a content given the previous match end.
+#[inline]
+fn window(c: &Content, prev_end: usize, cur: &Cursor<'_>) -> (usize, usize) {
+    let len = cur.buf.len() as i64;
+    let (start, end) = if c.startswith {
+        (0i64, c.pattern.len() as i64)
+    } else if c.is_relative() {
+        let dist = c.distance.map_or(0, |v| cur.val(v));
+        let base = prev_end as i64 + dist;
+        let end = match c.within {
+            Some(w) => base + cur.val(w),
+            None => len,
+        };
+        (base.max(0), end)
+    } else {
+        let off = c.offset.map_or(0, |v| cur.val(v)).max(0);
+        let end = match c.depth {
+            Some(d) => off + cur.val(d),
+            None => len,
+        };
+        (off, end)
+    };
+    (start.min(len) as usize, end.clamp(0, len) as usize)
+}
+
+/// Finds `needle` at or after `from`, ending at or before `end`.
+#[inline]
+fn find(hay: &[u8], needle: &[u8], nocase: bool, from: usize, end: usize) -> Option<usize> {
+    if needle.is_empty() || end > hay.len() || from + needle.len() > end {
+        return None;
+    }
+    let window = &hay[from..end];
+    if nocase {
+        let first = needle[0];
+        let (lo, up) = (first.to_ascii_lowercase(), first.to_ascii_uppercase());
+        let last_start = window.len() - needle.len();
+        let mut i = 0;
+        while i <= last_start {
+            let at = i + memchr::memchr2(lo, up, &window[i..=last_start])?;
+            if window[at..at + needle.len()].eq_ignore_ascii_case(needle) {
+                return Some(from + at);
+            }
+            i = at + 1;
+        }
+        None
+    } else {
+        memchr::memmem::find(window, needle).map(|at| from + at)
+    }
+}
+
+fn content(
+    steps: &[Step],
+    idx: usize,
+    c: &Content,
+    prev_end: usize,
+    retry: bool,
+    cur: &mut Cursor<'_>,
+) -> bool {
+    let (start, end) = window(c, prev_end, cur);
+    let buf = cur.buf;
+    let plen = c.pattern.len();
+    let at_end = |from: usize| -> Option<usize> {
+        let at = buf.len().checked_sub(plen)?;
+        (end == buf.len() && at >= from && eq(&buf[at..], &c.pattern, c.nocase)).then_some(at)
+    };
+    if c.negated {
+        let found = if c.endswith {
+            at_end(start).is_some()
+        } else {
+            find(buf, &c.pattern, c.nocase, start, end).is_some()
+        };
+        return !found && run(steps, idx + 1, prev_end, cur);
+    }
+    let mut from = start;
+    loop {
+        let found = if c.endswith {
+            at_end(from)
+        } else {
+            find(buf, &c.pattern, c.nocase, from, end)
+        };
+        let Some(at) = found else {
+            return false;
+        };
+        if run(steps, idx + 1, at + plen, cur) {
+            return true;
+        }
+        if !retry || c.endswith || !cur.spend() {
+            return false;
+        }
+        from = at + 1;
+    }
+}
+
+fn pcre(
+    steps: &[Step],
+    idx: usize,
+    p: &Pcre,
+    prev_end: usize,
+    retry: bool,
+    cur: &mut Cursor<'_>,
+) -> bool {
+    // As Suricata: a relative pcre sees the buffer from the cursor on (so `^` anchors there).
+    let base = if p.relative {
+        prev_end.min(cur.buf.len())
+    } else {
+        0
+    };
+    let subject = &cur.buf[base..];
+    if p.negated {
+        let found = matches!(p.re.find(subject), Ok(Some(_)));
+        return !found && run(steps, idx + 1, prev_end, cur);
+    }
+    let mut from = 0;
+    loop {
+        let m = match p.re.find_at(subject, from) {
+            Ok(Some(m)) => (m.start(), m.end()),
+            // No match, or PCRE2 gave up (match limit): no match.
+            _ => return false,
+        };
+        if run(steps, idx + 1, base + m.1, cur) {
+            return true;
+        }
+        if !retry || m.0 >= subject.len() || !cur.spend() {
+            return false;
+        }
+        from = m.0 + 1;
+    }
+}
+
+#[inline]
+fn eq(a: &[u8], b: &[u8], nocase: bool) -> bool {
+    if nocase {
+        a.eq_ignore_ascii_case(b)
+    } else {
+        a == b
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::rules::{parse::parse_rule, Inspect, Vars};
+
+    fn steps(opts: &str) -> Vec<Step> {
+        let r = parse_rule(
+            &format!("alert tcp any any -> any any ({opts} sid:1;)"),
+            &Vars::default(),
+        )
+        .unwrap();
+        r.inspect
+            .into_iter()
+            .map(|(_, i)| match i {
+                Inspect::Content(c) => Step::Content(c),
+                Inspect::Pcre(p) => Step::Pcre(Box::new(Pcre::compile(&p).unwrap())),
+                Inspect::IsDataAt(d) => Step::IsDataAt(d),
+                Inspect::ByteTest(t) => Step::ByteTest(t),
+                Inspect::ByteJump(j) => Step::ByteJump(j),
+                Inspect::ByteExtract(e) => Step::ByteExtract(e),
+                Inspect::ByteMath(m) => Step::ByteMath(m),
+                Inspect::Bsize(c) => Step::Bsize(c),
+            })
+            .collect()
+    }
+
+    fn m(opts: &str, payload: &[u8]) -> bool {
+        matches(&steps(opts), payload)
+    }
+
+    #[test]
+    fn plain_and_nocase() {
+        assert!(m(r#"content:"abc";"#, b"xxabcxx"));
+        assert!(!m(r#"content:"ABC";"#, b"xxabcxx"));
+        assert!(m(r#"content:"ABC"; nocase;"#, b"xxabcxx"));
+        assert!(m(r#"content:"|00 01|";"#, b"\x00\x00\x01"));
+    }
+
+    #[test]
+    fn offset_and_depth() {
+        assert!(m(r#"content:"abc"; depth:3;"#, b"abcdef"));
+        assert!(!m(r#"content:"abc"; depth:3;"#, b"xabcdef"));
+        assert!(m(r#"content:"abc"; offset:1; depth:3;"#, b"xabcdef"));
+        assert!(!m(r#"content:"abc"; offset:2;"#, b"xabcdef"));
+        assert!(!m(r#"content:"abc"; offset:10;"#, b"xabcdef"));
+    }
+
+    #[test]
+    fn distance_and_within() {
+        // suricata-verify alert-distance-within-1: within counts from the distance point.
+        let opts =
+            r#"content:"AllWorkAndNoPlayMakesWill"; content:"DullBoy"; distance:1; within:7;"#;
+        assert!(m(opts, b"AllWorkAndNoPlayMakesWill DullBoy"));
+        assert!(!m(opts, b"AllWorkAndNoPlayMakesWillDullBoy"));
+        assert!(!m(opts, b"AllWorkAndNoPlayMakesWill  DullBoy"));
+        assert!(m(r#"content:"a"; content:"b"; distance:0;"#, b"ab"));
+        assert!(!m(r#"content:"a"; content:"b"; distance:0;"#, b"ba"));
+        assert!(m(
+            r#"content:"b"; content:"a"; distance:-2; within:1;"#,
+            b"ab"
+        ));
+        assert!(m(r#"content:"a"; content:"c"; within:3;"#, b"abc"));
+        assert!(m(r#"content:"a"; content:"c"; within:3;"#, b"abxc"));
+        assert!(!m(r#"content:"a"; content:"c"; within:3;"#, b"abxxc"));
+    }
+
+    #[test]
+    fn backtracks_over_earlier_occurrences() {
+        assert!(m(r#"content:"a"; content:"b"; within:1;"#, b"axab"));
+        assert!(!m(r#"content:"a"; content:"zz";"#, b"aaaa"));
+        assert!(m(r#"pcre:"/a./"; content:"b"; within:1;"#, b"axxayb"));
+    }
+
+    #[test]
+    fn negation() {
+        assert!(m(r#"content:"abc"; content:!"xyz";"#, b"abc"));
+        assert!(!m(r#"content:"abc"; content:!"xyz";"#, b"abc xyz"));
+        assert!(m(
+            r#"content:"abc"; content:!"xyz"; distance:0; within:3;"#,
+            b"abc   xyz"
+        ));
+        assert!(!m(
+            r#"content:"abc"; content:!"xyz"; distance:0; within:6;"#,
+            b"abc   xyz"
+        ));
+        assert!(m(r#"content:!"evil";"#, b"good"));
+    }
+
+    #[test]
+    fn startswith_endswith() {
+        assert!(m(r#"content:"GET"; startswith;"#, b"GET /"));
+        assert!(!m(r#"content:"GET"; startswith;"#, b" GET /"));
+        assert!(m(r#"content:".exe"; endswith;"#, b"a.exe"));
+        assert!(!m(r#"content:".exe"; endswith;"#, b"a.exe "));
+        assert!(m(
+            r#"content:"a"; content:"z"; distance:0; endswith;"#,
+            b"a--z"
+        ));
+        assert!(!m(r#"content:"z"; content:!"z"; endswith;"#, b"z-z"));
+        assert!(m(r#"content:"z"; content:!"q"; endswith;"#, b"z-z"));
+    }
+
+    #[test]
+    fn pcre_semantics() {
+        assert!(m(r#"pcre:"/ab+c/";"#, b"xxabbbc"));
+        assert!(m(r#"pcre:"/AB+C/i";"#, b"xxabbbc"));
+        assert!(!m(r#"pcre:"/^ab/";"#, b"xab"));
+        // Relative: the subject starts at the cursor, so ^ anchors right after "x".
+        assert!(m(r#"content:"x"; pcre:"/^ab/R";"#, b"xab"));
+        assert!(!m(r#"content:"x"; pcre:"/^b/R";"#, b"xab"));
+        assert!(m(r#"content:"x"; pcre:"/b/R";"#, b"xab"));
+        assert!(!m(r#"content:"b"; pcre:"/a/R";"#, b"ab"));
+        assert!(m(r#"pcre:!"/evil/";"#, b"good"));
+        assert!(!m(r#"pcre:!"/evil/";"#, b"so evil"));
+        assert!(m(r#"pcre:"/a.c/s";"#, b"a\nc"));
+        assert!(!m(r#"pcre:"/a.c/";"#, b"a\nc"));
+        assert!(m(r#"content:"k="; pcre:"/\d+/AR";"#, b"k=12"));
+        assert!(!m(r#"content:"k="; pcre:"/\d+/AR";"#, b"k=x12"));
+        // The cursor moves to the end of the pcre match.
+        assert!(m(r#"pcre:"/a+/"; content:"b"; within:1;"#, b"aaab"));
+    }
+
+    #[test]
+    fn isdataat_and_bsize() {
+        assert!(m(r#"content:"ab"; isdataat:1,relative;"#, b"abc"));
+        assert!(!m(r#"content:"ab"; isdataat:2,relative;"#, b"abc"));
+        assert!(m(r#"content:"ab"; isdataat:!2,relative;"#, b"abc"));
+        assert!(m("isdataat:2;", b"abc"));
+        assert!(!m("isdataat:3;", b"abc"));
+        assert!(m("bsize:3;", b"abc") && !m("bsize:>3;", b"abc"));
+    }
+
+    #[test]
+    fn byte_test_forms() {
+        assert!(m("byte_test:2,=,258,0;", b"\x01\x02"));
+        assert!(m("byte_test:2,=,513,0,little;", b"\x01\x02"));
+        assert!(m("byte_test:2,>,257,0;", b"\x01\x02"));
+        assert!(!m("byte_test:2,!>,257,0;", b"\x01\x02"));
+        assert!(m("byte_test:1,&,0x80,1;", b"\x00\x81"));
+        assert!(m("byte_test:3,=,123,0,string,dec;", b"123"));
+        assert!(m("byte_test:2,=,255,0,string,hex;", b"ff"));
+        assert!(!m("byte_test:3,=,1,0,string,dec;", b"abc"));
+        assert!(m("byte_test:1,=,3,0,bitmask 0x30;", b"\x30"));
+        assert!(m("byte_test:0,=,1234,0,string,dec;", b"1234"));
+        assert!(!m("byte_test:0,=,0,0,string,dec;", b"12"));
+        assert!(
+            !m("byte_test:4,=,1,0;", b"\x00\x01"),
+            "reading past the end fails"
+        );
+        assert!(m(r#"content:"L"; byte_test:1,=,5,0,relative;"#, b"xL\x05"));
+    }
+
+    #[test]
+    fn byte_jump_and_extract() {
+        // Length-prefixed field, then "END" right after it.
+        let jump = r#"byte_jump:1,0; content:"END"; within:3;"#;
+        assert!(m(jump, b"\x03abcEND"));
+        assert!(!m(jump, b"\x02abcEND"));
+        assert!(m(
+            r#"byte_jump:1,0,from_beginning,post_offset 1; content:"c"; within:1;"#,
+            b"\x02abc"
+        ));
+        assert!(
+            !m("byte_jump:1,0;", b"\x09ab"),
+            "jumping past the end fails"
+        );
+        assert!(m(
+            r#"content:"xyz"; byte_jump:0,0,relative,post_offset -2; content:"yz"; within:2;"#,
+            b"xyz"
+        ));
+        assert!(
+            m("byte_jump:1,0;", b"\x02ab"),
+            "jumping exactly to the end is allowed"
+        );
+        let ex = r#"byte_extract:1,0,len; content:"x"; offset:1; depth:len;"#;
+        assert!(m(ex, b"\x03abx"));
+        assert!(!m(ex, b"\x02abx"));
+        assert!(m(
+            r#"byte_extract:1,0,n,string,dec; byte_test:1,=,n,1;"#,
+            b"7\x07"
+        ));
+        assert!(m(
+            r#"byte_math:bytes 1, offset 0, oper *, rvalue 2, result r; byte_test:1,=,r,1;"#,
+            b"\x03\x06"
+        ));
+        assert!(!m(
+            r#"byte_math:bytes 1, offset 0, oper /, rvalue 0, result r;"#,
+            b"\x03"
+        ));
+    }
+
+    #[test]
+    fn hostile_payload_is_bounded() {
+        let payload = vec![b'a'; 60_000];
+        assert!(!m(
+            r#"content:"a"; content:"a"; distance:0; content:"b"; distance:0;"#,
+            &payload
+        ));
+        assert!(!m(
+            r#"pcre:"/a/"; pcre:"/a/R"; content:"b"; distance:0;"#,
+            &payload
+        ));
+    }
+}

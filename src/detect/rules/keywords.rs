@@ -1,0 +1,696 @@
+//! Parsed forms of the non-content keywords: pcre, isdataat, byte_*, bsize, packet-header
+//! keywords, flowbits, threshold and detection_filter.
+
+/// A number, or a variable set earlier in the rule by byte_extract/byte_math.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Value {
+    /// A literal.
+    Lit(i64),
+    /// Variable slot (0..MAX_VARS).
+    Var(u8),
+}
+
+/// Variables one rule may define.
+pub const MAX_VARS: usize = 8;
+
+/// Integer comparison used by dsize, ttl, itype, bsize, urilen...
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cmp {
+    /// `N`
+    Eq(u64),
+    /// `!N`
+    Ne(u64),
+    /// `<N`
+    Lt(u64),
+    /// `<=N`
+    Le(u64),
+    /// `>N`
+    Gt(u64),
+    /// `>=N`
+    Ge(u64),
+    /// `N<>M` or `N-M`: strictly between.
+    Between(u64, u64),
+    /// `!N-M`: outside the open range.
+    NotBetween(u64, u64),
+}
+
+impl Cmp {
+    /// Whether `v` satisfies the comparison.
+    #[inline]
+    pub fn test(self, v: u64) -> bool {
+        match self {
+            Cmp::Eq(n) => v == n,
+            Cmp::Ne(n) => v != n,
+            Cmp::Lt(n) => v < n,
+            Cmp::Le(n) => v <= n,
+            Cmp::Gt(n) => v > n,
+            Cmp::Ge(n) => v >= n,
+            Cmp::Between(a, b) => v > a && v < b,
+            Cmp::NotBetween(a, b) => !(v > a && v < b),
+        }
+    }
+
+    /// Parses Suricata's unsigned-integer comparison syntax, limited to `max`.
+    pub fn parse(s: &str, max: u64) -> Result<Cmp, String> {
+        let s = s.trim();
+        let n = |t: &str| -> Result<u64, String> {
+            let t = t.trim();
+            let v = if let Some(hex) = t.strip_prefix("0x") {
+                u64::from_str_radix(hex, 16)
+            } else {
+                t.parse::<u64>()
+            }
+            .map_err(|_| format!("invalid number '{t}'"))?;
+            if v > max {
+                return Err(format!("{v} exceeds {max}"));
+            }
+            Ok(v)
+        };
+        let range = |a: &str, b: &str| -> Result<(u64, u64), String> {
+            let (a, b) = (n(a)?, n(b)?);
+            if a >= b {
+                return Err(format!("range {a}..{b} is empty"));
+            }
+            Ok((a, b))
+        };
+        if let Some((a, b)) = s.split_once("<>") {
+            let (a, b) = range(a, b)?;
+            return Ok(Cmp::Between(a, b));
+        }
+        if let Some(r) = s.strip_prefix("<=") {
+            return Ok(Cmp::Le(n(r)?));
+        }
+        if let Some(r) = s.strip_prefix(">=") {
+            return Ok(Cmp::Ge(n(r)?));
+        }
+        if let Some(r) = s.strip_prefix('<') {
+            return Ok(Cmp::Lt(n(r)?));
+        }
+        if let Some(r) = s.strip_prefix('>') {
+            return Ok(Cmp::Gt(n(r)?));
+        }
+        if let Some(r) = s.strip_prefix('!') {
+            if let Some((a, b)) = r.split_once('-') {
+                let (a, b) = range(a, b)?;
+                return Ok(Cmp::NotBetween(a, b));
+            }
+            return Ok(Cmp::Ne(n(r)?));
+        }
+        if let Some(r) = s.strip_prefix('=') {
+            return Ok(Cmp::Eq(n(r)?));
+        }
+        if let Some((a, b)) = s.split_once('-') {
+            let (a, b) = range(a, b)?;
+            return Ok(Cmp::Between(a, b));
+        }
+        Ok(Cmp::Eq(n(s)?))
+    }
+}
+
+/// `pcre:"/.../flags"`, before compilation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PcreSpec {
+    /// The expression as given between the slashes.
+    pub pattern: String,
+    /// `!`: the rule matches when the expression does not.
+    pub negated: bool,
+    /// `R`: search from the end of the previous match.
+    pub relative: bool,
+    /// `i`
+    pub caseless: bool,
+    /// `s`
+    pub dotall: bool,
+    /// `m`
+    pub multiline: bool,
+    /// `x`
+    pub extended: bool,
+    /// `A`: anchored at the search start.
+    pub anchored: bool,
+    /// `G`: quantifiers ungreedy by default.
+    pub ungreedy: bool,
+    /// `E`: `$` matches only at the very end.
+    pub dollar_endonly: bool,
+}
+
+/// Parses a pcre value; returns the spec and the buffer its flags select (if any).
+pub fn parse_pcre(v: &str) -> Result<(PcreSpec, Option<&'static str>), String> {
+    let mut s = v.trim();
+    let mut negated = false;
+    if let Some(r) = s.strip_prefix('!') {
+        negated = true;
+        s = r.trim_start();
+    }
+    let body = s
+        .strip_prefix('"')
+        .and_then(|b| b.strip_suffix('"'))
+        .ok_or_else(|| format!("pcre value must be quoted: {v}"))?;
+    let body = body.replace("\\;", ";").replace("\\\"", "\"");
+    let body = body.strip_prefix('/').ok_or("pcre must start with '/'")?;
+    let end = body.rfind('/').ok_or("pcre must end with '/flags'")?;
+    let (pattern, flags) = (&body[..end], &body[end + 1..]);
+    let mut spec = PcreSpec {
+        pattern: pattern.to_string(),
+        negated,
+        relative: false,
+        caseless: false,
+        dotall: false,
+        multiline: false,
+        extended: false,
+        anchored: false,
+        ungreedy: false,
+        dollar_endonly: false,
+    };
+    let mut buffer = None;
+    let mut set_buf = |name: &'static str| -> Result<(), String> {
+        match buffer {
+            Some(b) if b != name => Err(format!("pcre selects two buffers ({b}, {name})")),
+            _ => {
+                buffer = Some(name);
+                Ok(())
+            }
+        }
+    };
+    for f in flags.chars() {
+        match f {
+            'i' => spec.caseless = true,
+            's' => spec.dotall = true,
+            'm' => spec.multiline = true,
+            'x' => spec.extended = true,
+            'A' => spec.anchored = true,
+            'E' => spec.dollar_endonly = true,
+            'G' => spec.ungreedy = true,
+            'R' => spec.relative = true,
+            'B' | 'O' => {}
+            'U' => set_buf("http.uri")?,
+            'I' => set_buf("http.uri.raw")?,
+            'P' => set_buf("http.request_body")?,
+            'Q' => set_buf("file.data")?,
+            'H' => set_buf("http.header")?,
+            'D' => set_buf("http.header.raw")?,
+            'M' => set_buf("http.method")?,
+            'C' => set_buf("http.cookie")?,
+            'K' => set_buf("http.cookie")?,
+            'S' => set_buf("http.stat_code")?,
+            'Y' => set_buf("http.stat_msg")?,
+            'V' => set_buf("http.user_agent")?,
+            'W' => set_buf("http.host")?,
+            'Z' => set_buf("http.host.raw")?,
+            other => return Err(format!("unknown pcre flag '{other}'")),
+        }
+    }
+    if spec.pattern.is_empty() {
+        return Err("empty pcre".into());
+    }
+    Ok((spec, buffer))
+}
+
+/// `isdataat:[!]N[,relative]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IsDataAt {
+    /// Offset.
+    pub offset: Value,
+    /// Relative to the previous match.
+    pub relative: bool,
+    /// `!`: data must not be there.
+    pub negated: bool,
+}
+
+/// Byte order of extracted numbers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Endian {
+    /// Big endian (default).
+    Big,
+    /// Little endian (also `dce`).
+    Little,
+}
+
+/// Number base for `string` extraction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Base {
+    /// `hex`
+    Hex,
+    /// `dec`
+    Dec,
+    /// `oct`
+    Oct,
+}
+
+/// How bytes are read into a number (shared by byte_test/jump/extract/math).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Extract {
+    /// Bytes to read.
+    pub nbytes: u8,
+    /// Offset, absolute or relative.
+    pub offset: Value,
+    /// Relative to the previous match.
+    pub relative: bool,
+    /// Binary byte order.
+    pub endian: Endian,
+    /// Read as ASCII digits in this base instead of binary.
+    pub string: Option<Base>,
+    /// AND mask, then shift right by its trailing zeros.
+    pub bitmask: Option<u64>,
+}
+
+/// Operator of byte_test.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ByteOp {
+    /// `<`
+    Lt,
+    /// `>`
+    Gt,
+    /// `=`
+    Eq,
+    /// `<=`
+    Le,
+    /// `>=`
+    Ge,
+    /// `&` (any bit of value set)
+    And,
+    /// `^` (XOR non-zero)
+    Xor,
+}
+
+/// `byte_test`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ByteTest {
+    /// Reading.
+    pub ex: Extract,
+    /// Operator.
+    pub op: ByteOp,
+    /// `!op`.
+    pub negated: bool,
+    /// Right-hand value.
+    pub value: Value,
+}
+
+/// `byte_jump`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ByteJump {
+    /// Reading.
+    pub ex: Extract,
+    /// Multiply the value.
+    pub multiplier: u32,
+    /// Round the jump up to a multiple of 4.
+    pub align: bool,
+    /// Jump from the buffer start instead of after the read bytes.
+    pub from_beginning: bool,
+    /// Jump from the buffer end.
+    pub from_end: bool,
+    /// Added after the jump.
+    pub post_offset: i64,
+}
+
+/// `byte_extract`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ByteExtract {
+    /// Reading.
+    pub ex: Extract,
+    /// Multiply the value.
+    pub multiplier: u32,
+    /// Round up to this alignment (2 or 4), 0 = none.
+    pub align: u8,
+    /// Variable slot written.
+    pub var: u8,
+}
+
+/// Operator of byte_math.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MathOp {
+    /// `+`
+    Add,
+    /// `-`
+    Sub,
+    /// `*`
+    Mul,
+    /// `/`
+    Div,
+    /// `<<`
+    Shl,
+    /// `>>`
+    Shr,
+}
+
+/// `byte_math`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ByteMath {
+    /// Reading.
+    pub ex: Extract,
+    /// Operator.
+    pub op: MathOp,
+    /// Right operand.
+    pub rvalue: Value,
+    /// Variable slot written.
+    pub var: u8,
+}
+
+/// Keywords that test packet header fields.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PacketCond {
+    /// Payload size.
+    Dsize(Cmp),
+    /// IP TTL / hop limit.
+    Ttl(Cmp),
+    /// IP protocol number.
+    IpProto(Cmp),
+    /// ICMP type.
+    Itype(Cmp),
+    /// ICMP code.
+    Icode(Cmp),
+    /// ICMP echo identifier.
+    IcmpId(u16),
+    /// ICMP echo sequence.
+    IcmpSeq(u16),
+    /// TCP flags: `(mask of flags, required bits, mode)`.
+    Flags(TcpFlagsMatch),
+    /// TCP window (negated when the bool is set).
+    Window(bool, u16),
+    /// TCP sequence number.
+    Seq(u32),
+    /// TCP acknowledgement number.
+    Ack(u32),
+    /// Source and destination address are the same.
+    SameIp,
+    /// IPv4 identification field.
+    IpId(u16),
+}
+
+/// How `flags` compares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FlagsMode {
+    /// Exactly these (after the ignore mask).
+    Exact,
+    /// These and maybe others (`+`).
+    All,
+    /// Any of these (`*`).
+    Any,
+    /// None of these (`!`).
+    Not,
+}
+
+/// A parsed `flags` keyword.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TcpFlagsMatch {
+    /// Flags named.
+    pub flags: u8,
+    /// Bits to ignore.
+    pub ignore: u8,
+    /// Comparison.
+    pub mode: FlagsMode,
+}
+
+impl TcpFlagsMatch {
+    /// Whether a packet's flag byte matches.
+    #[inline]
+    pub fn test(self, pkt: u8) -> bool {
+        let pkt = pkt & !self.ignore;
+        match self.mode {
+            FlagsMode::Exact => pkt == self.flags,
+            FlagsMode::All => pkt & self.flags == self.flags,
+            FlagsMode::Any => pkt & self.flags != 0 || self.flags == 0 && pkt == 0,
+            FlagsMode::Not => pkt & self.flags == 0,
+        }
+    }
+}
+
+fn flag_bits(s: &str) -> Result<u8, String> {
+    let mut bits = 0u8;
+    for c in s.chars() {
+        bits |= match c.to_ascii_uppercase() {
+            'F' => 0x01,
+            'S' => 0x02,
+            'R' => 0x04,
+            'P' => 0x08,
+            'A' => 0x10,
+            'U' => 0x20,
+            'E' | '2' => 0x40,
+            'C' | '1' => 0x80,
+            '0' => 0,
+            other => return Err(format!("unknown TCP flag '{other}'")),
+        };
+    }
+    Ok(bits)
+}
+
+/// Parses `flags:[!+*]FLAGS[,IGNORE]`.
+pub fn parse_flags(v: &str) -> Result<TcpFlagsMatch, String> {
+    let (main, ignore) = match v.split_once(',') {
+        Some((m, i)) => (m.trim(), flag_bits(i.trim())?),
+        None => (v.trim(), 0),
+    };
+    let (mode, rest) = match main.chars().next() {
+        Some('+') => (FlagsMode::All, &main[1..]),
+        Some('*') => (FlagsMode::Any, &main[1..]),
+        Some('!') => (FlagsMode::Not, &main[1..]),
+        _ => (FlagsMode::Exact, main),
+    };
+    // Modifiers may also trail the flags ("SA+").
+    let (mode, rest) = match rest.chars().last() {
+        Some('+') => (FlagsMode::All, &rest[..rest.len() - 1]),
+        Some('*') => (FlagsMode::Any, &rest[..rest.len() - 1]),
+        Some('!') => (FlagsMode::Not, &rest[..rest.len() - 1]),
+        _ => (mode, rest),
+    };
+    if rest.is_empty() {
+        return Err("flags needs at least one flag".into());
+    }
+    Ok(TcpFlagsMatch {
+        flags: flag_bits(rest)?,
+        ignore,
+        mode,
+    })
+}
+
+/// One flowbits operation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FlowbitOp {
+    /// Set (all names).
+    Set(Vec<String>),
+    /// Unset.
+    Unset(Vec<String>),
+    /// Toggle.
+    Toggle(Vec<String>),
+    /// Condition: any of the names set (`a|b`) or all (`a&b`; `all` = true).
+    IsSet(Vec<String>, bool),
+    /// Condition: none (`all` = false: any not set) of the names set.
+    IsNotSet(Vec<String>, bool),
+}
+
+/// Parses `flowbits:cmd[,name]`; `noalert` returns `None`.
+pub fn parse_flowbits(v: &str) -> Result<Option<FlowbitOp>, String> {
+    let (cmd, names) = match v.split_once(',') {
+        Some((c, n)) => (c.trim(), Some(n.trim())),
+        None => (v.trim(), None),
+    };
+    if cmd == "noalert" {
+        return Ok(None);
+    }
+    let names = names
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| format!("flowbits:{cmd} needs a name"))?;
+    let and = names.contains('&');
+    let list: Vec<String> = names
+        .split(['|', '&'])
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty())
+        .collect();
+    if list.is_empty() || list.iter().any(|n| n.contains(char::is_whitespace)) {
+        return Err(format!("invalid flowbit name '{names}'"));
+    }
+    if names.contains('|') && and {
+        return Err("flowbits cannot mix '|' and '&'".into());
+    }
+    Ok(Some(match cmd {
+        "set" => FlowbitOp::Set(list),
+        "unset" => FlowbitOp::Unset(list),
+        "toggle" => FlowbitOp::Toggle(list),
+        "isset" => FlowbitOp::IsSet(list, and || names.split('|').count() == 1),
+        "isnotset" => FlowbitOp::IsNotSet(list, and || names.split('|').count() == 1),
+        other => return Err(format!("unknown flowbits command '{other}'")),
+    }))
+}
+
+/// What a threshold counts by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Track {
+    /// Source address.
+    BySrc,
+    /// Destination address.
+    ByDst,
+    /// The rule as a whole.
+    ByRule,
+    /// Source and destination pair.
+    ByBoth,
+    /// The flow.
+    ByFlow,
+}
+
+/// Threshold kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ThresholdKind {
+    /// Alert at most `count` times per window.
+    Limit,
+    /// Alert on every `count`-th match.
+    Threshold,
+    /// Alert once per window after `count` matches.
+    Both,
+    /// `detection_filter`: alert on every match after the first `count` in the window.
+    DetectionFilter,
+}
+
+/// `threshold` or `detection_filter`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ThresholdSpec {
+    /// Kind.
+    pub kind: ThresholdKind,
+    /// Key.
+    pub track: Track,
+    /// Count.
+    pub count: u32,
+    /// Window in seconds.
+    pub seconds: u32,
+}
+
+/// Parses `type T, track X, count N, seconds S` (detection_filter has no type).
+pub fn parse_threshold(v: &str, detection_filter: bool) -> Result<ThresholdSpec, String> {
+    let (mut kind, mut track, mut count, mut seconds) = (
+        detection_filter.then_some(ThresholdKind::DetectionFilter),
+        None,
+        None,
+        None,
+    );
+    for part in v.split(',') {
+        let mut it = part.split_whitespace();
+        let (Some(k), Some(val), None) = (it.next(), it.next(), it.next()) else {
+            return Err(format!("invalid threshold part '{}'", part.trim()));
+        };
+        match k {
+            "type" if !detection_filter => {
+                kind = Some(match val {
+                    "limit" => ThresholdKind::Limit,
+                    "threshold" => ThresholdKind::Threshold,
+                    "both" => ThresholdKind::Both,
+                    other => return Err(format!("unknown threshold type '{other}'")),
+                })
+            }
+            "track" => {
+                track = Some(match val {
+                    "by_src" => Track::BySrc,
+                    "by_dst" => Track::ByDst,
+                    "by_rule" => Track::ByRule,
+                    "by_both" => Track::ByBoth,
+                    "by_flow" => Track::ByFlow,
+                    other => return Err(format!("unknown track '{other}'")),
+                })
+            }
+            "count" => {
+                count = Some(
+                    val.parse::<u32>()
+                        .map_err(|_| format!("invalid count '{val}'"))?,
+                )
+            }
+            "seconds" => {
+                seconds = Some(
+                    val.parse::<u32>()
+                        .map_err(|_| format!("invalid seconds '{val}'"))?,
+                )
+            }
+            other => return Err(format!("unknown threshold option '{other}'")),
+        }
+    }
+    match (kind, track, count, seconds) {
+        (Some(kind), Some(track), Some(count), Some(seconds)) if count > 0 => Ok(ThresholdSpec {
+            kind,
+            track,
+            count,
+            seconds,
+        }),
+        _ => Err("threshold needs type, track, count (> 0) and seconds".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cmp_forms() {
+        assert_eq!(Cmp::parse("5", 255).unwrap(), Cmp::Eq(5));
+        assert_eq!(Cmp::parse("<5", 255).unwrap(), Cmp::Lt(5));
+        assert_eq!(Cmp::parse(">=5", 255).unwrap(), Cmp::Ge(5));
+        assert_eq!(Cmp::parse("!5", 255).unwrap(), Cmp::Ne(5));
+        assert_eq!(Cmp::parse("3<>9", 255).unwrap(), Cmp::Between(3, 9));
+        assert_eq!(Cmp::parse("3-9", 255).unwrap(), Cmp::Between(3, 9));
+        assert!(
+            Cmp::Between(3, 9).test(4)
+                && !Cmp::Between(3, 9).test(3)
+                && !Cmp::Between(3, 9).test(9)
+        );
+        assert!(Cmp::parse("300", 255).is_err());
+        assert!(Cmp::parse("9<>3", 255).is_err());
+        assert!(Cmp::parse("x", 255).is_err());
+    }
+
+    #[test]
+    fn pcre_flags_and_buffers() {
+        let (p, b) = parse_pcre(r#""/a\;b\/c/Ri""#).unwrap();
+        assert_eq!(p.pattern, r"a;b\/c");
+        assert!(p.relative && p.caseless && !p.negated);
+        assert_eq!(b, None);
+        let (p, b) = parse_pcre(r#"!"/x/U""#).unwrap();
+        assert!(p.negated);
+        assert_eq!(b, Some("http.uri"));
+        assert!(parse_pcre(r#""/x/UH""#).is_err());
+        assert!(parse_pcre(r#""/x/q""#).is_err());
+        assert!(parse_pcre(r#""x""#).is_err());
+    }
+
+    #[test]
+    fn tcp_flags() {
+        let sa = parse_flags("SA").unwrap();
+        assert!(sa.test(0x12) && !sa.test(0x02) && !sa.test(0x1a));
+        let s_plus = parse_flags("S+").unwrap();
+        assert!(s_plus.test(0x12) && s_plus.test(0x02) && !s_plus.test(0x10));
+        let any = parse_flags("*FR").unwrap();
+        assert!(any.test(0x11) && any.test(0x04) && !any.test(0x10));
+        let not = parse_flags("!R").unwrap();
+        assert!(not.test(0x10) && !not.test(0x14));
+        let masked = parse_flags("S,CE").unwrap();
+        assert!(masked.test(0x02 | 0x80 | 0x40));
+        assert!(parse_flags("SX").is_err());
+    }
+
+    #[test]
+    fn flowbits_forms() {
+        assert_eq!(
+            parse_flowbits("set,a").unwrap(),
+            Some(FlowbitOp::Set(vec!["a".into()]))
+        );
+        assert_eq!(
+            parse_flowbits("isset,a|b").unwrap(),
+            Some(FlowbitOp::IsSet(vec!["a".into(), "b".into()], false))
+        );
+        assert_eq!(
+            parse_flowbits("isset,a&b").unwrap(),
+            Some(FlowbitOp::IsSet(vec!["a".into(), "b".into()], true))
+        );
+        assert_eq!(parse_flowbits("noalert").unwrap(), None);
+        assert!(parse_flowbits("isset").is_err());
+        assert!(parse_flowbits("frob,a").is_err());
+    }
+
+    #[test]
+    fn thresholds() {
+        let t = parse_threshold("type limit, track by_src, count 1, seconds 60", false).unwrap();
+        assert_eq!(
+            (t.kind, t.track, t.count, t.seconds),
+            (ThresholdKind::Limit, Track::BySrc, 1, 60)
+        );
+        let d = parse_threshold("track by_dst, count 5, seconds 10", true).unwrap();
+        assert_eq!(d.kind, ThresholdKind::DetectionFilter);
+        assert!(parse_threshold("type limit, track by_src, count 1", false).is_err());
+        assert!(
+            parse_threshold("type sometimes, track by_src, count 1, seconds 1", false).is_err()
+        );
+    }
+}
