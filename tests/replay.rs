@@ -293,3 +293,67 @@ fn rules_check_reports_counts() {
         "{stdout}"
     );
 }
+
+#[test]
+fn hyperscan_cache_is_reused_with_identical_alerts() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("hs");
+    let check = |expect: &str| {
+        let out = run(&[
+            "rules",
+            "check",
+            "--cache-dir",
+            cache.to_str().unwrap(),
+            "signatures",
+        ]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stdout.contains(expect), "{stdout}");
+    };
+    check("0 databases loaded from cache");
+    check("0 compiled");
+    let (_, cold) = replay(&[], &["pcaps"]);
+    let (_, warm) = replay(&["--cache-dir", cache.to_str().unwrap()], &["pcaps"]);
+    assert_eq!(alert_sids(&cold), alert_sids(&warm));
+}
+
+#[test]
+fn config_disables_and_turns_rules_into_drop() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("sekimori.toml");
+    std::fs::write(&cfg, "[rules]\ndisable = [\"9000001\", \"9000002-9000003\"]\ndrop = [\"re:Log4Shell|C2 domain\"]\n").unwrap();
+    let eve = dir.path().join("eve.json");
+    let out = run(&[
+        "replay",
+        "--ips",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--rules",
+        "signatures",
+        "--eve",
+        eve.to_str().unwrap(),
+        "pcaps",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let events = read_eve(&eve);
+    assert_eq!(alert_sids(&events), vec![9000004, 9000005, 9000006]);
+    let blocked: Vec<u64> = events
+        .iter()
+        .filter(|e| e["alert"]["action"] == "blocked")
+        .map(|e| e["alert"]["signature_id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        blocked,
+        vec![9000004, 9000005]
+            .into_iter()
+            .filter(|s| blocked.contains(s))
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        blocked.contains(&9000004) && blocked.contains(&9000005),
+        "{blocked:?}"
+    );
+}

@@ -79,6 +79,9 @@ pub struct ReplayArgs {
     /// Worker threads (default: config, else the number of cores).
     #[arg(long)]
     pub workers: Option<usize>,
+    /// Directory caching compiled Hyperscan databases (default: rules.cache_dir, else none).
+    #[arg(long)]
+    pub cache_dir: Option<PathBuf>,
     /// Capture files or directories.
     #[arg(required = true, value_name = "PCAP_OR_DIR")]
     pub inputs: Vec<PathBuf>,
@@ -96,6 +99,9 @@ pub struct CheckArgs {
     /// List every rule that was not loaded (default: the first 20 of each kind).
     #[arg(long)]
     pub all: bool,
+    /// Directory caching compiled Hyperscan databases (default: rules.cache_dir, else none).
+    #[arg(long)]
+    pub cache_dir: Option<PathBuf>,
     /// Rule files or directories.
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
@@ -129,6 +135,7 @@ fn load_config(path: Option<&PathBuf>) -> Result<Config, String> {
 fn load_engine(
     cfg: &Config,
     extra: &[PathBuf],
+    cache: Option<&PathBuf>,
     log_each: bool,
 ) -> Result<(Engine, RuleSet), String> {
     let mut paths = cfg.rules.files.clone();
@@ -137,14 +144,15 @@ fn load_engine(
         return Err("no rules given (use --rules FILE_OR_DIR or rules.files in the config)".into());
     }
     let classes = cfg.classifications()?;
-    let mut set = RuleSet::load(&paths, &cfg.vars())?;
+    let mut set = RuleSet::load_selected(&paths, &cfg.vars(), &cfg.selection()?)?;
     if log_each {
         for f in &set.failures {
             tracing::warn!("rule not loaded: {f}");
         }
     }
     let rules = std::mem::take(&mut set.rules);
-    let engine = Engine::build(rules, &classes)?;
+    let cache = cache.or(cfg.rules.cache_dir.as_ref());
+    let engine = Engine::build_cached(rules, &classes, cache.map(PathBuf::as_path))?;
     if log_each {
         for s in &engine.report.skipped {
             let at = s
@@ -161,7 +169,7 @@ fn load_engine(
 fn run_replay(args: ReplayArgs) -> Result<ExitCode, String> {
     let cfg = load_config(args.config.as_ref())?;
     let load_started = Instant::now();
-    let (engine, set) = load_engine(&cfg, &args.rules, true)?;
+    let (engine, set) = load_engine(&cfg, &args.rules, args.cache_dir.as_ref(), true)?;
     let load_time = load_started.elapsed();
     eprintln!(
         "rules: {} running, {} waiting for engine parts not built yet, {} failed to parse, {} not supported yet ({} files, {:.2} s)",
@@ -290,7 +298,7 @@ fn print_summary(engine: &Engine, s: &ReplaySummary, eve: &EveTarget, workers: u
 fn run_check(args: CheckArgs) -> Result<ExitCode, String> {
     let cfg = load_config(args.config.as_ref())?;
     let started = Instant::now();
-    let (engine, set) = load_engine(&cfg, &args.paths, false)?;
+    let (engine, set) = load_engine(&cfg, &args.paths, args.cache_dir.as_ref(), false)?;
     let elapsed = started.elapsed();
     let r: &BuildReport = &engine.report;
     let mut out = std::io::stdout().lock();
@@ -364,14 +372,29 @@ fn run_check(args: CheckArgs) -> Result<ExitCode, String> {
     );
     let _ = writeln!(
         out,
-        "time: {:.3} s total, {:.3} s compile",
+        "hyperscan cache: {} databases loaded from cache, {} compiled",
+        r.cache_hits, r.compiled
+    );
+    let _ = writeln!(
+        out,
+        "time: {:.3} s total, {:.3} s engine build",
         elapsed.as_secs_f64(),
         r.compile_time.as_secs_f64()
     );
+    if let Some(kb) = peak_rss_kb() {
+        let _ = writeln!(out, "peak RSS: {:.1} MB", kb as f64 / 1024.0);
+    }
     let bad = !set.failures.is_empty() || !r.skipped.is_empty();
     Ok(if args.strict && bad {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Peak resident set size of this process (Linux `VmHWM`), in KiB.
+pub fn peak_rss_kb() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }

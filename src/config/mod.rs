@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::detect::rules::classification::Classifications;
+use crate::detect::rules::load::{Matcher, Selection};
 use crate::detect::rules::Vars;
 use crate::flow::FlowConfig;
 
@@ -52,6 +53,19 @@ pub struct RulesConfig {
     /// Rule files or directories loaded before any given with `--rules`.
     #[serde(default)]
     pub files: Vec<PathBuf>,
+    /// Rules to enable, also those commented out in their files (`2019401`, `1:2019401`,
+    /// `2000000-2000100`, `re:REGEX`, `group:emerging-scan.rules`).
+    #[serde(default)]
+    pub enable: Vec<String>,
+    /// Rules to leave out (same selectors); wins over `enable`.
+    #[serde(default)]
+    pub disable: Vec<String>,
+    /// Rules whose `alert` becomes `drop` in inline mode (same selectors).
+    #[serde(default)]
+    pub drop: Vec<String>,
+    /// Directory for compiled Hyperscan databases, so a restart with the same packs skips
+    /// compilation (off when unset).
+    pub cache_dir: Option<PathBuf>,
 }
 
 /// `[flow]`.
@@ -110,6 +124,17 @@ impl Config {
         if self.runtime.workers == Some(0) {
             errors.push("runtime.workers: must be at least 1".to_string());
         }
+        for (key, list) in [
+            ("enable", &self.rules.enable),
+            ("disable", &self.rules.disable),
+            ("drop", &self.rules.drop),
+        ] {
+            for (i, sel) in list.iter().enumerate() {
+                if let Err(e) = Matcher::parse(sel) {
+                    errors.push(format!("rules.{key}[{i}]: {e}"));
+                }
+            }
+        }
         let vars = self.vars();
         for name in self.vars.address.keys() {
             if let Err(e) = crate::detect::rules::header::parse_addr(&format!("${name}"), &vars) {
@@ -148,6 +173,20 @@ impl Config {
             Some(p) => Classifications::from_file(p),
             None => Ok(Classifications::bundled()),
         }
+    }
+
+    /// The enable/disable/drop selection (validated when the config was read).
+    pub fn selection(&self) -> Result<Selection, String> {
+        let list = |v: &[String]| {
+            v.iter()
+                .map(|s| Matcher::parse(s))
+                .collect::<Result<Vec<_>, _>>()
+        };
+        Ok(Selection {
+            enable: list(&self.rules.enable)?,
+            disable: list(&self.rules.disable)?,
+            drop: list(&self.rules.drop)?,
+        })
     }
 
     /// Flow table settings.
@@ -207,8 +246,11 @@ mod tests {
 
     #[test]
     fn invalid_values_are_all_reported() {
-        let e = Config::from_toml("[flow]\ncapacity = 0\n[runtime]\nworkers = 0\n[vars.address]\nHOME_NET = \"300.0.0.1\"\n")
-            .unwrap_err();
+        let e = Config::from_toml(
+            "[flow]\ncapacity = 0\n[runtime]\nworkers = 0\n[vars.address]\nHOME_NET = \"300.0.0.1\"\n[rules]\ndisable = [\"1\", \"nonsense\"]\n",
+        )
+        .unwrap_err();
+        assert!(e.contains("rules.disable[1]"), "{e}");
         assert!(
             e.contains("flow.capacity")
                 && e.contains("runtime.workers")

@@ -13,7 +13,7 @@ pub mod threshold;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use hyperscan::Scratch;
@@ -191,6 +191,10 @@ pub struct BuildReport {
     pub non_mpm: usize,
     /// Distinct flowbit names.
     pub flowbits: usize,
+    /// Databases loaded from the Hyperscan cache.
+    pub cache_hits: usize,
+    /// Databases compiled (and stored, when a cache is configured).
+    pub compiled: usize,
     /// Time spent compiling.
     pub compile_time: Duration,
 }
@@ -301,7 +305,17 @@ impl Engine {
     /// Compiles `rules`. Rules using keywords the engine cannot run, a pcre that does not
     /// compile or an unknown classtype are left out ([`BuildReport::skipped`]); rules that need
     /// an engine part not built yet are listed in [`BuildReport::waiting`].
-    pub fn build(mut rules: Vec<Rule>, classes: &Classifications) -> Result<Engine, String> {
+    pub fn build(rules: Vec<Rule>, classes: &Classifications) -> Result<Engine, String> {
+        Self::build_cached(rules, classes, None)
+    }
+
+    /// Like [`Engine::build`], reusing Hyperscan databases stored in `cache` (a directory) by an
+    /// earlier build with the same patterns, and storing newly compiled ones there.
+    pub fn build_cached(
+        mut rules: Vec<Rule>,
+        classes: &Classifications,
+        cache: Option<&Path>,
+    ) -> Result<Engine, String> {
         let started = Instant::now();
         let mut report = BuildReport::default();
         rules.sort_by_key(flowbit_rank);
@@ -363,7 +377,13 @@ impl Engine {
         }
         for (g, b) in builders.into_iter().enumerate() {
             report.patterns += b.len();
-            groups[g].mpm = b.build()?;
+            let (mpm, used) = b.build_cached(cache)?;
+            match used {
+                mpm::CacheUse::Hit => report.cache_hits += 1,
+                _ if mpm.is_some() => report.compiled += 1,
+                _ => {}
+            }
+            groups[g].mpm = mpm;
             if let Some(m) = &groups[g].mpm {
                 report.databases += 1;
                 report.database_bytes += m.size();

@@ -6,8 +6,34 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::path::Path;
 
 use hyperscan::prelude::*;
+use hyperscan::Serialized;
+
+/// What happened to a database when a cache directory was given.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CacheUse {
+    /// No cache configured.
+    Off,
+    /// Loaded from the cache.
+    Hit,
+    /// Compiled and written to the cache.
+    Stored,
+    /// Compiled; the cache could not be written (reported, not fatal).
+    Unwritable,
+}
+
+/// Cache file magic and format version.
+const CACHE_MAGIC: &[u8; 8] = b"SKMHSDB1";
+
+/// FNV-1a: a stable 64-bit hash (unlike std's, it is the same in every build).
+fn fnv1a(mut h: u64, bytes: &[u8]) -> u64 {
+    for &b in bytes {
+        h = (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+    }
+    h
+}
 
 /// A compiled prefilter.
 pub struct Mpm {
@@ -62,13 +88,93 @@ impl MpmBuilder {
 
     /// Compiles the database; `None` when there are no patterns.
     pub fn build(self) -> Result<Option<Mpm>, String> {
-        if self.rules_of.is_empty() {
-            return Ok(None);
-        }
+        self.build_cached(None).map(|(m, _)| m)
+    }
+
+    /// Patterns in id order.
+    fn ordered(&self) -> Vec<(&(Vec<u8>, bool), u32)> {
         let mut by_id: Vec<(&(Vec<u8>, bool), u32)> =
             self.ids.iter().map(|(k, v)| (k, *v)).collect();
         by_id.sort_by_key(|(_, id)| *id);
-        let patterns: Patterns = by_id
+        by_id
+    }
+
+    /// Identity of this database's input: every pattern with its flags and id, and the
+    /// Hyperscan version (a serialized database only loads into the version that wrote it).
+    fn cache_key(&self) -> u64 {
+        let mut h = fnv1a(0xcbf2_9ce4_8422_2325, hyperscan::version_str().to_bytes());
+        h = fnv1a(h, env!("CARGO_PKG_VERSION").as_bytes());
+        for ((bytes, nocase), id) in self.ordered() {
+            h = fnv1a(h, &id.to_le_bytes());
+            h = fnv1a(h, &[u8::from(*nocase)]);
+            h = fnv1a(h, &(bytes.len() as u32).to_le_bytes());
+            h = fnv1a(h, bytes);
+        }
+        h
+    }
+
+    /// Like [`MpmBuilder::build`], reusing a database serialized in `cache` by an earlier run
+    /// with exactly the same patterns, and storing a freshly compiled one there.
+    pub fn build_cached(self, cache: Option<&Path>) -> Result<(Option<Mpm>, CacheUse), String> {
+        if self.rules_of.is_empty() {
+            return Ok((None, CacheUse::Off));
+        }
+        let Some(dir) = cache else {
+            return Ok((Some(self.compile()?), CacheUse::Off));
+        };
+        let key = self.cache_key();
+        let count = self.rules_of.len() as u64;
+        let path = dir.join(format!("{key:016x}.hsdb"));
+        if let Ok(bytes) = std::fs::read(&path) {
+            let header_ok = bytes.len() > 24
+                && &bytes[..8] == CACHE_MAGIC
+                && bytes[8..16] == key.to_le_bytes()
+                && bytes[16..24] == count.to_le_bytes();
+            if header_ok {
+                if let Ok(db) = (&bytes[24..]).deserialize::<hyperscan::Block>() {
+                    return Ok((
+                        Some(Mpm {
+                            db,
+                            rules_of: self.rules_of,
+                        }),
+                        CacheUse::Hit,
+                    ));
+                }
+            }
+            tracing::warn!(
+                "{}: unusable Hyperscan cache file, recompiling",
+                path.display()
+            );
+        }
+        let mpm = self.compile()?;
+        let stored = (|| -> std::io::Result<()> {
+            std::fs::create_dir_all(dir)?;
+            let ser = mpm
+                .db
+                .serialize()
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
+            let mut out = Vec::with_capacity(24 + ser.len());
+            out.extend_from_slice(CACHE_MAGIC);
+            out.extend_from_slice(&key.to_le_bytes());
+            out.extend_from_slice(&count.to_le_bytes());
+            out.extend_from_slice(&ser);
+            // Write then rename, so a concurrent reader never sees half a file.
+            let tmp = dir.join(format!(".{key:016x}.{}.tmp", std::process::id()));
+            std::fs::write(&tmp, &out)?;
+            std::fs::rename(&tmp, &path)
+        })();
+        match stored {
+            Ok(()) => Ok((Some(mpm), CacheUse::Stored)),
+            Err(e) => {
+                tracing::warn!("cannot write Hyperscan cache {}: {e}", path.display());
+                Ok((Some(mpm), CacheUse::Unwritable))
+            }
+        }
+    }
+
+    fn compile(self) -> Result<Mpm, String> {
+        let patterns: Patterns = self
+            .ordered()
             .iter()
             .map(|((bytes, nocase), id)| {
                 let mut flags = CompileFlags::SINGLEMATCH;
@@ -87,10 +193,10 @@ impl MpmBuilder {
         let db: BlockDatabase = patterns
             .build()
             .map_err(|e| format!("hyperscan compile: {e}"))?;
-        Ok(Some(Mpm {
+        Ok(Mpm {
             db,
             rules_of: self.rules_of,
-        }))
+        })
     }
 }
 
@@ -171,6 +277,50 @@ mod tests {
         mpm.scan(b"\x00\xffa.", &scratch, |r| got.extend_from_slice(r))
             .unwrap();
         assert!(got.is_empty(), "case-sensitive pattern matched other case");
+    }
+
+    #[test]
+    fn cache_round_trip_and_corruption() {
+        let dir = tempfile::tempdir().unwrap();
+        let make = || {
+            let mut b = MpmBuilder::default();
+            b.add(b"needle", false, 1);
+            b.add(b"other", true, 2);
+            b
+        };
+        let (m, u) = make().build_cached(Some(dir.path())).unwrap();
+        assert_eq!(u, CacheUse::Stored);
+        let (m2, u2) = make().build_cached(Some(dir.path())).unwrap();
+        assert_eq!(u2, CacheUse::Hit);
+        let (m, m2) = (m.unwrap(), m2.unwrap());
+        let mut s = None;
+        m2.prepare_scratch(&mut s).unwrap();
+        let mut got = Vec::new();
+        m2.scan(b"a needle and OTHER", s.as_ref().unwrap(), |r| {
+            got.extend_from_slice(r)
+        })
+        .unwrap();
+        got.sort();
+        assert_eq!(got, vec![1, 2]);
+        assert_eq!(m.size(), m2.size());
+        // A different pattern set does not reuse the file; a corrupted file is recompiled.
+        let mut b = MpmBuilder::default();
+        b.add(b"needle", true, 1);
+        assert_eq!(
+            b.build_cached(Some(dir.path())).unwrap().1,
+            CacheUse::Stored
+        );
+        for entry in std::fs::read_dir(dir.path()).unwrap() {
+            let p = entry.unwrap().path();
+            let mut bytes = std::fs::read(&p).unwrap();
+            let n = bytes.len();
+            bytes.truncate(n / 2);
+            std::fs::write(&p, bytes).unwrap();
+        }
+        assert_eq!(
+            make().build_cached(Some(dir.path())).unwrap().1,
+            CacheUse::Stored
+        );
     }
 
     #[test]

@@ -7,7 +7,92 @@ use std::sync::Arc;
 
 use super::header::Vars;
 use super::parse::{parse_rule, sniff_sid};
-use super::{Origin, Rule};
+use super::{Action, Origin, Rule};
+
+/// One selector of `[rules] enable/disable/drop`, in suricata-update's spellings:
+/// `2019401` or `1:2019401` (sid), `2000000-2000100` (sid range), `re:REGEX` (on the rule text,
+/// as suricata-update does), `group:FILE` (rule file name, `*` allowed at the end).
+#[derive(Debug)]
+pub enum Matcher {
+    /// A sid, with an optional gid.
+    Sid(Option<u32>, u32),
+    /// An inclusive sid range.
+    Range(u32, u32),
+    /// A regular expression on the rule text.
+    Re(pcre2::bytes::Regex),
+    /// A rule file name (or prefix, with a trailing `*`).
+    Group(String),
+}
+
+impl Matcher {
+    /// Parses one selector.
+    pub fn parse(s: &str) -> Result<Matcher, String> {
+        let t = s.trim();
+        if let Some(re) = t.strip_prefix("re:") {
+            return pcre2::bytes::RegexBuilder::new()
+                .caseless(true)
+                .build(re)
+                .map(Matcher::Re)
+                .map_err(|e| format!("'{t}': {e}"));
+        }
+        if let Some(g) = t.strip_prefix("group:") {
+            return Ok(Matcher::Group(g.trim().to_string()));
+        }
+        if let Some((a, b)) = t.split_once('-') {
+            let (a, b) = (a.trim().parse::<u32>(), b.trim().parse::<u32>());
+            return match (a, b) {
+                (Ok(a), Ok(b)) if a <= b => Ok(Matcher::Range(a, b)),
+                _ => Err(format!("'{t}' is not a sid range")),
+            };
+        }
+        if let Some((g, sid)) = t.split_once(':') {
+            return match (g.parse::<u32>(), sid.parse::<u32>()) {
+                (Ok(g), Ok(sid)) => Ok(Matcher::Sid(Some(g), sid)),
+                _ => Err(format!("'{t}' is not gid:sid")),
+            };
+        }
+        t.parse::<u32>()
+            .map(|sid| Matcher::Sid(None, sid))
+            .map_err(|_| format!("'{t}' is not a sid, range, re:REGEX or group:FILE"))
+    }
+
+    fn matches(&self, rule: &Rule, file: &Path) -> bool {
+        match self {
+            Matcher::Sid(gid, sid) => rule.sid == *sid && gid.is_none_or(|g| g == rule.gid),
+            Matcher::Range(a, b) => (*a..=*b).contains(&rule.sid),
+            Matcher::Re(re) => re.is_match(rule.text.as_bytes()).unwrap_or(false),
+            Matcher::Group(g) => {
+                let name = file
+                    .file_name()
+                    .map(|n| n.to_string_lossy())
+                    .unwrap_or_default();
+                match g.strip_suffix('*') {
+                    Some(prefix) => name.starts_with(prefix),
+                    None => name == g.as_str(),
+                }
+            }
+        }
+    }
+}
+
+/// Which rules to take: suricata-update's enable/disable/drop lists, as config.
+/// A rule commented out in its file loads only if `enable` selects it; `disable` wins over
+/// `enable`; `drop` turns the selected rules' action into `drop` (for inline mode).
+#[derive(Debug, Default)]
+pub struct Selection {
+    /// Rules to enable (also commented-out ones).
+    pub enable: Vec<Matcher>,
+    /// Rules to leave out.
+    pub disable: Vec<Matcher>,
+    /// Rules whose action becomes drop.
+    pub drop: Vec<Matcher>,
+}
+
+impl Selection {
+    fn any(list: &[Matcher], rule: &Rule, file: &Path) -> bool {
+        list.iter().any(|m| m.matches(rule, file))
+    }
+}
 
 /// A rule that could not be loaded, with where it is and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -46,6 +131,12 @@ pub struct RuleSet {
     pub seen: usize,
     /// Rules replaced by a later rule with the same gid:sid.
     pub overridden: usize,
+    /// Rules left out by `disable`.
+    pub disabled: usize,
+    /// Commented-out rules loaded by `enable`.
+    pub enabled: usize,
+    /// Rules turned into `drop` by `drop`.
+    pub dropped: usize,
 }
 
 /// Collects the `.rules` files under `path` (a file is taken as is), sorted for a stable order.
@@ -70,14 +161,40 @@ pub fn rule_files(path: &Path) -> Result<Vec<PathBuf>, String> {
     Ok(out)
 }
 
+/// Whether a comment line is a rule that was commented out (`# alert tcp ...`).
+fn commented_rule(line: &str) -> Option<&str> {
+    let body = line.strip_prefix('#')?.trim_start();
+    let action = body.split_whitespace().next()?;
+    (matches!(
+        action,
+        "alert" | "drop" | "reject" | "rejectsrc" | "rejectdst" | "rejectboth" | "pass"
+    ) && body.contains("sid:"))
+    .then_some(body)
+}
+
 /// Iterates over the rules of a file's text: `(first line, joined text)`, joining lines that
 /// end in `\` and skipping blank lines and comments.
 pub fn rule_lines(text: &str) -> impl Iterator<Item = (usize, String)> + '_ {
+    all_rule_lines(text, false).map(|(line, text, _)| (line, text))
+}
+
+/// Like [`rule_lines`]; with `commented`, also yields commented-out rules (flag set).
+fn all_rule_lines(text: &str, commented: bool) -> impl Iterator<Item = (usize, String, bool)> + '_ {
     let mut lines = text.lines().enumerate();
     std::iter::from_fn(move || loop {
         let (idx, line) = lines.next()?;
-        let trimmed = line.trim();
-        if trimmed.is_empty() || trimmed.starts_with('#') {
+        let mut trimmed = line.trim();
+        let mut is_commented = false;
+        if trimmed.starts_with('#') {
+            match commented.then(|| commented_rule(trimmed)).flatten() {
+                Some(body) => {
+                    trimmed = body;
+                    is_commented = true;
+                }
+                None => continue,
+            }
+        }
+        if trimmed.is_empty() {
             continue;
         }
         let mut joined = String::new();
@@ -93,7 +210,7 @@ pub fn rule_lines(text: &str) -> impl Iterator<Item = (usize, String)> + '_ {
             }
         }
         joined.push_str(&cur);
-        return Some((idx + 1, joined));
+        return Some((idx + 1, joined, is_commented));
     })
 }
 
@@ -101,7 +218,17 @@ impl RuleSet {
     /// Loads every pack in order. Only an unreadable path is an error; bad rules are recorded
     /// in `failures` and the rest load.
     pub fn load(paths: &[PathBuf], vars: &Vars) -> Result<RuleSet, String> {
+        Self::load_selected(paths, vars, &Selection::default())
+    }
+
+    /// Loads packs in order, applying `sel` (enable/disable/drop).
+    pub fn load_selected(
+        paths: &[PathBuf],
+        vars: &Vars,
+        sel: &Selection,
+    ) -> Result<RuleSet, String> {
         let mut set = RuleSet::default();
+        let want_commented = !sel.enable.is_empty();
         let mut index: HashMap<(u32, u32), usize> = HashMap::new();
         for path in paths {
             for file in rule_files(path)? {
@@ -109,16 +236,37 @@ impl RuleSet {
                 let text = String::from_utf8_lossy(&bytes);
                 set.files += 1;
                 let shared = Arc::new(file.clone());
-                for (line, rule_text) in rule_lines(&text) {
-                    set.seen += 1;
+                for (line, rule_text, commented) in all_rule_lines(&text, want_commented) {
+                    if !commented {
+                        set.seen += 1;
+                    }
                     match parse_rule(&rule_text, vars) {
                         Ok(mut rule) => {
+                            if commented && !Selection::any(&sel.enable, &rule, &file) {
+                                continue;
+                            }
+                            if Selection::any(&sel.disable, &rule, &file) {
+                                set.disabled += 1;
+                                continue;
+                            }
+                            if commented {
+                                set.seen += 1;
+                                set.enabled += 1;
+                            }
+                            if rule.action == Action::Alert
+                                && Selection::any(&sel.drop, &rule, &file)
+                            {
+                                rule.action = Action::Drop;
+                                set.dropped += 1;
+                            }
                             rule.origin = Some(Origin {
                                 file: shared.clone(),
                                 line,
                             });
                             set.insert(rule, &mut index);
                         }
+                        // A commented-out line that does not parse was never meant to load.
+                        Err(_) if commented => {}
                         Err(reason) => set.failures.push(RuleFailure {
                             file: file.clone(),
                             line,
@@ -211,6 +359,47 @@ mod tests {
             fail.to_string().contains("a.rules:2: sid 11: content"),
             "{fail}"
         );
+    }
+
+    #[test]
+    fn enable_disable_drop() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("emerging-x.rules");
+        std::fs::write(
+            &a,
+            "alert tcp any any -> any any (msg:\"noisy\"; sid:100;)\n\
+             alert tcp any any -> any any (msg:\"keep\"; sid:101;)\n\
+             alert tcp any any -> any any (msg:\"Heartbleed probe\"; sid:150;)\n\
+             # alert tcp any any -> any any (msg:\"off by default\"; sid:200;)\n\
+             # a plain comment mentioning sid:201\n",
+        )
+        .unwrap();
+        let sel = Selection {
+            enable: vec![Matcher::parse("200").unwrap()],
+            disable: vec![Matcher::parse("1:100").unwrap()],
+            drop: vec![Matcher::parse("re:heartbleed").unwrap()],
+        };
+        let set = RuleSet::load_selected(&[a.clone()], &Vars::default(), &sel).unwrap();
+        let sids: Vec<u32> = set.rules.iter().map(|r| r.sid).collect();
+        assert_eq!(sids, vec![101, 150, 200]);
+        assert_eq!((set.disabled, set.enabled, set.dropped), (1, 1, 1));
+        assert_eq!(set.rules[1].action, Action::Drop);
+        assert!(set.failures.is_empty());
+        let by_file = Selection {
+            disable: vec![Matcher::parse("group:emerging-*").unwrap()],
+            ..Selection::default()
+        };
+        assert!(RuleSet::load_selected(&[a], &Vars::default(), &by_file)
+            .unwrap()
+            .rules
+            .is_empty());
+        for bad in ["abc", "5-3", "x:1", "re:(unclosed"] {
+            assert!(Matcher::parse(bad).is_err(), "{bad}");
+        }
+        assert!(matches!(
+            Matcher::parse("2000000-2000100").unwrap(),
+            Matcher::Range(2_000_000, 2_000_100)
+        ));
     }
 
     #[test]
