@@ -379,7 +379,7 @@ mod tests {
             disable: vec![Matcher::parse("1:100").unwrap()],
             drop: vec![Matcher::parse("re:heartbleed").unwrap()],
         };
-        let set = RuleSet::load_selected(&[a.clone()], &Vars::default(), &sel).unwrap();
+        let set = RuleSet::load_selected(std::slice::from_ref(&a), &Vars::default(), &sel).unwrap();
         let sids: Vec<u32> = set.rules.iter().map(|r| r.sid).collect();
         assert_eq!(sids, vec![101, 150, 200]);
         assert_eq!((set.disabled, set.enabled, set.dropped), (1, 1, 1));
