@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Regenerates the seed corpora from the project's own rules and captures.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mkdir -p fuzz/corpus/rule_parser fuzz/corpus/packet
+grep -hE "^(alert|drop)" signatures/sekimori-starter.rules | while read -r l; do
+  printf '%s' "$l" > "fuzz/corpus/rule_parser/starter-$(printf '%s' "$l" | md5sum | cut -c1-12)"
+done
+grep -ho 'r#"alert[^#]*"#' src/detect/rules/parse.rs src/detect/inspect.rs src/detect/mod.rs | sed 's/^r#"//; s/"#$//' | sort -u |
+  while read -r l; do printf '%s' "$l" > "fuzz/corpus/rule_parser/unit-$(printf '%s' "$l" | md5sum | cut -c1-12)"; done
+python3 - <<'PY'
+import glob, hashlib, os, struct
+for p in sorted(glob.glob('pcaps/*.pcap')):
+    b = open(p, 'rb').read()
+    off = 24
+    while off + 16 <= len(b):
+        _, _, incl, _ = struct.unpack('<IIII', b[off:off + 16])
+        frame = b[off + 16:off + 16 + incl]
+        off += 16 + incl
+        for sel in (0, 0x80):
+            data = bytes([sel]) + frame
+            open(os.path.join('fuzz/corpus/packet', hashlib.md5(data).hexdigest()[:12]), 'wb').write(data)
+PY
