@@ -75,7 +75,7 @@ fn benches(c: &mut Criterion) {
             let mut table = FlowTable::new(FlowConfig::default(), 0);
             for (ts, f) in &frames {
                 if let Ok(p) = decode(LinkType::Ethernet, f) {
-                    black_box(table.track(&p, *ts, &mut |_, _| {}).to_server);
+                    black_box(table.track(&p, *ts, true, &mut |_, _| {}).to_server);
                 }
             }
         })

@@ -172,8 +172,8 @@ pub struct Packet<'a> {
     pub truncated: bool,
     /// Transport payload (IP payload for other protocols and fragments).
     pub payload: &'a [u8],
-    /// Bytes on the wire from the IP header on, for flow byte counters.
-    pub ip_len: usize,
+    /// Captured frame length including the link header (Suricata's flow byte counters count it).
+    pub frame_len: usize,
     /// The IPv4 header as captured (empty for IPv6), for checksum validation.
     pub ip_header: &'a [u8],
     /// The transport header and payload as captured (empty when not decoded).
@@ -371,7 +371,7 @@ fn from_sliced<'a>(
         });
     };
     let mut ip_id = 0;
-    let (ip_version, src, dst, ttl, ip_payload, ip_len, ip_header) = match net {
+    let (ip_version, src, dst, ttl, ip_payload, _ip_len, ip_header) = match net {
         LaxNetSlice::Ipv4(v4) => {
             let h = v4.header();
             ip_id = h.identification();
@@ -415,7 +415,7 @@ fn from_sliced<'a>(
         fragment: ip_payload.fragmented,
         truncated: ip_payload.incomplete,
         payload: ip_payload.payload,
-        ip_len,
+        frame_len: frame.len(),
         ip_header,
         l4: &[],
     };

@@ -22,7 +22,7 @@ use crate::decode::Packet;
 use flowbits::{FlowBits, FlowbitCond};
 use inspect::{Pcre, Step};
 use rules::classification::Classifications;
-use rules::keywords::{FlowbitOp, PacketCond, ThresholdSpec};
+use rules::keywords::{CsumKind, FlowbitOp, PacketCond, ThresholdSpec};
 use rules::{
     Action, AddrSet, Buffer, Content, FastPattern, FlowMatch, Inspect, PortSet, Rule, Target, L4,
 };
@@ -143,6 +143,23 @@ impl Sig {
             PacketCond::Ack(a) => p.tcp.is_some_and(|t| t.ack == a),
             PacketCond::SameIp => p.src == p.dst,
             PacketCond::IpId(id) => p.ip_version == 4 && p.ip_id == id,
+            PacketCond::Checksum(kind, valid) => {
+                let applies = match kind {
+                    CsumKind::Ipv4 => p.ip_version == 4,
+                    CsumKind::Tcp(v) => p.proto == 6 && p.ip_version == v,
+                    CsumKind::Udp(v) => p.proto == 17 && p.ip_version == v,
+                    CsumKind::Icmp(4) => p.proto == 1,
+                    CsumKind::Icmp(_) => p.proto == 58,
+                };
+                if !applies {
+                    return false;
+                }
+                let ok = match kind {
+                    CsumKind::Ipv4 => crate::decode::checksum::ipv4_header_ok(p.ip_header),
+                    _ => p.verify_checksums() != Err(crate::decode::DecodeError::L4Checksum),
+                };
+                ok == valid
+            }
         })
     }
 

@@ -132,7 +132,7 @@ pub struct Flow {
     pub pkts_toserver: u64,
     /// Packets server to client.
     pub pkts_toclient: u64,
-    /// Bytes client to server (IP length).
+    /// Bytes client to server (captured frame length).
     pub bytes_toserver: u64,
     /// Bytes server to client.
     pub bytes_toclient: u64,
@@ -260,11 +260,13 @@ impl FlowTable {
     }
 
     /// Finds or creates the flow of `p` at time `now`, updates its counters and state.
-    /// Expired flows are handed to `ended` before the lookup.
+    /// Expired flows are handed to `ended` before the lookup. A TCP segment whose checksum
+    /// failed validation is counted but does not move the session state.
     pub fn track(
         &mut self,
         p: &Packet<'_>,
         now: Micros,
+        tcp_valid: bool,
         ended: &mut impl FnMut(&Flow, EndReason),
     ) -> Lookup<'_> {
         if now >= self.next_sweep {
@@ -290,12 +292,12 @@ impl FlowTable {
         flow.last = flow.last.max(now);
         if to_server {
             flow.pkts_toserver += 1;
-            flow.bytes_toserver += p.ip_len as u64;
+            flow.bytes_toserver += p.frame_len as u64;
         } else {
             flow.pkts_toclient += 1;
-            flow.bytes_toclient += p.ip_len as u64;
+            flow.bytes_toclient += p.frame_len as u64;
         }
-        if let Some(tcp) = p.tcp {
+        if let (Some(tcp), true) = (p.tcp, tcp_valid) {
             flow.update_tcp(tcp.flags, to_server, midstream);
         }
         Lookup {
@@ -424,7 +426,7 @@ mod tests {
         let mut id = None;
         for (i, (frame, to_server, est)) in steps.iter().enumerate() {
             let p = decode(LinkType::Raw, frame).unwrap();
-            let l = t.track(&p, i as i64, &mut nop);
+            let l = t.track(&p, i as i64, true, &mut nop);
             assert_eq!(l.to_server, *to_server, "step {i}");
             let f = l.flow.unwrap();
             assert_eq!(f.established(), *est, "step {i}");
@@ -439,7 +441,7 @@ mod tests {
         let mut t = FlowTable::new(FlowConfig::default(), 0);
         let p = tcp([10, 0, 0, 2], [10, 0, 0, 1], 80, 4000, "SA");
         let p = decode(LinkType::Raw, &p).unwrap();
-        let l = t.track(&p, 0, &mut nop);
+        let l = t.track(&p, 0, true, &mut nop);
         assert!(!l.to_server);
         assert_eq!(l.flow.unwrap().client.1, 4000);
     }
@@ -449,7 +451,7 @@ mod tests {
         let frame = tcp([10, 0, 0, 1], [10, 0, 0, 2], 4000, 80, "A");
         let p = decode(LinkType::Raw, &frame).unwrap();
         let mut off = FlowTable::new(FlowConfig::default(), 0);
-        assert!(!off.track(&p, 0, &mut nop).flow.unwrap().established());
+        assert!(!off.track(&p, 0, true, &mut nop).flow.unwrap().established());
         let mut on = FlowTable::new(
             FlowConfig {
                 midstream: true,
@@ -457,7 +459,7 @@ mod tests {
             },
             0,
         );
-        assert!(on.track(&p, 0, &mut nop).flow.unwrap().established());
+        assert!(on.track(&p, 0, true, &mut nop).flow.unwrap().established());
     }
 
     #[test]
@@ -472,14 +474,14 @@ mod tests {
         for (i, port) in [1000u16, 1001, 1002].iter().enumerate() {
             let frame = tcp([10, 0, 0, 1], [10, 0, 0, 2], *port, 80, "S");
             let p = decode(LinkType::Raw, &frame).unwrap();
-            assert!(t.track(&p, i as i64, &mut record).flow.is_some());
+            assert!(t.track(&p, i as i64, true, &mut record).flow.is_some());
         }
         assert_eq!(t.len(), 2);
         assert_eq!(t.stats.evicted, 1);
         // 31 s later the two remaining unestablished flows have timed out.
         let frame = tcp([10, 0, 0, 9], [10, 0, 0, 2], 5, 80, "S");
         let p = decode(LinkType::Raw, &frame).unwrap();
-        t.track(&p, 31_000_000 + 10, &mut record);
+        t.track(&p, 31_000_000 + 10, true, &mut record);
         assert_eq!(t.stats.timed_out, 2);
         t.drain(&mut record);
         assert_eq!(ended.len(), 4);

@@ -210,16 +210,9 @@ impl Worker {
             cfg,
             ..
         } = self;
-        // A TCP segment with a bad checksum must not move the session state (as Suricata's
-        // stream engine ignores it); it is still inspected.
-        let lookup = if checksum_ok || p.tcp.is_none() {
-            flows.track(&p, ts, &mut Self::on_flow_end)
-        } else {
-            crate::flow::Lookup {
-                flow: None,
-                to_server: true,
-            }
-        };
+        // A TCP segment with a bad checksum is counted in its flow but does not move the
+        // session state (Suricata's stream engine ignores it); it is still inspected.
+        let lookup = flows.track(&p, ts, checksum_ok, &mut Self::on_flow_end);
         let to_server = lookup.to_server;
         let mut flow = lookup.flow;
         if let Some(f) = flow.as_deref() {

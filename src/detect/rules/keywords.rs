@@ -373,6 +373,21 @@ pub enum PacketCond {
     SameIp,
     /// IPv4 identification field.
     IpId(u16),
+    /// `ipv4-csum`, `tcpv4-csum`... : (which header, must be valid).
+    Checksum(CsumKind, bool),
+}
+
+/// Which checksum a `*-csum` keyword checks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CsumKind {
+    /// IPv4 header.
+    Ipv4,
+    /// TCP over IPv4 or IPv6 (the keyword's family must match the packet's).
+    Tcp(u8),
+    /// UDP over IPv4 or IPv6.
+    Udp(u8),
+    /// ICMPv4 or ICMPv6.
+    Icmp(u8),
 }
 
 /// How `flags` compares.

@@ -4,8 +4,8 @@ use super::content::{parse_content_value, Content, FastPattern};
 use super::header::{parse_addr, parse_ports, Vars};
 use super::keywords::{
     parse_flags, parse_flowbits, parse_pcre, parse_threshold, Base, ByteExtract, ByteJump,
-    ByteMath, ByteOp, ByteTest, Cmp, Endian, Extract, IsDataAt, MathOp, PacketCond, Value,
-    MAX_VARS,
+    ByteMath, ByteOp, ByteTest, Cmp, CsumKind, Endian, Extract, IsDataAt, MathOp, PacketCond,
+    Value, MAX_VARS,
 };
 use super::{Action, Buffer, FlowMatch, Inspect, Rule, Target, L4};
 
@@ -213,14 +213,6 @@ const NOT_YET: &[&str] = &[
     "config",
     "absent",
     "entropy",
-    "ipv4-csum",
-    "ipv6-csum",
-    "tcpv4-csum",
-    "tcpv6-csum",
-    "udpv4-csum",
-    "udpv6-csum",
-    "icmpv4-csum",
-    "icmpv6-csum",
     "tcp.flags",
     "prefilter",
     "http2.frametype",
@@ -1021,6 +1013,22 @@ impl Builder {
             "seq" => self.rule.packet.push(PacketCond::Seq(num(kw, v)?)),
             "ack" => self.rule.packet.push(PacketCond::Ack(num(kw, v)?)),
             "sameip" => self.rule.packet.push(PacketCond::SameIp),
+            "ipv4-csum" | "tcpv4-csum" | "tcpv6-csum" | "udpv4-csum" | "udpv6-csum"
+            | "icmpv4-csum" | "icmpv6-csum" => {
+                let valid = match need_v()?.trim() {
+                    "valid" => true,
+                    "invalid" => false,
+                    other => return Err(format!("must be valid or invalid, not '{other}'")),
+                };
+                let v = if kw.contains("v6") { 6 } else { 4 };
+                let kind = match kw.split('v').next().unwrap_or("") {
+                    "ip" => CsumKind::Ipv4,
+                    "tcp" => CsumKind::Tcp(v),
+                    "udp" => CsumKind::Udp(v),
+                    _ => CsumKind::Icmp(v),
+                };
+                self.rule.packet.push(PacketCond::Checksum(kind, valid));
+            }
             "flowbits" => match parse_flowbits(need_v()?)? {
                 Some(op) => self.rule.flowbits.push(op),
                 None => self.rule.noalert = true,
