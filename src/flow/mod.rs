@@ -503,8 +503,8 @@ mod tests {
         let r = mk([8, 8, 8, 8], [10, 0, 0, 1], 53, 5555);
         let q = decode(LinkType::Raw, &q).unwrap();
         let r = decode(LinkType::Raw, &r).unwrap();
-        assert!(!t.track(&q, 0, &mut nop).flow.unwrap().established());
-        let l = t.track(&r, 1, &mut nop);
+        assert!(!t.track(&q, 0, true, &mut nop).flow.unwrap().established());
+        let l = t.track(&r, 1, true, &mut nop);
         assert!(!l.to_server);
         assert!(l.flow.unwrap().established());
     }
