@@ -15,7 +15,7 @@ use sekimori::capture::synth::{Frame, TcpSession};
 use sekimori::decode::{decode, LinkType};
 use sekimori::detect::rules::classification::Classifications;
 use sekimori::detect::rules::{parse::parse_rule, Vars};
-use sekimori::detect::{Engine, FlowFacts};
+use sekimori::detect::{Engine, FlowFacts, View};
 use sekimori::flow::{FlowConfig, FlowTable};
 use sekimori::output::eve::{render_alert, AlertInput};
 use sekimori::output::{Backpressure, EveTarget, EveWriter};
@@ -94,7 +94,16 @@ fn benches(c: &mut Criterion) {
         b.iter(|| {
             let mut n = 0u32;
             for p in &decoded {
-                engine.inspect(&mut ctx, p, facts, None, |_| n += 1);
+                engine.inspect(
+                    &mut ctx,
+                    p,
+                    facts,
+                    None,
+                    View::Packet {
+                        stream_active: false,
+                    },
+                    |_| n += 1,
+                );
             }
             black_box(n)
         })

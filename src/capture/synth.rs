@@ -157,6 +157,39 @@ impl TcpSession {
         self
     }
 
+    /// Sends `parts` of one message as separate segments in the given order, each
+    /// `(offset in the message, bytes)`, then the peer's ACK of the whole message. Parts may
+    /// overlap or come out of order (for reassembly and evasion tests).
+    pub fn send_parts(&mut self, to_server: bool, parts: &[(u32, &[u8])]) -> &mut Self {
+        let (sp, dp) = if to_server {
+            (self.client.1, self.server.1)
+        } else {
+            (self.server.1, self.client.1)
+        };
+        let base = if to_server { self.cseq } else { self.sseq };
+        let mut end = 0u32;
+        for (off, bytes) in parts {
+            let seq = base.wrapping_add(*off);
+            self.push(
+                to_server,
+                |b, _, ack| b.tcp(sp, dp, seq, 64_240).psh().ack(ack),
+                bytes,
+            );
+            end = end.max(off + bytes.len() as u32);
+        }
+        if to_server {
+            self.cseq = base.wrapping_add(end);
+        } else {
+            self.sseq = base.wrapping_add(end);
+        }
+        self.push(
+            !to_server,
+            |b, seq, ack| b.tcp(dp, sp, seq, 64_240).ack(ack),
+            &[],
+        );
+        self
+    }
+
     /// Closes with FIN from the client, FIN/ACK from the server and a last ACK.
     pub fn close(mut self) -> Vec<Frame> {
         let (c, s) = (self.client.1, self.server.1);

@@ -268,6 +268,12 @@ fn print_summary(engine: &Engine, s: &ReplaySummary, eve: &EveTarget, workers: u
         "flows: {} created, {} timed out, {} evicted, {} packets without flow (table full)",
         st.flow.created, st.flow.timed_out, st.flow.evicted, st.flow.no_room
     );
+    let se = &st.stream_events;
+    let _ = writeln!(
+        err,
+        "streams: {} bytes reassembled, {} gaps, {} overlaps with different data, {} out-of-order segments refused, {} bytes past depth",
+        st.stream_bytes, se.gaps, se.overlap_diff, se.ooo_refused, se.depth_bytes
+    );
     let target = match eve {
         EveTarget::File(p) => p.display().to_string(),
         EveTarget::Stdout => "standard output".into(),

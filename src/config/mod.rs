@@ -9,6 +9,7 @@ use serde::Deserialize;
 use crate::detect::rules::classification::Classifications;
 use crate::detect::rules::load::{Matcher, Selection};
 use crate::detect::rules::Vars;
+use crate::flow::stream::{OverlapPolicy, StreamConfig};
 use crate::flow::FlowConfig;
 
 /// The whole configuration file.
@@ -24,6 +25,9 @@ pub struct Config {
     /// Flow tracking.
     #[serde(default)]
     pub flow: FlowSection,
+    /// TCP reassembly.
+    #[serde(default)]
+    pub stream: StreamSection,
     /// Threads.
     #[serde(default)]
     pub runtime: RuntimeConfig,
@@ -84,6 +88,18 @@ pub struct FlowSection {
     pub midstream: Option<bool>,
 }
 
+/// `[stream]`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamSection {
+    /// Bytes reassembled per direction (default 1 MiB).
+    pub depth: Option<u64>,
+    /// Overlap policy: first, last, bsd (default), linux, windows.
+    pub policy: Option<OverlapPolicy>,
+    /// Out-of-order segments kept per direction (default 256).
+    pub max_segments: Option<usize>,
+}
+
 /// `[runtime]`.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -118,6 +134,9 @@ impl Config {
     /// Checks values serde cannot, reporting every problem at once.
     pub fn validate(&self) -> Result<(), String> {
         let mut errors = Vec::new();
+        if self.stream.max_segments == Some(0) {
+            errors.push("stream.max_segments: must be at least 1".to_string());
+        }
         if self.flow.capacity == Some(0) {
             errors.push("flow.capacity: must be at least 1".to_string());
         }
@@ -201,6 +220,15 @@ impl Config {
                 .unwrap_or(d.timeout_established),
             timeout_closed: self.flow.timeout_closed.unwrap_or(d.timeout_closed),
             midstream: self.flow.midstream.unwrap_or(d.midstream),
+            stream: {
+                let d = StreamConfig::default();
+                StreamConfig {
+                    depth: self.stream.depth.unwrap_or(d.depth),
+                    policy: self.stream.policy.unwrap_or(d.policy),
+                    max_segments: self.stream.max_segments.unwrap_or(d.max_segments),
+                    ..d
+                }
+            },
         }
     }
 }
@@ -220,6 +248,9 @@ mod tests {
             [flow]
             capacity = 10
             midstream = true
+            [stream]
+            depth = 4096
+            policy = "windows"
             [runtime]
             workers = 3
             [output]
@@ -234,6 +265,9 @@ mod tests {
         assert_eq!(c.flow().capacity, 10);
         assert_eq!(c.flow().timeout_new, FlowConfig::default().timeout_new);
         assert_eq!(c.runtime.workers, Some(3));
+        assert_eq!(c.flow().stream.depth, 4096);
+        assert_eq!(c.flow().stream.policy, OverlapPolicy::Windows);
+        assert!(Config::from_toml("[stream]\npolicy = \"solaris\"\n").is_err());
     }
 
     #[test]

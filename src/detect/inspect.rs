@@ -98,6 +98,8 @@ struct Cursor<'b> {
     buf: &'b [u8],
     vars: [i64; MAX_VARS],
     budget: u32,
+    /// The chain's last match must end after this offset (stream inspection: in new data).
+    min_end: usize,
 }
 
 impl Cursor<'_> {
@@ -120,22 +122,39 @@ impl Cursor<'_> {
 
 /// Whether the chain matches `buf`.
 pub fn matches(steps: &[Step], buf: &[u8]) -> bool {
+    matches_ending_after(steps, buf, 0)
+}
+
+/// Whether the chain matches `buf` with its last content/pcre match ending after `min_end`
+/// (0: anywhere). Stream inspection uses it so data already inspected does not alert again.
+pub fn matches_ending_after(steps: &[Step], buf: &[u8], min_end: usize) -> bool {
     let mut cur = Cursor {
         buf,
         vars: [0; MAX_VARS],
         budget: STEP_BUDGET,
+        min_end,
     };
     run(steps, 0, 0, &mut cur)
 }
 
+/// Whether a chain has a positive content or pcre (so its match has an end position).
+pub fn has_anchor(steps: &[Step]) -> bool {
+    steps.iter().any(|s| match s {
+        Step::Content(c) => !c.negated,
+        Step::Pcre(p) => !p.negated,
+        _ => false,
+    })
+}
+
 fn run(steps: &[Step], idx: usize, prev_end: usize, cur: &mut Cursor<'_>) -> bool {
     let Some(step) = steps.get(idx) else {
-        return true;
+        return cur.min_end == 0 || prev_end > cur.min_end;
     };
     if !cur.spend() {
         return false;
     }
-    let retry = steps.get(idx + 1).is_some_and(Step::is_relative);
+    // In stream mode a later occurrence may be the one that ends in the new data.
+    let retry = cur.min_end > 0 || steps.get(idx + 1).is_some_and(Step::is_relative);
     let len = cur.buf.len();
     match step {
         Step::Content(c) => content(steps, idx, c, prev_end, retry, cur),
@@ -596,6 +615,16 @@ mod tests {
             r#"byte_math:bytes 1, offset 0, oper /, rvalue 0, result r;"#,
             b"\x03"
         ));
+    }
+
+    #[test]
+    fn match_must_end_in_new_data() {
+        let s = steps(r#"content:"ab";"#);
+        assert!(matches_ending_after(&s, b"ab..ab", 3));
+        assert!(!matches_ending_after(&s, b"ab....", 3));
+        // Backtracking finds the later occurrence when the first ends too early.
+        let s = steps(r#"content:"a"; content:"b"; distance:0;"#);
+        assert!(matches_ending_after(&s, b"ab ab", 3));
     }
 
     #[test]

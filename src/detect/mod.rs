@@ -69,6 +69,30 @@ pub struct Sig {
     fb_conds: Vec<FlowbitCond>,
     fb_sets: Vec<(FlowbitAct, u32)>,
     steps: Vec<Step>,
+    /// Inspects packets only (`dsize`, `flow:no_stream`).
+    packet_only: bool,
+    /// Inspects the reassembled stream only (`flow:only_stream`).
+    stream_only: bool,
+    /// The chain has a positive content/pcre, so a stream match has an end offset.
+    anchored: bool,
+}
+
+/// What payload a packet's inspection looks at.
+#[derive(Clone, Copy, Debug)]
+pub enum View<'a> {
+    /// The packet's own payload. `stream_active`: the packet's TCP data is being reassembled,
+    /// so only packet-only rules look at it here (the others see it on the stream).
+    Packet {
+        /// Whether the flow's stream is reassembled.
+        stream_active: bool,
+    },
+    /// Reassembled stream data: the retained window, and where the new bytes start in it.
+    Stream {
+        /// The window.
+        data: &'a [u8],
+        /// Offset in `data` where the bytes this packet added begin.
+        new_from: usize,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -164,12 +188,31 @@ impl Sig {
     }
 
     #[inline]
-    fn payload_matches(&self, payload: &[u8]) -> bool {
-        if self.steps.is_empty() {
-            return true;
+    fn payload_matches(&self, p: &Packet<'_>, view: View<'_>) -> bool {
+        match view {
+            View::Packet { stream_active } => {
+                if self.stream_only
+                    || (stream_active && !self.packet_only && !self.steps.is_empty())
+                {
+                    return false;
+                }
+                if self.steps.is_empty() {
+                    return true;
+                }
+                // Suricata does not inspect payload keywords on packets without payload.
+                !p.payload.is_empty() && inspect::matches(&self.steps, p.payload)
+            }
+            View::Stream { data, new_from } => {
+                if self.packet_only || self.steps.is_empty() {
+                    return false;
+                }
+                if self.anchored {
+                    inspect::matches_ending_after(&self.steps, data, new_from)
+                } else {
+                    inspect::matches(&self.steps, &data[new_from..])
+                }
+            }
         }
-        // Suricata does not inspect payload keywords on packets without payload.
-        !payload.is_empty() && inspect::matches(&self.steps, payload)
     }
 }
 
@@ -233,6 +276,10 @@ impl BuildReport {
 
 /// Rule groups by packet protocol.
 const GROUPS: usize = 4;
+
+/// Bytes before new stream data that the prefilter also scans, so a fast pattern just before
+/// a segment boundary still makes its rule a candidate.
+const STREAM_SCAN_LOOKBACK: usize = 4096;
 
 fn group_of(proto: u8) -> usize {
     match proto {
@@ -450,6 +497,13 @@ impl Engine {
             let next = bit_ids.len() as u32;
             *bit_ids.entry(name.clone()).or_insert(next)
         };
+        let packet_only = rule.flow.stream == Some(false)
+            || rule
+                .packet
+                .iter()
+                .any(|c| matches!(c, PacketCond::Dsize(_)));
+        let stream_only = rule.flow.stream == Some(true);
+        let anchored = inspect::has_anchor(&steps);
         let mut fb_conds = Vec::new();
         let mut fb_sets = Vec::new();
         for op in &rule.flowbits {
@@ -496,6 +550,9 @@ impl Engine {
             fb_conds,
             fb_sets,
             steps,
+            packet_only,
+            stream_only,
+            anchored,
         })
     }
 
@@ -530,15 +587,24 @@ impl Engine {
 
     /// Inspects one packet, calling `on_match` with the engine index of each matching rule,
     /// in engine order. `bits` are the flow's flowbits (None: packet without flow); matching
-    /// rules set/unset/toggle them before later rules are checked.
+    /// rules set/unset/toggle them before later rules are checked. `view` says whether the
+    /// packet's payload or new reassembled stream data is inspected.
     pub fn inspect(
         &self,
         ctx: &mut DetectCtx,
         p: &Packet<'_>,
         flow: FlowFacts,
         bits: Option<&mut FlowBits>,
+        view: View<'_>,
         mut on_match: impl FnMut(u32),
     ) {
+        // Prefilter input: the payload, or the new stream bytes with some context before them.
+        let scan: &[u8] = match view {
+            View::Packet { .. } => p.payload,
+            View::Stream { data, new_from } => {
+                &data[new_from.saturating_sub(STREAM_SCAN_LOOKBACK)..]
+            }
+        };
         let group = &self.groups[group_of(p.proto)];
         ctx.stamp = ctx.stamp.wrapping_add(1);
         if ctx.stamp == 0 {
@@ -546,9 +612,9 @@ impl Engine {
             ctx.stamp = 1;
         }
         ctx.candidates.clear();
-        if let (Some(m), Some(scratch), false) = (&group.mpm, &ctx.scratch, p.payload.is_empty()) {
+        if let (Some(m), Some(scratch), false) = (&group.mpm, &ctx.scratch, scan.is_empty()) {
             let (seen, stamp, cands) = (&mut ctx.seen, ctx.stamp, &mut ctx.candidates);
-            let res = m.scan(p.payload, scratch, |rules| {
+            let res = m.scan(scan, scratch, |rules| {
                 for &r in rules {
                     if seen[r as usize] != stamp {
                         seen[r as usize] = stamp;
@@ -575,7 +641,7 @@ impl Engine {
                 && sig.flow_matches(flow)
                 && sig.packet_matches(p)
                 && sig.fb_conds.iter().all(|c| c.holds(bits))
-                && sig.payload_matches(p.payload)
+                && sig.payload_matches(p, view)
             {
                 if flow.tracked {
                     for &(act, bit) in &sig.fb_sets {
@@ -625,7 +691,16 @@ mod tests {
         let mut ctx = e.new_ctx().unwrap();
         let p = decode(LinkType::Raw, frame).unwrap();
         let mut out = Vec::new();
-        e.inspect(&mut ctx, &p, flow, bits, |i| out.push(e.sig(i).sid));
+        e.inspect(
+            &mut ctx,
+            &p,
+            flow,
+            bits,
+            View::Packet {
+                stream_active: false,
+            },
+            |i| out.push(e.sig(i).sid),
+        );
         out.sort_unstable();
         out
     }

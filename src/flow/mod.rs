@@ -5,6 +5,8 @@
 //! is full, idle flows are evicted first, and a packet that still finds no room is inspected
 //! without flow state and counted.
 
+pub mod stream;
+
 use std::collections::HashMap;
 use std::net::IpAddr;
 
@@ -27,6 +29,8 @@ pub struct FlowConfig {
     pub timeout_closed: u32,
     /// Pick up TCP sessions whose handshake was not seen.
     pub midstream: bool,
+    /// TCP reassembly settings.
+    pub stream: stream::StreamConfig,
 }
 
 impl Default for FlowConfig {
@@ -37,6 +41,7 @@ impl Default for FlowConfig {
             timeout_established: 300,
             timeout_closed: 10,
             midstream: false,
+            stream: stream::StreamConfig::default(),
         }
     }
 }
@@ -146,6 +151,8 @@ pub struct Flow {
     pub dropped: bool,
     /// Flowbits set by rules.
     pub bits: crate::detect::flowbits::FlowBits,
+    /// TCP reassembly, client->server and server->client; allocated when a session starts.
+    pub streams: Option<Box<[stream::Reassembler; 2]>>,
 }
 
 impl Flow {
@@ -167,7 +174,12 @@ impl Flow {
     }
 
     /// Updates TCP state for a packet in the given direction.
-    fn update_tcp(&mut self, flags: u8, to_server: bool, midstream: bool) {
+    fn update_tcp(&mut self, tcp: &crate::decode::TcpInfo, to_server: bool, midstream: bool) {
+        let flags = tcp.flags;
+        if flags & tcp_flags::SYN != 0 && flags & tcp_flags::RST == 0 {
+            let dir = usize::from(!to_server);
+            self.streams.get_or_insert_with(Default::default)[dir].set_isn(tcp.seq);
+        }
         let syn = flags & tcp_flags::SYN != 0;
         let ack = flags & tcp_flags::ACK != 0;
         if flags & tcp_flags::RST != 0 {
@@ -298,7 +310,11 @@ impl FlowTable {
             flow.bytes_toclient += p.frame_len as u64;
         }
         if let (Some(tcp), true) = (p.tcp, tcp_valid) {
-            flow.update_tcp(tcp.flags, to_server, midstream);
+            flow.update_tcp(&tcp, to_server, midstream);
+            if flow.tcp == TcpState::Established && flow.streams.is_none() {
+                // Picked up mid-stream: reassembly starts with the next data.
+                flow.streams = Some(Default::default());
+            }
         }
         Lookup {
             flow: Some(flow),
@@ -344,6 +360,7 @@ impl FlowTable {
             passed: false,
             dropped: false,
             bits: Default::default(),
+            streams: None,
         }
     }
 

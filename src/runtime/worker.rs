@@ -3,11 +3,13 @@
 
 use std::sync::Arc;
 
+use crate::decode::tcp_flags;
 use crate::decode::{decode, DecodeError, LinkType};
 use crate::detect::rules::Action;
 use crate::detect::threshold::{Subject, Thresholds};
-use crate::detect::{DetectCtx, Engine, FlowFacts};
-use crate::flow::{EndReason, Flow, FlowConfig, FlowStats, FlowTable, Micros};
+use crate::detect::{DetectCtx, Engine, FlowFacts, View};
+use crate::flow::stream::StreamEvents;
+use crate::flow::{EndReason, Flow, FlowConfig, FlowStats, FlowTable, Micros, TcpState};
 use crate::output::eve::{blocks, render_alert, AlertInput};
 use crate::output::EveSender;
 
@@ -49,6 +51,10 @@ pub struct WorkerStats {
     pub dropped: u64,
     /// Alerts raised.
     pub alerts: u64,
+    /// TCP payload bytes reassembled and inspected on streams.
+    pub stream_bytes: u64,
+    /// Stream events summed over ended flows.
+    pub stream_events: StreamEvents,
     /// Matches not alerted because of threshold/detection_filter.
     pub thresholded: u64,
     /// EVE events lost to a full output queue (live mode only).
@@ -76,6 +82,11 @@ impl WorkerStats {
         self.passed += o.passed;
         self.dropped += o.dropped;
         self.alerts += o.alerts;
+        self.stream_bytes += o.stream_bytes;
+        self.stream_events.overlap_diff += o.stream_events.overlap_diff;
+        self.stream_events.gaps += o.stream_events.gaps;
+        self.stream_events.ooo_refused += o.stream_events.ooo_refused;
+        self.stream_events.depth_bytes += o.stream_events.depth_bytes;
         self.thresholded += o.thresholded;
         self.eve_dropped += o.eve_dropped;
         self.scan_errors += o.scan_errors;
@@ -159,8 +170,17 @@ impl Worker {
         })
     }
 
-    fn on_flow_end(_flow: &Flow, _why: EndReason) {
-        // Flow events (EVE `flow`) hook in here.
+    /// Called for every flow that ends; flow events (EVE `flow`) hook in here.
+    fn on_flow_end(stats: &mut WorkerStats, flow: &Flow, _why: EndReason) {
+        if let Some(streams) = flow.streams.as_deref() {
+            for r in streams {
+                let e = &r.events;
+                stats.stream_events.overlap_diff += e.overlap_diff;
+                stats.stream_events.gaps += e.gaps;
+                stats.stream_events.ooo_refused += e.ooo_refused;
+                stats.stream_events.depth_bytes += e.depth_bytes;
+            }
+        }
     }
 
     /// Runs one frame through the pipeline and returns the verdict.
@@ -212,7 +232,9 @@ impl Worker {
         } = self;
         // A TCP segment with a bad checksum is counted in its flow but does not move the
         // session state (Suricata's stream engine ignores it); it is still inspected.
-        let lookup = flows.track(&p, ts, checksum_ok, &mut Self::on_flow_end);
+        let lookup = flows.track(&p, ts, checksum_ok, &mut |f, why| {
+            Self::on_flow_end(stats, f, why)
+        });
         let to_server = lookup.to_server;
         let mut flow = lookup.flow;
         if let Some(f) = flow.as_deref() {
@@ -233,14 +255,57 @@ impl Worker {
             },
             None => FlowFacts::default(),
         };
+        // TCP data of a tracked session goes through reassembly; stream rules see it there.
+        let mut new_stream = None;
+        let stream_active = match (flow.as_deref_mut(), p.tcp) {
+            (Some(f), Some(tcp))
+                if checksum_ok && f.streams.is_some() && f.tcp != TcpState::Closed =>
+            {
+                let scfg = &cfg.flow.stream;
+                let dir = usize::from(!to_server);
+                let streams = f.streams.as_deref_mut().expect("checked above");
+                if tcp.flags & tcp_flags::ACK != 0 {
+                    // An ACK past what we saw of the other direction: that data was lost.
+                    streams[1 - dir].on_ack(tcp.ack, scfg);
+                }
+                // Data on a SYN (TCP Fast Open) starts right after the SYN's sequence number.
+                let seq = if tcp.flags & tcp_flags::SYN != 0 {
+                    tcp.seq.wrapping_add(1)
+                } else {
+                    tcp.seq
+                };
+                new_stream = streams[dir].insert(seq, p.payload, scfg);
+                true
+            }
+            _ => false,
+        };
         matched.clear();
+        let bits = flow.as_deref_mut().map(|f| &mut f.bits);
         engine.inspect(
             ctx,
             &p,
             facts,
-            flow.as_deref_mut().map(|f| &mut f.bits),
+            bits,
+            View::Packet { stream_active },
             |idx| matched.push(idx),
         );
+        if let (Some(new), Some(f)) = (new_stream, flow.as_deref_mut()) {
+            let dir = usize::from(!to_server);
+            let (streams, bits) = (
+                f.streams.as_deref().expect("stream data implies streams"),
+                &mut f.bits,
+            );
+            let view = View::Stream {
+                data: streams[dir].window(),
+                new_from: new.start,
+            };
+            engine.inspect(ctx, &p, facts, Some(bits), view, |idx| {
+                if !matched.contains(&idx) {
+                    matched.push(idx);
+                }
+            });
+            stats.stream_bytes += (new.end - new.start) as u64;
+        }
         if matched.is_empty() {
             return Verdict::Pass;
         }
@@ -315,7 +380,9 @@ impl Worker {
 
     /// Ends all flows and returns the final counters.
     pub fn finish(mut self) -> WorkerStats {
-        self.flows.drain(&mut Self::on_flow_end);
+        let stats = &mut self.stats;
+        self.flows
+            .drain(&mut |f, why| Self::on_flow_end(stats, f, why));
         self.stats.flow = self.flows.stats;
         self.stats.eve_dropped = self.eve.dropped;
         self.stats.scan_errors = self.ctx.scan_errors;

@@ -848,9 +848,6 @@ impl Builder {
             }
             "flow" => {
                 let f = parse_flow(need_v()?)?;
-                if f.stream == Some(true) {
-                    self.need("stream reassembly");
-                }
                 if f.frag == Some(true) {
                     self.need("ip defragmentation");
                 }
@@ -1305,7 +1302,7 @@ mod tests {
         assert_eq!(r.transforms, vec![(Buffer::App("dns.query"), "dotprefix")]);
         let r = parse(r#"alert tcp any any -> any any (flow:only_stream; content:"a"; sid:1;)"#)
             .unwrap();
-        assert_eq!(r.needs, vec!["stream reassembly"]);
+        assert!(r.needs.is_empty());
         assert!(parse(r#"alert tcp any any -> any any (content:"a"; dotprefix; sid:1;)"#).is_err());
     }
 

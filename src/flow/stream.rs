@@ -1,0 +1,503 @@
+//! TCP stream reassembly, one [`Reassembler`] per direction.
+//!
+//! Data that arrives in order is appended to a bounded window that detection inspects; data
+//! that arrives early waits in a capped list of out-of-order segments and is merged when the
+//! hole before it fills. Overlapping out-of-order data is resolved by a target-based
+//! [`OverlapPolicy`]; data that has already become contiguous is final (a retransmission cannot
+//! rewrite what was inspected) and a retransmission that differs from it is counted as an
+//! evasion attempt. When the peer acknowledges data that was never seen, the hole is recorded
+//! as a gap and reassembly continues after it. Nothing here panics on hostile sequence numbers.
+
+/// How overlapping out-of-order segments are resolved (which copy the receiving host keeps).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OverlapPolicy {
+    /// The first copy wins.
+    First,
+    /// The last copy wins.
+    Last,
+    /// BSD: a segment starting before the queued one wins the overlap.
+    #[default]
+    Bsd,
+    /// Linux: like BSD, and a segment starting at the same offset but longer also wins.
+    Linux,
+    /// Windows: the queued copy wins unless the new one starts before and ends after it.
+    Windows,
+}
+
+/// Reassembly limits (from the `[stream]` config section).
+#[derive(Clone, Debug)]
+pub struct StreamConfig {
+    /// Bytes per direction reassembled; later data is not inspected on the stream.
+    pub depth: u64,
+    /// Overlap policy.
+    pub policy: OverlapPolicy,
+    /// Out-of-order segments kept per direction.
+    pub max_segments: usize,
+    /// Bytes of contiguous data kept for inspection (older data is dropped, keeping
+    /// `lookback` bytes so matches can span the boundary).
+    pub window: usize,
+    /// Bytes kept before new data when the window slides.
+    pub lookback: usize,
+}
+
+impl Default for StreamConfig {
+    fn default() -> Self {
+        StreamConfig {
+            depth: 1 << 20,
+            policy: OverlapPolicy::Bsd,
+            max_segments: 256,
+            window: 64 * 1024,
+            lookback: 4096,
+        }
+    }
+}
+
+/// Counters and events of one direction.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StreamEvents {
+    /// Segments that overlapped earlier data with different bytes.
+    pub overlap_diff: u32,
+    /// Holes skipped because the peer acknowledged unseen data (or at close).
+    pub gaps: u32,
+    /// Segments refused because the out-of-order list was full.
+    pub ooo_refused: u32,
+    /// Bytes beyond the reassembly depth, not inspected on the stream.
+    pub depth_bytes: u64,
+}
+
+#[derive(Clone, Debug)]
+struct Seg {
+    off: u64,
+    data: Vec<u8>,
+}
+
+/// One direction of a TCP session.
+#[derive(Clone, Debug, Default)]
+pub struct Reassembler {
+    /// Sequence number of stream offset 0 (ISN + 1).
+    base_seq: Option<u32>,
+    /// Stream offset of `buf[0]`.
+    buf_off: u64,
+    /// Retained contiguous data.
+    buf: Vec<u8>,
+    ooo: Vec<Seg>,
+    /// Counters.
+    pub events: StreamEvents,
+}
+
+/// New contiguous data made available by a segment: its range in the retained window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NewData {
+    /// Start of the new bytes within [`Reassembler::window`].
+    pub start: usize,
+    /// End of the new bytes within the window (= window length).
+    pub end: usize,
+}
+
+impl Reassembler {
+    /// Sets the initial sequence number (from SYN or SYN/ACK): stream offset 0 is `isn + 1`.
+    pub fn set_isn(&mut self, isn: u32) {
+        if self.base_seq.is_none() {
+            self.base_seq = Some(isn.wrapping_add(1));
+        }
+    }
+
+    /// Whether the start of the stream is known.
+    pub fn started(&self) -> bool {
+        self.base_seq.is_some()
+    }
+
+    /// Stream offset just after the contiguous data.
+    pub fn next_off(&self) -> u64 {
+        self.buf_off + self.buf.len() as u64
+    }
+
+    /// The retained contiguous data (what stream detection inspects).
+    pub fn window(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// Stream offset of the first retained byte.
+    pub fn window_off(&self) -> u64 {
+        self.buf_off
+    }
+
+    /// Out-of-order segments waiting.
+    pub fn pending(&self) -> usize {
+        self.ooo.len()
+    }
+
+    /// Stream offset of `seq`, or None for data before the stream start or absurdly far ahead.
+    fn offset_of(&self, seq: u32) -> Option<i64> {
+        let base = self.base_seq?;
+        // Sequence numbers are 32-bit: measure the distance from the contiguous end modulo
+        // 2^32; anything more than 1 GiB away is garbage, not wrapped-around data.
+        let next = self.next_off();
+        let delta = i64::from(seq.wrapping_sub(base).wrapping_sub(next as u32) as i32);
+        (delta.abs() < (1 << 30)).then_some(next as i64 + delta)
+    }
+
+    /// Adds a segment. Returns the range of new contiguous data, if any.
+    pub fn insert(&mut self, seq: u32, payload: &[u8], cfg: &StreamConfig) -> Option<NewData> {
+        if payload.is_empty() {
+            return None;
+        }
+        if self.base_seq.is_none() {
+            // Picked up mid-stream: this segment starts the stream.
+            self.base_seq = Some(seq);
+        }
+        let mut off = self.offset_of(seq)?;
+        let mut data = payload;
+        if off < 0 {
+            let skip = (-off) as usize;
+            if skip >= data.len() {
+                return None;
+            }
+            data = &data[skip..];
+            off = 0;
+        }
+        let off = off as u64;
+        let old_end = self.next_off();
+        self.place(off, data, cfg);
+        self.drain_ooo(cfg);
+        let added = (self.next_off() - old_end) as usize;
+        if added == 0 {
+            return None;
+        }
+        self.slide(cfg, added);
+        let end = self.buf.len();
+        Some(NewData {
+            start: end - added,
+            end,
+        })
+    }
+
+    /// Places data at stream offset `off`: appends what continues the contiguous data,
+    /// compares what overlaps it, queues what lies beyond.
+    fn place(&mut self, off: u64, data: &[u8], cfg: &StreamConfig) {
+        let next = self.next_off();
+        let end = off + data.len() as u64;
+        // The part already contiguous: final; only check it for differing bytes.
+        if off < next {
+            let ov_end = end.min(next);
+            if off >= self.buf_off {
+                let a = (off - self.buf_off) as usize;
+                let b = (ov_end - self.buf_off) as usize;
+                if self.buf[a..b] != data[..b - a] {
+                    self.events.overlap_diff += 1;
+                }
+            }
+            if end <= next {
+                return;
+            }
+        }
+        let start = off.max(next);
+        let data = &data[(start - off) as usize..];
+        if start == next {
+            let room = cfg.depth.saturating_sub(next);
+            let take = (data.len() as u64).min(room) as usize;
+            self.events.depth_bytes += (data.len() - take) as u64;
+            self.buf.extend_from_slice(&data[..take]);
+        } else {
+            self.queue(start, data, cfg);
+        }
+    }
+
+    /// Queues an out-of-order segment, resolving overlaps with queued ones by policy.
+    fn queue(&mut self, off: u64, data: &[u8], cfg: &StreamConfig) {
+        if off >= cfg.depth {
+            self.events.depth_bytes += data.len() as u64;
+            return;
+        }
+        let end = off + data.len() as u64;
+        let mut new = Seg {
+            off,
+            data: data.to_vec(),
+        };
+        for seg in &mut self.ooo {
+            let s_end = seg.off + seg.data.len() as u64;
+            let (a, b) = (off.max(seg.off), end.min(s_end));
+            if a >= b {
+                continue;
+            }
+            let new_part = &new.data[(a - off) as usize..(b - off) as usize];
+            let old_part = &seg.data[(a - seg.off) as usize..(b - seg.off) as usize];
+            if new_part == old_part {
+                continue;
+            }
+            self.events.overlap_diff += 1;
+            let new_wins = match cfg.policy {
+                OverlapPolicy::First => false,
+                OverlapPolicy::Last => true,
+                OverlapPolicy::Bsd => off < seg.off,
+                OverlapPolicy::Linux => off < seg.off || (off == seg.off && end > s_end),
+                OverlapPolicy::Windows => off < seg.off && end > s_end,
+            };
+            let (dst, src) = if new_wins {
+                (
+                    &mut seg.data[(a - seg.off) as usize..(b - seg.off) as usize],
+                    &new.data[(a - off) as usize..(b - off) as usize],
+                )
+            } else {
+                (
+                    &mut new.data[(a - off) as usize..(b - off) as usize],
+                    &seg.data[(a - seg.off) as usize..(b - seg.off) as usize],
+                )
+            };
+            dst.copy_from_slice(src);
+        }
+        if self.ooo.len() >= cfg.max_segments {
+            self.events.ooo_refused += 1;
+            return;
+        }
+        let at = self.ooo.partition_point(|s| s.off <= new.off);
+        self.ooo.insert(at, new);
+    }
+
+    /// Moves queued segments that now continue the contiguous data into it.
+    fn drain_ooo(&mut self, cfg: &StreamConfig) {
+        while let Some(first) = self.ooo.first() {
+            let next = self.next_off();
+            if first.off > next {
+                break;
+            }
+            let seg = self.ooo.remove(0);
+            self.place(seg.off, &seg.data, cfg);
+        }
+    }
+
+    /// Keeps the window bounded: drops old data, keeping `lookback` bytes before the newest
+    /// `added` bytes.
+    fn slide(&mut self, cfg: &StreamConfig, added: usize) {
+        if self.buf.len() <= cfg.window {
+            return;
+        }
+        let keep = (added + cfg.lookback)
+            .max(cfg.window / 2)
+            .min(self.buf.len());
+        let drop = self.buf.len() - keep;
+        self.buf.drain(..drop);
+        self.buf_off += drop as u64;
+    }
+
+    /// The peer acknowledged up to `ack`: if that is beyond the contiguous data, the hole was
+    /// lost to us; skip it (counted as a gap) and continue with what is queued after it.
+    pub fn on_ack(&mut self, ack: u32, cfg: &StreamConfig) -> Option<NewData> {
+        let acked = self.offset_of(ack)?;
+        let next = self.next_off() as i64;
+        if acked <= next {
+            return None;
+        }
+        self.skip_gap(acked as u64, cfg)
+    }
+
+    /// Skips to the first queued segment (or `limit`), recording a gap.
+    fn skip_gap(&mut self, limit: u64, cfg: &StreamConfig) -> Option<NewData> {
+        let target = self.ooo.first().map_or(limit, |s| s.off.min(limit));
+        let next = self.next_off();
+        if target <= next || target > cfg.depth {
+            return None;
+        }
+        self.events.gaps += 1;
+        // Data after a gap is inspected on its own: the window restarts at the gap's end.
+        self.buf.clear();
+        self.buf_off = target;
+        let old_end = self.next_off();
+        self.drain_ooo(cfg);
+        let added = (self.next_off() - old_end) as usize;
+        (added > 0).then_some(NewData {
+            start: 0,
+            end: self.buf.len(),
+        })
+    }
+
+    /// At the end of the session: everything still queued is delivered after its gaps.
+    pub fn flush(&mut self, cfg: &StreamConfig) -> Option<NewData> {
+        let first = self.ooo.first()?.off;
+        self.skip_gap(first, cfg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(policy: OverlapPolicy) -> StreamConfig {
+        StreamConfig {
+            policy,
+            ..StreamConfig::default()
+        }
+    }
+
+    fn stream(isn: u32) -> Reassembler {
+        let mut r = Reassembler::default();
+        r.set_isn(isn);
+        r
+    }
+
+    #[test]
+    fn in_order() {
+        let c = StreamConfig::default();
+        let mut r = stream(1000);
+        assert_eq!(
+            r.insert(1001, b"hello ", &c),
+            Some(NewData { start: 0, end: 6 })
+        );
+        assert_eq!(
+            r.insert(1007, b"world", &c),
+            Some(NewData { start: 6, end: 11 })
+        );
+        assert_eq!(r.window(), b"hello world");
+        // Pure retransmission: nothing new, nothing flagged.
+        assert_eq!(r.insert(1001, b"hello", &c), None);
+        assert_eq!(r.events.overlap_diff, 0);
+    }
+
+    #[test]
+    fn out_of_order_fills_the_hole() {
+        let c = StreamConfig::default();
+        let mut r = stream(0);
+        assert_eq!(r.insert(7, b"world", &c), None);
+        assert_eq!(r.pending(), 1);
+        assert_eq!(
+            r.insert(1, b"hello ", &c),
+            Some(NewData { start: 0, end: 11 })
+        );
+        assert_eq!(r.window(), b"hello world");
+        assert_eq!(r.pending(), 0);
+    }
+
+    #[test]
+    fn retransmission_with_different_bytes_is_flagged_not_applied() {
+        let c = StreamConfig::default();
+        let mut r = stream(0);
+        r.insert(1, b"GET /index", &c);
+        assert_eq!(r.insert(5, b"/evil", &c), None);
+        assert_eq!(r.window(), b"GET /index");
+        assert_eq!(r.events.overlap_diff, 1);
+    }
+
+    /// Queues "AAAA" at 4..8, then "BBBBBB" at 2..8 (starts before, same end), then fills 0..2.
+    fn overlap_case(policy: OverlapPolicy, first: (u32, &[u8]), second: (u32, &[u8])) -> Vec<u8> {
+        let c = cfg(policy);
+        let mut r = stream(0);
+        r.insert(first.0, first.1, &c);
+        r.insert(second.0, second.1, &c);
+        r.insert(1, b"xx", &c);
+        r.window().to_vec()
+    }
+
+    #[test]
+    fn overlap_policies() {
+        let a = (5, &b"AAAA"[..]);
+        let b = (3, &b"BBBBBB"[..]);
+        assert_eq!(overlap_case(OverlapPolicy::First, a, b), b"xxBBAAAA");
+        assert_eq!(overlap_case(OverlapPolicy::Last, a, b), b"xxBBBBBB");
+        assert_eq!(overlap_case(OverlapPolicy::Bsd, a, b), b"xxBBBBBB");
+        assert_eq!(overlap_case(OverlapPolicy::Linux, a, b), b"xxBBBBBB");
+        // Windows: the new segment must also end after the queued one.
+        assert_eq!(overlap_case(OverlapPolicy::Windows, a, b), b"xxBBAAAA");
+        // Same start, longer: Linux takes the new copy, BSD keeps the queued one.
+        let first = (3, &b"AAAA"[..]);
+        let longer = (3, &b"CCCCCC"[..]);
+        assert_eq!(
+            overlap_case(OverlapPolicy::Linux, first, longer),
+            b"xxCCCCCC"
+        );
+        assert_eq!(overlap_case(OverlapPolicy::Bsd, first, longer), b"xxAAAACC");
+    }
+
+    #[test]
+    fn gap_on_ack_of_unseen_data() {
+        let c = StreamConfig::default();
+        let mut r = stream(0);
+        r.insert(1, b"abc", &c);
+        r.insert(11, b"after", &c);
+        // The receiver acknowledged everything: bytes 3..10 were lost to the sensor.
+        let new = r.on_ack(16, &c).unwrap();
+        assert_eq!(r.events.gaps, 1);
+        assert_eq!(&r.window()[new.start..new.end], b"after");
+        assert_eq!(r.next_off(), 15);
+    }
+
+    #[test]
+    fn flush_delivers_after_gap() {
+        let c = StreamConfig::default();
+        let mut r = stream(0);
+        r.insert(1, b"abc", &c);
+        r.insert(20, b"tail", &c);
+        assert_eq!(r.flush(&c).map(|n| n.end), Some(4));
+        assert_eq!(r.window(), b"tail");
+    }
+
+    #[test]
+    fn depth_limit() {
+        let c = StreamConfig {
+            depth: 8,
+            ..StreamConfig::default()
+        };
+        let mut r = stream(0);
+        assert_eq!(r.insert(1, b"0123456789", &c).map(|n| n.end), Some(8));
+        assert_eq!(r.events.depth_bytes, 2);
+        assert_eq!(r.insert(11, b"more", &c), None);
+        assert_eq!(r.events.depth_bytes, 6);
+    }
+
+    #[test]
+    fn sequence_wraparound() {
+        let c = StreamConfig::default();
+        let mut r = stream(u32::MAX - 2);
+        assert!(r.insert(u32::MAX - 1, b"ab", &c).is_some());
+        assert!(r.insert(0, b"cd", &c).is_some());
+        assert_eq!(r.window(), b"abcd");
+    }
+
+    #[test]
+    fn midstream_and_hostile_sequence_numbers() {
+        let c = StreamConfig::default();
+        let mut r = Reassembler::default();
+        assert!(r.insert(5000, b"mid", &c).is_some());
+        assert_eq!(r.window(), b"mid");
+        // Far away in sequence space: ignored, never a panic.
+        assert_eq!(r.insert(5000 + (1 << 31), b"junk", &c), None);
+        assert_eq!(r.on_ack(5000u32.wrapping_sub(1 << 31), &c), None);
+        // Data before the stream start is trimmed.
+        let mut r = stream(100);
+        // ISN 100: offset 0 is seq 101, so of "xyz" at seq 99 only "z" is stream data.
+        assert_eq!(r.insert(99, b"xyz", &c).map(|n| n.end), Some(1));
+        assert_eq!(r.window(), b"z");
+    }
+
+    #[test]
+    fn segment_cap() {
+        let c = StreamConfig {
+            max_segments: 2,
+            ..StreamConfig::default()
+        };
+        let mut r = stream(0);
+        for i in 0..5u32 {
+            r.insert(100 + i * 10, b"x", &c);
+        }
+        assert_eq!(r.pending(), 2);
+        assert_eq!(r.events.ooo_refused, 3);
+    }
+
+    #[test]
+    fn window_slides_but_keeps_lookback() {
+        let c = StreamConfig {
+            window: 100,
+            lookback: 10,
+            ..StreamConfig::default()
+        };
+        let mut r = stream(0);
+        let mut seq = 1u32;
+        for _ in 0..20 {
+            let n = r.insert(seq, &[b'a'; 30], &c).unwrap();
+            assert_eq!(n.end - n.start, 30);
+            seq += 30;
+        }
+        assert!(r.window().len() <= 100);
+        assert_eq!(r.next_off(), 600);
+    }
+}
