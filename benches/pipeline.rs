@@ -90,6 +90,7 @@ fn benches(c: &mut Criterion) {
             tracked: true,
             to_server: true,
             established: true,
+            first_in_dir: false,
         };
         b.iter(|| {
             let mut n = 0u32;

@@ -373,8 +373,8 @@ fn run_check(args: CheckArgs) -> Result<ExitCode, String> {
     }
     let _ = writeln!(
         out,
-        "hyperscan: {} databases, {} patterns, {} bytes; {} rules without fast pattern; {} flowbit names",
-        r.databases, r.patterns, r.database_bytes, r.non_mpm, r.flowbits
+        "hyperscan: {} databases, {} patterns, {} bytes; {} rules without fast pattern; {} ip-only rules; {} flowbit names",
+        r.databases, r.patterns, r.database_bytes, r.non_mpm, r.ip_only, r.flowbits
     );
     let _ = writeln!(
         out,

@@ -75,6 +75,8 @@ pub struct Sig {
     stream_only: bool,
     /// The chain has a positive content/pcre, so a stream match has an end offset.
     anchored: bool,
+    /// Header-only rule (Suricata's IP-only): checked once per flow direction.
+    ip_only: bool,
 }
 
 /// What payload a packet's inspection looks at.
@@ -111,6 +113,8 @@ pub struct FlowFacts {
     pub to_server: bool,
     /// Flow is established.
     pub established: bool,
+    /// First packet of its flow in this direction (IP-only rules look only at these).
+    pub first_in_dir: bool,
 }
 
 impl Sig {
@@ -206,8 +210,11 @@ impl Sig {
                 if self.packet_only || self.steps.is_empty() {
                     return false;
                 }
+                // Like Suricata's raw-stream chunks: the new bytes plus some context before
+                // them (from the stream start while it is still that close).
+                let from = new_from.saturating_sub(STREAM_SCAN_LOOKBACK);
                 if self.anchored {
-                    inspect::matches_ending_after(&self.steps, data, new_from)
+                    inspect::matches_ending_after(&self.steps, &data[from..], new_from - from)
                 } else {
                     inspect::matches(&self.steps, &data[new_from..])
                 }
@@ -249,6 +256,8 @@ pub struct BuildReport {
     pub database_bytes: usize,
     /// Rules without a usable fast pattern (checked on every packet of their group).
     pub non_mpm: usize,
+    /// Header-only rules, checked on the first packet of each flow direction.
+    pub ip_only: usize,
     /// Distinct flowbit names.
     pub flowbits: usize,
     /// Databases loaded from the Hyperscan cache.
@@ -277,8 +286,8 @@ impl BuildReport {
 /// Rule groups by packet protocol.
 const GROUPS: usize = 4;
 
-/// Bytes before new stream data that the prefilter also scans, so a fast pattern just before
-/// a segment boundary still makes its rule a candidate.
+/// Bytes before new stream data that stream inspection also looks at, so a match that starts
+/// before a segment boundary is still found.
 const STREAM_SCAN_LOOKBACK: usize = 4096;
 
 fn group_of(proto: u8) -> usize {
@@ -304,6 +313,8 @@ fn groups_of(l4: L4) -> &'static [usize] {
 struct Group {
     mpm: Option<mpm::Mpm>,
     non_mpm: Vec<u32>,
+    /// Rules on addresses/ports alone: checked on the first packet of each flow direction.
+    ip_only: Vec<u32>,
 }
 
 /// The compiled detection engine: built once, then shared read-only (`Arc<Engine>`).
@@ -432,10 +443,13 @@ impl Engine {
             for &g in groups_of(sig.l4) {
                 match fp {
                     Some(c) => builders[g].add(c.mpm_bytes(), c.nocase, idx),
+                    None if sig.ip_only => groups[g].ip_only.push(idx),
                     None => groups[g].non_mpm.push(idx),
                 }
             }
-            if fp.is_none() {
+            if sig.ip_only {
+                report.ip_only += 1;
+            } else if fp.is_none() {
                 report.non_mpm += 1;
             }
         }
@@ -504,6 +518,17 @@ impl Engine {
                 .any(|c| matches!(c, PacketCond::Dsize(_)));
         let stream_only = rule.flow.stream == Some(true);
         let anchored = inspect::has_anchor(&steps);
+        // Suricata's IP-only: header, thresholds and flowbit actions only, no negated address.
+        let ip_only = steps.is_empty()
+            && rule.packet.is_empty()
+            && rule
+                .flowbits
+                .iter()
+                .all(|f| !matches!(f, FlowbitOp::IsSet(..) | FlowbitOp::IsNotSet(..)))
+            && rule.flow == FlowMatch::default()
+            && rule.app_proto.is_none()
+            && !rule.src.has_negation()
+            && !rule.dst.has_negation();
         let mut fb_conds = Vec::new();
         let mut fb_sets = Vec::new();
         for op in &rule.flowbits {
@@ -553,6 +578,7 @@ impl Engine {
             packet_only,
             stream_only,
             anchored,
+            ip_only,
         })
     }
 
@@ -627,6 +653,11 @@ impl Engine {
             }
         }
         ctx.candidates.extend_from_slice(&group.non_mpm);
+        // IP-only rules: once per flow direction (every packet when there is no flow); and
+        // never on the stream view, which carries no new header.
+        if matches!(view, View::Packet { .. }) && (flow.first_in_dir || !flow.tracked) {
+            ctx.candidates.extend_from_slice(&group.ip_only);
+        }
         ctx.candidates.sort_unstable();
         let bits = match bits {
             Some(b) => b,
@@ -745,12 +776,14 @@ mod tests {
             tracked: true,
             to_server: true,
             established: false,
+            first_in_dir: false,
         };
         assert_eq!(hits(&e, &f, ts), vec![1, 3, 4]);
         let tc = FlowFacts {
             tracked: true,
             to_server: false,
             established: true,
+            first_in_dir: false,
         };
         assert_eq!(hits(&e, &f, tc), vec![2, 3]);
         assert_eq!(hits(&e, &f, FlowFacts::default()), vec![3, 4]);
@@ -784,6 +817,7 @@ mod tests {
             tracked: true,
             to_server: true,
             established: false,
+            first_in_dir: false,
         };
         let mut bits = FlowBits::default();
         let data = udp([10, 0, 0, 2], [10, 0, 0, 1], 7, 9, b"data");

@@ -224,6 +224,17 @@ pub struct Lookup<'t> {
     pub to_server: bool,
 }
 
+impl Flow {
+    /// Whether the packet just counted was the first of its direction.
+    pub fn first_in_dir(&self, to_server: bool) -> bool {
+        if to_server {
+            self.pkts_toserver == 1
+        } else {
+            self.pkts_toclient == 1
+        }
+    }
+}
+
 /// A worker's flow table.
 pub struct FlowTable {
     cfg: FlowConfig,

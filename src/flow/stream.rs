@@ -281,9 +281,14 @@ impl Reassembler {
         self.buf_off += drop as u64;
     }
 
-    /// The peer acknowledged up to `ack`: if that is beyond the contiguous data, the hole was
-    /// lost to us; skip it (counted as a gap) and continue with what is queued after it.
+    /// The peer acknowledged up to `ack`: if that is beyond the contiguous data while later
+    /// data waits in the queue, the hole was lost to us; skip it (counted as a gap) and
+    /// continue with what is queued after it. With nothing queued the missing data may still
+    /// arrive (captures reorder packets), so nothing is skipped yet.
     pub fn on_ack(&mut self, ack: u32, cfg: &StreamConfig) -> Option<NewData> {
+        if self.ooo.is_empty() {
+            return None;
+        }
         let acked = self.offset_of(ack)?;
         let next = self.next_off() as i64;
         if acked <= next {
@@ -419,6 +424,17 @@ mod tests {
         assert_eq!(r.events.gaps, 1);
         assert_eq!(&r.window()[new.start..new.end], b"after");
         assert_eq!(r.next_off(), 15);
+    }
+
+    #[test]
+    fn ack_ahead_of_data_waits_while_nothing_is_queued() {
+        let c = StreamConfig::default();
+        let mut r = stream(0);
+        r.insert(1, b"abc", &c);
+        // The ACK overtook the data in the capture; the data then arrives.
+        assert_eq!(r.on_ack(10, &c), None);
+        assert_eq!(r.insert(4, b"defghi", &c).map(|n| n.end), Some(9));
+        assert_eq!(r.events.gaps, 0);
     }
 
     #[test]

@@ -252,6 +252,7 @@ impl Worker {
                 tracked: true,
                 to_server,
                 established: f.established(),
+                first_in_dir: f.first_in_dir(to_server),
             },
             None => FlowFacts::default(),
         };

@@ -138,6 +138,7 @@ pub fn addr_key(ip: IpAddr) -> u128 {
 pub struct AddrSet {
     set: RangeSet,
     any: bool,
+    negated: bool,
 }
 
 impl AddrSet {
@@ -146,6 +147,7 @@ impl AddrSet {
         AddrSet {
             set: RangeSet::span(0, u128::MAX),
             any: true,
+            negated: false,
         }
     }
 
@@ -154,15 +156,21 @@ impl AddrSet {
         self.any
     }
 
+    /// Whether the expression used negation anywhere (directly or through a variable such as
+    /// `$EXTERNAL_NET`); Suricata inspects such rules on every packet, not as IP-only.
+    pub fn has_negation(&self) -> bool {
+        self.negated
+    }
+
     /// Whether `ip` is in the set.
     #[inline]
     pub fn contains(&self, ip: IpAddr) -> bool {
         self.any || self.set.contains(addr_key(ip))
     }
 
-    fn from_set(set: RangeSet) -> Self {
+    fn from_set(set: RangeSet, negated: bool) -> Self {
         let any = set.ranges() == [(0, u128::MAX)];
-        AddrSet { set, any }
+        AddrSet { set, any, negated }
     }
 }
 
@@ -268,6 +276,14 @@ enum Node {
     Leaf(RangeSet),
     List(Vec<Node>),
     Not(Box<Node>),
+}
+
+fn has_not(node: &Node) -> bool {
+    match node {
+        Node::Not(_) => true,
+        Node::List(items) => items.iter().any(has_not),
+        Node::Any | Node::Leaf(_) => false,
+    }
 }
 
 /// Splits a bracketed list body at top-level commas.
@@ -454,11 +470,12 @@ pub fn parse_addr(expr: &str, vars: &Vars) -> Result<AddrSet, String> {
         kind: "address",
         leaf: parse_addr_leaf,
     };
-    let set = fold(&p.parse(expr, 0)?, u128::MAX);
+    let node = p.parse(expr, 0)?;
+    let set = fold(&node, u128::MAX);
     if set.is_empty() {
         return Err(format!("address expression '{expr}' matches nothing"));
     }
-    Ok(AddrSet::from_set(set))
+    Ok(AddrSet::from_set(set, has_not(&node)))
 }
 
 /// Parses and folds a port expression such as `[80,8000:8080,!8008]`.
@@ -496,6 +513,7 @@ mod tests {
         for a in ["10.1.2.3", "192.168.1.1", "172.16.0.1", "172.31.255.255"] {
             assert!(home.contains(ip(a)) && !ext.contains(ip(a)), "{a}");
         }
+        assert!(ext.has_negation() && !home.has_negation());
         for a in ["8.8.8.8", "172.32.0.1", "2001:db8::1"] {
             assert!(!home.contains(ip(a)) && ext.contains(ip(a)), "{a}");
         }
