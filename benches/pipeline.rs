@@ -151,6 +151,7 @@ fn benches(c: &mut Criterion) {
                 vlan: [0, 0],
                 flow: None,
                 blocked: false,
+                tunnel: None,
             };
             render_alert(&mut line, &input, sig);
             black_box(line.len())

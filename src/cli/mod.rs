@@ -245,8 +245,9 @@ fn print_summary(engine: &Engine, s: &ReplaySummary, eve: &EveTarget, workers: u
     );
     let _ = writeln!(
         err,
-        "packets: {} inspected, {} not inspected, {} fragments (not reassembled), {} truncated, {} bad checksum, {} passed, {} dropped",
-        st.inspected,
+        "packets: {} inspected ({} from inside tunnels), {} not inspected, {} fragments (not reassembled), {} truncated, {} bad checksum, {} passed, {} dropped",
+                st.inspected,
+        st.tunneled,
         st.not_inspected(),
         st.fragments,
         st.truncated,

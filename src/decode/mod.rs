@@ -328,6 +328,45 @@ pub fn dispatch_hash(link: LinkType, frame: &[u8]) -> u64 {
     m ^ (m >> 29)
 }
 
+/// The packet a tunnel carries: IP-in-IP and IPv6-in-IP (protocols 4, 41), GRE version 0
+/// (IPv4, IPv6 or transparent Ethernet inside) and VXLAN (UDP port 4789). Returns the inner
+/// frame and its link type.
+pub fn tunnel_payload<'a>(p: &Packet<'a>) -> Option<(LinkType, &'a [u8])> {
+    if p.fragment || p.truncated {
+        return None;
+    }
+    let data = p.payload;
+    match p.proto {
+        4 | 41 if !data.is_empty() => Some((LinkType::Raw, data)),
+        47 => {
+            if data.len() < 4 {
+                return None;
+            }
+            let flags = u16::from_be_bytes([data[0], data[1]]);
+            if flags & 0x7 != 0 {
+                return None; // version 1 (PPTP) carries PPP
+            }
+            let ptype = u16::from_be_bytes([data[2], data[3]]);
+            let mut off = 4;
+            for bit in [0x8000u16, 0x2000, 0x1000] {
+                if flags & bit != 0 {
+                    off += 4;
+                }
+            }
+            let inner = data.get(off..)?;
+            match ptype {
+                0x0800 | 0x86dd => Some((LinkType::Raw, inner)),
+                0x6558 => Some((LinkType::Ethernet, inner)),
+                _ => None,
+            }
+        }
+        17 if p.dport == 4789 && data.len() > 8 && data[0] & 0x08 != 0 => {
+            Some((LinkType::Ethernet, &data[8..]))
+        }
+        _ => None,
+    }
+}
+
 /// Decodes a captured frame of the given link type.
 pub fn decode(link: LinkType, frame: &[u8]) -> Result<Packet<'_>, DecodeError> {
     let (ether_type, rest) = strip_link(link, frame)?;
@@ -592,6 +631,64 @@ mod tests {
         assert_eq!(ha, dispatch_hash(LinkType::Ethernet, &b));
         assert_eq!(ha, dispatch_hash(LinkType::Raw, &a[14..]));
         assert_eq!(dispatch_hash(LinkType::Ethernet, &a[..20]), 0);
+    }
+
+    #[test]
+    fn tunnels() {
+        let mut inner = Vec::new();
+        PacketBuilder::ipv4([10, 1, 0, 3], [10, 1, 0, 4], 64)
+            .udp(1, 2)
+            .write(&mut inner, b"in")
+            .unwrap();
+        // IP-in-IP
+        let mut outer = Vec::new();
+        let mut h = etherparse::Ipv4Header::new(
+            inner.len() as u16,
+            64,
+            etherparse::IpNumber(4),
+            [10, 1, 0, 1],
+            [10, 1, 0, 2],
+        )
+        .unwrap();
+        h.header_checksum = h.calc_header_checksum();
+        h.write(&mut outer).unwrap();
+        outer.extend_from_slice(&inner);
+        let p = decode(LinkType::Raw, &outer).unwrap();
+        let (link, data) = tunnel_payload(&p).unwrap();
+        assert_eq!(link, LinkType::Raw);
+        assert_eq!(decode(link, data).unwrap().payload, b"in");
+        // GRE with a key, carrying IPv4
+        let mut gre = vec![0x20, 0x00, 0x08, 0x00, 0, 0, 0, 7];
+        gre.extend_from_slice(&inner);
+        let mut outer = Vec::new();
+        PacketBuilder::ipv4([1, 1, 1, 1], [2, 2, 2, 2], 64)
+            .write(&mut outer, etherparse::IpNumber(47), &gre)
+            .unwrap();
+        let p = decode(LinkType::Raw, &outer).unwrap();
+        let (_, data) = tunnel_payload(&p).unwrap();
+        assert_eq!(decode(LinkType::Raw, data).unwrap().dport, 2);
+        // VXLAN carrying Ethernet
+        let mut vx = vec![0x08, 0, 0, 0, 0, 0, 1, 0];
+        PacketBuilder::ethernet2([1; 6], [2; 6])
+            .ipv4([3, 3, 3, 3], [4, 4, 4, 4], 9)
+            .udp(5, 6)
+            .write(&mut vx, b"v")
+            .unwrap();
+        let mut outer = Vec::new();
+        PacketBuilder::ipv4([1, 1, 1, 1], [2, 2, 2, 2], 64)
+            .udp(999, 4789)
+            .write(&mut outer, &vx)
+            .unwrap();
+        let p = decode(LinkType::Raw, &outer).unwrap();
+        let (link, data) = tunnel_payload(&p).unwrap();
+        assert_eq!(link, LinkType::Ethernet);
+        assert_eq!(decode(link, data).unwrap().payload, b"v");
+        // Truncated GRE: nothing.
+        let mut outer = Vec::new();
+        PacketBuilder::ipv4([1, 1, 1, 1], [2, 2, 2, 2], 64)
+            .write(&mut outer, etherparse::IpNumber(47), &[0x20, 0])
+            .unwrap();
+        assert!(tunnel_payload(&decode(LinkType::Raw, &outer).unwrap()).is_none());
     }
 
     #[test]

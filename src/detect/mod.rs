@@ -831,6 +831,29 @@ mod tests {
     }
 
     #[test]
+    fn ip_only_rules_look_at_the_first_packet_of_each_direction() {
+        let e = engine(&[
+            r#"alert udp 10.0.0.2 any -> 10.0.0.1 any (msg:"ip-only"; threshold:type limit, track by_src, count 9, seconds 9; sid:1;)"#,
+            r#"alert udp 10.0.0.2 any -> !10.0.0.9 any (msg:"like ip-only"; sid:2;)"#,
+        ]);
+        assert_eq!(e.report.ip_only, 1);
+        let f = udp([10, 0, 0, 2], [10, 0, 0, 1], 7, 9, b"x");
+        let first = FlowFacts {
+            tracked: true,
+            to_server: true,
+            established: false,
+            first_in_dir: true,
+        };
+        let later = FlowFacts {
+            first_in_dir: false,
+            ..first
+        };
+        assert_eq!(hits(&e, &f, first), vec![1, 2]);
+        assert_eq!(hits(&e, &f, later), vec![2]);
+        assert_eq!(hits(&e, &f, FlowFacts::default()), vec![1, 2]);
+    }
+
+    #[test]
     fn severity_and_category() {
         let e = engine(&[
             r#"alert ip any any -> any any (msg:"a"; classtype:trojan-activity; sid:1;)"#,

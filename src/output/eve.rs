@@ -63,6 +63,7 @@ pub fn proto_name(proto: u8) -> Option<&'static str> {
     Some(match proto {
         1 => "ICMP",
         2 => "IGMP",
+        4 => "IP-in-IP",
         6 => "TCP",
         17 => "UDP",
         41 => "IPv6",
@@ -74,6 +75,25 @@ pub fn proto_name(proto: u8) -> Option<&'static str> {
         132 => "SCTP",
         _ => return None,
     })
+}
+
+/// The outer packet of a tunnel, logged as EVE `tunnel` on packets decoded from inside it.
+#[derive(Clone, Copy, Debug)]
+pub struct Tunnel {
+    /// Outer source address.
+    pub src: IpAddr,
+    /// Outer destination address.
+    pub dst: IpAddr,
+    /// Outer source port (UDP tunnels).
+    pub sport: Option<u16>,
+    /// Outer destination port (UDP tunnels).
+    pub dport: Option<u16>,
+    /// Outer IP protocol.
+    pub proto: u8,
+    /// Outer IP version.
+    pub outer_version: u8,
+    /// Nesting depth (1 = directly inside the captured packet).
+    pub depth: u8,
 }
 
 /// The packet facts an alert line needs.
@@ -102,6 +122,8 @@ pub struct AlertInput<'a> {
     pub flow: Option<(&'a Flow, bool)>,
     /// Whether the verdict blocked the packet (IPS drop/reject).
     pub blocked: bool,
+    /// The tunnel the packet came out of.
+    pub tunnel: Option<&'a Tunnel>,
 }
 
 fn push_key(out: &mut Vec<u8>, key: &str) {
@@ -164,7 +186,25 @@ pub fn render_alert(out: &mut Vec<u8>, a: &AlertInput<'_>, sig: &Sig) {
     if let Some((t, c)) = a.icmp {
         let _ = write!(out, ",\"icmp_type\":{t},\"icmp_code\":{c}");
     }
-    out.extend_from_slice(b",\"pkt_src\":\"wire/pcap\"");
+    match a.tunnel {
+        None => out.extend_from_slice(b",\"pkt_src\":\"wire/pcap\""),
+        Some(t) => {
+            let src = if t.outer_version == 6 {
+                "ipv6 tunnel"
+            } else {
+                "ipv4 tunnel"
+            };
+            let _ = write!(out, ",\"pkt_src\":\"{src}\",\"tunnel\":{{\"src_ip\":");
+            push_ip(out, t.src);
+            out.extend_from_slice(b",\"dest_ip\":");
+            push_ip(out, t.dst);
+            if let (Some(sp), Some(dp)) = (t.sport, t.dport) {
+                let _ = write!(out, ",\"src_port\":{sp},\"dest_port\":{dp}");
+            }
+            let name = proto_name(t.proto).unwrap_or("unknown");
+            let _ = write!(out, ",\"proto\":\"{name}\",\"depth\":{}}}", t.depth);
+        }
+    }
     if let Some((_, to_server)) = a.flow {
         let dir = if to_server { "to_server" } else { "to_client" };
         let _ = write!(out, ",\"direction\":\"{dir}\"");

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::decode::tcp_flags;
-use crate::decode::{decode, DecodeError, LinkType};
+use crate::decode::{self, decode, DecodeError, LinkType};
 use crate::detect::rules::Action;
 use crate::detect::threshold::{Subject, Thresholds};
 use crate::detect::{DetectCtx, Engine, FlowFacts, View};
@@ -25,6 +25,11 @@ pub enum ChecksumMode {
     Auto,
 }
 
+/// Tunnels inside tunnels decoded at most this deep.
+const MAX_TUNNEL_DEPTH: u8 = 3;
+
+pub use crate::output::eve::Tunnel;
+
 /// Packets sampled before `auto` decides.
 const AUTO_SAMPLE: u64 = 1000;
 
@@ -43,6 +48,8 @@ pub struct WorkerStats {
     pub fragments: u64,
     /// Packets whose capture was shorter than their IP length.
     pub truncated: u64,
+    /// Packets decoded from inside a tunnel (IP-in-IP, GRE, VXLAN).
+    pub tunneled: u64,
     /// Packets with a bad checksum while validating.
     pub bad_checksum: u64,
     /// Packets skipped because their flow matched a `pass` rule.
@@ -78,6 +85,7 @@ impl WorkerStats {
         }
         self.fragments += o.fragments;
         self.truncated += o.truncated;
+        self.tunneled += o.tunneled;
         self.bad_checksum += o.bad_checksum;
         self.passed += o.passed;
         self.dropped += o.dropped;
@@ -187,6 +195,19 @@ impl Worker {
     pub fn process(&mut self, link: LinkType, ts: Micros, pcap_cnt: u64, frame: &[u8]) -> Verdict {
         self.stats.packets += 1;
         self.stats.bytes += frame.len() as u64;
+        self.process_decoded(link, ts, pcap_cnt, frame, None)
+    }
+
+    /// Decodes and inspects a frame; then, for a tunnel (IP-in-IP, GRE, VXLAN), the packet it
+    /// carries, as its own packet (unless the outer packet was dropped or passed).
+    fn process_decoded(
+        &mut self,
+        link: LinkType,
+        ts: Micros,
+        pcap_cnt: u64,
+        frame: &[u8],
+        tunnel: Option<&Tunnel>,
+    ) -> Verdict {
         let p = match decode(link, frame) {
             Ok(p) => p,
             Err(e) => {
@@ -194,6 +215,35 @@ impl Worker {
                 return Verdict::Pass;
             }
         };
+        let (verdict, passed) = self.inspect_packet(&p, ts, pcap_cnt, tunnel);
+        let depth = tunnel.map_or(0, |t| t.depth);
+        if verdict == Verdict::Pass && !passed && depth < MAX_TUNNEL_DEPTH {
+            if let Some((inner_link, inner)) = decode::tunnel_payload(&p) {
+                self.stats.tunneled += 1;
+                let t = Tunnel {
+                    src: p.src,
+                    dst: p.dst,
+                    sport: p.has_ports().then_some(p.sport),
+                    dport: p.has_ports().then_some(p.dport),
+                    proto: p.proto,
+                    outer_version: p.ip_version,
+                    depth: depth + 1,
+                };
+                return self.process_decoded(inner_link, ts, pcap_cnt, inner, Some(&t));
+            }
+        }
+        verdict
+    }
+
+    /// Runs one decoded packet through flow, reassembly and detection. Returns the verdict and
+    /// whether the packet or its flow was passed (a `pass` rule).
+    fn inspect_packet(
+        &mut self,
+        p: &decode::Packet<'_>,
+        ts: Micros,
+        pcap_cnt: u64,
+        tunnel: Option<&Tunnel>,
+    ) -> (Verdict, bool) {
         self.stats.inspected += 1;
         if p.fragment {
             self.stats.fragments += 1;
@@ -232,7 +282,7 @@ impl Worker {
         } = self;
         // A TCP segment with a bad checksum is counted in its flow but does not move the
         // session state (Suricata's stream engine ignores it); it is still inspected.
-        let lookup = flows.track(&p, ts, checksum_ok, &mut |f, why| {
+        let lookup = flows.track(p, ts, checksum_ok, &mut |f, why| {
             Self::on_flow_end(stats, f, why)
         });
         let to_server = lookup.to_server;
@@ -240,11 +290,11 @@ impl Worker {
         if let Some(f) = flow.as_deref() {
             if f.dropped {
                 stats.dropped += 1;
-                return Verdict::Drop;
+                return (Verdict::Drop, false);
             }
             if f.passed {
                 stats.passed += 1;
-                return Verdict::Pass;
+                return (Verdict::Pass, true);
             }
         }
         let facts = match flow.as_deref() {
@@ -300,7 +350,7 @@ impl Worker {
                 data: streams[dir].window(),
                 new_from: new.start,
             };
-            engine.inspect(ctx, &p, facts, Some(bits), view, |idx| {
+            engine.inspect(ctx, p, facts, Some(bits), view, |idx| {
                 if !matched.contains(&idx) {
                     matched.push(idx);
                 }
@@ -308,7 +358,7 @@ impl Worker {
             stats.stream_bytes += (new.end - new.start) as u64;
         }
         if matched.is_empty() {
-            return Verdict::Pass;
+            return (Verdict::Pass, false);
         }
         // `pass` outranks every other action, as in Suricata's default action order.
         if matched
@@ -318,7 +368,7 @@ impl Worker {
             if let Some(f) = flow.as_deref_mut() {
                 f.passed = true;
             }
-            return Verdict::Pass;
+            return (Verdict::Pass, true);
         }
         let mut verdict = Verdict::Pass;
         let subject = Subject {
@@ -366,6 +416,7 @@ impl Worker {
                 vlan: p.vlan,
                 flow: flow.as_deref().map(|f| (f, to_server)),
                 blocked,
+                tunnel,
             };
             let mut line = eve.buffer();
             render_alert(&mut line, &input, sig);
@@ -376,7 +427,7 @@ impl Worker {
         if verdict == Verdict::Drop {
             stats.dropped += 1;
         }
-        verdict
+        (verdict, false)
     }
 
     /// Ends all flows and returns the final counters.
