@@ -332,14 +332,9 @@ impl Worker {
         };
         matched.clear();
         let bits = flow.as_deref_mut().map(|f| &mut f.bits);
-        engine.inspect(
-            ctx,
-            &p,
-            facts,
-            bits,
-            View::Packet { stream_active },
-            |idx| matched.push(idx),
-        );
+        engine.inspect(ctx, p, facts, bits, View::Packet { stream_active }, |idx| {
+            matched.push(idx)
+        });
         if let (Some(new), Some(f)) = (new_stream, flow.as_deref_mut()) {
             let dir = usize::from(!to_server);
             let (streams, bits) = (
