@@ -120,6 +120,8 @@ fn benches(c: &mut Criterion) {
             flow: FlowConfig::default(),
             checksums: ChecksumMode::No,
             ips: false,
+            flow_events: false,
+            community_id: true,
         };
         let mut w = Worker::new(0, engine.clone(), Default::default(), sender, cfg).unwrap();
         b.iter(|| {
@@ -152,6 +154,7 @@ fn benches(c: &mut Criterion) {
                 flow: None,
                 blocked: false,
                 tunnel: None,
+                community_id: true,
             };
             render_alert(&mut line, &input, sig);
             black_box(line.len())

@@ -67,6 +67,16 @@ fn alert_fields_follow_suricata() {
     assert_eq!(e["pcap_cnt"], 6);
     assert_eq!(e["timestamp"], "2025-11-24T16:00:00.005000+0000");
     assert!(e["flow_id"].as_u64().unwrap() > 0);
+    assert_eq!(
+        e["community_id"],
+        sekimori::output::community_id::community_id(
+            "203.0.113.66".parse().unwrap(),
+            "10.10.1.20".parse().unwrap(),
+            6,
+            51000,
+            8080
+        )
+    );
     let a = &e["alert"];
     assert_eq!(a["action"], "allowed");
     assert_eq!((a["gid"].as_u64(), a["rev"].as_u64()), (Some(1), Some(1)));
@@ -126,8 +136,9 @@ fn eve_validates_against_suricata_schema() {
         eprintln!("skipped: ../shared/eve/schema.json is absent (a plain clone has no ../shared)");
         return;
     };
-    let (_, events) = replay(&["--ips"], &["pcaps"]);
-    assert_eq!(events.len(), 6);
+    let (_, events) = replay(&["--ips", "--flow-events"], &["pcaps"]);
+    let flows = events.iter().filter(|e| e["event_type"] == "flow").count();
+    assert_eq!((events.len(), flows), (17, 11));
     assert_valid_eve(&v, &events);
 }
 
@@ -348,4 +359,28 @@ fn config_disables_and_turns_rules_into_drop() {
     blocked.sort_unstable();
     // 9000004 was an alert rule turned into drop; 9000005 is a drop rule in the pack.
     assert_eq!(blocked, vec![9000004, 9000005]);
+}
+
+#[test]
+fn flow_events_report_each_flow_once() {
+    let (_, events) = replay(&["--flow-events"], &["pcaps/webshell-root.pcap"]);
+    let flows: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|e| e["event_type"] == "flow")
+        .collect();
+    assert_eq!(flows.len(), 1);
+    let f = flows[0];
+    assert_eq!(f["flow"]["state"], "closed");
+    assert_eq!(f["flow"]["reason"], "shutdown");
+    assert_eq!(f["flow"]["alerted"], true);
+    assert_eq!(
+        (
+            f["flow"]["pkts_toserver"].as_u64(),
+            f["flow"]["pkts_toclient"].as_u64()
+        ),
+        (Some(6), Some(4))
+    );
+    let alert = events.iter().find(|e| e["event_type"] == "alert").unwrap();
+    assert_eq!(alert["flow_id"], f["flow_id"]);
+    assert_eq!(alert["community_id"], f["community_id"]);
 }

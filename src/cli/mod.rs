@@ -82,6 +82,9 @@ pub struct ReplayArgs {
     /// Directory caching compiled Hyperscan databases (default: rules.cache_dir, else none).
     #[arg(long)]
     pub cache_dir: Option<PathBuf>,
+    /// Also write an EVE `flow` event for every flow when it ends (or output.flow in config).
+    #[arg(long)]
+    pub flow_events: bool,
     /// Capture files or directories.
     #[arg(required = true, value_name = "PCAP_OR_DIR")]
     pub inputs: Vec<PathBuf>,
@@ -215,6 +218,8 @@ fn run_replay(args: ReplayArgs) -> Result<ExitCode, String> {
             flow: cfg.flow(),
             checksums,
             ips: args.ips,
+            flow_events: args.flow_events || cfg.output.flow.unwrap_or(false),
+            community_id: cfg.output.community_id.unwrap_or(true),
         },
     };
     let engine = Arc::new(engine);

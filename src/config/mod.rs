@@ -114,6 +114,10 @@ pub struct RuntimeConfig {
 pub struct OutputConfig {
     /// EVE file path (`-` for stdout).
     pub eve: Option<String>,
+    /// Write an EVE `flow` event for every flow when it ends (default false).
+    pub flow: Option<bool>,
+    /// Add Community ID v1 (seed 0) to alert and flow events (default true).
+    pub community_id: Option<bool>,
 }
 
 impl Config {

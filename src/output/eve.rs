@@ -8,7 +8,8 @@ use std::net::IpAddr;
 
 use crate::detect::rules::{Action, Target};
 use crate::detect::Sig;
-use crate::flow::{Flow, Micros};
+use crate::flow::{EndReason, Flow, Micros, TcpState};
+use crate::output::community_id::community_id_bytes;
 
 /// Appends `s` as a JSON string literal.
 pub fn push_json_str(out: &mut Vec<u8>, s: &str) {
@@ -124,6 +125,8 @@ pub struct AlertInput<'a> {
     pub blocked: bool,
     /// The tunnel the packet came out of.
     pub tunnel: Option<&'a Tunnel>,
+    /// Add `community_id`.
+    pub community_id: bool,
 }
 
 fn push_key(out: &mut Vec<u8>, key: &str) {
@@ -209,11 +212,82 @@ pub fn render_alert(out: &mut Vec<u8>, a: &AlertInput<'_>, sig: &Sig) {
         let dir = if to_server { "to_server" } else { "to_client" };
         let _ = write!(out, ",\"direction\":\"{dir}\"");
     }
+    if a.community_id {
+        let (sp, dp) = match (a.sport, a.dport, a.icmp) {
+            (Some(s), Some(d), _) => (s, d),
+            (_, _, Some((t, c))) => (u16::from(t), u16::from(c)),
+            _ => (0, 0),
+        };
+        out.extend_from_slice(b",\"community_id\":\"");
+        out.extend_from_slice(&community_id_bytes(a.src, a.dst, a.proto, sp, dp));
+        out.push(b'"');
+    }
     render_alert_object(out, a, sig);
     if let Some((f, _)) = a.flow {
         render_flow_object(out, f);
     }
     out.extend_from_slice(b"}\n");
+}
+
+/// Renders a `flow` event for a flow that ended.
+pub fn render_flow_event(out: &mut Vec<u8>, f: &Flow, reason: EndReason, community_id: bool) {
+    out.extend_from_slice(b"{\"timestamp\":");
+    push_timestamp(out, f.last);
+    let _ = write!(
+        out,
+        ",\"flow_id\":{},\"event_type\":\"flow\",\"src_ip\":",
+        f.id
+    );
+    push_ip(out, f.client.0);
+    let ports = matches!(f.proto, 6 | 17 | 132);
+    if ports {
+        let _ = write!(out, ",\"src_port\":{}", f.client.1);
+    }
+    out.extend_from_slice(b",\"dest_ip\":");
+    push_ip(out, f.server.0);
+    if ports {
+        let _ = write!(out, ",\"dest_port\":{}", f.server.1);
+    }
+    match proto_name(f.proto) {
+        Some(n) => {
+            let _ = write!(out, ",\"proto\":\"{n}\"");
+        }
+        None => {
+            let _ = write!(out, ",\"proto\":\"{}\"", f.proto);
+        }
+    }
+    if community_id {
+        out.extend_from_slice(b",\"community_id\":\"");
+        out.extend_from_slice(&community_id_bytes(
+            f.client.0, f.server.0, f.proto, f.client.1, f.server.1,
+        ));
+        out.push(b'"');
+    }
+    let state = match f.tcp {
+        TcpState::Closed | TcpState::Closing => "closed",
+        _ if f.established() => "established",
+        _ => "new",
+    };
+    let reason = match reason {
+        EndReason::Timeout => "timeout",
+        EndReason::Evicted => "forced",
+        EndReason::Shutdown => "shutdown",
+    };
+    let _ = write!(
+        out,
+        ",\"flow\":{{\"pkts_toserver\":{},\"pkts_toclient\":{},\"bytes_toserver\":{},\"bytes_toclient\":{},\"start\":",
+        f.pkts_toserver, f.pkts_toclient, f.bytes_toserver, f.bytes_toclient
+    );
+    push_timestamp(out, f.start);
+    out.extend_from_slice(b",\"end\":");
+    push_timestamp(out, f.last);
+    let age = (f.last - f.start).max(0) / 1_000_000;
+    let _ = write!(
+        out,
+        ",\"age\":{age},\"state\":\"{state}\",\"reason\":\"{reason}\",\"alerted\":{}}}}}",
+        f.alerted
+    );
+    out.push(b'\n');
 }
 
 fn render_alert_object(out: &mut Vec<u8>, a: &AlertInput<'_>, sig: &Sig) {

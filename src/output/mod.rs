@@ -5,6 +5,7 @@
 //! sender waits when the channel is full (no event is lost); live capture uses
 //! [`Backpressure::Drop`], so a slow disk costs counted events, never captured packets.
 
+pub mod community_id;
 pub mod eve;
 
 use std::fs::File;

@@ -10,7 +10,7 @@ use crate::detect::threshold::{Subject, Thresholds};
 use crate::detect::{DetectCtx, Engine, FlowFacts, View};
 use crate::flow::stream::StreamEvents;
 use crate::flow::{EndReason, Flow, FlowConfig, FlowStats, FlowTable, Micros, TcpState};
-use crate::output::eve::{blocks, render_alert, AlertInput};
+use crate::output::eve::{blocks, render_alert, render_flow_event, AlertInput};
 use crate::output::EveSender;
 
 /// How checksums are treated.
@@ -126,6 +126,10 @@ pub struct WorkerConfig {
     pub checksums: ChecksumMode,
     /// Inline mode: drop/reject rules block, EVE action "blocked".
     pub ips: bool,
+    /// Write EVE `flow` events when flows end.
+    pub flow_events: bool,
+    /// Add `community_id` to EVE events.
+    pub community_id: bool,
 }
 
 /// One worker's state.
@@ -178,8 +182,19 @@ impl Worker {
         })
     }
 
-    /// Called for every flow that ends; flow events (EVE `flow`) hook in here.
-    fn on_flow_end(stats: &mut WorkerStats, flow: &Flow, _why: EndReason) {
+    /// Called for every flow that ends: stream counters, and the EVE `flow` event.
+    fn on_flow_end(
+        stats: &mut WorkerStats,
+        eve: &mut EveSender,
+        cfg: &WorkerConfig,
+        flow: &Flow,
+        why: EndReason,
+    ) {
+        if cfg.flow_events {
+            let mut line = eve.buffer();
+            render_flow_event(&mut line, flow, why, cfg.community_id);
+            eve.send(line);
+        }
         if let Some(streams) = flow.streams.as_deref() {
             for r in streams {
                 let e = &r.events;
@@ -283,7 +298,7 @@ impl Worker {
         // A TCP segment with a bad checksum is counted in its flow but does not move the
         // session state (Suricata's stream engine ignores it); it is still inspected.
         let lookup = flows.track(p, ts, checksum_ok, &mut |f, why| {
-            Self::on_flow_end(stats, f, why)
+            Self::on_flow_end(stats, eve, cfg, f, why)
         });
         let to_server = lookup.to_server;
         let mut flow = lookup.flow;
@@ -412,6 +427,7 @@ impl Worker {
                 flow: flow.as_deref().map(|f| (f, to_server)),
                 blocked,
                 tunnel,
+                community_id: cfg.community_id,
             };
             let mut line = eve.buffer();
             render_alert(&mut line, &input, sig);
@@ -427,9 +443,9 @@ impl Worker {
 
     /// Ends all flows and returns the final counters.
     pub fn finish(mut self) -> WorkerStats {
-        let stats = &mut self.stats;
+        let (stats, eve, cfg) = (&mut self.stats, &mut self.eve, &self.cfg);
         self.flows
-            .drain(&mut |f, why| Self::on_flow_end(stats, f, why));
+            .drain(&mut |f, why| Self::on_flow_end(stats, eve, cfg, f, why));
         self.stats.flow = self.flows.stats;
         self.stats.eve_dropped = self.eve.dropped;
         self.stats.scan_errors = self.ctx.scan_errors;
