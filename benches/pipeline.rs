@@ -118,6 +118,7 @@ fn benches(c: &mut Criterion) {
             EveWriter::start(&EveTarget::File("/dev/null".into()), Backpressure::Block).unwrap();
         let cfg = WorkerConfig {
             flow: FlowConfig::default(),
+            defrag: Default::default(),
             checksums: ChecksumMode::No,
             ips: false,
             flow_events: false,

@@ -216,6 +216,7 @@ fn run_replay(args: ReplayArgs) -> Result<ExitCode, String> {
         workers,
         worker: WorkerConfig {
             flow: cfg.flow(),
+            defrag: cfg.defrag(),
             checksums,
             ips: args.ips,
             flow_events: args.flow_events || cfg.output.flow.unwrap_or(false),
@@ -250,7 +251,7 @@ fn print_summary(engine: &Engine, s: &ReplaySummary, eve: &EveTarget, workers: u
     );
     let _ = writeln!(
         err,
-        "packets: {} inspected ({} from inside tunnels), {} not inspected, {} fragments (not reassembled), {} truncated, {} bad checksum, {} passed, {} dropped",
+        "packets: {} inspected ({} from inside tunnels), {} not inspected, {} fragments, {} truncated, {} bad checksum, {} passed, {} dropped",
                 st.inspected,
         st.tunneled,
         st.not_inspected(),
@@ -273,6 +274,12 @@ fn print_summary(engine: &Engine, s: &ReplaySummary, eve: &EveTarget, workers: u
         err,
         "flows: {} created, {} timed out, {} evicted, {} packets without flow (table full)",
         st.flow.created, st.flow.timed_out, st.flow.evicted, st.flow.no_room
+    );
+    let d = &st.defrag;
+    let _ = writeln!(
+        err,
+        "defrag: {} datagrams rebuilt from {} fragments, {} overlaps with different data, {} timed out, {} refused, {} unsupported",
+        d.reassembled, d.fragments, d.overlap_diff, d.timeouts, d.refused, d.unsupported
     );
     let se = &st.stream_events;
     let _ = writeln!(

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::decode::defrag::DefragConfig;
 use crate::detect::rules::classification::Classifications;
 use crate::detect::rules::load::{Matcher, Selection};
 use crate::detect::rules::Vars;
@@ -28,6 +29,9 @@ pub struct Config {
     /// TCP reassembly.
     #[serde(default)]
     pub stream: StreamSection,
+    /// IP defragmentation.
+    #[serde(default)]
+    pub defrag: DefragSection,
     /// Threads.
     #[serde(default)]
     pub runtime: RuntimeConfig,
@@ -98,6 +102,18 @@ pub struct StreamSection {
     pub policy: Option<OverlapPolicy>,
     /// Out-of-order segments kept per direction (default 256).
     pub max_segments: Option<usize>,
+}
+
+/// `[defrag]`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DefragSection {
+    /// Overlap policy: first, last, bsd (default), linux, windows.
+    pub policy: Option<OverlapPolicy>,
+    /// Seconds an incomplete datagram is kept (default 60).
+    pub timeout: Option<u32>,
+    /// Bytes of incomplete datagrams kept per worker (default 16 MiB).
+    pub memcap: Option<usize>,
 }
 
 /// `[runtime]`.
@@ -210,6 +226,17 @@ impl Config {
             disable: list(&self.rules.disable)?,
             drop: list(&self.rules.drop)?,
         })
+    }
+
+    /// Defragmentation settings.
+    pub fn defrag(&self) -> DefragConfig {
+        let d = DefragConfig::default();
+        DefragConfig {
+            policy: self.defrag.policy.unwrap_or(d.policy),
+            timeout: self.defrag.timeout.unwrap_or(d.timeout),
+            memcap: self.defrag.memcap.unwrap_or(d.memcap),
+            ..d
+        }
     }
 
     /// Flow table settings.

@@ -6,6 +6,7 @@
 //! inspected comes back as a [`DecodeError`] reason, which the caller counts.
 
 pub mod checksum;
+pub mod defrag;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -139,6 +140,19 @@ pub struct TcpInfo {
     pub window: u16,
 }
 
+/// Where a fragment belongs in its datagram.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FragInfo {
+    /// Identification (16 bits for IPv4, 32 for IPv6).
+    pub id: u32,
+    /// Byte offset of this fragment's data.
+    pub offset: u32,
+    /// More fragments follow.
+    pub more: bool,
+    /// Protocol of the reassembled payload.
+    pub proto: u8,
+}
+
 /// A decoded packet: addresses, transport fields and the payload, borrowed from the frame.
 #[derive(Clone, Debug)]
 pub struct Packet<'a> {
@@ -168,13 +182,16 @@ pub struct Packet<'a> {
     pub vlan: [u16; 2],
     /// The IP datagram is a fragment (transport not decoded).
     pub fragment: bool,
+    /// Fragment fields, for fragments.
+    pub frag: Option<FragInfo>,
     /// Captured bytes end before the IP length says (snaplen or lying length).
     pub truncated: bool,
     /// Transport payload (IP payload for other protocols and fragments).
     pub payload: &'a [u8],
     /// Captured frame length including the link header (Suricata's flow byte counters count it).
     pub frame_len: usize,
-    /// The IPv4 header as captured (empty for IPv6), for checksum validation.
+    /// The IP header as captured (IPv4 with options; IPv6 base header), for checksum
+    /// validation and defragmentation.
     pub ip_header: &'a [u8],
     /// The transport header and payload as captured (empty when not decoded).
     pub l4: &'a [u8],
@@ -190,7 +207,10 @@ impl Packet<'_> {
     /// Checks the IPv4 header and transport checksums. Truncated packets and fragments are
     /// not judged (their checksum covers bytes that were not captured or not reassembled).
     pub fn verify_checksums(&self) -> Result<(), DecodeError> {
-        if !self.ip_header.is_empty() && !checksum::ipv4_header_ok(self.ip_header) {
+        if self.ip_version == 4
+            && !self.ip_header.is_empty()
+            && !checksum::ipv4_header_ok(self.ip_header)
+        {
             return Err(DecodeError::Ipv4Checksum);
         }
         if self.truncated || self.fragment || self.l4.is_empty() {
@@ -410,10 +430,19 @@ fn from_sliced<'a>(
         });
     };
     let mut ip_id = 0;
+    let mut frag = None;
     let (ip_version, src, dst, ttl, ip_payload, _ip_len, ip_header) = match net {
         LaxNetSlice::Ipv4(v4) => {
             let h = v4.header();
             ip_id = h.identification();
+            if v4.payload().fragmented {
+                frag = Some(FragInfo {
+                    id: u32::from(h.identification()),
+                    offset: u32::from(h.fragments_offset().byte_offset()),
+                    more: h.more_fragments(),
+                    proto: h.protocol().0,
+                });
+            }
             (
                 4u8,
                 IpAddr::V4(Ipv4Addr::from(h.source())),
@@ -426,6 +455,19 @@ fn from_sliced<'a>(
         }
         LaxNetSlice::Ipv6(v6) => {
             let h = v6.header();
+            if v6.payload().fragmented && h.next_header().0 == 44 {
+                // Only a Fragment header right after the base header is reassembled.
+                if let Ok(fh) =
+                    etherparse::Ipv6FragmentHeaderSlice::from_slice(v6.extensions().slice())
+                {
+                    frag = Some(FragInfo {
+                        id: fh.identification(),
+                        offset: u32::from(fh.fragment_offset().byte_offset()),
+                        more: fh.more_fragments(),
+                        proto: fh.next_header().0,
+                    });
+                }
+            }
             (
                 6u8,
                 IpAddr::V6(Ipv6Addr::from(h.source())),
@@ -433,7 +475,7 @@ fn from_sliced<'a>(
                 h.hop_limit(),
                 v6.payload(),
                 40 + usize::from(h.payload_length()),
-                &[][..],
+                rebase(frame, h.slice()),
             )
         }
         LaxNetSlice::Arp(_) => return Err(DecodeError::NotIp),
@@ -452,6 +494,7 @@ fn from_sliced<'a>(
         ip_id,
         vlan,
         fragment: ip_payload.fragmented,
+        frag,
         truncated: ip_payload.incomplete,
         payload: ip_payload.payload,
         frame_len: frame.len(),

@@ -25,6 +25,30 @@ pub enum OverlapPolicy {
     Windows,
 }
 
+/// Resolves bytes that a new segment/fragment `(start, end)` and a queued one cover both:
+/// afterwards `new_part` and `old_part` (the overlapping bytes of each) agree on the winner's
+/// copy, chosen by `policy`. Shared by TCP reassembly and IP defragmentation.
+pub fn resolve_overlap(
+    policy: OverlapPolicy,
+    new: (u64, u64),
+    old: (u64, u64),
+    new_part: &mut [u8],
+    old_part: &mut [u8],
+) {
+    let new_wins = match policy {
+        OverlapPolicy::First => false,
+        OverlapPolicy::Last => true,
+        OverlapPolicy::Bsd => new.0 < old.0,
+        OverlapPolicy::Linux => new.0 < old.0 || (new.0 == old.0 && new.1 > old.1),
+        OverlapPolicy::Windows => new.0 < old.0 && new.1 > old.1,
+    };
+    if new_wins {
+        old_part.copy_from_slice(new_part);
+    } else {
+        new_part.copy_from_slice(old_part);
+    }
+}
+
 /// Reassembly limits (from the `[stream]` config section).
 #[derive(Clone, Debug)]
 pub struct StreamConfig {
@@ -227,25 +251,9 @@ impl Reassembler {
                 continue;
             }
             self.events.overlap_diff += 1;
-            let new_wins = match cfg.policy {
-                OverlapPolicy::First => false,
-                OverlapPolicy::Last => true,
-                OverlapPolicy::Bsd => off < seg.off,
-                OverlapPolicy::Linux => off < seg.off || (off == seg.off && end > s_end),
-                OverlapPolicy::Windows => off < seg.off && end > s_end,
-            };
-            let (dst, src) = if new_wins {
-                (
-                    &mut seg.data[(a - seg.off) as usize..(b - seg.off) as usize],
-                    &new.data[(a - off) as usize..(b - off) as usize],
-                )
-            } else {
-                (
-                    &mut new.data[(a - off) as usize..(b - off) as usize],
-                    &seg.data[(a - seg.off) as usize..(b - seg.off) as usize],
-                )
-            };
-            dst.copy_from_slice(src);
+            let old = &mut seg.data[(a - seg.off) as usize..(b - seg.off) as usize];
+            let new_bytes = &mut new.data[(a - off) as usize..(b - off) as usize];
+            resolve_overlap(cfg.policy, (off, end), (seg.off, s_end), new_bytes, old);
         }
         if self.ooo.len() >= cfg.max_segments {
             self.events.ooo_refused += 1;

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::decode::defrag::{DefragConfig, DefragStats, Defragmenter};
 use crate::decode::tcp_flags;
 use crate::decode::{self, decode, DecodeError, LinkType};
 use crate::detect::rules::Action;
@@ -44,8 +45,10 @@ pub struct WorkerStats {
     pub inspected: u64,
     /// Packets not inspected, by decode reason (index = position in [`DecodeError::ALL`]).
     pub decode_errors: [u64; DecodeError::ALL.len()],
-    /// IP fragments inspected as single packets (defragmentation is not implemented yet).
+    /// IP fragments seen (each is inspected, then reassembled).
     pub fragments: u64,
+    /// Defragmentation counters.
+    pub defrag: DefragStats,
     /// Packets whose capture was shorter than their IP length.
     pub truncated: u64,
     /// Packets decoded from inside a tunnel (IP-in-IP, GRE, VXLAN).
@@ -84,6 +87,13 @@ impl WorkerStats {
             *a += b;
         }
         self.fragments += o.fragments;
+        let (d, e) = (&mut self.defrag, &o.defrag);
+        d.fragments += e.fragments;
+        d.reassembled += e.reassembled;
+        d.overlap_diff += e.overlap_diff;
+        d.timeouts += e.timeouts;
+        d.refused += e.refused;
+        d.unsupported += e.unsupported;
         self.truncated += o.truncated;
         self.tunneled += o.tunneled;
         self.bad_checksum += o.bad_checksum;
@@ -122,6 +132,8 @@ impl WorkerStats {
 pub struct WorkerConfig {
     /// Flow table settings.
     pub flow: FlowConfig,
+    /// IP defragmentation settings.
+    pub defrag: DefragConfig,
     /// Checksum validation.
     pub checksums: ChecksumMode,
     /// Inline mode: drop/reject rules block, EVE action "blocked".
@@ -134,6 +146,8 @@ pub struct WorkerConfig {
 
 /// One worker's state.
 pub struct Worker {
+    defrag: Defragmenter,
+    defrag_buf: Vec<u8>,
     engine: Arc<Engine>,
     thresholds: Arc<Thresholds>,
     ctx: DetectCtx,
@@ -170,6 +184,8 @@ impl Worker {
             ..WorkerStats::default()
         };
         Ok(Worker {
+            defrag: Defragmenter::new(cfg.defrag.clone()),
+            defrag_buf: Vec::new(),
             flows: FlowTable::new(cfg.flow.clone(), id),
             validate: cfg.checksums != ChecksumMode::No,
             engine,
@@ -231,6 +247,15 @@ impl Worker {
             }
         };
         let (verdict, passed) = self.inspect_packet(&p, ts, pcap_cnt, tunnel);
+        if p.frag.is_some() && verdict == Verdict::Pass {
+            // The rebuilt datagram is a packet of its own (its buffer is reused).
+            let mut buf = std::mem::take(&mut self.defrag_buf);
+            if self.defrag.add(&p, ts, &mut buf) {
+                self.process_decoded(LinkType::Raw, ts, pcap_cnt, &buf, tunnel);
+            }
+            self.defrag_buf = buf;
+            return verdict;
+        }
         let depth = tunnel.map_or(0, |t| t.depth);
         if verdict == Verdict::Pass && !passed && depth < MAX_TUNNEL_DEPTH {
             if let Some((inner_link, inner)) = decode::tunnel_payload(&p) {
@@ -447,6 +472,7 @@ impl Worker {
         self.flows
             .drain(&mut |f, why| Self::on_flow_end(stats, eve, cfg, f, why));
         self.stats.flow = self.flows.stats;
+        self.stats.defrag = self.defrag.stats;
         self.stats.eve_dropped = self.eve.dropped;
         self.stats.scan_errors = self.ctx.scan_errors;
         self.stats

@@ -1,0 +1,407 @@
+//! IPv4 and IPv6 defragmentation.
+//!
+//! Fragments are collected per (addresses, protocol, id, VLAN) until the datagram is complete,
+//! then rebuilt as one unfragmented IP packet that goes through decode and detection like any
+//! other. Overlapping fragments are resolved by the same target-based policies as TCP
+//! reassembly, and overlaps that carry different bytes are counted (a classic evasion). Memory
+//! is bounded by a memcap and per-datagram limits; incomplete datagrams time out. Each worker
+//! owns one defragmenter (fragments of a datagram hash to the same worker).
+
+use std::collections::HashMap;
+
+use crate::decode::{checksum, Packet};
+use crate::detect::rules::header::addr_key;
+use crate::flow::stream::{resolve_overlap, OverlapPolicy};
+use crate::flow::Micros;
+
+/// Defragmentation limits (`[defrag]` config section).
+#[derive(Clone, Debug)]
+pub struct DefragConfig {
+    /// Overlap policy.
+    pub policy: OverlapPolicy,
+    /// Seconds an incomplete datagram is kept.
+    pub timeout: u32,
+    /// Bytes held in incomplete datagrams (per worker).
+    pub memcap: usize,
+    /// Fragments accepted per datagram.
+    pub max_fragments: usize,
+}
+
+impl Default for DefragConfig {
+    fn default() -> Self {
+        DefragConfig {
+            policy: OverlapPolicy::Bsd,
+            timeout: 60,
+            memcap: 16 << 20,
+            max_fragments: 256,
+        }
+    }
+}
+
+/// Counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DefragStats {
+    /// Fragments received.
+    pub fragments: u64,
+    /// Datagrams rebuilt.
+    pub reassembled: u64,
+    /// Fragments overlapping earlier ones with different bytes.
+    pub overlap_diff: u64,
+    /// Incomplete datagrams dropped after the timeout.
+    pub timeouts: u64,
+    /// Fragments refused: memcap, too many fragments, or a datagram over 65,535 bytes.
+    pub refused: u64,
+    /// Fragments that cannot be reassembled (IPv6 extension layout, bad header).
+    pub unsupported: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct Key {
+    src: u128,
+    dst: u128,
+    id: u32,
+    proto: u8,
+    vlan: [u16; 2],
+}
+
+struct Datagram {
+    first_seen: Micros,
+    /// IP header of the first fragment (offset 0), when seen.
+    header: Vec<u8>,
+    frags: Vec<(u32, Vec<u8>)>,
+    /// Payload length, once the last fragment (MF clear) has been seen.
+    total: Option<u32>,
+    bytes: usize,
+}
+
+/// One worker's defragmenter.
+pub struct Defragmenter {
+    cfg: DefragConfig,
+    map: HashMap<Key, Datagram>,
+    used: usize,
+    next_sweep: Micros,
+    /// Counters.
+    pub stats: DefragStats,
+}
+
+/// Largest IP datagram.
+const MAX_DATAGRAM: u32 = 65_535;
+
+impl Defragmenter {
+    /// A defragmenter with the given limits.
+    pub fn new(cfg: DefragConfig) -> Defragmenter {
+        Defragmenter {
+            cfg,
+            map: HashMap::new(),
+            used: 0,
+            next_sweep: Micros::MIN,
+            stats: DefragStats::default(),
+        }
+    }
+
+    /// Incomplete datagrams held.
+    pub fn pending(&self) -> usize {
+        self.map.len()
+    }
+
+    fn sweep(&mut self, now: Micros) {
+        let window = i64::from(self.cfg.timeout) * 1_000_000;
+        let (used, stats) = (&mut self.used, &mut self.stats);
+        self.map.retain(|_, d| {
+            let keep = now - d.first_seen < window;
+            if !keep {
+                *used -= d.bytes;
+                stats.timeouts += 1;
+            }
+            keep
+        });
+    }
+
+    /// Adds a fragment. When it completes its datagram, the rebuilt packet (IP header and
+    /// whole payload) is written to `out` and `true` is returned.
+    pub fn add(&mut self, p: &Packet<'_>, now: Micros, out: &mut Vec<u8>) -> bool {
+        let Some(fi) = p.frag else {
+            return false;
+        };
+        self.stats.fragments += 1;
+        if now >= self.next_sweep {
+            self.sweep(now);
+            self.next_sweep = now.saturating_add(1_000_000);
+        }
+        let data = p.payload;
+        let end = fi.offset + data.len() as u32;
+        if end > MAX_DATAGRAM || (fi.more && data.len() % 8 != 0) || p.truncated {
+            self.stats.refused += 1;
+            return false;
+        }
+        if self.used + data.len() > self.cfg.memcap {
+            self.stats.refused += 1;
+            return false;
+        }
+        let key = Key {
+            src: addr_key(p.src),
+            dst: addr_key(p.dst),
+            id: fi.id,
+            proto: fi.proto,
+            vlan: p.vlan,
+        };
+        let d = self.map.entry(key).or_insert_with(|| Datagram {
+            first_seen: now,
+            header: Vec::new(),
+            frags: Vec::new(),
+            total: None,
+            bytes: 0,
+        });
+        if d.frags.len() >= self.cfg.max_fragments {
+            self.stats.refused += 1;
+            return false;
+        }
+        if fi.offset == 0 && d.header.is_empty() {
+            d.header.extend_from_slice(p.ip_header);
+        }
+        if !fi.more {
+            d.total = Some(end);
+        }
+        let mut new = data.to_vec();
+        let (n0, n1) = (u64::from(fi.offset), u64::from(end));
+        for (off, old) in d.frags.iter_mut() {
+            let (o0, o1) = (u64::from(*off), u64::from(*off) + old.len() as u64);
+            let (a, b) = (n0.max(o0), n1.min(o1));
+            if a >= b {
+                continue;
+            }
+            let old_part = &mut old[(a - o0) as usize..(b - o0) as usize];
+            let new_part = &mut new[(a - n0) as usize..(b - n0) as usize];
+            if old_part != new_part {
+                self.stats.overlap_diff += 1;
+                resolve_overlap(self.cfg.policy, (n0, n1), (o0, o1), new_part, old_part);
+            }
+        }
+        d.bytes += new.len();
+        self.used += new.len();
+        d.frags.push((fi.offset, new));
+        if !Self::complete(d) {
+            return false;
+        }
+        let d = self.map.remove(&key).expect("datagram present");
+        self.used -= d.bytes;
+        if !Self::rebuild(&d, p.ip_version, fi.proto, out) {
+            self.stats.unsupported += 1;
+            return false;
+        }
+        self.stats.reassembled += 1;
+        true
+    }
+
+    fn complete(d: &mut Datagram) -> bool {
+        let (Some(total), false) = (d.total, d.header.is_empty()) else {
+            return false;
+        };
+        d.frags.sort_by_key(|(off, _)| *off);
+        let mut covered = 0u32;
+        for (off, data) in &d.frags {
+            if *off > covered {
+                return false;
+            }
+            covered = covered.max(off + data.len() as u32);
+        }
+        covered >= total
+    }
+
+    /// Writes the unfragmented packet: the first fragment's header with lengths and fragment
+    /// fields fixed, then the payload.
+    fn rebuild(d: &Datagram, version: u8, proto: u8, out: &mut Vec<u8>) -> bool {
+        let total = d.total.unwrap_or(0) as usize;
+        out.clear();
+        match version {
+            4 => {
+                let hl = d.header.len();
+                if hl < 20 || hl + total > MAX_DATAGRAM as usize {
+                    return false;
+                }
+                out.extend_from_slice(&d.header);
+                let len = (hl + total) as u16;
+                out[2..4].copy_from_slice(&len.to_be_bytes());
+                out[6] = 0;
+                out[7] = 0;
+                out[10] = 0;
+                out[11] = 0;
+                let sum = !fold_sum(&out[..hl]);
+                out[10..12].copy_from_slice(&sum.to_be_bytes());
+            }
+            _ => {
+                if d.header.len() != 40 {
+                    return false;
+                }
+                out.extend_from_slice(&d.header);
+                out[4..6].copy_from_slice(&(total as u16).to_be_bytes());
+                out[6] = proto;
+            }
+        }
+        let base = out.len();
+        out.resize(base + total, 0);
+        // Fragments are already overlap-resolved, so writing them in offset order is exact.
+        for (off, data) in &d.frags {
+            let start = base + *off as usize;
+            let n = data.len().min(out.len() - start);
+            out[start..start + n].copy_from_slice(&data[..n]);
+        }
+        debug_assert!(version != 4 || checksum::ipv4_header_ok(&out[..d.header.len()]));
+        true
+    }
+}
+
+/// One's-complement sum of 16-bit words, folded.
+fn fold_sum(data: &[u8]) -> u16 {
+    let mut acc: u32 = 0;
+    for c in data.chunks(2) {
+        acc += u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));
+    }
+    while acc > 0xffff {
+        acc = (acc & 0xffff) + (acc >> 16);
+    }
+    acc as u16
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::{decode, LinkType};
+
+    /// IPv4 fragments of one UDP datagram carrying `payload`, cut at `cuts` (8-aligned).
+    fn fragments(payload: &[u8], cuts: &[usize], id: u16) -> Vec<Vec<u8>> {
+        let mut whole = Vec::new();
+        etherparse::PacketBuilder::ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+            .udp(5, 53)
+            .write(&mut whole, payload)
+            .unwrap();
+        let l4 = &whole[20..];
+        let mut bounds = vec![0];
+        bounds.extend_from_slice(cuts);
+        bounds.push(l4.len());
+        bounds
+            .windows(2)
+            .map(|w| {
+                let part = &l4[w[0]..w[1]];
+                let mut h = etherparse::Ipv4Header::new(
+                    part.len() as u16,
+                    64,
+                    etherparse::IpNumber::UDP,
+                    [10, 0, 0, 1],
+                    [10, 0, 0, 2],
+                )
+                .unwrap();
+                h.identification = id;
+                h.more_fragments = w[1] != l4.len();
+                h.fragment_offset = etherparse::IpFragOffset::try_new((w[0] / 8) as u16).unwrap();
+                h.header_checksum = h.calc_header_checksum();
+                let mut out = Vec::new();
+                h.write(&mut out).unwrap();
+                out.extend_from_slice(part);
+                out
+            })
+            .collect()
+    }
+
+    fn feed(d: &mut Defragmenter, frags: &[Vec<u8>]) -> Option<Vec<u8>> {
+        let mut out = Vec::new();
+        let mut done = None;
+        for (i, f) in frags.iter().enumerate() {
+            let p = decode(LinkType::Raw, f).unwrap();
+            assert!(p.fragment);
+            if d.add(&p, i as i64, &mut out) {
+                done = Some(out.clone());
+            }
+        }
+        done
+    }
+
+    #[test]
+    fn in_order_and_reversed() {
+        let payload: Vec<u8> = (0..100u8).collect();
+        let frags = fragments(&payload, &[24, 56], 7);
+        for order in [frags.clone(), frags.iter().rev().cloned().collect()] {
+            let mut d = Defragmenter::new(DefragConfig::default());
+            let whole = feed(&mut d, &order).expect("reassembled");
+            let p = decode(LinkType::Raw, &whole).unwrap();
+            assert!(!p.fragment);
+            assert_eq!((p.sport, p.dport), (5, 53));
+            assert_eq!(p.payload, &payload[..]);
+            assert!(p.verify_checksums().is_ok());
+            assert_eq!(d.pending(), 0);
+            assert_eq!(d.stats.reassembled, 1);
+        }
+    }
+
+    #[test]
+    fn missing_fragment_times_out() {
+        let payload = [1u8; 64];
+        let frags = fragments(&payload, &[16, 40], 9);
+        let mut d = Defragmenter::new(DefragConfig {
+            timeout: 1,
+            ..DefragConfig::default()
+        });
+        let mut out = Vec::new();
+        for f in [&frags[0], &frags[2]] {
+            assert!(!d.add(&decode(LinkType::Raw, f).unwrap(), 0, &mut out));
+        }
+        assert_eq!(d.pending(), 1);
+        // Any fragment two seconds later sweeps the stale datagram.
+        let other = fragments(&payload, &[16], 10);
+        d.add(
+            &decode(LinkType::Raw, &other[0]).unwrap(),
+            2_000_000,
+            &mut out,
+        );
+        assert_eq!(d.stats.timeouts, 1);
+    }
+
+    #[test]
+    fn overlap_with_different_bytes_by_policy() {
+        let payload = [b'A'; 40];
+        let mut frags = fragments(&payload, &[16], 3);
+        // A rogue copy of the first fragment with other bytes, sent after it.
+        let mut rogue = frags[0].clone();
+        let n = rogue.len();
+        for b in &mut rogue[28..n] {
+            *b = b'Z';
+        }
+        let hl = 20;
+        let sum = !fold_sum(&{
+            let mut h = rogue[..hl].to_vec();
+            h[10] = 0;
+            h[11] = 0;
+            h
+        });
+        rogue[10..12].copy_from_slice(&sum.to_be_bytes());
+        frags.insert(1, rogue);
+        for (policy, want) in [(OverlapPolicy::First, b'A'), (OverlapPolicy::Last, b'Z')] {
+            let mut d = Defragmenter::new(DefragConfig {
+                policy,
+                ..DefragConfig::default()
+            });
+            let whole = feed(&mut d, &frags).unwrap();
+            let p = decode(LinkType::Raw, &whole).unwrap();
+            assert_eq!(p.payload[0], want, "{policy:?}");
+            assert_eq!(d.stats.overlap_diff, 1);
+        }
+    }
+
+    #[test]
+    fn limits() {
+        let payload = [0u8; 64];
+        let frags = fragments(&payload, &[16, 32], 4);
+        let mut d = Defragmenter::new(DefragConfig {
+            max_fragments: 1,
+            ..DefragConfig::default()
+        });
+        assert!(feed(&mut d, &frags).is_none());
+        assert_eq!(d.stats.refused, 2);
+        let mut d = Defragmenter::new(DefragConfig {
+            memcap: 10,
+            ..DefragConfig::default()
+        });
+        assert!(feed(&mut d, &frags).is_none());
+        assert!(d.stats.refused >= 2);
+    }
+}
