@@ -28,6 +28,20 @@ pub enum LinkType {
     Null,
     /// OpenBSD loopback: 4-byte address family in network byte order (108).
     Loop,
+    /// IEEE 802.11 data frames with LLC/SNAP (105).
+    Ieee80211,
+    /// Radiotap header, then 802.11 (127).
+    Radiotap,
+    /// PPP, with or without HDLC address/control bytes (9, 50).
+    Ppp,
+    /// Cisco HDLC (104).
+    CiscoHdlc,
+    /// Frame Relay with RFC 2427 NLPID or SNAP encapsulation (107).
+    FrameRelay,
+    /// SLIP with libpcap's 16-byte pseudo-header (8).
+    Slip,
+    /// Linux NFLOG (239): TLVs, the payload TLV holding the IP packet.
+    Nflog,
 }
 
 impl LinkType {
@@ -40,6 +54,13 @@ impl LinkType {
             12 | 14 | 101 | 228 | 229 => LinkType::Raw,
             0 => LinkType::Null,
             108 => LinkType::Loop,
+            105 => LinkType::Ieee80211,
+            127 => LinkType::Radiotap,
+            9 | 50 => LinkType::Ppp,
+            104 => LinkType::CiscoHdlc,
+            107 => LinkType::FrameRelay,
+            8 => LinkType::Slip,
+            239 => LinkType::Nflog,
             _ => return None,
         })
     }
@@ -234,6 +255,67 @@ fn rebase<'a>(frame: &'a [u8], sub: &[u8]) -> &'a [u8] {
     }
 }
 
+/// Ether type of a PPP protocol number.
+fn ppp_ethertype(proto: u16) -> Result<u16, DecodeError> {
+    match proto {
+        0x0021 => Ok(0x0800),
+        0x0057 => Ok(0x86dd),
+        _ => Err(DecodeError::NotIp),
+    }
+}
+
+/// An 802.11 frame: data frames with LLC/SNAP yield their ether type and payload.
+fn strip_80211(f: &[u8]) -> Result<(Option<u16>, &[u8]), DecodeError> {
+    let (fc0, fc1) = match f {
+        [a, b, ..] => (*a, *b),
+        _ => return Err(DecodeError::LinkTruncated),
+    };
+    if (fc0 >> 2) & 3 != 2 || fc1 & 0x40 != 0 {
+        return Err(DecodeError::NotIp); // not a data frame, or encrypted
+    }
+    let qos = fc0 & 0x80 != 0;
+    let mut hl = 24;
+    if fc1 & 0x03 == 0x03 {
+        hl += 6;
+    }
+    if qos {
+        hl += 2;
+        if fc1 & 0x80 != 0 {
+            hl += 4;
+        }
+    }
+    let rest = f.get(hl..).ok_or(DecodeError::LinkTruncated)?;
+    match rest {
+        [0xaa, 0xaa, 0x03, 0, 0, 0, t0, t1, body @ ..] => {
+            Ok((Some(u16::from_be_bytes([*t0, *t1])), body))
+        }
+        _ => Err(DecodeError::NotIp),
+    }
+}
+
+/// Finds the payload TLV (type 9) of an NFLOG frame.
+fn strip_nflog(f: &[u8]) -> Result<(Option<u16>, &[u8]), DecodeError> {
+    let family = *f.first().ok_or(DecodeError::LinkTruncated)?;
+    let et = match family {
+        2 => 0x0800,
+        10 => 0x86dd,
+        _ => return Err(DecodeError::NotIp),
+    };
+    let mut off = 4;
+    while off + 4 <= f.len() {
+        let len = usize::from(u16::from_le_bytes([f[off], f[off + 1]]));
+        let kind = u16::from_le_bytes([f[off + 2], f[off + 3]]);
+        if len < 4 || off + len > f.len() {
+            return Err(DecodeError::LinkTruncated);
+        }
+        if kind == 9 {
+            return Ok((Some(et), &f[off + 4..off + len]));
+        }
+        off += (len + 3) & !3;
+    }
+    Err(DecodeError::NotIp)
+}
+
 /// Strips the link header, returning the ether type of what follows and the rest.
 fn strip_link(link: LinkType, frame: &[u8]) -> Result<(Option<u16>, &[u8]), DecodeError> {
     fn family_to_ethertype(af: u32) -> Option<u16> {
@@ -280,6 +362,38 @@ fn strip_link(link: LinkType, frame: &[u8]) -> Result<(Option<u16>, &[u8]), Deco
             let et = family_to_ethertype(af).ok_or(DecodeError::NotIp)?;
             Ok((Some(et), &frame[4..]))
         }
+        LinkType::Ieee80211 => strip_80211(frame),
+        LinkType::Radiotap => {
+            if frame.len() < 4 {
+                return Err(DecodeError::LinkTruncated);
+            }
+            let len = usize::from(u16::from_le_bytes([frame[2], frame[3]]));
+            strip_80211(frame.get(len..).ok_or(DecodeError::LinkTruncated)?)
+        }
+        LinkType::Ppp => {
+            let f = frame.strip_prefix(&[0xff, 0x03]).unwrap_or(frame);
+            match f {
+                // A one-byte (compressed) protocol field is odd.
+                [p, rest @ ..] if p & 1 == 1 => Ok((Some(ppp_ethertype(u16::from(*p))?), rest)),
+                [a, b, rest @ ..] => Ok((Some(ppp_ethertype(u16::from_be_bytes([*a, *b]))?), rest)),
+                _ => Err(DecodeError::LinkTruncated),
+            }
+        }
+        LinkType::CiscoHdlc => match frame {
+            [_, _, a, b, rest @ ..] => Ok((Some(u16::from_be_bytes([*a, *b])), rest)),
+            _ => Err(DecodeError::LinkTruncated),
+        },
+        LinkType::FrameRelay => match frame {
+            [_, _, 0x03, 0xcc, rest @ ..] => Ok((Some(0x0800), rest)),
+            [_, _, 0x03, 0x8e, rest @ ..] => Ok((Some(0x86dd), rest)),
+            [_, _, 0x03, 0x00, 0x80, _, _, _, a, b, rest @ ..] => {
+                Ok((Some(u16::from_be_bytes([*a, *b])), rest))
+            }
+            [_, _, _, _, ..] => Err(DecodeError::NotIp),
+            _ => Err(DecodeError::LinkTruncated),
+        },
+        LinkType::Slip => Ok((Some(0), frame.get(16..).ok_or(DecodeError::LinkTruncated)?)),
+        LinkType::Nflog => strip_nflog(frame),
     }
 }
 
@@ -616,6 +730,63 @@ mod tests {
         sll2.extend_from_slice(&[0u8; 18]);
         sll2.extend_from_slice(ip);
         assert_eq!(decode(LinkType::LinuxSll2, &sll2).unwrap().dport, 80);
+    }
+
+    #[test]
+    fn more_link_types() {
+        let eth = tcp_frame(b"x");
+        let ip = &eth[14..];
+        let with = |prefix: &[u8]| -> Vec<u8> { prefix.iter().chain(ip).copied().collect() };
+        assert_eq!(
+            decode(LinkType::Ppp, &with(&[0xff, 0x03, 0x00, 0x21]))
+                .unwrap()
+                .payload,
+            b"x"
+        );
+        assert_eq!(decode(LinkType::Ppp, &with(&[0x21])).unwrap().dport, 80);
+        assert_eq!(
+            decode(LinkType::Ppp, &with(&[0xc0, 0x21])).unwrap_err(),
+            DecodeError::NotIp
+        );
+        assert!(decode(LinkType::CiscoHdlc, &with(&[0x0f, 0x00, 0x08, 0x00])).is_ok());
+        assert!(decode(LinkType::FrameRelay, &with(&[0x18, 0x41, 0x03, 0xcc])).is_ok());
+        assert!(decode(LinkType::Slip, &with(&[0u8; 16])).is_ok());
+        // 802.11 data frame (ToDS) + LLC/SNAP, inside radiotap.
+        let mut wifi = vec![0x08, 0x01];
+        wifi.extend_from_slice(&[0u8; 22]);
+        wifi.extend_from_slice(&[0xaa, 0xaa, 0x03, 0, 0, 0, 0x08, 0x00]);
+        wifi.extend_from_slice(ip);
+        assert_eq!(decode(LinkType::Ieee80211, &wifi).unwrap().dport, 80);
+        let mut rt = vec![0, 0, 8, 0, 0, 0, 0, 0];
+        rt.extend_from_slice(&wifi);
+        assert_eq!(decode(LinkType::Radiotap, &rt).unwrap().dport, 80);
+        let beacon = [0x80, 0x00, 0, 0];
+        assert_eq!(
+            decode(LinkType::Ieee80211, &beacon).unwrap_err(),
+            DecodeError::NotIp
+        );
+        // NFLOG: header, a prefix TLV, then the payload TLV.
+        let mut nf = vec![2, 0, 0, 0];
+        nf.extend_from_slice(&[8, 0, 10, 0, b'a', b'b', b'c', 0]);
+        let plen = (4 + ip.len()) as u16;
+        nf.extend_from_slice(&plen.to_le_bytes());
+        nf.extend_from_slice(&9u16.to_le_bytes());
+        nf.extend_from_slice(ip);
+        assert_eq!(decode(LinkType::Nflog, &nf).unwrap().payload, b"x");
+        for lt in [
+            LinkType::Ppp,
+            LinkType::Radiotap,
+            LinkType::Ieee80211,
+            LinkType::Nflog,
+            LinkType::FrameRelay,
+            LinkType::CiscoHdlc,
+            LinkType::Slip,
+        ] {
+            for cut in 0..wifi.len().min(40) {
+                let _ = decode(lt, &wifi[..cut]);
+                let _ = decode(lt, &nf[..cut.min(nf.len())]);
+            }
+        }
     }
 
     #[test]
