@@ -16,6 +16,7 @@ use sekimori::decode::{decode, LinkType};
 use sekimori::detect::rules::classification::Classifications;
 use sekimori::detect::rules::{parse::parse_rule, Vars};
 use sekimori::detect::{Engine, FlowFacts, View};
+use sekimori::flow::stream::{Reassembler, StreamConfig};
 use sekimori::flow::{FlowConfig, FlowTable};
 use sekimori::output::eve::{render_alert, AlertInput};
 use sekimori::output::{Backpressure, EveTarget, EveWriter};
@@ -132,6 +133,32 @@ fn benches(c: &mut Criterion) {
         });
         drop(w);
         writer.finish().unwrap();
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("reassembly");
+    let seg = vec![b'x'; 1460];
+    g.throughput(Throughput::Bytes(1460 * 1000));
+    g.bench_function("in_order_1000_segments", |b| {
+        let cfg = StreamConfig::default();
+        b.iter(|| {
+            let mut r = Reassembler::default();
+            r.set_isn(0);
+            for i in 0..1000u32 {
+                black_box(r.insert(1 + i * 1460, &seg, &cfg));
+            }
+        })
+    });
+    g.bench_function("pairwise_swapped_1000_segments", |b| {
+        let cfg = StreamConfig::default();
+        b.iter(|| {
+            let mut r = Reassembler::default();
+            r.set_isn(0);
+            for i in (0..1000u32).step_by(2) {
+                black_box(r.insert(1 + (i + 1) * 1460, &seg, &cfg));
+                black_box(r.insert(1 + i * 1460, &seg, &cfg));
+            }
+        })
     });
     g.finish();
 
