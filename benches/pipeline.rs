@@ -124,6 +124,7 @@ fn benches(c: &mut Criterion) {
             ips: false,
             flow_events: false,
             community_id: true,
+            anomaly_events: false,
         };
         let mut w = Worker::new(0, engine.clone(), Default::default(), sender, cfg).unwrap();
         b.iter(|| {

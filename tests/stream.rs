@@ -96,3 +96,49 @@ fn relative_match_spanning_segments_and_pipelined_requests() {
     // Two requests, two alerts: the second is new data, the first is not re-reported.
     assert_eq!(alerts(&f), vec![3, 3]);
 }
+
+#[test]
+fn evasion_attempt_is_logged_as_anomaly() {
+    let frames = session(|s| {
+        s.send_parts(
+            true,
+            &[(0, b"xxharmless-text-here-ok"), (2, b"EVIL-PAYLOAD-MARKER")],
+        );
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let (pcap, rules, cfg, eve) = (
+        dir.path().join("t.pcap"),
+        dir.path().join("t.rules"),
+        dir.path().join("c.toml"),
+        dir.path().join("eve.json"),
+    );
+    write_pcap(&pcap, &frames).unwrap();
+    std::fs::write(&rules, RULES).unwrap();
+    std::fs::write(&cfg, "[output]\nanomaly = true\n").unwrap();
+    let out = run(&[
+        "replay",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--rules",
+        rules.to_str().unwrap(),
+        "--eve",
+        eve.to_str().unwrap(),
+        pcap.to_str().unwrap(),
+    ]);
+    assert!(out.status.success());
+    let events = read_eve(&eve);
+    let anomalies: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|e| e["event_type"] == "anomaly")
+        .collect();
+    assert_eq!(anomalies.len(), 1, "{events:?}");
+    assert_eq!(anomalies[0]["anomaly"]["type"], "stream");
+    assert_eq!(
+        anomalies[0]["anomaly"]["event"],
+        "stream.reassembly_overlap_different_data"
+    );
+    assert_eq!(anomalies[0]["src_ip"], "10.0.0.1");
+    if let Some(v) = eve_validator() {
+        assert_valid_eve(&v, &events);
+    }
+}

@@ -221,6 +221,7 @@ fn run_replay(args: ReplayArgs) -> Result<ExitCode, String> {
             ips: args.ips,
             flow_events: args.flow_events || cfg.output.flow.unwrap_or(false),
             community_id: cfg.output.community_id.unwrap_or(true),
+            anomaly_events: cfg.output.anomaly.unwrap_or(false),
         },
     };
     let engine = Arc::new(engine);
@@ -272,8 +273,8 @@ fn print_summary(engine: &Engine, s: &ReplaySummary, eve: &EveTarget, workers: u
     }
     let _ = writeln!(
         err,
-        "flows: {} created, {} timed out, {} evicted, {} packets without flow (table full)",
-        st.flow.created, st.flow.timed_out, st.flow.evicted, st.flow.no_room
+        "flows: {} created, {} timed out, {} evicted, {} packets without flow (table full), {} emergency-mode entries",
+        st.flow.created, st.flow.timed_out, st.flow.evicted, st.flow.no_room, st.flow.emergencies
     );
     let d = &st.defrag;
     let _ = writeln!(
@@ -284,8 +285,8 @@ fn print_summary(engine: &Engine, s: &ReplaySummary, eve: &EveTarget, workers: u
     let se = &st.stream_events;
     let _ = writeln!(
         err,
-        "streams: {} bytes reassembled, {} gaps, {} overlaps with different data, {} out-of-order segments refused, {} bytes past depth",
-        st.stream_bytes, se.gaps, se.overlap_diff, se.ooo_refused, se.depth_bytes
+        "streams: {} bytes reassembled, {} gaps, {} overlaps with different data, {} out-of-order segments refused, {} bytes past depth, {} segments over memcap",
+        st.stream_bytes, se.gaps, se.overlap_diff, se.ooo_refused, se.depth_bytes, st.stream_memcap
     );
     let target = match eve {
         EveTarget::File(p) => p.display().to_string(),

@@ -102,6 +102,8 @@ pub struct StreamSection {
     pub policy: Option<OverlapPolicy>,
     /// Out-of-order segments kept per direction (default 256).
     pub max_segments: Option<usize>,
+    /// Bytes all streams of one worker may hold (default 256 MiB).
+    pub memcap: Option<usize>,
 }
 
 /// `[defrag]`.
@@ -134,6 +136,8 @@ pub struct OutputConfig {
     pub flow: Option<bool>,
     /// Add Community ID v1 (seed 0) to alert and flow events (default true).
     pub community_id: Option<bool>,
+    /// Write EVE anomaly events for decode, stream and defrag anomalies (default false).
+    pub anomaly: Option<bool>,
 }
 
 impl Config {
@@ -257,6 +261,7 @@ impl Config {
                     depth: self.stream.depth.unwrap_or(d.depth),
                     policy: self.stream.policy.unwrap_or(d.policy),
                     max_segments: self.stream.max_segments.unwrap_or(d.max_segments),
+                    memcap: self.stream.memcap.unwrap_or(d.memcap),
                     ..d
                 }
             },

@@ -113,6 +113,23 @@ impl DecodeError {
         DecodeError::UnsupportedLink,
     ];
 
+    /// Name of the EVE anomaly event for this reason (None: not an anomaly, e.g. ARP).
+    pub fn anomaly_event(self) -> Option<&'static str> {
+        Some(match self {
+            DecodeError::LinkTruncated => "decoder.link.pkt_too_small",
+            DecodeError::NotIp | DecodeError::UnsupportedLink => return None,
+            DecodeError::Ipv4Invalid => "decoder.ipv4.invalid",
+            DecodeError::Ipv6Invalid => "decoder.ipv6.invalid",
+            DecodeError::IpExtInvalid => "decoder.ip.ext_header_invalid",
+            DecodeError::TcpInvalid => "decoder.tcp.invalid",
+            DecodeError::UdpInvalid => "decoder.udp.invalid",
+            DecodeError::IcmpInvalid => "decoder.icmp.invalid",
+            DecodeError::VlanInvalid => "decoder.vlan.invalid",
+            DecodeError::Ipv4Checksum => "decoder.ipv4.checksum",
+            DecodeError::L4Checksum => "decoder.l4.checksum",
+        })
+    }
+
     /// Stable snake_case name for stats output.
     pub fn name(self) -> &'static str {
         match self {

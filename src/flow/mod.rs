@@ -214,6 +214,8 @@ pub struct FlowStats {
     pub no_room: u64,
     /// Flows still open at shutdown.
     pub at_shutdown: u64,
+    /// Times the table entered emergency mode (over 95% full: timeouts cut to a tenth).
+    pub emergencies: u64,
 }
 
 /// Result of looking a packet up: its flow (if one could be had) and its direction.
@@ -238,6 +240,8 @@ impl Flow {
 /// A worker's flow table.
 pub struct FlowTable {
     cfg: FlowConfig,
+    /// Over 95% full: idle timeouts are cut to a tenth until the table is below 70%.
+    emergency: bool,
     map: HashMap<FlowKey, Flow>,
     next_id: u64,
     salt: u64,
@@ -264,6 +268,7 @@ impl FlowTable {
         let cap = cfg.capacity.min(1 << 20);
         FlowTable {
             map: HashMap::with_capacity(cap.min(4096)),
+            emergency: false,
             cfg,
             next_id: 0,
             salt: (worker as u64 + 1).wrapping_mul(0xA076_1D64_78BD_642F),
@@ -377,11 +382,23 @@ impl FlowTable {
 
     /// Ends every flow idle past its timeout.
     fn sweep(&mut self, now: Micros, ended: &mut impl FnMut(&Flow, EndReason)) {
+        let len = self.map.len();
+        if !self.emergency && len * 100 >= self.cfg.capacity * 95 {
+            self.emergency = true;
+            self.stats.emergencies += 1;
+            tracing::warn!(
+                "flow table {len} of {} full: emergency mode, timeouts cut to a tenth",
+                self.cfg.capacity
+            );
+        } else if self.emergency && len * 100 < self.cfg.capacity * 70 {
+            self.emergency = false;
+        }
+        let divisor = if self.emergency { 10 } else { 1 };
         let cfg = &self.cfg;
         let stats = &mut self.stats;
         self.map.retain(|_, f| {
             let idle = now.saturating_sub(f.last);
-            let keep = idle < i64::from(f.timeout_secs(cfg)) * 1_000_000;
+            let keep = idle < i64::from(f.timeout_secs(cfg)) * 1_000_000 / divisor;
             if !keep {
                 stats.timed_out += 1;
                 ended(f, EndReason::Timeout);
@@ -514,6 +531,29 @@ mod tests {
         t.drain(&mut record);
         assert_eq!(ended.len(), 4);
         assert_eq!(ended[0], (1000, EndReason::Evicted));
+    }
+
+    #[test]
+    fn emergency_mode_cuts_timeouts() {
+        let cfg = FlowConfig {
+            capacity: 20,
+            ..FlowConfig::default()
+        };
+        let mut t = FlowTable::new(cfg, 0);
+        for port in 0..19u16 {
+            let frame = tcp([10, 0, 0, 1], [10, 0, 0, 2], 1000 + port, 80, "S");
+            t.track(&decode(LinkType::Raw, &frame).unwrap(), 0, true, &mut nop);
+        }
+        // 5 s later: normally nothing times out (30 s), in emergency mode (3 s) all do.
+        let frame = tcp([10, 0, 0, 9], [10, 0, 0, 2], 5, 80, "S");
+        t.track(
+            &decode(LinkType::Raw, &frame).unwrap(),
+            5_000_000,
+            true,
+            &mut nop,
+        );
+        assert_eq!(t.stats.emergencies, 1);
+        assert_eq!(t.stats.timed_out, 19);
     }
 
     #[test]

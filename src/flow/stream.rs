@@ -58,6 +58,9 @@ pub struct StreamConfig {
     pub policy: OverlapPolicy,
     /// Out-of-order segments kept per direction.
     pub max_segments: usize,
+    /// Bytes all streams of one worker may hold; past it, segments are not reassembled
+    /// (counted; the hole they leave becomes a gap).
+    pub memcap: usize,
     /// Bytes of contiguous data kept for inspection (older data is dropped, keeping
     /// `lookback` bytes so matches can span the boundary).
     pub window: usize,
@@ -71,6 +74,7 @@ impl Default for StreamConfig {
             depth: 1 << 20,
             policy: OverlapPolicy::Bsd,
             max_segments: 256,
+            memcap: 256 << 20,
             window: 64 * 1024,
             lookback: 4096,
         }
@@ -150,6 +154,11 @@ impl Reassembler {
     /// Out-of-order segments waiting.
     pub fn pending(&self) -> usize {
         self.ooo.len()
+    }
+
+    /// Heap bytes held (window capacity and queued segments), for the stream memcap.
+    pub fn mem(&self) -> usize {
+        self.buf.capacity() + self.ooo.iter().map(|s| s.data.capacity()).sum::<usize>()
     }
 
     /// Stream offset of `seq`, or None for data before the stream start or absurdly far ahead.

@@ -229,6 +229,49 @@ pub fn render_alert(out: &mut Vec<u8>, a: &AlertInput<'_>, sig: &Sig) {
     out.extend_from_slice(b"}\n");
 }
 
+/// Renders an `anomaly` event: `kind` is "decode", "stream" or "defrag", `event` its name.
+/// The packet's addresses are included when it was decoded.
+pub fn render_anomaly(
+    out: &mut Vec<u8>,
+    ts: Micros,
+    pcap_cnt: u64,
+    packet: Option<(&crate::decode::Packet<'_>, Option<u64>)>,
+    kind: &str,
+    event: &str,
+) {
+    out.extend_from_slice(b"{\"timestamp\":");
+    push_timestamp(out, ts);
+    if let Some((_, Some(id))) = packet {
+        let _ = write!(out, ",\"flow_id\":{id}");
+    }
+    let _ = write!(out, ",\"pcap_cnt\":{pcap_cnt},\"event_type\":\"anomaly\"");
+    if let Some((p, _)) = packet {
+        out.extend_from_slice(b",\"src_ip\":");
+        push_ip(out, p.src);
+        if p.has_ports() {
+            let _ = write!(out, ",\"src_port\":{}", p.sport);
+        }
+        out.extend_from_slice(b",\"dest_ip\":");
+        push_ip(out, p.dst);
+        if p.has_ports() {
+            let _ = write!(out, ",\"dest_port\":{}", p.dport);
+        }
+        match proto_name(p.proto) {
+            Some(n) => {
+                let _ = write!(out, ",\"proto\":\"{n}\"");
+            }
+            None => {
+                let _ = write!(out, ",\"proto\":\"{}\"", p.proto);
+            }
+        }
+    }
+    let _ = write!(
+        out,
+        ",\"anomaly\":{{\"type\":\"{kind}\",\"event\":\"{event}\"}}}}"
+    );
+    out.push(b'\n');
+}
+
 /// Renders a `flow` event for a flow that ended.
 pub fn render_flow_event(out: &mut Vec<u8>, f: &Flow, reason: EndReason, community_id: bool) {
     out.extend_from_slice(b"{\"timestamp\":");

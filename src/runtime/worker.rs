@@ -11,7 +11,7 @@ use crate::detect::threshold::{Subject, Thresholds};
 use crate::detect::{DetectCtx, Engine, FlowFacts, View};
 use crate::flow::stream::StreamEvents;
 use crate::flow::{EndReason, Flow, FlowConfig, FlowStats, FlowTable, Micros, TcpState};
-use crate::output::eve::{blocks, render_alert, render_flow_event, AlertInput};
+use crate::output::eve::{blocks, render_alert, render_anomaly, render_flow_event, AlertInput};
 use crate::output::EveSender;
 
 /// How checksums are treated.
@@ -63,6 +63,8 @@ pub struct WorkerStats {
     pub alerts: u64,
     /// TCP payload bytes reassembled and inspected on streams.
     pub stream_bytes: u64,
+    /// TCP segments not reassembled because the stream memcap was reached.
+    pub stream_memcap: u64,
     /// Stream events summed over ended flows.
     pub stream_events: StreamEvents,
     /// Matches not alerted because of threshold/detection_filter.
@@ -101,6 +103,7 @@ impl WorkerStats {
         self.dropped += o.dropped;
         self.alerts += o.alerts;
         self.stream_bytes += o.stream_bytes;
+        self.stream_memcap += o.stream_memcap;
         self.stream_events.overlap_diff += o.stream_events.overlap_diff;
         self.stream_events.gaps += o.stream_events.gaps;
         self.stream_events.ooo_refused += o.stream_events.ooo_refused;
@@ -142,10 +145,14 @@ pub struct WorkerConfig {
     pub flow_events: bool,
     /// Add `community_id` to EVE events.
     pub community_id: bool,
+    /// Write EVE `anomaly` events for decode, stream and defrag anomalies.
+    pub anomaly_events: bool,
 }
 
 /// One worker's state.
 pub struct Worker {
+    /// Heap bytes held by this worker's TCP reassembly (for the stream memcap).
+    stream_mem: usize,
     defrag: Defragmenter,
     defrag_buf: Vec<u8>,
     engine: Arc<Engine>,
@@ -184,6 +191,7 @@ impl Worker {
             ..WorkerStats::default()
         };
         Ok(Worker {
+            stream_mem: 0,
             defrag: Defragmenter::new(cfg.defrag.clone()),
             defrag_buf: Vec::new(),
             flows: FlowTable::new(cfg.flow.clone(), id),
@@ -201,11 +209,15 @@ impl Worker {
     /// Called for every flow that ends: stream counters, and the EVE `flow` event.
     fn on_flow_end(
         stats: &mut WorkerStats,
+        stream_mem: &mut usize,
         eve: &mut EveSender,
         cfg: &WorkerConfig,
         flow: &Flow,
         why: EndReason,
     ) {
+        if let Some(s) = flow.streams.as_deref() {
+            *stream_mem = stream_mem.saturating_sub(s[0].mem() + s[1].mem());
+        }
         if cfg.flow_events {
             let mut line = eve.buffer();
             render_flow_event(&mut line, flow, why, cfg.community_id);
@@ -243,6 +255,11 @@ impl Worker {
             Ok(p) => p,
             Err(e) => {
                 self.stats.decode_errors[e as usize] += 1;
+                if let (true, Some(event)) = (self.cfg.anomaly_events, e.anomaly_event()) {
+                    let mut line = self.eve.buffer();
+                    render_anomaly(&mut line, ts, pcap_cnt, None, "decode", event);
+                    self.eve.send(line);
+                }
                 return Verdict::Pass;
             }
         };
@@ -250,7 +267,25 @@ impl Worker {
         if p.frag.is_some() && verdict == Verdict::Pass {
             // The rebuilt datagram is a packet of its own (its buffer is reused).
             let mut buf = std::mem::take(&mut self.defrag_buf);
-            if self.defrag.add(&p, ts, &mut buf) {
+            let before = self.defrag.stats;
+            let done = self.defrag.add(&p, ts, &mut buf);
+            if self.cfg.anomaly_events {
+                let after = self.defrag.stats;
+                for (grew, event) in [
+                    (
+                        after.overlap_diff > before.overlap_diff,
+                        "defrag.overlap_different_data",
+                    ),
+                    (after.refused > before.refused, "defrag.fragment_refused"),
+                ] {
+                    if grew {
+                        let mut line = self.eve.buffer();
+                        render_anomaly(&mut line, ts, pcap_cnt, Some((&p, None)), "defrag", event);
+                        self.eve.send(line);
+                    }
+                }
+            }
+            if done {
                 self.process_decoded(LinkType::Raw, ts, pcap_cnt, &buf, tunnel);
             }
             self.defrag_buf = buf;
@@ -318,12 +353,13 @@ impl Worker {
             matched,
             stats,
             cfg,
+            stream_mem,
             ..
         } = self;
         // A TCP segment with a bad checksum is counted in its flow but does not move the
         // session state (Suricata's stream engine ignores it); it is still inspected.
         let lookup = flows.track(p, ts, checksum_ok, &mut |f, why| {
-            Self::on_flow_end(stats, eve, cfg, f, why)
+            Self::on_flow_end(stats, stream_mem, eve, cfg, f, why)
         });
         let to_server = lookup.to_server;
         let mut flow = lookup.flow;
@@ -354,7 +390,10 @@ impl Worker {
             {
                 let scfg = &cfg.flow.stream;
                 let dir = usize::from(!to_server);
+                let flow_id = f.id;
                 let streams = f.streams.as_deref_mut().expect("checked above");
+                let before = (streams[0].events, streams[1].events);
+                let mem_before = streams[0].mem() + streams[1].mem();
                 if tcp.flags & tcp_flags::ACK != 0 {
                     // An ACK past what we saw of the other direction: that data was lost.
                     streams[1 - dir].on_ack(tcp.ack, scfg);
@@ -365,7 +404,43 @@ impl Worker {
                 } else {
                     tcp.seq
                 };
-                new_stream = streams[dir].insert(seq, p.payload, scfg);
+                if *stream_mem > scfg.memcap && !p.payload.is_empty() {
+                    stats.stream_memcap += 1;
+                } else {
+                    new_stream = streams[dir].insert(seq, p.payload, scfg);
+                }
+                let mem_after = streams[0].mem() + streams[1].mem();
+                *stream_mem = (*stream_mem + mem_after).saturating_sub(mem_before);
+                if cfg.anomaly_events {
+                    let after = (streams[0].events, streams[1].events);
+                    let grew = |f: fn(&StreamEvents) -> u64| {
+                        f(&after.0) + f(&after.1) > f(&before.0) + f(&before.1)
+                    };
+                    for (g, event) in [
+                        (
+                            grew(|e| u64::from(e.overlap_diff)),
+                            "stream.reassembly_overlap_different_data",
+                        ),
+                        (grew(|e| u64::from(e.gaps)), "stream.reassembly_seq_gap"),
+                        (
+                            grew(|e| u64::from(e.ooo_refused)),
+                            "stream.reassembly_segment_limit",
+                        ),
+                    ] {
+                        if g {
+                            let mut line = eve.buffer();
+                            render_anomaly(
+                                &mut line,
+                                ts,
+                                pcap_cnt,
+                                Some((p, Some(flow_id))),
+                                "stream",
+                                event,
+                            );
+                            eve.send(line);
+                        }
+                    }
+                }
                 true
             }
             _ => false,
@@ -468,9 +543,14 @@ impl Worker {
 
     /// Ends all flows and returns the final counters.
     pub fn finish(mut self) -> WorkerStats {
-        let (stats, eve, cfg) = (&mut self.stats, &mut self.eve, &self.cfg);
+        let (stats, mem, eve, cfg) = (
+            &mut self.stats,
+            &mut self.stream_mem,
+            &mut self.eve,
+            &self.cfg,
+        );
         self.flows
-            .drain(&mut |f, why| Self::on_flow_end(stats, eve, cfg, f, why));
+            .drain(&mut |f, why| Self::on_flow_end(stats, mem, eve, cfg, f, why));
         self.stats.flow = self.flows.stats;
         self.stats.defrag = self.defrag.stats;
         self.stats.eve_dropped = self.eve.dropped;
