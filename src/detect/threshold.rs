@@ -91,17 +91,26 @@ impl Thresholds {
             );
             return match spec.kind {
                 ThresholdKind::Limit => true,
-                ThresholdKind::Threshold | ThresholdKind::Both => n == 1,
+                ThresholdKind::Threshold | ThresholdKind::Both | ThresholdKind::Backoff => n == 1,
                 ThresholdKind::DetectionFilter => false,
             };
         };
+        if spec.kind == ThresholdKind::Backoff {
+            // No window: alert at count, count*m, count*m^2...
+            e.count = e.count.saturating_add(1);
+            let mut next = u64::from(n);
+            while next < u64::from(e.count) {
+                next = next.saturating_mul(u64::from(spec.multiplier.max(2)));
+            }
+            return next == u64::from(e.count);
+        }
         let in_window = s.ts - e.first < window;
         if !in_window {
             e.first = s.ts;
             e.count = 1;
             return match spec.kind {
                 ThresholdKind::Limit => true,
-                ThresholdKind::Threshold | ThresholdKind::Both => n == 1,
+                ThresholdKind::Threshold | ThresholdKind::Both | ThresholdKind::Backoff => n == 1,
                 ThresholdKind::DetectionFilter => false,
             };
         }
@@ -118,6 +127,7 @@ impl Thresholds {
             }
             ThresholdKind::Both => e.count == n,
             ThresholdKind::DetectionFilter => e.count > n,
+            ThresholdKind::Backoff => unreachable!("handled above"),
         }
     }
 }
@@ -132,7 +142,29 @@ mod tests {
             track,
             count,
             seconds,
+            multiplier: 1,
         }
+    }
+
+    #[test]
+    fn backoff() {
+        let t = Thresholds::default();
+        let s = ThresholdSpec {
+            kind: ThresholdKind::Backoff,
+            track: Track::ByFlow,
+            count: 1,
+            seconds: 0,
+            multiplier: 10,
+        };
+        let times: Vec<i64> = (0..120).collect();
+        let got = run(&t, &s, &times, "1.1.1.1");
+        let alerted: Vec<usize> = got
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| **a)
+            .map(|(i, _)| i + 1)
+            .collect();
+        assert_eq!(alerted, vec![1, 10, 100]);
     }
 
     fn run(t: &Thresholds, s: &ThresholdSpec, times: &[i64], src: &str) -> Vec<bool> {

@@ -551,6 +551,9 @@ pub enum ThresholdKind {
     Both,
     /// `detection_filter`: alert on every match after the first `count` in the window.
     DetectionFilter,
+    /// Alert on the `count`-th match, then each time the count grows by `multiplier`
+    /// (count 1, multiplier 10: the 1st, 10th, 100th...); per track key, no window.
+    Backoff,
 }
 
 /// `threshold` or `detection_filter`.
@@ -562,14 +565,17 @@ pub struct ThresholdSpec {
     pub track: Track,
     /// Count.
     pub count: u32,
-    /// Window in seconds.
+    /// Window in seconds (0 for backoff).
     pub seconds: u32,
+    /// Growth factor of `backoff`.
+    pub multiplier: u32,
 }
 
 /// Parses `type T, track X, count N, seconds S` (detection_filter has no type).
 pub fn parse_threshold(v: &str, detection_filter: bool) -> Result<ThresholdSpec, String> {
-    let (mut kind, mut track, mut count, mut seconds) = (
+    let (mut kind, mut track, mut count, mut seconds, mut multiplier) = (
         detection_filter.then_some(ThresholdKind::DetectionFilter),
+        None,
         None,
         None,
         None,
@@ -585,6 +591,7 @@ pub fn parse_threshold(v: &str, detection_filter: bool) -> Result<ThresholdSpec,
                     "limit" => ThresholdKind::Limit,
                     "threshold" => ThresholdKind::Threshold,
                     "both" => ThresholdKind::Both,
+                    "backoff" => ThresholdKind::Backoff,
                     other => return Err(format!("unknown threshold type '{other}'")),
                 })
             }
@@ -604,6 +611,14 @@ pub fn parse_threshold(v: &str, detection_filter: bool) -> Result<ThresholdSpec,
                         .map_err(|_| format!("invalid count '{val}'"))?,
                 )
             }
+            "multiplier" => {
+                multiplier = Some(
+                    val.parse::<u32>()
+                        .ok()
+                        .filter(|m| *m > 1)
+                        .ok_or_else(|| format!("invalid multiplier '{val}'"))?,
+                )
+            }
             "seconds" => {
                 seconds = Some(
                     val.parse::<u32>()
@@ -613,13 +628,30 @@ pub fn parse_threshold(v: &str, detection_filter: bool) -> Result<ThresholdSpec,
             other => return Err(format!("unknown threshold option '{other}'")),
         }
     }
-    match (kind, track, count, seconds) {
-        (Some(kind), Some(track), Some(count), Some(seconds)) if count > 0 => Ok(ThresholdSpec {
-            kind,
-            track,
-            count,
-            seconds,
-        }),
+    match (kind, track, count, seconds, multiplier) {
+        (Some(ThresholdKind::Backoff), Some(track), Some(count), None, Some(multiplier))
+            if count > 0 =>
+        {
+            Ok(ThresholdSpec {
+                kind: ThresholdKind::Backoff,
+                track,
+                count,
+                seconds: 0,
+                multiplier,
+            })
+        }
+        (Some(ThresholdKind::Backoff), ..) => {
+            Err("backoff needs track, count (> 0) and multiplier, no seconds".into())
+        }
+        (Some(kind), Some(track), Some(count), Some(seconds), None) if count > 0 => {
+            Ok(ThresholdSpec {
+                kind,
+                track,
+                count,
+                seconds,
+                multiplier: 1,
+            })
+        }
         _ => Err("threshold needs type, track, count (> 0) and seconds".into()),
     }
 }
