@@ -13,7 +13,7 @@ use crate::detect::rules::keywords::{
     Base, ByteExtract, ByteJump, ByteMath, ByteOp, ByteTest, Cmp, Endian, Extract, IsDataAt,
     MathOp, PcreSpec, Value, MAX_VARS,
 };
-use crate::detect::rules::Content;
+use crate::detect::rules::{Content, Inspect};
 
 /// Most searches one rule may spend on one buffer before giving up (no match).
 const STEP_BUDGET: u32 = 4096;
@@ -79,6 +79,20 @@ pub enum Step {
 }
 
 impl Step {
+    /// Compiles a parsed inspection step (only `pcre` needs work: PCRE2 compilation).
+    pub fn compile(item: Inspect) -> Result<Step, String> {
+        Ok(match item {
+            Inspect::Content(c) => Step::Content(c),
+            Inspect::Pcre(p) => Step::Pcre(Box::new(Pcre::compile(&p)?)),
+            Inspect::IsDataAt(d) => Step::IsDataAt(d),
+            Inspect::ByteTest(t) => Step::ByteTest(t),
+            Inspect::ByteJump(j) => Step::ByteJump(j),
+            Inspect::ByteExtract(e) => Step::ByteExtract(e),
+            Inspect::ByteMath(m) => Step::ByteMath(m),
+            Inspect::Bsize(c) => Step::Bsize(c),
+        })
+    }
+
     fn is_relative(&self) -> bool {
         match self {
             Step::Content(c) => c.is_relative(),
@@ -429,7 +443,7 @@ fn eq(a: &[u8], b: &[u8], nocase: bool) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::detect::rules::{parse::parse_rule, Inspect, Vars};
+    use crate::detect::rules::{parse::parse_rule, Vars};
 
     fn steps(opts: &str) -> Vec<Step> {
         let r = parse_rule(
@@ -439,16 +453,7 @@ mod tests {
         .unwrap();
         r.inspect
             .into_iter()
-            .map(|(_, i)| match i {
-                Inspect::Content(c) => Step::Content(c),
-                Inspect::Pcre(p) => Step::Pcre(Box::new(Pcre::compile(&p).unwrap())),
-                Inspect::IsDataAt(d) => Step::IsDataAt(d),
-                Inspect::ByteTest(t) => Step::ByteTest(t),
-                Inspect::ByteJump(j) => Step::ByteJump(j),
-                Inspect::ByteExtract(e) => Step::ByteExtract(e),
-                Inspect::ByteMath(m) => Step::ByteMath(m),
-                Inspect::Bsize(c) => Step::Bsize(c),
-            })
+            .map(|(_, i)| Step::compile(i).unwrap())
             .collect()
     }
 

@@ -20,12 +20,10 @@ use hyperscan::Scratch;
 
 use crate::decode::Packet;
 use flowbits::{FlowBits, FlowbitCond};
-use inspect::{Pcre, Step};
+use inspect::Step;
 use rules::classification::Classifications;
 use rules::keywords::{CsumKind, FlowbitOp, PacketCond, ThresholdSpec};
-use rules::{
-    Action, AddrSet, Buffer, Content, FastPattern, FlowMatch, Inspect, PortSet, Rule, Target, L4,
-};
+use rules::{Action, AddrSet, Buffer, Content, FastPattern, FlowMatch, PortSet, Rule, Target, L4};
 
 /// A rule as the engine runs it.
 #[derive(Debug)]
@@ -496,16 +494,7 @@ impl Engine {
                 // App-layer buffers: the rule waits for their parser (see `needs`).
                 continue;
             }
-            steps.push(match item {
-                Inspect::Content(c) => Step::Content(c),
-                Inspect::Pcre(p) => Step::Pcre(Box::new(Pcre::compile(&p)?)),
-                Inspect::IsDataAt(d) => Step::IsDataAt(d),
-                Inspect::ByteTest(t) => Step::ByteTest(t),
-                Inspect::ByteJump(j) => Step::ByteJump(j),
-                Inspect::ByteExtract(e) => Step::ByteExtract(e),
-                Inspect::ByteMath(m) => Step::ByteMath(m),
-                Inspect::Bsize(c) => Step::Bsize(c),
-            });
+            steps.push(Step::compile(item)?);
         }
         let mut id_of = |name: &String| -> u32 {
             let next = bit_ids.len() as u32;

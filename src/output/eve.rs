@@ -135,6 +135,18 @@ fn push_key(out: &mut Vec<u8>, key: &str) {
     out.extend_from_slice(b"\":");
 }
 
+/// Appends `,"proto":"TCP"` (Suricata's name, or the number for others).
+fn push_proto(out: &mut Vec<u8>, proto: u8) {
+    match proto_name(proto) {
+        Some(n) => {
+            let _ = write!(out, ",\"proto\":\"{n}\"");
+        }
+        None => {
+            let _ = write!(out, ",\"proto\":\"{proto}\"");
+        }
+    }
+}
+
 /// Appends an address as Suricata writes it: dotted IPv4, IPv6 as eight 4-digit groups.
 pub fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
     match ip {
@@ -178,14 +190,7 @@ pub fn render_alert(out: &mut Vec<u8>, a: &AlertInput<'_>, sig: &Sig) {
         let _ = write!(out, ",\"dest_port\":{p}");
     }
     let _ = write!(out, ",\"ip_v\":{}", a.ip_version);
-    match proto_name(a.proto) {
-        Some(n) => {
-            let _ = write!(out, ",\"proto\":\"{n}\"");
-        }
-        None => {
-            let _ = write!(out, ",\"proto\":\"{}\"", a.proto);
-        }
-    }
+    push_proto(out, a.proto);
     if let Some((t, c)) = a.icmp {
         let _ = write!(out, ",\"icmp_type\":{t},\"icmp_code\":{c}");
     }
@@ -256,14 +261,7 @@ pub fn render_anomaly(
         if p.has_ports() {
             let _ = write!(out, ",\"dest_port\":{}", p.dport);
         }
-        match proto_name(p.proto) {
-            Some(n) => {
-                let _ = write!(out, ",\"proto\":\"{n}\"");
-            }
-            None => {
-                let _ = write!(out, ",\"proto\":\"{}\"", p.proto);
-            }
-        }
+        push_proto(out, p.proto);
     }
     let _ = write!(
         out,
@@ -291,14 +289,7 @@ pub fn render_flow_event(out: &mut Vec<u8>, f: &Flow, reason: EndReason, communi
     if ports {
         let _ = write!(out, ",\"dest_port\":{}", f.server.1);
     }
-    match proto_name(f.proto) {
-        Some(n) => {
-            let _ = write!(out, ",\"proto\":\"{n}\"");
-        }
-        None => {
-            let _ = write!(out, ",\"proto\":\"{}\"", f.proto);
-        }
-    }
+    push_proto(out, f.proto);
     if community_id {
         out.extend_from_slice(b",\"community_id\":\"");
         out.extend_from_slice(&community_id_bytes(
