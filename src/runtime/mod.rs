@@ -29,6 +29,8 @@ struct Slot {
     link: LinkType,
     ts: Micros,
     pcap_cnt: u64,
+    /// Index of the capture file the frame came from.
+    file: u32,
 }
 
 /// Replay settings.
@@ -67,10 +69,15 @@ struct Lane {
 
 fn run_worker(mut w: Worker, mut rx: Consumer<Slot>, mut back: Producer<Slot>) -> WorkerStats {
     let mut idle = 0u32;
+    let mut file = u32::MAX;
     loop {
         match rx.pop() {
             Ok(slot) => {
                 idle = 0;
+                if slot.file != file {
+                    file = slot.file;
+                    w.begin_capture();
+                }
                 w.process(slot.link, slot.ts, slot.pcap_cnt, &slot.data);
                 // If the reader is not taking buffers back fast enough, this one is freed.
                 let _ = back.push(slot);
@@ -145,6 +152,7 @@ pub fn replay(engine: Arc<Engine>, opts: &ReplayOptions) -> Result<ReplaySummary
             }
         };
         summary.files += 1;
+        let file = summary.files as u32;
         let link = src.link();
         loop {
             let mut sent = true;
@@ -161,12 +169,14 @@ pub fn replay(engine: Arc<Engine>, opts: &ReplayOptions) -> Result<ReplaySummary
                     link,
                     ts,
                     pcap_cnt,
+                    file,
                 });
                 slot.data.clear();
                 slot.data.extend_from_slice(data);
                 slot.link = link;
                 slot.ts = ts;
                 slot.pcap_cnt = pcap_cnt;
+                slot.file = file;
                 // Offline replay must not lose packets: wait for room.
                 let mut idle = 0;
                 let mut pending = slot;

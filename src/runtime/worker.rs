@@ -21,8 +21,8 @@ pub enum ChecksumMode {
     Yes,
     /// Never validate.
     No,
-    /// Validate, but stop once the first 1000 packets show more than 10% bad checksums
-    /// (checksum offloading on the capturing host), as Suricata does for pcap files.
+    /// Validate, but stop once the first 1000 packets of a capture show more than 10% bad
+    /// checksums (checksum offloading on the capturing host), as Suricata does for pcap files.
     Auto,
 }
 
@@ -162,6 +162,9 @@ pub struct Worker {
     eve: EveSender,
     cfg: WorkerConfig,
     validate: bool,
+    /// Packets and bad checksums seen in the current capture, for `auto`.
+    file_seen: u64,
+    file_bad: u64,
     matched: Vec<u32>,
     /// Counters.
     pub stats: WorkerStats,
@@ -196,6 +199,8 @@ impl Worker {
             defrag_buf: Vec::new(),
             flows: FlowTable::new(cfg.flow.clone(), id),
             validate: cfg.checksums != ChecksumMode::No,
+            file_seen: 0,
+            file_bad: 0,
             engine,
             thresholds,
             ctx,
@@ -328,17 +333,19 @@ impl Worker {
         }
         let mut checksum_ok = true;
         if self.validate {
+            self.file_seen += 1;
             if p.verify_checksums().is_err() {
                 checksum_ok = false;
                 self.stats.bad_checksum += 1;
+                self.file_bad += 1;
             }
             if self.cfg.checksums == ChecksumMode::Auto
-                && self.stats.inspected == AUTO_SAMPLE
-                && self.stats.bad_checksum * 10 > AUTO_SAMPLE
+                && self.file_seen == AUTO_SAMPLE
+                && self.file_bad * 10 > AUTO_SAMPLE
             {
                 tracing::info!(
-                    "{} of the first {AUTO_SAMPLE} packets have bad checksums: assuming checksum offloading, validation off",
-                    self.stats.bad_checksum
+                    "{} of the first {AUTO_SAMPLE} packets of a capture have bad checksums: assuming checksum offloading, validation off for it",
+                    self.file_bad
                 );
                 self.validate = false;
             }
@@ -539,6 +546,14 @@ impl Worker {
             stats.dropped += 1;
         }
         (verdict, false)
+    }
+
+    /// A new capture file starts: `auto` checksum validation samples it afresh (each capture
+    /// may come from a host with or without checksum offloading).
+    pub fn begin_capture(&mut self) {
+        self.validate = self.cfg.checksums != ChecksumMode::No;
+        self.file_seen = 0;
+        self.file_bad = 0;
     }
 
     /// Ends all flows and returns the final counters.
