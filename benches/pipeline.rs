@@ -92,6 +92,7 @@ fn benches(c: &mut Criterion) {
             to_server: true,
             established: true,
             first_in_dir: false,
+            stream_sizes: None,
         };
         b.iter(|| {
             let mut n = 0u32;

@@ -22,7 +22,7 @@ use crate::decode::Packet;
 use flowbits::{FlowBits, FlowbitCond};
 use inspect::Step;
 use rules::classification::Classifications;
-use rules::keywords::{CsumKind, FlowbitOp, PacketCond, ThresholdSpec};
+use rules::keywords::{Cmp, CsumKind, FlowbitOp, PacketCond, StreamSide, ThresholdSpec};
 use rules::{Action, AddrSet, Buffer, Content, FastPattern, FlowMatch, PortSet, Rule, Target, L4};
 
 /// A rule as the engine runs it.
@@ -56,6 +56,7 @@ pub struct Sig {
     pub threshold: Option<ThresholdSpec>,
     /// `detection_filter`.
     pub detection_filter: Option<ThresholdSpec>,
+    stream_size: Vec<(StreamSide, Cmp)>,
     l4: L4,
     src: AddrSet,
     sport: PortSet,
@@ -113,6 +114,8 @@ pub struct FlowFacts {
     pub established: bool,
     /// First packet of its flow in this direction (IP-only rules look only at these).
     pub first_in_dir: bool,
+    /// TCP stream sizes (client, server) as `stream_size` measures them, when reassembled.
+    pub stream_sizes: Option<[u64; 2]>,
 }
 
 impl Sig {
@@ -144,6 +147,20 @@ impl Sig {
         }
         if let Some(est) = self.flow.established {
             if f.established != est {
+                return false;
+            }
+        }
+        for &(side, cmp) in &self.stream_size {
+            let Some([client, server]) = f.stream_sizes else {
+                return false;
+            };
+            let ok = match side {
+                StreamSide::Client => cmp.test(client),
+                StreamSide::Server => cmp.test(server),
+                StreamSide::Both => cmp.test(client) && cmp.test(server),
+                StreamSide::Either => cmp.test(client) || cmp.test(server),
+            };
+            if !ok {
                 return false;
             }
         }
@@ -515,6 +532,7 @@ impl Engine {
                 .iter()
                 .all(|f| !matches!(f, FlowbitOp::IsSet(..) | FlowbitOp::IsNotSet(..)))
             && rule.flow == FlowMatch::default()
+            && rule.stream_size.is_empty()
             && rule.app_proto.is_none()
             && !rule.src.has_negation()
             && !rule.dst.has_negation();
@@ -553,6 +571,7 @@ impl Engine {
             noalert: rule.noalert,
             threshold: rule.threshold,
             detection_filter: rule.detection_filter,
+            stream_size: rule.stream_size,
             l4: rule.l4,
             src: rule.src,
             sport: rule.sport,
@@ -766,6 +785,7 @@ mod tests {
             to_server: true,
             established: false,
             first_in_dir: false,
+            stream_sizes: None,
         };
         assert_eq!(hits(&e, &f, ts), vec![1, 3, 4]);
         let tc = FlowFacts {
@@ -773,6 +793,7 @@ mod tests {
             to_server: false,
             established: true,
             first_in_dir: false,
+            stream_sizes: None,
         };
         assert_eq!(hits(&e, &f, tc), vec![2, 3]);
         assert_eq!(hits(&e, &f, FlowFacts::default()), vec![3, 4]);
@@ -807,6 +828,7 @@ mod tests {
             to_server: true,
             established: false,
             first_in_dir: false,
+            stream_sizes: None,
         };
         let mut bits = FlowBits::default();
         let data = udp([10, 0, 0, 2], [10, 0, 0, 1], 7, 9, b"data");
@@ -832,6 +854,7 @@ mod tests {
             to_server: true,
             established: false,
             first_in_dir: true,
+            stream_sizes: None,
         };
         let later = FlowFacts {
             first_in_dir: false,
@@ -840,6 +863,51 @@ mod tests {
         assert_eq!(hits(&e, &f, first), vec![1, 2]);
         assert_eq!(hits(&e, &f, later), vec![2]);
         assert_eq!(hits(&e, &f, FlowFacts::default()), vec![1, 2]);
+    }
+
+    #[test]
+    fn stream_size_needs_stream_facts() {
+        let e = engine(&[
+            r#"alert udp any any -> any any (msg:"ss"; stream_size:server,<,100; stream_size:client,>,5; content:"x"; sid:1;)"#,
+        ]);
+        let f = udp([10, 0, 0, 2], [10, 0, 0, 1], 7, 9, b"x");
+        let base = FlowFacts {
+            tracked: true,
+            to_server: true,
+            established: true,
+            first_in_dir: false,
+            stream_sizes: None,
+        };
+        assert!(hits(&e, &f, base).is_empty());
+        assert_eq!(
+            hits(
+                &e,
+                &f,
+                FlowFacts {
+                    stream_sizes: Some([10, 50]),
+                    ..base
+                }
+            ),
+            vec![1]
+        );
+        assert!(hits(
+            &e,
+            &f,
+            FlowFacts {
+                stream_sizes: Some([3, 50]),
+                ..base
+            }
+        )
+        .is_empty());
+        assert!(hits(
+            &e,
+            &f,
+            FlowFacts {
+                stream_sizes: Some([10, 100]),
+                ..base
+            }
+        )
+        .is_empty());
     }
 
     #[test]

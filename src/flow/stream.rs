@@ -131,6 +131,16 @@ impl Reassembler {
         }
     }
 
+    /// What Suricata's `stream_size` measures: sequence space used so far (data plus the
+    /// SYN), 0 before the stream starts.
+    pub fn size(&self) -> u64 {
+        if self.base_seq.is_some() {
+            self.next_off() + 1
+        } else {
+            0
+        }
+    }
+
     /// Whether the start of the stream is known.
     pub fn started(&self) -> bool {
         self.base_seq.is_some()

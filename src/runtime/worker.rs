@@ -386,6 +386,7 @@ impl Worker {
                 to_server,
                 established: f.established(),
                 first_in_dir: f.first_in_dir(to_server),
+                stream_sizes: None,
             },
             None => FlowFacts::default(),
         };
@@ -452,6 +453,10 @@ impl Worker {
             }
             _ => false,
         };
+        let mut facts = facts;
+        if let Some(s) = flow.as_deref().and_then(|f| f.streams.as_deref()) {
+            facts.stream_sizes = Some([s[0].size(), s[1].size()]);
+        }
         matched.clear();
         let bits = flow.as_deref_mut().map(|f| &mut f.bits);
         engine.inspect(ctx, p, facts, bits, View::Packet { stream_active }, |idx| {

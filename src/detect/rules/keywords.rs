@@ -107,6 +107,47 @@ impl Cmp {
     }
 }
 
+/// Which side(s) `stream_size` looks at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StreamSide {
+    /// Bytes sent by the server.
+    Server,
+    /// Bytes sent by the client.
+    Client,
+    /// Both sides must satisfy the comparison.
+    Both,
+    /// Either side may.
+    Either,
+}
+
+/// Parses `stream_size:<server|client|both|either>,<op>,<number>`.
+pub fn parse_stream_size(v: &str) -> Result<(StreamSide, Cmp), String> {
+    let parts: Vec<&str> = v.split(',').map(str::trim).collect();
+    let [side, op, n] = parts[..] else {
+        return Err("stream_size needs side, operator, number".into());
+    };
+    let side = match side {
+        "server" => StreamSide::Server,
+        "client" => StreamSide::Client,
+        "both" => StreamSide::Both,
+        "either" => StreamSide::Either,
+        other => return Err(format!("unknown stream_size side '{other}'")),
+    };
+    let n: u64 = n
+        .parse()
+        .map_err(|_| format!("invalid stream_size number '{n}'"))?;
+    let cmp = match op {
+        "<" => Cmp::Lt(n),
+        ">" => Cmp::Gt(n),
+        "=" => Cmp::Eq(n),
+        "!=" => Cmp::Ne(n),
+        "<=" => Cmp::Le(n),
+        ">=" => Cmp::Ge(n),
+        other => return Err(format!("unknown stream_size operator '{other}'")),
+    };
+    Ok((side, cmp))
+}
+
 /// `pcre:"/.../flags"`, before compilation.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PcreSpec {
@@ -690,6 +731,21 @@ mod tests {
         assert!(parse_pcre(r#""/x/UH""#).is_err());
         assert!(parse_pcre(r#""/x/q""#).is_err());
         assert!(parse_pcre(r#""x""#).is_err());
+    }
+
+    #[test]
+    fn stream_size_forms() {
+        assert_eq!(
+            parse_stream_size("server,<,1111").unwrap(),
+            (StreamSide::Server, Cmp::Lt(1111))
+        );
+        assert_eq!(
+            parse_stream_size("either, >=, 5").unwrap(),
+            (StreamSide::Either, Cmp::Ge(5))
+        );
+        assert!(parse_stream_size("server,<").is_err());
+        assert!(parse_stream_size("nobody,<,1").is_err());
+        assert!(parse_stream_size("server,~,1").is_err());
     }
 
     #[test]

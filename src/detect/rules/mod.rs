@@ -184,6 +184,8 @@ pub struct Rule {
     pub flowbits: Vec<keywords::FlowbitOp>,
     /// `flowbits:noalert` or `noalert`: match silently (flowbits still act).
     pub noalert: bool,
+    /// `stream_size`.
+    pub stream_size: Vec<(keywords::StreamSide, keywords::Cmp)>,
     /// `threshold`.
     pub threshold: Option<keywords::ThresholdSpec>,
     /// `detection_filter`.

@@ -3,9 +3,9 @@
 use super::content::{parse_content_value, Content, FastPattern};
 use super::header::{parse_addr, parse_ports, Vars};
 use super::keywords::{
-    parse_flags, parse_flowbits, parse_pcre, parse_threshold, Base, ByteExtract, ByteJump,
-    ByteMath, ByteOp, ByteTest, Cmp, CsumKind, Endian, Extract, IsDataAt, MathOp, PacketCond,
-    Value, MAX_VARS,
+    parse_flags, parse_flowbits, parse_pcre, parse_stream_size, parse_threshold, Base, ByteExtract,
+    ByteJump, ByteMath, ByteOp, ByteTest, Cmp, CsumKind, Endian, Extract, IsDataAt, MathOp,
+    PacketCond, Value, MAX_VARS,
 };
 use super::{Action, Buffer, FlowMatch, Inspect, Rule, Target, L4};
 
@@ -947,13 +947,7 @@ impl Builder {
                 Cmp::parse(need_v()?.split(',').next().unwrap_or(""), 65_535)?;
                 self.need("http parser");
             }
-            "stream_size" => {
-                if need_v()?.split(',').count() != 3 {
-                    return Err("stream_size needs direction, operator, value".into());
-                }
-                // Validated; the comparison with stream progress is not implemented yet.
-                self.not_yet("stream_size");
-            }
+            "stream_size" => self.rule.stream_size.push(parse_stream_size(need_v()?)?),
             "dsize" => self
                 .rule
                 .packet
@@ -1152,6 +1146,7 @@ pub fn parse_rule(text: &str, vars: &Vars) -> Result<Rule, String> {
             packet: Vec::new(),
             flowbits: Vec::new(),
             noalert: false,
+            stream_size: Vec::new(),
             threshold: None,
             detection_filter: None,
             transforms: Vec::new(),
