@@ -93,6 +93,7 @@ fn benches(c: &mut Criterion) {
             established: true,
             first_in_dir: false,
             stream_sizes: None,
+            now: 0,
         };
         b.iter(|| {
             let mut n = 0u32;
@@ -126,6 +127,7 @@ fn benches(c: &mut Criterion) {
             flow_events: false,
             community_id: true,
             anomaly_events: false,
+            xbits: Default::default(),
         };
         let mut w = Worker::new(0, engine.clone(), Default::default(), sender, cfg).unwrap();
         b.iter(|| {

@@ -222,6 +222,7 @@ fn run_replay(args: ReplayArgs) -> Result<ExitCode, String> {
             flow_events: args.flow_events || cfg.output.flow.unwrap_or(false),
             community_id: cfg.output.community_id.unwrap_or(true),
             anomaly_events: cfg.output.anomaly.unwrap_or(false),
+            xbits: Default::default(),
         },
     };
     let engine = Arc::new(engine);

@@ -10,6 +10,7 @@ pub mod inspect;
 pub mod mpm;
 pub mod rules;
 pub mod threshold;
+pub mod xbits;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
@@ -18,12 +19,16 @@ use std::time::{Duration, Instant};
 
 use hyperscan::Scratch;
 
+use std::sync::Arc;
+
 use crate::decode::Packet;
+use crate::flow::Micros;
 use flowbits::{FlowBits, FlowbitCond};
 use inspect::Step;
 use rules::classification::Classifications;
 use rules::keywords::{Cmp, CsumKind, FlowbitOp, PacketCond, StreamSide, ThresholdSpec};
 use rules::{Action, AddrSet, Buffer, Content, FastPattern, FlowMatch, PortSet, Rule, Target, L4};
+use xbits::{XBits, XOp, XTrack};
 
 /// A rule as the engine runs it.
 #[derive(Debug)]
@@ -67,6 +72,7 @@ pub struct Sig {
     packet: Vec<PacketCond>,
     fb_conds: Vec<FlowbitCond>,
     fb_sets: Vec<(FlowbitAct, u32)>,
+    xbits: Vec<(u32, XOp, XTrack)>,
     steps: Vec<Step>,
     /// Inspects packets only (`dsize`, `flow:no_stream`).
     packet_only: bool,
@@ -116,6 +122,8 @@ pub struct FlowFacts {
     pub first_in_dir: bool,
     /// TCP stream sizes (client, server) as `stream_size` measures them, when reassembled.
     pub stream_sizes: Option<[u64; 2]>,
+    /// Packet time (xbits expiry).
+    pub now: Micros,
 }
 
 impl Sig {
@@ -342,6 +350,8 @@ pub struct Engine {
 
 /// Per-worker scratch for [`Engine::inspect`]; reused for every packet.
 pub struct DetectCtx {
+    /// xbits store, shared by the workers of one run.
+    xbits: Arc<XBits>,
     scratch: Option<Scratch>,
     candidates: Vec<u32>,
     seen: Vec<u32>,
@@ -410,6 +420,7 @@ impl Engine {
         let mut report = BuildReport::default();
         rules.sort_by_key(flowbit_rank);
         let mut bit_ids: HashMap<String, u32> = HashMap::new();
+        let mut xbit_ids: HashMap<String, u32> = HashMap::new();
         let mut sigs = Vec::with_capacity(rules.len());
         for rule in rules {
             let origin = (
@@ -435,7 +446,8 @@ impl Engine {
             if !rule.needs.is_empty() {
                 let needs: Vec<String> = rule.needs.iter().map(|s| s.to_string()).collect();
                 // Still compiled, so a broken pcre or classtype is reported now, not later.
-                if let Err(reason) = Self::compile_rule(rule, classes, &mut bit_ids) {
+                if let Err(reason) = Self::compile_rule(rule, classes, &mut bit_ids, &mut xbit_ids)
+                {
                     report.skipped.push(skip(reason, Vec::new()));
                 } else {
                     report
@@ -444,7 +456,7 @@ impl Engine {
                 }
                 continue;
             }
-            match Self::compile_rule(rule, classes, &mut bit_ids) {
+            match Self::compile_rule(rule, classes, &mut bit_ids, &mut xbit_ids) {
                 Ok(sig) => sigs.push(sig),
                 Err(reason) => report.skipped.push(skip(reason, Vec::new())),
             }
@@ -495,6 +507,7 @@ impl Engine {
         rule: Rule,
         classes: &Classifications,
         bit_ids: &mut HashMap<String, u32>,
+        xbit_ids: &mut HashMap<String, u32>,
     ) -> Result<Sig, String> {
         let class = match &rule.classtype {
             Some(name) => Some(
@@ -533,9 +546,14 @@ impl Engine {
                 .all(|f| !matches!(f, FlowbitOp::IsSet(..) | FlowbitOp::IsNotSet(..)))
             && rule.flow == FlowMatch::default()
             && rule.stream_size.is_empty()
+            && rule.xbits.is_empty()
             && rule.app_proto.is_none()
             && !rule.src.has_negation()
             && !rule.dst.has_negation();
+        let mut xbit_id = |name: &String| -> u32 {
+            let next = xbit_ids.len() as u32;
+            *xbit_ids.entry(name.clone()).or_insert(next)
+        };
         let mut fb_conds = Vec::new();
         let mut fb_sets = Vec::new();
         for op in &rule.flowbits {
@@ -572,6 +590,11 @@ impl Engine {
             threshold: rule.threshold,
             detection_filter: rule.detection_filter,
             stream_size: rule.stream_size,
+            xbits: rule
+                .xbits
+                .iter()
+                .map(|(n, op, t)| (xbit_id(n), *op, *t))
+                .collect(),
             l4: rule.l4,
             src: rule.src,
             sport: rule.sport,
@@ -601,8 +624,13 @@ impl Engine {
         &self.sigs[idx as usize]
     }
 
-    /// A fresh per-worker context.
+    /// A fresh per-worker context with its own xbits store.
     pub fn new_ctx(&self) -> Result<DetectCtx, String> {
+        self.new_ctx_shared(Arc::default())
+    }
+
+    /// A per-worker context using an xbits store shared with the other workers.
+    pub fn new_ctx_shared(&self, xbits: Arc<XBits>) -> Result<DetectCtx, String> {
         let mut scratch = None;
         for g in &self.groups {
             if let Some(m) = &g.mpm {
@@ -610,6 +638,7 @@ impl Engine {
             }
         }
         Ok(DetectCtx {
+            xbits,
             scratch,
             candidates: Vec::with_capacity(64),
             seen: vec![0; self.sigs.len()],
@@ -681,7 +710,15 @@ impl Engine {
                 && sig.packet_matches(p)
                 && sig.fb_conds.iter().all(|c| c.holds(bits))
                 && sig.payload_matches(p, view)
+                && sig.xbits.iter().all(|&(bit, op, track)| match op {
+                    XOp::IsSet => ctx.xbits.is_set(bit, track, p.src, p.dst, flow.now),
+                    XOp::IsNotSet => !ctx.xbits.is_set(bit, track, p.src, p.dst, flow.now),
+                    _ => true,
+                })
             {
+                for &(bit, op, track) in &sig.xbits {
+                    ctx.xbits.apply(bit, op, track, p.src, p.dst, flow.now);
+                }
                 if flow.tracked {
                     for &(act, bit) in &sig.fb_sets {
                         match act {
@@ -786,6 +823,7 @@ mod tests {
             established: false,
             first_in_dir: false,
             stream_sizes: None,
+            now: 0,
         };
         assert_eq!(hits(&e, &f, ts), vec![1, 3, 4]);
         let tc = FlowFacts {
@@ -794,6 +832,7 @@ mod tests {
             established: true,
             first_in_dir: false,
             stream_sizes: None,
+            now: 0,
         };
         assert_eq!(hits(&e, &f, tc), vec![2, 3]);
         assert_eq!(hits(&e, &f, FlowFacts::default()), vec![3, 4]);
@@ -829,6 +868,7 @@ mod tests {
             established: false,
             first_in_dir: false,
             stream_sizes: None,
+            now: 0,
         };
         let mut bits = FlowBits::default();
         let data = udp([10, 0, 0, 2], [10, 0, 0, 1], 7, 9, b"data");
@@ -855,6 +895,7 @@ mod tests {
             established: false,
             first_in_dir: true,
             stream_sizes: None,
+            now: 0,
         };
         let later = FlowFacts {
             first_in_dir: false,
@@ -877,6 +918,7 @@ mod tests {
             established: true,
             first_in_dir: false,
             stream_sizes: None,
+            now: 0,
         };
         assert!(hits(&e, &f, base).is_empty());
         assert_eq!(
@@ -911,6 +953,44 @@ mod tests {
     }
 
     #[test]
+    fn xbits_follow_the_host_across_flows() {
+        let e = engine(&[
+            r#"alert udp any any -> any any (msg:"mark"; content:"probe"; xbits:set,seen,track ip_src,expire 60; xbits:noalert; sid:1;)"#,
+            r#"alert udp any any -> any any (msg:"again"; content:"data"; xbits:isset,seen,track ip_src; sid:2;)"#,
+        ]);
+        let mut ctx = e.new_ctx().unwrap();
+        let facts = |now| FlowFacts {
+            now,
+            ..FlowFacts::default()
+        };
+        let mut run = |frame: &[u8], now| {
+            let p = decode(LinkType::Raw, frame).unwrap();
+            let mut out = Vec::new();
+            e.inspect(
+                &mut ctx,
+                &p,
+                facts(now),
+                None,
+                View::Packet {
+                    stream_active: false,
+                },
+                |i| out.push(e.sig(i).sid),
+            );
+            out
+        };
+        let data_other_flow = udp([10, 0, 0, 2], [10, 0, 0, 9], 4444, 53, b"data");
+        assert!(run(&data_other_flow, 0).is_empty());
+        assert_eq!(
+            run(&udp([10, 0, 0, 2], [10, 0, 0, 1], 7, 9, b"probe"), 1),
+            vec![1]
+        );
+        assert_eq!(run(&data_other_flow, 2), vec![2]);
+        // Another host is not marked; the mark expires after 60 s.
+        assert!(run(&udp([10, 0, 0, 3], [10, 0, 0, 9], 4444, 53, b"data"), 3).is_empty());
+        assert!(run(&data_other_flow, 62_000_000).is_empty());
+    }
+
+    #[test]
     fn severity_and_category() {
         let e = engine(&[
             r#"alert ip any any -> any any (msg:"a"; classtype:trojan-activity; sid:1;)"#,
@@ -930,7 +1010,7 @@ mod tests {
     fn unsupported_and_waiting_rules_are_reported() {
         let vars = Vars::suricata_defaults();
         let rules = [
-            r#"alert tcp any any -> any any (content:"a"; xbits:set,x,track ip_src; sid:1;)"#,
+            r#"alert tcp any any -> any any (content:"a"; flowint:x,+,1; sid:1;)"#,
             r#"alert http any any -> any any (content:"a"; sid:2;)"#,
             r#"alert tcp any any -> any any (content:"a"; http_uri; sid:3;)"#,
             r#"alert tcp any any -> any any (content:"a"; classtype:nope; sid:4;)"#,
@@ -950,7 +1030,7 @@ mod tests {
             .map(|s| (s.sid, s.reason.as_str()))
             .collect();
         assert_eq!(skipped.len(), 3, "{skipped:?}");
-        assert!(skipped[0].1.contains("xbits"));
+        assert!(skipped[0].1.contains("flowint"));
         assert!(skipped[1].1.contains("classtype"));
         assert!(skipped[2].1.contains("pcre does not compile"));
         let waiting: Vec<u32> = e.report.waiting.iter().map(|s| s.sid).collect();

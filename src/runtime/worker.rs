@@ -8,6 +8,7 @@ use crate::decode::tcp_flags;
 use crate::decode::{self, decode, DecodeError, LinkType};
 use crate::detect::rules::Action;
 use crate::detect::threshold::{Subject, Thresholds};
+use crate::detect::xbits::XBits;
 use crate::detect::{DetectCtx, Engine, FlowFacts, View};
 use crate::flow::stream::StreamEvents;
 use crate::flow::{EndReason, Flow, FlowConfig, FlowStats, FlowTable, Micros, TcpState};
@@ -147,6 +148,8 @@ pub struct WorkerConfig {
     pub community_id: bool,
     /// Write EVE `anomaly` events for decode, stream and defrag anomalies.
     pub anomaly_events: bool,
+    /// xbits store shared by the workers of a run.
+    pub xbits: Arc<XBits>,
 }
 
 /// One worker's state.
@@ -188,7 +191,7 @@ impl Worker {
         eve: EveSender,
         cfg: WorkerConfig,
     ) -> Result<Worker, String> {
-        let ctx = engine.new_ctx()?;
+        let ctx = engine.new_ctx_shared(cfg.xbits.clone())?;
         let stats = WorkerStats {
             per_sig: vec![0; engine.sigs().len()],
             ..WorkerStats::default()
@@ -387,8 +390,12 @@ impl Worker {
                 established: f.established(),
                 first_in_dir: f.first_in_dir(to_server),
                 stream_sizes: None,
+                now: ts,
             },
-            None => FlowFacts::default(),
+            None => FlowFacts {
+                now: ts,
+                ..FlowFacts::default()
+            },
         };
         // TCP data of a tracked session goes through reassembly; stream rules see it there.
         let mut new_stream = None;

@@ -107,6 +107,70 @@ impl Cmp {
     }
 }
 
+/// Seconds an xbit lives when the rule gives no `expire`.
+pub const XBITS_DEFAULT_EXPIRE: u32 = 30;
+
+/// Parses `xbits:<set|unset|toggle|isset|isnotset>,<name>,track <ip_src|ip_dst|ip_pair>[,expire <s>]`;
+/// `xbits:noalert` returns `None`.
+pub fn parse_xbits(
+    v: &str,
+) -> Result<
+    Option<(
+        String,
+        crate::detect::xbits::XOp,
+        crate::detect::xbits::XTrack,
+    )>,
+    String,
+> {
+    use crate::detect::xbits::{XOp, XTrack};
+    let parts: Vec<&str> = v.split(',').map(str::trim).collect();
+    if parts == ["noalert"] {
+        return Ok(None);
+    }
+    if parts.len() < 3 {
+        return Err("xbits needs command, name and track".into());
+    }
+    let name = parts[1];
+    if name.is_empty() || name.contains(char::is_whitespace) {
+        return Err(format!("invalid xbit name '{name}'"));
+    }
+    let mut track = None;
+    let mut expire = None;
+    for opt in &parts[2..] {
+        let mut w = opt.split_whitespace();
+        match (w.next(), w.next(), w.next()) {
+            (Some("track"), Some(t), None) => {
+                track = Some(match t {
+                    "ip_src" => XTrack::IpSrc,
+                    "ip_dst" => XTrack::IpDst,
+                    "ip_pair" => XTrack::IpPair,
+                    other => return Err(format!("unknown xbits track '{other}'")),
+                })
+            }
+            (Some("expire"), Some(n), None) => {
+                expire = Some(
+                    n.parse::<u32>()
+                        .ok()
+                        .filter(|n| *n > 0)
+                        .ok_or_else(|| format!("invalid expire '{n}'"))?,
+                )
+            }
+            _ => return Err(format!("invalid xbits option '{opt}'")),
+        }
+    }
+    let track = track.ok_or("xbits needs 'track ip_src|ip_dst|ip_pair'")?;
+    let secs = expire.unwrap_or(XBITS_DEFAULT_EXPIRE);
+    let op = match parts[0] {
+        "set" => XOp::Set(secs),
+        "unset" => XOp::Unset,
+        "toggle" => XOp::Toggle(secs),
+        "isset" => XOp::IsSet,
+        "isnotset" => XOp::IsNotSet,
+        other => return Err(format!("unknown xbits command '{other}'")),
+    };
+    Ok(Some((name.to_string(), op, track)))
+}
+
 /// Which side(s) `stream_size` looks at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StreamSide {
@@ -746,6 +810,25 @@ mod tests {
         assert!(parse_stream_size("server,<").is_err());
         assert!(parse_stream_size("nobody,<,1").is_err());
         assert!(parse_stream_size("server,~,1").is_err());
+    }
+
+    #[test]
+    fn xbits_forms() {
+        use crate::detect::xbits::{XOp, XTrack};
+        let (n, op, t) = parse_xbits("set,ET.x,track ip_pair,expire 15")
+            .unwrap()
+            .unwrap();
+        assert_eq!((n.as_str(), op, t), ("ET.x", XOp::Set(15), XTrack::IpPair));
+        let (_, op, t) = parse_xbits("isset,a, track ip_dst").unwrap().unwrap();
+        assert_eq!((op, t), (XOp::IsSet, XTrack::IpDst));
+        assert_eq!(
+            parse_xbits("set,a,track ip_src").unwrap().unwrap().1,
+            XOp::Set(XBITS_DEFAULT_EXPIRE)
+        );
+        assert!(parse_xbits("noalert").unwrap().is_none());
+        assert!(parse_xbits("set,a").is_err());
+        assert!(parse_xbits("set,a,track host").is_err());
+        assert!(parse_xbits("frob,a,track ip_src").is_err());
     }
 
     #[test]

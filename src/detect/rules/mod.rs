@@ -182,6 +182,12 @@ pub struct Rule {
     pub packet: Vec<keywords::PacketCond>,
     /// `flowbits` operations and conditions.
     pub flowbits: Vec<keywords::FlowbitOp>,
+    /// `xbits` operations and conditions: (name, operation, track).
+    pub xbits: Vec<(
+        String,
+        crate::detect::xbits::XOp,
+        crate::detect::xbits::XTrack,
+    )>,
     /// `flowbits:noalert` or `noalert`: match silently (flowbits still act).
     pub noalert: bool,
     /// `stream_size`.

@@ -3,9 +3,9 @@
 use super::content::{parse_content_value, Content, FastPattern};
 use super::header::{parse_addr, parse_ports, Vars};
 use super::keywords::{
-    parse_flags, parse_flowbits, parse_pcre, parse_stream_size, parse_threshold, Base, ByteExtract,
-    ByteJump, ByteMath, ByteOp, ByteTest, Cmp, CsumKind, Endian, Extract, IsDataAt, MathOp,
-    PacketCond, Value, MAX_VARS,
+    parse_flags, parse_flowbits, parse_pcre, parse_stream_size, parse_threshold, parse_xbits, Base,
+    ByteExtract, ByteJump, ByteMath, ByteOp, ByteTest, Cmp, CsumKind, Endian, Extract, IsDataAt,
+    MathOp, PacketCond, Value, MAX_VARS,
 };
 use super::{Action, Buffer, FlowMatch, Inspect, Rule, Target, L4};
 
@@ -162,7 +162,6 @@ const LEGACY_MODIFIERS: &[(&str, &str)] = &[
 /// Keywords of the rule language that parse but whose semantics the engine does not run yet.
 /// A rule using one loads as "unsupported" (reported, not silently weakened).
 const NOT_YET: &[&str] = &[
-    "xbits",
     "hostbits",
     "flowint",
     "tos",
@@ -1026,6 +1025,10 @@ impl Builder {
                 None => self.rule.noalert = true,
             },
             "noalert" => self.rule.noalert = true,
+            "xbits" => match parse_xbits(need_v()?)? {
+                Some(x) => self.rule.xbits.push(x),
+                None => self.rule.noalert = true,
+            },
             "threshold" => self.rule.threshold = Some(parse_threshold(need_v()?, false)?),
             "detection_filter" => {
                 self.rule.detection_filter = Some(parse_threshold(need_v()?, true)?)
@@ -1145,6 +1148,7 @@ pub fn parse_rule(text: &str, vars: &Vars) -> Result<Rule, String> {
             target: None,
             packet: Vec::new(),
             flowbits: Vec::new(),
+            xbits: Vec::new(),
             noalert: false,
             stream_size: Vec::new(),
             threshold: None,
@@ -1287,8 +1291,8 @@ mod tests {
 
     #[test]
     fn unimplemented_keywords_are_listed_not_dropped() {
-        let r = parse(r#"alert tcp any any -> any any (content:"a"; xbits:set,x,track ip_src; asn1:oversize_length 100; sid:1;)"#).unwrap();
-        assert_eq!(r.unsupported, vec!["xbits", "asn1"]);
+        let r = parse(r#"alert tcp any any -> any any (content:"a"; flowint:x,+,1; asn1:oversize_length 100; sid:1;)"#).unwrap();
+        assert_eq!(r.unsupported, vec!["flowint", "asn1"]);
     }
 
     #[test]
