@@ -11,6 +11,7 @@ use std::collections::HashMap;
 
 use crate::decode::{checksum, Packet};
 use crate::detect::rules::header::addr_key;
+use crate::flow::bufpool;
 use crate::flow::stream::{resolve_overlap, OverlapPolicy};
 use crate::flow::Micros;
 
@@ -62,6 +63,14 @@ struct Key {
     id: u32,
     proto: u8,
     vlan: [u16; 2],
+}
+
+impl Drop for Datagram {
+    fn drop(&mut self) {
+        for (_, buf) in self.frags.drain(..) {
+            bufpool::recycle(buf);
+        }
+    }
 }
 
 struct Datagram {
@@ -162,7 +171,7 @@ impl Defragmenter {
         if !fi.more {
             d.total = Some(end);
         }
-        let mut new = data.to_vec();
+        let mut new = bufpool::copy_of(data);
         let (n0, n1) = (u64::from(fi.offset), u64::from(end));
         for (off, old) in d.frags.iter_mut() {
             let (o0, o1) = (u64::from(*off), u64::from(*off) + old.len() as u64);

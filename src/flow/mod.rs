@@ -5,6 +5,7 @@
 //! is full, idle flows are evicted first, and a packet that still finds no room is inspected
 //! without flow state and counted.
 
+pub mod bufpool;
 pub mod stream;
 
 use std::collections::HashMap;

@@ -8,6 +8,8 @@
 //! evasion attempt. When the peer acknowledges data that was never seen, the hole is recorded
 //! as a gap and reassembly continues after it. Nothing here panics on hostile sequence numbers.
 
+use super::bufpool;
+
 /// How overlapping out-of-order segments are resolved (which copy the receiving host keeps).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -112,6 +114,14 @@ pub struct Reassembler {
     ooo: Vec<Seg>,
     /// Counters.
     pub events: StreamEvents,
+}
+
+impl Drop for Reassembler {
+    fn drop(&mut self) {
+        for seg in self.ooo.drain(..) {
+            bufpool::recycle(seg.data);
+        }
+    }
 }
 
 /// New contiguous data made available by a segment: its range in the retained window.
@@ -256,7 +266,7 @@ impl Reassembler {
         let end = off + data.len() as u64;
         let mut new = Seg {
             off,
-            data: data.to_vec(),
+            data: bufpool::copy_of(data),
         };
         for seg in &mut self.ooo {
             let s_end = seg.off + seg.data.len() as u64;
@@ -276,6 +286,7 @@ impl Reassembler {
         }
         if self.ooo.len() >= cfg.max_segments {
             self.events.ooo_refused += 1;
+            bufpool::recycle(new.data);
             return;
         }
         let at = self.ooo.partition_point(|s| s.off <= new.off);
@@ -291,6 +302,7 @@ impl Reassembler {
             }
             let seg = self.ooo.remove(0);
             self.place(seg.off, &seg.data, cfg);
+            bufpool::recycle(seg.data);
         }
     }
 
