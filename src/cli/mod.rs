@@ -253,11 +253,10 @@ fn print_summary(engine: &Engine, s: &ReplaySummary, eve: &EveTarget, workers: u
     );
     let _ = writeln!(
         err,
-        "packets: {} inspected ({} from inside tunnels), {} not inspected, {} fragments, {} truncated, {} bad checksum, {} passed, {} dropped",
+        "packets: {} inspected ({} from inside tunnels), {} not inspected, {} truncated, {} bad checksum, {} passed, {} dropped",
                 st.inspected,
         st.tunneled,
         st.not_inspected(),
-        st.fragments,
         st.truncated,
         st.bad_checksum,
         st.passed,

@@ -42,7 +42,7 @@ impl Default for DefragConfig {
 /// Counters.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct DefragStats {
-    /// Fragments received.
+    /// Fragments received (every one is also inspected as a packet).
     pub fragments: u64,
     /// Datagrams rebuilt.
     pub reassembled: u64,
@@ -129,10 +129,15 @@ impl Defragmenter {
     /// Adds a fragment. When it completes its datagram, the rebuilt packet (IP header and
     /// whole payload) is written to `out` and `true` is returned.
     pub fn add(&mut self, p: &Packet<'_>, now: Micros, out: &mut Vec<u8>) -> bool {
+        if !p.fragment {
+            return false;
+        }
+        self.stats.fragments += 1;
         let Some(fi) = p.frag else {
+            // An IPv6 fragment whose Fragment header follows other extension headers.
+            self.stats.unsupported += 1;
             return false;
         };
-        self.stats.fragments += 1;
         if now >= self.next_sweep {
             self.sweep(now);
             self.next_sweep = now.saturating_add(1_000_000);
@@ -394,6 +399,21 @@ mod tests {
             assert_eq!(p.payload[0], want, "{policy:?}");
             assert_eq!(d.stats.overlap_diff, 1);
         }
+    }
+
+    #[test]
+    fn ipv6_fragment_behind_other_headers_is_counted_unsupported() {
+        let mut pkt = vec![0x60, 0, 0, 0, 0, 24, 0, 64];
+        pkt.extend_from_slice(&[0x20; 16]);
+        pkt.extend_from_slice(&[0x21; 16]);
+        pkt.extend_from_slice(&[44, 0, 1, 4, 0, 0, 0, 0]); // hop-by-hop, then Fragment
+        pkt.extend_from_slice(&[17, 0, 0, 1, 0, 0, 0, 9]); // offset 0, more fragments, id 9
+        pkt.extend_from_slice(&[0u8; 8]);
+        let p = decode(LinkType::Raw, &pkt).unwrap();
+        assert!(p.fragment && p.frag.is_none());
+        let mut d = Defragmenter::new(DefragConfig::default());
+        assert!(!d.add(&p, 0, &mut Vec::new()));
+        assert_eq!((d.stats.fragments, d.stats.unsupported), (1, 1));
     }
 
     #[test]

@@ -307,12 +307,7 @@ pub fn render_flow_event(out: &mut Vec<u8>, f: &Flow, reason: EndReason, communi
         EndReason::Evicted => "forced",
         EndReason::Shutdown => "shutdown",
     };
-    let _ = write!(
-        out,
-        ",\"flow\":{{\"pkts_toserver\":{},\"pkts_toclient\":{},\"bytes_toserver\":{},\"bytes_toclient\":{},\"start\":",
-        f.pkts_toserver, f.pkts_toclient, f.bytes_toserver, f.bytes_toclient
-    );
-    push_timestamp(out, f.start);
+    push_flow_counters(out, f);
     out.extend_from_slice(b",\"end\":");
     push_timestamp(out, f.last);
     let age = (f.last - f.start).max(0) / 1_000_000;
@@ -385,13 +380,18 @@ fn render_alert_object(out: &mut Vec<u8>, a: &AlertInput<'_>, sig: &Sig) {
     out.push(b'}');
 }
 
-fn render_flow_object(out: &mut Vec<u8>, f: &Flow) {
+/// Appends `,"flow":{"pkts_toserver":..,"bytes_toclient":..,"start":"..."` (object left open).
+fn push_flow_counters(out: &mut Vec<u8>, f: &Flow) {
     let _ = write!(
         out,
         ",\"flow\":{{\"pkts_toserver\":{},\"pkts_toclient\":{},\"bytes_toserver\":{},\"bytes_toclient\":{},\"start\":",
         f.pkts_toserver, f.pkts_toclient, f.bytes_toserver, f.bytes_toclient
     );
     push_timestamp(out, f.start);
+}
+
+fn render_flow_object(out: &mut Vec<u8>, f: &Flow) {
+    push_flow_counters(out, f);
     out.extend_from_slice(b",\"src_ip\":");
     push_ip(out, f.client.0);
     out.extend_from_slice(b",\"dest_ip\":");

@@ -46,8 +46,7 @@ pub struct WorkerStats {
     pub inspected: u64,
     /// Packets not inspected, by decode reason (index = position in [`DecodeError::ALL`]).
     pub decode_errors: [u64; DecodeError::ALL.len()],
-    /// IP fragments seen (each is inspected, then reassembled).
-    pub fragments: u64,
+
     /// Defragmentation counters.
     pub defrag: DefragStats,
     /// Packets whose capture was shorter than their IP length.
@@ -89,7 +88,7 @@ impl WorkerStats {
         for (a, b) in self.decode_errors.iter_mut().zip(o.decode_errors.iter()) {
             *a += b;
         }
-        self.fragments += o.fragments;
+
         let (d, e) = (&mut self.defrag, &o.defrag);
         d.fragments += e.fragments;
         d.reassembled += e.reassembled;
@@ -272,7 +271,7 @@ impl Worker {
             }
         };
         let (verdict, passed) = self.inspect_packet(&p, ts, pcap_cnt, tunnel);
-        if p.frag.is_some() && verdict == Verdict::Pass {
+        if p.fragment && verdict == Verdict::Pass {
             // The rebuilt datagram is a packet of its own (its buffer is reused).
             let mut buf = std::mem::take(&mut self.defrag_buf);
             let before = self.defrag.stats;
@@ -328,9 +327,6 @@ impl Worker {
         tunnel: Option<&Tunnel>,
     ) -> (Verdict, bool) {
         self.stats.inspected += 1;
-        if p.fragment {
-            self.stats.fragments += 1;
-        }
         if p.truncated {
             self.stats.truncated += 1;
         }
@@ -383,7 +379,7 @@ impl Worker {
                 return (Verdict::Pass, true);
             }
         }
-        let facts = match flow.as_deref() {
+        let mut facts = match flow.as_deref() {
             Some(f) => FlowFacts {
                 tracked: true,
                 to_server,
@@ -460,7 +456,6 @@ impl Worker {
             }
             _ => false,
         };
-        let mut facts = facts;
         if let Some(s) = flow.as_deref().and_then(|f| f.streams.as_deref()) {
             facts.stream_sizes = Some([s[0].size(), s[1].size()]);
         }
