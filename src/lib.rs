@@ -14,6 +14,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod applayer;
 pub mod capture;
 pub mod cli;
 pub mod config;

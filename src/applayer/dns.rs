@@ -1,0 +1,371 @@
+//! DNS messages over UDP (one per datagram) and TCP (length-prefixed on the stream): header,
+//! questions and answers, with name compression followed under a jump limit.
+
+use super::{AppStats, Buf, Probe};
+
+/// Compression pointers followed per name before the name is declared malformed.
+const MAX_JUMPS: usize = 16;
+/// Questions/answers kept per message.
+const MAX_RECORDS: usize = 64;
+/// Largest message accepted on TCP.
+const MAX_TCP_MESSAGE: usize = 65_535;
+
+/// One resource record (answer).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Answer {
+    /// Owner name, dotted.
+    pub name: Vec<u8>,
+    /// Record type.
+    pub rrtype: u16,
+    /// TTL.
+    pub ttl: u32,
+    /// Printable rdata (address, name or nothing).
+    pub rdata: String,
+}
+
+/// A parsed DNS message. Reused between packets: [`DnsMessage::parse`] overwrites it.
+#[derive(Clone, Debug, Default)]
+pub struct DnsMessage {
+    /// Transaction id.
+    pub id: u16,
+    /// Header flags.
+    pub flags: u16,
+    /// Question names (dotted, as sent) and types.
+    pub queries: Vec<(Vec<u8>, u16)>,
+    /// Answer records.
+    pub answers: Vec<Answer>,
+    /// The answer section could not be parsed completely.
+    pub truncated: bool,
+    /// Engine indexes of rules that alerted on this message.
+    pub alerted: Vec<u32>,
+}
+
+impl DnsMessage {
+    /// QR bit: a response.
+    pub fn is_response(&self) -> bool {
+        self.flags & 0x8000 != 0
+    }
+
+    /// Opcode.
+    pub fn opcode(&self) -> u8 {
+        ((self.flags >> 11) & 0xf) as u8
+    }
+
+    /// Response code.
+    pub fn rcode(&self) -> u8 {
+        (self.flags & 0xf) as u8
+    }
+
+    /// Parses `data` into `self`. Err when the header or the question section is malformed
+    /// (the message is then not DNS, or too broken to inspect).
+    pub fn parse(&mut self, data: &[u8]) -> Result<(), &'static str> {
+        self.queries.clear();
+        self.answers.clear();
+        self.alerted.clear();
+        self.truncated = false;
+        if data.len() < 12 {
+            return Err("shorter than a DNS header");
+        }
+        let be16 = |i: usize| u16::from_be_bytes([data[i], data[i + 1]]);
+        self.id = be16(0);
+        self.flags = be16(2);
+        let qd = usize::from(be16(4));
+        let an = usize::from(be16(6));
+        if qd == 0 && !self.is_response() {
+            return Err("query without a question");
+        }
+        if qd > MAX_RECORDS {
+            return Err("too many questions");
+        }
+        let mut pos = 12;
+        for _ in 0..qd {
+            let mut name = Vec::new();
+            pos = read_name(data, pos, &mut name)?;
+            if pos + 4 > data.len() {
+                return Err("question truncated");
+            }
+            let qtype = be16(pos);
+            pos += 4;
+            self.queries.push((name, qtype));
+        }
+        for _ in 0..an.min(MAX_RECORDS) {
+            let mut name = Vec::new();
+            let Ok(p) = read_name(data, pos, &mut name) else {
+                self.truncated = true;
+                break;
+            };
+            if p + 10 > data.len() {
+                self.truncated = true;
+                break;
+            }
+            let rrtype = be16(p);
+            let ttl = u32::from_be_bytes([data[p + 4], data[p + 5], data[p + 6], data[p + 7]]);
+            let rdlen = usize::from(be16(p + 8));
+            let rstart = p + 10;
+            if rstart + rdlen > data.len() {
+                self.truncated = true;
+                break;
+            }
+            let rd = &data[rstart..rstart + rdlen];
+            let rdata = match (rrtype, rdlen) {
+                (1, 4) => std::net::Ipv4Addr::new(rd[0], rd[1], rd[2], rd[3]).to_string(),
+                (28, 16) => {
+                    let mut a = [0u8; 16];
+                    a.copy_from_slice(rd);
+                    std::net::Ipv6Addr::from(a).to_string()
+                }
+                (5 | 2 | 12, _) => {
+                    let mut n = Vec::new();
+                    match read_name(data, rstart, &mut n) {
+                        Ok(_) => String::from_utf8_lossy(&n).into_owned(),
+                        Err(_) => String::new(),
+                    }
+                }
+                _ => String::new(),
+            };
+            self.answers.push(Answer {
+                name,
+                rrtype,
+                ttl,
+                rdata,
+            });
+            pos = rstart + rdlen;
+        }
+        Ok(())
+    }
+
+    /// Calls `f` on each instance of `b`.
+    pub fn each(&self, b: Buf, f: &mut dyn FnMut(&[u8]) -> bool) -> Option<bool> {
+        match b {
+            // dns.query: the questions of requests.
+            Buf::DnsQuery if !self.is_response() && !self.queries.is_empty() => {
+                Some(self.queries.iter().any(|(n, _)| f(n)))
+            }
+            Buf::DnsQueriesRrname if !self.queries.is_empty() => {
+                Some(self.queries.iter().any(|(n, _)| f(n)))
+            }
+            Buf::DnsAnswersRrname if !self.answers.is_empty() => {
+                Some(self.answers.iter().any(|a| f(&a.name)))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Reads a (possibly compressed) name at `pos` into `out` as dotted text; returns the offset
+/// after the name's in-place part.
+fn read_name(data: &[u8], mut pos: usize, out: &mut Vec<u8>) -> Result<usize, &'static str> {
+    let mut end = None;
+    let mut jumps = 0;
+    loop {
+        let len = *data.get(pos).ok_or("name truncated")?;
+        match len & 0xc0 {
+            0x00 => {
+                if len == 0 {
+                    return Ok(end.unwrap_or(pos + 1));
+                }
+                let l = usize::from(len);
+                let label = data.get(pos + 1..pos + 1 + l).ok_or("label truncated")?;
+                if !out.is_empty() {
+                    out.push(b'.');
+                }
+                if out.len() + l > 255 {
+                    return Err("name too long");
+                }
+                out.extend_from_slice(label);
+                pos += 1 + l;
+            }
+            0xc0 => {
+                let lo = *data.get(pos + 1).ok_or("pointer truncated")?;
+                if end.is_none() {
+                    end = Some(pos + 2);
+                }
+                jumps += 1;
+                if jumps > MAX_JUMPS {
+                    return Err("compression loop");
+                }
+                pos = usize::from(u16::from_be_bytes([len & 0x3f, lo]));
+            }
+            _ => return Err("bad label type"),
+        }
+    }
+}
+
+/// Whether a UDP payload is a DNS message (content-based: the whole question section must
+/// parse).
+pub fn probe_udp(data: &[u8], scratch: &mut DnsMessage) -> bool {
+    scratch.parse(data).is_ok() && !scratch.queries.is_empty()
+}
+
+/// Probe for DNS over TCP: a length prefix and a well-formed message start.
+pub fn probe_tcp(data: &[u8]) -> Probe {
+    if data.len() < 14 {
+        return Probe::NeedMore;
+    }
+    let len = usize::from(u16::from_be_bytes([data[0], data[1]]));
+    if len < 12 {
+        return Probe::NoMatch;
+    }
+    if data.len() < 2 + len {
+        // Check what we have: the header's counts must be sane.
+        let qd = u16::from_be_bytes([data[6], data[7]]);
+        return if (1..=MAX_RECORDS as u16).contains(&qd) && len <= 4096 {
+            Probe::NeedMore
+        } else {
+            Probe::NoMatch
+        };
+    }
+    let mut m = DnsMessage::default();
+    if m.parse(&data[2..2 + len]).is_ok() && !m.queries.is_empty() {
+        Probe::Found(super::AppProto::Dns)
+    } else {
+        Probe::NoMatch
+    }
+}
+
+/// DNS over TCP: per direction, the partial message being framed.
+#[derive(Debug, Default)]
+pub struct DnsTcp {
+    buf: [Vec<u8>; 2],
+    /// Messages completed by the last feed, oldest first (detection inspects and clears).
+    pub done: Vec<(bool, DnsMessage)>,
+}
+
+impl DnsTcp {
+    /// Feeds stream data; returns whether messages completed.
+    pub fn feed(&mut self, to_server: bool, data: &[u8], stats: &mut AppStats) -> bool {
+        let b = &mut self.buf[usize::from(!to_server)];
+        b.extend_from_slice(data);
+        let mut off = 0;
+        while b.len() - off >= 2 {
+            let len = usize::from(u16::from_be_bytes([b[off], b[off + 1]]));
+            if b.len() - off - 2 < len {
+                break;
+            }
+            let mut m = DnsMessage::default();
+            match m.parse(&b[off + 2..off + 2 + len]) {
+                Ok(()) => {
+                    stats.dns_messages += 1;
+                    if self.done.len() < MAX_RECORDS {
+                        self.done.push((to_server, m));
+                    }
+                }
+                Err(_) => stats.parse_errors += 1,
+            }
+            off += 2 + len;
+        }
+        b.drain(..off);
+        if b.len() > MAX_TCP_MESSAGE + 2 {
+            b.clear();
+            stats.parse_errors += 1;
+        }
+        !self.done.is_empty()
+    }
+}
+
+/// Suricata's name for a record type.
+pub fn rrtype_name(t: u16) -> String {
+    match t {
+        1 => "A".into(),
+        2 => "NS".into(),
+        5 => "CNAME".into(),
+        6 => "SOA".into(),
+        12 => "PTR".into(),
+        15 => "MX".into(),
+        16 => "TXT".into(),
+        28 => "AAAA".into(),
+        33 => "SRV".into(),
+        35 => "NAPTR".into(),
+        41 => "OPT".into(),
+        43 => "DS".into(),
+        46 => "RRSIG".into(),
+        47 => "NSEC".into(),
+        48 => "DNSKEY".into(),
+        64 => "SVCB".into(),
+        65 => "HTTPS".into(),
+        99 => "SPF".into(),
+        252 => "AXFR".into(),
+        255 => "ANY".into(),
+        n => n.to_string(),
+    }
+}
+
+/// Suricata's name for a response code.
+pub fn rcode_name(c: u8) -> &'static str {
+    match c {
+        0 => "NOERROR",
+        1 => "FORMERR",
+        2 => "SERVFAIL",
+        3 => "NXDOMAIN",
+        4 => "NOTIMP",
+        5 => "REFUSED",
+        _ => "UNKNOWN",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(name: &str) -> Vec<u8> {
+        let mut m = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+        for l in name.split('.') {
+            m.push(l.len() as u8);
+            m.extend_from_slice(l.as_bytes());
+        }
+        m.extend_from_slice(&[0, 0, 1, 0, 1]);
+        m
+    }
+
+    #[test]
+    fn query_and_compressed_answer() {
+        let mut q = query("www.example.com");
+        let mut m = DnsMessage::default();
+        m.parse(&q).unwrap();
+        assert_eq!(m.queries, vec![(b"www.example.com".to_vec(), 1)]);
+        let mut got = Vec::new();
+        m.each(Buf::DnsQuery, &mut |s| {
+            got.push(s.to_vec());
+            false
+        });
+        assert_eq!(got, vec![b"www.example.com".to_vec()]);
+        // Response: pointer to the question name, A record.
+        q[2] = 0x81;
+        q[7] = 1;
+        q.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 10, 0, 0, 1]);
+        m.parse(&q).unwrap();
+        assert!(m.is_response());
+        assert_eq!(m.answers[0].name, b"www.example.com");
+        assert_eq!(m.answers[0].rdata, "10.0.0.1");
+        assert_eq!(m.each(Buf::DnsQuery, &mut |_| true), None);
+    }
+
+    #[test]
+    fn hostile_messages_fail_cleanly() {
+        let mut m = DnsMessage::default();
+        // Pointer loop.
+        let mut q = vec![0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0, 12, 0, 1, 0, 1];
+        assert!(m.parse(&q).is_err());
+        q.truncate(13);
+        assert!(m.parse(&q).is_err());
+        assert!(m.parse(&[0; 5]).is_err());
+        for len in 0..40 {
+            let full = query("a.b.c");
+            let _ = m.parse(&full[..len.min(full.len())]);
+        }
+        assert_eq!(probe_tcp(b"GET / HTTP/1.1\r\n\r\n"), Probe::NoMatch);
+        let q = query("x.org");
+        let mut framed = (q.len() as u16).to_be_bytes().to_vec();
+        framed.extend_from_slice(&q);
+        assert_eq!(
+            probe_tcp(&framed),
+            Probe::Found(super::super::AppProto::Dns)
+        );
+        let mut t = DnsTcp::default();
+        let mut st = AppStats::default();
+        for b in framed.chunks(3) {
+            t.feed(true, b, &mut st);
+        }
+        assert_eq!(t.done.len(), 1);
+    }
+}
