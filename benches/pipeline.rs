@@ -94,6 +94,7 @@ fn benches(c: &mut Criterion) {
             first_in_dir: false,
             stream_sizes: None,
             now: 0,
+            app_proto: Default::default(),
         };
         b.iter(|| {
             let mut n = 0u32;
@@ -128,6 +129,7 @@ fn benches(c: &mut Criterion) {
             community_id: true,
             anomaly_events: false,
             xbits: Default::default(),
+            app: Default::default(),
         };
         let mut w = Worker::new(0, engine.clone(), Default::default(), sender, cfg).unwrap();
         b.iter(|| {
@@ -187,6 +189,7 @@ fn benches(c: &mut Criterion) {
                 blocked: false,
                 tunnel: None,
                 community_id: true,
+                app: None,
             };
             render_alert(&mut line, &input, sig);
             black_box(line.len())

@@ -798,11 +798,7 @@ impl HttpState {
         let Some(tx) = find(&mut self.txs, id) else {
             return false;
         };
-        let head = tx
-            .request
-            .has_line()
-            .then(|| tx.request.part(0).eq_ignore_ascii_case(b"HEAD"))
-            .unwrap_or(false);
+        let head = tx.request.has_line() && tx.request.part(0).eq_ignore_ascii_case(b"HEAD");
         let connect = tx.request.has_line() && tx.request.part(0).eq_ignore_ascii_case(b"CONNECT");
         let status = tx.status();
         let msg = if to_server {
@@ -812,11 +808,9 @@ impl HttpState {
         };
         msg.finish_headers(to_server);
         msg.phase = Phase::Body;
-        if to_server {
-            if tx.host.is_empty() {
-                if let Some(h) = tx.request.headers.get("host") {
-                    tx.host = normalize_host(h);
-                }
+        if to_server && tx.host.is_empty() {
+            if let Some(h) = tx.request.headers.get("host") {
+                tx.host = normalize_host(h);
             }
         }
         let msg = if to_server { &tx.request } else { &tx.response };
@@ -846,8 +840,14 @@ impl HttpState {
                     tx.response.phase = Phase::Done;
                     return true;
                 }
-                Some(204) | Some(304) => return self.message_done(false) || true,
-                _ if head => return self.message_done(false) || true,
+                Some(204) | Some(304) => {
+                    self.message_done(false);
+                    return true;
+                }
+                _ if head => {
+                    self.message_done(false);
+                    return true;
+                }
                 _ => {}
             }
         }
@@ -855,17 +855,24 @@ impl HttpState {
             Mode::ChunkSize
         } else {
             match length {
-                Some(Some(0)) => return self.message_done(to_server) || true,
+                Some(Some(0)) => {
+                    self.message_done(to_server);
+                    return true;
+                }
                 Some(Some(n)) => Mode::Length(n),
                 Some(None) => {
                     tx.events |= event::INVALID_CONTENT_LENGTH;
                     stats.parse_errors += 1;
                     if to_server {
-                        return self.message_done(true) || true;
+                        self.message_done(true);
+                        return true;
                     }
                     Mode::UntilClose
                 }
-                None if to_server => return self.message_done(true) || true,
+                None if to_server => {
+                    self.message_done(true);
+                    return true;
+                }
                 None => Mode::UntilClose,
             }
         };

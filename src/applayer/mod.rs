@@ -318,6 +318,8 @@ pub struct AppLayer {
     fed: [u64; 2],
     /// The parser.
     pub state: AppState,
+    /// DNS messages seen on a UDP flow (their EVE `tx_id`s).
+    pub udp_txs: u64,
 }
 
 /// The parser state of a flow.

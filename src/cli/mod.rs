@@ -223,6 +223,7 @@ fn run_replay(args: ReplayArgs) -> Result<ExitCode, String> {
             community_id: cfg.output.community_id.unwrap_or(true),
             anomaly_events: cfg.output.anomaly.unwrap_or(false),
             xbits: Default::default(),
+            app: Default::default(),
         },
     };
     let engine = Arc::new(engine);

@@ -10,6 +10,7 @@ pub mod inspect;
 pub mod mpm;
 pub mod rules;
 pub mod threshold;
+pub mod transform;
 pub mod xbits;
 
 use std::collections::{BTreeMap, HashMap};
@@ -21,6 +22,7 @@ use hyperscan::Scratch;
 
 use std::sync::Arc;
 
+use crate::applayer::{AppProto, Buf, TxRef};
 use crate::decode::Packet;
 use crate::flow::Micros;
 use flowbits::{FlowBits, FlowbitCond};
@@ -28,6 +30,7 @@ use inspect::Step;
 use rules::classification::Classifications;
 use rules::keywords::{Cmp, CsumKind, FlowbitOp, PacketCond, StreamSide, ThresholdSpec};
 use rules::{Action, AddrSet, Buffer, Content, FastPattern, FlowMatch, PortSet, Rule, Target, L4};
+use transform::Transform;
 use xbits::{XBits, XOp, XTrack};
 
 /// A rule as the engine runs it.
@@ -82,6 +85,31 @@ pub struct Sig {
     anchored: bool,
     /// Header-only rule (Suricata's IP-only): checked once per flow direction.
     ip_only: bool,
+    /// The flow's app-layer protocol must be this one.
+    app_proto: Option<AppProto>,
+    /// `app-layer-protocol` conditions: (negated, protocol); never true before the flow's
+    /// protocol is known.
+    alproto_conds: Vec<(bool, AppProto)>,
+    /// Inspection chains on app-layer buffers: the rule is inspected per transaction.
+    app_lists: Vec<AppList>,
+}
+
+/// A rule's inspection chain on one app-layer buffer.
+#[derive(Debug)]
+struct AppList {
+    buf: Buf,
+    transforms: Vec<Transform>,
+    steps: Vec<Step>,
+}
+
+impl AppList {
+    /// Whether the chain matches some instance of the buffer in `tx`.
+    fn matches(&self, tx: &TxRef<'_>, to_server: bool, a: &mut Vec<u8>, b: &mut Vec<u8>) -> bool {
+        tx.each(self.buf, to_server, &mut |inst| {
+            let data = transform::apply_all(&self.transforms, inst, a, b);
+            inspect::matches(&self.steps, data)
+        }) == Some(true)
+    }
 }
 
 /// What payload a packet's inspection looks at.
@@ -124,6 +152,8 @@ pub struct FlowFacts {
     pub stream_sizes: Option<[u64; 2]>,
     /// Packet time (xbits expiry).
     pub now: Micros,
+    /// The flow's app-layer protocol.
+    pub app_proto: AppProto,
 }
 
 impl Sig {
@@ -148,6 +178,14 @@ impl Sig {
 
     #[inline]
     fn flow_matches(&self, f: FlowFacts) -> bool {
+        if self.app_proto.is_some_and(|a| a != f.app_proto) {
+            return false;
+        }
+        for &(neg, proto) in &self.alproto_conds {
+            if f.app_proto == AppProto::Unknown || (f.app_proto == proto) == neg {
+                return false;
+            }
+        }
         if let Some(ts) = self.flow.to_server {
             if !f.tracked || f.to_server != ts {
                 return false;
@@ -344,6 +382,10 @@ struct Group {
 pub struct Engine {
     sigs: Vec<Sig>,
     groups: [Group; GROUPS],
+    /// Per app-layer buffer prefilter for transaction rules.
+    app_mpm: Vec<(Buf, mpm::Mpm)>,
+    /// Transaction rules without a usable fast pattern, per protocol (http, tls, dns).
+    app_non_mpm: [Vec<u32>; 3],
     /// What the build did.
     pub report: BuildReport,
 }
@@ -357,6 +399,8 @@ pub struct DetectCtx {
     seen: Vec<u32>,
     stamp: u32,
     no_flow_bits: FlowBits,
+    /// Transform scratch.
+    tbuf: (Vec<u8>, Vec<u8>),
     /// Prefilter scans that failed (Hyperscan error); counted, packet inspected without MPM.
     pub scan_errors: u64,
 }
@@ -379,6 +423,42 @@ fn fast_pattern(steps: &[Step]) -> Option<&Content> {
             .cmp(&b.pattern.len())
             .then(std::cmp::Ordering::Greater)
     })
+}
+
+/// Engine parts that exist: rules needing only these run.
+const BUILT_PARTS: &[&str] = &["http parser", "tls parser", "dns parser"];
+
+fn proto_index(p: AppProto) -> usize {
+    match p {
+        AppProto::Http => 0,
+        AppProto::Tls => 1,
+        _ => 2,
+    }
+}
+
+/// The prefilter pattern of a transaction rule and the buffer it is in: an explicit
+/// `fast_pattern`, else the longest positive content of a buffer without transforms. None
+/// when the chosen content cannot be prefiltered (payload, transformed buffer).
+fn app_fast_pattern(sig: &Sig) -> Option<(Buf, &Content)> {
+    let explicit = |steps: &[Step]| {
+        steps.iter().any(
+            |s| matches!(s, Step::Content(c) if !c.negated && c.fast_pattern != FastPattern::Auto),
+        )
+    };
+    if explicit(&sig.steps) {
+        return None;
+    }
+    if let Some(l) = sig.app_lists.iter().find(|l| explicit(&l.steps)) {
+        if !l.transforms.is_empty() {
+            return None;
+        }
+        return fast_pattern(&l.steps).map(|c| (l.buf, c));
+    }
+    sig.app_lists
+        .iter()
+        .filter(|l| l.transforms.is_empty())
+        .filter_map(|l| fast_pattern(&l.steps).map(|c| (l.buf, c)))
+        .max_by_key(|(_, c)| c.pattern.len())
 }
 
 /// Order in which rules are evaluated on a packet: rules that only set flowbits first, so that
@@ -443,10 +523,27 @@ impl Engine {
                 ));
                 continue;
             }
-            if !rule.needs.is_empty() {
-                let needs: Vec<String> = rule.needs.iter().map(|s| s.to_string()).collect();
+            let mut needs: Vec<String> = rule
+                .needs
+                .iter()
+                .filter(|n| !BUILT_PARTS.contains(n))
+                .map(|s| s.to_string())
+                .collect();
+            // A buffer the built parsers do not fill (only reported when nothing else is
+            // missing, else the parser need says it).
+            let parsers_missing = !needs.is_empty();
+            for (b, _) in &rule.inspect {
+                if let (Buffer::App(name), false) = (b, parsers_missing) {
+                    let need = format!("{name} buffer");
+                    if Buf::from_name(name).is_none() && !needs.contains(&need) {
+                        needs.push(need);
+                    }
+                }
+            }
+            if !needs.is_empty() {
                 // Still compiled, so a broken pcre or classtype is reported now, not later.
-                if let Err(reason) = Self::compile_rule(rule, classes, &mut bit_ids, &mut xbit_ids)
+                if let Err(reason) =
+                    Self::compile_rule(rule, classes, &mut bit_ids, &mut xbit_ids, false)
                 {
                     report.skipped.push(skip(reason, Vec::new()));
                 } else {
@@ -456,7 +553,7 @@ impl Engine {
                 }
                 continue;
             }
-            match Self::compile_rule(rule, classes, &mut bit_ids, &mut xbit_ids) {
+            match Self::compile_rule(rule, classes, &mut bit_ids, &mut xbit_ids, true) {
                 Ok(sig) => sigs.push(sig),
                 Err(reason) => report.skipped.push(skip(reason, Vec::new())),
             }
@@ -464,8 +561,25 @@ impl Engine {
         report.flowbits = bit_ids.len();
         let mut builders: [mpm::MpmBuilder; GROUPS] = Default::default();
         let mut groups: [Group; GROUPS] = Default::default();
+        let mut app_builders: BTreeMap<Buf, mpm::MpmBuilder> = BTreeMap::new();
+        let mut app_non_mpm: [Vec<u32>; 3] = Default::default();
         for (idx, sig) in sigs.iter().enumerate() {
             let idx = idx as u32;
+            if let Some(first) = sig.app_lists.first() {
+                match app_fast_pattern(sig) {
+                    Some((buf, c)) => {
+                        app_builders
+                            .entry(buf)
+                            .or_default()
+                            .add(c.mpm_bytes(), c.nocase, idx)
+                    }
+                    None => {
+                        app_non_mpm[proto_index(first.buf.proto())].push(idx);
+                        report.non_mpm += 1;
+                    }
+                }
+                continue;
+            }
             let fp = fast_pattern(&sig.steps);
             for &g in groups_of(sig.l4) {
                 match fp {
@@ -494,11 +608,28 @@ impl Engine {
                 report.database_bytes += m.size();
             }
         }
+        let mut app_mpm = Vec::new();
+        for (buf, b) in app_builders {
+            report.patterns += b.len();
+            let (mpm, used) = b.build_cached(cache)?;
+            match used {
+                mpm::CacheUse::Hit => report.cache_hits += 1,
+                _ if mpm.is_some() => report.compiled += 1,
+                _ => {}
+            }
+            if let Some(m) = mpm {
+                report.databases += 1;
+                report.database_bytes += m.size();
+                app_mpm.push((buf, m));
+            }
+        }
         report.loaded = sigs.len();
         report.compile_time = started.elapsed();
         Ok(Engine {
             sigs,
             groups,
+            app_mpm,
+            app_non_mpm,
             report,
         })
     }
@@ -508,6 +639,7 @@ impl Engine {
         classes: &Classifications,
         bit_ids: &mut HashMap<String, u32>,
         xbit_ids: &mut HashMap<String, u32>,
+        runnable: bool,
     ) -> Result<Sig, String> {
         let class = match &rule.classtype {
             Some(name) => Some(
@@ -519,12 +651,63 @@ impl Engine {
         };
         let severity = rule.priority.or(class.map(|c| c.priority)).unwrap_or(3);
         let mut steps = Vec::with_capacity(rule.inspect.len());
+        let mut app_lists: Vec<AppList> = Vec::new();
         for (buffer, item) in rule.inspect {
-            if buffer != Buffer::Payload {
-                // App-layer buffers: the rule waits for their parser (see `needs`).
+            let Buffer::App(name) = buffer else {
+                steps.push(Step::compile(item)?);
                 continue;
+            };
+            let step = Step::compile(item)?;
+            let Some(buf) = Buf::from_name(name) else {
+                // A waiting rule: its buffer's parser does not exist yet.
+                if runnable {
+                    return Err(format!("buffer '{name}' has no parser yet"));
+                }
+                continue;
+            };
+            match app_lists.iter_mut().find(|l| l.buf == buf) {
+                Some(l) => l.steps.push(step),
+                None => {
+                    let mut transforms = Vec::new();
+                    for (b, t) in &rule.transforms {
+                        if *b == buffer {
+                            transforms.push(Transform::from_keyword(t)?);
+                        }
+                    }
+                    app_lists.push(AppList {
+                        buf,
+                        transforms,
+                        steps: vec![step],
+                    });
+                }
             }
-            steps.push(Step::compile(item)?);
+        }
+        let alproto_conds = rule
+            .app_layer_protocol
+            .iter()
+            .filter_map(|(neg, name)| match AppProto::from_rule_name(name) {
+                Some(p) => Some(Ok((*neg, p))),
+                None if runnable => Some(Err(format!("no parser for protocol '{name}'"))),
+                None => None,
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        let app_proto = match rule.app_proto.as_deref() {
+            Some(name) => match AppProto::from_rule_name(name) {
+                Some(p) => Some(p),
+                None if runnable => return Err(format!("no parser for protocol '{name}'")),
+                None => None,
+            },
+            None => app_lists.first().map(|l| l.buf.proto()),
+        };
+        if let Some(l) = app_lists
+            .iter()
+            .find(|l| runnable && Some(l.buf.proto()) != app_proto)
+        {
+            return Err(format!(
+                "buffer of protocol {} in a {} rule",
+                l.buf.proto().name(),
+                app_proto.map_or("?", AppProto::name)
+            ));
         }
         let mut id_of = |name: &String| -> u32 {
             let next = bit_ids.len() as u32;
@@ -548,6 +731,8 @@ impl Engine {
             && rule.stream_size.is_empty()
             && rule.xbits.is_empty()
             && rule.app_proto.is_none()
+            && rule.app_layer_protocol.is_empty()
+            && app_lists.is_empty()
             && !rule.src.has_negation()
             && !rule.dst.has_negation();
         let mut xbit_id = |name: &String| -> u32 {
@@ -610,6 +795,9 @@ impl Engine {
             stream_only,
             anchored,
             ip_only,
+            app_proto,
+            app_lists,
+            alproto_conds,
         })
     }
 
@@ -637,6 +825,9 @@ impl Engine {
                 m.prepare_scratch(&mut scratch)?;
             }
         }
+        for (_, m) in &self.app_mpm {
+            m.prepare_scratch(&mut scratch)?;
+        }
         Ok(DetectCtx {
             xbits,
             scratch,
@@ -644,6 +835,7 @@ impl Engine {
             seen: vec![0; self.sigs.len()],
             stamp: 0,
             no_flow_bits: FlowBits::default(),
+            tbuf: (Vec::new(), Vec::new()),
             scan_errors: 0,
         })
     }
@@ -730,6 +922,100 @@ impl Engine {
                 }
                 on_match(idx);
             }
+        }
+    }
+
+    /// Inspects one app-layer transaction with the rules on its buffers, calling `on_match`
+    /// with each matching rule's engine index in engine order. `done` lists the rules that
+    /// already matched this transaction (a rule fires once per transaction). `payload` is the
+    /// packet payload or new stream bytes, for rules that also have payload contents.
+    #[allow(clippy::too_many_arguments)]
+    pub fn inspect_tx(
+        &self,
+        ctx: &mut DetectCtx,
+        p: &Packet<'_>,
+        flow: FlowFacts,
+        bits: &mut FlowBits,
+        tx: TxRef<'_>,
+        done: &[u32],
+        payload: &[u8],
+        mut on_match: impl FnMut(u32),
+    ) {
+        let proto = tx.proto();
+        ctx.stamp = ctx.stamp.wrapping_add(1);
+        if ctx.stamp == 0 {
+            ctx.seen.iter_mut().for_each(|s| *s = 0);
+            ctx.stamp = 1;
+        }
+        ctx.candidates.clear();
+        if let Some(scratch) = &ctx.scratch {
+            let (seen, stamp, cands) = (&mut ctx.seen, ctx.stamp, &mut ctx.candidates);
+            let mut errors = 0;
+            for (buf, m) in &self.app_mpm {
+                if buf.proto() != proto {
+                    continue;
+                }
+                tx.each(*buf, flow.to_server, &mut |inst| {
+                    if !inst.is_empty() {
+                        let res = m.scan(inst, scratch, |rules| {
+                            for &r in rules {
+                                if seen[r as usize] != stamp {
+                                    seen[r as usize] = stamp;
+                                    cands.push(r);
+                                }
+                            }
+                        });
+                        errors += u64::from(res.is_err());
+                    }
+                    false
+                });
+            }
+            ctx.scan_errors += errors;
+        }
+        ctx.candidates
+            .extend_from_slice(&self.app_non_mpm[proto_index(proto)]);
+        ctx.candidates.sort_unstable();
+        let (a, b) = (&mut ctx.tbuf.0, &mut ctx.tbuf.1);
+        for &idx in &ctx.candidates {
+            if done.contains(&idx) {
+                continue;
+            }
+            let sig = &self.sigs[idx as usize];
+            if sig.app_proto.is_some_and(|x| x != proto)
+                || !sig.header_matches(p)
+                || !sig.flow_matches(FlowFacts {
+                    app_proto: proto,
+                    ..flow
+                })
+                || !sig.packet_matches(p)
+                || !sig.fb_conds.iter().all(|c| c.holds(bits))
+                || !sig
+                    .app_lists
+                    .iter()
+                    .all(|l| l.matches(&tx, flow.to_server, a, b))
+                || !(sig.steps.is_empty()
+                    || (!payload.is_empty() && inspect::matches(&sig.steps, payload)))
+                || !sig.xbits.iter().all(|&(bit, op, track)| match op {
+                    XOp::IsSet => ctx.xbits.is_set(bit, track, p.src, p.dst, flow.now),
+                    XOp::IsNotSet => !ctx.xbits.is_set(bit, track, p.src, p.dst, flow.now),
+                    _ => true,
+                })
+            {
+                continue;
+            }
+            for &(bit, op, track) in &sig.xbits {
+                ctx.xbits.apply(bit, op, track, p.src, p.dst, flow.now);
+            }
+            if flow.tracked {
+                for &(act, bit) in &sig.fb_sets {
+                    match act {
+                        FlowbitAct::Set => bits.set(bit),
+                        FlowbitAct::Unset => bits.unset(bit),
+                        FlowbitAct::Toggle => bits.toggle(bit),
+                    }
+                }
+            }
+            on_match(idx);
         }
     }
 }
@@ -824,6 +1110,7 @@ mod tests {
             first_in_dir: false,
             stream_sizes: None,
             now: 0,
+            app_proto: AppProto::Unknown,
         };
         assert_eq!(hits(&e, &f, ts), vec![1, 3, 4]);
         let tc = FlowFacts {
@@ -833,6 +1120,7 @@ mod tests {
             first_in_dir: false,
             stream_sizes: None,
             now: 0,
+            app_proto: AppProto::Unknown,
         };
         assert_eq!(hits(&e, &f, tc), vec![2, 3]);
         assert_eq!(hits(&e, &f, FlowFacts::default()), vec![3, 4]);
@@ -869,6 +1157,7 @@ mod tests {
             first_in_dir: false,
             stream_sizes: None,
             now: 0,
+            app_proto: AppProto::Unknown,
         };
         let mut bits = FlowBits::default();
         let data = udp([10, 0, 0, 2], [10, 0, 0, 1], 7, 9, b"data");
@@ -896,6 +1185,7 @@ mod tests {
             first_in_dir: true,
             stream_sizes: None,
             now: 0,
+            app_proto: AppProto::Unknown,
         };
         let later = FlowFacts {
             first_in_dir: false,
@@ -919,6 +1209,7 @@ mod tests {
             first_in_dir: false,
             stream_sizes: None,
             now: 0,
+            app_proto: AppProto::Unknown,
         };
         assert!(hits(&e, &f, base).is_empty());
         assert_eq!(
@@ -1011,8 +1302,8 @@ mod tests {
         let vars = Vars::suricata_defaults();
         let rules = [
             r#"alert tcp any any -> any any (content:"a"; flowint:x,+,1; sid:1;)"#,
-            r#"alert http any any -> any any (content:"a"; sid:2;)"#,
-            r#"alert tcp any any -> any any (content:"a"; http_uri; sid:3;)"#,
+            r#"alert smb any any -> any any (content:"a"; sid:2;)"#,
+            r#"alert tcp any any -> any any (smb.share; content:"a"; sid:3;)"#,
             r#"alert tcp any any -> any any (content:"a"; classtype:nope; sid:4;)"#,
             r#"alert tcp any any -> any any (content:"a"; pcre:"/(unclosed/"; sid:5;)"#,
             r#"alert tcp any any -> any any (content:"a"; sid:6;)"#,
@@ -1037,7 +1328,7 @@ mod tests {
         assert_eq!(waiting, vec![2, 3]);
         assert_eq!(
             e.report.waiting_by_need(),
-            vec![("http parser".to_string(), 2)]
+            vec![("smb parser".to_string(), 2)]
         );
     }
 

@@ -120,7 +120,7 @@ pub enum EndReason {
 }
 
 /// One tracked flow.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Flow {
     /// Id logged as EVE `flow_id`.
     pub id: u64,
@@ -154,6 +154,8 @@ pub struct Flow {
     pub bits: crate::detect::flowbits::FlowBits,
     /// TCP reassembly, client->server and server->client; allocated when a session starts.
     pub streams: Option<Box<[stream::Reassembler; 2]>>,
+    /// Application-layer protocol and parser state.
+    pub app: crate::applayer::AppLayer,
 }
 
 impl Flow {
@@ -178,8 +180,13 @@ impl Flow {
     fn update_tcp(&mut self, tcp: &crate::decode::TcpInfo, to_server: bool, midstream: bool) {
         let flags = tcp.flags;
         if flags & tcp_flags::SYN != 0 && flags & tcp_flags::RST == 0 {
-            let dir = usize::from(!to_server);
-            self.streams.get_or_insert_with(Default::default)[dir].set_isn(tcp.seq);
+            // A session starts with the client's SYN; a SYN/ACK only completes one that did
+            // (a flow first seen at its SYN/ACK is a midstream pickup, handled below).
+            let client_syn = flags & tcp_flags::ACK == 0;
+            if client_syn || self.streams.is_some() {
+                let dir = usize::from(!to_server);
+                self.streams.get_or_insert_with(Default::default)[dir].set_isn(tcp.seq);
+            }
         }
         let syn = flags & tcp_flags::SYN != 0;
         let ack = flags & tcp_flags::ACK != 0;
@@ -354,9 +361,12 @@ impl FlowTable {
             let syn = t.flags & tcp_flags::SYN != 0;
             let ack = t.flags & tcp_flags::ACK != 0;
             if syn && ack {
-                // First packet is the SYN/ACK: the receiver opened the connection.
+                // First packet is the SYN/ACK: the receiver opened the connection. Without
+                // midstream pickup the session is not tracked (as Suricata).
                 std::mem::swap(&mut client, &mut server);
-                tcp = TcpState::SynRecv;
+                if self.cfg.midstream {
+                    tcp = TcpState::SynRecv;
+                }
             } else if syn {
                 tcp = TcpState::SynSent;
             }
@@ -378,6 +388,7 @@ impl FlowTable {
             dropped: false,
             bits: Default::default(),
             streams: None,
+            app: Default::default(),
         }
     }
 

@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use crate::applayer::dns::{self, DnsMessage};
+use crate::applayer::{AppConfig, AppProto, AppState, AppStats, TxRef};
 use crate::decode::defrag::{DefragConfig, DefragStats, Defragmenter};
 use crate::decode::tcp_flags;
 use crate::decode::{self, decode, DecodeError, LinkType};
@@ -75,6 +77,8 @@ pub struct WorkerStats {
     pub scan_errors: u64,
     /// Flow table counters.
     pub flow: FlowStats,
+    /// App-layer counters.
+    pub app: AppStats,
     /// Alerts per rule, by engine index.
     pub per_sig: Vec<u64>,
 }
@@ -116,6 +120,7 @@ impl WorkerStats {
         self.flow.evicted += o.flow.evicted;
         self.flow.no_room += o.flow.no_room;
         self.flow.at_shutdown += o.flow.at_shutdown;
+        self.app.merge(&o.app);
         if self.per_sig.len() < o.per_sig.len() {
             self.per_sig.resize(o.per_sig.len(), 0);
         }
@@ -149,6 +154,8 @@ pub struct WorkerConfig {
     pub anomaly_events: bool,
     /// xbits store shared by the workers of a run.
     pub xbits: Arc<XBits>,
+    /// App-layer parser limits.
+    pub app: AppConfig,
 }
 
 /// One worker's state.
@@ -168,6 +175,10 @@ pub struct Worker {
     file_seen: u64,
     file_bad: u64,
     matched: Vec<u32>,
+    /// Transaction matches of the current packet: (transaction slot, rule).
+    tx_hits: Vec<(usize, u32)>,
+    /// DNS message of the current UDP packet.
+    dns_msg: DnsMessage,
     /// Counters.
     pub stats: WorkerStats,
 }
@@ -209,6 +220,8 @@ impl Worker {
             eve,
             cfg,
             matched: Vec::with_capacity(16),
+            tx_hits: Vec::with_capacity(16),
+            dns_msg: DnsMessage::default(),
             stats,
         })
     }
@@ -360,6 +373,8 @@ impl Worker {
             stats,
             cfg,
             stream_mem,
+            tx_hits,
+            dns_msg,
             ..
         } = self;
         // A TCP segment with a bad checksum is counted in its flow but does not move the
@@ -387,6 +402,7 @@ impl Worker {
                 first_in_dir: f.first_in_dir(to_server),
                 stream_sizes: None,
                 now: ts,
+                app_proto: f.app.proto,
             },
             None => FlowFacts {
                 now: ts,
@@ -459,13 +475,53 @@ impl Worker {
         if let Some(s) = flow.as_deref().and_then(|f| f.streams.as_deref()) {
             facts.stream_sizes = Some([s[0].size(), s[1].size()]);
         }
+        // App layer: probe and parse the new stream bytes, or the datagram.
+        let dir = usize::from(!to_server);
+        let mut app_progress = false;
+        let mut dns_ready = false;
+        if let Some(f) = flow.as_deref_mut() {
+            let Flow { streams, app, .. } = f;
+            match (new_stream, streams.as_deref()) {
+                (Some(_), Some(st)) => {
+                    app_progress = app.on_stream(
+                        dir,
+                        st[dir].window(),
+                        st[dir].window_off(),
+                        &cfg.app,
+                        &mut stats.app,
+                    );
+                }
+                _ if p.proto == 17 && !p.payload.is_empty() => {
+                    if app.proto == AppProto::Unknown {
+                        if dns::probe_udp(p.payload, dns_msg) {
+                            app.proto = AppProto::Dns;
+                            stats.app.detected[2] += 1;
+                        } else {
+                            app.proto = AppProto::Failed;
+                            stats.app.failed += 1;
+                        }
+                    }
+                    if app.proto == AppProto::Dns {
+                        match dns_msg.parse(p.payload) {
+                            Ok(()) => {
+                                dns_ready = true;
+                                stats.app.dns_messages += 1;
+                                app.udp_txs += 1;
+                            }
+                            Err(_) => stats.app.parse_errors += 1,
+                        }
+                    }
+                }
+                _ => {}
+            }
+            facts.app_proto = f.app.proto;
+        }
         matched.clear();
         let bits = flow.as_deref_mut().map(|f| &mut f.bits);
         engine.inspect(ctx, p, facts, bits, View::Packet { stream_active }, |idx| {
             matched.push(idx)
         });
         if let (Some(new), Some(f)) = (new_stream, flow.as_deref_mut()) {
-            let dir = usize::from(!to_server);
             let (streams, bits) = (
                 f.streams.as_deref().expect("stream data implies streams"),
                 &mut f.bits,
@@ -481,27 +537,116 @@ impl Worker {
             });
             stats.stream_bytes += (new.end - new.start) as u64;
         }
-        if matched.is_empty() {
+        // Transactions the parsers updated: (transaction slot, rule) pairs.
+        tx_hits.clear();
+        if app_progress || dns_ready {
+            if let Some(f) = flow.as_deref_mut() {
+                let Flow {
+                    streams, app, bits, ..
+                } = f;
+                let payload = match (new_stream, streams.as_deref()) {
+                    (Some(new), Some(st)) => &st[dir].window()[new.start..],
+                    _ => p.payload,
+                };
+                match &mut app.state {
+                    AppState::Http(h) => {
+                        for (slot, tx) in h.txs.iter_mut().enumerate() {
+                            if !(tx.updated[0] || tx.updated[1]) {
+                                continue;
+                            }
+                            tx.updated = [false, false];
+                            let before = tx_hits.len();
+                            engine.inspect_tx(
+                                ctx,
+                                p,
+                                facts,
+                                bits,
+                                TxRef::Http(tx),
+                                &tx.alerted,
+                                payload,
+                                |idx| tx_hits.push((slot, idx)),
+                            );
+                            tx.alerted.extend(tx_hits[before..].iter().map(|h| h.1));
+                        }
+                    }
+                    AppState::Tls(t) => {
+                        if t.updated[0] || t.updated[1] {
+                            t.updated = [false, false];
+                            engine.inspect_tx(
+                                ctx,
+                                p,
+                                facts,
+                                bits,
+                                TxRef::Tls(t),
+                                &t.alerted,
+                                payload,
+                                |idx| tx_hits.push((0, idx)),
+                            );
+                            t.alerted.extend(tx_hits.iter().map(|h| h.1));
+                        }
+                    }
+                    AppState::DnsTcp(d) => {
+                        for (slot, (_, m)) in d.done.iter_mut().enumerate() {
+                            let before = tx_hits.len();
+                            engine.inspect_tx(
+                                ctx,
+                                p,
+                                facts,
+                                bits,
+                                TxRef::Dns(m),
+                                &m.alerted,
+                                payload,
+                                |idx| tx_hits.push((slot, idx)),
+                            );
+                            m.alerted.extend(tx_hits[before..].iter().map(|h| h.1));
+                        }
+                    }
+                    AppState::None if dns_ready => {
+                        engine.inspect_tx(
+                            ctx,
+                            p,
+                            facts,
+                            bits,
+                            TxRef::Dns(dns_msg),
+                            &[],
+                            payload,
+                            |idx| tx_hits.push((0, idx)),
+                        );
+                    }
+                    AppState::None => {}
+                }
+            }
+        }
+        if matched.is_empty() && tx_hits.is_empty() {
+            Self::app_gc(flow);
             return (Verdict::Pass, false);
         }
         // `pass` outranks every other action, as in Suricata's default action order.
         if matched
             .iter()
+            .chain(tx_hits.iter().map(|h| &h.1))
             .any(|&i| engine.sig(i).action == Action::Pass)
         {
             if let Some(f) = flow.as_deref_mut() {
                 f.passed = true;
             }
+            Self::app_gc(flow.as_deref_mut());
             return (Verdict::Pass, true);
         }
         let mut verdict = Verdict::Pass;
+        let mut any_alert = false;
         let subject = Subject {
             src: p.src,
             dst: p.dst,
             flow_id: flow.as_deref().map_or(0, |f| f.id),
             ts,
         };
-        for &idx in matched.iter() {
+        let ips = cfg.ips;
+        let hits = matched
+            .iter()
+            .map(|&i| (None, i))
+            .chain(tx_hits.iter().map(|&(slot, i)| (Some(slot), i)));
+        for (slot, idx) in hits {
             let sig = engine.sig(idx);
             if sig.noalert {
                 continue;
@@ -517,16 +662,24 @@ impl Worker {
                 stats.thresholded += 1;
                 continue;
             }
-            let blocked = cfg.ips && blocks(sig.action);
+            let blocked = ips && blocks(sig.action);
             if blocked {
                 verdict = Verdict::Drop;
             }
-            if let Some(f) = flow.as_deref_mut() {
-                f.alerted = true;
-                if blocked {
-                    f.dropped = true;
+            any_alert = true;
+            let fref = flow.as_deref();
+            let app = match (slot, fref.map(|f| &f.app.state)) {
+                (Some(s), Some(AppState::Http(h))) => h.txs.get(s).map(|t| (t.id, TxRef::Http(t))),
+                (Some(_), Some(AppState::Tls(t))) => Some((0, TxRef::Tls(t))),
+                (Some(s), Some(AppState::DnsTcp(d))) => {
+                    d.done.get(s).map(|(_, m)| (u64::from(m.id), TxRef::Dns(m)))
                 }
-            }
+                (Some(_), _) if dns_ready => Some((
+                    fref.map_or(0, |f| f.app.udp_txs.saturating_sub(1)),
+                    TxRef::Dns(dns_msg),
+                )),
+                _ => None,
+            };
             let input = AlertInput {
                 ts,
                 pcap_cnt,
@@ -538,21 +691,42 @@ impl Worker {
                 proto: p.proto,
                 icmp: p.icmp,
                 vlan: p.vlan,
-                flow: flow.as_deref().map(|f| (f, to_server)),
+                flow: fref.map(|f| (f, to_server)),
                 blocked,
                 tunnel,
                 community_id: cfg.community_id,
+                app,
             };
             let mut line = eve.buffer();
             render_alert(&mut line, &input, sig);
             eve.send(line);
             stats.alerts += 1;
             stats.per_sig[idx as usize] += 1;
+            if blocked {
+                if let Some(f) = flow.as_deref_mut() {
+                    f.dropped = true;
+                }
+            }
         }
+        if let Some(f) = flow.as_deref_mut() {
+            f.alerted |= any_alert;
+        }
+        Self::app_gc(flow);
         if verdict == Verdict::Drop {
             stats.dropped += 1;
         }
         (verdict, false)
+    }
+
+    /// Frees what the app layer no longer needs once detection has looked at it.
+    fn app_gc(flow: Option<&mut Flow>) {
+        if let Some(f) = flow {
+            match &mut f.app.state {
+                AppState::Http(h) => h.gc(),
+                AppState::DnsTcp(d) => d.done.clear(),
+                _ => {}
+            }
+        }
     }
 
     /// A new capture file starts: `auto` checksum validation samples it afresh (each capture

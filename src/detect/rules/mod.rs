@@ -174,6 +174,8 @@ pub struct Rule {
     pub references: Vec<String>,
     /// `flow` constraints.
     pub flow: FlowMatch,
+    /// `app-layer-protocol` conditions: (negated, protocol name).
+    pub app_layer_protocol: Vec<(bool, String)>,
     /// Inspection steps, each bound to a buffer.
     pub inspect: Vec<(Buffer, Inspect)>,
     /// `target`.

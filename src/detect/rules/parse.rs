@@ -943,7 +943,17 @@ impl Builder {
                 self.push_step(Inspect::Bsize(c));
             }
             "urilen" => {
-                Cmp::parse(need_v()?.split(',').next().unwrap_or(""), 65_535)?;
+                // The URI's length: a `bsize` on the normalised (or, with `raw`, the raw) URI.
+                let mut parts = need_v()?.split(',');
+                let cmp = Cmp::parse(parts.next().unwrap_or("").trim(), 65_535)?;
+                let buf = if parts.any(|x| x.trim() == "raw") {
+                    "http.uri.raw"
+                } else {
+                    "http.uri"
+                };
+                self.rule
+                    .inspect
+                    .push((Buffer::App(buf), Inspect::Bsize(cmp)));
                 self.need("http parser");
             }
             "stream_size" => self.rule.stream_size.push(parse_stream_size(need_v()?)?),
@@ -1042,13 +1052,25 @@ impl Builder {
                 }
             }
             "app-layer-protocol" => {
-                let name = need_v()?.trim().trim_start_matches('!').to_string();
+                let v = need_v()?.trim();
+                let negated = v.starts_with('!');
+                let name = v
+                    .trim_start_matches('!')
+                    .split(',')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase();
+                if name.is_empty() {
+                    return Err("app-layer-protocol needs a protocol".into());
+                }
                 let need = app_need(&name);
                 self.need(if need == "app-layer parser" {
                     "app-layer protocol detection"
                 } else {
                     need
                 });
+                self.rule.app_layer_protocol.push((negated, name));
             }
             "pkt_data" => {
                 self.sticky = Buffer::Payload;
@@ -1154,6 +1176,7 @@ pub fn parse_rule(text: &str, vars: &Vars) -> Result<Rule, String> {
             threshold: None,
             detection_filter: None,
             transforms: Vec::new(),
+            app_layer_protocol: Vec::new(),
             needs: Vec::new(),
             unsupported: Vec::new(),
             origin: None,

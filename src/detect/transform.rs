@@ -1,0 +1,180 @@
+//! Sticky-buffer transforms (`dotprefix`, `url_decode`, `to_lowercase`...): applied to a
+//! buffer instance before its inspection chain runs.
+
+use md5::Digest;
+
+/// A transform with semantics in the engine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transform {
+    /// `to_lowercase`.
+    Lower,
+    /// `to_uppercase`.
+    Upper,
+    /// `dotprefix`: prepends a `.` (so `.example.com` matches whole labels).
+    DotPrefix,
+    /// `strip_whitespace`: removes all whitespace.
+    StripWhitespace,
+    /// `compress_whitespace`: runs of whitespace become one space.
+    CompressWhitespace,
+    /// `url_decode`: `%XX` escapes and `+` as space.
+    UrlDecode,
+    /// `header_lowercase`: lowercases header names (`Name: value` lines).
+    HeaderLowercase,
+    /// `to_md5`: the MD5 digest (raw bytes).
+    Md5,
+    /// `to_sha1`: the SHA-1 digest.
+    Sha1,
+    /// `to_sha256`: the SHA-256 digest.
+    Sha256,
+    /// `strip_pseudo_headers`: HTTP/2 pseudo-headers; HTTP/1 buffers have none.
+    StripPseudoHeaders,
+}
+
+impl Transform {
+    /// The transform of a rule keyword; Err names transforms without semantics yet.
+    pub fn from_keyword(name: &str) -> Result<Transform, String> {
+        Ok(match name {
+            "to_lowercase" => Transform::Lower,
+            "to_uppercase" => Transform::Upper,
+            "dotprefix" => Transform::DotPrefix,
+            "strip_whitespace" => Transform::StripWhitespace,
+            "compress_whitespace" => Transform::CompressWhitespace,
+            "url_decode" => Transform::UrlDecode,
+            "header_lowercase" => Transform::HeaderLowercase,
+            "to_md5" => Transform::Md5,
+            "to_sha1" => Transform::Sha1,
+            "to_sha256" => Transform::Sha256,
+            "strip_pseudo_headers" => Transform::StripPseudoHeaders,
+            other => return Err(format!("transform '{other}' not supported yet")),
+        })
+    }
+
+    /// Writes the transformed `input` to `out` (cleared first).
+    pub fn apply(self, input: &[u8], out: &mut Vec<u8>) {
+        out.clear();
+        let ws = |b: u8| matches!(b, b' ' | b'\t' | b'\r' | b'\n' | 0x0b | 0x0c);
+        match self {
+            Transform::Lower => out.extend(input.iter().map(u8::to_ascii_lowercase)),
+            Transform::Upper => out.extend(input.iter().map(u8::to_ascii_uppercase)),
+            Transform::DotPrefix => {
+                out.push(b'.');
+                out.extend_from_slice(input);
+            }
+            Transform::StripWhitespace => out.extend(input.iter().copied().filter(|&b| !ws(b))),
+            Transform::CompressWhitespace => {
+                let mut prev_ws = false;
+                for &b in input {
+                    if ws(b) {
+                        if !prev_ws {
+                            out.push(b' ');
+                        }
+                        prev_ws = true;
+                    } else {
+                        out.push(b);
+                        prev_ws = false;
+                    }
+                }
+            }
+            Transform::UrlDecode => {
+                let mut i = 0;
+                while i < input.len() {
+                    match input[i] {
+                        b'+' => out.push(b' '),
+                        b'%' if i + 2 < input.len() => {
+                            let h = (input[i + 1] as char).to_digit(16);
+                            let l = (input[i + 2] as char).to_digit(16);
+                            if let (Some(h), Some(l)) = (h, l) {
+                                out.push((h * 16 + l) as u8);
+                                i += 3;
+                                continue;
+                            }
+                            out.push(b'%');
+                        }
+                        b => out.push(b),
+                    }
+                    i += 1;
+                }
+            }
+            Transform::HeaderLowercase => {
+                let mut in_name = true;
+                for &b in input {
+                    if b == b'\n' {
+                        in_name = true;
+                        out.push(b);
+                    } else if in_name && b == b':' {
+                        in_name = false;
+                        out.push(b);
+                    } else if in_name {
+                        out.push(b.to_ascii_lowercase());
+                    } else {
+                        out.push(b);
+                    }
+                }
+            }
+            Transform::Md5 => out.extend_from_slice(&md5::Md5::digest(input)),
+            Transform::Sha1 => {
+                out.extend_from_slice(&sha1_smol::Sha1::from(input).digest().bytes())
+            }
+            Transform::Sha256 => out.extend_from_slice(&sha2::Sha256::digest(input)),
+            Transform::StripPseudoHeaders => out.extend_from_slice(input),
+        }
+    }
+}
+
+/// Applies `ts` in order to `input`; returns the result (in `a` or `b`, which are scratch).
+pub fn apply_all<'x>(
+    ts: &[Transform],
+    input: &'x [u8],
+    a: &'x mut Vec<u8>,
+    b: &'x mut Vec<u8>,
+) -> &'x [u8] {
+    if ts.is_empty() {
+        return input;
+    }
+    ts[0].apply(input, a);
+    let (mut cur, mut next) = (a, b);
+    for t in &ts[1..] {
+        t.apply(cur, next);
+        std::mem::swap(&mut cur, &mut next);
+    }
+    cur
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(tr: Transform, s: &[u8]) -> Vec<u8> {
+        let mut o = Vec::new();
+        tr.apply(s, &mut o);
+        o
+    }
+
+    #[test]
+    fn transforms() {
+        assert_eq!(t(Transform::DotPrefix, b"a.com"), b".a.com");
+        assert_eq!(
+            t(Transform::UrlDecode, b"/evil%27sqli+x%zz"),
+            b"/evil'sqli x%zz"
+        );
+        assert_eq!(t(Transform::StripWhitespace, b" G E\tT "), b"GET");
+        assert_eq!(t(Transform::CompressWhitespace, b"a  \t b"), b"a b");
+        assert_eq!(
+            t(
+                Transform::HeaderLowercase,
+                b"Accept-Ranges: Bytes\r\nX-Y: Z\r\n"
+            ),
+            b"accept-ranges: Bytes\r\nx-y: Z\r\n"
+        );
+        assert_eq!(t(Transform::Md5, b"").len(), 16);
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        let out = apply_all(
+            &[Transform::Lower, Transform::DotPrefix, Transform::Upper],
+            b"Ab",
+            &mut a,
+            &mut b,
+        );
+        assert_eq!(out, b".AB");
+        assert!(Transform::from_keyword("xor").is_err());
+    }
+}
