@@ -161,10 +161,11 @@ enum Decoder {
 
 impl Decoder {
     fn write(&mut self, data: &[u8]) -> std::io::Result<()> {
+        // Flushed after each write: the decoders hold output back until the next call.
         match self {
-            Decoder::Gzip(d) => d.write_all(data),
-            Decoder::Zlib(d) => d.write_all(data),
-            Decoder::Deflate(d) => d.write_all(data),
+            Decoder::Gzip(d) => d.write_all(data).and_then(|()| d.flush()),
+            Decoder::Zlib(d) => d.write_all(data).and_then(|()| d.flush()),
+            Decoder::Deflate(d) => d.write_all(data).and_then(|()| d.flush()),
         }
     }
 
@@ -287,7 +288,10 @@ impl Message {
                     // else inspect the body as received.
                     let mut raw = flate2::write::DeflateDecoder::new(Vec::new());
                     let ok = matches!(d, Decoder::Zlib(_))
-                        && raw.write_all(&self.raw_body).is_ok()
+                        && raw
+                            .write_all(&self.raw_body)
+                            .and_then(|()| raw.flush())
+                            .is_ok()
                         && !raw.get_ref().is_empty();
                     self.decoder = ok.then_some(Decoder::Deflate(raw));
                 } else {
@@ -720,11 +724,9 @@ impl HttpState {
         tx.host = host.unwrap_or_default();
         tx.updated[0] = true;
         if pstart == text.len() {
-            // HTTP/0.9: no headers, no body.
+            // No protocol: HTTP/0.9 has no headers, but a request that merely lacks the
+            // protocol still sends them; header lines that follow are parsed as such.
             tx.events |= event::MISSING_PROTOCOL;
-            tx.request.phase = Phase::Done;
-            tx.request.finish_headers(true);
-            return true;
         }
         tx.request.phase = Phase::Headers;
         self.req.mode = Mode::Headers;
@@ -931,6 +933,29 @@ impl HttpState {
         msg.inspected_body = msg.body().len();
         tx.updated[usize::from(!to_server)] = true;
         true
+    }
+
+    /// The direction's stream ended (FIN/RST): a header block or body cut by the close is
+    /// complete as far as it got. Returns whether a transaction progressed.
+    pub fn close(&mut self, to_server: bool, cfg: &AppConfig, stats: &mut AppStats) -> bool {
+        let mut progressed = false;
+        let pending = std::mem::take(&mut self.dir_mut(to_server).line);
+        if !pending.is_empty() {
+            let mut line = pending;
+            line.push(b'\n');
+            progressed |= self.line(to_server, &line, false, cfg, stats);
+        }
+        match self.dir(to_server).mode {
+            Mode::Headers => progressed |= self.headers_done(to_server, stats),
+            Mode::Line | Mode::Tunnel => {}
+            _ => progressed |= self.message_done(to_server),
+        }
+        // Whatever the headers said about a body, the stream is over.
+        if !matches!(self.dir(to_server).mode, Mode::Line | Mode::Tunnel) {
+            progressed |= self.message_done(to_server);
+        }
+        self.dir_mut(to_server).mode = Mode::Tunnel;
+        progressed
     }
 
     /// Frees transactions that are complete and were inspected, keeping the newest.

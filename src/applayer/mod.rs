@@ -444,6 +444,15 @@ impl AppLayer {
         }
     }
 
+    /// The direction's stream ended (FIN or RST seen and its data delivered): parsers finish
+    /// what the close completes. Returns whether detection should look at transactions.
+    pub fn on_close(&mut self, dir: usize, cfg: &AppConfig, stats: &mut AppStats) -> bool {
+        match &mut self.state {
+            AppState::Http(h) => h.close(dir == 0, cfg, stats),
+            _ => false,
+        }
+    }
+
     fn give_up(&mut self, stats: &mut AppStats) {
         self.proto = AppProto::Failed;
         stats.failed += 1;

@@ -514,6 +514,17 @@ impl Worker {
                 }
                 _ => {}
             }
+            // A FIN ends its direction, a RST both: parsers finish what the close completes
+            // (once the direction's data is all in order).
+            if let (Some(tcp), Some(st)) = (p.tcp, f.streams.as_deref()) {
+                let fin = tcp.flags & tcp_flags::FIN != 0;
+                let rst = tcp.flags & tcp_flags::RST != 0;
+                for d in [dir, 1 - dir] {
+                    if ((fin && d == dir) || rst) && st[d].pending() == 0 {
+                        app_progress |= f.app.on_close(d, &cfg.app, &mut stats.app);
+                    }
+                }
+            }
             facts.app_proto = f.app.proto;
         }
         matched.clear();
