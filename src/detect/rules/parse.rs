@@ -1083,9 +1083,14 @@ impl Builder {
 
     fn other_keyword(&mut self, kw: &str, v: Option<&str>) -> Result<(), String> {
         if let Some((_, canon)) = STICKY_BUFFERS.iter().find(|(n, _)| *n == kw) {
-            if v.is_some() {
-                return Err(format!("sticky buffer '{kw}' takes no value"));
-            }
+            // `file.data:to_client` (transactional rules): the body of that direction.
+            let canon = match (*canon, v.map(str::trim)) {
+                (_, None) => canon,
+                ("file.data", Some("to_client")) => "http.response_body",
+                ("file.data", Some("to_server")) => "http.request_body",
+                (_, Some("to_client" | "to_server")) => canon,
+                _ => return Err(format!("sticky buffer '{kw}' takes no value")),
+            };
             self.sticky = Buffer::App(canon);
             self.last_content = None;
             return Ok(());
@@ -1138,7 +1143,9 @@ pub fn parse_rule(text: &str, vars: &Vars) -> Result<Rule, String> {
     let (l4, app_proto) = parse_proto(parts[1])?;
     let bidirectional = match parts[4] {
         "->" => false,
-        "<>" => true,
+        // `=>`: a transactional rule (request and response of one transaction); its header
+        // then applies to the transaction, whichever direction completes the match.
+        "<>" | "=>" => true,
         "<-" => return Err("direction '<-' is not valid; write the rule with '->'".into()),
         d => return Err(format!("invalid direction '{d}'")),
     };
