@@ -130,6 +130,7 @@ fn benches(c: &mut Criterion) {
             anomaly_events: false,
             xbits: Default::default(),
             app: Default::default(),
+            app_events: [false; 3],
         };
         let mut w = Worker::new(0, engine.clone(), Default::default(), sender, cfg).unwrap();
         b.iter(|| {

@@ -7,7 +7,9 @@
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
-use sekimori::capture::synth::{dns_query, udp_frame, write_pcap, Frame, TcpSession};
+use sekimori::capture::synth::{
+    dns_query, tls_client_hello, udp_frame, write_pcap, Frame, TcpSession,
+};
 
 const T0: i64 = 1_764_000_000_000_000; // 2025-11-24T16:00:00Z
 
@@ -89,6 +91,11 @@ pub fn scenarios() -> Vec<(&'static str, Vec<Frame>)> {
     .send(false, b"HTTP/1.1 204 No Content\r\n\r\n");
     out.push(("post-no-ua.pcap", s.close()));
 
+    // TLS to a known command-and-control name (the SNI is all a sensor sees of HTTPS).
+    let mut s = TcpSession::open((ws, 49_154), (ip(198, 51, 100, 66), 443), T0 + 55_000_000);
+    s.send(true, &tls_client_hello("login.evil-c2.example"));
+    out.push(("tls-c2-sni.pcap", s.close()));
+
     // Benign: browsing (one page mentions "union", none a SELECT), an ordinary POST with a
     // User-Agent, and DNS for ordinary names.
     let mut frames = Vec::new();
@@ -105,6 +112,9 @@ pub fn scenarios() -> Vec<(&'static str, Vec<Frame>)> {
     let mut s = TcpSession::open((ws, 49_201), (ip(198, 51, 100, 21), 80), T0 + 61_000_000);
     s.send(true, b"POST /form HTTP/1.1\r\nHost: forms.example\r\nUser-Agent: Mozilla/5.0\r\nContent-Length: 7\r\n\r\nname=ok")
         .send(false, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    frames.extend(s.close());
+    let mut s = TcpSession::open((ws, 49_202), (ip(198, 51, 100, 22), 443), T0 + 61_500_000);
+    s.send(true, &tls_client_hello("www.example.com"));
     frames.extend(s.close());
     for (i, name) in [
         "www.example.com",

@@ -21,3 +21,7 @@ for p in sorted(glob.glob('pcaps/*.pcap')):
             data = bytes([sel]) + frame
             open(os.path.join('fuzz/corpus/packet', hashlib.md5(data).hexdigest()[:12]), 'wb').write(data)
 PY
+# App-layer seeds: the bundled pcaps, plus ../shared/corpus when it is there.
+extra=()
+[ -d ../shared/corpus ] && extra=(../shared/corpus/benign ../shared/corpus/malicious)
+python3 fuzz/applayer_seeds.py fuzz/corpus/applayer pcaps "${extra[@]}"

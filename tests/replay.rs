@@ -36,10 +36,10 @@ fn bundled_pcaps_raise_each_starter_signature_once() {
     );
     assert_eq!(
         alert_sids(&events),
-        vec![9000001, 9000002, 9000003, 9000004, 9000005, 9000006]
+        vec![9000001, 9000002, 9000003, 9000004, 9000005, 9000006, 9000007]
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("alerts: 6"), "{stderr}");
+    assert!(stderr.contains("alerts: 7"), "{stderr}");
     assert!(
         stderr.contains("9000003  SEKIMORI EXPLOIT Log4Shell"),
         "{stderr}"
@@ -127,7 +127,7 @@ fn one_or_two_workers_give_the_same_alerts() {
     let (_, one) = replay(&["--workers", "1"], &["pcaps"]);
     let (_, two) = replay(&["--workers", "2"], &["pcaps"]);
     assert_eq!(key(&one), key(&two));
-    assert_eq!(one.len(), 6);
+    assert_eq!(one.len(), 7);
 }
 
 #[test]
@@ -138,7 +138,7 @@ fn eve_validates_against_suricata_schema() {
     };
     let (_, events) = replay(&["--ips", "--flow-events"], &["pcaps"]);
     let flows = events.iter().filter(|e| e["event_type"] == "flow").count();
-    assert_eq!((events.len(), flows), (17, 11));
+    assert_eq!((events.len(), flows), (20, 13));
     assert_valid_eve(&v, &events);
 }
 
@@ -297,12 +297,12 @@ fn rules_check_reports_counts() {
     let out = run(&["rules", "check", "signatures"]);
     assert!(out.status.success());
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("rules: 6 "), "{stdout}");
-    assert!(stdout.contains("loaded: 6 (100.0%)"), "{stdout}");
-    assert!(
-        stdout.contains("hyperscan: 1 databases") || stdout.contains("hyperscan: 2 databases"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("rules: 7 "), "{stdout}");
+    assert!(stdout.contains("loaded: 7 (100.0%)"), "{stdout}");
+    // The tcp payload group plus the http.uri and http.method buffer databases; the
+    // dns.query and tls.sni rules have transformed buffers (no prefilter).
+    assert!(stdout.contains("hyperscan: 3 databases"), "{stdout}");
+    assert!(stdout.contains("2 rules without fast pattern"), "{stdout}");
 }
 
 #[test]
@@ -350,15 +350,98 @@ fn config_disables_and_turns_rules_into_drop() {
         String::from_utf8_lossy(&out.stderr)
     );
     let events = read_eve(&eve);
-    assert_eq!(alert_sids(&events), vec![9000004, 9000005, 9000006]);
+    assert_eq!(
+        alert_sids(&events),
+        vec![9000004, 9000005, 9000006, 9000007]
+    );
     let mut blocked: Vec<u64> = events
         .iter()
         .filter(|e| e["alert"]["action"] == "blocked")
         .map(|e| e["alert"]["signature_id"].as_u64().unwrap())
         .collect();
     blocked.sort_unstable();
-    // 9000004 was an alert rule turned into drop; 9000005 is a drop rule in the pack.
-    assert_eq!(blocked, vec![9000004, 9000005]);
+    // 9000004 and 9000007 were alert rules turned into drop; 9000005 is a drop rule.
+    assert_eq!(blocked, vec![9000004, 9000005, 9000007]);
+}
+
+#[test]
+fn app_layer_alerts_carry_their_transaction() {
+    let (out, events) = replay(&[], &["pcaps"]);
+    assert!(out.status.success());
+    let alert = |sid: u64| {
+        events
+            .iter()
+            .find(|e| e["alert"]["signature_id"] == sid)
+            .unwrap_or_else(|| panic!("no alert {sid}"))
+    };
+    // HTTP: the raw URI is logged, the rule matched the decoded one.
+    let sqli = alert(9000002);
+    assert_eq!(sqli["app_proto"], "http");
+    assert_eq!(sqli["tx_id"], 0);
+    assert_eq!(sqli["http"]["hostname"], "shop.example");
+    assert_eq!(sqli["http"]["http_method"], "GET");
+    assert!(sqli["http"]["url"].as_str().unwrap().contains("%20UnIoN"));
+    let dns = alert(9000004);
+    assert_eq!(dns["app_proto"], "dns");
+    assert_eq!(dns["dns"]["queries"][0]["rrname"], "update.BAD-C2.example");
+    assert_eq!(dns["dns"]["queries"][0]["rrtype"], "A");
+    let tls = alert(9000007);
+    assert_eq!(tls["app_proto"], "tls");
+    assert_eq!(tls["tls"]["sni"], "login.evil-c2.example");
+    assert_eq!(
+        tls["tls"]["ja3"]["string"],
+        "771,49199-4865,0-10-11-13-16,29-23,0"
+    );
+    assert_eq!(tls["tls"]["ja3"]["hash"].as_str().unwrap().len(), 32);
+    assert!(tls["tls"]["ja4"]
+        .as_str()
+        .unwrap()
+        .starts_with("t12d0205h2_"));
+    // A payload rule on an HTTP flow: app_proto, but no transaction.
+    let log4j = alert(9000003);
+    assert_eq!(log4j["app_proto"], "http");
+    assert!(log4j.get("http").is_none() && log4j.get("tx_id").is_none());
+}
+
+#[test]
+fn transaction_events_are_off_by_default_and_on_in_toml() {
+    let (_, events) = replay(&[], &["pcaps/benign-web.pcap"]);
+    assert!(events.is_empty());
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("sekimori.toml");
+    std::fs::write(&cfg, "[output]\nhttp = true\ntls = true\ndns = true\n").unwrap();
+    let (out, events) = replay(
+        &["--config", cfg.to_str().unwrap()],
+        &["pcaps/benign-web.pcap"],
+    );
+    assert!(out.status.success());
+    let of = |kind: &str| -> Vec<&serde_json::Value> {
+        events.iter().filter(|e| e["event_type"] == kind).collect()
+    };
+    let mut http = of("http");
+    http.sort_by_key(|e| e["http"]["url"].as_str().unwrap().to_string());
+    assert_eq!(http.len(), 2, "{events:?}");
+    assert_eq!(http[0]["http"]["http_method"], "POST");
+    assert_eq!(http[1]["http"]["status"], 200);
+    assert_eq!(http[1]["http"]["url"], "/world/european-union-summit");
+    assert_eq!(of("tls").len(), 1);
+    assert_eq!(of("tls")[0]["tls"]["sni"], "www.example.com");
+    let mut dns: Vec<&str> = of("dns")
+        .iter()
+        .map(|e| e["dns"]["queries"][0]["rrname"].as_str().unwrap())
+        .collect();
+    dns.sort_unstable();
+    assert_eq!(
+        dns,
+        [
+            "c2-monitoring.example",
+            "mail.example.org",
+            "www.example.com"
+        ]
+    );
+    if let Some(v) = eve_validator() {
+        assert_valid_eve(&v, &events);
+    }
 }
 
 #[test]

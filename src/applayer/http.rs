@@ -324,6 +324,8 @@ pub struct HttpTx {
     pub alerted: Vec<u32>,
     /// Detection should look at the transaction again: (to-server, to-client) progress.
     pub updated: [bool; 2],
+    /// The EVE `http` event was written.
+    pub logged: bool,
 }
 
 impl HttpTx {
@@ -962,7 +964,7 @@ impl HttpState {
     pub fn gc(&mut self) {
         while self.txs.len() > 1 {
             let front = &self.txs[0];
-            if front.complete() && !front.updated[0] && !front.updated[1] {
+            if front.complete() && !front.updated[0] && !front.updated[1] && front.logged {
                 self.txs.pop_front();
             } else {
                 break;

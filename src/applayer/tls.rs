@@ -43,6 +43,8 @@ pub struct TlsSession {
     pub updated: [bool; 2],
     /// Malformed records or messages seen.
     pub errors: u32,
+    /// The EVE `tls` event was written.
+    pub logged: bool,
 }
 
 /// What detection and EVE use of a certificate.
@@ -412,6 +414,11 @@ impl TlsSession {
             _ => None,
         };
         one.map(f)
+    }
+
+    /// Whether the server side went encrypted (the handshake is as complete as it gets).
+    pub fn server_done(&self) -> bool {
+        self.done[1]
     }
 
     /// Suricata's name for the negotiated version (`TLS 1.2`...).

@@ -234,6 +234,42 @@ pub fn dns_query(id: u16, name: &str) -> Vec<u8> {
     m
 }
 
+/// A TLS 1.2 ClientHello record naming `sni`, offering ALPN `h2` (enough for SNI, JA3 and JA4
+/// to be computed).
+pub fn tls_client_hello(sni: &str) -> Vec<u8> {
+    let mut ext = Vec::new();
+    let mut push_ext = |t: u16, d: &[u8]| {
+        ext.extend_from_slice(&t.to_be_bytes());
+        ext.extend_from_slice(&(d.len() as u16).to_be_bytes());
+        ext.extend_from_slice(d);
+    };
+    let name = sni.as_bytes();
+    let mut sn = vec![0u8];
+    sn.extend_from_slice(&(name.len() as u16).to_be_bytes());
+    sn.extend_from_slice(name);
+    let mut list = (sn.len() as u16).to_be_bytes().to_vec();
+    list.extend_from_slice(&sn);
+    push_ext(0, &list);
+    push_ext(10, &[0, 4, 0, 0x1d, 0, 0x17]);
+    push_ext(11, &[1, 0]);
+    push_ext(13, &[0, 4, 4, 3, 8, 4]);
+    push_ext(16, &[0, 3, 2, b'h', b'2']);
+    let mut body = vec![3, 3];
+    body.extend((0..32u8).map(|i| i.wrapping_mul(7)));
+    body.push(0);
+    body.extend_from_slice(&[0, 4, 0xc0, 0x2f, 0x13, 0x01]);
+    body.extend_from_slice(&[1, 0]);
+    body.extend_from_slice(&(ext.len() as u16).to_be_bytes());
+    body.extend_from_slice(&ext);
+    let mut hs = vec![1];
+    hs.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
+    hs.extend_from_slice(&body);
+    let mut rec = vec![22, 3, 1];
+    rec.extend_from_slice(&(hs.len() as u16).to_be_bytes());
+    rec.extend_from_slice(&hs);
+    rec
+}
+
 /// Writes frames to a pcap file.
 pub fn write_pcap(path: &std::path::Path, frames: &[Frame]) -> io::Result<()> {
     let f = std::fs::File::create(path)?;

@@ -223,7 +223,12 @@ fn run_replay(args: ReplayArgs) -> Result<ExitCode, String> {
             community_id: cfg.output.community_id.unwrap_or(true),
             anomaly_events: cfg.output.anomaly.unwrap_or(false),
             xbits: Default::default(),
-            app: Default::default(),
+            app: cfg.app_layer(),
+            app_events: [
+                cfg.output.http.unwrap_or(false),
+                cfg.output.tls.unwrap_or(false),
+                cfg.output.dns.unwrap_or(false),
+            ],
         },
     };
     let engine = Arc::new(engine);

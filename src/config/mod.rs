@@ -38,6 +38,23 @@ pub struct Config {
     /// Outputs.
     #[serde(default)]
     pub output: OutputConfig,
+    /// App-layer parser limits.
+    #[serde(default)]
+    pub app_layer: AppLayerSection,
+}
+
+/// `[app_layer]`: HTTP/TLS/DNS parser limits.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppLayerSection {
+    /// HTTP request body bytes kept for inspection (default 100 KiB).
+    pub request_body_limit: Option<usize>,
+    /// HTTP response body bytes kept for inspection, after decompression (default 100 KiB).
+    pub response_body_limit: Option<usize>,
+    /// Longest HTTP request/status line plus header block (default 64 KiB).
+    pub header_limit: Option<usize>,
+    /// HTTP transactions kept open per flow (default 64).
+    pub max_txs: Option<usize>,
 }
 
 /// `[vars]`: overrides and additions to Suricata's default variables.
@@ -136,8 +153,15 @@ pub struct OutputConfig {
     pub flow: Option<bool>,
     /// Add Community ID v1 (seed 0) to alert and flow events (default true).
     pub community_id: Option<bool>,
-    /// Write EVE anomaly events for decode, stream and defrag anomalies (default false).
+    /// Write EVE anomaly events for decode, stream, defrag and app-layer anomalies (default
+    /// false).
     pub anomaly: Option<bool>,
+    /// Write an EVE `http` event per HTTP transaction (default false).
+    pub http: Option<bool>,
+    /// Write an EVE `tls` event per TLS handshake (default false).
+    pub tls: Option<bool>,
+    /// Write an EVE `dns` event per DNS message (default false).
+    pub dns: Option<bool>,
 }
 
 impl Config {
@@ -240,6 +264,18 @@ impl Config {
             timeout: self.defrag.timeout.unwrap_or(d.timeout),
             memcap: self.defrag.memcap.unwrap_or(d.memcap),
             ..d
+        }
+    }
+
+    /// App-layer parser limits.
+    pub fn app_layer(&self) -> crate::applayer::AppConfig {
+        let d = crate::applayer::AppConfig::default();
+        let a = &self.app_layer;
+        crate::applayer::AppConfig {
+            request_body_limit: a.request_body_limit.unwrap_or(d.request_body_limit),
+            response_body_limit: a.response_body_limit.unwrap_or(d.response_body_limit),
+            header_limit: a.header_limit.unwrap_or(d.header_limit).max(256),
+            max_txs: a.max_txs.unwrap_or(d.max_txs).max(1),
         }
     }
 

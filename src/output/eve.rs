@@ -262,6 +262,42 @@ fn render_app_object(out: &mut Vec<u8>, tx: &TxRef<'_>) {
     }
 }
 
+/// Renders an app-layer transaction event (`event_type` http, tls or dns), oriented from
+/// `src` to `dst` (the client to the server, or the DNS message's sender to its receiver).
+#[allow(clippy::too_many_arguments)]
+pub fn render_app_event(
+    out: &mut Vec<u8>,
+    ts: Micros,
+    f: &Flow,
+    src: (IpAddr, u16),
+    dst: (IpAddr, u16),
+    tx_id: u64,
+    tx: &TxRef<'_>,
+    community_id: bool,
+) {
+    out.extend_from_slice(b"{\"timestamp\":");
+    push_timestamp(out, ts);
+    let kind = tx.proto().name();
+    let _ = write!(
+        out,
+        ",\"flow_id\":{},\"event_type\":\"{kind}\",\"src_ip\":",
+        f.id
+    );
+    push_ip(out, src.0);
+    let _ = write!(out, ",\"src_port\":{},\"dest_ip\":", src.1);
+    push_ip(out, dst.0);
+    let _ = write!(out, ",\"dest_port\":{}", dst.1);
+    push_proto(out, f.proto);
+    if community_id {
+        out.extend_from_slice(b",\"community_id\":\"");
+        out.extend_from_slice(&community_id_bytes(src.0, dst.0, f.proto, src.1, dst.1));
+        out.push(b'"');
+    }
+    let _ = write!(out, ",\"tx_id\":{tx_id}");
+    render_app_object(out, tx);
+    out.extend_from_slice(b"}\n");
+}
+
 /// Appends `,"app_proto":"..."` for a flow whose protocol was probed.
 fn push_app_proto(out: &mut Vec<u8>, f: &Flow) {
     if f.app.proto != AppProto::Unknown {

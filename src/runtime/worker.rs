@@ -1,9 +1,11 @@
 //! A worker: owns a flow table, a detection context and its counters, and runs
 //! decode -> flow -> detect -> output for every packet handed to it.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use crate::applayer::dns::{self, DnsMessage};
+use crate::applayer::http::Phase;
 use crate::applayer::{AppConfig, AppProto, AppState, AppStats, TxRef};
 use crate::decode::defrag::{DefragConfig, DefragStats, Defragmenter};
 use crate::decode::tcp_flags;
@@ -14,7 +16,9 @@ use crate::detect::xbits::XBits;
 use crate::detect::{DetectCtx, Engine, FlowFacts, View};
 use crate::flow::stream::StreamEvents;
 use crate::flow::{EndReason, Flow, FlowConfig, FlowStats, FlowTable, Micros, TcpState};
-use crate::output::eve::{blocks, render_alert, render_anomaly, render_flow_event, AlertInput};
+use crate::output::eve::{
+    blocks, render_alert, render_anomaly, render_app_event, render_flow_event, AlertInput,
+};
 use crate::output::EveSender;
 
 /// How checksums are treated.
@@ -156,6 +160,8 @@ pub struct WorkerConfig {
     pub xbits: Arc<XBits>,
     /// App-layer parser limits.
     pub app: AppConfig,
+    /// Write EVE transaction events for http, tls, dns.
+    pub app_events: [bool; 3],
 }
 
 /// One worker's state.
@@ -237,6 +243,47 @@ impl Worker {
     ) {
         if let Some(s) = flow.streams.as_deref() {
             *stream_mem = stream_mem.saturating_sub(s[0].mem() + s[1].mem());
+        }
+        // Transactions still open when the flow ends are logged as they are.
+        let cs = (flow.client, flow.server);
+        match &flow.app.state {
+            AppState::Http(h) if cfg.app_events[0] => {
+                for t in h
+                    .txs
+                    .iter()
+                    .filter(|t| !t.logged && t.request.phase > Phase::None)
+                {
+                    let mut line = eve.buffer();
+                    let tx = TxRef::Http(t);
+                    render_app_event(
+                        &mut line,
+                        flow.last,
+                        flow,
+                        cs.0,
+                        cs.1,
+                        t.id,
+                        &tx,
+                        cfg.community_id,
+                    );
+                    eve.send(line);
+                }
+            }
+            AppState::Tls(t) if cfg.app_events[1] && !t.logged && t.ja3.is_some() => {
+                let mut line = eve.buffer();
+                let tx = TxRef::Tls(t);
+                render_app_event(
+                    &mut line,
+                    flow.last,
+                    flow,
+                    cs.0,
+                    cs.1,
+                    0,
+                    &tx,
+                    cfg.community_id,
+                );
+                eve.send(line);
+            }
+            _ => {}
         }
         if cfg.flow_events {
             let mut line = eve.buffer();
@@ -562,22 +609,30 @@ impl Worker {
                 match &mut app.state {
                     AppState::Http(h) => {
                         for (slot, tx) in h.txs.iter_mut().enumerate() {
-                            if !(tx.updated[0] || tx.updated[1]) {
-                                continue;
+                            // Each direction that progressed is inspected as that direction
+                            // (a close can complete the other side's message).
+                            for d in [dir, 1 - dir] {
+                                if !std::mem::take(&mut tx.updated[d]) {
+                                    continue;
+                                }
+                                let before = tx_hits.len();
+                                let facts = FlowFacts {
+                                    to_server: d == 0,
+                                    ..facts
+                                };
+                                let data = if d == dir { payload } else { &[] };
+                                engine.inspect_tx(
+                                    ctx,
+                                    p,
+                                    facts,
+                                    bits,
+                                    TxRef::Http(tx),
+                                    &tx.alerted,
+                                    data,
+                                    |idx| tx_hits.push((slot, idx)),
+                                );
+                                tx.alerted.extend(tx_hits[before..].iter().map(|h| h.1));
                             }
-                            tx.updated = [false, false];
-                            let before = tx_hits.len();
-                            engine.inspect_tx(
-                                ctx,
-                                p,
-                                facts,
-                                bits,
-                                TxRef::Http(tx),
-                                &tx.alerted,
-                                payload,
-                                |idx| tx_hits.push((slot, idx)),
-                            );
-                            tx.alerted.extend(tx_hits[before..].iter().map(|h| h.1));
                         }
                     }
                     AppState::Tls(t) => {
@@ -629,7 +684,7 @@ impl Worker {
             }
         }
         if matched.is_empty() && tx_hits.is_empty() {
-            Self::app_gc(flow);
+            Self::app_done(eve, cfg, ts, flow, p, dns_ready.then_some(&*dns_msg));
             return (Verdict::Pass, false);
         }
         // `pass` outranks every other action, as in Suricata's default action order.
@@ -641,7 +696,14 @@ impl Worker {
             if let Some(f) = flow.as_deref_mut() {
                 f.passed = true;
             }
-            Self::app_gc(flow.as_deref_mut());
+            Self::app_done(
+                eve,
+                cfg,
+                ts,
+                flow.as_deref_mut(),
+                p,
+                dns_ready.then_some(&*dns_msg),
+            );
             return (Verdict::Pass, true);
         }
         let mut verdict = Verdict::Pass;
@@ -722,21 +784,72 @@ impl Worker {
         if let Some(f) = flow.as_deref_mut() {
             f.alerted |= any_alert;
         }
-        Self::app_gc(flow);
+        Self::app_done(eve, cfg, ts, flow, p, dns_ready.then_some(&*dns_msg));
         if verdict == Verdict::Drop {
             stats.dropped += 1;
         }
         (verdict, false)
     }
 
-    /// Frees what the app layer no longer needs once detection has looked at it.
-    fn app_gc(flow: Option<&mut Flow>) {
-        if let Some(f) = flow {
-            match &mut f.app.state {
-                AppState::Http(h) => h.gc(),
-                AppState::DnsTcp(d) => d.done.clear(),
+    /// After detection: writes the EVE transaction events that are due, then frees what the
+    /// app layer no longer needs.
+    fn app_done(
+        eve: &mut EveSender,
+        cfg: &WorkerConfig,
+        ts: Micros,
+        flow: Option<&mut Flow>,
+        p: &decode::Packet<'_>,
+        udp_dns: Option<&DnsMessage>,
+    ) {
+        let Some(f) = flow else {
+            return;
+        };
+        let [http, tls, dns_on] = cfg.app_events;
+        let cs = (f.client, f.server);
+        let pkt = ((p.src, p.sport), (p.dst, p.dport));
+        let mut log = |f: &Flow, ends: ((IpAddr, u16), (IpAddr, u16)), id: u64, tx: TxRef<'_>| {
+            let mut line = eve.buffer();
+            render_app_event(&mut line, ts, f, ends.0, ends.1, id, &tx, cfg.community_id);
+            eve.send(line);
+        };
+        if dns_on {
+            if let Some(m) = udp_dns {
+                log(f, pkt, f.app.udp_txs.saturating_sub(1), TxRef::Dns(m));
+            }
+            if let AppState::DnsTcp(d) = &f.app.state {
+                for (_, m) in &d.done {
+                    log(f, pkt, u64::from(m.id), TxRef::Dns(m));
+                }
+            }
+        }
+        let due: Vec<usize> = match &f.app.state {
+            AppState::Http(h) if http => h
+                .txs
+                .iter()
+                .enumerate()
+                .filter(|(_, t)| t.complete() && !t.logged)
+                .map(|(i, _)| i)
+                .collect(),
+            AppState::Tls(t) if tls && !t.logged && t.server_done() => vec![0],
+            _ => Vec::new(),
+        };
+        for i in &due {
+            match &f.app.state {
+                AppState::Http(h) => log(f, cs, h.txs[*i].id, TxRef::Http(&h.txs[*i])),
+                AppState::Tls(t) => log(f, cs, 0, TxRef::Tls(t)),
                 _ => {}
             }
+        }
+        match &mut f.app.state {
+            AppState::Http(h) => {
+                for t in h.txs.iter_mut() {
+                    t.logged |= t.complete() || !http;
+                }
+                h.gc();
+            }
+            AppState::Tls(t) => t.logged |= !due.is_empty(),
+            AppState::DnsTcp(d) => d.done.clear(),
+            AppState::None => {}
         }
     }
 

@@ -1,0 +1,96 @@
+//! App-layer parsers on arbitrary streams: the input is a client stream and a server stream
+//! (split at the first `|ff fe fd|`), fed in alternating pieces whose size the first byte
+//! picks, through protocol probing and the HTTP, TLS or DNS parser (the second byte picks
+//! which when probing finds none); every buffer is then read. Never a panic.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use sekimori::applayer::dns::{DnsMessage, DnsTcp};
+use sekimori::applayer::http::HttpState;
+use sekimori::applayer::tls::TlsSession;
+use sekimori::applayer::{AppConfig, AppLayer, AppStats, Buf, TxRef};
+
+const ALL: &[Buf] = &[
+    Buf::HttpMethod, Buf::HttpUri, Buf::HttpUriRaw, Buf::HttpProtocol, Buf::HttpRequestLine,
+    Buf::HttpHeader, Buf::HttpHeaderRaw, Buf::HttpHeaderNames, Buf::HttpHost, Buf::HttpHostRaw,
+    Buf::HttpUserAgent, Buf::HttpCookie, Buf::HttpContentType, Buf::HttpContentLen,
+    Buf::HttpStart, Buf::HttpRequestBody, Buf::HttpStatCode, Buf::HttpStatMsg,
+    Buf::HttpResponseLine, Buf::HttpResponseBody, Buf::HttpServer, Buf::HttpLocation,
+    Buf::HttpRequestHeader, Buf::HttpResponseHeader, Buf::FileData, Buf::TlsSni,
+    Buf::TlsCertSubject, Buf::TlsCertIssuer, Buf::TlsCertSerial, Buf::TlsCertFingerprint,
+    Buf::TlsCerts, Buf::Ja3Hash, Buf::Ja3String, Buf::Ja3sHash, Buf::Ja4Hash, Buf::DnsQuery,
+    Buf::DnsQueriesRrname, Buf::DnsAnswersRrname,
+];
+
+fn read_all(tx: TxRef<'_>) {
+    for &b in ALL {
+        for dir in [true, false] {
+            tx.each(b, dir, &mut |s| s.is_empty());
+        }
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&sel, rest)) = data.split_first() else { return };
+    let Some((&which, rest)) = rest.split_first() else { return };
+    let split = rest.windows(3).position(|w| w == [0xff, 0xfe, 0xfd]);
+    let (client, server) = match split {
+        Some(i) => (&rest[..i], &rest[i + 3..]),
+        None => (rest, &[][..]),
+    };
+    let piece = usize::from(sel % 64) + 1;
+    let cfg = AppConfig { header_limit: 4096, request_body_limit: 8192, response_body_limit: 8192, max_txs: 8 };
+    let mut st = AppStats::default();
+    // Through probing, as a flow sees it (window = everything so far).
+    let mut app = AppLayer::default();
+    let (mut c_end, mut s_end) = (0, 0);
+    while c_end < client.len() || s_end < server.len() {
+        c_end = (c_end + piece).min(client.len());
+        app.on_stream(0, &client[..c_end], 0, &cfg, &mut st);
+        s_end = (s_end + piece).min(server.len());
+        app.on_stream(1, &server[..s_end], 0, &cfg, &mut st);
+    }
+    app.on_close(0, &cfg, &mut st);
+    app.on_close(1, &cfg, &mut st);
+    // Directly into one parser.
+    match which % 4 {
+        0 => {
+            let mut h = HttpState::default();
+            for (c, s) in client.chunks(piece).zip(server.chunks(piece).chain(std::iter::repeat(&[][..]))) {
+                h.feed(true, c, &cfg, &mut st);
+                h.feed(false, s, &cfg, &mut st);
+            }
+            h.feed(false, server, &cfg, &mut st);
+            h.close(false, &cfg, &mut st);
+            for tx in &h.txs {
+                read_all(TxRef::Http(tx));
+            }
+            h.gc();
+        }
+        1 => {
+            let mut t = TlsSession::default();
+            for c in client.chunks(piece) {
+                t.feed(true, c, &mut st);
+            }
+            for s in server.chunks(piece) {
+                t.feed(false, s, &mut st);
+            }
+            read_all(TxRef::Tls(&t));
+        }
+        2 => {
+            let mut m = DnsMessage::default();
+            if m.parse(client).is_ok() {
+                read_all(TxRef::Dns(&m));
+            }
+        }
+        _ => {
+            let mut d = DnsTcp::default();
+            for c in client.chunks(piece) {
+                d.feed(true, c, &mut st);
+            }
+            for (_, m) in &d.done {
+                read_all(TxRef::Dns(m));
+            }
+        }
+    }
+});
