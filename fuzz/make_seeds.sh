@@ -25,3 +25,12 @@ PY
 extra=()
 [ -d ../shared/corpus ] && extra=(../shared/corpus/benign ../shared/corpus/malicious)
 python3 fuzz/applayer_seeds.py fuzz/corpus/applayer pcaps "${extra[@]}"
+# Per-parser corpora: the same flows by protocol (second byte of a seed: 0 http, 1 tls, 2-3 dns).
+for f in fuzz/corpus/applayer/*; do
+  case $(od -An -tu1 -j1 -N1 "$f" | tr -d ' ') in
+    0) d=http ;;
+    1) d=tls ;;
+    *) d=dns ;;
+  esac
+  mkdir -p "fuzz/corpus/$d" && cp "$f" "fuzz/corpus/$d/"
+done
