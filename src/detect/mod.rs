@@ -383,7 +383,8 @@ pub struct Engine {
     sigs: Vec<Sig>,
     groups: [Group; GROUPS],
     /// Per app-layer buffer prefilter for transaction rules.
-    app_mpm: Vec<(Buf, mpm::Mpm)>,
+    /// Keyed by buffer and transform chain: a transformed buffer is scanned as transformed.
+    app_mpm: Vec<(Buf, Vec<Transform>, mpm::Mpm)>,
     /// Transaction rules without a usable fast pattern, per protocol (http, tls, dns).
     app_non_mpm: [Vec<u32>; 3],
     /// What the build did.
@@ -436,10 +437,10 @@ fn proto_index(p: AppProto) -> usize {
     }
 }
 
-/// The prefilter pattern of a transaction rule and the buffer it is in: an explicit
-/// `fast_pattern`, else the longest positive content of a buffer without transforms. None
-/// when the chosen content cannot be prefiltered (payload, transformed buffer).
-fn app_fast_pattern(sig: &Sig) -> Option<(Buf, &Content)> {
+/// The prefilter pattern of a transaction rule and the buffer (with its transforms) it is in:
+/// an explicit `fast_pattern`, else the longest positive content. None when the chosen content
+/// is in the payload (the transaction prefilter cannot see it).
+fn app_fast_pattern(sig: &Sig) -> Option<(Buf, &[Transform], &Content)> {
     let explicit = |steps: &[Step]| {
         steps.iter().any(
             |s| matches!(s, Step::Content(c) if !c.negated && c.fast_pattern != FastPattern::Auto),
@@ -449,16 +450,12 @@ fn app_fast_pattern(sig: &Sig) -> Option<(Buf, &Content)> {
         return None;
     }
     if let Some(l) = sig.app_lists.iter().find(|l| explicit(&l.steps)) {
-        if !l.transforms.is_empty() {
-            return None;
-        }
-        return fast_pattern(&l.steps).map(|c| (l.buf, c));
+        return fast_pattern(&l.steps).map(|c| (l.buf, l.transforms.as_slice(), c));
     }
     sig.app_lists
         .iter()
-        .filter(|l| l.transforms.is_empty())
-        .filter_map(|l| fast_pattern(&l.steps).map(|c| (l.buf, c)))
-        .max_by_key(|(_, c)| c.pattern.len())
+        .filter_map(|l| fast_pattern(&l.steps).map(|c| (l.buf, l.transforms.as_slice(), c)))
+        .max_by_key(|(_, _, c)| c.pattern.len())
 }
 
 /// Order in which rules are evaluated on a packet: rules that only set flowbits first, so that
@@ -561,18 +558,16 @@ impl Engine {
         report.flowbits = bit_ids.len();
         let mut builders: [mpm::MpmBuilder; GROUPS] = Default::default();
         let mut groups: [Group; GROUPS] = Default::default();
-        let mut app_builders: BTreeMap<Buf, mpm::MpmBuilder> = BTreeMap::new();
+        let mut app_builders: BTreeMap<(Buf, Vec<Transform>), mpm::MpmBuilder> = BTreeMap::new();
         let mut app_non_mpm: [Vec<u32>; 3] = Default::default();
         for (idx, sig) in sigs.iter().enumerate() {
             let idx = idx as u32;
             if let Some(first) = sig.app_lists.first() {
                 match app_fast_pattern(sig) {
-                    Some((buf, c)) => {
-                        app_builders
-                            .entry(buf)
-                            .or_default()
-                            .add(c.mpm_bytes(), c.nocase, idx)
-                    }
+                    Some((buf, ts, c)) => app_builders
+                        .entry((buf, ts.to_vec()))
+                        .or_default()
+                        .add(c.mpm_bytes(), c.nocase, idx),
                     None => {
                         app_non_mpm[proto_index(first.buf.proto())].push(idx);
                         report.non_mpm += 1;
@@ -609,7 +604,7 @@ impl Engine {
             }
         }
         let mut app_mpm = Vec::new();
-        for (buf, b) in app_builders {
+        for ((buf, ts), b) in app_builders {
             report.patterns += b.len();
             let (mpm, used) = b.build_cached(cache)?;
             match used {
@@ -620,7 +615,7 @@ impl Engine {
             if let Some(m) = mpm {
                 report.databases += 1;
                 report.database_bytes += m.size();
-                app_mpm.push((buf, m));
+                app_mpm.push((buf, ts, m));
             }
         }
         report.loaded = sigs.len();
@@ -825,7 +820,7 @@ impl Engine {
                 m.prepare_scratch(&mut scratch)?;
             }
         }
-        for (_, m) in &self.app_mpm {
+        for (_, _, m) in &self.app_mpm {
             m.prepare_scratch(&mut scratch)?;
         }
         Ok(DetectCtx {
@@ -950,12 +945,14 @@ impl Engine {
         ctx.candidates.clear();
         if let Some(scratch) = &ctx.scratch {
             let (seen, stamp, cands) = (&mut ctx.seen, ctx.stamp, &mut ctx.candidates);
+            let (ta, tb) = (&mut ctx.tbuf.0, &mut ctx.tbuf.1);
             let mut errors = 0;
-            for (buf, m) in &self.app_mpm {
+            for (buf, ts, m) in &self.app_mpm {
                 if buf.proto() != proto {
                     continue;
                 }
                 tx.each(*buf, flow.to_server, &mut |inst| {
+                    let inst = transform::apply_all(ts, inst, ta, tb);
                     if !inst.is_empty() {
                         let res = m.scan(inst, scratch, |rules| {
                             for &r in rules {

@@ -4,7 +4,7 @@
 use md5::Digest;
 
 /// A transform with semantics in the engine.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Transform {
     /// `to_lowercase`.
     Lower,
