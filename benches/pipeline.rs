@@ -191,6 +191,7 @@ fn benches(c: &mut Criterion) {
                 tunnel: None,
                 community_id: true,
                 app: None,
+                pseudo: false,
             };
             render_alert(&mut line, &input, sig);
             black_box(line.len())

@@ -326,6 +326,9 @@ pub struct HttpTx {
     pub updated: [bool; 2],
     /// The EVE `http` event was written.
     pub logged: bool,
+    /// The last inspection of a direction ran on a packet that was not `established` (a
+    /// closing packet): the flow's end inspects it once more.
+    pub unsettled: [bool; 2],
 }
 
 impl HttpTx {
@@ -361,6 +364,31 @@ impl HttpTx {
         std::str::from_utf8(self.response.part(1))
             .ok()
             .and_then(|s| s.parse().ok())
+    }
+
+    /// Whether the message that carries buffer `b` (in direction `to_server`) is complete.
+    pub fn settled(&self, b: Buf, to_server: bool) -> bool {
+        let msg = match b {
+            Buf::HttpStatCode
+            | Buf::HttpStatMsg
+            | Buf::HttpResponseLine
+            | Buf::HttpResponseBody
+            | Buf::HttpServer
+            | Buf::HttpLocation
+            | Buf::HttpResponseHeader => &self.response,
+            Buf::FileData
+            | Buf::HttpHeader
+            | Buf::HttpHeaderRaw
+            | Buf::HttpHeaderNames
+            | Buf::HttpStart
+            | Buf::HttpContentType
+            | Buf::HttpContentLen
+            | Buf::HttpConnection
+            | Buf::HttpCookie
+            | Buf::HttpProtocol => self.msg(to_server),
+            _ => &self.request,
+        };
+        msg.phase == Phase::Done
     }
 
     /// Whether both messages are complete.
@@ -964,7 +992,9 @@ impl HttpState {
     pub fn gc(&mut self) {
         while self.txs.len() > 1 {
             let front = &self.txs[0];
-            if front.complete() && !front.updated[0] && !front.updated[1] && front.logged {
+            let idle = !front.updated[0] && !front.updated[1];
+            let settled = !front.unsettled[0] && !front.unsettled[1];
+            if front.complete() && idle && settled && front.logged {
                 self.txs.pop_front();
             } else {
                 break;

@@ -198,6 +198,15 @@ impl TxRef<'_> {
         }
     }
 
+    /// Whether buffer `b` (seen in direction `to_server`) can no longer appear: its message
+    /// is complete. `absent` only holds then.
+    pub fn settled(&self, b: Buf, to_server: bool) -> bool {
+        match self {
+            TxRef::Http(tx) => tx.settled(b, to_server),
+            TxRef::Tls(_) | TxRef::Dns(_) => true,
+        }
+    }
+
     /// The protocol of the transaction.
     pub fn proto(&self) -> AppProto {
         match self {
@@ -320,6 +329,9 @@ pub struct AppLayer {
     pub state: AppState,
     /// DNS messages seen on a UDP flow (their EVE `tx_id`s).
     pub udp_txs: u64,
+    /// A packet of the flow was `established`: the flow's end may inspect transactions once
+    /// more.
+    pub was_established: bool,
 }
 
 /// The parser state of a flow.

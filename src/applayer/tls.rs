@@ -45,6 +45,8 @@ pub struct TlsSession {
     pub errors: u32,
     /// The EVE `tls` event was written.
     pub logged: bool,
+    /// The last inspection of a direction ran on a packet that was not `established`.
+    pub unsettled: [bool; 2],
 }
 
 /// What detection and EVE use of a certificate.

@@ -100,15 +100,23 @@ struct AppList {
     buf: Buf,
     transforms: Vec<Transform>,
     steps: Vec<Step>,
+    /// `absent`: the buffer must not exist once its message is complete; with `or_else`
+    /// (true) the chain may match instead.
+    absent: Option<bool>,
 }
 
 impl AppList {
     /// Whether the chain matches some instance of the buffer in `tx`.
     fn matches(&self, tx: &TxRef<'_>, to_server: bool, a: &mut Vec<u8>, b: &mut Vec<u8>) -> bool {
-        tx.each(self.buf, to_server, &mut |inst| {
+        let found = tx.each(self.buf, to_server, &mut |inst| {
             let data = transform::apply_all(&self.transforms, inst, a, b);
             inspect::matches(&self.steps, data)
-        }) == Some(true)
+        });
+        match (self.absent, found) {
+            (None, found) => found == Some(true),
+            (Some(_), None) => tx.settled(self.buf, to_server),
+            (Some(or_else), Some(m)) => or_else && m,
+        }
     }
 }
 
@@ -426,6 +434,14 @@ fn fast_pattern(steps: &[Step]) -> Option<&Content> {
     })
 }
 
+/// The transforms a rule applies to `buffer`, in rule order.
+fn transforms_of(all: &[(Buffer, &'static str)], buffer: Buffer) -> Result<Vec<Transform>, String> {
+    all.iter()
+        .filter(|(b, _)| *b == buffer)
+        .map(|(_, t)| Transform::from_keyword(t))
+        .collect()
+}
+
 /// Engine parts that exist: rules needing only these run.
 const BUILT_PARTS: &[&str] = &["http parser", "tls parser", "dns parser"];
 
@@ -449,11 +465,12 @@ fn app_fast_pattern(sig: &Sig) -> Option<(Buf, &[Transform], &Content)> {
     if explicit(&sig.steps) {
         return None;
     }
-    if let Some(l) = sig.app_lists.iter().find(|l| explicit(&l.steps)) {
+    // A buffer that may be absent cannot select the rule.
+    let lists = || sig.app_lists.iter().filter(|l| l.absent.is_none());
+    if let Some(l) = lists().find(|l| explicit(&l.steps)) {
         return fast_pattern(&l.steps).map(|c| (l.buf, l.transforms.as_slice(), c));
     }
-    sig.app_lists
-        .iter()
+    lists()
         .filter_map(|l| fast_pattern(&l.steps).map(|c| (l.buf, l.transforms.as_slice(), c)))
         .max_by_key(|(_, _, c)| c.pattern.len())
 }
@@ -564,10 +581,11 @@ impl Engine {
             let idx = idx as u32;
             if let Some(first) = sig.app_lists.first() {
                 match app_fast_pattern(sig) {
-                    Some((buf, ts, c)) => app_builders
-                        .entry((buf, ts.to_vec()))
-                        .or_default()
-                        .add(c.mpm_bytes(), c.nocase, idx),
+                    Some((buf, ts, c)) => app_builders.entry((buf, ts.to_vec())).or_default().add(
+                        c.mpm_bytes(),
+                        c.nocase,
+                        idx,
+                    ),
                     None => {
                         app_non_mpm[proto_index(first.buf.proto())].push(idx);
                         report.non_mpm += 1;
@@ -662,19 +680,29 @@ impl Engine {
             };
             match app_lists.iter_mut().find(|l| l.buf == buf) {
                 Some(l) => l.steps.push(step),
-                None => {
-                    let mut transforms = Vec::new();
-                    for (b, t) in &rule.transforms {
-                        if *b == buffer {
-                            transforms.push(Transform::from_keyword(t)?);
-                        }
-                    }
-                    app_lists.push(AppList {
-                        buf,
-                        transforms,
-                        steps: vec![step],
-                    });
-                }
+                None => app_lists.push(AppList {
+                    buf,
+                    transforms: transforms_of(&rule.transforms, buffer)?,
+                    steps: vec![step],
+                    absent: None,
+                }),
+            }
+        }
+        for &(buffer, or_else) in &rule.absent {
+            let Some(buf) = (match buffer {
+                Buffer::App(name) => Buf::from_name(name),
+                Buffer::Payload => None,
+            }) else {
+                continue;
+            };
+            match app_lists.iter_mut().find(|l| l.buf == buf) {
+                Some(l) => l.absent = Some(or_else),
+                None => app_lists.push(AppList {
+                    buf,
+                    transforms: transforms_of(&rule.transforms, buffer)?,
+                    steps: Vec::new(),
+                    absent: Some(or_else),
+                }),
             }
         }
         let alproto_conds = rule

@@ -303,7 +303,7 @@ impl FlowTable {
         p: &Packet<'_>,
         now: Micros,
         tcp_valid: bool,
-        ended: &mut impl FnMut(&Flow, EndReason),
+        ended: &mut impl FnMut(&mut Flow, EndReason),
     ) -> Lookup<'_> {
         if now >= self.next_sweep {
             self.sweep(now, ended);
@@ -393,7 +393,7 @@ impl FlowTable {
     }
 
     /// Ends every flow idle past its timeout.
-    fn sweep(&mut self, now: Micros, ended: &mut impl FnMut(&Flow, EndReason)) {
+    fn sweep(&mut self, now: Micros, ended: &mut impl FnMut(&mut Flow, EndReason)) {
         let len = self.map.len();
         if !self.emergency && len * 100 >= self.cfg.capacity * 95 {
             self.emergency = true;
@@ -420,7 +420,7 @@ impl FlowTable {
     }
 
     /// Frees one slot: the flow idle the longest goes. Returns false if nothing could go.
-    fn make_room(&mut self, now: Micros, ended: &mut impl FnMut(&Flow, EndReason)) -> bool {
+    fn make_room(&mut self, now: Micros, ended: &mut impl FnMut(&mut Flow, EndReason)) -> bool {
         self.sweep(now, ended);
         if self.map.len() < self.cfg.capacity {
             return true;
@@ -428,18 +428,18 @@ impl FlowTable {
         let Some(oldest) = self.map.iter().min_by_key(|(_, f)| f.last).map(|(k, _)| *k) else {
             return false;
         };
-        if let Some(f) = self.map.remove(&oldest) {
+        if let Some(mut f) = self.map.remove(&oldest) {
             self.stats.evicted += 1;
-            ended(&f, EndReason::Evicted);
+            ended(&mut f, EndReason::Evicted);
         }
         true
     }
 
     /// Ends every flow (end of input).
-    pub fn drain(&mut self, ended: &mut impl FnMut(&Flow, EndReason)) {
-        for (_, f) in self.map.drain() {
+    pub fn drain(&mut self, ended: &mut impl FnMut(&mut Flow, EndReason)) {
+        for (_, mut f) in self.map.drain() {
             self.stats.at_shutdown += 1;
-            ended(&f, EndReason::Shutdown);
+            ended(&mut f, EndReason::Shutdown);
         }
     }
 }
@@ -466,7 +466,7 @@ mod tests {
         out
     }
 
-    fn nop(_: &Flow, _: EndReason) {}
+    fn nop(_: &mut Flow, _: EndReason) {}
 
     #[test]
     fn handshake_direction_and_established() {
@@ -527,7 +527,7 @@ mod tests {
         };
         let mut t = FlowTable::new(cfg, 0);
         let mut ended = Vec::new();
-        let mut record = |f: &Flow, r: EndReason| ended.push((f.client.1, r));
+        let mut record = |f: &mut Flow, r: EndReason| ended.push((f.client.1, r));
         for (i, port) in [1000u16, 1001, 1002].iter().enumerate() {
             let frame = tcp([10, 0, 0, 1], [10, 0, 0, 2], *port, 80, "S");
             let p = decode(LinkType::Raw, &frame).unwrap();

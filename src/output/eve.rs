@@ -130,6 +130,8 @@ pub struct AlertInput<'a> {
     pub community_id: bool,
     /// The app-layer transaction the alert is on: its id and the transaction.
     pub app: Option<(u64, TxRef<'a>)>,
+    /// Raised when the flow ended (no packet): `pkt_src` says "stream (flow timeout)".
+    pub pseudo: bool,
 }
 
 /// Appends bytes as a JSON string (invalid UTF-8 replaced).
@@ -371,6 +373,7 @@ pub fn render_alert(out: &mut Vec<u8>, a: &AlertInput<'_>, sig: &Sig) {
         let _ = write!(out, ",\"icmp_type\":{t},\"icmp_code\":{c}");
     }
     match a.tunnel {
+        None if a.pseudo => out.extend_from_slice(b",\"pkt_src\":\"stream (flow timeout)\""),
         None => out.extend_from_slice(b",\"pkt_src\":\"wire/pcap\""),
         Some(t) => {
             let src = if t.outer_version == 6 {

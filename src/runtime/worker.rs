@@ -233,14 +233,19 @@ impl Worker {
     }
 
     /// Called for every flow that ends: stream counters, and the EVE `flow` event.
+    #[allow(clippy::too_many_arguments)]
     fn on_flow_end(
+        engine: &Engine,
+        ctx: &mut DetectCtx,
+        thresholds: &Thresholds,
         stats: &mut WorkerStats,
         stream_mem: &mut usize,
         eve: &mut EveSender,
         cfg: &WorkerConfig,
-        flow: &Flow,
+        flow: &mut Flow,
         why: EndReason,
     ) {
+        Self::final_inspection(engine, ctx, thresholds, eve, stats, cfg, flow);
         if let Some(s) = flow.streams.as_deref() {
             *stream_mem = stream_mem.saturating_sub(s[0].mem() + s[1].mem());
         }
@@ -427,7 +432,7 @@ impl Worker {
         // A TCP segment with a bad checksum is counted in its flow but does not move the
         // session state (Suricata's stream engine ignores it); it is still inspected.
         let lookup = flows.track(p, ts, checksum_ok, &mut |f, why| {
-            Self::on_flow_end(stats, stream_mem, eve, cfg, f, why)
+            Self::on_flow_end(engine, ctx, thresholds, stats, stream_mem, eve, cfg, f, why)
         });
         let to_server = lookup.to_server;
         let mut flow = lookup.flow;
@@ -573,6 +578,7 @@ impl Worker {
                 }
             }
             facts.app_proto = f.app.proto;
+            f.app.was_established |= facts.established;
         }
         matched.clear();
         let bits = flow.as_deref_mut().map(|f| &mut f.bits);
@@ -632,6 +638,7 @@ impl Worker {
                                     |idx| tx_hits.push((slot, idx)),
                                 );
                                 tx.alerted.extend(tx_hits[before..].iter().map(|h| h.1));
+                                tx.unsettled[d] = !facts.established;
                             }
                         }
                     }
@@ -649,6 +656,7 @@ impl Worker {
                                 |idx| tx_hits.push((0, idx)),
                             );
                             t.alerted.extend(tx_hits.iter().map(|h| h.1));
+                            t.unsettled[dir] = !facts.established;
                         }
                     }
                     AppState::DnsTcp(d) => {
@@ -721,18 +729,7 @@ impl Worker {
             .chain(tx_hits.iter().map(|&(slot, i)| (Some(slot), i)));
         for (slot, idx) in hits {
             let sig = engine.sig(idx);
-            if sig.noalert {
-                continue;
-            }
-            let df_ok = sig
-                .detection_filter
-                .is_none_or(|d| thresholds.allow(&d, idx, 1, subject));
-            let th_ok = df_ok
-                && sig
-                    .threshold
-                    .is_none_or(|t| thresholds.allow(&t, idx, 0, subject));
-            if !th_ok {
-                stats.thresholded += 1;
+            if !Self::passes_filters(engine, thresholds, stats, idx, subject) {
                 continue;
             }
             let blocked = ips && blocks(sig.action);
@@ -769,6 +766,7 @@ impl Worker {
                 tunnel,
                 community_id: cfg.community_id,
                 app,
+                pseudo: false,
             };
             let mut line = eve.buffer();
             render_alert(&mut line, &input, sig);
@@ -789,6 +787,174 @@ impl Worker {
             stats.dropped += 1;
         }
         (verdict, false)
+    }
+
+    /// Whether a matching rule alerts: not `noalert`, and its detection_filter and threshold
+    /// let it through (counted when they do not).
+    fn passes_filters(
+        engine: &Engine,
+        thresholds: &Thresholds,
+        stats: &mut WorkerStats,
+        idx: u32,
+        subject: Subject,
+    ) -> bool {
+        let sig = engine.sig(idx);
+        if sig.noalert {
+            return false;
+        }
+        let df_ok = sig
+            .detection_filter
+            .is_none_or(|d| thresholds.allow(&d, idx, 1, subject));
+        let ok = df_ok
+            && sig
+                .threshold
+                .is_none_or(|t| thresholds.allow(&t, idx, 0, subject));
+        if !ok {
+            stats.thresholded += 1;
+        }
+        ok
+    }
+
+    /// When a flow ends: the parsers finish what the end completes (a message cut by the
+    /// close), and transactions whose last inspection could not match (the packet that
+    /// completed them was no longer `established`, or nothing inspected them) are inspected
+    /// once more as Suricata's flow-timeout pseudo packets do: established, one pass per
+    /// direction. Alerts say `"pkt_src":"stream (flow timeout)"`.
+    #[allow(clippy::too_many_arguments)]
+    fn final_inspection(
+        engine: &Engine,
+        ctx: &mut DetectCtx,
+        thresholds: &Thresholds,
+        eve: &mut EveSender,
+        stats: &mut WorkerStats,
+        cfg: &WorkerConfig,
+        flow: &mut Flow,
+    ) {
+        if !flow.app.was_established || flow.passed || flow.dropped {
+            return;
+        }
+        if flow.proto == 6 {
+            flow.app.on_close(0, &cfg.app, &mut stats.app);
+            flow.app.on_close(1, &cfg.app, &mut stats.app);
+        }
+        let mut hits: Vec<(usize, usize, u32)> = Vec::new();
+        for d in 0..2 {
+            let (src, dst) = if d == 0 {
+                (flow.client, flow.server)
+            } else {
+                (flow.server, flow.client)
+            };
+            let p = decode::Packet {
+                ip_version: if src.0.is_ipv4() { 4 } else { 6 },
+                src: src.0,
+                dst: dst.0,
+                proto: flow.proto,
+                ttl: 0,
+                sport: src.1,
+                dport: dst.1,
+                tcp: None,
+                icmp: None,
+                icmp_rest: [0; 4],
+                ip_id: 0,
+                vlan: [0, 0],
+                fragment: false,
+                frag: None,
+                truncated: false,
+                payload: &[],
+                frame_len: 0,
+                ip_header: &[],
+                l4: &[],
+            };
+            let facts = FlowFacts {
+                tracked: true,
+                to_server: d == 0,
+                established: true,
+                first_in_dir: false,
+                stream_sizes: None,
+                now: flow.last,
+                app_proto: flow.app.proto,
+            };
+            let Flow { app, bits, .. } = &mut *flow;
+            match &mut app.state {
+                AppState::Http(h) => {
+                    for (slot, tx) in h.txs.iter_mut().enumerate() {
+                        if !(std::mem::take(&mut tx.updated[d]) || tx.unsettled[d]) {
+                            continue;
+                        }
+                        let before = hits.len();
+                        engine.inspect_tx(
+                            ctx,
+                            &p,
+                            facts,
+                            bits,
+                            TxRef::Http(tx),
+                            &tx.alerted,
+                            &[],
+                            |i| hits.push((d, slot, i)),
+                        );
+                        tx.alerted.extend(hits[before..].iter().map(|h| h.2));
+                    }
+                }
+                AppState::Tls(t) if t.updated[d] || t.unsettled[d] => {
+                    t.updated[d] = false;
+                    let before = hits.len();
+                    engine.inspect_tx(ctx, &p, facts, bits, TxRef::Tls(t), &t.alerted, &[], |i| {
+                        hits.push((d, 0, i))
+                    });
+                    t.alerted.extend(hits[before..].iter().map(|h| h.2));
+                }
+                _ => {}
+            }
+        }
+        let mut any = false;
+        for &(d, slot, idx) in &hits {
+            let (src, dst) = if d == 0 {
+                (flow.client, flow.server)
+            } else {
+                (flow.server, flow.client)
+            };
+            let subject = Subject {
+                src: src.0,
+                dst: dst.0,
+                flow_id: flow.id,
+                ts: flow.last,
+            };
+            if engine.sig(idx).action == Action::Pass
+                || !Self::passes_filters(engine, thresholds, stats, idx, subject)
+            {
+                continue;
+            }
+            let app = match &flow.app.state {
+                AppState::Http(h) => h.txs.get(slot).map(|t| (t.id, TxRef::Http(t))),
+                AppState::Tls(t) => Some((0, TxRef::Tls(t))),
+                _ => None,
+            };
+            let input = AlertInput {
+                ts: flow.last,
+                pcap_cnt: 0,
+                ip_version: if src.0.is_ipv4() { 4 } else { 6 },
+                src: src.0,
+                sport: Some(src.1),
+                dst: dst.0,
+                dport: Some(dst.1),
+                proto: flow.proto,
+                icmp: None,
+                vlan: [0, 0],
+                flow: Some((&*flow, d == 0)),
+                blocked: false,
+                tunnel: None,
+                community_id: cfg.community_id,
+                app,
+                pseudo: true,
+            };
+            let mut line = eve.buffer();
+            render_alert(&mut line, &input, engine.sig(idx));
+            eve.send(line);
+            stats.alerts += 1;
+            stats.per_sig[idx as usize] += 1;
+            any = true;
+        }
+        flow.alerted |= any;
     }
 
     /// After detection: writes the EVE transaction events that are due, then frees what the
@@ -863,14 +1029,20 @@ impl Worker {
 
     /// Ends all flows and returns the final counters.
     pub fn finish(mut self) -> WorkerStats {
-        let (stats, mem, eve, cfg) = (
-            &mut self.stats,
-            &mut self.stream_mem,
-            &mut self.eve,
-            &self.cfg,
-        );
-        self.flows
-            .drain(&mut |f, why| Self::on_flow_end(stats, mem, eve, cfg, f, why));
+        let Worker {
+            engine,
+            ctx,
+            thresholds,
+            stats,
+            stream_mem,
+            eve,
+            cfg,
+            flows,
+            ..
+        } = &mut self;
+        flows.drain(&mut |f, why| {
+            Self::on_flow_end(engine, ctx, thresholds, stats, stream_mem, eve, cfg, f, why)
+        });
         self.stats.flow = self.flows.stats;
         self.stats.defrag = self.defrag.stats;
         self.stats.eve_dropped = self.eve.dropped;

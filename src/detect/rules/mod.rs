@@ -176,6 +176,8 @@ pub struct Rule {
     pub flow: FlowMatch,
     /// `app-layer-protocol` conditions: (negated, protocol name).
     pub app_layer_protocol: Vec<(bool, String)>,
+    /// `absent` on a sticky buffer: (buffer, `or_else`).
+    pub absent: Vec<(Buffer, bool)>,
     /// Inspection steps, each bound to a buffer.
     pub inspect: Vec<(Buffer, Inspect)>,
     /// `target`.

@@ -210,7 +210,6 @@ const NOT_YET: &[&str] = &[
     "requires",
     "bypass",
     "config",
-    "absent",
     "entropy",
     "tcp.flags",
     "prefilter",
@@ -1072,6 +1071,22 @@ impl Builder {
                 });
                 self.rule.app_layer_protocol.push((negated, name));
             }
+            "absent" => {
+                // The sticky buffer must not exist (`absent`), or may be absent instead of
+                // matching what follows (`absent: or_else`).
+                let or_else = match v.map(str::trim) {
+                    None => false,
+                    Some("or_else") => true,
+                    Some(o) => {
+                        return Err(format!("absent takes no value or 'or_else', not '{o}'"))
+                    }
+                };
+                let Buffer::App(name) = self.sticky else {
+                    return Err("absent needs a sticky buffer".into());
+                };
+                self.need(app_need(name));
+                self.rule.absent.push((self.sticky, or_else));
+            }
             "pkt_data" => {
                 self.sticky = Buffer::Payload;
                 self.last_content = None;
@@ -1184,6 +1199,7 @@ pub fn parse_rule(text: &str, vars: &Vars) -> Result<Rule, String> {
             detection_filter: None,
             transforms: Vec::new(),
             app_layer_protocol: Vec::new(),
+            absent: Vec::new(),
             needs: Vec::new(),
             unsupported: Vec::new(),
             origin: None,
