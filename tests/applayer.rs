@@ -1,0 +1,170 @@
+//! App-layer detection end to end: HTTP split across segments and pipelined, bodies chunked
+//! and gzip-compressed, a response cut by the close, TLS and DNS over TCP, protocol detection
+//! by content on unusual ports.
+
+mod common;
+
+use common::*;
+use sekimori::capture::synth::{tls_client_hello, write_pcap, Frame, TcpSession};
+use std::io::Write;
+use std::net::Ipv4Addr;
+
+fn session(port: u16, f: impl FnOnce(&mut TcpSession)) -> Vec<Frame> {
+    let mut s = TcpSession::open(
+        (Ipv4Addr::new(10, 0, 0, 1), 40_000),
+        (Ipv4Addr::new(10, 0, 0, 2), port),
+        1_000_000,
+    );
+    f(&mut s);
+    s.close()
+}
+
+/// Replays `frames` with `rules`; returns the alert events.
+fn alerts(rules: &str, frames: &[Frame]) -> Vec<serde_json::Value> {
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("t.pcap");
+    let rfile = dir.path().join("t.rules");
+    let eve = dir.path().join("eve.json");
+    write_pcap(&pcap, frames).unwrap();
+    std::fs::write(&rfile, rules).unwrap();
+    let out = run(&[
+        "replay",
+        "--rules",
+        rfile.to_str().unwrap(),
+        "--eve",
+        eve.to_str().unwrap(),
+        pcap.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("rule not loaded"), "{stderr}");
+    read_eve(&eve)
+}
+
+fn sids(events: &[serde_json::Value]) -> Vec<u64> {
+    alert_sids(events)
+}
+
+#[test]
+fn http_buffers_across_segments_and_pipelined_requests() {
+    let rules = r#"alert http any any -> any any (msg:"uri"; flow:established,to_server; http.uri; content:"/admin/config.php"; http.host; content:"intranet.example"; bsize:16; sid:1;)
+alert http any any -> any any (msg:"method+ua"; http.method; content:"POST"; http.user_agent; content:"sqlmap"; sid:2;)
+alert http any any -> any any (msg:"second request"; http.uri; content:"/second"; sid:3;)
+alert http any any -> any any (msg:"status"; flow:to_client; http.stat_code; content:"404"; sid:4;)
+alert tcp any any -> any any (msg:"raw uri split"; content:"/admin/%63onfig"; http_raw_uri; sid:5;)
+"#;
+    // One request split mid-header over three segments, then a second request pipelined.
+    let f = session(8000, |s| {
+        s.send(true, b"GET /admin/%63onfig.php HTTP/1.1\r\nHo")
+            .send(true, b"st: Intranet.Example:8000\r\nUser-A")
+            .send(true, b"gent: x\r\n\r\nPOST /second HTTP/1.1\r\nUser-Agent: sqlmap/1.7\r\nContent-Length: 3\r\n\r\na=1")
+            .send(false, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+    });
+    let events = alerts(rules, &f);
+    assert_eq!(sids(&events), vec![1, 2, 3, 4, 5]);
+    // Each alert names its transaction.
+    let tx = |sid: u64| {
+        events
+            .iter()
+            .find(|e| e["alert"]["signature_id"] == sid)
+            .unwrap()["tx_id"]
+            .as_u64()
+            .unwrap()
+    };
+    assert_eq!((tx(1), tx(2), tx(3), tx(4)), (0, 1, 1, 1));
+}
+
+#[test]
+fn bodies_are_dechunked_and_decompressed() {
+    let rules = r#"alert http any any -> any any (msg:"body"; flow:to_client; file.data; content:"secret-token-42"; sid:1;)
+alert http any any -> any any (msg:"gzip magic never seen"; file.data; content:"|1f 8b 08|"; startswith; sid:2;)
+"#;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(b"<html>... secret-token-42 ...</html>")
+        .unwrap();
+    let body = gz.finish().unwrap();
+    let mut resp =
+        b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+    for part in body.chunks(9) {
+        resp.extend_from_slice(format!("{:x}\r\n", part.len()).as_bytes());
+        resp.extend_from_slice(part);
+        resp.extend_from_slice(b"\r\n");
+    }
+    resp.extend_from_slice(b"0\r\n\r\n");
+    let f = session(80, |s| {
+        s.send(true, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+            .send(false, &resp);
+    });
+    assert_eq!(sids(&alerts(rules, &f)), vec![1]);
+}
+
+#[test]
+fn a_response_cut_by_the_close_is_inspected_at_flow_end() {
+    // No empty line after the headers: only the close completes them.
+    let rules = r#"alert http any any -> any any (msg:"server"; flow:established,from_server; http.server; content:"ng1nx"; sid:1;)"#;
+    let f = session(80, |s| {
+        s.send(true, b"GET / HTTP/1.0\r\nHost: a\r\n\r\n")
+            .send(false, b"HTTP/1.0 200 OK\r\nServer: ng1nx\r\n");
+    });
+    let events = alerts(rules, &f);
+    assert_eq!(sids(&events), vec![1]);
+    assert_eq!(events[0]["pkt_src"], "stream (flow timeout)");
+    assert_eq!(events[0]["http"]["status"], 200);
+}
+
+#[test]
+fn protocols_are_detected_by_content_not_port() {
+    let rules = r#"alert http any any -> any any (msg:"http anywhere"; http.uri; content:"/x"; sid:1;)
+alert tls any any -> any any (msg:"sni"; tls.sni; content:"c2.example"; endswith; sid:2;)
+alert tcp any any -> any any (msg:"not http on 80"; app-layer-protocol:!http; flow:to_server; content:"HELLO"; sid:3;)
+alert dns any any -> any any (msg:"dns over tcp"; dns.query; content:"tunnel.example"; sid:4;)
+"#;
+    let mut frames = session(4444, |s| {
+        s.send(true, b"GET /x HTTP/1.1\r\nHost: a\r\n\r\n");
+    });
+    frames.extend(session(8443, |s| {
+        s.send(true, &tls_client_hello("evil.c2.example"));
+    }));
+    // `!http` holds once the protocol is decided: after both sides spoke something else.
+    frames.extend(session(80, |s| {
+        s.send(true, b"EHLO not http\r\n")
+            .send(false, b"WORLD\r\n")
+            .send(true, b"HELLO again\r\n");
+    }));
+    let q = sekimori::capture::synth::dns_query(7, "data.tunnel.example");
+    let mut framed = (q.len() as u16).to_be_bytes().to_vec();
+    framed.extend_from_slice(&q);
+    frames.extend(session(53, |s| {
+        s.send(true, &framed);
+    }));
+    // Each session reuses the same ports only where the server port differs: distinct flows.
+    let events = alerts(rules, &frames);
+    assert_eq!(sids(&events), vec![1, 2, 3, 4]);
+    let proto = |sid: u64| {
+        events
+            .iter()
+            .find(|e| e["alert"]["signature_id"] == sid)
+            .unwrap()["app_proto"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(proto(1), "http");
+    assert_eq!(proto(2), "tls");
+    assert_eq!(proto(3), "failed");
+    assert_eq!(proto(4), "dns");
+}
+
+#[test]
+fn a_rule_fires_once_per_transaction() {
+    let rules =
+        r#"alert http any any -> any any (msg:"host"; http.host; content:"a.example"; sid:1;)"#;
+    let f = session(80, |s| {
+        s.send(true, b"GET /1 HTTP/1.1\r\nHost: a.example\r\n\r\n")
+            .send(false, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+            .send(true, b"GET /2 HTTP/1.1\r\nHost: a.example\r\n\r\n")
+            .send(false, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    });
+    // Two transactions: two alerts, although the host is seen again with every update.
+    assert_eq!(sids(&alerts(rules, &f)), vec![1, 1]);
+}
