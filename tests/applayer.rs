@@ -128,7 +128,7 @@ alert dns any any -> any any (msg:"dns over tcp"; dns.query; content:"tunnel.exa
     // `!http` holds once the protocol is decided: after both sides spoke something else.
     frames.extend(session(80, |s| {
         s.send(true, b"EHLO not http\r\n")
-            .send(false, b"WORLD\r\n")
+            .send(false, b"220 mail.example ESMTP ready\r\n")
             .send(true, b"HELLO again\r\n");
     }));
     let q = sekimori::capture::synth::dns_query(7, "data.tunnel.example");
