@@ -31,8 +31,34 @@ pub mod event {
     pub const DECOMPRESSION_FAILED: u32 = 1 << 7;
     /// A response chunk-size line carried an extension.
     pub const RESPONSE_CHUNK_EXTENSION: u32 = 1 << 8;
-    /// A request body in a request that should not have one.
+    /// Data after a complete request that is not a new request (libhtp's "unexpected
+    /// request body").
     pub const REQUEST_BODY_UNEXPECTED: u32 = 1 << 9;
+    /// A request Transfer-Encoding other than chunked/identity.
+    pub const INVALID_TE_REQUEST: u32 = 1 << 10;
+    /// A response Transfer-Encoding other than chunked/identity.
+    pub const INVALID_TE_RESPONSE: u32 = 1 << 11;
+    /// An Authorization scheme other than Basic, Digest or Bearer.
+    pub const AUTH_UNRECOGNIZED: u32 = 1 << 12;
+
+    /// The event behind Suricata's `app-layer-event:http.<name>`, if the parser raises it.
+    pub fn by_name(name: &str) -> Option<u32> {
+        Some(match name {
+            "request_chunk_extension" => REQUEST_CHUNK_EXTENSION,
+            "response_chunk_extension" => RESPONSE_CHUNK_EXTENSION,
+            "request_body_unexpected" => REQUEST_BODY_UNEXPECTED,
+            "invalid_transfer_encoding_value_in_request" => INVALID_TE_REQUEST,
+            "invalid_transfer_encoding_value_in_response" => INVALID_TE_RESPONSE,
+            "request_auth_unrecognized" => AUTH_UNRECOGNIZED,
+            "invalid_content_length_field_in_request"
+            | "invalid_content_length_field_in_response" => INVALID_CONTENT_LENGTH,
+            "request_field_missing_colon" | "response_field_missing_colon" => INVALID_HEADER,
+            "invalid_request_chunk_len" | "invalid_response_chunk_len" => INVALID_CHUNK,
+            "request_line_missing_protocol" => MISSING_PROTOCOL,
+            "response_gzip_decompression_failed" => DECOMPRESSION_FAILED,
+            _ => return None,
+        })
+    }
 }
 
 /// Parse progress of one message.
@@ -629,7 +655,18 @@ impl HttpState {
         match mode {
             Mode::Line => {
                 if text.iter().all(|b| b.is_ascii_whitespace()) {
-                    return false; // blank lines between messages
+                    // Blank lines between messages; after a complete request they are data
+                    // the request did not announce.
+                    if to_server {
+                        if let Some(last) = self.txs.back_mut() {
+                            if last.request.phase == Phase::Done {
+                                last.events |= event::REQUEST_BODY_UNEXPECTED;
+                                last.updated[0] = true;
+                                return true;
+                            }
+                        }
+                    }
+                    return false;
                 }
                 if to_server {
                     self.request_line(text, overflow, cfg, stats)
@@ -846,10 +883,26 @@ impl HttpState {
             }
         }
         let msg = if to_server { &tx.request } else { &tx.response };
-        let chunked = msg
-            .headers
-            .get("transfer-encoding")
-            .is_some_and(|v| contains_ci(v, b"chunked"));
+        let te = msg.headers.get("transfer-encoding");
+        let chunked = te.is_some_and(|v| contains_ci(v, b"chunked"));
+        if te.is_some_and(|v| !chunked && !trim(v).eq_ignore_ascii_case(b"identity")) {
+            tx.events |= if to_server {
+                event::INVALID_TE_REQUEST
+            } else {
+                event::INVALID_TE_RESPONSE
+            };
+        }
+        if to_server {
+            if let Some(auth) = msg.headers.get("authorization") {
+                let scheme = trim(auth).split(|&b| b == b' ').next().unwrap_or(b"");
+                if ![&b"basic"[..], b"digest", b"bearer"]
+                    .iter()
+                    .any(|s| scheme.eq_ignore_ascii_case(s))
+                {
+                    tx.events |= event::AUTH_UNRECOGNIZED;
+                }
+            }
+        }
         let length = msg.headers.get("content-length").map(parse_len);
         tx.updated[usize::from(!to_server)] = true;
         if !to_server {
@@ -1314,6 +1367,36 @@ mod tests {
             &mut st,
         );
         assert!(h.txs[0].events & event::INVALID_CHUNK != 0);
+    }
+
+    #[test]
+    fn anomalies_become_events() {
+        let mut h = HttpState::default();
+        feed_all(
+            &mut h,
+            true,
+            b"POST /a HTTP/1.1\r\nContent-Length: 3\r\nAuthorization: NTLM abc\r\n\r\nabc\r\n",
+            7,
+        );
+        let e = h.txs[0].events;
+        assert!(e & event::AUTH_UNRECOGNIZED != 0);
+        assert!(e & event::REQUEST_BODY_UNEXPECTED != 0);
+        let mut h = HttpState::default();
+        feed_all(
+            &mut h,
+            true,
+            b"POST /b HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n3;x=y\r\nabc\r\n0\r\n\r\n",
+            5,
+        );
+        let e = h.txs[0].events;
+        assert!(e & event::REQUEST_CHUNK_EXTENSION != 0);
+        assert_eq!(e & event::INVALID_TE_REQUEST, 0, "chunked is valid");
+        assert_eq!(get(&h.txs[0], Buf::HttpRequestBody, true).unwrap(), b"abc");
+        assert_eq!(
+            event::by_name("request_chunk_extension"),
+            Some(event::REQUEST_CHUNK_EXTENSION)
+        );
+        assert_eq!(event::by_name("no_such_event"), None);
     }
 
     #[test]

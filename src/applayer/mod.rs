@@ -207,6 +207,14 @@ impl TxRef<'_> {
         }
     }
 
+    /// Parser events raised on the transaction (HTTP: [`http::event`] bits).
+    pub fn events(&self) -> u32 {
+        match self {
+            TxRef::Http(tx) => tx.events,
+            _ => 0,
+        }
+    }
+
     /// The protocol of the transaction.
     pub fn proto(&self) -> AppProto {
         match self {

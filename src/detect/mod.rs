@@ -92,6 +92,8 @@ pub struct Sig {
     alproto_conds: Vec<(bool, AppProto)>,
     /// Inspection chains on app-layer buffers: the rule is inspected per transaction.
     app_lists: Vec<AppList>,
+    /// HTTP transaction events the rule requires (`app-layer-event`).
+    app_events: u32,
 }
 
 /// A rule's inspection chain on one app-layer buffer.
@@ -165,6 +167,15 @@ pub struct FlowFacts {
 }
 
 impl Sig {
+    /// The protocol of the transactions the rule inspects; None for packet/stream rules.
+    fn tx_proto(&self) -> Option<AppProto> {
+        match self.app_lists.first() {
+            Some(l) => Some(l.buf.proto()),
+            None if self.app_events != 0 => Some(AppProto::Http),
+            None => None,
+        }
+    }
+
     #[inline]
     fn header_matches(&self, p: &Packet<'_>) -> bool {
         if !self.l4.matches(p.proto) {
@@ -579,7 +590,7 @@ impl Engine {
         let mut app_non_mpm: [Vec<u32>; 3] = Default::default();
         for (idx, sig) in sigs.iter().enumerate() {
             let idx = idx as u32;
-            if let Some(first) = sig.app_lists.first() {
+            if let Some(proto) = sig.tx_proto() {
                 match app_fast_pattern(sig) {
                     Some((buf, ts, c)) => app_builders.entry((buf, ts.to_vec())).or_default().add(
                         c.mpm_bytes(),
@@ -587,7 +598,7 @@ impl Engine {
                         idx,
                     ),
                     None => {
-                        app_non_mpm[proto_index(first.buf.proto())].push(idx);
+                        app_non_mpm[proto_index(proto)].push(idx);
                         report.non_mpm += 1;
                     }
                 }
@@ -821,6 +832,7 @@ impl Engine {
             app_proto,
             app_lists,
             alproto_conds,
+            app_events: rule.app_events,
         })
     }
 
@@ -1014,6 +1026,7 @@ impl Engine {
                 })
                 || !sig.packet_matches(p)
                 || !sig.fb_conds.iter().all(|c| c.holds(bits))
+                || tx.events() & sig.app_events != sig.app_events
                 || !sig
                     .app_lists
                     .iter()

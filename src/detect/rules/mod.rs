@@ -178,6 +178,9 @@ pub struct Rule {
     pub app_layer_protocol: Vec<(bool, String)>,
     /// `absent` on a sticky buffer: (buffer, `or_else`).
     pub absent: Vec<(Buffer, bool)>,
+    /// `app-layer-event` on HTTP transactions: the events (bits of
+    /// [`crate::applayer::http::event`]) that must all have been raised.
+    pub app_events: u32,
     /// Inspection steps, each bound to a buffer.
     pub inspect: Vec<(Buffer, Inspect)>,
     /// `target`.

@@ -179,7 +179,6 @@ const NOT_YET: &[&str] = &[
     "tls_cert_valid",
     "ssl_state",
     "ssl_version",
-    "app-layer-event",
     "decode-event",
     "stream-event",
     "engine-event",
@@ -1071,6 +1070,17 @@ impl Builder {
                 });
                 self.rule.app_layer_protocol.push((negated, name));
             }
+            "app-layer-event" => {
+                let v = need_v()?.trim();
+                let (proto, name) = v.split_once('.').unwrap_or(("", v));
+                match (proto, crate::applayer::http::event::by_name(name)) {
+                    ("http" | "http1", Some(bit)) => {
+                        self.rule.app_events |= bit;
+                        self.need("http parser");
+                    }
+                    _ => self.not_yet("app-layer-event"),
+                }
+            }
             "absent" => {
                 // The sticky buffer must not exist (`absent`), or may be absent instead of
                 // matching what follows (`absent: or_else`).
@@ -1200,6 +1210,7 @@ pub fn parse_rule(text: &str, vars: &Vars) -> Result<Rule, String> {
             transforms: Vec::new(),
             app_layer_protocol: Vec::new(),
             absent: Vec::new(),
+            app_events: 0,
             needs: Vec::new(),
             unsupported: Vec::new(),
             origin: None,
