@@ -294,6 +294,12 @@ fn print_summary(engine: &Engine, s: &ReplaySummary, eve: &EveTarget, workers: u
         "streams: {} bytes reassembled, {} gaps, {} overlaps with different data, {} out-of-order segments refused, {} bytes past depth, {} segments over memcap",
         st.stream_bytes, se.gaps, se.overlap_diff, se.ooo_refused, se.depth_bytes, st.stream_memcap
     );
+    let a = &st.app;
+    let _ = writeln!(
+        err,
+        "app layer: flows detected http {} tls {} dns {}, {} undetected; {} http transactions, {} dns messages, {} parser errors, {} stream bytes not parsed",
+        a.detected[0], a.detected[1], a.detected[2], a.failed, a.http_txs, a.dns_messages, a.parse_errors, a.missed_bytes
+    );
     let target = match eve {
         EveTarget::File(p) => p.display().to_string(),
         EveTarget::Stdout => "standard output".into(),

@@ -529,6 +529,7 @@ impl Worker {
         }
         // App layer: probe and parse the new stream bytes, or the datagram.
         let dir = usize::from(!to_server);
+        let parse_errors_before = stats.app.parse_errors;
         let mut app_progress = false;
         let mut dns_ready = false;
         if let Some(f) = flow.as_deref_mut() {
@@ -579,6 +580,25 @@ impl Worker {
             }
             facts.app_proto = f.app.proto;
             f.app.was_established |= facts.established;
+            if cfg.anomaly_events && stats.app.parse_errors > parse_errors_before {
+                // Malformed app-layer data: one anomaly per packet that brought some.
+                let event = match f.app.proto {
+                    AppProto::Http => "http.parser_error",
+                    AppProto::Tls => "tls.parser_error",
+                    AppProto::Dns => "dns.parser_error",
+                    _ => "applayer.parser_error",
+                };
+                let mut line = eve.buffer();
+                render_anomaly(
+                    &mut line,
+                    ts,
+                    pcap_cnt,
+                    Some((p, Some(f.id))),
+                    "applayer",
+                    event,
+                );
+                eve.send(line);
+            }
         }
         matched.clear();
         let bits = flow.as_deref_mut().map(|f| &mut f.bits);
