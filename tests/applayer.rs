@@ -99,7 +99,7 @@ alert http any any -> any any (msg:"gzip magic never seen"; file.data; content:"
 }
 
 #[test]
-fn a_response_cut_by_the_close_is_inspected_at_flow_end() {
+fn a_response_cut_by_the_close_is_complete() {
     // No empty line after the headers: only the close completes them.
     let rules = r#"alert http any any -> any any (msg:"server"; flow:established,from_server; http.server; content:"ng1nx"; sid:1;)"#;
     let f = session(80, |s| {
@@ -108,8 +108,24 @@ fn a_response_cut_by_the_close_is_inspected_at_flow_end() {
     });
     let events = alerts(rules, &f);
     assert_eq!(sids(&events), vec![1]);
-    assert_eq!(events[0]["pkt_src"], "stream (flow timeout)");
     assert_eq!(events[0]["http"]["status"], 200);
+}
+
+#[test]
+fn data_never_acknowledged_is_inspected_when_the_flow_ends() {
+    let rules = r#"alert tcp any any -> any any (msg:"raw"; flow:established,to_server; content:"User-Agent: Mozilla"; sid:1;)
+alert http any any -> any any (msg:"ua"; http.user_agent; content:"Mozilla"; sid:2;)"#;
+    let mut f = session(80, |s| {
+        s.send(true, b"GET / HTTP/1.1\r\nUser-Agent: Mozilla\r\n\r\n");
+    });
+    // Handshake and the request only: the server never acknowledges it, nobody closes.
+    f.truncate(4);
+    let events = alerts(rules, &f);
+    assert_eq!(sids(&events), vec![1, 2]);
+    for e in &events {
+        assert_eq!(e["pkt_src"], "stream (flow timeout)", "{e}");
+        assert_eq!(e["direction"], "to_server");
+    }
 }
 
 #[test]

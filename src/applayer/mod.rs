@@ -464,6 +464,17 @@ impl AppLayer {
         }
     }
 
+    /// Whether a transaction progressed in direction `dir` (0 to server) since detection last
+    /// looked at that direction.
+    pub fn has_updates(&self, dir: usize) -> bool {
+        match &self.state {
+            AppState::Http(h) => h.txs.iter().any(|t| t.updated[dir]),
+            AppState::Tls(t) => t.updated[dir],
+            AppState::DnsTcp(d) => !d.done.is_empty(),
+            AppState::None => false,
+        }
+    }
+
     /// The direction's stream ended (FIN or RST seen and its data delivered): parsers finish
     /// what the close completes. Returns whether detection should look at transactions.
     pub fn on_close(&mut self, dir: usize, cfg: &AppConfig, stats: &mut AppStats) -> bool {

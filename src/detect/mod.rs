@@ -749,11 +749,12 @@ impl Engine {
             let next = bit_ids.len() as u32;
             *bit_ids.entry(name.clone()).or_insert(next)
         };
+        // Keywords about one packet (its size, its TCP flags) make the payload a packet's.
         let packet_only = rule.flow.stream == Some(false)
             || rule
                 .packet
                 .iter()
-                .any(|c| matches!(c, PacketCond::Dsize(_)));
+                .any(|c| matches!(c, PacketCond::Dsize(_) | PacketCond::Flags(_)));
         let stream_only = rule.flow.stream == Some(true);
         let anchored = inspect::has_anchor(&steps);
         // Suricata's IP-only: header, thresholds and flowbit actions only, no negated address.

@@ -156,6 +156,12 @@ pub struct Flow {
     pub streams: Option<Box<[stream::Reassembler; 2]>>,
     /// Application-layer protocol and parser state.
     pub app: crate::applayer::AppLayer,
+    /// FINs seen: bit 0 from the client, bit 1 from the server.
+    pub fins: u8,
+    /// Whether the current packet counts as `established` for the `flow` keyword: Suricata
+    /// decides it from the session state before the packet (so the handshake's last ACK is
+    /// not established, a first FIN still is, packets after both FINs are not).
+    pub pkt_established: bool,
 }
 
 impl Flow {
@@ -165,6 +171,16 @@ impl Flow {
             self.tcp == TcpState::Established
         } else {
             self.pkts_toserver > 0 && self.pkts_toclient > 0
+        }
+    }
+
+    /// Suricata's flow state for a TCP session: established from the handshake until both
+    /// sides sent FIN (FIN_WAIT and CLOSE_WAIT still count) or a RST.
+    fn session_established(&self) -> bool {
+        match self.tcp {
+            TcpState::Established => true,
+            TcpState::Closing => self.fins != 3,
+            _ => false,
         }
     }
 
@@ -202,6 +218,7 @@ impl Flow {
             TcpState::SynSent if !to_server && syn && ack => TcpState::SynRecv,
             TcpState::SynRecv if to_server && ack && !syn => TcpState::Established,
             TcpState::Established | TcpState::Closing if flags & tcp_flags::FIN != 0 => {
+                self.fins |= if to_server { 1 } else { 2 };
                 TcpState::Closing
             }
             s => s,
@@ -334,6 +351,7 @@ impl FlowTable {
             flow.bytes_toclient += p.frame_len as u64;
         }
         if let (Some(tcp), true) = (p.tcp, tcp_valid) {
+            flow.pkt_established = flow.session_established();
             flow.update_tcp(&tcp, to_server, midstream);
             if flow.tcp == TcpState::Established && flow.streams.is_none() {
                 // Picked up mid-stream: reassembly starts with the next data.
@@ -389,6 +407,8 @@ impl FlowTable {
             bits: Default::default(),
             streams: None,
             app: Default::default(),
+            fins: 0,
+            pkt_established: false,
         }
     }
 

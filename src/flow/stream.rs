@@ -112,6 +112,12 @@ pub struct Reassembler {
     /// Retained contiguous data.
     buf: Vec<u8>,
     ooo: Vec<Seg>,
+    /// Stream offset the peer acknowledged (IDS mode inspects data once acknowledged).
+    acked: u64,
+    /// Stream offset up to which the app-layer parser was given data.
+    pub app_off: u64,
+    /// Stream offset up to which raw stream detection looked.
+    pub raw_off: u64,
     /// Counters.
     pub events: StreamEvents,
 }
@@ -169,6 +175,33 @@ impl Reassembler {
     /// Stream offset of the first retained byte.
     pub fn window_off(&self) -> u64 {
         self.buf_off
+    }
+
+    /// Records the peer's acknowledgement number.
+    pub fn ack_to(&mut self, ack: u32) {
+        if let Some(off) = self.offset_of(ack) {
+            if off > 0 {
+                self.acked = self.acked.max(off as u64);
+            }
+        }
+    }
+
+    /// Stream offset the peer acknowledged, bounded by the contiguous data.
+    pub fn acked(&self) -> u64 {
+        self.acked.min(self.next_off())
+    }
+
+    /// The window positions of stream offsets `from..upto` that are still retained (None when
+    /// that is empty).
+    pub fn range(&self, from: u64, upto: u64) -> Option<(usize, usize)> {
+        let a = from.max(self.buf_off);
+        let b = upto.min(self.next_off());
+        (a < b).then(|| ((a - self.buf_off) as usize, (b - self.buf_off) as usize))
+    }
+
+    /// Bytes contiguous but not yet handed to both the parser and raw detection.
+    pub fn unconsumed(&self) -> u64 {
+        self.next_off() - self.app_off.min(self.raw_off).max(self.buf_off)
     }
 
     /// Out-of-order segments waiting.
@@ -312,7 +345,10 @@ impl Reassembler {
         if self.buf.len() <= cfg.window {
             return;
         }
-        let keep = (added + cfg.lookback)
+        // Data not yet consumed by the parser or raw detection stays (the worker consumes it
+        // before it grows past half a window).
+        let pending = self.unconsumed() as usize;
+        let keep = (added.max(pending) + cfg.lookback)
             .max(cfg.window / 2)
             .min(self.buf.len());
         let drop = self.buf.len() - keep;
@@ -551,8 +587,34 @@ mod tests {
             let n = r.insert(seq, &[b'a'; 30], &c).unwrap();
             assert_eq!(n.end - n.start, 30);
             seq += 30;
+            // Consumed, as the worker does once data is released.
+            (r.app_off, r.raw_off) = (r.next_off(), r.next_off());
         }
         assert!(r.window().len() <= 100);
         assert_eq!(r.next_off(), 600);
+    }
+
+    #[test]
+    fn unacknowledged_data_is_kept_until_consumed() {
+        let c = StreamConfig {
+            window: 100,
+            lookback: 10,
+            ..StreamConfig::default()
+        };
+        let mut r = stream(0);
+        r.insert(1, &[b'a'; 90], &c);
+        r.insert(91, &[b'b'; 90], &c);
+        // Nothing consumed: all 180 bytes stay, whatever the window.
+        assert_eq!(r.window().len(), 180);
+        assert_eq!(r.unconsumed(), 180);
+        // The peer acknowledges 100 bytes; only they are released.
+        r.ack_to(101);
+        assert_eq!(r.acked(), 100);
+        assert_eq!(r.range(0, r.acked()), Some((0, 100)));
+        (r.app_off, r.raw_off) = (100, 100);
+        assert_eq!(r.unconsumed(), 80);
+        // A bogus acknowledgement far ahead is bounded by what we have.
+        r.ack_to(100_000);
+        assert_eq!(r.acked(), 180);
     }
 }

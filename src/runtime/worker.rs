@@ -164,6 +164,25 @@ pub struct WorkerConfig {
     pub app_events: [bool; 3],
 }
 
+/// How far a direction's stream data is released (to the parser or to raw detection) on
+/// this packet: inline, everything; in IDS mode, what the peer acknowledged, or everything of
+/// the packet's own direction when it closes (FIN/RST) or when unconsumed data reaches half
+/// the retained window. `own`: the direction is the packet's. `done`: released so far.
+fn release_to(
+    s: &crate::flow::stream::Reassembler,
+    cfg: &WorkerConfig,
+    own: bool,
+    closing: bool,
+    done: u64,
+) -> u64 {
+    let all = s.next_off();
+    if cfg.ips || (own && closing) || s.unconsumed() as usize > cfg.flow.stream.window / 2 {
+        all
+    } else {
+        s.acked().max(done)
+    }
+}
+
 /// One worker's state.
 pub struct Worker {
     /// Heap bytes held by this worker's TCP reassembly (for the stream memcap).
@@ -450,7 +469,11 @@ impl Worker {
             Some(f) => FlowFacts {
                 tracked: true,
                 to_server,
-                established: f.established(),
+                established: if f.proto == 6 {
+                    f.pkt_established
+                } else {
+                    f.established()
+                },
                 first_in_dir: f.first_in_dir(to_server),
                 stream_sizes: None,
                 now: ts,
@@ -462,7 +485,6 @@ impl Worker {
             },
         };
         // TCP data of a tracked session goes through reassembly; stream rules see it there.
-        let mut new_stream = None;
         let stream_active = match (flow.as_deref_mut(), p.tcp) {
             (Some(f), Some(tcp))
                 if checksum_ok && f.streams.is_some() && f.tcp != TcpState::Closed =>
@@ -476,6 +498,7 @@ impl Worker {
                 if tcp.flags & tcp_flags::ACK != 0 {
                     // An ACK past what we saw of the other direction: that data was lost.
                     streams[1 - dir].on_ack(tcp.ack, scfg);
+                    streams[1 - dir].ack_to(tcp.ack);
                 }
                 // Data on a SYN (TCP Fast Open) starts right after the SYN's sequence number.
                 let seq = if tcp.flags & tcp_flags::SYN != 0 {
@@ -486,7 +509,8 @@ impl Worker {
                 if *stream_mem > scfg.memcap && !p.payload.is_empty() {
                     stats.stream_memcap += 1;
                 } else {
-                    new_stream = streams[dir].insert(seq, p.payload, scfg);
+                    // Detection sees the data when it is released (below), not here.
+                    let _ = streams[dir].insert(seq, p.payload, scfg);
                 }
                 let mem_after = streams[0].mem() + streams[1].mem();
                 *stream_mem = (*stream_mem + mem_after).saturating_sub(mem_before);
@@ -534,15 +558,29 @@ impl Worker {
         let mut dns_ready = false;
         if let Some(f) = flow.as_deref_mut() {
             let Flow { streams, app, .. } = f;
-            match (new_stream, streams.as_deref()) {
-                (Some(_), Some(st)) => {
-                    app_progress = app.on_stream(
-                        dir,
-                        st[dir].window(),
-                        st[dir].window_off(),
-                        &cfg.app,
-                        &mut stats.app,
-                    );
+            match (stream_active, streams.as_deref_mut()) {
+                (true, Some(st)) => {
+                    // The parser gets each direction's data as the peer acknowledges it (on
+                    // the acknowledging packet), as Suricata does in IDS mode; inline, at once.
+                    let closing = p
+                        .tcp
+                        .is_some_and(|t| t.flags & (tcp_flags::FIN | tcp_flags::RST) != 0);
+                    for d in [1 - dir, dir] {
+                        let upto = release_to(&st[d], cfg, d == dir, closing, st[d].app_off);
+                        if upto <= st[d].app_off {
+                            continue;
+                        }
+                        if let Some((_, end)) = st[d].range(0, upto) {
+                            app_progress |= app.on_stream(
+                                d,
+                                &st[d].window()[..end],
+                                st[d].window_off(),
+                                &cfg.app,
+                                &mut stats.app,
+                            );
+                        }
+                        st[d].app_off = upto;
+                    }
                 }
                 _ if p.proto == 17 && !p.payload.is_empty() => {
                     if app.proto == AppProto::Unknown {
@@ -573,7 +611,8 @@ impl Worker {
                 let fin = tcp.flags & tcp_flags::FIN != 0;
                 let rst = tcp.flags & tcp_flags::RST != 0;
                 for d in [dir, 1 - dir] {
-                    if ((fin && d == dir) || rst) && st[d].pending() == 0 {
+                    let all_parsed = st[d].app_off >= st[d].next_off();
+                    if ((fin && d == dir) || rst) && st[d].pending() == 0 && all_parsed {
                         app_progress |= f.app.on_close(d, &cfg.app, &mut stats.app);
                     }
                 }
@@ -605,39 +644,53 @@ impl Worker {
         engine.inspect(ctx, p, facts, bits, View::Packet { stream_active }, |idx| {
             matched.push(idx)
         });
-        if let (Some(new), Some(f)) = (new_stream, flow.as_deref_mut()) {
-            let (streams, bits) = (
-                f.streams.as_deref().expect("stream data implies streams"),
-                &mut f.bits,
-            );
-            let view = View::Stream {
-                data: streams[dir].window(),
-                new_from: new.start,
-            };
-            engine.inspect(ctx, p, facts, Some(bits), view, |idx| {
-                if !matched.contains(&idx) {
-                    matched.push(idx);
+        // Raw stream detection on this packet's direction: its data acknowledged so far (IDS)
+        // or all of it (inline).
+        if let (true, Some(f)) = (stream_active, flow.as_deref_mut()) {
+            let Flow { streams, bits, .. } = f;
+            if let Some(st) = streams.as_deref_mut() {
+                let closing = p
+                    .tcp
+                    .is_some_and(|t| t.flags & (tcp_flags::FIN | tcp_flags::RST) != 0);
+                let s = &st[dir];
+                let upto = release_to(s, cfg, true, closing, s.raw_off);
+                if let Some((start, end)) = s.range(s.raw_off, upto) {
+                    let view = View::Stream {
+                        data: &s.window()[..end],
+                        new_from: start,
+                    };
+                    engine.inspect(ctx, p, facts, Some(bits), view, |idx| {
+                        if !matched.contains(&idx) {
+                            matched.push(idx);
+                        }
+                    });
+                    stats.stream_bytes += (end - start) as u64;
                 }
-            });
-            stats.stream_bytes += (new.end - new.start) as u64;
+                st[dir].raw_off = st[dir].raw_off.max(upto);
+            }
         }
         // Transactions the parsers updated: (transaction slot, rule) pairs.
         tx_hits.clear();
-        if app_progress || dns_ready {
+        let pending = flow.as_deref().is_some_and(|f| f.app.has_updates(dir));
+        if app_progress || dns_ready || pending {
             if let Some(f) = flow.as_deref_mut() {
                 let Flow {
                     streams, app, bits, ..
                 } = f;
-                let payload = match (new_stream, streams.as_deref()) {
-                    (Some(new), Some(st)) => &st[dir].window()[new.start..],
+                // Rules mixing payload and transaction contents look at the direction's
+                // retained stream (or the datagram).
+                let payload = match streams.as_deref() {
+                    Some(st) if p.proto == 6 => st[dir].window(),
                     _ => p.payload,
                 };
                 match &mut app.state {
                     AppState::Http(h) => {
                         for (slot, tx) in h.txs.iter_mut().enumerate() {
-                            // Each direction that progressed is inspected as that direction
-                            // (a close can complete the other side's message).
-                            for d in [dir, 1 - dir] {
+                            // Only this packet's direction: the other side's progress is
+                            // inspected on its next packet (or at the flow's end), as
+                            // Suricata's transaction detection does.
+                            {
+                                let d = dir;
                                 if !std::mem::take(&mut tx.updated[d]) {
                                     continue;
                                 }
@@ -663,8 +716,8 @@ impl Worker {
                         }
                     }
                     AppState::Tls(t) => {
-                        if t.updated[0] || t.updated[1] {
-                            t.updated = [false, false];
+                        // Like HTTP: only this packet's direction.
+                        if std::mem::take(&mut t.updated[dir]) {
                             engine.inspect_tx(
                                 ctx,
                                 p,
@@ -850,13 +903,32 @@ impl Worker {
         cfg: &WorkerConfig,
         flow: &mut Flow,
     ) {
-        if !flow.app.was_established || flow.passed || flow.dropped {
+        if flow.passed || flow.dropped {
             return;
+        }
+        if let Some(st) = flow.streams.as_deref_mut() {
+            // Data never acknowledged reaches the parser now.
+            for (d, s) in st.iter_mut().enumerate() {
+                let upto = s.next_off();
+                if upto > s.app_off {
+                    if let Some((_, end)) = s.range(0, upto) {
+                        flow.app.on_stream(
+                            d,
+                            &s.window()[..end],
+                            s.window_off(),
+                            &cfg.app,
+                            &mut stats.app,
+                        );
+                    }
+                    s.app_off = upto;
+                }
+            }
         }
         if flow.proto == 6 {
             flow.app.on_close(0, &cfg.app, &mut stats.app);
             flow.app.on_close(1, &cfg.app, &mut stats.app);
         }
+        // Raw stream hits have no transaction (slot usize::MAX).
         let mut hits: Vec<(usize, usize, u32)> = Vec::new();
         for d in 0..2 {
             let (src, dst) = if d == 0 {
@@ -888,13 +960,32 @@ impl Worker {
             let facts = FlowFacts {
                 tracked: true,
                 to_server: d == 0,
-                established: true,
+                established: flow.app.was_established,
                 first_in_dir: false,
                 stream_sizes: None,
                 now: flow.last,
                 app_proto: flow.app.proto,
             };
-            let Flow { app, bits, .. } = &mut *flow;
+            let Flow {
+                app, bits, streams, ..
+            } = &mut *flow;
+            if let Some(s) = streams.as_deref_mut().map(|st| &mut st[d]) {
+                if let Some((start, end)) = s.range(s.raw_off, s.next_off()) {
+                    let view = View::Stream {
+                        data: &s.window()[..end],
+                        new_from: start,
+                    };
+                    let raw_facts = FlowFacts {
+                        stream_sizes: None,
+                        ..facts
+                    };
+                    engine.inspect(ctx, &p, raw_facts, Some(bits), view, |i| {
+                        hits.push((d, usize::MAX, i))
+                    });
+                    stats.stream_bytes += (end - start) as u64;
+                }
+                s.raw_off = s.next_off();
+            }
             match &mut app.state {
                 AppState::Http(h) => {
                     for (slot, tx) in h.txs.iter_mut().enumerate() {
@@ -909,7 +1000,7 @@ impl Worker {
                             bits,
                             TxRef::Http(tx),
                             &tx.alerted,
-                            &[],
+                            streams.as_deref().map_or(&[][..], |st| st[d].window()),
                             |i| hits.push((d, slot, i)),
                         );
                         tx.alerted.extend(hits[before..].iter().map(|h| h.2));
@@ -945,6 +1036,7 @@ impl Worker {
                 continue;
             }
             let app = match &flow.app.state {
+                _ if slot == usize::MAX => None,
                 AppState::Http(h) => h.txs.get(slot).map(|t| (t.id, TxRef::Http(t))),
                 AppState::Tls(t) => Some((0, TxRef::Tls(t))),
                 _ => None,
