@@ -906,21 +906,45 @@ impl Worker {
         if flow.passed || flow.dropped {
             return;
         }
-        if let Some(st) = flow.streams.as_deref_mut() {
-            // Data never acknowledged reaches the parser now.
+        let pseudo = [Self::pseudo_packet(flow, 0), Self::pseudo_packet(flow, 1)];
+        // Raw stream hits have no transaction (slot usize::MAX).
+        let mut hits: Vec<(usize, usize, u32)> = Vec::new();
+        let Flow {
+            app, bits, streams, ..
+        } = &mut *flow;
+        if let Some(st) = streams.as_deref_mut() {
+            // Data never acknowledged reaches the parser and raw detection now, then what
+            // waits after a gap.
             for (d, s) in st.iter_mut().enumerate() {
-                let upto = s.next_off();
-                if upto > s.app_off {
-                    if let Some((_, end)) = s.range(0, upto) {
-                        flow.app.on_stream(
-                            d,
-                            &s.window()[..end],
-                            s.window_off(),
-                            &cfg.app,
-                            &mut stats.app,
-                        );
+                let (p, facts) = &pseudo[d];
+                loop {
+                    let upto = s.next_off();
+                    if upto > s.app_off {
+                        if let Some((_, end)) = s.range(0, upto) {
+                            app.on_stream(
+                                d,
+                                &s.window()[..end],
+                                s.window_off(),
+                                &cfg.app,
+                                &mut stats.app,
+                            );
+                        }
+                        s.app_off = upto;
                     }
-                    s.app_off = upto;
+                    if let Some((start, end)) = s.range(s.raw_off, upto) {
+                        let view = View::Stream {
+                            data: &s.window()[..end],
+                            new_from: start,
+                        };
+                        engine.inspect(ctx, p, *facts, Some(bits), view, |i| {
+                            hits.push((d, usize::MAX, i))
+                        });
+                        stats.stream_bytes += (end - start) as u64;
+                    }
+                    s.raw_off = upto;
+                    if s.pending() == 0 || s.flush(&cfg.flow.stream).is_none() {
+                        break;
+                    }
                 }
             }
         }
@@ -928,64 +952,11 @@ impl Worker {
             flow.app.on_close(0, &cfg.app, &mut stats.app);
             flow.app.on_close(1, &cfg.app, &mut stats.app);
         }
-        // Raw stream hits have no transaction (slot usize::MAX).
-        let mut hits: Vec<(usize, usize, u32)> = Vec::new();
-        for d in 0..2 {
-            let (src, dst) = if d == 0 {
-                (flow.client, flow.server)
-            } else {
-                (flow.server, flow.client)
-            };
-            let p = decode::Packet {
-                ip_version: if src.0.is_ipv4() { 4 } else { 6 },
-                src: src.0,
-                dst: dst.0,
-                proto: flow.proto,
-                ttl: 0,
-                sport: src.1,
-                dport: dst.1,
-                tcp: None,
-                icmp: None,
-                icmp_rest: [0; 4],
-                ip_id: 0,
-                vlan: [0, 0],
-                fragment: false,
-                frag: None,
-                truncated: false,
-                payload: &[],
-                frame_len: 0,
-                ip_header: &[],
-                l4: &[],
-            };
-            let facts = FlowFacts {
-                tracked: true,
-                to_server: d == 0,
-                established: flow.app.was_established,
-                first_in_dir: false,
-                stream_sizes: None,
-                now: flow.last,
-                app_proto: flow.app.proto,
-            };
+        for (d, (p, facts)) in pseudo.iter().enumerate() {
+            let (p, facts) = (p, *facts);
             let Flow {
                 app, bits, streams, ..
             } = &mut *flow;
-            if let Some(s) = streams.as_deref_mut().map(|st| &mut st[d]) {
-                if let Some((start, end)) = s.range(s.raw_off, s.next_off()) {
-                    let view = View::Stream {
-                        data: &s.window()[..end],
-                        new_from: start,
-                    };
-                    let raw_facts = FlowFacts {
-                        stream_sizes: None,
-                        ..facts
-                    };
-                    engine.inspect(ctx, &p, raw_facts, Some(bits), view, |i| {
-                        hits.push((d, usize::MAX, i))
-                    });
-                    stats.stream_bytes += (end - start) as u64;
-                }
-                s.raw_off = s.next_off();
-            }
             match &mut app.state {
                 AppState::Http(h) => {
                     for (slot, tx) in h.txs.iter_mut().enumerate() {
@@ -995,7 +966,7 @@ impl Worker {
                         let before = hits.len();
                         engine.inspect_tx(
                             ctx,
-                            &p,
+                            p,
                             facts,
                             bits,
                             TxRef::Http(tx),
@@ -1009,7 +980,7 @@ impl Worker {
                 AppState::Tls(t) if t.updated[d] || t.unsettled[d] => {
                     t.updated[d] = false;
                     let before = hits.len();
-                    engine.inspect_tx(ctx, &p, facts, bits, TxRef::Tls(t), &t.alerted, &[], |i| {
+                    engine.inspect_tx(ctx, p, facts, bits, TxRef::Tls(t), &t.alerted, &[], |i| {
                         hits.push((d, 0, i))
                     });
                     t.alerted.extend(hits[before..].iter().map(|h| h.2));
@@ -1067,6 +1038,47 @@ impl Worker {
             any = true;
         }
         flow.alerted |= any;
+    }
+
+    /// A packet standing for direction `d` (0 to server) of a flow that ends, with the facts
+    /// flow-end detection uses (Suricata's flow-timeout pseudo packet).
+    fn pseudo_packet(flow: &Flow, d: usize) -> (decode::Packet<'static>, FlowFacts) {
+        let (src, dst) = if d == 0 {
+            (flow.client, flow.server)
+        } else {
+            (flow.server, flow.client)
+        };
+        let p = decode::Packet {
+            ip_version: if src.0.is_ipv4() { 4 } else { 6 },
+            src: src.0,
+            dst: dst.0,
+            proto: flow.proto,
+            ttl: 0,
+            sport: src.1,
+            dport: dst.1,
+            tcp: None,
+            icmp: None,
+            icmp_rest: [0; 4],
+            ip_id: 0,
+            vlan: [0, 0],
+            fragment: false,
+            frag: None,
+            truncated: false,
+            payload: &[],
+            frame_len: 0,
+            ip_header: &[],
+            l4: &[],
+        };
+        let facts = FlowFacts {
+            tracked: true,
+            to_server: d == 0,
+            established: flow.app.was_established,
+            first_in_dir: false,
+            stream_sizes: None,
+            now: flow.last,
+            app_proto: flow.app.proto,
+        };
+        (p, facts)
     }
 
     /// After detection: writes the EVE transaction events that are due, then frees what the
