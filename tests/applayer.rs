@@ -184,3 +184,56 @@ fn a_rule_fires_once_per_transaction() {
     // Two transactions: two alerts, although the host is seen again with every update.
     assert_eq!(sids(&alerts(rules, &f)), vec![1, 1]);
 }
+
+#[test]
+fn threat_intel_dataset_loaded_from_a_file_beside_the_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    // Domains in base64 (Suricata's dataset file format for strings).
+    std::fs::write(
+        dir.path().join("c2-domains.lst"),
+        "# intel feed\nYmFkLWMyLmV4YW1wbGU=\n",
+    )
+    .unwrap();
+    let rules = dir.path().join("ti.rules");
+    std::fs::write(
+        &rules,
+        r#"alert dns any any -> any any (msg:"TI C2 domain"; dns.query; dataset:isset,c2-domains, type string, load c2-domains.lst; sid:1;)
+alert dns any any -> any any (msg:"first sighting"; dns.query; dataset:set,seen-domains, type string; sid:2;)
+"#,
+    )
+    .unwrap();
+    let (c, s) = (Ipv4Addr::new(10, 0, 0, 5), Ipv4Addr::new(10, 0, 0, 53));
+    let q = |port: u16, id: u16, name: &str| {
+        (
+            1_000_000 + i64::from(id) * 1000,
+            sekimori::capture::synth::udp_frame(
+                (c, port),
+                (s, 53),
+                &sekimori::capture::synth::dns_query(id, name),
+            ),
+        )
+    };
+    let frames = vec![
+        q(40_001, 1, "bad-c2.example"),
+        q(40_002, 2, "good.example"),
+        q(40_003, 3, "good.example"),
+    ];
+    let pcap = dir.path().join("t.pcap");
+    let eve = dir.path().join("eve.json");
+    write_pcap(&pcap, &frames).unwrap();
+    let out = run(&[
+        "replay",
+        "--rules",
+        rules.to_str().unwrap(),
+        "--eve",
+        eve.to_str().unwrap(),
+        pcap.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // sid 1 on the listed domain only; sid 2 on the first sighting of each name.
+    assert_eq!(sids(&read_eve(&eve)), vec![1, 2, 2]);
+}

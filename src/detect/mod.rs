@@ -5,6 +5,7 @@
 //! Hyperscan prefilter, then verify each candidate rule (plus the group's rules without a fast
 //! pattern): header, flow, packet keywords, flowbits, then the payload inspection chain.
 
+pub mod dataset;
 pub mod flowbits;
 pub mod inspect;
 pub mod mpm;
@@ -105,14 +106,27 @@ struct AppList {
     /// `absent`: the buffer must not exist once its message is complete; with `or_else`
     /// (true) the chain may match instead.
     absent: Option<bool>,
+    /// `dataset` operations on the instance that matched the chain.
+    datasets: Vec<(dataset::DatasetCmd, u32)>,
 }
 
 impl AppList {
     /// Whether the chain matches some instance of the buffer in `tx`.
-    fn matches(&self, tx: &TxRef<'_>, to_server: bool, a: &mut Vec<u8>, b: &mut Vec<u8>) -> bool {
+    fn matches(
+        &self,
+        tx: &TxRef<'_>,
+        to_server: bool,
+        sets: &dataset::Datasets,
+        a: &mut Vec<u8>,
+        b: &mut Vec<u8>,
+    ) -> bool {
         let found = tx.each(self.buf, to_server, &mut |inst| {
             let data = transform::apply_all(&self.transforms, inst, a, b);
             inspect::matches(&self.steps, data)
+                && self
+                    .datasets
+                    .iter()
+                    .all(|&(cmd, id)| sets.apply(id, cmd, data))
         });
         match (self.absent, found) {
             (None, found) => found == Some(true),
@@ -408,6 +422,8 @@ pub struct Engine {
     app_mpm: Vec<(Buf, Vec<Transform>, mpm::Mpm)>,
     /// Transaction rules without a usable fast pattern, per protocol (http, tls, dns).
     app_non_mpm: [Vec<u32>; 3],
+    /// Datasets named by rules.
+    datasets: dataset::Datasets,
     /// What the build did.
     pub report: BuildReport,
 }
@@ -528,6 +544,7 @@ impl Engine {
         rules.sort_by_key(flowbit_rank);
         let mut bit_ids: HashMap<String, u32> = HashMap::new();
         let mut xbit_ids: HashMap<String, u32> = HashMap::new();
+        let mut ds: (HashMap<String, u32>, dataset::Datasets) = Default::default();
         let mut sigs = Vec::with_capacity(rules.len());
         for rule in rules {
             let origin = (
@@ -570,7 +587,7 @@ impl Engine {
             if !needs.is_empty() {
                 // Still compiled, so a broken pcre or classtype is reported now, not later.
                 if let Err(reason) =
-                    Self::compile_rule(rule, classes, &mut bit_ids, &mut xbit_ids, false)
+                    Self::compile_rule(rule, classes, &mut bit_ids, &mut xbit_ids, &mut ds, false)
                 {
                     report.skipped.push(skip(reason, Vec::new()));
                 } else {
@@ -580,7 +597,7 @@ impl Engine {
                 }
                 continue;
             }
-            match Self::compile_rule(rule, classes, &mut bit_ids, &mut xbit_ids, true) {
+            match Self::compile_rule(rule, classes, &mut bit_ids, &mut xbit_ids, &mut ds, true) {
                 Ok(sig) => sigs.push(sig),
                 Err(reason) => report.skipped.push(skip(reason, Vec::new())),
             }
@@ -656,6 +673,7 @@ impl Engine {
             groups,
             app_mpm,
             app_non_mpm,
+            datasets: ds.1,
             report,
         })
     }
@@ -665,6 +683,7 @@ impl Engine {
         classes: &Classifications,
         bit_ids: &mut HashMap<String, u32>,
         xbit_ids: &mut HashMap<String, u32>,
+        ds: &mut (HashMap<String, u32>, dataset::Datasets),
         runnable: bool,
     ) -> Result<Sig, String> {
         let class = match &rule.classtype {
@@ -698,6 +717,7 @@ impl Engine {
                     transforms: transforms_of(&rule.transforms, buffer)?,
                     steps: vec![step],
                     absent: None,
+                    datasets: Vec::new(),
                 }),
             }
         }
@@ -715,6 +735,43 @@ impl Engine {
                     transforms: transforms_of(&rule.transforms, buffer)?,
                     steps: Vec::new(),
                     absent: Some(or_else),
+                    datasets: Vec::new(),
+                }),
+            }
+        }
+        for (buffer, spec) in &rule.datasets {
+            let Some(buf) = (match buffer {
+                Buffer::App(name) => Buf::from_name(name),
+                Buffer::Payload => None,
+            }) else {
+                continue;
+            };
+            let id = match ds.0.get(&spec.name) {
+                Some(&id) => id,
+                None => {
+                    let id = ds.1.add();
+                    if let Some(file) = &spec.load {
+                        // Relative to the rule file's directory, as rule packs ship lists.
+                        let base = rule.origin.as_ref().and_then(|o| o.file.parent());
+                        let path = match base {
+                            Some(dir) if !Path::new(file).is_absolute() => dir.join(file),
+                            _ => PathBuf::from(file),
+                        };
+                        ds.1.load(id, spec.kind, &path)?;
+                    }
+                    ds.0.insert(spec.name.clone(), id);
+                    id
+                }
+            };
+            let op = (spec.cmd, id);
+            match app_lists.iter_mut().find(|l| l.buf == buf) {
+                Some(l) => l.datasets.push(op),
+                None => app_lists.push(AppList {
+                    buf,
+                    transforms: transforms_of(&rule.transforms, *buffer)?,
+                    steps: Vec::new(),
+                    absent: None,
+                    datasets: vec![op],
                 }),
             }
         }
@@ -1033,7 +1090,7 @@ impl Engine {
                 || !sig
                     .app_lists
                     .iter()
-                    .all(|l| l.matches(&tx, flow.to_server, a, b))
+                    .all(|l| l.matches(&tx, flow.to_server, &self.datasets, a, b))
                 || !(sig.steps.is_empty()
                     || (!payload.is_empty() && inspect::matches(&sig.steps, payload)))
                 || !sig.xbits.iter().all(|&(bit, op, track)| match op {

@@ -194,7 +194,6 @@ const NOT_YET: &[&str] = &[
     "filesha256",
     "filesize",
     "file.magic",
-    "dataset",
     "datarep",
     "iprep",
     "lua",
@@ -1081,6 +1080,16 @@ impl Builder {
                     _ => self.not_yet("app-layer-event"),
                 }
             }
+            "dataset" => {
+                let spec = crate::detect::dataset::DatasetSpec::parse(need_v()?)?;
+                match self.sticky {
+                    Buffer::App(name) => {
+                        self.need(app_need(name));
+                        self.rule.datasets.push((self.sticky, spec));
+                    }
+                    Buffer::Payload => self.not_yet("dataset"),
+                }
+            }
             "absent" => {
                 // The sticky buffer must not exist (`absent`), or may be absent instead of
                 // matching what follows (`absent: or_else`).
@@ -1211,6 +1220,7 @@ pub fn parse_rule(text: &str, vars: &Vars) -> Result<Rule, String> {
             app_layer_protocol: Vec::new(),
             absent: Vec::new(),
             app_events: 0,
+            datasets: Vec::new(),
             needs: Vec::new(),
             unsupported: Vec::new(),
             origin: None,
