@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 
 use crate::detect::rules::header::addr_key;
-use crate::detect::rules::keywords::{ThresholdKind, ThresholdSpec, Track};
+use crate::detect::rules::keywords::{ThresholdKind, ThresholdSpec, Track, UniqueOn};
 use crate::flow::Micros;
 
 const SHARDS: usize = 16;
@@ -24,11 +24,16 @@ enum Key {
     Flow(u64),
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 struct Entry {
     first: Micros,
     count: u32,
+    /// Distinct ports seen in the window (`unique_on`), bounded.
+    ports: Vec<u16>,
 }
+
+/// Distinct ports remembered per entry (enough for any sane `count`).
+const MAX_UNIQUE: usize = 1024;
 
 /// One shard: (engine rule index, threshold slot, tracked key) -> counter.
 type Shard = Mutex<HashMap<(u32, u8, Key), Entry>>;
@@ -57,6 +62,10 @@ pub struct Subject {
     pub flow_id: u64,
     /// Packet time.
     pub ts: Micros,
+    /// Source port (0 without ports).
+    pub sport: u16,
+    /// Destination port.
+    pub dport: u16,
 }
 
 impl Thresholds {
@@ -81,12 +90,18 @@ impl Thresholds {
         let mut map = shard.lock().unwrap_or_else(|p| p.into_inner());
         let window = i64::from(spec.seconds) * 1_000_000;
         let n = spec.count;
+        let port = match spec.unique_on {
+            Some(UniqueOn::SrcPort) => Some(s.sport),
+            Some(UniqueOn::DstPort) => Some(s.dport),
+            None => None,
+        };
         let Some(e) = map.get_mut(&full) else {
             map.insert(
                 full,
                 Entry {
                     first: s.ts,
                     count: 1,
+                    ports: port.into_iter().collect(),
                 },
             );
             return match spec.kind {
@@ -108,11 +123,20 @@ impl Thresholds {
         if !in_window {
             e.first = s.ts;
             e.count = 1;
+            e.ports.clear();
+            e.ports.extend(port);
             return match spec.kind {
                 ThresholdKind::Limit => true,
                 ThresholdKind::Threshold | ThresholdKind::Both | ThresholdKind::Backoff => n == 1,
                 ThresholdKind::DetectionFilter => false,
             };
+        }
+        if let Some(port) = port {
+            // Distinct ports, not matches, count against the filter.
+            if !e.ports.contains(&port) && e.ports.len() < MAX_UNIQUE {
+                e.ports.push(port);
+            }
+            return e.ports.len() as u64 > u64::from(n);
         }
         e.count = e.count.saturating_add(1);
         match spec.kind {
@@ -138,6 +162,7 @@ mod tests {
 
     fn spec(kind: ThresholdKind, track: Track, count: u32, seconds: u32) -> ThresholdSpec {
         ThresholdSpec {
+            unique_on: None,
             kind,
             track,
             count,
@@ -150,6 +175,7 @@ mod tests {
     fn backoff() {
         let t = Thresholds::default();
         let s = ThresholdSpec {
+            unique_on: None,
             kind: ThresholdKind::Backoff,
             track: Track::ByFlow,
             count: 1,
@@ -167,6 +193,17 @@ mod tests {
         assert_eq!(alerted, vec![1, 10, 100]);
     }
 
+    #[test]
+    fn detection_filter_unique_on_counts_distinct_ports() {
+        let t = Thresholds::default();
+        let mut s = spec(ThresholdKind::DetectionFilter, Track::BySrc, 3, 60);
+        s.unique_on = Some(UniqueOn::DstPort);
+        // `run` uses dst port sec % 7: ports 0,1,2,3 in the first four seconds; the same
+        // port again does not count.
+        let got = run(&t, &s, &[0, 0, 1, 1, 2, 3, 3], "2.2.2.2");
+        assert_eq!(got, vec![false, false, false, false, false, true, true]);
+    }
+
     fn run(t: &Thresholds, s: &ThresholdSpec, times: &[i64], src: &str) -> Vec<bool> {
         times
             .iter()
@@ -176,6 +213,8 @@ mod tests {
                     dst: "10.0.0.1".parse().unwrap(),
                     flow_id: 1,
                     ts: sec * 1_000_000,
+                    sport: 1000,
+                    dport: (sec % 7) as u16,
                 };
                 t.allow(s, 7, 0, subj)
             })

@@ -794,6 +794,8 @@ impl Worker {
             dst: p.dst,
             flow_id: flow.as_deref().map_or(0, |f| f.id),
             ts,
+            sport: p.sport,
+            dport: p.dport,
         };
         let ips = cfg.ips;
         let hits = matched
@@ -1000,6 +1002,8 @@ impl Worker {
                 dst: dst.0,
                 flow_id: flow.id,
                 ts: flow.last,
+                sport: src.1,
+                dport: dst.1,
             };
             if engine.sig(idx).action == Action::Pass
                 || !Self::passes_filters(engine, thresholds, stats, idx, subject)

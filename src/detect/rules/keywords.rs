@@ -661,9 +661,20 @@ pub enum ThresholdKind {
     Backoff,
 }
 
+/// `unique_on` of a detection_filter: the port whose distinct values are counted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UniqueOn {
+    /// Source port.
+    SrcPort,
+    /// Destination port.
+    DstPort,
+}
+
 /// `threshold` or `detection_filter`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ThresholdSpec {
+    /// `unique_on`: count distinct ports instead of matches (detection_filter only).
+    pub unique_on: Option<UniqueOn>,
     /// Kind.
     pub kind: ThresholdKind,
     /// Key.
@@ -685,6 +696,7 @@ pub fn parse_threshold(v: &str, detection_filter: bool) -> Result<ThresholdSpec,
         None,
         None,
     );
+    let mut unique_on = None;
     for part in v.split(',') {
         let mut it = part.split_whitespace();
         let (Some(k), Some(val), None) = (it.next(), it.next(), it.next()) else {
@@ -730,6 +742,13 @@ pub fn parse_threshold(v: &str, detection_filter: bool) -> Result<ThresholdSpec,
                         .map_err(|_| format!("invalid seconds '{val}'"))?,
                 )
             }
+            "unique_on" if detection_filter => {
+                unique_on = Some(match val {
+                    "src_port" => UniqueOn::SrcPort,
+                    "dst_port" => UniqueOn::DstPort,
+                    other => return Err(format!("unique_on '{other}' is not src_port/dst_port")),
+                })
+            }
             other => return Err(format!("unknown threshold option '{other}'")),
         }
     }
@@ -738,6 +757,7 @@ pub fn parse_threshold(v: &str, detection_filter: bool) -> Result<ThresholdSpec,
             if count > 0 =>
         {
             Ok(ThresholdSpec {
+                unique_on: None,
                 kind: ThresholdKind::Backoff,
                 track,
                 count,
@@ -750,6 +770,7 @@ pub fn parse_threshold(v: &str, detection_filter: bool) -> Result<ThresholdSpec,
         }
         (Some(kind), Some(track), Some(count), Some(seconds), None) if count > 0 => {
             Ok(ThresholdSpec {
+                unique_on,
                 kind,
                 track,
                 count,
