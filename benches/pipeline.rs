@@ -95,6 +95,7 @@ fn benches(c: &mut Criterion) {
             stream_sizes: None,
             now: 0,
             app_proto: Default::default(),
+            stream_events: 0,
         };
         b.iter(|| {
             let mut n = 0u32;

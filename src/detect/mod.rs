@@ -6,6 +6,17 @@
 //! pattern): header, flow, packet keywords, flowbits, then the payload inspection chain.
 
 pub mod dataset;
+
+/// Stream events a packet can raise, as bits of [`FlowFacts::stream_events`].
+pub mod stream_event {
+    /// The packet made reassembly skip a hole (`reassembly_seq_gap`).
+    pub const SEQ_GAP: u8 = 1;
+    /// The packet overlapped earlier data with different bytes
+    /// (`reassembly_overlap_different_data`).
+    pub const OVERLAP_DIFF: u8 = 2;
+    /// Data from a side that had sent a RST (`suspected_rst_inject`).
+    pub const RST_INJECT: u8 = 4;
+}
 pub mod flowbits;
 pub mod inspect;
 pub mod mpm;
@@ -95,6 +106,8 @@ pub struct Sig {
     app_lists: Vec<AppList>,
     /// HTTP transaction events the rule requires (`app-layer-event`).
     app_events: u32,
+    /// Stream events the packet must have raised (`stream-event`).
+    stream_events: u8,
 }
 
 /// A rule's inspection chain on one app-layer buffer.
@@ -178,6 +191,8 @@ pub struct FlowFacts {
     pub now: Micros,
     /// The flow's app-layer protocol.
     pub app_proto: AppProto,
+    /// Stream events this packet raised ([`stream_event`] bits).
+    pub stream_events: u8,
 }
 
 impl Sig {
@@ -214,6 +229,9 @@ impl Sig {
     #[inline]
     fn flow_matches(&self, f: FlowFacts) -> bool {
         if self.app_proto.is_some_and(|a| a != f.app_proto) {
+            return false;
+        }
+        if f.stream_events & self.stream_events != self.stream_events {
             return false;
         }
         for &(neg, proto) in &self.alproto_conds {
@@ -826,6 +844,7 @@ impl Engine {
             && rule.xbits.is_empty()
             && rule.app_proto.is_none()
             && rule.app_layer_protocol.is_empty()
+            && rule.stream_events == 0
             && app_lists.is_empty()
             && !rule.src.has_negation()
             && !rule.dst.has_negation();
@@ -893,6 +912,7 @@ impl Engine {
             app_lists,
             alproto_conds,
             app_events: rule.app_events,
+            stream_events: rule.stream_events,
         })
     }
 
@@ -1209,6 +1229,7 @@ mod tests {
             stream_sizes: None,
             now: 0,
             app_proto: AppProto::Unknown,
+            stream_events: 0,
         };
         assert_eq!(hits(&e, &f, ts), vec![1, 3, 4]);
         let tc = FlowFacts {
@@ -1219,6 +1240,7 @@ mod tests {
             stream_sizes: None,
             now: 0,
             app_proto: AppProto::Unknown,
+            stream_events: 0,
         };
         assert_eq!(hits(&e, &f, tc), vec![2, 3]);
         assert_eq!(hits(&e, &f, FlowFacts::default()), vec![3, 4]);
@@ -1256,6 +1278,7 @@ mod tests {
             stream_sizes: None,
             now: 0,
             app_proto: AppProto::Unknown,
+            stream_events: 0,
         };
         let mut bits = FlowBits::default();
         let data = udp([10, 0, 0, 2], [10, 0, 0, 1], 7, 9, b"data");
@@ -1284,6 +1307,7 @@ mod tests {
             stream_sizes: None,
             now: 0,
             app_proto: AppProto::Unknown,
+            stream_events: 0,
         };
         let later = FlowFacts {
             first_in_dir: false,
@@ -1308,6 +1332,7 @@ mod tests {
             stream_sizes: None,
             now: 0,
             app_proto: AppProto::Unknown,
+            stream_events: 0,
         };
         assert!(hits(&e, &f, base).is_empty());
         assert_eq!(

@@ -158,6 +158,8 @@ pub struct Flow {
     pub app: crate::applayer::AppLayer,
     /// FINs seen: bit 0 from the client, bit 1 from the server.
     pub fins: u8,
+    /// RSTs seen, same bits (data after one is a suspected RST injection).
+    pub rsts: u8,
     /// Whether the current packet counts as `established` for the `flow` keyword: Suricata
     /// decides it from the session state before the packet (so the handshake's last ACK is
     /// not established, a first FIN still is, packets after both FINs are not).
@@ -408,6 +410,7 @@ impl FlowTable {
             streams: None,
             app: Default::default(),
             fins: 0,
+            rsts: 0,
             pkt_established: false,
         }
     }

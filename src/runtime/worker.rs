@@ -13,9 +13,9 @@ use crate::decode::{self, decode, DecodeError, LinkType};
 use crate::detect::rules::Action;
 use crate::detect::threshold::{Subject, Thresholds};
 use crate::detect::xbits::XBits;
-use crate::detect::{DetectCtx, Engine, FlowFacts, View};
+use crate::detect::{stream_event, DetectCtx, Engine, FlowFacts, View};
 use crate::flow::stream::StreamEvents;
-use crate::flow::{EndReason, Flow, FlowConfig, FlowStats, FlowTable, Micros, TcpState};
+use crate::flow::{EndReason, Flow, FlowConfig, FlowStats, FlowTable, Micros};
 use crate::output::eve::{
     blocks, render_alert, render_anomaly, render_app_event, render_flow_event, AlertInput,
 };
@@ -478,6 +478,7 @@ impl Worker {
                 stream_sizes: None,
                 now: ts,
                 app_proto: f.app.proto,
+                stream_events: 0,
             },
             None => FlowFacts {
                 now: ts,
@@ -486,9 +487,7 @@ impl Worker {
         };
         // TCP data of a tracked session goes through reassembly; stream rules see it there.
         let stream_active = match (flow.as_deref_mut(), p.tcp) {
-            (Some(f), Some(tcp))
-                if checksum_ok && f.streams.is_some() && f.tcp != TcpState::Closed =>
-            {
+            (Some(f), Some(tcp)) if checksum_ok && f.streams.is_some() => {
                 let scfg = &cfg.flow.stream;
                 let dir = usize::from(!to_server);
                 let flow_id = f.id;
@@ -511,6 +510,23 @@ impl Worker {
                 } else {
                     // Detection sees the data when it is released (below), not here.
                     let _ = streams[dir].insert(seq, p.payload, scfg);
+                }
+                let after = (streams[0].events, streams[1].events);
+                if after.0.gaps + after.1.gaps > before.0.gaps + before.1.gaps {
+                    facts.stream_events |= stream_event::SEQ_GAP;
+                }
+                if after.0.overlap_diff + after.1.overlap_diff
+                    > before.0.overlap_diff + before.1.overlap_diff
+                {
+                    facts.stream_events |= stream_event::OVERLAP_DIFF;
+                }
+                let bit = 1u8 << dir;
+                if tcp.flags & tcp_flags::RST != 0 {
+                    f.rsts |= bit;
+                } else if f.rsts & bit != 0 && !p.payload.is_empty() {
+                    // Data after this side's RST: the RST was forged (or the data is).
+                    f.rsts &= !bit;
+                    facts.stream_events |= stream_event::RST_INJECT;
                 }
                 let mem_after = streams[0].mem() + streams[1].mem();
                 *stream_mem = (*stream_mem + mem_after).saturating_sub(mem_before);
@@ -612,7 +628,11 @@ impl Worker {
                 let rst = tcp.flags & tcp_flags::RST != 0;
                 for d in [dir, 1 - dir] {
                     let all_parsed = st[d].app_off >= st[d].next_off();
-                    if ((fin && d == dir) || rst) && st[d].pending() == 0 && all_parsed {
+                    // A RST does not end the parsers: data after it (an injected RST, as
+                    // Suricata's suspected_rst_inject) is still parsed; the flow's end
+                    // completes what is left.
+                    let _ = rst;
+                    if fin && d == dir && st[d].pending() == 0 && all_parsed {
                         app_progress |= f.app.on_close(d, &cfg.app, &mut stats.app);
                     }
                 }
@@ -1081,6 +1101,7 @@ impl Worker {
             stream_sizes: None,
             now: flow.last,
             app_proto: flow.app.proto,
+            stream_events: 0,
         };
         (p, facts)
     }

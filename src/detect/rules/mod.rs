@@ -181,6 +181,9 @@ pub struct Rule {
     /// `app-layer-event` on HTTP transactions: the events (bits of
     /// [`crate::applayer::http::event`]) that must all have been raised.
     pub app_events: u32,
+    /// `stream-event`: stream events ([`crate::detect::stream_event`] bits) the packet must
+    /// have raised.
+    pub stream_events: u8,
     /// `dataset` operations on sticky buffers.
     pub datasets: Vec<(Buffer, crate::detect::dataset::DatasetSpec)>,
     /// Inspection steps, each bound to a buffer.

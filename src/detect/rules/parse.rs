@@ -180,7 +180,6 @@ const NOT_YET: &[&str] = &[
     "ssl_state",
     "ssl_version",
     "decode-event",
-    "stream-event",
     "engine-event",
     "tcp.mss",
     "dns.opcode",
@@ -1069,6 +1068,20 @@ impl Builder {
                 });
                 self.rule.app_layer_protocol.push((negated, name));
             }
+            "stream-event" => {
+                let bit = match need_v()?.trim() {
+                    "reassembly_seq_gap" => crate::detect::stream_event::SEQ_GAP,
+                    "reassembly_overlap_different_data" => {
+                        crate::detect::stream_event::OVERLAP_DIFF
+                    }
+                    "suspected_rst_inject" => crate::detect::stream_event::RST_INJECT,
+                    _ => {
+                        self.not_yet("stream-event");
+                        0
+                    }
+                };
+                self.rule.stream_events |= bit;
+            }
             "app-layer-event" => {
                 let v = need_v()?.trim();
                 let (proto, name) = v.split_once('.').unwrap_or(("", v));
@@ -1220,6 +1233,7 @@ pub fn parse_rule(text: &str, vars: &Vars) -> Result<Rule, String> {
             app_layer_protocol: Vec::new(),
             absent: Vec::new(),
             app_events: 0,
+            stream_events: 0,
             datasets: Vec::new(),
             needs: Vec::new(),
             unsupported: Vec::new(),
