@@ -514,6 +514,17 @@ pub fn tunnel_payload<'a>(p: &Packet<'a>) -> Option<(LinkType, &'a [u8])> {
         17 if p.dport == 4789 && data.len() > 8 && data[0] & 0x08 != 0 => {
             Some((LinkType::Ethernet, &data[8..]))
         }
+        // Geneve: version 0, options length in 4-byte words, protocol type.
+        17 if p.dport == 6081 && data.len() >= 8 && data[0] >> 6 == 0 => {
+            let opts = usize::from(data[0] & 0x3f) * 4;
+            let ptype = u16::from_be_bytes([data[2], data[3]]);
+            let inner = data.get(8 + opts..)?;
+            match ptype {
+                0x6558 => Some((LinkType::Ethernet, inner)),
+                0x0800 | 0x86dd => Some((LinkType::Raw, inner)),
+                _ => None,
+            }
+        }
         _ => None,
     }
 }

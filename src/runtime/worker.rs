@@ -332,8 +332,9 @@ impl Worker {
         self.process_decoded(link, ts, pcap_cnt, frame, None)
     }
 
-    /// Decodes and inspects a frame; then, for a tunnel (IP-in-IP, GRE, VXLAN), the packet it
-    /// carries, as its own packet (unless the outer packet was dropped or passed).
+    /// Decodes and inspects a frame; then, for a tunnel (IP-in-IP, GRE, VXLAN, Geneve), the packet it
+    /// carries, as its own packet (unless the outer packet was dropped; a `pass` on the outer flow
+    /// does not hide the tunnel's own flows, as in Suricata where decoding precedes detection).
     fn process_decoded(
         &mut self,
         link: LinkType,
@@ -354,7 +355,7 @@ impl Worker {
                 return Verdict::Pass;
             }
         };
-        let (verdict, passed) = self.inspect_packet(&p, ts, pcap_cnt, tunnel);
+        let (verdict, _passed) = self.inspect_packet(&p, ts, pcap_cnt, tunnel);
         if p.fragment && verdict == Verdict::Pass {
             // The rebuilt datagram is a packet of its own (its buffer is reused).
             let mut buf = std::mem::take(&mut self.defrag_buf);
@@ -383,7 +384,7 @@ impl Worker {
             return verdict;
         }
         let depth = tunnel.map_or(0, |t| t.depth);
-        if verdict == Verdict::Pass && !passed && depth < MAX_TUNNEL_DEPTH {
+        if verdict == Verdict::Pass && depth < MAX_TUNNEL_DEPTH {
             if let Some((inner_link, inner)) = decode::tunnel_payload(&p) {
                 self.stats.tunneled += 1;
                 let t = Tunnel {
