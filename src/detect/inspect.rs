@@ -263,7 +263,14 @@ fn read(ex: &Extract, prev_end: usize, cur: &Cursor<'_>) -> Option<(u64, usize)>
     }
     let start = start as usize;
     // nbytes 0: with `string`, the rest of the buffer; binary, the value 0 (a pure cursor move).
-    let n = match (ex.nbytes, ex.string) {
+    let nbytes = match ex.nbytes_var {
+        Some(i) => {
+            let max = if ex.string.is_some() { 20 } else { 8 };
+            u8::try_from(cur.vars[usize::from(i)].clamp(0, max)).unwrap_or(0)
+        }
+        None => ex.nbytes,
+    };
+    let n = match (nbytes, ex.string) {
         (0, Some(_)) => cur.buf.len().checked_sub(start)?.min(20),
         (0, None) => return (start <= cur.buf.len()).then_some((0, start)),
         (n, _) => usize::from(n),

@@ -345,6 +345,9 @@ pub enum Base {
 pub struct Extract {
     /// Bytes to read.
     pub nbytes: u8,
+    /// Bytes to read taken from a byte_extract/byte_math variable instead (binary reads
+    /// clamp it to 1..=8, string reads to 1..=20).
+    pub nbytes_var: Option<u8>,
     /// Offset, absolute or relative.
     pub offset: Value,
     /// Relative to the previous match.

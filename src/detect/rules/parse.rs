@@ -582,8 +582,13 @@ impl Builder {
         offset: &str,
         rest: impl Iterator<Item = &'a str>,
     ) -> Result<(Extract, Vec<KeyArg<'a>>), String> {
-        let n = parse_int(nbytes)?;
+        // The byte count may be a variable (`byte_test:len,=,1,0` after a byte_extract).
+        let (n, nbytes_var) = match self.value(nbytes)? {
+            Value::Var(i) => (8, Some(i)),
+            Value::Lit(n) => (n, None),
+        };
         let mut ex = Extract {
+            nbytes_var,
             // 0 is accepted with `string` only, meaning "to the end of the buffer".
             nbytes: u8::try_from(n)
                 .ok()
