@@ -151,6 +151,22 @@ pub fn matches_ending_after(steps: &[Step], buf: &[u8], min_end: usize) -> bool 
     run(steps, 0, 0, &mut cur)
 }
 
+/// Like [`matches`], with byte_extract/byte_math variables carried in from earlier chains of
+/// the same rule and out to later ones.
+pub fn matches_with_vars(steps: &[Step], buf: &[u8], vars: &mut [i64; MAX_VARS]) -> bool {
+    let mut cur = Cursor {
+        buf,
+        vars: *vars,
+        budget: STEP_BUDGET,
+        min_end: 0,
+    };
+    let ok = run(steps, 0, 0, &mut cur);
+    if ok {
+        *vars = cur.vars;
+    }
+    ok
+}
+
 /// Whether a chain has a positive content or pcre (so its match has an end position).
 pub fn has_anchor(steps: &[Step]) -> bool {
     steps.iter().any(|s| match s {

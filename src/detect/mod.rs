@@ -108,6 +108,47 @@ pub struct Sig {
     app_events: u32,
     /// Stream events the packet must have raised (`stream-event`).
     stream_events: u8,
+    /// Chains on packet header buffers, in rule order (variables flow from one to the next).
+    hdr_lists: Vec<(HdrBuf, Vec<Step>)>,
+}
+
+/// A packet header buffer (`ipv4.hdr`, `tcp.hdr`...).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum HdrBuf {
+    Ipv4,
+    Ipv6,
+    Tcp,
+    Udp,
+    Icmp4,
+    Icmp6,
+}
+
+impl HdrBuf {
+    fn from_name(name: &str) -> Option<HdrBuf> {
+        Some(match name {
+            "ipv4.hdr" => HdrBuf::Ipv4,
+            "ipv6.hdr" => HdrBuf::Ipv6,
+            "tcp.hdr" => HdrBuf::Tcp,
+            "udp.hdr" => HdrBuf::Udp,
+            "icmpv4.hdr" => HdrBuf::Icmp4,
+            "icmpv6.hdr" => HdrBuf::Icmp6,
+            _ => return None,
+        })
+    }
+
+    /// The header's bytes in `p`, if the packet has that header.
+    fn slice<'a>(self, p: &Packet<'a>) -> Option<&'a [u8]> {
+        let l4 = |n: usize| p.l4.get(..n.min(p.l4.len()));
+        match self {
+            HdrBuf::Ipv4 if p.ip_version == 4 => Some(p.ip_header),
+            HdrBuf::Ipv6 if p.ip_version == 6 => Some(p.ip_header),
+            HdrBuf::Tcp if p.proto == 6 && p.l4.len() >= 20 => l4(usize::from(p.l4[12] >> 4) * 4),
+            HdrBuf::Udp if p.proto == 17 => l4(8),
+            HdrBuf::Icmp4 if p.proto == 1 => l4(8),
+            HdrBuf::Icmp6 if p.proto == 58 => l4(8),
+            _ => None,
+        }
+    }
 }
 
 /// A rule's inspection chain on one app-layer buffer.
@@ -314,6 +355,17 @@ impl Sig {
                 {
                     return false;
                 }
+                if !self.hdr_lists.is_empty() {
+                    let mut vars = [0i64; rules::keywords::MAX_VARS];
+                    for (hb, steps) in &self.hdr_lists {
+                        let ok = hb
+                            .slice(p)
+                            .is_some_and(|h| inspect::matches_with_vars(steps, h, &mut vars));
+                        if !ok {
+                            return false;
+                        }
+                    }
+                }
                 if self.steps.is_empty() {
                     return true;
                 }
@@ -490,7 +542,7 @@ fn transforms_of(all: &[(Buffer, &'static str)], buffer: Buffer) -> Result<Vec<T
 }
 
 /// Engine parts that exist: rules needing only these run.
-const BUILT_PARTS: &[&str] = &["http parser", "tls parser", "dns parser"];
+const BUILT_PARTS: &[&str] = &["http parser", "tls parser", "dns parser", "header buffers"];
 
 fn proto_index(p: AppProto) -> usize {
     match p {
@@ -597,7 +649,8 @@ impl Engine {
             for (b, _) in &rule.inspect {
                 if let (Buffer::App(name), false) = (b, parsers_missing) {
                     let need = format!("{name} buffer");
-                    if Buf::from_name(name).is_none() && !needs.contains(&need) {
+                    let known = Buf::from_name(name).is_some() || HdrBuf::from_name(name).is_some();
+                    if !known && !needs.contains(&need) {
                         needs.push(need);
                     }
                 }
@@ -715,12 +768,20 @@ impl Engine {
         let severity = rule.priority.or(class.map(|c| c.priority)).unwrap_or(3);
         let mut steps = Vec::with_capacity(rule.inspect.len());
         let mut app_lists: Vec<AppList> = Vec::new();
+        let mut hdr_lists: Vec<(HdrBuf, Vec<Step>)> = Vec::new();
         for (buffer, item) in rule.inspect {
             let Buffer::App(name) = buffer else {
                 steps.push(Step::compile(item)?);
                 continue;
             };
             let step = Step::compile(item)?;
+            if let Some(hb) = HdrBuf::from_name(name) {
+                match hdr_lists.iter_mut().find(|(b, _)| *b == hb) {
+                    Some((_, s)) => s.push(step),
+                    None => hdr_lists.push((hb, vec![step])),
+                }
+                continue;
+            }
             let Some(buf) = Buf::from_name(name) else {
                 // A waiting rule: its buffer's parser does not exist yet.
                 if runnable {
@@ -824,8 +885,10 @@ impl Engine {
             let next = bit_ids.len() as u32;
             *bit_ids.entry(name.clone()).or_insert(next)
         };
-        // Keywords about one packet (its size, its TCP flags) make the payload a packet's.
+        // Keywords about one packet (its size, its TCP flags, its headers) make the payload a
+        // packet's.
         let packet_only = rule.flow.stream == Some(false)
+            || !hdr_lists.is_empty()
             || rule
                 .packet
                 .iter()
@@ -845,6 +908,7 @@ impl Engine {
             && rule.app_proto.is_none()
             && rule.app_layer_protocol.is_empty()
             && rule.stream_events == 0
+            && hdr_lists.is_empty()
             && app_lists.is_empty()
             && !rule.src.has_negation()
             && !rule.dst.has_negation();
@@ -913,6 +977,7 @@ impl Engine {
             alproto_conds,
             app_events: rule.app_events,
             stream_events: rule.stream_events,
+            hdr_lists,
         })
     }
 
