@@ -1470,6 +1470,23 @@ mod tests {
     }
 
     #[test]
+    fn header_buffers_carry_variables_between_chains() {
+        let e = engine(&[
+            // The UDP header's destination port, then the IPv4 TTL compared to a variable
+            // read from the UDP header (its first byte of length).
+            r#"alert udp any any -> any any (msg:"hdr"; udp.hdr; content:"|00 35|"; offset:2; depth:2; sid:1;)"#,
+            r#"alert udp any any -> any any (msg:"vars"; udp.hdr; byte_extract:1,5,len; ipv4.hdr; byte_test:1,<,len,8; sid:2;)"#,
+            r#"alert udp any any -> any any (msg:"tcp hdr on udp"; tcp.hdr; content:"|00|"; sid:3;)"#,
+        ]);
+        assert_eq!(e.report.loaded, 3);
+        // UDP length 8 + 2 = 10, TTL 64: 64 < 10 fails; with a 100-byte payload, 108 > 64.
+        let small = udp([10, 0, 0, 2], [10, 0, 0, 1], 999, 53, b"ab");
+        assert_eq!(hits(&e, &small, FlowFacts::default()), vec![1]);
+        let big = udp([10, 0, 0, 2], [10, 0, 0, 1], 999, 54, &[b'x'; 100]);
+        assert_eq!(hits(&e, &big, FlowFacts::default()), vec![2]);
+    }
+
+    #[test]
     fn severity_and_category() {
         let e = engine(&[
             r#"alert ip any any -> any any (msg:"a"; classtype:trojan-activity; sid:1;)"#,
