@@ -21,24 +21,11 @@ fn session(port: u16, f: impl FnOnce(&mut TcpSession)) -> Vec<Frame> {
 
 /// Replays `frames` with `rules`; returns the alert events.
 fn alerts(rules: &str, frames: &[Frame]) -> Vec<serde_json::Value> {
-    let dir = tempfile::tempdir().unwrap();
-    let pcap = dir.path().join("t.pcap");
-    let rfile = dir.path().join("t.rules");
-    let eve = dir.path().join("eve.json");
-    write_pcap(&pcap, frames).unwrap();
-    std::fs::write(&rfile, rules).unwrap();
-    let out = run(&[
-        "replay",
-        "--rules",
-        rfile.to_str().unwrap(),
-        "--eve",
-        eve.to_str().unwrap(),
-        pcap.to_str().unwrap(),
-    ]);
+    let (out, events) = replay_frames(rules, frames);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(!stderr.contains("rule not loaded"), "{stderr}");
-    read_eve(&eve)
+    events
 }
 
 fn sids(events: &[serde_json::Value]) -> Vec<u64> {

@@ -23,26 +23,13 @@ fn session(f: impl FnOnce(&mut TcpSession)) -> Vec<Frame> {
 }
 
 fn alerts(frames: &[Frame]) -> Vec<u64> {
-    let dir = tempfile::tempdir().unwrap();
-    let pcap = dir.path().join("t.pcap");
-    let rules = dir.path().join("t.rules");
-    let eve = dir.path().join("eve.json");
-    write_pcap(&pcap, frames).unwrap();
-    std::fs::write(&rules, RULES).unwrap();
-    let out = run(&[
-        "replay",
-        "--rules",
-        rules.to_str().unwrap(),
-        "--eve",
-        eve.to_str().unwrap(),
-        pcap.to_str().unwrap(),
-    ]);
+    let (out, events) = replay_frames(RULES, frames);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    alert_sids(&read_eve(&eve))
+    alert_sids(&events)
 }
 
 #[test]

@@ -59,8 +59,21 @@ impl DnsMessage {
     /// Parses `data` into `self`. Err when the header or the question section is malformed
     /// (the message is then not DNS, or too broken to inspect).
     pub fn parse(&mut self, data: &[u8]) -> Result<(), &'static str> {
-        self.queries.clear();
-        self.answers.clear();
+        // The name and rdata buffers of the previous message are reused (a worker parses
+        // every DNS datagram into the same message): no allocation in steady state.
+        let (mut nq, mut na) = (0, 0);
+        let r = self.parse_into(data, &mut nq, &mut na);
+        self.queries.truncate(nq);
+        self.answers.truncate(na);
+        r
+    }
+
+    fn parse_into(
+        &mut self,
+        data: &[u8],
+        nq: &mut usize,
+        na: &mut usize,
+    ) -> Result<(), &'static str> {
         self.alerted.clear();
         self.truncated = false;
         if data.len() < 12 {
@@ -79,18 +92,27 @@ impl DnsMessage {
         }
         let mut pos = 12;
         for _ in 0..qd {
-            let mut name = Vec::new();
-            pos = read_name(data, pos, &mut name)?;
+            if *nq == self.queries.len() {
+                self.queries.push((Vec::new(), 0));
+            }
+            let (name, qtype) = &mut self.queries[*nq];
+            name.clear();
+            pos = read_name(data, pos, name)?;
             if pos + 4 > data.len() {
                 return Err("question truncated");
             }
-            let qtype = be16(pos);
+            *qtype = be16(pos);
             pos += 4;
-            self.queries.push((name, qtype));
+            *nq += 1;
         }
         for _ in 0..an.min(MAX_RECORDS) {
-            let mut name = Vec::new();
-            let Ok(p) = read_name(data, pos, &mut name) else {
+            if *na == self.answers.len() {
+                self.answers.push(Answer::default());
+            }
+            let a = &mut self.answers[*na];
+            a.name.clear();
+            a.rdata.clear();
+            let Ok(p) = read_name(data, pos, &mut a.name) else {
                 self.truncated = true;
                 break;
             };
@@ -107,28 +129,31 @@ impl DnsMessage {
                 break;
             }
             let rd = &data[rstart..rstart + rdlen];
-            let rdata = match (rrtype, rdlen) {
-                (1, 4) => std::net::Ipv4Addr::new(rd[0], rd[1], rd[2], rd[3]).to_string(),
+            use std::fmt::Write as _;
+            match (rrtype, rdlen) {
+                (1, 4) => {
+                    let _ = write!(
+                        a.rdata,
+                        "{}",
+                        std::net::Ipv4Addr::new(rd[0], rd[1], rd[2], rd[3])
+                    );
+                }
                 (28, 16) => {
-                    let mut a = [0u8; 16];
-                    a.copy_from_slice(rd);
-                    std::net::Ipv6Addr::from(a).to_string()
+                    let mut b = [0u8; 16];
+                    b.copy_from_slice(rd);
+                    let _ = write!(a.rdata, "{}", std::net::Ipv6Addr::from(b));
                 }
                 (5 | 2 | 12, _) => {
                     let mut n = Vec::new();
-                    match read_name(data, rstart, &mut n) {
-                        Ok(_) => String::from_utf8_lossy(&n).into_owned(),
-                        Err(_) => String::new(),
+                    if read_name(data, rstart, &mut n).is_ok() {
+                        a.rdata.push_str(&String::from_utf8_lossy(&n));
                     }
                 }
-                _ => String::new(),
-            };
-            self.answers.push(Answer {
-                name,
-                rrtype,
-                ttl,
-                rdata,
-            });
+                _ => {}
+            }
+            a.rrtype = rrtype;
+            a.ttl = ttl;
+            *na += 1;
             pos = rstart + rdlen;
         }
         Ok(())

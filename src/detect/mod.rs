@@ -237,6 +237,32 @@ pub struct FlowFacts {
 }
 
 impl Sig {
+    /// Whether the rule's xbits conditions hold for the packet's hosts.
+    #[inline]
+    fn xbits_hold(&self, xbits: &XBits, p: &Packet<'_>, now: Micros) -> bool {
+        self.xbits.iter().all(|&(bit, op, track)| match op {
+            XOp::IsSet => xbits.is_set(bit, track, p.src, p.dst, now),
+            XOp::IsNotSet => !xbits.is_set(bit, track, p.src, p.dst, now),
+            _ => true,
+        })
+    }
+
+    /// What a match does besides alerting: xbits and flowbits set, unset, toggled.
+    fn apply_actions(&self, xbits: &XBits, bits: &mut FlowBits, p: &Packet<'_>, f: FlowFacts) {
+        for &(bit, op, track) in &self.xbits {
+            xbits.apply(bit, op, track, p.src, p.dst, f.now);
+        }
+        if f.tracked {
+            for &(act, bit) in &self.fb_sets {
+                match act {
+                    FlowbitAct::Set => bits.set(bit),
+                    FlowbitAct::Unset => bits.unset(bit),
+                    FlowbitAct::Toggle => bits.toggle(bit),
+                }
+            }
+        }
+    }
+
     /// The protocol of the transactions the rule inspects; None for packet/stream rules.
     fn tx_proto(&self) -> Option<AppProto> {
         match self.app_lists.first() {
@@ -511,6 +537,18 @@ pub struct DetectCtx {
     tbuf: (Vec<u8>, Vec<u8>),
     /// Prefilter scans that failed (Hyperscan error); counted, packet inspected without MPM.
     pub scan_errors: u64,
+}
+
+impl DetectCtx {
+    /// Starts a new inspection: a fresh candidate list and de-duplication stamp.
+    fn next_packet(&mut self) {
+        self.stamp = self.stamp.wrapping_add(1);
+        if self.stamp == 0 {
+            self.seen.iter_mut().for_each(|s| *s = 0);
+            self.stamp = 1;
+        }
+        self.candidates.clear();
+    }
 }
 
 /// Picks the content that goes to the prefilter: an explicit `fast_pattern`, else the longest
@@ -1041,12 +1079,7 @@ impl Engine {
             }
         };
         let group = &self.groups[group_of(p.proto)];
-        ctx.stamp = ctx.stamp.wrapping_add(1);
-        if ctx.stamp == 0 {
-            ctx.seen.iter_mut().for_each(|s| *s = 0);
-            ctx.stamp = 1;
-        }
-        ctx.candidates.clear();
+        ctx.next_packet();
         if let (Some(m), Some(scratch), false) = (&group.mpm, &ctx.scratch, scan.is_empty()) {
             let (seen, stamp, cands) = (&mut ctx.seen, ctx.stamp, &mut ctx.candidates);
             let res = m.scan(scan, scratch, |rules| {
@@ -1082,24 +1115,9 @@ impl Engine {
                 && sig.packet_matches(p)
                 && sig.fb_conds.iter().all(|c| c.holds(bits))
                 && sig.payload_matches(p, view)
-                && sig.xbits.iter().all(|&(bit, op, track)| match op {
-                    XOp::IsSet => ctx.xbits.is_set(bit, track, p.src, p.dst, flow.now),
-                    XOp::IsNotSet => !ctx.xbits.is_set(bit, track, p.src, p.dst, flow.now),
-                    _ => true,
-                })
+                && sig.xbits_hold(&ctx.xbits, p, flow.now)
             {
-                for &(bit, op, track) in &sig.xbits {
-                    ctx.xbits.apply(bit, op, track, p.src, p.dst, flow.now);
-                }
-                if flow.tracked {
-                    for &(act, bit) in &sig.fb_sets {
-                        match act {
-                            FlowbitAct::Set => bits.set(bit),
-                            FlowbitAct::Unset => bits.unset(bit),
-                            FlowbitAct::Toggle => bits.toggle(bit),
-                        }
-                    }
-                }
+                sig.apply_actions(&ctx.xbits, bits, p, flow);
                 on_match(idx);
             }
         }
@@ -1122,12 +1140,7 @@ impl Engine {
         mut on_match: impl FnMut(u32),
     ) {
         let proto = tx.proto();
-        ctx.stamp = ctx.stamp.wrapping_add(1);
-        if ctx.stamp == 0 {
-            ctx.seen.iter_mut().for_each(|s| *s = 0);
-            ctx.stamp = 1;
-        }
-        ctx.candidates.clear();
+        ctx.next_packet();
         if let Some(scratch) = &ctx.scratch {
             let (seen, stamp, cands) = (&mut ctx.seen, ctx.stamp, &mut ctx.candidates);
             let (ta, tb) = (&mut ctx.tbuf.0, &mut ctx.tbuf.1);
@@ -1178,26 +1191,11 @@ impl Engine {
                     .all(|l| l.matches(&tx, flow.to_server, &self.datasets, a, b))
                 || !(sig.steps.is_empty()
                     || (!payload.is_empty() && inspect::matches(&sig.steps, payload)))
-                || !sig.xbits.iter().all(|&(bit, op, track)| match op {
-                    XOp::IsSet => ctx.xbits.is_set(bit, track, p.src, p.dst, flow.now),
-                    XOp::IsNotSet => !ctx.xbits.is_set(bit, track, p.src, p.dst, flow.now),
-                    _ => true,
-                })
+                || !sig.xbits_hold(&ctx.xbits, p, flow.now)
             {
                 continue;
             }
-            for &(bit, op, track) in &sig.xbits {
-                ctx.xbits.apply(bit, op, track, p.src, p.dst, flow.now);
-            }
-            if flow.tracked {
-                for &(act, bit) in &sig.fb_sets {
-                    match act {
-                        FlowbitAct::Set => bits.set(bit),
-                        FlowbitAct::Unset => bits.unset(bit),
-                        FlowbitAct::Toggle => bits.toggle(bit),
-                    }
-                }
-            }
+            sig.apply_actions(&ctx.xbits, bits, p, flow);
             on_match(idx);
         }
     }

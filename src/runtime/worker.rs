@@ -277,35 +277,11 @@ impl Worker {
                     .iter()
                     .filter(|t| !t.logged && t.request.phase > Phase::None)
                 {
-                    let mut line = eve.buffer();
-                    let tx = TxRef::Http(t);
-                    render_app_event(
-                        &mut line,
-                        flow.last,
-                        flow,
-                        cs.0,
-                        cs.1,
-                        t.id,
-                        &tx,
-                        cfg.community_id,
-                    );
-                    eve.send(line);
+                    Self::write_tx_event(eve, cfg, flow.last, flow, cs, t.id, TxRef::Http(t));
                 }
             }
             AppState::Tls(t) if cfg.app_events[1] && !t.logged && t.ja3.is_some() => {
-                let mut line = eve.buffer();
-                let tx = TxRef::Tls(t);
-                render_app_event(
-                    &mut line,
-                    flow.last,
-                    flow,
-                    cs.0,
-                    cs.1,
-                    0,
-                    &tx,
-                    cfg.community_id,
-                );
-                eve.send(line);
+                Self::write_tx_event(eve, cfg, flow.last, flow, cs, 0, TxRef::Tls(t));
             }
             _ => {}
         }
@@ -1107,6 +1083,21 @@ impl Worker {
         (p, facts)
     }
 
+    /// Writes one EVE transaction event (http, tls or dns), oriented `ends.0` to `ends.1`.
+    fn write_tx_event(
+        eve: &mut EveSender,
+        cfg: &WorkerConfig,
+        ts: Micros,
+        f: &Flow,
+        ends: ((IpAddr, u16), (IpAddr, u16)),
+        id: u64,
+        tx: TxRef<'_>,
+    ) {
+        let mut line = eve.buffer();
+        render_app_event(&mut line, ts, f, ends.0, ends.1, id, &tx, cfg.community_id);
+        eve.send(line);
+    }
+
     /// After detection: writes the EVE transaction events that are due, then frees what the
     /// app layer no longer needs.
     fn app_done(
@@ -1124,9 +1115,7 @@ impl Worker {
         let cs = (f.client, f.server);
         let pkt = ((p.src, p.sport), (p.dst, p.dport));
         let mut log = |f: &Flow, ends: ((IpAddr, u16), (IpAddr, u16)), id: u64, tx: TxRef<'_>| {
-            let mut line = eve.buffer();
-            render_app_event(&mut line, ts, f, ends.0, ends.1, id, &tx, cfg.community_id);
-            eve.send(line);
+            Self::write_tx_event(eve, cfg, ts, f, ends, id, tx)
         };
         if dns_on {
             if let Some(m) = udp_dns {

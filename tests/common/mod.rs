@@ -70,3 +70,27 @@ pub fn assert_valid_eve(v: &jsonschema::Validator, events: &[serde_json::Value])
         );
     }
 }
+
+/// Writes `frames` to a pcap and `rules` to a rules file in a temporary directory, replays
+/// them and returns the run's output and EVE events.
+pub fn replay_frames(
+    rules: &str,
+    frames: &[sekimori::capture::synth::Frame],
+) -> (Output, Vec<serde_json::Value>) {
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("t.pcap");
+    let rfile = dir.path().join("t.rules");
+    let eve = dir.path().join("eve.json");
+    sekimori::capture::synth::write_pcap(&pcap, frames).unwrap();
+    std::fs::write(&rfile, rules).unwrap();
+    let out = run(&[
+        "replay",
+        "--rules",
+        rfile.to_str().unwrap(),
+        "--eve",
+        eve.to_str().unwrap(),
+        pcap.to_str().unwrap(),
+    ]);
+    let events = read_eve(&eve);
+    (out, events)
+}
