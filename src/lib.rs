@@ -7,7 +7,8 @@
 //! 3. [`flow`]: per-worker flow table (direction, established state, counters, timeouts);
 //! 4. [`detect`]: Suricata-syntax rules compiled into Hyperscan prefilters plus exact verification,
 //!    built once and shared read-only;
-//! 5. [`output`]: EVE JSON rendered by workers, written by a thread off the packet path.
+//! 5. [`tune`]: the SOC's severity for each alert (taxonomy, overrides, assets, suppression);
+//! 6. [`output`]: EVE JSON rendered by workers, written by a thread off the packet path.
 //!
 //! [`runtime`] wires them: a capture thread feeding per-core workers over lock-free rings.
 //! [`config`] is the TOML configuration and [`cli`] the command line.
@@ -23,3 +24,4 @@ pub mod detect;
 pub mod flow;
 pub mod output;
 pub mod runtime;
+pub mod tune;

@@ -1,0 +1,1 @@
+//! Tuning advisor (in progress).
