@@ -122,6 +122,7 @@ fn benches(c: &mut Criterion) {
         let (writer, sender) =
             EveWriter::start(&EveTarget::File("/dev/null".into()), Backpressure::Block).unwrap();
         let cfg = WorkerConfig {
+            tuner: None,
             flow: FlowConfig::default(),
             defrag: Default::default(),
             checksums: ChecksumMode::No,
@@ -193,6 +194,7 @@ fn benches(c: &mut Criterion) {
                 community_id: true,
                 app: None,
                 pseudo: false,
+                tuned: None,
             };
             render_alert(&mut line, &input, sig);
             black_box(line.len())

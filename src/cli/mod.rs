@@ -16,6 +16,7 @@ use crate::detect::{BuildReport, Engine};
 use crate::output::EveTarget;
 use crate::runtime::worker::{ChecksumMode, WorkerConfig};
 use crate::runtime::{replay, ReplayOptions, ReplaySummary};
+use crate::tune::{report, SigInfo, Tuner};
 
 /// sekimori: network sensor / IPS with Suricata-syntax signatures and EVE JSON output.
 #[derive(Debug, Parser)]
@@ -37,6 +38,67 @@ pub enum Command {
         #[command(subcommand)]
         command: RulesCommand,
     },
+    /// Severity tuning tools: measure signatures on real traffic, compare tunings.
+    Tune {
+        /// Tune subcommand.
+        #[command(subcommand)]
+        command: TuneCommand,
+    },
+}
+
+/// `tune` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum TuneCommand {
+    /// Per signature: hits, distinct hosts, share, burstiness, severity now; flags likely
+    /// noise and likely high-value signatures and can write a suggested tuning file.
+    Report(ReportArgs),
+    /// Dry run: what changes, per severity and per signature, between two tunings.
+    Diff(DiffArgs),
+}
+
+/// `tune report` flags.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The traffic is known to be clean: every signature that fired is a false positive here.
+    #[arg(long)]
+    pub baseline: bool,
+    /// Write the suggested tuning (TOML) to this file.
+    #[arg(long, value_name = "FILE")]
+    pub write: Option<PathBuf>,
+    /// TOML configuration (classification table).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Show only the N busiest signatures in the table (default: all).
+    #[arg(long)]
+    pub top: Option<usize>,
+    /// EVE files.
+    #[arg(required = true, value_name = "EVE")]
+    pub inputs: Vec<PathBuf>,
+}
+
+/// `tune diff` flags.
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// Exactly two: the old tuning, then the new one; `vendor` stands for no tuning.
+    #[arg(
+        long = "tuning",
+        value_name = "FILE|vendor",
+        num_args = 1,
+        required = true
+    )]
+    pub tuning: Vec<String>,
+    /// TOML configuration (variables, classification; rules for capture inputs).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Rules for capture inputs, which are replayed first (repeatable).
+    #[arg(long = "rules", value_name = "FILE_OR_DIR")]
+    pub rules: Vec<PathBuf>,
+    /// Directory caching compiled Hyperscan databases.
+    #[arg(long)]
+    pub cache_dir: Option<PathBuf>,
+    /// EVE files, or pcap/pcapng captures (replayed with --rules).
+    #[arg(required = true, value_name = "PCAP_OR_EVE")]
+    pub inputs: Vec<PathBuf>,
 }
 
 /// `rules` subcommands.
@@ -85,6 +147,10 @@ pub struct ReplayArgs {
     /// Also write an EVE `flow` event for every flow when it ends (or output.flow in config).
     #[arg(long)]
     pub flow_events: bool,
+    /// Tuning file (TOML), applied after those in the config's tuning.files; repeat for
+    /// several, later ones refining earlier ones.
+    #[arg(long = "tuning", value_name = "FILE")]
+    pub tuning: Vec<PathBuf>,
     /// Capture files or directories.
     #[arg(required = true, value_name = "PCAP_OR_DIR")]
     pub inputs: Vec<PathBuf>,
@@ -117,6 +183,12 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Rules {
             command: RulesCommand::Check(args),
         } => run_check(args),
+        Command::Tune {
+            command: TuneCommand::Report(args),
+        } => run_tune_report(args),
+        Command::Tune {
+            command: TuneCommand::Diff(args),
+        } => run_tune_diff(args),
     };
     match result {
         Ok(code) => code,
@@ -169,6 +241,47 @@ fn load_engine(
     Ok((engine, set))
 }
 
+/// Per-worker settings from the config (IDS mode, flow events as configured).
+fn worker_config(cfg: &Config, checksums: ChecksumMode, tuner: Option<Arc<Tuner>>) -> WorkerConfig {
+    WorkerConfig {
+        flow: cfg.flow(),
+        defrag: cfg.defrag(),
+        checksums,
+        ips: false,
+        flow_events: cfg.output.flow.unwrap_or(false),
+        community_id: cfg.output.community_id.unwrap_or(true),
+        anomaly_events: cfg.output.anomaly.unwrap_or(false),
+        xbits: Default::default(),
+        app: cfg.app_layer(),
+        app_events: [
+            cfg.output.http.unwrap_or(false),
+            cfg.output.tls.unwrap_or(false),
+            cfg.output.dns.unwrap_or(false),
+        ],
+        tuner,
+    }
+}
+
+/// Builds the tuning from the config's files and `extra`, against the engine's signatures.
+fn load_tuner(
+    cfg: &Config,
+    extra: &[PathBuf],
+    engine: &Engine,
+) -> Result<Option<Arc<Tuner>>, String> {
+    let files: Vec<PathBuf> = cfg.tuning.files.iter().chain(extra).cloned().collect();
+    if files.is_empty() {
+        return Ok(None);
+    }
+    let infos: Vec<SigInfo<'_>> = engine.sigs().iter().map(SigInfo::from).collect();
+    let t = Tuner::load(&files, &infos, &cfg.vars())?;
+    let s = &t.summary;
+    eprintln!(
+        "tuning: {} files, {} overrides, {} suppressions, {} thresholds, {} assets; {} signatures rebased by the taxonomy, {} with overrides",
+        s.files, s.overrides, s.suppressions, s.thresholds, s.assets, s.rebased, s.overridden
+    );
+    Ok(Some(Arc::new(t)))
+}
+
 fn run_replay(args: ReplayArgs) -> Result<ExitCode, String> {
     let cfg = load_config(args.config.as_ref())?;
     let load_started = Instant::now();
@@ -210,25 +323,15 @@ fn run_replay(args: ReplayArgs) -> Result<ExitCode, String> {
         ChecksumArg::Yes => ChecksumMode::Yes,
         ChecksumArg::No => ChecksumMode::No,
     };
+    let tuner = load_tuner(&cfg, &args.tuning, &engine)?;
     let opts = ReplayOptions {
         inputs: args.inputs,
         eve: eve.clone(),
         workers,
         worker: WorkerConfig {
-            flow: cfg.flow(),
-            defrag: cfg.defrag(),
-            checksums,
             ips: args.ips,
             flow_events: args.flow_events || cfg.output.flow.unwrap_or(false),
-            community_id: cfg.output.community_id.unwrap_or(true),
-            anomaly_events: cfg.output.anomaly.unwrap_or(false),
-            xbits: Default::default(),
-            app: cfg.app_layer(),
-            app_events: [
-                cfg.output.http.unwrap_or(false),
-                cfg.output.tls.unwrap_or(false),
-                cfg.output.dns.unwrap_or(false),
-            ],
+            ..worker_config(&cfg, checksums, tuner)
         },
     };
     let engine = Arc::new(engine);
@@ -306,6 +409,14 @@ fn print_summary(engine: &Engine, s: &ReplaySummary, eve: &EveTarget, workers: u
     };
     let _ = writeln!(err, "eve: {} events written to {target}", s.writer.lines);
     let _ = writeln!(err, "alerts: {}", st.alerts);
+    if st.by_severity.iter().any(|&n| n > 0) || st.suppressed > 0 {
+        let [i, m, s, c] = st.by_severity;
+        let _ = writeln!(
+            err,
+            "tuned severity: {c} Critical, {s} Serious, {m} Medium, {i} Informational; {} suppressed",
+            st.suppressed
+        );
+    }
     let mut by_sig: Vec<(u64, u32)> = st
         .per_sig
         .iter()
@@ -325,6 +436,93 @@ fn print_summary(engine: &Engine, s: &ReplaySummary, eve: &EveTarget, workers: u
             st.eve_dropped, st.scan_errors
         );
     }
+}
+
+fn run_tune_report(args: ReportArgs) -> Result<ExitCode, String> {
+    let cfg = load_config(args.config.as_ref())?;
+    let input = report::read_eve(&args.inputs)?;
+    let rows = report::report(&input, &cfg.classifications()?, args.baseline);
+    eprintln!(
+        "tune report: {} alerts from {} signatures in {} files ({} other events, {} unreadable lines)",
+        input.alerts.len(),
+        rows.len(),
+        args.inputs.len(),
+        input.other_events,
+        input.bad_lines
+    );
+    let shown = &rows[..args.top.unwrap_or(rows.len()).min(rows.len())];
+    print!("{}", report::render_table(shown));
+    let noise = rows.iter().filter(|r| r.noise.is_some()).count();
+    let high = rows.iter().filter(|r| r.high_value.is_some()).count();
+    let changes = rows
+        .iter()
+        .filter(|r| r.suggestion(args.baseline).is_some())
+        .count();
+    println!("likely noise: {noise}; likely high value: {high}; suggested changes: {changes}");
+    if let Some(path) = &args.write {
+        let text = report::suggest_toml(&rows, args.baseline, &args.inputs);
+        std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+        println!("suggested tuning written to {}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_tune_diff(args: DiffArgs) -> Result<ExitCode, String> {
+    if args.tuning.len() != 2 {
+        return Err(
+            "tune diff needs exactly two --tuning values: OLD then NEW (`vendor` for no tuning)"
+                .into(),
+        );
+    }
+    let cfg = load_config(args.config.as_ref())?;
+    let classes = cfg.classifications()?;
+    let (captures, eves): (Vec<PathBuf>, Vec<PathBuf>) = args
+        .inputs
+        .iter()
+        .cloned()
+        .partition(|p| p.is_dir() || report::is_capture(p));
+    let mut eve_files = eves;
+    let tmp = std::env::temp_dir().join(format!("sekimori-tune-diff-{}.json", std::process::id()));
+    if !captures.is_empty() {
+        let (engine, _) = load_engine(&cfg, &args.rules, args.cache_dir.as_ref(), false)?;
+        let workers = cfg
+            .runtime
+            .workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        let opts = ReplayOptions {
+            inputs: captures,
+            eve: EveTarget::File(tmp.clone()),
+            workers,
+            worker: worker_config(&cfg, ChecksumMode::Auto, None),
+        };
+        let s = replay(Arc::new(engine), &opts)?;
+        eprintln!(
+            "replayed {} capture files: {} packets, {} alerts",
+            s.files, s.stats.packets, s.stats.alerts
+        );
+        eve_files.push(tmp.clone());
+    }
+    let input = report::read_eve(&eve_files);
+    let _ = std::fs::remove_file(&tmp);
+    let input = input?;
+    let (infos, of) = report::sig_table(&input.alerts, &classes);
+    let vars = cfg.vars();
+    let side = |name: &str| {
+        let files = (name != "vendor").then(|| vec![PathBuf::from(name)]);
+        report::load_side(files.as_deref(), &infos, &vars)
+    };
+    let (old, new) = (side(&args.tuning[0])?, side(&args.tuning[1])?);
+    let d = report::diff(&input.alerts, &of, &old, &new);
+    println!(
+        "tune diff: {} alerts from {} signatures",
+        input.alerts.len(),
+        infos.len()
+    );
+    print!(
+        "{}",
+        report::render_diff(&d, &args.tuning[0], &args.tuning[1])
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn run_check(args: CheckArgs) -> Result<ExitCode, String> {

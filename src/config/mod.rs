@@ -41,6 +41,18 @@ pub struct Config {
     /// App-layer parser limits.
     #[serde(default)]
     pub app_layer: AppLayerSection,
+    /// SOC tuning.
+    #[serde(default)]
+    pub tuning: TuningSection,
+}
+
+/// `[tuning]`: severity tuning files.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TuningSection {
+    /// Tuning files (TOML), applied in order; relative paths are relative to the config file.
+    #[serde(default)]
+    pub files: Vec<PathBuf>,
 }
 
 /// `[app_layer]`: HTTP/TLS/DNS parser limits.
@@ -75,7 +87,8 @@ pub struct VarsConfig {
 pub struct RulesConfig {
     /// classification.config to use instead of the bundled one.
     pub classification: Option<PathBuf>,
-    /// Rule files or directories loaded before any given with `--rules`.
+    /// Rule files or directories loaded before any given with `--rules` (relative paths are
+    /// relative to the config file).
     #[serde(default)]
     pub files: Vec<PathBuf>,
     /// Rules to enable, also those commented out in their files (`2019401`, `1:2019401`,
@@ -168,7 +181,19 @@ impl Config {
     /// Reads and parses a config file; errors name the file, line and key.
     pub fn from_file(path: &Path) -> Result<Config, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        Self::from_toml(&text).map_err(|e| format!("{}: {e}", path.display()))
+        let mut cfg = Self::from_toml(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        for f in cfg
+            .tuning
+            .files
+            .iter_mut()
+            .chain(cfg.rules.files.iter_mut())
+        {
+            if f.is_relative() {
+                *f = dir.join(&*f);
+            }
+        }
+        Ok(cfg)
     }
 
     /// Parses config text.

@@ -11,6 +11,7 @@ use crate::detect::rules::{Action, Target};
 use crate::detect::Sig;
 use crate::flow::{EndReason, Flow, Micros, TcpState};
 use crate::output::community_id::community_id_bytes;
+use crate::tune::{Adjust, Tuned};
 
 /// Appends `s` as a JSON string literal.
 pub fn push_json_str(out: &mut Vec<u8>, s: &str) {
@@ -132,6 +133,8 @@ pub struct AlertInput<'a> {
     pub app: Option<(u64, TxRef<'a>)>,
     /// Raised when the flow ended (no packet): `pkt_src` says "stream (flow timeout)".
     pub pseudo: bool,
+    /// The SOC's tuning of this alert: sets `alert.severity` and adds the `sekimori` object.
+    pub tuned: Option<Tuned<'a>>,
 }
 
 /// Appends bytes as a JSON string (invalid UTF-8 replaced).
@@ -419,7 +422,60 @@ pub fn render_alert(out: &mut Vec<u8>, a: &AlertInput<'_>, sig: &Sig) {
     if let Some((f, _)) = a.flow {
         render_flow_object(out, f);
     }
+    if let Some(t) = &a.tuned {
+        render_tuning(out, t);
+    }
     out.extend_from_slice(b"}\n");
+}
+
+/// The one EVE extension: `"sekimori":{"tuning":{...}}` on tuned alerts, giving the severity
+/// label, incident type and label, the vendor's severity, what set the value (`tuned_by`
+/// file:line, else `basis`), the reason, and the target asset with its adjustments.
+fn render_tuning(out: &mut Vec<u8>, t: &Tuned<'_>) {
+    let _ = write!(
+        out,
+        ",\"sekimori\":{{\"tuning\":{{\"severity\":\"{}\",\"vendor_severity\":{},\"type\":{},\"type_label\":\"{}\"",
+        t.severity.label(),
+        t.vendor,
+        t.itype.code(),
+        t.itype.label()
+    );
+    match t.by {
+        Some(by) => {
+            out.extend_from_slice(b",\"tuned_by\":");
+            push_json_str(out, by);
+        }
+        None => {
+            out.extend_from_slice(b",\"basis\":");
+            push_json_str(out, t.basis);
+        }
+    }
+    if let Some(r) = t.reason {
+        out.extend_from_slice(b",\"reason\":");
+        push_json_str(out, r);
+    }
+    if let Some(a) = t.asset {
+        out.extend_from_slice(b",\"asset\":");
+        push_json_str(out, a);
+        out.extend_from_slice(b",\"adjustments\":[");
+        for (i, adj) in t.adjust.iter().flatten().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            let _ = match adj {
+                Adjust::Vulnerable(cve) => write!(out, "\"+1 asset vulnerable to {cve}\""),
+                Adjust::NotVulnerable => {
+                    write!(out, "\"-1 asset not vulnerable to the rule's CVE\"")
+                }
+                Adjust::OtherRole => write!(out, "\"-1 rule targets another kind of system\""),
+                Adjust::NoService(p) => write!(out, "\"-1 asset serves no port {p}\""),
+                Adjust::NotExposed => write!(out, "\"-1 internal asset, source on the internet\""),
+                Adjust::Criticality(n) => write!(out, "\"{n:+} asset criticality\""),
+            };
+        }
+        out.push(b']');
+    }
+    out.extend_from_slice(b"}}");
 }
 
 /// Renders an `anomaly` event: `kind` is "decode", "stream" or "defrag", `event` its name.
@@ -518,7 +574,8 @@ fn render_alert_object(out: &mut Vec<u8>, a: &AlertInput<'_>, sig: &Sig) {
     push_json_str(out, &sig.msg);
     out.extend_from_slice(b",\"category\":");
     push_json_str(out, &sig.category);
-    let _ = write!(out, ",\"severity\":{}", sig.severity);
+    let severity = a.tuned.as_ref().map_or(sig.severity, |t| t.severity.eve());
+    let _ = write!(out, ",\"severity\":{severity}");
     if let Some(t) = sig.target {
         let (src_is_target, (sip, sp), (dip, dp)) = match t {
             Target::Src => (true, (a.src, a.sport), (a.dst, a.dport)),

@@ -10,16 +10,17 @@ use crate::applayer::{AppConfig, AppProto, AppState, AppStats, TxRef};
 use crate::decode::defrag::{DefragConfig, DefragStats, Defragmenter};
 use crate::decode::tcp_flags;
 use crate::decode::{self, decode, DecodeError, LinkType};
-use crate::detect::rules::Action;
+use crate::detect::rules::{Action, Target};
 use crate::detect::threshold::{Subject, Thresholds};
 use crate::detect::xbits::XBits;
-use crate::detect::{stream_event, DetectCtx, Engine, FlowFacts, View};
+use crate::detect::{stream_event, DetectCtx, Engine, FlowFacts, Sig, View};
 use crate::flow::stream::StreamEvents;
 use crate::flow::{EndReason, Flow, FlowConfig, FlowStats, FlowTable, Micros};
 use crate::output::eve::{
     blocks, render_alert, render_anomaly, render_app_event, render_flow_event, AlertInput,
 };
 use crate::output::EveSender;
+use crate::tune::{AlertFacts, Decision, Tuned, Tuner};
 
 /// How checksums are treated.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,8 +74,13 @@ pub struct WorkerStats {
     pub stream_memcap: u64,
     /// Stream events summed over ended flows.
     pub stream_events: StreamEvents,
-    /// Matches not alerted because of threshold/detection_filter.
+    /// Matches not alerted because of threshold/detection_filter (the rule's or tuning's).
     pub thresholded: u64,
+    /// Alerts suppressed by tuning.
+    pub suppressed: u64,
+    /// Alerts raised, by tuned severity (Informational, Medium, Serious, Critical); all zero
+    /// without tuning.
+    pub by_severity: [u64; 4],
     /// EVE events lost to a full output queue (live mode only).
     pub eve_dropped: u64,
     /// Prefilter scan errors.
@@ -117,6 +123,10 @@ impl WorkerStats {
         self.stream_events.ooo_refused += o.stream_events.ooo_refused;
         self.stream_events.depth_bytes += o.stream_events.depth_bytes;
         self.thresholded += o.thresholded;
+        self.suppressed += o.suppressed;
+        for (a, b) in self.by_severity.iter_mut().zip(o.by_severity) {
+            *a += b;
+        }
         self.eve_dropped += o.eve_dropped;
         self.scan_errors += o.scan_errors;
         self.flow.created += o.flow.created;
@@ -162,6 +172,8 @@ pub struct WorkerConfig {
     pub app: AppConfig,
     /// Write EVE transaction events for http, tls, dns.
     pub app_events: [bool; 3],
+    /// The SOC's tuning (severities, suppressions, thresholds); None logs vendor severities.
+    pub tuner: Option<Arc<Tuner>>,
 }
 
 /// How far a direction's stream data is released (to the parser or to raw detection) on
@@ -801,13 +813,26 @@ impl Worker {
             .chain(tx_hits.iter().map(|&(slot, i)| (Some(slot), i)));
         for (slot, idx) in hits {
             let sig = engine.sig(idx);
-            if !Self::passes_filters(engine, thresholds, stats, idx, subject) {
+            if !Self::passes_filters(
+                engine,
+                thresholds,
+                stats,
+                cfg.tuner.as_deref(),
+                idx,
+                subject,
+            ) {
                 continue;
             }
             let blocked = ips && blocks(sig.action);
             if blocked {
                 verdict = Verdict::Drop;
+                if let Some(f) = flow.as_deref_mut() {
+                    f.dropped = true;
+                }
             }
+            let Ok(tuned) = Self::tune(cfg, stats, sig, idx, subject, Some(to_server)) else {
+                continue;
+            };
             any_alert = true;
             let fref = flow.as_deref();
             let app = match (slot, fref.map(|f| &f.app.state)) {
@@ -839,17 +864,13 @@ impl Worker {
                 community_id: cfg.community_id,
                 app,
                 pseudo: false,
+                tuned,
             };
             let mut line = eve.buffer();
             render_alert(&mut line, &input, sig);
             eve.send(line);
             stats.alerts += 1;
             stats.per_sig[idx as usize] += 1;
-            if blocked {
-                if let Some(f) = flow.as_deref_mut() {
-                    f.dropped = true;
-                }
-            }
         }
         if let Some(f) = flow.as_deref_mut() {
             f.alerted |= any_alert;
@@ -867,6 +888,7 @@ impl Worker {
         engine: &Engine,
         thresholds: &Thresholds,
         stats: &mut WorkerStats,
+        tuner: Option<&Tuner>,
         idx: u32,
         subject: Subject,
     ) -> bool {
@@ -877,14 +899,55 @@ impl Worker {
         let df_ok = sig
             .detection_filter
             .is_none_or(|d| thresholds.allow(&d, idx, 1, subject));
+        // A tuning threshold replaces the rule's own, as threshold.config does in Suricata.
         let ok = df_ok
-            && sig
-                .threshold
-                .is_none_or(|t| thresholds.allow(&t, idx, 0, subject));
+            && match tuner.and_then(|t| t.threshold(idx)) {
+                Some((t, _)) => thresholds.allow(t, idx, 2, subject),
+                None => sig
+                    .threshold
+                    .is_none_or(|t| thresholds.allow(&t, idx, 0, subject)),
+            };
         if !ok {
             stats.thresholded += 1;
         }
         ok
+    }
+
+    /// The tuning of an alert that passed its filters: `Err` when tuning suppresses it
+    /// (counted), `Ok(None)` without tuning. `to_server`: the packet's direction in its flow.
+    fn tune<'c>(
+        cfg: &'c WorkerConfig,
+        stats: &mut WorkerStats,
+        sig: &Sig,
+        idx: u32,
+        s: Subject,
+        to_server: Option<bool>,
+    ) -> Result<Option<Tuned<'c>>, ()> {
+        let Some(tuner) = cfg.tuner.as_deref() else {
+            return Ok(None);
+        };
+        let target_is_src = sig.target == Some(Target::Src);
+        let facts = AlertFacts {
+            src: s.src,
+            dst: s.dst,
+            target: if target_is_src { s.src } else { s.dst },
+            // The targeted port means something only when the target is the flow's server.
+            target_port: match (target_is_src, to_server) {
+                (false, Some(true)) => Some(s.dport),
+                (true, Some(false)) => Some(s.sport),
+                _ => None,
+            },
+        };
+        match tuner.decide(idx, &facts) {
+            Decision::Suppressed(_) => {
+                stats.suppressed += 1;
+                Err(())
+            }
+            Decision::Alert(t) => {
+                stats.by_severity[t.severity as usize] += 1;
+                Ok(Some(t))
+            }
+        }
     }
 
     /// When a flow ends: the parsers finish what the end completes (a message cut by the
@@ -1002,11 +1065,22 @@ impl Worker {
                 sport: src.1,
                 dport: dst.1,
             };
-            if engine.sig(idx).action == Action::Pass
-                || !Self::passes_filters(engine, thresholds, stats, idx, subject)
+            let sig = engine.sig(idx);
+            if sig.action == Action::Pass
+                || !Self::passes_filters(
+                    engine,
+                    thresholds,
+                    stats,
+                    cfg.tuner.as_deref(),
+                    idx,
+                    subject,
+                )
             {
                 continue;
             }
+            let Ok(tuned) = Self::tune(cfg, stats, sig, idx, subject, Some(d == 0)) else {
+                continue;
+            };
             let app = match &flow.app.state {
                 _ if slot == usize::MAX => None,
                 AppState::Http(h) => h.txs.get(slot).map(|t| (t.id, TxRef::Http(t))),
@@ -1030,6 +1104,7 @@ impl Worker {
                 community_id: cfg.community_id,
                 app,
                 pseudo: true,
+                tuned,
             };
             let mut line = eve.buffer();
             render_alert(&mut line, &input, engine.sig(idx));

@@ -34,8 +34,7 @@ use crate::detect::rules::keywords::{parse_threshold, ThresholdSpec};
 use crate::detect::rules::Vars;
 use crate::detect::Sig;
 use file::{
-    parse_threshold_line, Criticality, Exposure, SidValue, SuppressTrack, ThresholdLine,
-    TuningFile,
+    parse_threshold_line, Criticality, Exposure, SidValue, SuppressTrack, ThresholdLine, TuningFile,
 };
 pub use taxonomy::{IncidentType, Severity};
 

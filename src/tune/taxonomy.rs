@@ -143,7 +143,9 @@ impl IncidentType {
     pub fn is_attack(self) -> bool {
         matches!(
             self,
-            IncidentType::UnauthorizedAccess | IncidentType::DenialOfService | IncidentType::Malware
+            IncidentType::UnauthorizedAccess
+                | IncidentType::DenialOfService
+                | IncidentType::Malware
         )
     }
 }
@@ -152,14 +154,24 @@ impl IncidentType {
 pub fn default_type(classtype: &str) -> IncidentType {
     use IncidentType::*;
     match classtype {
-        "attempted-user" | "unsuccessful-user" | "successful-user" | "attempted-admin"
-        | "successful-admin" | "web-application-attack" | "default-login-attempt"
-        | "suspicious-login" | "credential-theft" | "shellcode-detect" | "system-call-detect" => {
-            UnauthorizedAccess
-        }
+        "attempted-user"
+        | "unsuccessful-user"
+        | "successful-user"
+        | "attempted-admin"
+        | "successful-admin"
+        | "web-application-attack"
+        | "default-login-attempt"
+        | "suspicious-login"
+        | "credential-theft"
+        | "shellcode-detect"
+        | "system-call-detect" => UnauthorizedAccess,
         "attempted-dos" | "successful-dos" | "denial-of-service" => DenialOfService,
-        "trojan-activity" | "command-and-control" | "domain-c2" | "exploit-kit"
-        | "targeted-activity" | "coin-mining" => Malware,
+        "trojan-activity"
+        | "command-and-control"
+        | "domain-c2"
+        | "exploit-kit"
+        | "targeted-activity"
+        | "coin-mining" => Malware,
         "bad-unknown"
         | "policy-violation"
         | "misc-activity"

@@ -7,9 +7,11 @@ fn md(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Test signatures: (sid, classtype, priority, metadata, msg).
+/// A test signature: (sid, classtype, priority, metadata, msg).
+type TestSig = (u32, &'static str, u8, Vec<(String, String)>, &'static str);
+
 struct Fixture {
-    sigs: Vec<(u32, &'static str, u8, Vec<(String, String)>, &'static str)>,
+    sigs: Vec<TestSig>,
 }
 
 impl Fixture {
@@ -104,7 +106,10 @@ fn default_taxonomy_mapping() {
     let f = facts("192.0.2.1", "10.0.0.1");
     // Malware, priority 1, Major: an attack class is not lowered by the vendor label.
     let x = tuned(&t, fx.idx(100), &f);
-    assert_eq!((x.severity, x.itype.code(), x.vendor), (Severity::Critical, 300, 1));
+    assert_eq!(
+        (x.severity, x.itype.code(), x.vendor),
+        (Severity::Critical, 300, 1)
+    );
     assert_eq!(x.basis, "vendor priority");
     // Policy, priority 1, ET says Informational: the label wins for policy traffic.
     let x = tuned(&t, fx.idx(101), &f);
@@ -343,7 +348,12 @@ fn suppression_by_address_and_threshold_config() {
     )
     .unwrap();
     let fx = Fixture::new();
-    let t = Tuner::load(&[main.clone()], &fx.infos(), &Vars::suricata_defaults()).unwrap();
+    let t = Tuner::load(
+        std::slice::from_ref(&main),
+        &fx.infos(),
+        &Vars::suricata_defaults(),
+    )
+    .unwrap();
     assert_eq!(t.summary.files, 2);
     assert_eq!((t.summary.suppressions, t.summary.thresholds), (3, 1));
     let sup = |sid, src, dst| {
@@ -395,7 +405,9 @@ networks = ["10.0.0.300"]
     for want in ["t0.toml:2", "t0.toml:6", "t0.toml:9", "10.0.0.300"] {
         assert!(e.contains(want), "{want} in {e}");
     }
-    let e = fx.tuner(&["[[override]]\nsevrity = \"Medium\"\n"]).unwrap_err();
+    let e = fx
+        .tuner(&["[[override]]\nsevrity = \"Medium\"\n"])
+        .unwrap_err();
     assert!(e.contains("sevrity"), "{e}");
     let e = fx
         .tuner(&["[[override]]\nsid = 1\nseverity = \"Huge\"\n"])

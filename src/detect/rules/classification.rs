@@ -77,6 +77,16 @@ impl Classifications {
         self.by_name.get(name)
     }
 
+    /// The classtype whose category text is `category` (EVE `alert.category` back to its
+    /// classtype); the alphabetically first when several share a text.
+    pub fn name_for_category(&self, category: &str) -> Option<&str> {
+        self.by_name
+            .iter()
+            .filter(|(_, c)| c.category == category)
+            .map(|(n, _)| n.as_str())
+            .min()
+    }
+
     /// Number of classtypes.
     pub fn len(&self) -> usize {
         self.by_name.len()
