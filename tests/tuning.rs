@@ -189,7 +189,7 @@ fn report_then_diff_closes_the_loop() {
     let text = std::fs::read_to_string(&suggested).unwrap();
     assert_eq!(text.matches("[[override]]").count(), 7, "{text}");
     assert!(
-        text.contains("# fired on known-clean baseline traffic: 1 hits"),
+        text.contains("# fired on known-clean baseline traffic: 1 hit ("),
         "{text}"
     );
     // Vendor vs the suggestion, straight from the captures.

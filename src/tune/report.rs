@@ -249,6 +249,11 @@ impl SigReport {
     }
 }
 
+/// "1 hit", "2 hits".
+fn counted(n: usize, noun: &str) -> String {
+    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
+}
+
 /// Per-signature behaviour, busiest first.
 pub fn report(input: &EveInput, classes: &Classifications, baseline: bool) -> Vec<SigReport> {
     #[derive(Default)]
@@ -282,10 +287,12 @@ pub fn report(input: &EveInput, classes: &Classifications, baseline: bool) -> Ve
             let share = e.hits as f64 / total;
             let (srcs, dsts) = (e.src.len(), e.dst.len());
             let evidence = format!(
-                "{} hits ({:.1}% of alerts), {srcs} sources, {dsts} destinations, {} flows, burstiness {burst:.2}",
-                e.hits,
+                "{} ({:.1}% of alerts), {}, {}, {}, burstiness {burst:.2}",
+                counted(e.hits as usize, "hit"),
                 share * 100.0,
-                e.flows.len()
+                counted(srcs, "source"),
+                counted(dsts, "destination"),
+                counted(e.flows.len(), "flow")
             );
             let noise = if baseline {
                 Some(format!("fired on known-clean baseline traffic: {evidence}"))
@@ -427,8 +434,10 @@ pub fn suggest_toml(rows: &[SigReport], baseline: bool, sources: &[PathBuf]) -> 
         };
         let _ = writeln!(
             s,
-            "reason = \"tune report: {tag}, {} hits, {} sources, {} destinations\"",
-            r.hits, r.sources, r.destinations
+            "reason = \"tune report: {tag}, {}, {}, {}\"",
+            counted(r.hits as usize, "hit"),
+            counted(r.sources, "source"),
+            counted(r.destinations, "destination")
         );
     }
     if n == 0 {
