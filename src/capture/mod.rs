@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use crate::decode::LinkType;
 use crate::flow::Micros;
 
+pub mod live;
 pub mod synth;
 
 /// A source of captured frames.

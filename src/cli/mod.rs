@@ -15,7 +15,7 @@ use crate::detect::rules::load::RuleSet;
 use crate::detect::{BuildReport, Engine};
 use crate::output::EveTarget;
 use crate::runtime::worker::{ChecksumMode, WorkerConfig};
-use crate::runtime::{replay, ReplayOptions, ReplaySummary};
+use crate::runtime::{live, replay, ReplayOptions, ReplaySummary};
 use crate::tune::{report, SigInfo, Tuner};
 
 /// sekimori: network sensor / IPS with Suricata-syntax signatures and EVE JSON output.
@@ -32,6 +32,10 @@ pub struct Cli {
 pub enum Command {
     /// Replay pcap/pcapng files or directories through detection and write EVE JSON.
     Replay(ReplayArgs),
+    /// Capture live from interfaces (passive, or inline with --ips) until stopped.
+    Run(RunArgs),
+    /// Send a command to a running sensor: reload, reopen, stats, shutdown.
+    Ctl(CtlArgs),
     /// Rule pack tools.
     Rules {
         /// Rules subcommand.
@@ -156,6 +160,54 @@ pub struct ReplayArgs {
     pub inputs: Vec<PathBuf>,
 }
 
+/// `run` flags (they override the config).
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// TOML configuration file (re-read on reload).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Interface to capture on; repeat (inline: exactly two).
+    #[arg(long = "interface", short = 'i', value_name = "IFACE")]
+    pub interfaces: Vec<String>,
+    /// Inline mode: bridge the two interfaces, drop what drop/reject rules block.
+    #[arg(long)]
+    pub ips: bool,
+    /// Extra rule files or directories (after rules.files).
+    #[arg(long = "rules", value_name = "FILE_OR_DIR")]
+    pub rules: Vec<PathBuf>,
+    /// Extra tuning files (after tuning.files).
+    #[arg(long = "tuning", value_name = "FILE")]
+    pub tuning: Vec<PathBuf>,
+    /// EVE output file (appended to), or `-`.
+    #[arg(long, value_name = "PATH|-")]
+    pub eve: Option<String>,
+    /// Worker threads.
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// BPF capture filter.
+    #[arg(long)]
+    pub bpf: Option<String>,
+    /// Control socket path.
+    #[arg(long)]
+    pub control_socket: Option<PathBuf>,
+    /// Directory caching compiled Hyperscan databases.
+    #[arg(long)]
+    pub cache_dir: Option<PathBuf>,
+    /// Checksum validation (live traffic on virtual interfaces often has offloaded checksums).
+    #[arg(long, value_enum, default_value = "auto")]
+    pub checksum_checks: ChecksumArg,
+}
+
+/// `ctl` flags.
+#[derive(Debug, Args)]
+pub struct CtlArgs {
+    /// The sensor's control socket.
+    #[arg(long, default_value = "/run/sekimori/control.sock")]
+    pub socket: PathBuf,
+    /// reload, reopen, stats or shutdown.
+    pub command: String,
+}
+
 /// `rules check` flags.
 #[derive(Debug, Args)]
 pub struct CheckArgs {
@@ -183,6 +235,18 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Rules {
             command: RulesCommand::Check(args),
         } => run_check(args),
+        Command::Run(args) => run_live_cmd(args),
+        Command::Ctl(args) => match live::control(&args.socket, &args.command) {
+            Ok(answer) => {
+                println!("{answer}");
+                Ok(if answer.starts_with("ok") {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(1)
+                })
+            }
+            Err(e) => Err(e),
+        },
         Command::Tune {
             command: TuneCommand::Report(args),
         } => run_tune_report(args),
@@ -436,6 +500,124 @@ fn print_summary(engine: &Engine, s: &ReplaySummary, eve: &EveTarget, workers: u
             st.eve_dropped, st.scan_errors
         );
     }
+}
+
+/// Loads engine and tuning from the config file as it is now (start and every reload). A
+/// reload (`strict`) is refused when any rule fails to parse: a half-broken pack must not
+/// replace a working one.
+fn load_detection(
+    config: Option<&PathBuf>,
+    rules: &[PathBuf],
+    tuning: &[PathBuf],
+    cache: Option<&PathBuf>,
+    strict: bool,
+) -> Result<live::Detection, String> {
+    let cfg = load_config(config)?;
+    let started = Instant::now();
+    let (engine, set) = load_engine(&cfg, rules, cache, true)?;
+    if strict && !set.failures.is_empty() {
+        let first: Vec<String> = set.failures.iter().take(3).map(|f| f.to_string()).collect();
+        return Err(format!(
+            "{} rules fail to parse (first: {})",
+            set.failures.len(),
+            first.join("; ")
+        ));
+    }
+    eprintln!(
+        "rules: {} running, {} waiting, {} failed to parse, {} not supported yet ({:.2} s)",
+        engine.report.loaded,
+        engine.report.waiting.len(),
+        set.failures.len(),
+        engine.report.skipped.len(),
+        started.elapsed().as_secs_f64()
+    );
+    let tuner = load_tuner(&cfg, tuning, &engine)?;
+    Ok(live::Detection {
+        engine: Arc::new(engine),
+        tuner,
+    })
+}
+
+fn run_live_cmd(args: RunArgs) -> Result<ExitCode, String> {
+    let cfg = load_config(args.config.as_ref())?;
+    let first = load_detection(
+        args.config.as_ref(),
+        &args.rules,
+        &args.tuning,
+        args.cache_dir.as_ref(),
+        false,
+    )?;
+    let interfaces = if args.interfaces.is_empty() {
+        cfg.capture.interfaces.clone()
+    } else {
+        args.interfaces.clone()
+    };
+    let ips = args.ips || cfg.capture.mode == Some(crate::config::CaptureMode::Ips);
+    let eve_arg = args
+        .eve
+        .clone()
+        .or_else(|| cfg.output.eve.clone())
+        .unwrap_or_else(|| "eve.json".into());
+    let checksums = match args.checksum_checks {
+        ChecksumArg::Auto => ChecksumMode::Auto,
+        ChecksumArg::Yes => ChecksumMode::Yes,
+        ChecksumArg::No => ChecksumMode::No,
+    };
+    let opts = live::LiveOptions {
+        interfaces,
+        ips,
+        bpf: args.bpf.clone().or_else(|| cfg.capture.bpf.clone()),
+        snaplen: cfg.capture.snaplen.unwrap_or(65535) as i32,
+        workers: args
+            .workers
+            .or(cfg.runtime.workers)
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+        eve: if eve_arg == "-" {
+            EveTarget::Stdout
+        } else {
+            EveTarget::File(PathBuf::from(&eve_arg))
+        },
+        worker: WorkerConfig {
+            flow_events: cfg.output.flow.unwrap_or(false),
+            ..worker_config(&cfg, checksums, None)
+        },
+        stats_interval: match cfg.service.stats_interval.unwrap_or(30) {
+            0 => None,
+            s => Some(std::time::Duration::from_secs(s)),
+        },
+        control_socket: args
+            .control_socket
+            .clone()
+            .or_else(|| cfg.service.control_socket.clone()),
+        user: cfg.service.user.clone(),
+        group: cfg.service.group.clone(),
+    };
+    let mut reload = || {
+        load_detection(
+            args.config.as_ref(),
+            &args.rules,
+            &args.tuning,
+            args.cache_dir.as_ref(),
+            true,
+        )
+    };
+    let s = live::run_live(first, &mut reload, &opts)?;
+    let st = &s.stats;
+    eprintln!(
+        "run: {:.1} s, {} packets ({} kernel drops, {} interface drops, {} ring drops), {} alerts, {} blocked, {} forward errors, {} reloads ({} failed), {} EVE events",
+        s.elapsed.as_secs_f64(),
+        st.packets,
+        s.kernel.dropped,
+        s.kernel.if_dropped,
+        s.ring_drops,
+        st.alerts,
+        st.dropped,
+        s.forward_errors,
+        s.reloads.0,
+        s.reloads.1,
+        s.writer.lines
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn run_tune_report(args: ReportArgs) -> Result<ExitCode, String> {

@@ -44,6 +44,52 @@ pub struct Config {
     /// SOC tuning.
     #[serde(default)]
     pub tuning: TuningSection,
+    /// Live capture.
+    #[serde(default)]
+    pub capture: CaptureSection,
+    /// Running as a service.
+    #[serde(default)]
+    pub service: ServiceSection,
+}
+
+/// Capture mode.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CaptureMode {
+    /// Passive: SPAN/mirror port or tap, alerts only.
+    #[default]
+    Ids,
+    /// Inline between two interfaces: drop/reject rules block.
+    Ips,
+}
+
+/// `[capture]`: live capture.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaptureSection {
+    /// Interfaces (inline: exactly two, bridged).
+    #[serde(default)]
+    pub interfaces: Vec<String>,
+    /// ids (default) or ips.
+    pub mode: Option<CaptureMode>,
+    /// BPF filter.
+    pub bpf: Option<String>,
+    /// Bytes captured per frame (default 65535).
+    pub snaplen: Option<u32>,
+}
+
+/// `[service]`: running as a daemon.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceSection {
+    /// Run as this user once capture is open (default: stay as started).
+    pub user: Option<String>,
+    /// Group for `user` (default: its primary group).
+    pub group: Option<String>,
+    /// Unix socket for `sekimori ctl` (reload, reopen, stats, shutdown).
+    pub control_socket: Option<PathBuf>,
+    /// Seconds between EVE `stats` events (default 30; 0 turns them off).
+    pub stats_interval: Option<u64>,
 }
 
 /// `[tuning]`: severity tuning files.
@@ -215,6 +261,22 @@ impl Config {
         }
         if self.runtime.workers == Some(0) {
             errors.push("runtime.workers: must be at least 1".to_string());
+        }
+        if self.capture.mode == Some(CaptureMode::Ips)
+            && !self.capture.interfaces.is_empty()
+            && self.capture.interfaces.len() != 2
+        {
+            errors.push(format!(
+                "capture.interfaces: inline mode bridges exactly two interfaces, {} given",
+                self.capture.interfaces.len()
+            ));
+        }
+        if self
+            .capture
+            .snaplen
+            .is_some_and(|s| !(64..=262_144).contains(&s))
+        {
+            errors.push("capture.snaplen: must be between 64 and 262144".to_string());
         }
         for (key, list) in [
             ("enable", &self.rules.enable),

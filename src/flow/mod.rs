@@ -167,6 +167,19 @@ pub struct Flow {
 }
 
 impl Flow {
+    /// Drops what refers to one detection engine's rule numbering (flowbits, rules already
+    /// alerted per transaction): called when a reload replaces the engine.
+    pub fn forget_detection(&mut self) {
+        use crate::applayer::AppState;
+        self.bits.clear();
+        match &mut self.app.state {
+            AppState::Http(h) => h.txs.iter_mut().for_each(|t| t.alerted.clear()),
+            AppState::Tls(t) => t.alerted.clear(),
+            AppState::DnsTcp(d) => d.done.iter_mut().for_each(|(_, m)| m.alerted.clear()),
+            AppState::None => {}
+        }
+    }
+
     /// Whether packets of this flow count as `established` for the `flow` keyword.
     pub fn established(&self) -> bool {
         if self.proto == 6 {
@@ -456,6 +469,22 @@ impl FlowTable {
             ended(&mut f, EndReason::Evicted);
         }
         true
+    }
+
+    /// Ends flows idle past their timeout at wall-clock time `now` when a sweep is due (live
+    /// capture calls this while no packets arrive).
+    pub fn expire(&mut self, now: Micros, ended: &mut impl FnMut(&mut Flow, EndReason)) {
+        if now >= self.next_sweep {
+            self.sweep(now, ended);
+            self.next_sweep = now.saturating_add(SWEEP_INTERVAL);
+        }
+    }
+
+    /// Visits every flow.
+    pub fn for_each(&mut self, f: &mut impl FnMut(&mut Flow)) {
+        for flow in self.map.values_mut() {
+            f(flow);
+        }
     }
 
     /// Ends every flow (end of input).

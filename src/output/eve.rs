@@ -514,6 +514,82 @@ pub fn render_anomaly(
     out.push(b'\n');
 }
 
+/// The figures of one `stats` event (live capture).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StatsInput<'a> {
+    /// Event time.
+    pub ts: Micros,
+    /// Seconds since start.
+    pub uptime: u64,
+    /// Kernel counters summed over the capture handles: received, dropped, interface drops.
+    pub kernel: (u64, u64, u64),
+    /// Frames dropped because a worker's ring was full.
+    pub ring_drops: u64,
+    /// Engine reloads done and failed.
+    pub reloads: (u64, u64),
+    /// Merged worker counters.
+    pub workers: Option<&'a crate::runtime::worker::WorkerStats>,
+}
+
+/// Renders an EVE `stats` event: Suricata's field names where they exist; sekimori's own
+/// counters (ring drops, reloads, EVE drops, suppressed and thresholded alerts by tuning) go
+/// in the `sekimori` extension object.
+pub fn render_stats(out: &mut Vec<u8>, s: &StatsInput<'_>) {
+    let d = crate::runtime::worker::WorkerStats::default();
+    let w = s.workers.unwrap_or(&d);
+    out.extend_from_slice(b"{\"timestamp\":");
+    push_timestamp(out, s.ts);
+    let (kp, kd, ki) = s.kernel;
+    let _ = write!(
+        out,
+        ",\"event_type\":\"stats\",\"stats\":{{\"uptime\":{},\"capture\":{{\"kernel_packets\":{kp},\"kernel_drops\":{kd},\"kernel_ifdrops\":{ki}}}",
+        s.uptime
+    );
+    let _ = write!(
+        out,
+        ",\"decoder\":{{\"pkts\":{},\"bytes\":{},\"invalid\":{}}}",
+        w.packets,
+        w.bytes,
+        w.not_inspected()
+    );
+    let _ = write!(
+        out,
+        ",\"flow\":{{\"total\":{},\"active\":{},\"emerg_mode_entered\":{}}}",
+        w.flow.created, w.active_flows, w.flow.emergencies
+    );
+    let se = &w.stream_events;
+    let _ = write!(
+        out,
+        ",\"tcp\":{{\"reassembly_gap\":{},\"overlap_diff_data\":{},\"segment_memcap_drop\":{}}}",
+        se.gaps, se.overlap_diff, w.stream_memcap
+    );
+    let _ = write!(
+        out,
+        ",\"detect\":{{\"alert\":{},\"alerts_suppressed\":{}}}",
+        w.alerts,
+        w.suppressed + w.thresholded
+    );
+    let _ = write!(
+        out,
+        ",\"ips\":{{\"accepted\":{},\"blocked\":{}}}}}",
+        w.packets.saturating_sub(w.dropped),
+        w.dropped
+    );
+    let _ = writeln!(
+        out,
+        ",\"sekimori\":{{\"stats\":{{\"ring_drops\":{},\"reloads\":{},\"reload_failures\":{},\"eve_dropped\":{},\"tuning_suppressed\":{},\"thresholded\":{},\"defrag_fragments\":{},\"defrag_reassembled\":{},\"defrag_timeouts\":{}}}}}}}",
+        s.ring_drops,
+        s.reloads.0,
+        s.reloads.1,
+        w.eve_dropped,
+        w.suppressed,
+        w.thresholded,
+        w.defrag.fragments,
+        w.defrag.reassembled,
+        w.defrag.timeouts
+    );
+}
+
 /// Renders a `flow` event for a flow that ended.
 pub fn render_flow_event(out: &mut Vec<u8>, f: &Flow, reason: EndReason, community_id: bool) {
     out.extend_from_slice(b"{\"timestamp\":");

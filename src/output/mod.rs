@@ -11,9 +11,12 @@ pub mod eve;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
 
 /// Where EVE lines go.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -86,42 +89,96 @@ pub struct WriterStats {
 /// The writer thread.
 pub struct EveWriter {
     handle: JoinHandle<io::Result<WriterStats>>,
+    reopen: Arc<AtomicBool>,
+}
+
+/// How the writer treats its file.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct WriterMode {
+    /// Append to an existing file instead of truncating it (a service restarting).
+    pub append: bool,
+    /// Flush at least this often while lines arrive slowly (live capture), so alerts reach
+    /// the file within this delay; None flushes only when the buffer fills (replay).
+    pub flush_every: Option<Duration>,
+}
+
+fn open_sink(target: &EveTarget, append: bool) -> io::Result<Box<dyn Write + Send>> {
+    Ok(match target {
+        EveTarget::File(path) => {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)?;
+            }
+            let f = if append {
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+            } else {
+                File::create(path)
+            };
+            Box::new(f.map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?)
+        }
+        EveTarget::Stdout => Box::new(io::stdout()),
+    })
 }
 
 impl EveWriter {
-    /// Opens the target and starts the writer thread.
+    /// Opens (truncating) the target and starts the writer thread.
     pub fn start(target: &EveTarget, policy: Backpressure) -> io::Result<(EveWriter, EveSender)> {
-        let sink: Box<dyn Write + Send> =
-            match target {
-                EveTarget::File(path) => {
-                    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                        std::fs::create_dir_all(dir)?;
-                    }
-                    Box::new(File::create(path).map_err(|e| {
-                        io::Error::new(e.kind(), format!("{}: {e}", path.display()))
-                    })?)
-                }
-                EveTarget::Stdout => Box::new(io::stdout()),
-            };
+        Self::start_with(target, policy, WriterMode::default())
+    }
+
+    /// Opens the target and starts the writer thread.
+    pub fn start_with(
+        target: &EveTarget,
+        policy: Backpressure,
+        mode: WriterMode,
+    ) -> io::Result<(EveWriter, EveSender)> {
+        let sink = open_sink(target, mode.append)?;
         let (tx, rx) = bounded::<Vec<u8>>(QUEUE);
         let (recycle_tx, recycle_rx) = bounded::<Vec<u8>>(QUEUE);
+        let reopen = Arc::new(AtomicBool::new(false));
+        let flag = reopen.clone();
+        let target = target.clone();
         let handle = std::thread::Builder::new()
             .name("eve-writer".into())
             .spawn(move || {
                 let mut out = BufWriter::with_capacity(1 << 16, sink);
                 let mut stats = WriterStats::default();
-                for mut line in rx {
-                    out.write_all(&line)?;
-                    stats.lines += 1;
-                    stats.bytes += line.len() as u64;
-                    line.clear();
-                    let _ = recycle_tx.try_send(line);
+                let tick = mode.flush_every.unwrap_or(Duration::from_millis(250));
+                let mut last_flush = Instant::now();
+                loop {
+                    match rx.recv_timeout(tick) {
+                        Ok(mut line) => {
+                            out.write_all(&line)?;
+                            stats.lines += 1;
+                            stats.bytes += line.len() as u64;
+                            line.clear();
+                            let _ = recycle_tx.try_send(line);
+                        }
+                        Err(RecvTimeoutError::Timeout) => {}
+                        Err(RecvTimeoutError::Disconnected) => break,
+                    }
+                    if mode.flush_every.is_some_and(|d| last_flush.elapsed() >= d) {
+                        out.flush()?;
+                        last_flush = Instant::now();
+                    }
+                    if flag.swap(false, Ordering::AcqRel) {
+                        // logrotate moved the file away: continue in a new one.
+                        out.flush()?;
+                        match open_sink(&target, true) {
+                            Ok(s) => out = BufWriter::with_capacity(1 << 16, s),
+                            Err(e) => {
+                                tracing::error!("EVE reopen failed, keeping the old file: {e}")
+                            }
+                        }
+                    }
                 }
                 out.flush()?;
                 Ok(stats)
             })?;
         Ok((
-            EveWriter { handle },
+            EveWriter { handle, reopen },
             EveSender {
                 tx,
                 recycle: recycle_rx,
@@ -129,6 +186,11 @@ impl EveWriter {
                 dropped: 0,
             },
         ))
+    }
+
+    /// Asks the writer to reopen its file (after logrotate renamed it).
+    pub fn reopen(&self) {
+        self.reopen.store(true, Ordering::Release);
     }
 
     /// Waits for the writer to drain the queue (after every sender is dropped) and flush.
@@ -160,6 +222,39 @@ mod tests {
         let text = std::fs::read_to_string(path).unwrap();
         assert_eq!(text.lines().count(), 100);
         assert!(text.ends_with("{\"n\":99}\n"));
+    }
+
+    #[test]
+    fn reopen_continues_in_a_new_file_and_append_keeps_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("eve.json");
+        std::fs::write(&path, "old\n").unwrap();
+        let mode = WriterMode {
+            append: true,
+            flush_every: Some(Duration::from_millis(10)),
+        };
+        let target = EveTarget::File(path.clone());
+        let (w, mut s) = EveWriter::start_with(&target, Backpressure::Block, mode).unwrap();
+        let mut b = s.buffer();
+        b.extend_from_slice(b"one\n");
+        s.send(b);
+        // Flushed within the interval while the writer keeps running.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while std::fs::read_to_string(&path).unwrap() != "old\none\n" {
+            assert!(Instant::now() < deadline, "not flushed");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        std::fs::rename(&path, dir.path().join("eve.json.1")).unwrap();
+        w.reopen();
+        std::thread::sleep(Duration::from_millis(400));
+        let mut b = s.buffer();
+        b.extend_from_slice(b"two\n");
+        s.send(b);
+        drop(s);
+        w.finish().unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "two\n");
+        let rotated = std::fs::read_to_string(dir.path().join("eve.json.1")).unwrap();
+        assert_eq!(rotated, "old\none\n");
     }
 
     #[test]

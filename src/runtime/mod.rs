@@ -3,6 +3,7 @@
 //! stays on one worker. Frame buffers travel back on a second ring and are reused, so steady
 //! state allocates nothing per packet. EVE goes to a writer thread off the packet path.
 
+pub mod live;
 pub mod worker;
 
 use std::path::PathBuf;
@@ -31,6 +32,18 @@ struct Slot {
     pcap_cnt: u64,
     /// Index of the capture file the frame came from.
     file: u32,
+}
+
+impl Slot {
+    fn empty() -> Slot {
+        Slot {
+            data: Vec::with_capacity(2048),
+            link: LinkType::Ethernet,
+            ts: 0,
+            pcap_cnt: 0,
+            file: 0,
+        }
+    }
 }
 
 /// Replay settings.

@@ -91,6 +91,8 @@ pub struct WorkerStats {
     pub app: AppStats,
     /// Alerts per rule, by engine index.
     pub per_sig: Vec<u64>,
+    /// Flows in the table when the snapshot was taken.
+    pub active_flows: u64,
 }
 
 impl WorkerStats {
@@ -135,6 +137,7 @@ impl WorkerStats {
         self.flow.no_room += o.flow.no_room;
         self.flow.at_shutdown += o.flow.at_shutdown;
         self.app.merge(&o.app);
+        self.active_flows += o.active_flows;
         if self.per_sig.len() < o.per_sig.len() {
             self.per_sig.resize(o.per_sig.len(), 0);
         }
@@ -1239,6 +1242,55 @@ impl Worker {
         self.validate = self.cfg.checksums != ChecksumMode::No;
         self.file_seen = 0;
         self.file_bad = 0;
+    }
+
+    /// Live capture without packets: ends flows idle past their timeout at wall-clock `now`.
+    pub fn tick(&mut self, now: Micros) {
+        let Worker {
+            engine,
+            ctx,
+            thresholds,
+            stats,
+            stream_mem,
+            eve,
+            cfg,
+            flows,
+            ..
+        } = self;
+        flows.expire(now, &mut |f, why| {
+            Self::on_flow_end(engine, ctx, thresholds, stats, stream_mem, eve, cfg, f, why)
+        });
+    }
+
+    /// Replaces the detection engine, threshold state and tuning (a reload). Flows stay; what
+    /// they hold in the old engine's rule numbering is dropped. Per-rule alert counts restart.
+    pub fn set_detection(
+        &mut self,
+        engine: Arc<Engine>,
+        thresholds: Arc<Thresholds>,
+        tuner: Option<Arc<Tuner>>,
+    ) -> Result<(), String> {
+        let mut ctx = engine.new_ctx_shared(self.cfg.xbits.clone())?;
+        ctx.scan_errors = self.ctx.scan_errors;
+        self.ctx = ctx;
+        self.stats.per_sig = vec![0; engine.sigs().len()];
+        self.engine = engine;
+        self.thresholds = thresholds;
+        self.cfg.tuner = tuner;
+        self.flows.for_each(&mut |f| f.forget_detection());
+        Ok(())
+    }
+
+    /// The counters so far (flow, defrag and output figures included).
+    pub fn snapshot(&self) -> WorkerStats {
+        let mut s = self.stats.clone();
+        s.per_sig = Vec::new();
+        s.flow = self.flows.stats;
+        s.defrag = self.defrag.stats;
+        s.eve_dropped = self.eve.dropped;
+        s.scan_errors = self.ctx.scan_errors;
+        s.active_flows = self.flows.len() as u64;
+        s
     }
 
     /// Ends all flows and returns the final counters.

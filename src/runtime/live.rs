@@ -1,0 +1,584 @@
+//! Live capture: passive on one or more interfaces (SPAN/mirror ports), or inline between two
+//! interfaces (IPS), as a long-running service.
+//!
+//! Threads: one capture thread per interface dispatches frames by address-pair hash to the
+//! workers over lock-free rtrb rings (a full ring is a counted drop: capture never waits);
+//! each worker owns its flows and, inline, its own send handles, so a packet it passes leaves
+//! by the other interface from the same thread that judged it. The main thread handles
+//! signals, the control socket, reloads and periodic `stats` events; EVE is written by the
+//! writer thread, which drops (and counts) events rather than stall a worker.
+//!
+//! Reload builds the new engine (and tuning) beside the running one; workers pick it up
+//! between two packets at their next housekeeping tick, so no packet waits or is lost for it.
+//! If the new packs fail to load, the old engine stays and the error is logged.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::{UnixDatagram, UnixListener, UnixStream};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crossbeam_channel::{bounded, Sender};
+use rtrb::{Consumer, Producer, RingBuffer};
+
+use super::worker::{Verdict, Worker, WorkerConfig, WorkerStats};
+use super::{backoff, Slot, RING};
+use crate::capture::live::{Injector, KernelStats, LiveCapture};
+use crate::capture::PacketSource;
+use crate::decode::dispatch_hash;
+use crate::detect::threshold::Thresholds;
+use crate::detect::Engine;
+use crate::flow::Micros;
+use crate::output::eve::{render_stats, StatsInput};
+use crate::output::{Backpressure, EveSender, EveTarget, EveWriter, WriterMode, WriterStats};
+use crate::tune::Tuner;
+
+/// A detection engine and the tuning compiled against it: they are swapped together.
+pub struct Detection {
+    /// The engine.
+    pub engine: Arc<Engine>,
+    /// The tuning, if any.
+    pub tuner: Option<Arc<Tuner>>,
+}
+
+/// Live run settings.
+pub struct LiveOptions {
+    /// Interfaces: any number for passive capture, exactly two (bridged) inline.
+    pub interfaces: Vec<String>,
+    /// Inline: forward between the two interfaces, drop what drop/reject rules block.
+    pub ips: bool,
+    /// BPF filter for capture.
+    pub bpf: Option<String>,
+    /// Bytes captured per frame.
+    pub snaplen: i32,
+    /// Worker threads.
+    pub workers: usize,
+    /// EVE destination (appended to).
+    pub eve: EveTarget,
+    /// Per-worker settings.
+    pub worker: WorkerConfig,
+    /// How often `stats` events are written (None: never).
+    pub stats_interval: Option<Duration>,
+    /// Unix socket accepting `reload`, `reopen`, `stats`, `shutdown`.
+    pub control_socket: Option<PathBuf>,
+    /// Run as this user (and group) once capture is open.
+    pub user: Option<String>,
+    /// Group for `user` (default: the user's primary group).
+    pub group: Option<String>,
+}
+
+/// What a live run did.
+#[derive(Debug, Default)]
+pub struct LiveSummary {
+    /// Merged worker counters.
+    pub stats: WorkerStats,
+    /// Kernel counters summed over the capture handles.
+    pub kernel: KernelStats,
+    /// Frames dropped because a worker ring was full.
+    pub ring_drops: u64,
+    /// Frames an inline worker could not send on.
+    pub forward_errors: u64,
+    /// Reloads done and failed.
+    pub reloads: (u64, u64),
+    /// Writer counters.
+    pub writer: WriterStats,
+    /// Run time.
+    pub elapsed: Duration,
+}
+
+#[derive(Clone)]
+struct Current {
+    engine: Arc<Engine>,
+    thresholds: Arc<Thresholds>,
+    tuner: Option<Arc<Tuner>>,
+}
+
+/// State the main thread publishes to workers.
+struct Shared {
+    /// Bumped on every successful reload; workers compare it at each tick (one atomic load).
+    generation: AtomicU64,
+    current: RwLock<Current>,
+    stop: AtomicBool,
+}
+
+enum Report {
+    Worker(usize, Box<WorkerStats>, u64),
+    Capture(usize, KernelStats, u64),
+}
+
+/// How often workers do housekeeping (reload check, idle flow timeouts, stats).
+const TICK: Duration = Duration::from_millis(100);
+
+fn wall_micros() -> Micros {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as Micros)
+}
+
+/// Tells systemd (Type=notify) about the service state; a no-op outside systemd.
+pub fn sd_notify(state: &str) {
+    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
+        return;
+    };
+    let Ok(sock) = UnixDatagram::unbound() else {
+        return;
+    };
+    let bytes = path.as_encoded_bytes();
+    let res = if let Some(name) = bytes.strip_prefix(b"@") {
+        use std::os::linux::net::SocketAddrExt;
+        std::os::unix::net::SocketAddr::from_abstract_name(name)
+            .and_then(|a| sock.send_to_addr(state.as_bytes(), &a))
+    } else {
+        sock.send_to(state.as_bytes(), &path)
+    };
+    if let Err(e) = res {
+        tracing::warn!("sd_notify: {e}");
+    }
+}
+
+/// Switches to an unprivileged user once capture handles are open.
+fn drop_privileges(user: &str, group: Option<&str>) -> Result<(), String> {
+    use nix::unistd::{setgid, setgroups, setuid, Group, User};
+    let u = User::from_name(user)
+        .map_err(|e| format!("user {user}: {e}"))?
+        .ok_or_else(|| format!("user {user} does not exist"))?;
+    let gid = match group {
+        Some(g) => {
+            Group::from_name(g)
+                .map_err(|e| format!("group {g}: {e}"))?
+                .ok_or_else(|| format!("group {g} does not exist"))?
+                .gid
+        }
+        None => u.gid,
+    };
+    setgroups(&[gid]).map_err(|e| format!("setgroups: {e}"))?;
+    setgid(gid).map_err(|e| format!("setgid: {e}"))?;
+    setuid(u.uid).map_err(|e| format!("setuid: {e}"))?;
+    Ok(())
+}
+
+struct WorkerLane {
+    rx: Consumer<Slot>,
+    back: Producer<Slot>,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn worker_loop(
+    id: usize,
+    mut w: Worker,
+    mut lanes: Vec<WorkerLane>,
+    mut out: Vec<Injector>,
+    shared: Arc<Shared>,
+    reports: Sender<Report>,
+    stats_every: Option<Duration>,
+) -> (WorkerStats, u64) {
+    let mut generation = shared.generation.load(Ordering::Acquire);
+    let mut idle = 0u32;
+    let mut last_tick = Instant::now();
+    let mut last_report = Instant::now();
+    let mut forward_errors = 0u64;
+    loop {
+        let mut got = false;
+        for (i, lane) in lanes.iter_mut().enumerate() {
+            for _ in 0..64 {
+                let Ok(slot) = lane.rx.pop() else { break };
+                got = true;
+                let v = w.process(slot.link, slot.ts, slot.pcap_cnt, &slot.data);
+                if v == Verdict::Pass && !out.is_empty() {
+                    // Inline: out of the other interface of the pair.
+                    if out[1 - i].send(&slot.data).is_err() {
+                        forward_errors += 1;
+                    }
+                }
+                let _ = lane.back.push(slot);
+            }
+        }
+        if got {
+            idle = 0;
+        } else {
+            if lanes.iter().all(|l| l.rx.is_abandoned() && l.rx.is_empty()) {
+                break;
+            }
+            backoff(&mut idle);
+        }
+        if last_tick.elapsed() >= TICK {
+            last_tick = Instant::now();
+            let g = shared.generation.load(Ordering::Acquire);
+            if g != generation {
+                generation = g;
+                let c = shared
+                    .current
+                    .read()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone();
+                if let Err(e) = w.set_detection(c.engine, c.thresholds, c.tuner) {
+                    tracing::error!("worker {id}: cannot switch to the reloaded engine: {e}");
+                }
+            }
+            w.tick(wall_micros());
+            if stats_every.is_some_and(|d| last_report.elapsed() >= d) {
+                last_report = Instant::now();
+                let _ =
+                    reports.try_send(Report::Worker(id, Box::new(w.snapshot()), forward_errors));
+            }
+        }
+    }
+    (w.finish(), forward_errors)
+}
+
+fn capture_loop(
+    idx: usize,
+    mut cap: LiveCapture,
+    mut lanes: Vec<(Producer<Slot>, Consumer<Slot>)>,
+    shared: Arc<Shared>,
+    reports: Sender<Report>,
+    stats_every: Option<Duration>,
+) -> (KernelStats, u64) {
+    let n = lanes.len();
+    let link = cap.link();
+    let mut ring_drops = 0u64;
+    let mut count = 0u64;
+    let mut spare: Option<Slot> = None;
+    let mut last_report = Instant::now();
+    while !shared.stop.load(Ordering::Relaxed) {
+        let res = cap.next_frame(&mut |ts, data| {
+            count += 1;
+            let lane = if n == 1 {
+                0
+            } else {
+                (dispatch_hash(link, data) % n as u64) as usize
+            };
+            let (tx, recycle) = &mut lanes[lane];
+            let mut slot = spare
+                .take()
+                .or_else(|| recycle.pop().ok())
+                .unwrap_or_else(Slot::empty);
+            slot.data.clear();
+            slot.data.extend_from_slice(data);
+            slot.link = link;
+            slot.ts = ts;
+            slot.pcap_cnt = count;
+            slot.file = idx as u32;
+            if let Err(rtrb::PushError::Full(s)) = tx.push(slot) {
+                // Never wait on a worker: the frame is lost and counted.
+                ring_drops += 1;
+                spare = Some(s);
+            }
+        });
+        if let Err(e) = res {
+            tracing::error!("capture stopped: {e}");
+            break;
+        }
+        if stats_every.is_some_and(|d| last_report.elapsed() >= d) {
+            last_report = Instant::now();
+            let _ = reports.try_send(Report::Capture(idx, cap.kernel_stats(), ring_drops));
+        }
+    }
+    (cap.kernel_stats(), ring_drops)
+}
+
+/// Runs live capture until SIGTERM/SIGINT or a `shutdown` command. `reload` builds a new
+/// detection from the current configuration (SIGHUP or the `reload` command).
+pub fn run_live(
+    first: Detection,
+    reload: &mut dyn FnMut() -> Result<Detection, String>,
+    opts: &LiveOptions,
+) -> Result<LiveSummary, String> {
+    let started = Instant::now();
+    if opts.interfaces.is_empty() {
+        return Err("no capture interface given".into());
+    }
+    if opts.ips && opts.interfaces.len() != 2 {
+        return Err(format!(
+            "inline mode bridges exactly two interfaces, {} given",
+            opts.interfaces.len()
+        ));
+    }
+    let n = opts.workers.max(1);
+    // Everything that needs privileges is opened first.
+    let mut caps = Vec::new();
+    for iface in &opts.interfaces {
+        caps.push(LiveCapture::open(iface, opts.snaplen, opts.bpf.as_deref())?);
+    }
+    let mut injectors: Vec<Vec<Injector>> = Vec::new();
+    for _ in 0..n {
+        let mut v = Vec::new();
+        if opts.ips {
+            for iface in &opts.interfaces {
+                v.push(Injector::open(iface)?);
+            }
+        }
+        injectors.push(v);
+    }
+    let mode = WriterMode {
+        append: true,
+        flush_every: Some(Duration::from_millis(100)),
+    };
+    let (writer, mut eve) = EveWriter::start_with(&opts.eve, Backpressure::Drop, mode)
+        .map_err(|e| format!("EVE output: {e}"))?;
+    let control = match &opts.control_socket {
+        Some(p) => {
+            let _ = std::fs::remove_file(p);
+            let l = UnixListener::bind(p).map_err(|e| format!("{}: {e}", p.display()))?;
+            l.set_nonblocking(true)
+                .map_err(|e| format!("{}: {e}", p.display()))?;
+            Some(l)
+        }
+        None => None,
+    };
+    if let Some(u) = &opts.user {
+        drop_privileges(u, opts.group.as_deref())?;
+        tracing::info!("running as user {u}");
+    }
+    let hup = Arc::new(AtomicBool::new(false));
+    let usr2 = Arc::new(AtomicBool::new(false));
+    let term = Arc::new(AtomicBool::new(false));
+    for (sig, flag) in [
+        (signal_hook::consts::SIGHUP, &hup),
+        (signal_hook::consts::SIGUSR2, &usr2),
+        (signal_hook::consts::SIGTERM, &term),
+        (signal_hook::consts::SIGINT, &term),
+    ] {
+        signal_hook::flag::register(sig, flag.clone()).map_err(|e| format!("signal: {e}"))?;
+    }
+
+    let shared = Arc::new(Shared {
+        generation: AtomicU64::new(0),
+        current: RwLock::new(Current {
+            engine: first.engine.clone(),
+            thresholds: Arc::new(Thresholds::default()),
+            tuner: first.tuner.clone(),
+        }),
+        stop: AtomicBool::new(false),
+    });
+    let (report_tx, report_rx) = bounded::<Report>(1024);
+    // Rings: one per (interface, worker).
+    let mut worker_lanes: Vec<Vec<WorkerLane>> = (0..n).map(|_| Vec::new()).collect();
+    let mut capture_lanes: Vec<Vec<(Producer<Slot>, Consumer<Slot>)>> = Vec::new();
+    for _ in &caps {
+        let mut lanes = Vec::new();
+        for wl in worker_lanes.iter_mut() {
+            let (tx, rx) = RingBuffer::<Slot>::new(RING);
+            let (back, recycle) = RingBuffer::<Slot>::new(RING);
+            wl.push(WorkerLane { rx, back });
+            lanes.push((tx, recycle));
+        }
+        capture_lanes.push(lanes);
+    }
+    let mut workers = Vec::new();
+    for (id, (lanes, out)) in worker_lanes.into_iter().zip(injectors).enumerate() {
+        let cur = shared
+            .current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let cfg = WorkerConfig {
+            tuner: cur.tuner.clone(),
+            ips: opts.ips,
+            ..opts.worker.clone()
+        };
+        let w = Worker::new(id, cur.engine, cur.thresholds, eve.clone(), cfg)?;
+        let (sh, rep, every) = (shared.clone(), report_tx.clone(), opts.stats_interval);
+        workers.push(
+            thread::Builder::new()
+                .name(format!("worker-{id}"))
+                .spawn(move || worker_loop(id, w, lanes, out, sh, rep, every))
+                .map_err(|e| format!("cannot start worker thread: {e}"))?,
+        );
+    }
+    let mut captures = Vec::new();
+    for (idx, (cap, lanes)) in caps.into_iter().zip(capture_lanes).enumerate() {
+        let (sh, rep, every) = (shared.clone(), report_tx.clone(), opts.stats_interval);
+        captures.push(
+            thread::Builder::new()
+                .name(format!("capture-{}", cap.name()))
+                .spawn(move || capture_loop(idx, cap, lanes, sh, rep, every))
+                .map_err(|e| format!("cannot start capture thread: {e}"))?,
+        );
+    }
+    drop(report_tx);
+    tracing::info!(
+        "capturing on {} ({}), {n} workers",
+        opts.interfaces.join(", "),
+        if opts.ips { "inline" } else { "passive" }
+    );
+    sd_notify("READY=1");
+
+    let mut reloads = (0u64, 0u64);
+    let mut latest_workers: Vec<Option<(WorkerStats, u64)>> = vec![None; n];
+    let mut latest_caps: Vec<(KernelStats, u64)> = vec![Default::default(); opts.interfaces.len()];
+    let mut last_stats = Instant::now();
+    let mut do_reload = |reloads: &mut (u64, u64)| -> Result<String, String> {
+        sd_notify("RELOADING=1");
+        let res = reload();
+        sd_notify("READY=1");
+        match res {
+            Ok(d) => {
+                let rules = d.engine.sigs().len();
+                *shared.current.write().unwrap_or_else(|p| p.into_inner()) = Current {
+                    engine: d.engine,
+                    thresholds: Arc::new(Thresholds::default()),
+                    tuner: d.tuner,
+                };
+                shared.generation.fetch_add(1, Ordering::AcqRel);
+                reloads.0 += 1;
+                tracing::info!("reloaded: {rules} rules");
+                Ok(format!("reloaded: {rules} rules"))
+            }
+            Err(e) => {
+                reloads.1 += 1;
+                tracing::error!("reload failed, the running rules stay: {e}");
+                Err(e)
+            }
+        }
+    };
+    while !term.load(Ordering::Relaxed) {
+        thread::sleep(Duration::from_millis(50));
+        if hup.swap(false, Ordering::AcqRel) {
+            let _ = do_reload(&mut reloads);
+        }
+        if usr2.swap(false, Ordering::AcqRel) {
+            writer.reopen();
+        }
+        while let Ok(r) = report_rx.try_recv() {
+            match r {
+                Report::Worker(i, s, fe) => latest_workers[i] = Some((*s, fe)),
+                Report::Capture(i, k, d) => latest_caps[i] = (k, d),
+            }
+        }
+        if let Some(l) = &control {
+            while let Ok((stream, _)) = l.accept() {
+                let stop = handle_control(stream, &mut |cmd| match cmd {
+                    "reload" => do_reload(&mut reloads),
+                    "reopen" => {
+                        writer.reopen();
+                        Ok("EVE file reopened".into())
+                    }
+                    "stats" => {
+                        let s = merged(&latest_workers);
+                        Ok(format!(
+                            "packets {} alerts {} dropped {} kernel_drops {} ring_drops {}",
+                            s.packets,
+                            s.alerts,
+                            s.dropped,
+                            latest_caps.iter().map(|c| c.0.dropped).sum::<u64>(),
+                            latest_caps.iter().map(|c| c.1).sum::<u64>()
+                        ))
+                    }
+                    "shutdown" => Ok("shutting down".into()),
+                    other => Err(format!("unknown command '{other}'")),
+                });
+                if stop {
+                    term.store(true, Ordering::Relaxed);
+                }
+            }
+        }
+        if let Some(every) = opts.stats_interval {
+            if last_stats.elapsed() >= every {
+                last_stats = Instant::now();
+                let s = merged(&latest_workers);
+                write_stats(&mut eve, started, &latest_caps, reloads, &s);
+            }
+        }
+    }
+    sd_notify("STOPPING=1");
+    shared.stop.store(true, Ordering::Relaxed);
+    let mut summary = LiveSummary {
+        reloads,
+        ..Default::default()
+    };
+    for h in captures {
+        let (k, d) = h
+            .join()
+            .map_err(|_| "a capture thread panicked".to_string())?;
+        summary.kernel.received += k.received;
+        summary.kernel.dropped += k.dropped;
+        summary.kernel.if_dropped += k.if_dropped;
+        summary.ring_drops += d;
+    }
+    for h in workers {
+        let (s, fe) = h
+            .join()
+            .map_err(|_| "a worker thread panicked".to_string())?;
+        summary.stats.merge(&s);
+        summary.forward_errors += fe;
+    }
+    let caps: Vec<(KernelStats, u64)> = vec![(summary.kernel, summary.ring_drops)];
+    if opts.stats_interval.is_some() {
+        write_stats(&mut eve, started, &caps, reloads, &summary.stats);
+    }
+    drop(eve);
+    summary.writer = writer.finish().map_err(|e| format!("EVE output: {e}"))?;
+    summary.elapsed = started.elapsed();
+    if let Some(p) = &opts.control_socket {
+        let _ = std::fs::remove_file(p);
+    }
+    Ok(summary)
+}
+
+fn merged(latest: &[Option<(WorkerStats, u64)>]) -> WorkerStats {
+    let mut s = WorkerStats::default();
+    for (w, _) in latest.iter().flatten() {
+        s.merge(w);
+    }
+    s
+}
+
+fn write_stats(
+    eve: &mut EveSender,
+    started: Instant,
+    caps: &[(KernelStats, u64)],
+    reloads: (u64, u64),
+    s: &WorkerStats,
+) {
+    let input = StatsInput {
+        ts: wall_micros(),
+        uptime: started.elapsed().as_secs(),
+        kernel: caps.iter().fold((0, 0, 0), |a, (k, _)| {
+            (a.0 + k.received, a.1 + k.dropped, a.2 + k.if_dropped)
+        }),
+        ring_drops: caps.iter().map(|c| c.1).sum(),
+        reloads,
+        workers: Some(s),
+    };
+    let mut line = eve.buffer();
+    render_stats(&mut line, &input);
+    eve.send(line);
+}
+
+/// Reads one command line from a control client and answers `ok: ...` or `error: ...`.
+/// Returns true for `shutdown`.
+fn handle_control(stream: UnixStream, run: &mut dyn FnMut(&str) -> Result<String, String>) -> bool {
+    let _ = stream.set_nonblocking(false);
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let mut line = String::new();
+    let Ok(mut w) = stream.try_clone() else {
+        return false;
+    };
+    if BufReader::new(stream).read_line(&mut line).is_err() {
+        return false;
+    }
+    let cmd = line.trim();
+    let reply = match run(cmd) {
+        Ok(s) => format!("ok: {s}\n"),
+        Err(e) => format!("error: {e}\n"),
+    };
+    let _ = w.write_all(reply.as_bytes());
+    cmd == "shutdown"
+}
+
+/// Sends one command to a running sensor's control socket and returns its answer.
+pub fn control(socket: &std::path::Path, cmd: &str) -> Result<String, String> {
+    let mut s = UnixStream::connect(socket).map_err(|e| format!("{}: {e}", socket.display()))?;
+    s.set_read_timeout(Some(Duration::from_secs(120)))
+        .map_err(|e| e.to_string())?;
+    s.write_all(format!("{cmd}\n").as_bytes())
+        .map_err(|e| e.to_string())?;
+    let mut answer = String::new();
+    BufReader::new(s)
+        .read_line(&mut answer)
+        .map_err(|e| e.to_string())?;
+    Ok(answer.trim_end().to_string())
+}
