@@ -430,6 +430,18 @@ mod tests {
     }
 
     #[test]
+    fn the_service_example_config_is_valid() {
+        let c = Config::from_toml(include_str!("../../systemd/sekimori.toml")).unwrap();
+        assert_eq!(c.capture.interfaces, ["eth1"]);
+        assert_eq!(c.capture.mode, Some(CaptureMode::Ids));
+        assert_eq!(c.service.stats_interval, Some(30));
+        let e = Config::from_toml("[capture]\nmode = \"ips\"\ninterfaces = [\"a\"]\n").unwrap_err();
+        assert!(e.contains("capture.interfaces"), "{e}");
+        let e = Config::from_toml("[service]\nusr = \"x\"\n").unwrap_err();
+        assert!(e.contains("usr"), "{e}");
+    }
+
+    #[test]
     fn unknown_keys_are_rejected_with_their_name() {
         let e = Config::from_toml("[flow]\ncapacty = 3\n").unwrap_err();
         assert!(e.contains("capacty"), "{e}");
