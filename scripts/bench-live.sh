@@ -39,7 +39,7 @@ while time.time() < end:
 print(n, flush=True)
 PY
 ip netns exec ${p}b "$bin" run -i ${p}b0 --rules "$rules" --cache-dir "$work/cache" --workers "$workers" \
-  --eve "$work/eve.json" --checksum-checks no --control-socket "$work/ctl.sock" 2> "$work/sensor.log" &
+  --eve "$work/eve.json" --checksum-checks no --runmode ${RUNMODE:-workers} --control-socket "$work/ctl.sock" 2> "$work/sensor.log" &
 for _ in $(seq 600); do [ -S "$work/ctl.sock" ] && break; sleep 0.1; done
 [ -S "$work/ctl.sock" ] || { cat "$work/sensor.log"; exit 1; }
 sent=0

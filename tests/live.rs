@@ -332,6 +332,15 @@ const WORLD: &str =
 
 #[test]
 fn inline_blocks_what_drop_rules_match_and_passes_the_rest() {
+    inline_blocks("workers");
+}
+
+#[test]
+fn inline_blocks_with_a_capture_thread_per_interface() {
+    inline_blocks("autofp");
+}
+
+fn inline_blocks(runmode: &str) {
     let Some(net) = Net::new(true) else { return };
     let rules = net.path("t.rules");
     write_rules(&rules, &[HELLO, EVIL]);
@@ -341,6 +350,8 @@ fn inline_blocks_what_drop_rules_match_and_passes_the_rest() {
         "s",
         &[
             "--ips",
+            "--runmode",
+            runmode,
             "-i",
             &s0,
             "-i",
@@ -484,4 +495,66 @@ fn reload_under_traffic_loses_nothing_and_a_broken_pack_keeps_the_old_rules() {
         "world alerts after the refused reload: {after}"
     );
     assert!(log.contains("1 reloads (1 failed)"), "{log}");
+}
+
+const PROBE: &str = r#"
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, 11, 1)
+s.connect(("10.99.0.2", 9999))
+s.settimeout(3)
+s.send(b"BADCMD 1")
+try:
+    s.recv(100)
+    print("answered")
+except ConnectionRefusedError:
+    print("refused")
+except socket.timeout:
+    print("timeout")
+"#;
+
+#[test]
+fn reject_answers_the_source_with_icmp_unreachable() {
+    let Some(net) = Net::new(true) else { return };
+    let rules = net.path("t.rules");
+    write_rules(
+        &rules,
+        &["reject udp any any -> any 9999 (msg:\"BADCMD\"; content:\"BADCMD\"; sid:5; rev:1;)"],
+    );
+    std::fs::write(net.path("probe.py"), PROBE).unwrap();
+    let (s0, s1) = (net.ns("s0"), net.ns("s1"));
+    let sensor = net.sensor(
+        "s",
+        &[
+            "--ips",
+            "-i",
+            &s0,
+            "-i",
+            &s1,
+            "--rules",
+            rules.to_str().unwrap(),
+        ],
+    );
+    let rx = net.receiver(1.5);
+    let out = Command::new("ip")
+        .args(["netns", "exec", &net.ns("a"), "python3"])
+        .arg(net.path("probe.py"))
+        .output()
+        .unwrap();
+    let got = received(rx);
+    let log = sensor.stop(&net);
+    // The sender's kernel got the ICMP port unreachable the sensor sent in b's name.
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "refused",
+        "{log}"
+    );
+    assert_eq!(got, "", "nothing reached the far side");
+    let events = read_eve(&net.path("eve.json"));
+    let a: Vec<_> = events
+        .iter()
+        .filter(|e| e["alert"]["signature_id"] == 5)
+        .collect();
+    assert_eq!(a.len(), 1);
+    assert_eq!(a[0]["alert"]["action"], "blocked");
 }

@@ -64,6 +64,68 @@ impl LiveCapture {
         &self.name
     }
 
+    /// Joins PACKET_FANOUT group `group` in hash mode (with kernel defragmentation first):
+    /// the kernel spreads flows over the group's sockets by a symmetric flow hash, so each
+    /// worker owning one socket sees whole flows, both directions.
+    #[allow(unsafe_code)]
+    pub fn join_fanout(&self, group: u16) -> Result<(), String> {
+        use std::os::fd::AsRawFd;
+        let val: libc::c_uint = libc::c_uint::from(group)
+            | ((libc::PACKET_FANOUT_HASH | libc::PACKET_FANOUT_FLAG_DEFRAG) << 16);
+        // SAFETY: the descriptor is this handle's open packet socket for the whole call, and
+        // the option value is a live c_uint whose exact size is passed.
+        let rc = unsafe {
+            libc::setsockopt(
+                self.cap.as_raw_fd(),
+                libc::SOL_PACKET,
+                libc::PACKET_FANOUT,
+                (&val as *const libc::c_uint).cast(),
+                std::mem::size_of::<libc::c_uint>() as libc::socklen_t,
+            )
+        };
+        if rc != 0 {
+            return Err(format!(
+                "{}: PACKET_FANOUT: {}",
+                self.name,
+                std::io::Error::last_os_error()
+            ));
+        }
+        Ok(())
+    }
+
+    /// Sends a frame out of this interface (inline forwarding in workers mode).
+    pub fn send(&mut self, frame: &[u8]) -> Result<(), String> {
+        self.cap
+            .sendpacket(frame)
+            .map_err(|e| format!("{}: {e}", self.name))
+    }
+
+    /// Reads what is ready without waiting; `Ok(false)` when nothing was.
+    pub fn try_frame(&mut self, f: &mut dyn FnMut(Micros, &[u8])) -> Result<bool, String> {
+        match self.cap.next_packet() {
+            Ok(pkt) => {
+                #[allow(clippy::useless_conversion)]
+                let ts =
+                    i64::from(pkt.header.ts.tv_sec) * 1_000_000 + i64::from(pkt.header.ts.tv_usec);
+                f(ts, pkt.data);
+                Ok(true)
+            }
+            Err(pcap::Error::TimeoutExpired) => Ok(false),
+            Err(e) => Err(format!("{}: {e}", self.name)),
+        }
+    }
+
+    /// Waits up to `ms` milliseconds until one of `caps` has a frame.
+    pub fn wait_any(caps: &[LiveCapture], ms: u8) {
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        use std::os::fd::AsFd;
+        let mut fds: Vec<PollFd<'_>> = caps
+            .iter()
+            .map(|c| PollFd::new(c.cap.as_fd(), PollFlags::POLLIN))
+            .collect();
+        let _ = poll(&mut fds, PollTimeout::from(ms));
+    }
+
     /// The kernel's counters for this handle.
     pub fn kernel_stats(&mut self) -> KernelStats {
         self.cap

@@ -187,6 +187,9 @@ pub struct RunArgs {
     /// BPF capture filter.
     #[arg(long)]
     pub bpf: Option<String>,
+    /// workers (PACKET_FANOUT sockets per worker) or autofp (capture thread per interface).
+    #[arg(long, value_enum)]
+    pub runmode: Option<crate::config::RunMode>,
     /// Control socket path.
     #[arg(long)]
     pub control_socket: Option<PathBuf>,
@@ -589,6 +592,8 @@ fn run_live_cmd(args: RunArgs) -> Result<ExitCode, String> {
             .control_socket
             .clone()
             .or_else(|| cfg.service.control_socket.clone()),
+        fanout: args.runmode.or(cfg.capture.runmode).unwrap_or_default()
+            == crate::config::RunMode::Workers,
         user: cfg.service.user.clone(),
         group: cfg.service.group.clone(),
     };

@@ -76,6 +76,20 @@ pub struct CaptureSection {
     pub bpf: Option<String>,
     /// Bytes captured per frame (default 65535).
     pub snaplen: Option<u32>,
+    /// workers (default: each worker its own PACKET_FANOUT socket per interface) or autofp
+    /// (one capture thread per interface hands frames to the workers).
+    pub runmode: Option<RunMode>,
+}
+
+/// How capture reaches the workers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum RunMode {
+    /// Each worker owns a fanout socket per interface: capture, decode, detect in one thread.
+    #[default]
+    Workers,
+    /// One capture thread per interface dispatches to workers over lock-free rings.
+    Autofp,
 }
 
 /// `[service]`: running as a daemon.

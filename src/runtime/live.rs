@@ -24,7 +24,7 @@ use crossbeam_channel::{bounded, Sender};
 use rtrb::{Consumer, Producer, RingBuffer};
 
 use super::worker::{Verdict, Worker, WorkerConfig, WorkerStats};
-use super::{backoff, Slot, RING};
+use super::{backoff, reject, Slot, RING};
 use crate::capture::live::{Injector, KernelStats, LiveCapture};
 use crate::capture::PacketSource;
 use crate::decode::dispatch_hash;
@@ -63,6 +63,9 @@ pub struct LiveOptions {
     pub stats_interval: Option<Duration>,
     /// Unix socket accepting `reload`, `reopen`, `stats`, `shutdown`.
     pub control_socket: Option<PathBuf>,
+    /// Workers mode: every worker opens each interface itself and the kernel spreads flows
+    /// over them (PACKET_FANOUT, symmetric hash): no capture thread, no hand-over.
+    pub fanout: bool,
     /// Run as this user (and group) once capture is open.
     pub user: Option<String>,
     /// Group for `user` (default: the user's primary group).
@@ -179,6 +182,7 @@ fn worker_loop(
     let mut last_tick = Instant::now();
     let mut last_report = Instant::now();
     let mut forward_errors = 0u64;
+    let mut reply = Vec::with_capacity(1500);
     loop {
         let mut got = false;
         for (i, lane) in lanes.iter_mut().enumerate() {
@@ -186,10 +190,23 @@ fn worker_loop(
                 let Ok(slot) = lane.rx.pop() else { break };
                 got = true;
                 let v = w.process(slot.link, slot.ts, slot.pcap_cnt, &slot.data);
-                if v == Verdict::Pass && !out.is_empty() {
-                    // Inline: out of the other interface of the pair.
-                    if out[1 - i].send(&slot.data).is_err() {
-                        forward_errors += 1;
+                if !out.is_empty() {
+                    match v {
+                        // Inline: out of the other interface of the pair.
+                        Verdict::Pass => {
+                            if out[1 - i].send(&slot.data).is_err() {
+                                forward_errors += 1;
+                            }
+                        }
+                        // Back to the source, out of the interface it came in on.
+                        Verdict::Reject => {
+                            if reject::build(slot.link, &slot.data, &mut reply)
+                                && out[i].send(&reply).is_err()
+                            {
+                                forward_errors += 1;
+                            }
+                        }
+                        Verdict::Drop => {}
                     }
                 }
                 let _ = lane.back.push(slot);
@@ -226,6 +243,100 @@ fn worker_loop(
         }
     }
     (w.finish(), forward_errors)
+}
+
+/// Workers mode: this worker reads its own fanout sockets (one per interface), judges each
+/// frame and, inline, sends what passes out of the other interface.
+fn worker_loop_fanout(
+    id: usize,
+    mut w: Worker,
+    mut caps: Vec<LiveCapture>,
+    ips: bool,
+    shared: Arc<Shared>,
+    reports: Sender<Report>,
+    stats_every: Option<Duration>,
+) -> (WorkerStats, u64, KernelStats) {
+    let mut generation = shared.generation.load(Ordering::Acquire);
+    let mut last_tick = Instant::now();
+    let mut last_report = Instant::now();
+    let mut forward_errors = 0u64;
+    let mut count = 0u64;
+    let mut buf: Vec<u8> = Vec::with_capacity(65536);
+    let links: Vec<_> = caps.iter().map(|c| c.link()).collect();
+    let kernel = |caps: &mut [LiveCapture]| {
+        caps.iter_mut().fold(KernelStats::default(), |mut a, c| {
+            let k = c.kernel_stats();
+            a.received += k.received;
+            a.dropped += k.dropped;
+            a.if_dropped += k.if_dropped;
+            a
+        })
+    };
+    while !shared.stop.load(Ordering::Relaxed) {
+        let mut got = false;
+        for i in 0..caps.len() {
+            for _ in 0..64 {
+                let mut verdict = Verdict::Pass;
+                let mut reply_ready = false;
+                let res = caps[i].try_frame(&mut |ts, data| {
+                    count += 1;
+                    verdict = w.process(links[i], ts, count, data);
+                    if ips && verdict == Verdict::Pass {
+                        buf.clear();
+                        buf.extend_from_slice(data);
+                    } else if ips && verdict == Verdict::Reject {
+                        reply_ready = reject::build(links[i], data, &mut buf);
+                    }
+                });
+                match res {
+                    Ok(true) => {
+                        got = true;
+                        let sent = match verdict {
+                            Verdict::Pass if ips => caps[1 - i].send(&buf),
+                            Verdict::Reject if reply_ready => caps[i].send(&buf),
+                            _ => Ok(()),
+                        };
+                        if sent.is_err() {
+                            forward_errors += 1;
+                        }
+                    }
+                    Ok(false) => break,
+                    Err(e) => {
+                        tracing::error!("worker {id}: capture stopped: {e}");
+                        shared.stop.store(true, Ordering::Relaxed);
+                        break;
+                    }
+                }
+            }
+        }
+        if !got {
+            LiveCapture::wait_any(&caps, 100);
+        }
+        if last_tick.elapsed() >= TICK {
+            last_tick = Instant::now();
+            let g = shared.generation.load(Ordering::Acquire);
+            if g != generation {
+                generation = g;
+                let c = shared
+                    .current
+                    .read()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone();
+                if let Err(e) = w.set_detection(c.engine, c.thresholds, c.tuner) {
+                    tracing::error!("worker {id}: cannot switch to the reloaded engine: {e}");
+                }
+            }
+            w.tick(wall_micros());
+            if stats_every.is_some_and(|d| last_report.elapsed() >= d) {
+                last_report = Instant::now();
+                let _ =
+                    reports.try_send(Report::Worker(id, Box::new(w.snapshot()), forward_errors));
+                let _ = reports.try_send(Report::Capture(id, kernel(&mut caps), 0));
+            }
+        }
+    }
+    let k = kernel(&mut caps);
+    (w.finish(), forward_errors, k)
 }
 
 fn capture_loop(
@@ -299,18 +410,34 @@ pub fn run_live(
     let n = opts.workers.max(1);
     // Everything that needs privileges is opened first.
     let mut caps = Vec::new();
-    for iface in &opts.interfaces {
-        caps.push(LiveCapture::open(iface, opts.snaplen, opts.bpf.as_deref())?);
-    }
+    let mut worker_caps: Vec<Vec<LiveCapture>> = Vec::new();
     let mut injectors: Vec<Vec<Injector>> = Vec::new();
-    for _ in 0..n {
-        let mut v = Vec::new();
-        if opts.ips {
-            for iface in &opts.interfaces {
-                v.push(Injector::open(iface)?);
+    if opts.fanout {
+        // Joined in worker order on every interface, so a flow's two directions, arriving on
+        // the two interfaces of an inline pair, land on the same worker.
+        let base = (std::process::id() as u16).wrapping_mul(8);
+        for _ in 0..n {
+            let mut v = Vec::new();
+            for (i, iface) in opts.interfaces.iter().enumerate() {
+                let c = LiveCapture::open(iface, opts.snaplen, opts.bpf.as_deref())?;
+                c.join_fanout(base.wrapping_add(i as u16))?;
+                v.push(c);
             }
+            worker_caps.push(v);
         }
-        injectors.push(v);
+    } else {
+        for iface in &opts.interfaces {
+            caps.push(LiveCapture::open(iface, opts.snaplen, opts.bpf.as_deref())?);
+        }
+        for _ in 0..n {
+            let mut v = Vec::new();
+            if opts.ips {
+                for iface in &opts.interfaces {
+                    v.push(Injector::open(iface)?);
+                }
+            }
+            injectors.push(v);
+        }
     }
     let mode = WriterMode {
         append: true,
@@ -368,6 +495,32 @@ pub fn run_live(
         capture_lanes.push(lanes);
     }
     let mut workers = Vec::new();
+    let mut fanout_workers = Vec::new();
+    for (id, own) in worker_caps.into_iter().enumerate() {
+        let cur = shared
+            .current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let cfg = WorkerConfig {
+            tuner: cur.tuner.clone(),
+            ips: opts.ips,
+            ..opts.worker.clone()
+        };
+        let w = Worker::new(id, cur.engine, cur.thresholds, eve.clone(), cfg)?;
+        let (sh, rep, every, ips) = (
+            shared.clone(),
+            report_tx.clone(),
+            opts.stats_interval,
+            opts.ips,
+        );
+        fanout_workers.push(
+            thread::Builder::new()
+                .name(format!("worker-{id}"))
+                .spawn(move || worker_loop_fanout(id, w, own, ips, sh, rep, every))
+                .map_err(|e| format!("cannot start worker thread: {e}"))?,
+        );
+    }
     for (id, (lanes, out)) in worker_lanes.into_iter().zip(injectors).enumerate() {
         let cur = shared
             .current
@@ -400,15 +553,21 @@ pub fn run_live(
     }
     drop(report_tx);
     tracing::info!(
-        "capturing on {} ({}), {n} workers",
+        "capturing on {} ({}, {}), {n} workers",
         opts.interfaces.join(", "),
-        if opts.ips { "inline" } else { "passive" }
+        if opts.ips { "inline" } else { "passive" },
+        if opts.fanout {
+            "workers mode: PACKET_FANOUT"
+        } else {
+            "one capture thread per interface"
+        }
     );
     sd_notify("READY=1");
 
     let mut reloads = (0u64, 0u64);
     let mut latest_workers: Vec<Option<(WorkerStats, u64)>> = vec![None; n];
-    let mut latest_caps: Vec<(KernelStats, u64)> = vec![Default::default(); opts.interfaces.len()];
+    let mut latest_caps: Vec<(KernelStats, u64)> =
+        vec![Default::default(); opts.interfaces.len().max(n)];
     let mut last_stats = Instant::now();
     let mut do_reload = |reloads: &mut (u64, u64)| -> Result<String, String> {
         sd_notify("RELOADING=1");
@@ -504,6 +663,16 @@ pub fn run_live(
             .map_err(|_| "a worker thread panicked".to_string())?;
         summary.stats.merge(&s);
         summary.forward_errors += fe;
+    }
+    for h in fanout_workers {
+        let (s, fe, k) = h
+            .join()
+            .map_err(|_| "a worker thread panicked".to_string())?;
+        summary.stats.merge(&s);
+        summary.forward_errors += fe;
+        summary.kernel.received += k.received;
+        summary.kernel.dropped += k.dropped;
+        summary.kernel.if_dropped += k.if_dropped;
     }
     let caps: Vec<(KernelStats, u64)> = vec![(summary.kernel, summary.ring_drops)];
     if opts.stats_interval.is_some() {

@@ -4,6 +4,7 @@
 //! state allocates nothing per packet. EVE goes to a writer thread off the packet path.
 
 pub mod live;
+pub mod reject;
 pub mod worker;
 
 use std::path::PathBuf;

@@ -66,6 +66,8 @@ pub struct WorkerStats {
     pub passed: u64,
     /// Packets dropped inline (IPS) by a drop/reject rule or a dropped flow.
     pub dropped: u64,
+    /// Of those, packets a `reject` rule answered (RST / ICMP unreachable).
+    pub rejected: u64,
     /// Alerts raised.
     pub alerts: u64,
     /// TCP payload bytes reassembled and inspected on streams.
@@ -117,6 +119,7 @@ impl WorkerStats {
         self.bad_checksum += o.bad_checksum;
         self.passed += o.passed;
         self.dropped += o.dropped;
+        self.rejected += o.rejected;
         self.alerts += o.alerts;
         self.stream_bytes += o.stream_bytes;
         self.stream_memcap += o.stream_memcap;
@@ -230,6 +233,8 @@ pub enum Verdict {
     Pass,
     /// Drop (inline mode).
     Drop,
+    /// Drop and answer the source with a TCP RST or ICMP unreachable (inline `reject`).
+    Reject,
 }
 
 impl Worker {
@@ -828,7 +833,11 @@ impl Worker {
             }
             let blocked = ips && blocks(sig.action);
             if blocked {
-                verdict = Verdict::Drop;
+                verdict = if sig.action == Action::Reject || verdict == Verdict::Reject {
+                    Verdict::Reject
+                } else {
+                    Verdict::Drop
+                };
                 if let Some(f) = flow.as_deref_mut() {
                     f.dropped = true;
                 }
@@ -879,8 +888,11 @@ impl Worker {
             f.alerted |= any_alert;
         }
         Self::app_done(eve, cfg, ts, flow, p, dns_ready.then_some(&*dns_msg));
-        if verdict == Verdict::Drop {
+        if verdict != Verdict::Pass {
             stats.dropped += 1;
+        }
+        if verdict == Verdict::Reject {
+            stats.rejected += 1;
         }
         (verdict, false)
     }
