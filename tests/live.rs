@@ -392,7 +392,36 @@ fn passive_capture_sees_the_alert() {
     let rules = net.path("t.rules");
     write_rules(&rules, &[HELLO]);
     let b0 = net.ns("b0");
-    let sensor = net.sensor("b", &["-i", &b0, "--rules", rules.to_str().unwrap()]);
+    // Started as root, it switches to an unprivileged user once capture is open.
+    let cfg = net.path("run.toml");
+    std::fs::write(&cfg, "[service]\nuser = \"nobody\"\nstats_interval = 1\n").unwrap();
+    let sensor = net.sensor(
+        "b",
+        &[
+            "--config",
+            cfg.to_str().unwrap(),
+            "-i",
+            &b0,
+            "--rules",
+            rules.to_str().unwrap(),
+        ],
+    );
+    // The control socket is bound just before the switch: give it a moment.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", sensor.child.id())).unwrap();
+        let uid = status
+            .lines()
+            .find(|l| l.starts_with("Uid:"))
+            .unwrap()
+            .to_string();
+        if !uid.split_whitespace().skip(1).any(|u| u == "0") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still root: {uid}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let rx = net.receiver(1.0);
     assert!(net.send(50, 500, "hello").wait().unwrap().success());
     let got = received(rx);
