@@ -19,6 +19,7 @@ pub mod stream_event {
 }
 pub mod flowbits;
 pub mod inspect;
+pub mod iponly;
 pub mod mpm;
 pub mod rules;
 pub mod threshold;
@@ -40,6 +41,7 @@ use crate::flow::Micros;
 use flowbits::{FlowBits, FlowbitCond};
 use inspect::Step;
 use rules::classification::Classifications;
+use rules::header::addr_key;
 use rules::keywords::{Cmp, CsumKind, FlowbitOp, PacketCond, StreamSide, ThresholdSpec};
 use rules::{Action, AddrSet, Buffer, Content, FastPattern, FlowMatch, PortSet, Rule, Target, L4};
 use transform::Transform;
@@ -505,8 +507,9 @@ fn groups_of(l4: L4) -> &'static [usize] {
 struct Group {
     mpm: Option<mpm::Mpm>,
     non_mpm: Vec<u32>,
-    /// Rules on addresses/ports alone: checked on the first packet of each flow direction.
-    ip_only: Vec<u32>,
+    /// Rules on addresses/ports alone: checked on the first packet of each flow direction,
+    /// looked up by address.
+    ip_only: iponly::IpOnlyIndex,
 }
 
 /// The compiled detection engine: built once, then shared read-only (`Arc<Engine>`).
@@ -714,6 +717,7 @@ impl Engine {
         report.flowbits = bit_ids.len();
         let mut builders: [mpm::MpmBuilder; GROUPS] = Default::default();
         let mut groups: [Group; GROUPS] = Default::default();
+        let mut ip_only_lists: [Vec<u32>; GROUPS] = Default::default();
         let mut app_builders: BTreeMap<(Buf, Vec<Transform>), mpm::MpmBuilder> = BTreeMap::new();
         let mut app_non_mpm: [Vec<u32>; 3] = Default::default();
         for (idx, sig) in sigs.iter().enumerate() {
@@ -736,7 +740,7 @@ impl Engine {
             for &g in groups_of(sig.l4) {
                 match fp {
                     Some(c) => builders[g].add(c.mpm_bytes(), c.nocase, idx),
-                    None if sig.ip_only => groups[g].ip_only.push(idx),
+                    None if sig.ip_only => ip_only_lists[g].push(idx),
                     None => groups[g].non_mpm.push(idx),
                 }
             }
@@ -774,6 +778,16 @@ impl Engine {
                 report.database_bytes += m.size();
                 app_mpm.push((buf, ts, m));
             }
+        }
+        for (g, list) in ip_only_lists.iter().enumerate() {
+            let entries: Vec<iponly::Entry<'_>> = list
+                .iter()
+                .map(|&i| {
+                    let s = &sigs[i as usize];
+                    (i, s.src.ranges(), s.dst.ranges(), s.bidirectional)
+                })
+                .collect();
+            groups[g].ip_only = iponly::IpOnlyIndex::build(&entries);
         }
         report.loaded = sigs.len();
         report.compile_time = started.elapsed();
@@ -1098,7 +1112,9 @@ impl Engine {
         // IP-only rules: once per flow direction (every packet when there is no flow); and
         // never on the stream view, which carries no new header.
         if matches!(view, View::Packet { .. }) && (flow.first_in_dir || !flow.tracked) {
-            ctx.candidates.extend_from_slice(&group.ip_only);
+            group
+                .ip_only
+                .candidates(addr_key(p.src), addr_key(p.dst), &mut ctx.candidates);
         }
         ctx.candidates.sort_unstable();
         let bits = match bits {

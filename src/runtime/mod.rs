@@ -107,15 +107,18 @@ fn run_worker(mut w: Worker, mut rx: Consumer<Slot>, mut back: Producer<Slot>) -
     w.finish()
 }
 
-/// Spin briefly, then yield, then sleep: waiting without a lock.
+/// Waiting without a lock: spin a few times, yield a few times, then sleep in growing steps
+/// (up to 200 µs, well within what a ring of 1,024 frames buffers). Spinning long costs more
+/// than it saves when capture and workers share few cores.
 fn backoff(idle: &mut u32) {
     *idle = idle.saturating_add(1);
-    if *idle < 64 {
+    if *idle < 8 {
         std::hint::spin_loop();
-    } else if *idle < 256 {
+    } else if *idle < 16 {
         thread::yield_now();
     } else {
-        thread::sleep(Duration::from_micros(50));
+        let us = (u64::from(*idle - 15) * 10).min(200);
+        thread::sleep(Duration::from_micros(us));
     }
 }
 

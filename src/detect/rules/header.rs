@@ -168,6 +168,11 @@ impl AddrSet {
         self.any || self.set.contains(addr_key(ip))
     }
 
+    /// The set as sorted, disjoint intervals of [`addr_key`] values.
+    pub fn ranges(&self) -> &[(u128, u128)] {
+        self.set.ranges()
+    }
+
     fn from_set(set: RangeSet, negated: bool) -> Self {
         let any = set.ranges() == [(0, u128::MAX)];
         AddrSet { set, any, negated }
