@@ -505,8 +505,17 @@ fn groups_of(l4: L4) -> &'static [usize] {
 
 #[derive(Default)]
 struct Group {
+    /// Fast patterns of every payload rule: stream chunks, and packets not on a stream.
     mpm: Option<mpm::Mpm>,
+    /// Fast patterns of packet-only rules (`flow:no_stream`, `dsize`...): packets whose
+    /// payload is inspected on the stream, where other payload rules cannot match.
+    mpm_pkt: Option<mpm::Mpm>,
+    /// Rules without a fast pattern, for packets not on a stream.
     non_mpm: Vec<u32>,
+    /// Those of them that can match a packet whose payload goes to the stream.
+    non_mpm_pkt: Vec<u32>,
+    /// Those of them that can match stream data.
+    non_mpm_stream: Vec<u32>,
     /// Rules on addresses/ports alone: checked on the first packet of each flow direction,
     /// looked up by address.
     ip_only: iponly::IpOnlyIndex,
@@ -716,6 +725,7 @@ impl Engine {
         }
         report.flowbits = bit_ids.len();
         let mut builders: [mpm::MpmBuilder; GROUPS] = Default::default();
+        let mut pkt_builders: [mpm::MpmBuilder; GROUPS] = Default::default();
         let mut groups: [Group; GROUPS] = Default::default();
         let mut ip_only_lists: [Vec<u32>; GROUPS] = Default::default();
         let mut app_builders: BTreeMap<(Buf, Vec<Transform>), mpm::MpmBuilder> = BTreeMap::new();
@@ -739,9 +749,23 @@ impl Engine {
             let fp = fast_pattern(&sig.steps);
             for &g in groups_of(sig.l4) {
                 match fp {
-                    Some(c) => builders[g].add(c.mpm_bytes(), c.nocase, idx),
+                    Some(c) => {
+                        builders[g].add(c.mpm_bytes(), c.nocase, idx);
+                        if sig.packet_only && !sig.stream_only {
+                            pkt_builders[g].add(c.mpm_bytes(), c.nocase, idx);
+                        }
+                    }
                     None if sig.ip_only => ip_only_lists[g].push(idx),
-                    None => groups[g].non_mpm.push(idx),
+                    None => {
+                        let grp = &mut groups[g];
+                        grp.non_mpm.push(idx);
+                        if !sig.stream_only && (sig.packet_only || sig.steps.is_empty()) {
+                            grp.non_mpm_pkt.push(idx);
+                        }
+                        if !sig.packet_only && !sig.steps.is_empty() {
+                            grp.non_mpm_stream.push(idx);
+                        }
+                    }
                 }
             }
             if sig.ip_only {
@@ -763,6 +787,19 @@ impl Engine {
                 report.databases += 1;
                 report.database_bytes += m.size();
             }
+        }
+        for (g, b) in pkt_builders.into_iter().enumerate() {
+            let (mpm, used) = b.build_cached(cache)?;
+            match used {
+                mpm::CacheUse::Hit => report.cache_hits += 1,
+                _ if mpm.is_some() => report.compiled += 1,
+                _ => {}
+            }
+            if let Some(m) = &mpm {
+                report.databases += 1;
+                report.database_bytes += m.size();
+            }
+            groups[g].mpm_pkt = mpm;
         }
         let mut app_mpm = Vec::new();
         for ((buf, ts), b) in app_builders {
@@ -1053,7 +1090,7 @@ impl Engine {
     pub fn new_ctx_shared(&self, xbits: Arc<XBits>) -> Result<DetectCtx, String> {
         let mut scratch = None;
         for g in &self.groups {
-            if let Some(m) = &g.mpm {
+            for m in g.mpm.iter().chain(g.mpm_pkt.iter()) {
                 m.prepare_scratch(&mut scratch)?;
             }
         }
@@ -1093,8 +1130,16 @@ impl Engine {
             }
         };
         let group = &self.groups[group_of(p.proto)];
+        // Only rules that can match this view are looked at.
+        let (mpm, non_mpm) = match view {
+            View::Packet {
+                stream_active: true,
+            } => (&group.mpm_pkt, &group.non_mpm_pkt),
+            View::Packet { .. } => (&group.mpm, &group.non_mpm),
+            View::Stream { .. } => (&group.mpm, &group.non_mpm_stream),
+        };
         ctx.next_packet();
-        if let (Some(m), Some(scratch), false) = (&group.mpm, &ctx.scratch, scan.is_empty()) {
+        if let (Some(m), Some(scratch), false) = (mpm, &ctx.scratch, scan.is_empty()) {
             let (seen, stamp, cands) = (&mut ctx.seen, ctx.stamp, &mut ctx.candidates);
             let res = m.scan(scan, scratch, |rules| {
                 for &r in rules {
@@ -1108,7 +1153,7 @@ impl Engine {
                 ctx.scan_errors += 1;
             }
         }
-        ctx.candidates.extend_from_slice(&group.non_mpm);
+        ctx.candidates.extend_from_slice(non_mpm);
         // IP-only rules: once per flow direction (every packet when there is no flow); and
         // never on the stream view, which carries no new header.
         if matches!(view, View::Packet { .. }) && (flow.first_in_dir || !flow.tracked) {
