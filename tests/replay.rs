@@ -470,3 +470,24 @@ fn flow_events_report_each_flow_once() {
     assert_eq!(alert["flow_id"], f["flow_id"]);
     assert_eq!(alert["community_id"], f["community_id"]);
 }
+
+#[test]
+fn stream_rule_completing_segments_after_its_fast_pattern_still_alerts() {
+    use sekimori::capture::synth::TcpSession;
+    // The fast pattern (the longest content) arrives 2,000 bytes before the content that
+    // completes the match: the later chunk's prefilter must still report it.
+    let rule = "alert tcp any any -> any any (msg:\"split\"; flow:to_server; content:\"FASTPATTERN-MARKER\"; content:\"tail\"; distance:0; sid:7; rev:1;)";
+    let mut s = TcpSession::open(
+        ("10.0.0.1".parse().unwrap(), 40000),
+        ("10.0.0.2".parse().unwrap(), 5555),
+        1_700_000_000_000_000,
+    );
+    let mut first = b"FASTPATTERN-MARKER".to_vec();
+    first.extend(std::iter::repeat_n(b'x', 2000));
+    s.send(true, &first)
+        .send(false, b"ok")
+        .send(true, b"more tail")
+        .send(false, b"ok");
+    let (_, events) = replay_frames(rule, &s.close());
+    assert_eq!(alert_sids(&events), vec![7]);
+}

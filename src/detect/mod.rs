@@ -26,6 +26,7 @@ pub mod threshold;
 pub mod transform;
 pub mod xbits;
 
+use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -207,6 +208,11 @@ pub enum View<'a> {
         data: &'a [u8],
         /// Offset in `data` where the bytes this packet added begin.
         new_from: usize,
+        /// Stream offset of `data[0]`.
+        base: u64,
+        /// Stream offset up to which earlier prefilter scans of this direction may have
+        /// found fast patterns (updated by each scan).
+        hits_until: &'a Cell<u64>,
     },
 }
 
@@ -400,7 +406,7 @@ impl Sig {
                 // Suricata does not inspect payload keywords on packets without payload.
                 !p.payload.is_empty() && inspect::matches(&self.steps, p.payload)
             }
-            View::Stream { data, new_from } => {
+            View::Stream { data, new_from, .. } => {
                 if self.packet_only || self.steps.is_empty() {
                     return false;
                 }
@@ -507,6 +513,9 @@ fn groups_of(l4: L4) -> &'static [usize] {
 struct Group {
     /// Fast patterns of every payload rule: stream chunks, and packets not on a stream.
     mpm: Option<mpm::Mpm>,
+    /// Longest fast pattern in `mpm` minus one: the bytes before new stream data a pattern
+    /// ending in the new data can start in.
+    fp_reach: usize,
     /// Fast patterns of packet-only rules (`flow:no_stream`, `dsize`...): packets whose
     /// payload is inspected on the stream, where other payload rules cannot match.
     mpm_pkt: Option<mpm::Mpm>,
@@ -776,6 +785,7 @@ impl Engine {
         }
         for (g, b) in builders.into_iter().enumerate() {
             report.patterns += b.len();
+            groups[g].fp_reach = b.max_len().saturating_sub(1);
             let (mpm, used) = b.build_cached(cache)?;
             match used {
                 mpm::CacheUse::Hit => report.cache_hits += 1,
@@ -1123,13 +1133,30 @@ impl Engine {
         mut on_match: impl FnMut(u32),
     ) {
         // Prefilter input: the payload, or the new stream bytes with some context before them.
+        let group = &self.groups[group_of(p.proto)];
+        // Stream chunks are verified with up to STREAM_SCAN_LOOKBACK bytes of context, so the
+        // prefilter must report every fast pattern there. Bytes before the new data were
+        // scanned when they were new: if those scans found nothing in the context range,
+        // only the longest fast pattern's reach needs scanning again.
+        let mut scan_end = 0;
         let scan: &[u8] = match view {
             View::Packet { .. } => p.payload,
-            View::Stream { data, new_from } => {
-                &data[new_from.saturating_sub(STREAM_SCAN_LOOKBACK)..]
+            View::Stream {
+                data,
+                new_from,
+                base,
+                hits_until,
+            } => {
+                let context = new_from.saturating_sub(STREAM_SCAN_LOOKBACK);
+                let from = if hits_until.get() > base + context as u64 {
+                    context
+                } else {
+                    new_from.saturating_sub(group.fp_reach)
+                };
+                scan_end = base + data.len() as u64;
+                &data[from..]
             }
         };
-        let group = &self.groups[group_of(p.proto)];
         // Only rules that can match this view are looked at.
         let (mpm, non_mpm) = match view {
             View::Packet {
@@ -1141,7 +1168,9 @@ impl Engine {
         ctx.next_packet();
         if let (Some(m), Some(scratch), false) = (mpm, &ctx.scratch, scan.is_empty()) {
             let (seen, stamp, cands) = (&mut ctx.seen, ctx.stamp, &mut ctx.candidates);
-            let res = m.scan(scan, scratch, |rules| {
+            let mut any = false;
+            let res = m.scan(scan, scratch, |rules, _| {
+                any = true;
                 for &r in rules {
                     if seen[r as usize] != stamp {
                         seen[r as usize] = stamp;
@@ -1151,6 +1180,10 @@ impl Engine {
             });
             if res.is_err() {
                 ctx.scan_errors += 1;
+            }
+            // Hyperscan reports each pattern once, so a hit anywhere marks the whole scan.
+            if let (true, View::Stream { hits_until, .. }) = (any || res.is_err(), view) {
+                hits_until.set(hits_until.get().max(scan_end));
             }
         }
         ctx.candidates.extend_from_slice(non_mpm);
@@ -1213,7 +1246,7 @@ impl Engine {
                 tx.each(*buf, flow.to_server, &mut |inst| {
                     let inst = transform::apply_all(ts, inst, ta, tb);
                     if !inst.is_empty() {
-                        let res = m.scan(inst, scratch, |rules| {
+                        let res = m.scan(inst, scratch, |rules, _| {
                             for &r in rules {
                                 if seen[r as usize] != stamp {
                                     seen[r as usize] = stamp;

@@ -64,6 +64,12 @@ fn literal_expr(bytes: &[u8]) -> String {
 
 impl MpmBuilder {
     /// Registers `rule` as a candidate whenever `pattern` occurs.
+    /// Length of the longest pattern added.
+    pub fn max_len(&self) -> usize {
+        self.ids.keys().map(|(p, _)| p.len()).max().unwrap_or(0)
+    }
+
+    /// Adds `rule`'s fast pattern.
     pub fn add(&mut self, pattern: &[u8], nocase: bool, rule: u32) {
         // Case-insensitive matching of a pattern without letters is exact matching.
         let nocase = nocase && pattern.iter().any(|b| b.is_ascii_alphabetic());
@@ -222,16 +228,16 @@ impl Mpm {
         &self,
         data: &[u8],
         scratch: &Scratch,
-        mut hit: impl FnMut(&[u32]),
+        mut hit: impl FnMut(&[u32], u64),
     ) -> Result<(), String> {
         let rules_of = &self.rules_of;
         self.db
             .scan(
                 data,
                 scratch,
-                |id: u32, _from: u64, _to: u64, _flags: u32| {
+                |id: u32, _from: u64, to: u64, _flags: u32| {
                     if let Some(rules) = rules_of.get(id as usize) {
-                        hit(rules);
+                        hit(rules, to);
                     }
                     Matching::Continue
                 },
@@ -267,14 +273,14 @@ mod tests {
         mpm.prepare_scratch(&mut scratch).unwrap();
         let scratch = scratch.unwrap();
         let mut got = Vec::new();
-        mpm.scan(b"xx\x00\xffA.yy HeLLo hello 1234", &scratch, |r| {
+        mpm.scan(b"xx\x00\xffA.yy HeLLo hello 1234", &scratch, |r, _| {
             got.extend_from_slice(r)
         })
         .unwrap();
         got.sort();
         assert_eq!(got, vec![7, 8, 9, 10]);
         got.clear();
-        mpm.scan(b"\x00\xffa.", &scratch, |r| got.extend_from_slice(r))
+        mpm.scan(b"\x00\xffa.", &scratch, |r, _| got.extend_from_slice(r))
             .unwrap();
         assert!(got.is_empty(), "case-sensitive pattern matched other case");
     }
@@ -296,7 +302,7 @@ mod tests {
         let mut s = None;
         m2.prepare_scratch(&mut s).unwrap();
         let mut got = Vec::new();
-        m2.scan(b"a needle and OTHER", s.as_ref().unwrap(), |r| {
+        m2.scan(b"a needle and OTHER", s.as_ref().unwrap(), |r, _| {
             got.extend_from_slice(r)
         })
         .unwrap();

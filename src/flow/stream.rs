@@ -118,6 +118,8 @@ pub struct Reassembler {
     pub app_off: u64,
     /// Stream offset up to which raw stream detection looked.
     pub raw_off: u64,
+    /// Stream offset up to which raw-stream prefilter scans may have found fast patterns.
+    pub hits_until: std::cell::Cell<u64>,
     /// Counters.
     pub events: StreamEvents,
 }

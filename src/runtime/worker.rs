@@ -675,6 +675,8 @@ impl Worker {
                     let view = View::Stream {
                         data: &s.window()[..end],
                         new_from: start,
+                        base: s.window_off(),
+                        hits_until: &s.hits_until,
                     };
                     engine.inspect(ctx, p, facts, Some(bits), view, |idx| {
                         if !matched.contains(&idx) {
@@ -1012,6 +1014,8 @@ impl Worker {
                         let view = View::Stream {
                             data: &s.window()[..end],
                             new_from: start,
+                            base: s.window_off(),
+                            hits_until: &s.hits_until,
                         };
                         engine.inspect(ctx, p, *facts, Some(bits), view, |i| {
                             hits.push((d, usize::MAX, i))
