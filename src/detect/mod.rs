@@ -21,6 +21,7 @@ pub mod flowbits;
 pub mod inspect;
 pub mod iponly;
 pub mod mpm;
+pub mod portgroup;
 pub mod rules;
 pub mod threshold;
 pub mod transform;
@@ -519,12 +520,12 @@ struct Group {
     /// Fast patterns of packet-only rules (`flow:no_stream`, `dsize`...): packets whose
     /// payload is inspected on the stream, where other payload rules cannot match.
     mpm_pkt: Option<mpm::Mpm>,
-    /// Rules without a fast pattern, for packets not on a stream.
-    non_mpm: Vec<u32>,
+    /// Rules without a fast pattern, for packets not on a stream, by destination port.
+    non_mpm: portgroup::PortIndex,
     /// Those of them that can match a packet whose payload goes to the stream.
-    non_mpm_pkt: Vec<u32>,
+    non_mpm_pkt: portgroup::PortIndex,
     /// Those of them that can match stream data.
-    non_mpm_stream: Vec<u32>,
+    non_mpm_stream: portgroup::PortIndex,
     /// Rules on addresses/ports alone: checked on the first packet of each flow direction,
     /// looked up by address.
     ip_only: iponly::IpOnlyIndex,
@@ -737,6 +738,8 @@ impl Engine {
         let mut pkt_builders: [mpm::MpmBuilder; GROUPS] = Default::default();
         let mut groups: [Group; GROUPS] = Default::default();
         let mut ip_only_lists: [Vec<u32>; GROUPS] = Default::default();
+        // Rules without a fast pattern per group: all, packet view on a stream, stream view.
+        let mut non_mpm_lists: [[Vec<u32>; 3]; GROUPS] = Default::default();
         let mut app_builders: BTreeMap<(Buf, Vec<Transform>), mpm::MpmBuilder> = BTreeMap::new();
         let mut app_non_mpm: [Vec<u32>; 3] = Default::default();
         for (idx, sig) in sigs.iter().enumerate() {
@@ -766,13 +769,13 @@ impl Engine {
                     }
                     None if sig.ip_only => ip_only_lists[g].push(idx),
                     None => {
-                        let grp = &mut groups[g];
-                        grp.non_mpm.push(idx);
+                        let lists = &mut non_mpm_lists[g];
+                        lists[0].push(idx);
                         if !sig.stream_only && (sig.packet_only || sig.steps.is_empty()) {
-                            grp.non_mpm_pkt.push(idx);
+                            lists[1].push(idx);
                         }
                         if !sig.packet_only && !sig.steps.is_empty() {
-                            grp.non_mpm_stream.push(idx);
+                            lists[2].push(idx);
                         }
                     }
                 }
@@ -825,6 +828,21 @@ impl Engine {
                 report.database_bytes += m.size();
                 app_mpm.push((buf, ts, m));
             }
+        }
+        for (g, lists) in non_mpm_lists.iter().enumerate() {
+            let index = |list: &[u32]| {
+                let entries: Vec<(u32, &PortSet, bool)> = list
+                    .iter()
+                    .map(|&i| {
+                        let s = &sigs[i as usize];
+                        (i, &s.dport, s.bidirectional)
+                    })
+                    .collect();
+                portgroup::PortIndex::build(&entries)
+            };
+            groups[g].non_mpm = index(&lists[0]);
+            groups[g].non_mpm_pkt = index(&lists[1]);
+            groups[g].non_mpm_stream = index(&lists[2]);
         }
         for (g, list) in ip_only_lists.iter().enumerate() {
             let entries: Vec<iponly::Entry<'_>> = list
@@ -1186,7 +1204,8 @@ impl Engine {
                 hits_until.set(hits_until.get().max(scan_end));
             }
         }
-        ctx.candidates.extend_from_slice(non_mpm);
+        let dport = if p.has_ports() { p.dport } else { 0 };
+        ctx.candidates.extend_from_slice(non_mpm.lookup(dport));
         // IP-only rules: once per flow direction (every packet when there is no flow); and
         // never on the stream view, which carries no new header.
         if matches!(view, View::Packet { .. }) && (flow.first_in_dir || !flow.tracked) {

@@ -282,7 +282,8 @@ pub struct FlowTable {
     cfg: FlowConfig,
     /// Over 95% full: idle timeouts are cut to a tenth until the table is below 70%.
     emergency: bool,
-    map: HashMap<FlowKey, Flow>,
+    /// Keyed with a seeded, DoS-resistant but fast hasher (foldhash): keys come from traffic.
+    map: HashMap<FlowKey, Flow, foldhash::fast::RandomState>,
     next_id: u64,
     salt: u64,
     next_sweep: Micros,
@@ -307,7 +308,7 @@ impl FlowTable {
     pub fn new(cfg: FlowConfig, worker: usize) -> FlowTable {
         let cap = cfg.capacity.min(1 << 20);
         FlowTable {
-            map: HashMap::with_capacity(cap.min(4096)),
+            map: HashMap::with_capacity_and_hasher(cap.min(4096), Default::default()),
             emergency: false,
             cfg,
             next_id: 0,
