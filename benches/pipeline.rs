@@ -13,6 +13,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 use sekimori::capture::synth::{Frame, TcpSession};
 use sekimori::decode::{decode, LinkType};
+use sekimori::detect::mpm::MpmBuilder;
 use sekimori::detect::rules::classification::Classifications;
 use sekimori::detect::rules::{parse::parse_rule, Vars};
 use sekimori::detect::{Engine, FlowFacts, View};
@@ -21,6 +22,7 @@ use sekimori::flow::{FlowConfig, FlowTable};
 use sekimori::output::eve::{render_alert, AlertInput};
 use sekimori::output::{Backpressure, EveTarget, EveWriter};
 use sekimori::runtime::worker::{ChecksumMode, Worker, WorkerConfig};
+use sekimori::tune::{AlertFacts, Decision, SigInfo, Tuner};
 
 /// 200 HTTP-like sessions between distinct hosts.
 fn traffic() -> Vec<Frame> {
@@ -198,6 +200,66 @@ fn benches(c: &mut Criterion) {
             };
             render_alert(&mut line, &input, sig);
             black_box(line.len())
+        })
+    });
+
+    // The Hyperscan prefilter alone: 1,000 fast patterns over one full-size payload.
+    let mut builder = MpmBuilder::default();
+    for i in 0..1000u32 {
+        builder.add(format!("/evil-path-{i}/").as_bytes(), true, i);
+    }
+    let mpm = builder.build().unwrap().unwrap();
+    let mut scratch = None;
+    mpm.prepare_scratch(&mut scratch).unwrap();
+    let scratch = scratch.unwrap();
+    let payload: Vec<u8> = (0..1460u32)
+        .map(|i| b"GET /index.html abcdefgh"[i as usize % 24])
+        .collect();
+    let mut g = c.benchmark_group("prefilter");
+    g.throughput(Throughput::Bytes(payload.len() as u64));
+    g.bench_function("scan_1460_bytes_1000_patterns", |b| {
+        b.iter(|| {
+            let mut n = 0;
+            mpm.scan(black_box(&payload), &scratch, |r, _| n += r.len())
+                .unwrap();
+            black_box(n)
+        })
+    });
+    g.finish();
+
+    // Tuning one alert: suppression check, override lookup with networks, asset impact.
+    let infos: Vec<SigInfo<'_>> = engine.sigs().iter().map(SigInfo::from).collect();
+    let tuning = r#"
+[[asset]]
+name = "dmz"
+networks = ["198.51.100.0/24"]
+criticality = "high"
+roles = ["Web_Server"]
+[[override]]
+classtype = "trojan-activity"
+dst = ["198.51.100.0/25"]
+severity = "Critical"
+[[suppress]]
+sid = 1000001
+track = "by_src"
+ip = ["192.0.2.0/24"]
+"#;
+    let tuner = Tuner::from_texts(
+        &[("bench.toml".into(), tuning.to_string())],
+        &infos,
+        &Vars::suricata_defaults(),
+    )
+    .unwrap();
+    let facts = AlertFacts {
+        src: "10.0.0.1".parse().unwrap(),
+        dst: "198.51.100.7".parse().unwrap(),
+        target: "198.51.100.7".parse().unwrap(),
+        target_port: Some(80),
+    };
+    c.bench_function("tune_decide_alert", |b| {
+        b.iter(|| match tuner.decide(black_box(1), &facts) {
+            Decision::Suppressed(_) => 0u8,
+            Decision::Alert(t) => t.severity as u8,
         })
     });
 }
