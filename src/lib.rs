@@ -2,7 +2,8 @@
 //!
 //! Data flows one way, and the modules follow it:
 //!
-//! 1. [`capture`]: frames from pcap files (and, later, live interfaces) behind one trait;
+//! 1. [`capture`]: frames from pcap files and live interfaces (libpcap, PACKET_FANOUT) behind
+//!    one trait;
 //! 2. [`decode`]: link layer to transport into a borrowed [`decode::Packet`], bad input counted;
 //! 3. [`flow`]: per-worker flow table (direction, established state, counters, timeouts);
 //! 4. [`detect`]: Suricata-syntax rules compiled into Hyperscan prefilters plus exact verification,
@@ -10,7 +11,9 @@
 //! 5. [`tune`]: the SOC's severity for each alert (taxonomy, overrides, assets, suppression);
 //! 6. [`output`]: EVE JSON rendered by workers, written by a thread off the packet path.
 //!
-//! [`runtime`] wires them: a capture thread feeding per-core workers over lock-free rings.
+//! [`runtime`] wires them: offline replay (a reader feeding per-core workers over lock-free
+//! rings) and live capture (workers owning fanout sockets, or capture threads feeding them;
+//! inline forwarding, reload, stats, service integration).
 //! [`config`] is the TOML configuration and [`cli`] the command line.
 
 #![deny(unsafe_code)]

@@ -1,5 +1,6 @@
 //! Capture: where frames come from. Offline replay reads pcap/pcapng files through libpcap;
-//! live back ends (libpcap live, AF_PACKET) implement the same [`PacketSource`] trait.
+//! live capture ([`live`]) reads interfaces through libpcap (TPACKET_V3 rings on Linux, with
+//! PACKET_FANOUT in workers mode) behind the same [`PacketSource`] trait.
 
 use std::path::{Path, PathBuf};
 
