@@ -104,10 +104,7 @@ impl LiveCapture {
     pub fn try_frame(&mut self, f: &mut dyn FnMut(Micros, &[u8])) -> Result<bool, String> {
         match self.cap.next_packet() {
             Ok(pkt) => {
-                #[allow(clippy::useless_conversion)]
-                let ts =
-                    i64::from(pkt.header.ts.tv_sec) * 1_000_000 + i64::from(pkt.header.ts.tv_usec);
-                f(ts, pkt.data);
+                f(super::pcap_ts(pkt.header), pkt.data);
                 Ok(true)
             }
             Err(pcap::Error::TimeoutExpired) => Ok(false),
@@ -144,25 +141,12 @@ impl PacketSource for LiveCapture {
         self.link
     }
 
-    /// `Ok(true)` also when the read timed out without a frame.
+    /// `Ok(true)` also when no frame came within 100 ms.
     fn next_frame(&mut self, f: &mut dyn FnMut(Micros, &[u8])) -> Result<bool, String> {
-        match self.cap.next_packet() {
-            Ok(pkt) => {
-                #[allow(clippy::useless_conversion)]
-                let ts =
-                    i64::from(pkt.header.ts.tv_sec) * 1_000_000 + i64::from(pkt.header.ts.tv_usec);
-                f(ts, pkt.data);
-                Ok(true)
-            }
-            Err(pcap::Error::TimeoutExpired) => {
-                use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-                use std::os::fd::AsFd;
-                let mut fds = [PollFd::new(self.cap.as_fd(), PollFlags::POLLIN)];
-                let _ = poll(&mut fds, PollTimeout::from(100u8));
-                Ok(true)
-            }
-            Err(e) => Err(format!("{}: {e}", self.name)),
+        if !self.try_frame(f)? {
+            LiveCapture::wait_any(std::slice::from_ref(self), 100);
         }
+        Ok(true)
     }
 }
 

@@ -54,6 +54,15 @@ pub fn expand_inputs(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
     Ok(out)
 }
 
+/// A libpcap packet time in microseconds since the epoch.
+#[inline]
+pub(crate) fn pcap_ts(h: &pcap::PacketHeader) -> Micros {
+    // time_t and suseconds_t are i64 here but narrower on other targets.
+    #[allow(clippy::useless_conversion)]
+    let ts = i64::from(h.ts.tv_sec) * 1_000_000 + i64::from(h.ts.tv_usec);
+    ts
+}
+
 /// A pcap or pcapng file read through libpcap.
 pub struct PcapFile {
     cap: pcap::Capture<pcap::Offline>,
@@ -90,11 +99,7 @@ impl PacketSource for PcapFile {
     fn next_frame(&mut self, f: &mut dyn FnMut(Micros, &[u8])) -> Result<bool, String> {
         match self.cap.next_packet() {
             Ok(pkt) => {
-                // time_t and suseconds_t are i64 here but narrower on other targets.
-                #[allow(clippy::useless_conversion)]
-                let ts =
-                    i64::from(pkt.header.ts.tv_sec) * 1_000_000 + i64::from(pkt.header.ts.tv_usec);
-                f(ts, pkt.data);
+                f(pcap_ts(pkt.header), pkt.data);
                 Ok(true)
             }
             Err(pcap::Error::NoMorePackets) => Ok(false),

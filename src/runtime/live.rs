@@ -162,6 +162,70 @@ fn drop_privileges(user: &str, group: Option<&str>) -> Result<(), String> {
     Ok(())
 }
 
+/// A worker's periodic duties: pick up a reloaded engine, end idle flows, report counters.
+struct Housekeeping {
+    id: usize,
+    generation: u64,
+    last_tick: Instant,
+    last_report: Instant,
+    stats_every: Option<Duration>,
+}
+
+impl Housekeeping {
+    fn new(id: usize, shared: &Shared, stats_every: Option<Duration>) -> Housekeeping {
+        Housekeeping {
+            id,
+            generation: shared.generation.load(Ordering::Acquire),
+            last_tick: Instant::now(),
+            last_report: Instant::now(),
+            stats_every,
+        }
+    }
+
+    /// Whether a tick is due (one clock read).
+    #[inline]
+    fn due(&self) -> bool {
+        self.last_tick.elapsed() >= TICK
+    }
+
+    /// Runs the tick; true when counters were reported this time.
+    fn run(
+        &mut self,
+        w: &mut Worker,
+        shared: &Shared,
+        reports: &Sender<Report>,
+        forward_errors: u64,
+    ) -> bool {
+        self.last_tick = Instant::now();
+        let g = shared.generation.load(Ordering::Acquire);
+        if g != self.generation {
+            self.generation = g;
+            let c = shared
+                .current
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            if let Err(e) = w.set_detection(c.engine, c.thresholds, c.tuner) {
+                tracing::error!(
+                    "worker {}: cannot switch to the reloaded engine: {e}",
+                    self.id
+                );
+            }
+        }
+        w.tick(wall_micros());
+        if self
+            .stats_every
+            .is_some_and(|d| self.last_report.elapsed() >= d)
+        {
+            self.last_report = Instant::now();
+            let snap = Box::new(w.snapshot());
+            let _ = reports.try_send(Report::Worker(self.id, snap, forward_errors));
+            return true;
+        }
+        false
+    }
+}
+
 struct WorkerLane {
     rx: Consumer<Slot>,
     back: Producer<Slot>,
@@ -177,10 +241,8 @@ fn worker_loop(
     reports: Sender<Report>,
     stats_every: Option<Duration>,
 ) -> (WorkerStats, u64) {
-    let mut generation = shared.generation.load(Ordering::Acquire);
+    let mut hk = Housekeeping::new(id, &shared, stats_every);
     let mut idle = 0u32;
-    let mut last_tick = Instant::now();
-    let mut last_report = Instant::now();
     let mut forward_errors = 0u64;
     let mut reply = Vec::with_capacity(1500);
     loop {
@@ -220,26 +282,8 @@ fn worker_loop(
             }
             backoff(&mut idle);
         }
-        if last_tick.elapsed() >= TICK {
-            last_tick = Instant::now();
-            let g = shared.generation.load(Ordering::Acquire);
-            if g != generation {
-                generation = g;
-                let c = shared
-                    .current
-                    .read()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .clone();
-                if let Err(e) = w.set_detection(c.engine, c.thresholds, c.tuner) {
-                    tracing::error!("worker {id}: cannot switch to the reloaded engine: {e}");
-                }
-            }
-            w.tick(wall_micros());
-            if stats_every.is_some_and(|d| last_report.elapsed() >= d) {
-                last_report = Instant::now();
-                let _ =
-                    reports.try_send(Report::Worker(id, Box::new(w.snapshot()), forward_errors));
-            }
+        if hk.due() {
+            hk.run(&mut w, &shared, &reports, forward_errors);
         }
     }
     (w.finish(), forward_errors)
@@ -256,9 +300,7 @@ fn worker_loop_fanout(
     reports: Sender<Report>,
     stats_every: Option<Duration>,
 ) -> (WorkerStats, u64, KernelStats) {
-    let mut generation = shared.generation.load(Ordering::Acquire);
-    let mut last_tick = Instant::now();
-    let mut last_report = Instant::now();
+    let mut hk = Housekeeping::new(id, &shared, stats_every);
     let mut forward_errors = 0u64;
     let mut count = 0u64;
     let mut buf: Vec<u8> = Vec::with_capacity(65536);
@@ -312,27 +354,8 @@ fn worker_loop_fanout(
         if !got {
             LiveCapture::wait_any(&caps, 100);
         }
-        if last_tick.elapsed() >= TICK {
-            last_tick = Instant::now();
-            let g = shared.generation.load(Ordering::Acquire);
-            if g != generation {
-                generation = g;
-                let c = shared
-                    .current
-                    .read()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .clone();
-                if let Err(e) = w.set_detection(c.engine, c.thresholds, c.tuner) {
-                    tracing::error!("worker {id}: cannot switch to the reloaded engine: {e}");
-                }
-            }
-            w.tick(wall_micros());
-            if stats_every.is_some_and(|d| last_report.elapsed() >= d) {
-                last_report = Instant::now();
-                let _ =
-                    reports.try_send(Report::Worker(id, Box::new(w.snapshot()), forward_errors));
-                let _ = reports.try_send(Report::Capture(id, kernel(&mut caps), 0));
-            }
+        if hk.due() && hk.run(&mut w, &shared, &reports, forward_errors) {
+            let _ = reports.try_send(Report::Capture(id, kernel(&mut caps), 0));
         }
     }
     let k = kernel(&mut caps);
