@@ -587,3 +587,51 @@ fn reject_answers_the_source_with_icmp_unreachable() {
     assert_eq!(a.len(), 1);
     assert_eq!(a[0]["alert"]["action"], "blocked");
 }
+
+#[test]
+fn reload_picks_up_changed_tuning() {
+    let Some(net) = Net::new(false) else { return };
+    let rules = net.path("t.rules");
+    write_rules(&rules, &[HELLO]);
+    let tuning = net.path("tuning.toml");
+    let set = |sev: &str| {
+        std::fs::write(
+            &tuning,
+            format!("[[override]]\nsid = 2\nseverity = \"{sev}\"\n"),
+        )
+        .unwrap()
+    };
+    set("Informational");
+    let b0 = net.ns("b0");
+    let sensor = net.sensor(
+        "b",
+        &[
+            "-i",
+            &b0,
+            "--rules",
+            rules.to_str().unwrap(),
+            "--tuning",
+            tuning.to_str().unwrap(),
+        ],
+    );
+    let rx = net.receiver(0.5);
+    assert!(net.send(20, 200, "hello").wait().unwrap().success());
+    received(rx);
+    set("Critical");
+    assert!(sensor.ctl("reload").starts_with("ok: reloaded"));
+    // Workers switch at their next tick.
+    std::thread::sleep(Duration::from_millis(300));
+    let rx = net.receiver(0.5);
+    assert!(net.send(20, 200, "hello").wait().unwrap().success());
+    received(rx);
+    let log = sensor.stop(&net);
+    let events = read_eve(&net.path("eve.json"));
+    let sev: Vec<u64> = events
+        .iter()
+        .filter(|e| e["event_type"] == "alert")
+        .map(|e| e["alert"]["severity"].as_u64().unwrap())
+        .collect();
+    assert_eq!(sev.len(), 40, "{log}");
+    assert!(sev[..20].iter().all(|&s| s == 4), "{sev:?}");
+    assert!(sev[20..].iter().all(|&s| s == 1), "{sev:?}");
+}
