@@ -20,6 +20,15 @@ pub struct KernelStats {
     pub if_dropped: u64,
 }
 
+impl KernelStats {
+    /// Adds another handle's counters.
+    pub fn add(&mut self, o: KernelStats) {
+        self.received += o.received;
+        self.dropped += o.dropped;
+        self.if_dropped += o.if_dropped;
+    }
+}
+
 /// A live interface.
 pub struct LiveCapture {
     cap: pcap::Capture<pcap::Active>,

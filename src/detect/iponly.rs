@@ -10,6 +10,8 @@
 //! checked on every lookup, as before. Candidates are verified by the full header match, so
 //! the index only has to be complete, never exact.
 
+use super::intervals::IntervalIndex;
+
 /// A rule's address sides: (engine index, source ranges, destination ranges, bidirectional).
 pub type Entry<'a> = (u32, &'a [(u128, u128)], &'a [(u128, u128)], bool);
 
@@ -18,73 +20,6 @@ const SELECTIVE: u128 = 1 << 26;
 
 /// A rule touching more elementary intervals than this is checked on every lookup instead.
 const MAX_SPREAD: usize = 4096;
-
-#[derive(Debug, Default)]
-struct Side {
-    /// Elementary interval starts, ascending; the first is 0.
-    starts: Vec<u128>,
-    /// Per interval: offset and length in `rules`.
-    spans: Vec<(u32, u32)>,
-    rules: Vec<u32>,
-}
-
-impl Side {
-    fn build(entries: &[(u32, &[(u128, u128)])]) -> (Side, Vec<u32>) {
-        let mut starts: Vec<u128> = vec![0];
-        for (_, ranges) in entries {
-            for &(lo, hi) in *ranges {
-                starts.push(lo);
-                if let Some(n) = hi.checked_add(1) {
-                    starts.push(n);
-                }
-            }
-        }
-        starts.sort_unstable();
-        starts.dedup();
-        let mut lists: Vec<Vec<u32>> = vec![Vec::new(); starts.len()];
-        let mut spread = Vec::new();
-        for &(rule, ranges) in entries {
-            let cells: Vec<(usize, usize)> = ranges
-                .iter()
-                .map(|&(lo, hi)| {
-                    let a = starts.partition_point(|&s| s < lo);
-                    let b = starts.partition_point(|&s| s <= hi);
-                    (a, b)
-                })
-                .collect();
-            let total: usize = cells.iter().map(|(a, b)| b - a).sum();
-            if total > MAX_SPREAD {
-                spread.push(rule);
-                continue;
-            }
-            for (a, b) in cells {
-                for l in &mut lists[a..b] {
-                    l.push(rule);
-                }
-            }
-        }
-        let mut side = Side {
-            starts,
-            spans: Vec::with_capacity(lists.len()),
-            rules: Vec::new(),
-        };
-        for l in lists {
-            side.spans.push((side.rules.len() as u32, l.len() as u32));
-            side.rules.extend(l);
-        }
-        (side, spread)
-    }
-
-    #[inline]
-    fn lookup(&self, key: u128) -> &[u32] {
-        if self.starts.is_empty() {
-            return &[];
-        }
-        let i = self.starts.partition_point(|&s| s <= key) - 1;
-        let (o, n) = self.spans[i];
-        &self.rules[o as usize..(o + n) as usize]
-    }
-}
 
 /// Addresses covered by a set of ranges (saturating).
 fn measure(ranges: &[(u128, u128)]) -> u128 {
@@ -96,8 +31,8 @@ fn measure(ranges: &[(u128, u128)]) -> u128 {
 /// The index of one protocol group's IP-only rules.
 #[derive(Debug, Default)]
 pub struct IpOnlyIndex {
-    src: Side,
-    dst: Side,
+    src: IntervalIndex<u128>,
+    dst: IntervalIndex<u128>,
     /// Checked on every lookup, ascending.
     always: Vec<u32>,
     /// Rules indexed (all of them, for reports).
@@ -120,8 +55,8 @@ impl IpOnlyIndex {
                 by_dst.push((rule, dst));
             }
         }
-        let (src, spread_s) = Side::build(&by_src);
-        let (dst, spread_d) = Side::build(&by_dst);
+        let (src, spread_s) = IntervalIndex::build(&by_src, MAX_SPREAD);
+        let (dst, spread_d) = IntervalIndex::build(&by_dst, MAX_SPREAD);
         always.extend(spread_s);
         always.extend(spread_d);
         always.sort_unstable();

@@ -19,6 +19,7 @@ pub mod stream_event {
 }
 pub mod flowbits;
 pub mod inspect;
+pub mod intervals;
 pub mod iponly;
 pub mod mpm;
 pub mod portgroup;

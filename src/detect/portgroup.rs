@@ -3,76 +3,40 @@
 //! at every boundary of the rules' sets; each interval lists, in engine order, the rules
 //! covering it (rules on any port, and bidirectional rules, are in every interval).
 
+use super::intervals::IntervalIndex;
 use super::rules::PortSet;
 
 /// The index.
 #[derive(Debug, Default)]
-pub struct PortIndex {
-    /// Interval starts, ascending; the first is 0.
-    starts: Vec<u16>,
-    spans: Vec<(u32, u32)>,
-    rules: Vec<u32>,
-}
+pub struct PortIndex(IntervalIndex<u16>);
 
 impl PortIndex {
     /// Builds the index from (engine index, destination ports, bidirectional), in engine order.
     pub fn build(entries: &[(u32, &PortSet, bool)]) -> PortIndex {
-        let mut starts: Vec<u16> = vec![0];
-        for (_, ports, bidir) in entries {
-            if ports.is_any() || *bidir {
-                continue;
-            }
-            for (lo, hi) in ports.ranges() {
-                starts.push(lo);
-                if let Some(n) = hi.checked_add(1) {
-                    starts.push(n);
+        let all = [(0u16, u16::MAX)];
+        let ranges: Vec<Vec<(u16, u16)>> = entries
+            .iter()
+            .map(|(_, ports, bidir)| {
+                if ports.is_any() || *bidir {
+                    all.to_vec()
+                } else {
+                    ports.ranges().collect()
                 }
-            }
-        }
-        starts.sort_unstable();
-        starts.dedup();
-        let mut lists: Vec<Vec<u32>> = vec![Vec::new(); starts.len()];
-        for &(rule, ports, bidir) in entries {
-            if ports.is_any() || bidir {
-                lists.iter_mut().for_each(|l| l.push(rule));
-                continue;
-            }
-            for (lo, hi) in ports.ranges() {
-                let a = starts.partition_point(|&s| s < lo);
-                let b = starts.partition_point(|&s| s <= hi);
-                for l in &mut lists[a..b] {
-                    l.push(rule);
-                }
-            }
-        }
-        let mut idx = PortIndex {
-            starts,
-            spans: Vec::with_capacity(lists.len()),
-            rules: Vec::new(),
-        };
-        for mut l in lists {
-            l.sort_unstable();
-            idx.spans.push((idx.rules.len() as u32, l.len() as u32));
-            idx.rules.extend(l);
-        }
-        idx
+            })
+            .collect();
+        let keyed: Vec<(u32, &[(u16, u16)])> = entries
+            .iter()
+            .zip(&ranges)
+            .map(|((rule, _, _), r)| (*rule, r.as_slice()))
+            .collect();
+        PortIndex(IntervalIndex::build(&keyed, usize::MAX).0)
     }
 
     /// The rules that may match a packet to `dport` (0 for packets without ports), in
     /// engine order.
     #[inline]
     pub fn lookup(&self, dport: u16) -> &[u32] {
-        if self.starts.is_empty() {
-            return &[];
-        }
-        let i = self.starts.partition_point(|&s| s <= dport) - 1;
-        let (o, n) = self.spans[i];
-        &self.rules[o as usize..(o + n) as usize]
-    }
-
-    /// Whether no rule is indexed.
-    pub fn is_empty(&self) -> bool {
-        self.rules.is_empty()
+        self.0.lookup(dport)
     }
 }
 

@@ -104,6 +104,21 @@ struct Shared {
     generation: AtomicU64,
     current: RwLock<Current>,
     stop: AtomicBool,
+    /// Why capture failed, if it did: the run then ends with this error (so a service
+    /// manager restarts it) instead of staying up without capturing.
+    failure: std::sync::Mutex<Option<String>>,
+}
+
+impl Shared {
+    /// Records a capture failure and stops the run.
+    fn fail(&self, why: String) {
+        tracing::error!("capture stopped: {why}");
+        self.failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_or_insert(why);
+        self.stop.store(true, Ordering::Relaxed);
+    }
 }
 
 enum Report {
@@ -303,49 +318,53 @@ fn worker_loop_fanout(
     let mut hk = Housekeeping::new(id, &shared, stats_every);
     let mut forward_errors = 0u64;
     let mut count = 0u64;
-    let mut buf: Vec<u8> = Vec::with_capacity(65536);
+    let mut reply: Vec<u8> = Vec::with_capacity(1500);
     let links: Vec<_> = caps.iter().map(|c| c.link()).collect();
     let kernel = |caps: &mut [LiveCapture]| {
         caps.iter_mut().fold(KernelStats::default(), |mut a, c| {
-            let k = c.kernel_stats();
-            a.received += k.received;
-            a.dropped += k.dropped;
-            a.if_dropped += k.if_dropped;
+            a.add(c.kernel_stats());
             a
         })
     };
     while !shared.stop.load(Ordering::Relaxed) {
         let mut got = false;
         for i in 0..caps.len() {
+            // Inline, the frame leaves by the other interface straight from libpcap's buffer.
+            let (first, second) = caps.split_at_mut(1);
+            let (rx, peer) = match i {
+                0 => (&mut first[0], second.first_mut()),
+                _ => (&mut second[i - 1], Some(&mut first[0])),
+            };
+            let mut peer = peer.filter(|_| ips);
             for _ in 0..64 {
-                let mut verdict = Verdict::Pass;
                 let mut reply_ready = false;
-                let res = caps[i].try_frame(&mut |ts, data| {
+                let res = rx.try_frame(&mut |ts, data| {
                     count += 1;
-                    verdict = w.process(links[i], ts, count, data);
-                    if ips && verdict == Verdict::Pass {
-                        buf.clear();
-                        buf.extend_from_slice(data);
-                    } else if ips && verdict == Verdict::Reject {
-                        reply_ready = reject::build(links[i], data, &mut buf);
+                    match w.process(links[i], ts, count, data) {
+                        Verdict::Pass => {
+                            if let Some(out) = peer.as_deref_mut() {
+                                if out.send(data).is_err() {
+                                    forward_errors += 1;
+                                }
+                            }
+                        }
+                        Verdict::Reject if ips => {
+                            reply_ready = reject::build(links[i], data, &mut reply);
+                        }
+                        _ => {}
                     }
                 });
                 match res {
                     Ok(true) => {
                         got = true;
-                        let sent = match verdict {
-                            Verdict::Pass if ips => caps[1 - i].send(&buf),
-                            Verdict::Reject if reply_ready => caps[i].send(&buf),
-                            _ => Ok(()),
-                        };
-                        if sent.is_err() {
+                        // Back to the source, out of the interface it came in on.
+                        if reply_ready && rx.send(&reply).is_err() {
                             forward_errors += 1;
                         }
                     }
                     Ok(false) => break,
                     Err(e) => {
-                        tracing::error!("worker {id}: capture stopped: {e}");
-                        shared.stop.store(true, Ordering::Relaxed);
+                        shared.fail(format!("worker {id}: {e}"));
                         break;
                     }
                 }
@@ -402,7 +421,7 @@ fn capture_loop(
             }
         });
         if let Err(e) = res {
-            tracing::error!("capture stopped: {e}");
+            shared.fail(e);
             break;
         }
         if stats_every.is_some_and(|d| last_report.elapsed() >= d) {
@@ -502,6 +521,7 @@ pub fn run_live(
             tuner: first.tuner.clone(),
         }),
         stop: AtomicBool::new(false),
+        failure: Default::default(),
     });
     let (report_tx, report_rx) = bounded::<Report>(1024);
     // Rings: one per (interface, worker).
@@ -517,9 +537,7 @@ pub fn run_live(
         }
         capture_lanes.push(lanes);
     }
-    let mut workers = Vec::new();
-    let mut fanout_workers = Vec::new();
-    for (id, own) in worker_caps.into_iter().enumerate() {
+    let new_worker = |id: usize| {
         let cur = shared
             .current
             .read()
@@ -530,7 +548,12 @@ pub fn run_live(
             ips: opts.ips,
             ..opts.worker.clone()
         };
-        let w = Worker::new(id, cur.engine, cur.thresholds, eve.clone(), cfg)?;
+        Worker::new(id, cur.engine, cur.thresholds, eve.clone(), cfg)
+    };
+    let mut workers = Vec::new();
+    let mut fanout_workers = Vec::new();
+    for (id, own) in worker_caps.into_iter().enumerate() {
+        let w = new_worker(id)?;
         let (sh, rep, every, ips) = (
             shared.clone(),
             report_tx.clone(),
@@ -545,17 +568,7 @@ pub fn run_live(
         );
     }
     for (id, (lanes, out)) in worker_lanes.into_iter().zip(injectors).enumerate() {
-        let cur = shared
-            .current
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        let cfg = WorkerConfig {
-            tuner: cur.tuner.clone(),
-            ips: opts.ips,
-            ..opts.worker.clone()
-        };
-        let w = Worker::new(id, cur.engine, cur.thresholds, eve.clone(), cfg)?;
+        let w = new_worker(id)?;
         let (sh, rep, every) = (shared.clone(), report_tx.clone(), opts.stats_interval);
         workers.push(
             thread::Builder::new()
@@ -616,7 +629,7 @@ pub fn run_live(
             }
         }
     };
-    while !term.load(Ordering::Relaxed) {
+    while !term.load(Ordering::Relaxed) && !shared.stop.load(Ordering::Relaxed) {
         thread::sleep(Duration::from_millis(50));
         if hup.swap(false, Ordering::AcqRel) {
             let _ = do_reload(&mut reloads);
@@ -675,9 +688,7 @@ pub fn run_live(
         let (k, d) = h
             .join()
             .map_err(|_| "a capture thread panicked".to_string())?;
-        summary.kernel.received += k.received;
-        summary.kernel.dropped += k.dropped;
-        summary.kernel.if_dropped += k.if_dropped;
+        summary.kernel.add(k);
         summary.ring_drops += d;
     }
     for h in workers {
@@ -693,9 +704,7 @@ pub fn run_live(
             .map_err(|_| "a worker thread panicked".to_string())?;
         summary.stats.merge(&s);
         summary.forward_errors += fe;
-        summary.kernel.received += k.received;
-        summary.kernel.dropped += k.dropped;
-        summary.kernel.if_dropped += k.if_dropped;
+        summary.kernel.add(k);
     }
     let caps: Vec<(KernelStats, u64)> = vec![(summary.kernel, summary.ring_drops)];
     if opts.stats_interval.is_some() {
@@ -707,7 +716,16 @@ pub fn run_live(
     if let Some(p) = &opts.control_socket {
         let _ = std::fs::remove_file(p);
     }
-    Ok(summary)
+    let failure = shared
+        .failure
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take();
+    match failure {
+        // Everything captured until then was inspected and logged.
+        Some(why) => Err(format!("capture failed: {why}")),
+        None => Ok(summary),
+    }
 }
 
 fn merged(latest: &[Option<(WorkerStats, u64)>]) -> WorkerStats {

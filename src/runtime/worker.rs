@@ -1262,6 +1262,11 @@ impl Worker {
 
     /// Live capture without packets: ends flows idle past their timeout at wall-clock `now`.
     pub fn tick(&mut self, now: Micros) {
+        self.end_flows(Some(now));
+    }
+
+    /// Ends flows idle at `now`, or every flow (None), with their end-of-flow work.
+    fn end_flows(&mut self, now: Option<Micros>) {
         let Worker {
             engine,
             ctx,
@@ -1273,9 +1278,13 @@ impl Worker {
             flows,
             ..
         } = self;
-        flows.expire(now, &mut |f, why| {
+        let mut ended = |f: &mut Flow, why| {
             Self::on_flow_end(engine, ctx, thresholds, stats, stream_mem, eve, cfg, f, why)
-        });
+        };
+        match now {
+            Some(t) => flows.expire(t, &mut ended),
+            None => flows.drain(&mut ended),
+        }
     }
 
     /// Replaces the detection engine, threshold state and tuning (a reload). Flows stay; what
@@ -1299,8 +1308,10 @@ impl Worker {
 
     /// The counters so far (flow, defrag and output figures included).
     pub fn snapshot(&self) -> WorkerStats {
-        let mut s = self.stats.clone();
-        s.per_sig = Vec::new();
+        let mut s = WorkerStats {
+            per_sig: Vec::new(),
+            ..self.stats.clone()
+        };
         s.flow = self.flows.stats;
         s.defrag = self.defrag.stats;
         s.eve_dropped = self.eve.dropped;
@@ -1311,24 +1322,11 @@ impl Worker {
 
     /// Ends all flows and returns the final counters.
     pub fn finish(mut self) -> WorkerStats {
-        let Worker {
-            engine,
-            ctx,
-            thresholds,
-            stats,
-            stream_mem,
-            eve,
-            cfg,
-            flows,
-            ..
-        } = &mut self;
-        flows.drain(&mut |f, why| {
-            Self::on_flow_end(engine, ctx, thresholds, stats, stream_mem, eve, cfg, f, why)
-        });
-        self.stats.flow = self.flows.stats;
-        self.stats.defrag = self.defrag.stats;
-        self.stats.eve_dropped = self.eve.dropped;
-        self.stats.scan_errors = self.ctx.scan_errors;
-        self.stats
+        self.end_flows(None);
+        let per_sig = std::mem::take(&mut self.stats.per_sig);
+        WorkerStats {
+            per_sig,
+            ..self.snapshot()
+        }
     }
 }

@@ -83,7 +83,7 @@ pub fn parse_timestamp(s: &str) -> Option<i64> {
     let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
     let (h, mi, se) = (num(11..13)?, num(14..16)?, num(17..19)?);
     let mut micros = 0;
-    let mut rest = &s[19..];
+    let mut rest = s.get(19..)?;
     if let Some(frac) = rest.strip_prefix('.') {
         let digits: String = frac.chars().take_while(char::is_ascii_digit).collect();
         rest = &frac[digits.len()..];
@@ -711,6 +711,8 @@ mod tests {
             Some(1_700_000_000_500_000)
         );
         assert_eq!(parse_timestamp("yesterday"), None);
+        // Non-ASCII where digits belong is refused, not a panic.
+        assert_eq!(parse_timestamp("2023-11-14T22:13:2é.0+0000"), None);
     }
 
     fn alert(sid: u32, src: &str, dst: &str, ts: i64, cat: &str, sev: u8) -> EveAlert {
