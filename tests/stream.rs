@@ -129,3 +129,74 @@ fn evasion_attempt_is_logged_as_anomaly() {
         assert_valid_eve(&v, &events);
     }
 }
+
+#[test]
+fn data_far_outside_the_receivers_window_is_refused() {
+    // An injected segment 200 KB past the 64,240-byte window: the receiver drops it, so the
+    // stream must not contain it (it would otherwise be delivered after a gap at close).
+    let rules = format!(
+        "{RULES}alert tcp any any -> any any (msg:\"oow\"; stream-event:est_packet_out_of_window; sid:9;)\n\
+         alert tcp any any -> any 80 (msg:\"stream\"; flow:only_stream; content:\"EVIL-PAYLOAD\"; sid:4;)\n"
+    );
+    let f = session(|s| {
+        s.send(true, b"hello");
+        s.send_parts(true, &[(200_000, b"xxEVIL-PAYLOAD-MARKERxx")]);
+    });
+    let (out, events) = replay_frames(&rules, &f);
+    assert!(out.status.success());
+    // The refused segment is still inspected as a packet (sids 1 and 2); the stream never
+    // holds it, so the stream-only rule stays silent.
+    assert_eq!(alert_sids(&events), vec![1, 2, 9]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("1 data out of window"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn overlap_policy_follows_the_receiving_host() {
+    // Two out-of-order copies of the same bytes, then the hole before them: which copy the
+    // stream keeps depends on the receiver's policy, looked up by its network.
+    let f = session(|s| {
+        s.send_parts(
+            true,
+            &[
+                (5, b"harmless-text-here-ok"),
+                (5, b"EVIL-PAYLOAD-MARKER"),
+                (0, b"xxxxx"),
+            ],
+        );
+    });
+    let with = |cfg: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, cfg).unwrap();
+        let (out, events) = replay_frames_with(RULES, &f, &["--config", path.to_str().unwrap()]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        alert_sids(&events).contains(&1)
+    };
+    // The server 10.0.0.2 keeps the last copy: the marker is what it receives.
+    assert!(with(
+        "[stream]\npolicy = \"first\"\n[host_os_policy]\nlast = [\"10.0.0.0/24\"]\n"
+    ));
+    // A more specific entry for the server says it keeps the first copy.
+    assert!(!with(
+        "[stream]\npolicy = \"last\"\n[host_os_policy]\nlast = [\"10.0.0.0/8\"]\nfirst = [\"10.0.0.2\"]\n"
+    ));
+    // No entry covers the server: the default applies.
+    assert!(with(
+        "[stream]\npolicy = \"last\"\n[host_os_policy]\nfirst = [\"192.168.0.0/16\"]\n"
+    ));
+    // Broken networks are a config error.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    std::fs::write(&path, "[host_os_policy]\nlinux = [\"10.0.0.0/40\"]\n").unwrap();
+    let (out, _) = replay_frames_with(RULES, &f, &["--config", path.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("10.0.0.0/40"));
+}

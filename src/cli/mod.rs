@@ -458,6 +458,12 @@ fn print_summary(engine: &Engine, s: &ReplaySummary, eve: &EveTarget, workers: u
         "defrag: {} datagrams rebuilt from {} fragments, {} overlaps with different data, {} timed out, {} refused, {} unsupported",
         d.reassembled, d.fragments, d.overlap_diff, d.timeouts, d.refused, d.unsupported
     );
+    let r = &st.flow.tcp_refused;
+    let _ = writeln!(
+        err,
+        "tcp segments refused: {} invalid timestamp, {} SYN/ACK with wrong ack, {} data out of window, {} RST out of window",
+        r[0], r[1], r[2], r[3]
+    );
     let se = &st.stream_events;
     let _ = writeln!(
         err,

@@ -50,6 +50,49 @@ pub struct Config {
     /// Running as a service.
     #[serde(default)]
     pub service: ServiceSection,
+    /// Overlap policy by receiving network (target-based reassembly).
+    #[serde(default)]
+    pub host_os_policy: HostOsPolicySection,
+}
+
+/// `[host_os_policy]`: networks (CIDR or addresses) per overlap policy. A segment or fragment
+/// is resolved by the policy of its receiver's most specific network; others use
+/// `stream.policy` / `defrag.policy`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostOsPolicySection {
+    /// First copy wins.
+    #[serde(default)]
+    pub first: Vec<String>,
+    /// Last copy wins.
+    #[serde(default)]
+    pub last: Vec<String>,
+    /// BSD hosts.
+    #[serde(default)]
+    pub bsd: Vec<String>,
+    /// Linux hosts.
+    #[serde(default)]
+    pub linux: Vec<String>,
+    /// Windows hosts.
+    #[serde(default)]
+    pub windows: Vec<String>,
+}
+
+impl HostOsPolicySection {
+    /// The compiled map.
+    pub fn build(&self) -> Result<crate::flow::hostpolicy::HostPolicies, String> {
+        let mut entries = Vec::new();
+        for (policy, nets) in [
+            (OverlapPolicy::First, &self.first),
+            (OverlapPolicy::Last, &self.last),
+            (OverlapPolicy::Bsd, &self.bsd),
+            (OverlapPolicy::Linux, &self.linux),
+            (OverlapPolicy::Windows, &self.windows),
+        ] {
+            entries.extend(nets.iter().map(|n| (policy, n.clone())));
+        }
+        crate::flow::hostpolicy::HostPolicies::new(&entries)
+    }
 }
 
 /// Capture mode.
@@ -273,6 +316,9 @@ impl Config {
         if self.flow.capacity == Some(0) {
             errors.push("flow.capacity: must be at least 1".to_string());
         }
+        if let Err(e) = self.host_os_policy.build() {
+            errors.push(e);
+        }
         if self.runtime.workers == Some(0) {
             errors.push("runtime.workers: must be at least 1".to_string());
         }
@@ -364,6 +410,7 @@ impl Config {
             policy: self.defrag.policy.unwrap_or(d.policy),
             timeout: self.defrag.timeout.unwrap_or(d.timeout),
             memcap: self.defrag.memcap.unwrap_or(d.memcap),
+            hosts: std::sync::Arc::new(self.host_os_policy.build().unwrap_or_default()),
             ..d
         }
     }
@@ -392,6 +439,8 @@ impl Config {
                 .unwrap_or(d.timeout_established),
             timeout_closed: self.flow.timeout_closed.unwrap_or(d.timeout_closed),
             midstream: self.flow.midstream.unwrap_or(d.midstream),
+            strict_window: d.strict_window,
+            hosts: std::sync::Arc::new(self.host_os_policy.build().unwrap_or_default()),
             stream: {
                 let d = StreamConfig::default();
                 StreamConfig {

@@ -26,6 +26,8 @@ pub struct DefragConfig {
     pub memcap: usize,
     /// Fragments accepted per datagram.
     pub max_fragments: usize,
+    /// Overlap policy by receiving network (`policy` where none matches).
+    pub hosts: std::sync::Arc<crate::flow::hostpolicy::HostPolicies>,
 }
 
 impl Default for DefragConfig {
@@ -35,6 +37,7 @@ impl Default for DefragConfig {
             timeout: 60,
             memcap: 16 << 20,
             max_fragments: 256,
+            hosts: Default::default(),
         }
     }
 }
@@ -178,6 +181,7 @@ impl Defragmenter {
         }
         let mut new = bufpool::copy_of(data);
         let (n0, n1) = (u64::from(fi.offset), u64::from(end));
+        let policy = self.cfg.hosts.for_host(p.dst, self.cfg.policy);
         for (off, old) in d.frags.iter_mut() {
             let (o0, o1) = (u64::from(*off), u64::from(*off) + old.len() as u64);
             let (a, b) = (n0.max(o0), n1.min(o1));
@@ -188,7 +192,7 @@ impl Defragmenter {
             let new_part = &mut new[(a - n0) as usize..(b - n0) as usize];
             if old_part != new_part {
                 self.stats.overlap_diff += 1;
-                resolve_overlap(self.cfg.policy, (n0, n1), (o0, o1), new_part, old_part);
+                resolve_overlap(policy, (n0, n1), (o0, o1), new_part, old_part);
             }
         }
         d.bytes += new.len();

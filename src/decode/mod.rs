@@ -176,6 +176,43 @@ pub struct TcpInfo {
     pub ack: u32,
     /// Window.
     pub window: u16,
+    /// Timestamp option: (TSval, TSecr).
+    pub ts: Option<(u32, u32)>,
+    /// Window scale option (shift count, as sent).
+    pub wscale: Option<u8>,
+}
+
+/// Reads the timestamp and window-scale options of a TCP header's option bytes. Malformed
+/// option lists end the scan; what was read before stays.
+pub fn tcp_options(mut opts: &[u8]) -> (Option<(u32, u32)>, Option<u8>) {
+    let (mut ts, mut ws) = (None, None);
+    while let Some((&kind, rest)) = opts.split_first() {
+        match kind {
+            0 => break,
+            1 => {
+                opts = rest;
+                continue;
+            }
+            _ => {}
+        }
+        let Some(&len) = rest.first() else { break };
+        let len = usize::from(len);
+        if len < 2 || len > opts.len() {
+            break;
+        }
+        let body = &opts[2..len];
+        match (kind, body.len()) {
+            (8, 8) => {
+                let v = u32::from_be_bytes([body[0], body[1], body[2], body[3]]);
+                let e = u32::from_be_bytes([body[4], body[5], body[6], body[7]]);
+                ts = Some((v, e));
+            }
+            (3, 1) => ws = Some(body[0]),
+            _ => {}
+        }
+        opts = &opts[len..];
+    }
+    (ts, ws)
 }
 
 /// Where a fragment belongs in its datagram.
@@ -651,11 +688,14 @@ fn from_sliced<'a>(
             let hdr = t.header_slice();
             pkt.sport = t.source_port();
             pkt.dport = t.destination_port();
+            let (ts, wscale) = tcp_options(t.options());
             pkt.tcp = Some(TcpInfo {
                 flags: hdr[13],
                 seq: t.sequence_number(),
                 ack: t.acknowledgment_number(),
                 window: t.window_size(),
+                ts,
+                wscale,
             });
             pkt.payload = t.payload();
             pkt.l4 = t.slice();
@@ -707,6 +747,19 @@ mod tests {
         let mut out = Vec::new();
         b.write(&mut out, payload).unwrap();
         out
+    }
+
+    #[test]
+    fn tcp_options_timestamp_and_window_scale() {
+        // MSS, SACK-permitted, timestamp, NOP, window scale: a Linux SYN.
+        let opts = [
+            2, 4, 5, 0xb4, 4, 2, 8, 10, 0, 0, 1, 0, 0, 0, 0, 7, 1, 3, 3, 7,
+        ];
+        assert_eq!(tcp_options(&opts), (Some((256, 7)), Some(7)));
+        // A length running past the end stops the scan; what came before stays.
+        assert_eq!(tcp_options(&[3, 3, 2, 8, 10, 0]), (None, Some(2)));
+        assert_eq!(tcp_options(&[8, 1, 0]), (None, None));
+        assert_eq!(tcp_options(&[]), (None, None));
     }
 
     #[test]

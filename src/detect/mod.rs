@@ -16,6 +16,35 @@ pub mod stream_event {
     pub const OVERLAP_DIFF: u8 = 2;
     /// Data from a side that had sent a RST (`suspected_rst_inject`).
     pub const RST_INJECT: u8 = 4;
+    /// Timestamp echo wrong in the handshake, or PAWS failed (`pkt_invalid_timestamp`).
+    pub const INVALID_TIMESTAMP: u8 = 8;
+    /// SYN/ACK not acknowledging the SYN (`3whs_synack_with_wrong_ack`).
+    pub const SYNACK_WRONG_ACK: u8 = 16;
+    /// Data or RST beyond the receiver's window (`est_packet_out_of_window`).
+    pub const OUT_OF_WINDOW: u8 = 32;
+
+    /// The bit of a `stream-event` name, if sekimori raises that event.
+    pub fn by_name(name: &str) -> Option<u8> {
+        Some(match name {
+            "reassembly_seq_gap" => SEQ_GAP,
+            "reassembly_overlap_different_data" => OVERLAP_DIFF,
+            "suspected_rst_inject" => RST_INJECT,
+            "pkt_invalid_timestamp" => INVALID_TIMESTAMP,
+            "3whs_synack_with_wrong_ack" => SYNACK_WRONG_ACK,
+            "est_packet_out_of_window" => OUT_OF_WINDOW,
+            _ => return None,
+        })
+    }
+
+    /// The bit a TCP validation refusal raises.
+    pub fn of_refusal(r: crate::flow::tcp::Refusal) -> u8 {
+        use crate::flow::tcp::Refusal;
+        match r {
+            Refusal::InvalidTimestamp => INVALID_TIMESTAMP,
+            Refusal::SynAckWrongAck => SYNACK_WRONG_ACK,
+            Refusal::OutOfWindow | Refusal::RstOutOfWindow => OUT_OF_WINDOW,
+        }
+    }
 }
 pub mod flowbits;
 pub mod inspect;

@@ -6,7 +6,9 @@
 //! without flow state and counted.
 
 pub mod bufpool;
+pub mod hostpolicy;
 pub mod stream;
+pub mod tcp;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -32,6 +34,11 @@ pub struct FlowConfig {
     pub midstream: bool,
     /// TCP reassembly settings.
     pub stream: stream::StreamConfig,
+    /// Overlap policy by receiving network.
+    pub hosts: std::sync::Arc<hostpolicy::HostPolicies>,
+    /// Refuse TCP data starting past the receiver's advertised window (inline mode); when
+    /// false, one extra window of slack absorbs window updates the capture missed.
+    pub strict_window: bool,
 }
 
 impl Default for FlowConfig {
@@ -43,6 +50,8 @@ impl Default for FlowConfig {
             timeout_closed: 10,
             midstream: false,
             stream: stream::StreamConfig::default(),
+            hosts: Default::default(),
+            strict_window: false,
         }
     }
 }
@@ -164,6 +173,8 @@ pub struct Flow {
     /// decides it from the session state before the packet (so the handshake's last ACK is
     /// not established, a first FIN still is, packets after both FINs are not).
     pub pkt_established: bool,
+    /// Sequence, window and timestamp validation of the TCP session.
+    pub tcp_track: tcp::TcpTrack,
 }
 
 impl Flow {
@@ -256,6 +267,23 @@ pub struct FlowStats {
     pub at_shutdown: u64,
     /// Times the table entered emergency mode (over 95% full: timeouts cut to a tenth).
     pub emergencies: u64,
+    /// TCP segments refused by validation, by [`tcp::Refusal`].
+    pub tcp_refused: [u64; 4],
+}
+
+impl FlowStats {
+    /// Adds another table's counters.
+    pub fn add(&mut self, o: &FlowStats) {
+        self.created += o.created;
+        self.timed_out += o.timed_out;
+        self.evicted += o.evicted;
+        self.no_room += o.no_room;
+        self.at_shutdown += o.at_shutdown;
+        self.emergencies += o.emergencies;
+        for (a, b) in self.tcp_refused.iter_mut().zip(o.tcp_refused) {
+            *a += b;
+        }
+    }
 }
 
 /// Result of looking a packet up: its flow (if one could be had) and its direction.
@@ -264,6 +292,8 @@ pub struct Lookup<'t> {
     pub flow: Option<&'t mut Flow>,
     /// The packet goes client -> server.
     pub to_server: bool,
+    /// TCP validation refused the segment: it must not move the session or its streams.
+    pub refused: Option<tcp::Refusal>,
 }
 
 impl Flow {
@@ -349,6 +379,7 @@ impl FlowTable {
                 return Lookup {
                     flow: None,
                     to_server: true,
+                    refused: None,
                 };
             }
             let flow = self.new_flow(p, now);
@@ -366,17 +397,57 @@ impl FlowTable {
             flow.pkts_toclient += 1;
             flow.bytes_toclient += p.frame_len as u64;
         }
+        let mut refused = None;
         if let (Some(tcp), true) = (p.tcp, tcp_valid) {
             flow.pkt_established = flow.session_established();
+            let phase = match flow.tcp {
+                TcpState::SynSent => tcp::Phase::SynSent,
+                TcpState::SynRecv | TcpState::Established | TcpState::Closing => {
+                    tcp::Phase::Synchronized
+                }
+                TcpState::None | TcpState::Closed => tcp::Phase::Other,
+            };
+            let receiver_policy = flow
+                .streams
+                .as_deref()
+                .and_then(|s| s[usize::from(!to_server)].policy)
+                .unwrap_or(self.cfg.stream.policy);
+            let limits = tcp::Limits {
+                linux_receiver: receiver_policy == stream::OverlapPolicy::Linux,
+                strict_window: self.cfg.strict_window,
+            };
+            let dir = usize::from(!to_server);
+            let secs = now.div_euclid(1_000_000);
+            refused = flow
+                .tcp_track
+                .check(phase, &tcp, p.payload.len(), dir, secs, limits)
+                .err();
+            if let Some(why) = refused {
+                self.stats.tcp_refused[why as usize] += 1;
+                return Lookup {
+                    flow: Some(flow),
+                    to_server,
+                    refused,
+                };
+            }
             flow.update_tcp(&tcp, to_server, midstream);
             if flow.tcp == TcpState::Established && flow.streams.is_none() {
                 // Picked up mid-stream: reassembly starts with the next data.
                 flow.streams = Some(Default::default());
             }
+            if let Some(st) = flow.streams.as_deref_mut() {
+                if st[0].policy.is_none() {
+                    // Each direction is resolved the way its receiver resolves overlaps.
+                    let d = self.cfg.stream.policy;
+                    st[0].policy = Some(self.cfg.hosts.for_host(flow.server.0, d));
+                    st[1].policy = Some(self.cfg.hosts.for_host(flow.client.0, d));
+                }
+            }
         }
         Lookup {
             flow: Some(flow),
             to_server,
+            refused,
         }
     }
 
@@ -426,6 +497,7 @@ impl FlowTable {
             fins: 0,
             rsts: 0,
             pkt_established: false,
+            tcp_track: Default::default(),
         }
     }
 
@@ -508,7 +580,7 @@ mod tests {
         for f in flags.chars() {
             b = match f {
                 'S' => b.syn(),
-                'A' => b.ack(0),
+                'A' => b.ack(2),
                 'F' => b.fin(),
                 'R' => b.rst(),
                 _ => b,

@@ -122,6 +122,8 @@ pub struct Reassembler {
     pub hits_until: std::cell::Cell<u64>,
     /// Counters.
     pub events: StreamEvents,
+    /// Overlap policy of the receiving host (from `[host_os_policy]`); None: the default.
+    pub policy: Option<OverlapPolicy>,
 }
 
 impl Drop for Reassembler {
@@ -317,7 +319,8 @@ impl Reassembler {
             self.events.overlap_diff += 1;
             let old = &mut seg.data[(a - seg.off) as usize..(b - seg.off) as usize];
             let new_bytes = &mut new.data[(a - off) as usize..(b - off) as usize];
-            resolve_overlap(cfg.policy, (off, end), (seg.off, s_end), new_bytes, old);
+            let policy = self.policy.unwrap_or(cfg.policy);
+            resolve_overlap(policy, (off, end), (seg.off, s_end), new_bytes, old);
         }
         if self.ooo.len() >= cfg.max_segments {
             self.events.ooo_refused += 1;

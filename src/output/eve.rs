@@ -577,7 +577,7 @@ pub fn render_stats(out: &mut Vec<u8>, s: &StatsInput<'_>) {
     );
     let _ = writeln!(
         out,
-        ",\"sekimori\":{{\"stats\":{{\"ring_drops\":{},\"reloads\":{},\"reload_failures\":{},\"eve_dropped\":{},\"tuning_suppressed\":{},\"thresholded\":{},\"defrag_fragments\":{},\"defrag_reassembled\":{},\"defrag_timeouts\":{}}}}}}}",
+        ",\"sekimori\":{{\"stats\":{{\"ring_drops\":{},\"reloads\":{},\"reload_failures\":{},\"eve_dropped\":{},\"tuning_suppressed\":{},\"thresholded\":{},\"defrag_fragments\":{},\"defrag_reassembled\":{},\"defrag_timeouts\":{},\"tcp_invalid_timestamp\":{},\"tcp_synack_wrong_ack\":{},\"tcp_out_of_window\":{},\"tcp_rst_out_of_window\":{}}}}}}}",
         s.ring_drops,
         s.reloads.0,
         s.reloads.1,
@@ -586,7 +586,11 @@ pub fn render_stats(out: &mut Vec<u8>, s: &StatsInput<'_>) {
         w.thresholded,
         w.defrag.fragments,
         w.defrag.reassembled,
-        w.defrag.timeouts
+        w.defrag.timeouts,
+        w.flow.tcp_refused[0],
+        w.flow.tcp_refused[1],
+        w.flow.tcp_refused[2],
+        w.flow.tcp_refused[3]
     );
 }
 

@@ -134,11 +134,7 @@ impl WorkerStats {
         }
         self.eve_dropped += o.eve_dropped;
         self.scan_errors += o.scan_errors;
-        self.flow.created += o.flow.created;
-        self.flow.timed_out += o.flow.timed_out;
-        self.flow.evicted += o.flow.evicted;
-        self.flow.no_room += o.flow.no_room;
-        self.flow.at_shutdown += o.flow.at_shutdown;
+        self.flow.add(&o.flow);
         self.app.merge(&o.app);
         self.active_flows += o.active_flows;
         if self.per_sig.len() < o.per_sig.len() {
@@ -255,7 +251,15 @@ impl Worker {
             stream_mem: 0,
             defrag: Defragmenter::new(cfg.defrag.clone()),
             defrag_buf: Vec::new(),
-            flows: FlowTable::new(cfg.flow.clone(), id),
+            flows: FlowTable::new(
+                FlowConfig {
+                    // Inline, the sensor sees every window update: hold data to the window
+                    // exactly. Passive capture misses some, so allow a window's slack.
+                    strict_window: cfg.ips,
+                    ..cfg.flow.clone()
+                },
+                id,
+            ),
             validate: cfg.checksums != ChecksumMode::No,
             file_seen: 0,
             file_bad: 0,
@@ -451,6 +455,7 @@ impl Worker {
             Self::on_flow_end(engine, ctx, thresholds, stats, stream_mem, eve, cfg, f, why)
         });
         let to_server = lookup.to_server;
+        let refused = lookup.refused;
         let mut flow = lookup.flow;
         if let Some(f) = flow.as_deref() {
             if f.dropped {
@@ -475,7 +480,7 @@ impl Worker {
                 stream_sizes: None,
                 now: ts,
                 app_proto: f.app.proto,
-                stream_events: 0,
+                stream_events: refused.map_or(0, stream_event::of_refusal),
             },
             None => FlowFacts {
                 now: ts,
@@ -484,7 +489,7 @@ impl Worker {
         };
         // TCP data of a tracked session goes through reassembly; stream rules see it there.
         let stream_active = match (flow.as_deref_mut(), p.tcp) {
-            (Some(f), Some(tcp)) if checksum_ok && f.streams.is_some() => {
+            (Some(f), Some(tcp)) if checksum_ok && refused.is_none() && f.streams.is_some() => {
                 let scfg = &cfg.flow.stream;
                 let dir = usize::from(!to_server);
                 let flow_id = f.id;
@@ -561,6 +566,17 @@ impl Worker {
             }
             _ => false,
         };
+        if let (Some(why), true) = (refused, cfg.anomaly_events) {
+            let mut line = eve.buffer();
+            let name = match why {
+                crate::flow::tcp::Refusal::InvalidTimestamp => "stream.pkt_invalid_timestamp",
+                crate::flow::tcp::Refusal::SynAckWrongAck => "stream.3whs_synack_with_wrong_ack",
+                _ => "stream.est_packet_out_of_window",
+            };
+            let flow_id = flow.as_deref().map(|f| f.id);
+            render_anomaly(&mut line, ts, pcap_cnt, Some((p, flow_id)), "stream", name);
+            eve.send(line);
+        }
         if let Some(s) = flow.as_deref().and_then(|f| f.streams.as_deref()) {
             facts.stream_sizes = Some([s[0].size(), s[1].size()]);
         }

@@ -1074,13 +1074,9 @@ impl Builder {
                 self.rule.app_layer_protocol.push((negated, name));
             }
             "stream-event" => {
-                let bit = match need_v()?.trim() {
-                    "reassembly_seq_gap" => crate::detect::stream_event::SEQ_GAP,
-                    "reassembly_overlap_different_data" => {
-                        crate::detect::stream_event::OVERLAP_DIFF
-                    }
-                    "suspected_rst_inject" => crate::detect::stream_event::RST_INJECT,
-                    _ => {
+                let bit = match crate::detect::stream_event::by_name(need_v()?.trim()) {
+                    Some(bit) => bit,
+                    None => {
                         self.not_yet("stream-event");
                         0
                     }
