@@ -215,14 +215,62 @@ pub struct RulesConfig {
 pub struct FlowSection {
     /// Flows per worker.
     pub capacity: Option<usize>,
-    /// Idle timeout before establishment, seconds.
-    pub timeout_new: Option<u32>,
-    /// Idle timeout once established, seconds.
-    pub timeout_established: Option<u32>,
-    /// Idle timeout after close, seconds.
-    pub timeout_closed: Option<u32>,
     /// Pick up TCP sessions mid-stream (default false, as Suricata).
     pub midstream: Option<bool>,
+    /// Idle timeouts per protocol and state.
+    #[serde(default)]
+    pub timeouts: TimeoutsSection,
+}
+
+/// `[flow.timeouts.<class>]` for class `tcp`, `udp`, `icmp`, `other`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimeoutsSection {
+    /// TCP.
+    #[serde(default)]
+    pub tcp: TimeoutValues,
+    /// UDP.
+    #[serde(default)]
+    pub udp: TimeoutValues,
+    /// ICMP and ICMPv6.
+    #[serde(default)]
+    pub icmp: TimeoutValues,
+    /// Other IP protocols.
+    #[serde(default)]
+    pub other: TimeoutValues,
+}
+
+/// Seconds per state; unset values keep their defaults.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimeoutValues {
+    /// Not yet established.
+    pub new: Option<u32>,
+    /// Established.
+    pub established: Option<u32>,
+    /// Closed (TCP).
+    pub closed: Option<u32>,
+    /// `new` in emergency mode.
+    pub emergency_new: Option<u32>,
+    /// `established` in emergency mode.
+    pub emergency_established: Option<u32>,
+    /// `closed` in emergency mode.
+    pub emergency_closed: Option<u32>,
+}
+
+impl TimeoutValues {
+    fn apply(&self, d: crate::flow::Timeouts) -> crate::flow::Timeouts {
+        crate::flow::Timeouts {
+            new: self.new.unwrap_or(d.new),
+            established: self.established.unwrap_or(d.established),
+            closed: self.closed.unwrap_or(d.closed),
+            emergency_new: self.emergency_new.unwrap_or(d.emergency_new),
+            emergency_established: self
+                .emergency_established
+                .unwrap_or(d.emergency_established),
+            emergency_closed: self.emergency_closed.unwrap_or(d.emergency_closed),
+        }
+    }
 }
 
 /// `[stream]`.
@@ -432,12 +480,16 @@ impl Config {
         let d = FlowConfig::default();
         FlowConfig {
             capacity: self.flow.capacity.unwrap_or(d.capacity),
-            timeout_new: self.flow.timeout_new.unwrap_or(d.timeout_new),
-            timeout_established: self
-                .flow
-                .timeout_established
-                .unwrap_or(d.timeout_established),
-            timeout_closed: self.flow.timeout_closed.unwrap_or(d.timeout_closed),
+            timeouts: {
+                let t = &self.flow.timeouts;
+                let d = crate::flow::Timeouts::DEFAULTS;
+                [
+                    t.tcp.apply(d[0]),
+                    t.udp.apply(d[1]),
+                    t.icmp.apply(d[2]),
+                    t.other.apply(d[3]),
+                ]
+            },
             midstream: self.flow.midstream.unwrap_or(d.midstream),
             strict_window: d.strict_window,
             hosts: std::sync::Arc::new(self.host_os_policy.build().unwrap_or_default()),
@@ -485,11 +537,20 @@ mod tests {
         assert_eq!(vars.address["EXTERNAL_NET"], "!$HOME_NET");
         assert!(c.flow().midstream);
         assert_eq!(c.flow().capacity, 10);
-        assert_eq!(c.flow().timeout_new, FlowConfig::default().timeout_new);
+        assert_eq!(c.flow().timeouts, FlowConfig::default().timeouts);
         assert_eq!(c.runtime.workers, Some(3));
         assert_eq!(c.flow().stream.depth, 4096);
         assert_eq!(c.flow().stream.policy, OverlapPolicy::Windows);
         assert!(Config::from_toml("[stream]\npolicy = \"solaris\"\n").is_err());
+        let c = Config::from_toml(
+            "[flow.timeouts.tcp]\nclosed = 5\n[flow.timeouts.udp]\nestablished = 90\n",
+        )
+        .unwrap();
+        let t = c.flow().timeouts;
+        assert_eq!((t[0].closed, t[0].established), (5, 600));
+        assert_eq!((t[1].established, t[1].new), (90, 30));
+        let e = Config::from_toml("[flow.timeouts.sctp]\nnew = 1\n").unwrap_err();
+        assert!(e.contains("sctp"), "{e}");
     }
 
     #[test]

@@ -24,12 +24,8 @@ pub type Micros = i64;
 pub struct FlowConfig {
     /// Most flows one worker tracks at once.
     pub capacity: usize,
-    /// Idle timeout for flows not yet established, seconds.
-    pub timeout_new: u32,
-    /// Idle timeout for established flows, seconds.
-    pub timeout_established: u32,
-    /// Idle timeout for closed TCP flows, seconds.
-    pub timeout_closed: u32,
+    /// Idle timeouts by protocol class ([`ProtoClass`]) and flow state.
+    pub timeouts: [Timeouts; 4],
     /// Pick up TCP sessions whose handshake was not seen.
     pub midstream: bool,
     /// TCP reassembly settings.
@@ -45,13 +41,75 @@ impl Default for FlowConfig {
     fn default() -> Self {
         FlowConfig {
             capacity: 65_536,
-            timeout_new: 30,
-            timeout_established: 300,
-            timeout_closed: 10,
+            timeouts: Timeouts::DEFAULTS,
             midstream: false,
             stream: stream::StreamConfig::default(),
             hosts: Default::default(),
             strict_window: false,
+        }
+    }
+}
+
+/// Protocol classes with their own timeouts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProtoClass {
+    /// TCP.
+    Tcp = 0,
+    /// UDP.
+    Udp = 1,
+    /// ICMP and ICMPv6.
+    Icmp = 2,
+    /// Everything else (SCTP, GRE, ESP...).
+    Other = 3,
+}
+
+impl ProtoClass {
+    /// The class of an IP protocol number.
+    pub fn of(proto: u8) -> ProtoClass {
+        match proto {
+            6 => ProtoClass::Tcp,
+            17 => ProtoClass::Udp,
+            1 | 58 => ProtoClass::Icmp,
+            _ => ProtoClass::Other,
+        }
+    }
+}
+
+/// Idle timeouts of one protocol class, seconds, per flow state; the `emergency_` values
+/// apply while the table is nearly full.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Not yet established (TCP: handshake incomplete; others: one direction seen).
+    pub new: u32,
+    /// Established (TCP: handshake done, until both FINs; others: both directions seen).
+    pub established: u32,
+    /// Closed (TCP: RST or both FINs).
+    pub closed: u32,
+    /// `new` under memory pressure.
+    pub emergency_new: u32,
+    /// `established` under memory pressure.
+    pub emergency_established: u32,
+    /// `closed` under memory pressure.
+    pub emergency_closed: u32,
+}
+
+impl Timeouts {
+    /// Defaults per class (tcp, udp, icmp, other), Suricata's.
+    pub const DEFAULTS: [Timeouts; 4] = [
+        Timeouts::new(60, 600, 60, 5, 100, 10),
+        Timeouts::new(30, 300, 0, 10, 100, 0),
+        Timeouts::new(30, 300, 0, 10, 100, 0),
+        Timeouts::new(30, 300, 0, 10, 100, 0),
+    ];
+
+    const fn new(n: u32, e: u32, c: u32, en: u32, ee: u32, ec: u32) -> Timeouts {
+        Timeouts {
+            new: n,
+            established: e,
+            closed: c,
+            emergency_new: en,
+            emergency_established: ee,
+            emergency_closed: ec,
         }
     }
 }
@@ -210,11 +268,22 @@ impl Flow {
         }
     }
 
-    fn timeout_secs(&self, cfg: &FlowConfig) -> u32 {
-        match self.tcp {
-            TcpState::Closed => cfg.timeout_closed,
-            _ if self.established() => cfg.timeout_established,
-            _ => cfg.timeout_new,
+    /// Idle timeout in the flow's current state.
+    fn timeout_secs(&self, cfg: &FlowConfig, emergency: bool) -> u32 {
+        let t = &cfg.timeouts[ProtoClass::of(self.proto) as usize];
+        let closed = self.proto == 6
+            && (self.tcp == TcpState::Closed || (self.tcp == TcpState::Closing && self.fins == 3));
+        match (
+            closed,
+            self.established() || self.session_established(),
+            emergency,
+        ) {
+            (true, _, false) => t.closed,
+            (true, _, true) => t.emergency_closed,
+            (false, true, false) => t.established,
+            (false, true, true) => t.emergency_established,
+            (false, false, false) => t.new,
+            (false, false, true) => t.emergency_new,
         }
     }
 
@@ -265,7 +334,7 @@ pub struct FlowStats {
     pub no_room: u64,
     /// Flows still open at shutdown.
     pub at_shutdown: u64,
-    /// Times the table entered emergency mode (over 95% full: timeouts cut to a tenth).
+    /// Times the table entered emergency mode (over 95% full: emergency timeouts apply).
     pub emergencies: u64,
     /// TCP segments refused by validation, by [`tcp::Refusal`].
     pub tcp_refused: [u64; 4],
@@ -310,7 +379,7 @@ impl Flow {
 /// A worker's flow table.
 pub struct FlowTable {
     cfg: FlowConfig,
-    /// Over 95% full: idle timeouts are cut to a tenth until the table is below 70%.
+    /// Over 95% full: the emergency timeouts apply until the table is below 70%.
     emergency: bool,
     /// Keyed with a seeded, DoS-resistant but fast hasher (foldhash): keys come from traffic.
     map: HashMap<FlowKey, Flow, foldhash::fast::RandomState>,
@@ -508,18 +577,18 @@ impl FlowTable {
             self.emergency = true;
             self.stats.emergencies += 1;
             tracing::warn!(
-                "flow table {len} of {} full: emergency mode, timeouts cut to a tenth",
+                "flow table {len} of {} full: emergency mode, emergency timeouts apply",
                 self.cfg.capacity
             );
         } else if self.emergency && len * 100 < self.cfg.capacity * 70 {
             self.emergency = false;
         }
-        let divisor = if self.emergency { 10 } else { 1 };
+        let emergency = self.emergency;
         let cfg = &self.cfg;
         let stats = &mut self.stats;
         self.map.retain(|_, f| {
             let idle = now.saturating_sub(f.last);
-            let keep = idle < i64::from(f.timeout_secs(cfg)) * 1_000_000 / divisor;
+            let keep = idle < i64::from(f.timeout_secs(cfg, emergency)) * 1_000_000;
             if !keep {
                 stats.timed_out += 1;
                 ended(f, EndReason::Timeout);
@@ -660,10 +729,10 @@ mod tests {
         }
         assert_eq!(t.len(), 2);
         assert_eq!(t.stats.evicted, 1);
-        // 31 s later the two remaining unestablished flows have timed out.
+        // 61 s later the two remaining unestablished flows have timed out (TCP new: 60 s).
         let frame = tcp([10, 0, 0, 9], [10, 0, 0, 2], 5, 80, "S");
         let p = decode(LinkType::Raw, &frame).unwrap();
-        t.track(&p, 31_000_000 + 10, true, &mut record);
+        t.track(&p, 61_000_000 + 10, true, &mut record);
         assert_eq!(t.stats.timed_out, 2);
         t.drain(&mut record);
         assert_eq!(ended.len(), 4);
@@ -681,16 +750,76 @@ mod tests {
             let frame = tcp([10, 0, 0, 1], [10, 0, 0, 2], 1000 + port, 80, "S");
             t.track(&decode(LinkType::Raw, &frame).unwrap(), 0, true, &mut nop);
         }
-        // 5 s later: normally nothing times out (30 s), in emergency mode (3 s) all do.
+        // 6 s later: normally nothing times out (60 s), in emergency mode (5 s) all do.
         let frame = tcp([10, 0, 0, 9], [10, 0, 0, 2], 5, 80, "S");
         t.track(
             &decode(LinkType::Raw, &frame).unwrap(),
-            5_000_000,
+            6_000_000,
             true,
             &mut nop,
         );
         assert_eq!(t.stats.emergencies, 1);
         assert_eq!(t.stats.timed_out, 19);
+    }
+
+    #[test]
+    fn timeouts_follow_protocol_and_state() {
+        let mut timeouts = Timeouts::DEFAULTS;
+        timeouts[ProtoClass::Tcp as usize].established = 100;
+        timeouts[ProtoClass::Tcp as usize].closed = 20;
+        timeouts[ProtoClass::Udp as usize].new = 50;
+        let mut t = FlowTable::new(
+            FlowConfig {
+                timeouts,
+                ..FlowConfig::default()
+            },
+            0,
+        );
+        let (c, s) = ([10, 0, 0, 1], [10, 0, 0, 2]);
+        let ended = std::cell::RefCell::new(Vec::new());
+        let mut record = |f: &mut Flow, _: EndReason| ended.borrow_mut().push(f.client.1);
+        // Port 1: established. Port 2: established then reset. Port 3: UDP, one way.
+        for port in [1u16, 2] {
+            for (i, (src, dst, sp, dp, fl)) in [
+                (c, s, port, 80, "S"),
+                (s, c, 80, port, "SA"),
+                (c, s, port, 80, "A"),
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                let f = tcp(src, dst, sp, dp, fl);
+                t.track(
+                    &decode(LinkType::Raw, &f).unwrap(),
+                    i as i64,
+                    true,
+                    &mut record,
+                );
+            }
+        }
+        let rst = tcp(c, s, 2, 80, "RA");
+        t.track(&decode(LinkType::Raw, &rst).unwrap(), 10, true, &mut record);
+        let mut udp = Vec::new();
+        PacketBuilder::ipv4(c, s, 9)
+            .udp(3, 53)
+            .write(&mut udp, b"x")
+            .unwrap();
+        t.track(&decode(LinkType::Raw, &udp).unwrap(), 10, true, &mut record);
+        let tick = |t: &mut FlowTable, secs: i64, record: &mut dyn FnMut(&mut Flow, EndReason)| {
+            let f = tcp([10, 0, 0, 9], s, 9, 80, "A");
+            t.track(
+                &decode(LinkType::Raw, &f).unwrap(),
+                secs * 1_000_000,
+                true,
+                &mut |f, r| record(f, r),
+            );
+        };
+        tick(&mut t, 21, &mut record);
+        assert_eq!(*ended.borrow(), vec![2], "closed: 20 s");
+        tick(&mut t, 51, &mut record);
+        assert_eq!(*ended.borrow(), vec![2, 3], "udp new: 50 s");
+        tick(&mut t, 101, &mut record);
+        assert_eq!(*ended.borrow(), vec![2, 3, 1], "tcp established: 100 s");
     }
 
     #[test]
