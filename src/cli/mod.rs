@@ -429,11 +429,12 @@ fn print_summary(engine: &Engine, s: &ReplaySummary, eve: &EveTarget, workers: u
     );
     let _ = writeln!(
         err,
-        "packets: {} inspected ({} from inside tunnels), {} not inspected, {} truncated, {} bad checksum, {} passed, {} dropped",
-                st.inspected,
+        "packets: {} inspected ({} from inside tunnels), {} not inspected, {} truncated, {} with decoder events, {} bad checksum, {} passed, {} dropped",
+        st.inspected,
         st.tunneled,
         st.not_inspected(),
         st.truncated,
+        st.decoder_events,
         st.bad_checksum,
         st.passed,
         st.dropped

@@ -165,6 +165,74 @@ pub mod tcp_flags {
     pub const URG: u8 = 0x20;
 }
 
+/// Decoder events a packet can carry (bits of [`Packet::events`]), matchable with the
+/// `decode-event` keyword under Suricata's names.
+pub mod event {
+    /// SCTP datagram shorter than the SCTP common header (`sctp.pkt_too_small`).
+    pub const SCTP_PKT_TOO_SMALL: u32 = 1;
+    /// IPv6 carrying "IPv6" whose version is not 6 (`ipv6.ipv6_in_ipv6_wrong_version`).
+    pub const IPV6_IN_IPV6_WRONG_VERSION: u32 = 1 << 1;
+    /// IPv6 carrying "IPv4" whose version is not 4 (`ipv6.ipv4_in_ipv6_wrong_version`).
+    pub const IPV4_IN_IPV6_WRONG_VERSION: u32 = 1 << 2;
+    /// IPv6 carrying an IPv6 packet shorter than its header (`ipv6.ipv6_in_ipv6_too_small`).
+    pub const IPV6_IN_IPV6_TOO_SMALL: u32 = 1 << 3;
+    /// IPv6 carrying an IPv4 packet shorter than its header (`ipv6.ipv4_in_ipv6_too_small`).
+    pub const IPV4_IN_IPV6_TOO_SMALL: u32 = 1 << 4;
+    /// IPv6 routing header type 0, deprecated by RFC 5095 (`ipv6.rh_type_0`).
+    pub const IPV6_RH_TYPE_0: u32 = 1 << 5;
+    /// Captured bytes end before the IP length says (`ipv4.trunc_pkt` / `ipv6.trunc_pkt`).
+    pub const TRUNC_PKT: u32 = 1 << 6;
+
+    const NAMES: [(&str, u32); 8] = [
+        ("decoder.sctp.pkt_too_small", SCTP_PKT_TOO_SMALL),
+        (
+            "decoder.ipv6.ipv6_in_ipv6_wrong_version",
+            IPV6_IN_IPV6_WRONG_VERSION,
+        ),
+        (
+            "decoder.ipv6.ipv4_in_ipv6_wrong_version",
+            IPV4_IN_IPV6_WRONG_VERSION,
+        ),
+        (
+            "decoder.ipv6.ipv6_in_ipv6_too_small",
+            IPV6_IN_IPV6_TOO_SMALL,
+        ),
+        (
+            "decoder.ipv6.ipv4_in_ipv6_too_small",
+            IPV4_IN_IPV6_TOO_SMALL,
+        ),
+        ("decoder.ipv6.rh_type_0", IPV6_RH_TYPE_0),
+        ("decoder.ipv4.trunc_pkt", TRUNC_PKT),
+        ("decoder.ipv6.trunc_pkt", TRUNC_PKT),
+    ];
+
+    /// The EVE anomaly names (`decoder.` + the keyword name) of the events in `bits` (a packet of IP version `ip_version`).
+    pub fn names(bits: u32, ip_version: u8) -> impl Iterator<Item = &'static str> {
+        NAMES
+            .iter()
+            .filter(move |(n, b)| {
+                bits & b != 0
+                    && (*b != TRUNC_PKT
+                        || n.starts_with(if ip_version == 4 {
+                            "decoder.ipv4"
+                        } else {
+                            "decoder.ipv6"
+                        }))
+            })
+            .map(|(n, _)| *n)
+    }
+
+    /// The bit of a `decode-event` name (with or without the `decoder.` prefix), if sekimori
+    /// raises that event.
+    pub fn by_name(name: &str) -> Option<u32> {
+        let name = name.strip_prefix("decoder.").unwrap_or(name);
+        NAMES
+            .iter()
+            .find(|(n, _)| n.strip_prefix("decoder.") == Some(name))
+            .map(|&(_, b)| b)
+    }
+}
+
 /// TCP header fields the engine uses.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TcpInfo {
@@ -270,6 +338,8 @@ pub struct Packet<'a> {
     pub ip_header: &'a [u8],
     /// The transport header and payload as captured (empty when not decoded).
     pub l4: &'a [u8],
+    /// Decoder events ([`event`] bits).
+    pub events: u32,
 }
 
 impl Packet<'_> {
@@ -525,7 +595,10 @@ pub fn tunnel_payload<'a>(p: &Packet<'a>) -> Option<(LinkType, &'a [u8])> {
     }
     let data = p.payload;
     match p.proto {
-        4 | 41 if !data.is_empty() => Some((LinkType::Raw, data)),
+        // The inner header must be the version the protocol number announces.
+        4 | 41 if data.first().map(|b| b >> 4) == Some(if p.proto == 4 { 4 } else { 6 }) => {
+            Some((LinkType::Raw, data))
+        }
         47 => {
             if data.len() < 4 {
                 return None;
@@ -679,7 +752,20 @@ fn from_sliced<'a>(
         frame_len: frame.len(),
         ip_header,
         l4: &[],
+        events: 0,
     };
+    if let LaxNetSlice::Ipv6(v6) = net {
+        for ext in v6.extensions().clone() {
+            if let etherparse::Ipv6ExtensionSlice::Routing(r) = ext {
+                if r.slice().get(2) == Some(&0) {
+                    pkt.events |= event::IPV6_RH_TYPE_0;
+                }
+            }
+        }
+    }
+    if pkt.truncated {
+        pkt.events |= event::TRUNC_PKT;
+    }
     if pkt.fragment {
         return Ok(pkt);
     }
@@ -727,6 +813,38 @@ fn from_sliced<'a>(
                 6 => return Err(DecodeError::TcpInvalid),
                 17 => return Err(DecodeError::UdpInvalid),
                 1 | 58 => return Err(DecodeError::IcmpInvalid),
+                132 => match pkt.payload {
+                    // SCTP common header: ports, verification tag, checksum.
+                    [a, b, c, d, _, _, _, _, _, _, _, _, ..] => {
+                        pkt.sport = u16::from_be_bytes([*a, *b]);
+                        pkt.dport = u16::from_be_bytes([*c, *d]);
+                        pkt.l4 = pkt.payload;
+                        pkt.payload = &pkt.payload[12..];
+                    }
+                    _ => pkt.events |= event::SCTP_PKT_TOO_SMALL,
+                },
+                4 | 41 if pkt.ip_version == 6 => {
+                    let (want, min, wrong, small) = if pkt.proto == 4 {
+                        (
+                            4,
+                            20,
+                            event::IPV4_IN_IPV6_WRONG_VERSION,
+                            event::IPV4_IN_IPV6_TOO_SMALL,
+                        )
+                    } else {
+                        (
+                            6,
+                            40,
+                            event::IPV6_IN_IPV6_WRONG_VERSION,
+                            event::IPV6_IN_IPV6_TOO_SMALL,
+                        )
+                    };
+                    match pkt.payload.first() {
+                        _ if pkt.payload.len() < min => pkt.events |= small,
+                        Some(b) if b >> 4 != want => pkt.events |= wrong,
+                        _ => {}
+                    }
+                }
                 _ => {}
             }
         }
@@ -747,6 +865,49 @@ mod tests {
         let mut out = Vec::new();
         b.write(&mut out, payload).unwrap();
         out
+    }
+
+    #[test]
+    fn decoder_events_and_sctp_ports() {
+        let ipv4 = |proto: u8, payload: &[u8]| {
+            let mut f = vec![
+                0x45, 0, 0, 0, 0, 1, 0, 0, 64, proto, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+            ];
+            let len = (20 + payload.len()) as u16;
+            f[2..4].copy_from_slice(&len.to_be_bytes());
+            f.extend_from_slice(payload);
+            f
+        };
+        // SCTP: ports from the common header; shorter than it, an event and no ports.
+        let mut sctp = vec![0x04, 0xd2, 0x16, 0x2e, 0, 0, 0, 1, 0, 0, 0, 0];
+        sctp.extend_from_slice(b"chunk");
+        let f = ipv4(132, &sctp);
+        let p = decode(LinkType::Raw, &f).unwrap();
+        assert_eq!(
+            (p.sport, p.dport, p.events, p.payload),
+            (1234, 5678, 0, &b"chunk"[..])
+        );
+        let f = ipv4(132, &[0x04, 0xd2, 0x16, 0x2e]);
+        let p = decode(LinkType::Raw, &f).unwrap();
+        assert_eq!((p.sport, p.dport), (0, 0));
+        assert_eq!(p.events, event::SCTP_PKT_TOO_SMALL);
+        // IPv6 announcing IPv6 inside but carrying IPv4: event, and no tunnel decode.
+        let inner = ipv4(17, &[0; 28]);
+        let mut f = vec![0x60, 0, 0, 0, 0, inner.len() as u8, 41, 64];
+        f.extend_from_slice(&[0x20, 1, 0x0d, 0xb8].repeat(8));
+        f.extend_from_slice(&inner);
+        let p = decode(LinkType::Raw, &f).unwrap();
+        assert_eq!(p.events, event::IPV6_IN_IPV6_WRONG_VERSION);
+        assert!(tunnel_payload(&p).is_none());
+        assert_eq!(
+            event::by_name("ipv6.ipv6_in_ipv6_wrong_version"),
+            Some(p.events)
+        );
+        assert_eq!(
+            event::by_name("decoder.sctp.pkt_too_small"),
+            Some(event::SCTP_PKT_TOO_SMALL)
+        );
+        assert_eq!(event::by_name("ipv4.no_such_event"), None);
     }
 
     #[test]

@@ -142,6 +142,8 @@ pub struct Sig {
     app_events: u32,
     /// Stream events the packet must have raised (`stream-event`).
     stream_events: u8,
+    /// Decoder events the packet must carry (`decode-event`).
+    decode_events: u32,
     /// Chains on packet header buffers, in rule order (variables flow from one to the next).
     hdr_lists: Vec<(HdrBuf, Vec<Step>)>,
 }
@@ -313,7 +315,7 @@ impl Sig {
 
     #[inline]
     fn header_matches(&self, p: &Packet<'_>) -> bool {
-        if !self.l4.matches(p.proto) {
+        if !self.l4.matches(p.proto) || p.events & self.decode_events != self.decode_events {
             return false;
         }
         let ports_any = self.sport.is_any() && self.dport.is_any();
@@ -1055,6 +1057,7 @@ impl Engine {
             && rule.app_proto.is_none()
             && rule.app_layer_protocol.is_empty()
             && rule.stream_events == 0
+            && rule.decode_events == 0
             && hdr_lists.is_empty()
             && app_lists.is_empty()
             && !rule.src.has_negation()
@@ -1124,6 +1127,7 @@ impl Engine {
             alproto_conds,
             app_events: rule.app_events,
             stream_events: rule.stream_events,
+            decode_events: rule.decode_events,
             hdr_lists,
         })
     }

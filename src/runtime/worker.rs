@@ -58,6 +58,8 @@ pub struct WorkerStats {
     pub defrag: DefragStats,
     /// Packets whose capture was shorter than their IP length.
     pub truncated: u64,
+    /// Packets carrying decoder events (inspected; `decode-event` rules can match them).
+    pub decoder_events: u64,
     /// Packets decoded from inside a tunnel (IP-in-IP, GRE, VXLAN).
     pub tunneled: u64,
     /// Packets with a bad checksum while validating.
@@ -115,6 +117,7 @@ impl WorkerStats {
         d.refused += e.refused;
         d.unsupported += e.unsupported;
         self.truncated += o.truncated;
+        self.decoder_events += o.decoder_events;
         self.tunneled += o.tunneled;
         self.bad_checksum += o.bad_checksum;
         self.passed += o.passed;
@@ -355,6 +358,16 @@ impl Worker {
                 return Verdict::Pass;
             }
         };
+        if p.events != 0 {
+            self.stats.decoder_events += 1;
+            if self.cfg.anomaly_events {
+                for name in decode::event::names(p.events, p.ip_version) {
+                    let mut line = self.eve.buffer();
+                    render_anomaly(&mut line, ts, pcap_cnt, Some((&p, None)), "decode", name);
+                    self.eve.send(line);
+                }
+            }
+        }
         let (verdict, _passed) = self.inspect_packet(&p, ts, pcap_cnt, tunnel);
         if p.fragment && verdict == Verdict::Pass {
             // The rebuilt datagram is a packet of its own (its buffer is reused).
@@ -1179,6 +1192,7 @@ impl Worker {
             frame_len: 0,
             ip_header: &[],
             l4: &[],
+            events: 0,
         };
         let facts = FlowFacts {
             tracked: true,

@@ -184,6 +184,8 @@ pub struct Rule {
     /// `stream-event`: stream events ([`crate::detect::stream_event`] bits) the packet must
     /// have raised.
     pub stream_events: u8,
+    /// `decode-event`: decoder events ([`crate::decode::event`] bits) the packet must carry.
+    pub decode_events: u32,
     /// `dataset` operations on sticky buffers.
     pub datasets: Vec<(Buffer, crate::detect::dataset::DatasetSpec)>,
     /// Inspection steps, each bound to a buffer.

@@ -179,7 +179,6 @@ const NOT_YET: &[&str] = &[
     "tls_cert_valid",
     "ssl_state",
     "ssl_version",
-    "decode-event",
     "engine-event",
     "tcp.mss",
     "dns.opcode",
@@ -1083,6 +1082,10 @@ impl Builder {
                 };
                 self.rule.stream_events |= bit;
             }
+            "decode-event" => match crate::decode::event::by_name(need_v()?.trim()) {
+                Some(bit) => self.rule.decode_events |= bit,
+                None => self.not_yet("decode-event"),
+            },
             "app-layer-event" => {
                 let v = need_v()?.trim();
                 let (proto, name) = v.split_once('.').unwrap_or(("", v));
@@ -1235,6 +1238,7 @@ pub fn parse_rule(text: &str, vars: &Vars) -> Result<Rule, String> {
             absent: Vec::new(),
             app_events: 0,
             stream_events: 0,
+            decode_events: 0,
             datasets: Vec::new(),
             needs: Vec::new(),
             unsupported: Vec::new(),
