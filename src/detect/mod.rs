@@ -542,16 +542,31 @@ fn groups_of(l4: L4) -> &'static [usize] {
     }
 }
 
+/// Flow directions the prefilter databases are split by: to server, to client.
+const DIRS: usize = 2;
+
+/// The direction databases a rule's fast pattern goes to (`flow:to_server` / `to_client`
+/// rules go to one, the others to both).
+fn dirs_of(flow: &FlowMatch) -> &'static [usize] {
+    match flow.to_server {
+        Some(true) => &[0],
+        Some(false) => &[1],
+        None => &[0, 1],
+    }
+}
+
 #[derive(Default)]
 struct Group {
-    /// Fast patterns of every payload rule: stream chunks, and packets not on a stream.
-    mpm: Option<mpm::Mpm>,
-    /// Longest fast pattern in `mpm` minus one: the bytes before new stream data a pattern
-    /// ending in the new data can start in.
-    fp_reach: usize,
-    /// Fast patterns of packet-only rules (`flow:no_stream`, `dsize`...): packets whose
-    /// payload is inspected on the stream, where other payload rules cannot match.
-    mpm_pkt: Option<mpm::Mpm>,
+    /// Fast patterns of every payload rule, per direction: stream chunks, and packets not on
+    /// a stream.
+    mpm: [Option<mpm::Mpm>; DIRS],
+    /// Longest fast pattern in `mpm` minus one, per direction: the bytes before new stream
+    /// data a pattern ending in the new data can start in.
+    fp_reach: [usize; DIRS],
+    /// Fast patterns of packet-only rules (`flow:no_stream`, `dsize`...), per direction:
+    /// packets whose payload is inspected on the stream, where other payload rules cannot
+    /// match.
+    mpm_pkt: [Option<mpm::Mpm>; DIRS],
     /// Rules without a fast pattern, for packets not on a stream, by destination port.
     non_mpm: portgroup::PortIndex,
     /// Those of them that can match a packet whose payload goes to the stream.
@@ -766,8 +781,8 @@ impl Engine {
             }
         }
         report.flowbits = bit_ids.len();
-        let mut builders: [mpm::MpmBuilder; GROUPS] = Default::default();
-        let mut pkt_builders: [mpm::MpmBuilder; GROUPS] = Default::default();
+        let mut builders: [[mpm::MpmBuilder; DIRS]; GROUPS] = Default::default();
+        let mut pkt_builders: [[mpm::MpmBuilder; DIRS]; GROUPS] = Default::default();
         let mut groups: [Group; GROUPS] = Default::default();
         let mut ip_only_lists: [Vec<u32>; GROUPS] = Default::default();
         // Rules without a fast pattern per group: all, packet view on a stream, stream view.
@@ -794,9 +809,11 @@ impl Engine {
             for &g in groups_of(sig.l4) {
                 match fp {
                     Some(c) => {
-                        builders[g].add(c.mpm_bytes(), c.nocase, idx);
-                        if sig.packet_only && !sig.stream_only {
-                            pkt_builders[g].add(c.mpm_bytes(), c.nocase, idx);
+                        for &d in dirs_of(&sig.flow) {
+                            builders[g][d].add(c.mpm_bytes(), c.nocase, idx);
+                            if sig.packet_only && !sig.stream_only {
+                                pkt_builders[g][d].add(c.mpm_bytes(), c.nocase, idx);
+                            }
                         }
                     }
                     None if sig.ip_only => ip_only_lists[g].push(idx),
@@ -818,23 +835,26 @@ impl Engine {
                 report.non_mpm += 1;
             }
         }
-        for (g, b) in builders.into_iter().enumerate() {
-            report.patterns += b.len();
-            groups[g].fp_reach = b.max_len().saturating_sub(1);
-            let (mpm, used) = b.build_cached(cache)?;
-            match used {
-                mpm::CacheUse::Hit => report.cache_hits += 1,
-                _ if mpm.is_some() => report.compiled += 1,
-                _ => {}
-            }
-            groups[g].mpm = mpm;
-            if let Some(m) = &groups[g].mpm {
-                report.databases += 1;
-                report.database_bytes += m.size();
+        // Every database is compiled (or loaded) in one parallel batch: per group and
+        // direction the payload and packet-only databases, then one per app-layer buffer.
+        let mut jobs = Vec::new();
+        for (g, per_dir) in builders.into_iter().enumerate() {
+            for (d, b) in per_dir.into_iter().enumerate() {
+                report.patterns += b.len();
+                groups[g].fp_reach[d] = b.max_len().saturating_sub(1);
+                jobs.push(b);
             }
         }
-        for (g, b) in pkt_builders.into_iter().enumerate() {
-            let (mpm, used) = b.build_cached(cache)?;
+        jobs.extend(pkt_builders.into_iter().flatten());
+        let mut app_keys = Vec::new();
+        for (key, b) in app_builders {
+            report.patterns += b.len();
+            app_keys.push(key);
+            jobs.push(b);
+        }
+        let mut built = Vec::with_capacity(jobs.len());
+        for r in mpm::build_all(jobs, cache) {
+            let (mpm, used) = r?;
             match used {
                 mpm::CacheUse::Hit => report.cache_hits += 1,
                 _ if mpm.is_some() => report.compiled += 1,
@@ -844,20 +864,22 @@ impl Engine {
                 report.databases += 1;
                 report.database_bytes += m.size();
             }
-            groups[g].mpm_pkt = mpm;
+            built.push(mpm);
+        }
+        let mut built = built.into_iter();
+        for g in groups.iter_mut() {
+            for d in 0..DIRS {
+                g.mpm[d] = built.next().flatten();
+            }
+        }
+        for g in groups.iter_mut() {
+            for d in 0..DIRS {
+                g.mpm_pkt[d] = built.next().flatten();
+            }
         }
         let mut app_mpm = Vec::new();
-        for ((buf, ts), b) in app_builders {
-            report.patterns += b.len();
-            let (mpm, used) = b.build_cached(cache)?;
-            match used {
-                mpm::CacheUse::Hit => report.cache_hits += 1,
-                _ if mpm.is_some() => report.compiled += 1,
-                _ => {}
-            }
-            if let Some(m) = mpm {
-                report.databases += 1;
-                report.database_bytes += m.size();
+        for ((buf, ts), m) in app_keys.into_iter().zip(built) {
+            if let Some(m) = m {
                 app_mpm.push((buf, ts, m));
             }
         }
@@ -1152,7 +1174,7 @@ impl Engine {
     pub fn new_ctx_shared(&self, xbits: Arc<XBits>) -> Result<DetectCtx, String> {
         let mut scratch = None;
         for g in &self.groups {
-            for m in g.mpm.iter().chain(g.mpm_pkt.iter()) {
+            for m in g.mpm.iter().chain(g.mpm_pkt.iter()).flatten() {
                 m.prepare_scratch(&mut scratch)?;
             }
         }
@@ -1186,6 +1208,12 @@ impl Engine {
     ) {
         // Prefilter input: the payload, or the new stream bytes with some context before them.
         let group = &self.groups[group_of(p.proto)];
+        // Packets of a flow scan their direction's database; packets without one, both.
+        let dirs: &[usize] = match (flow.tracked, flow.to_server) {
+            (false, _) => &[0, 1],
+            (true, true) => &[0],
+            (true, false) => &[1],
+        };
         // Stream chunks are verified with up to STREAM_SCAN_LOOKBACK bytes of context, so the
         // prefilter must report every fast pattern there. Bytes before the new data were
         // scanned when they were new: if those scans found nothing in the context range,
@@ -1203,7 +1231,7 @@ impl Engine {
                 let from = if hits_until.get() > base + context as u64 {
                     context
                 } else {
-                    new_from.saturating_sub(group.fp_reach)
+                    new_from.saturating_sub(group.fp_reach[dirs[0]])
                 };
                 scan_end = base + data.len() as u64;
                 &data[from..]
@@ -1218,7 +1246,10 @@ impl Engine {
             View::Stream { .. } => (&group.mpm, &group.non_mpm_stream),
         };
         ctx.next_packet();
-        if let (Some(m), Some(scratch), false) = (mpm, &ctx.scratch, scan.is_empty()) {
+        for &d in dirs {
+            let (Some(m), Some(scratch), false) = (&mpm[d], &ctx.scratch, scan.is_empty()) else {
+                continue;
+            };
             let (seen, stamp, cands) = (&mut ctx.seen, ctx.stamp, &mut ctx.candidates);
             let mut any = false;
             let res = m.scan(scan, scratch, |rules, _| {
