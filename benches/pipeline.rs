@@ -132,6 +132,7 @@ fn benches(c: &mut Criterion) {
             flow_events: false,
             community_id: true,
             anomaly_events: false,
+            tagged_packets: true,
             xbits: Default::default(),
             app: Default::default(),
             app_events: [false; 3],

@@ -81,6 +81,7 @@ fn steady_state_packets_do_not_allocate() {
         flow_events: false,
         community_id: true,
         anomaly_events: false,
+        tagged_packets: true,
         xbits: Default::default(),
         app: Default::default(),
         app_events: [false; 3],

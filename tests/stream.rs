@@ -200,3 +200,41 @@ fn overlap_policy_follows_the_receiving_host() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("10.0.0.0/40"));
 }
+
+#[test]
+fn tag_logs_the_next_packets_of_the_session() {
+    let rules = "alert tcp any any -> any 80 (msg:\"tagging\"; flow:established,to_server; content:\"LOGIN\"; tag:session,3,packets; sid:7;)\n";
+    let f = session(|s| {
+        s.send(true, b"LOGIN admin");
+        s.send(true, b"more");
+        s.send(true, b"and more");
+    });
+    let (out, events) = replay_frames(rules, &f);
+    assert!(out.status.success());
+    assert_eq!(alert_sids(&events), vec![7]);
+    let alert_cnt = events.iter().find(|e| e["event_type"] == "alert").unwrap()["pcap_cnt"]
+        .as_u64()
+        .unwrap();
+    let packets: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|e| e["event_type"] == "packet")
+        .collect();
+    // The three packets after the alerting one, in order, on the same flow, with the frame.
+    let cnts: Vec<u64> = packets
+        .iter()
+        .map(|e| e["pcap_cnt"].as_u64().unwrap())
+        .collect();
+    assert_eq!(cnts, vec![alert_cnt + 1, alert_cnt + 2, alert_cnt + 3]);
+    let flow_id = &events.iter().find(|e| e["event_type"] == "alert").unwrap()["flow_id"];
+    for (e, n) in packets.iter().zip(&cnts) {
+        assert_eq!(&e["flow_id"], flow_id);
+        assert_eq!(e["packet_info"]["linktype"], 1);
+        let b64 = e["packet"].as_str().unwrap();
+        // Ethernet frames of at least 54 bytes: 72+ base64 characters, padded to 4.
+        assert!(b64.len() >= 72 && b64.len() % 4 == 0, "{n}: {b64}");
+    }
+    assert!(String::from_utf8_lossy(&out.stderr).contains("tagged packets logged: 3"));
+    if let Some(v) = eve_validator() {
+        assert_valid_eve(&v, &events);
+    }
+}

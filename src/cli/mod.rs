@@ -318,6 +318,7 @@ fn worker_config(cfg: &Config, checksums: ChecksumMode, tuner: Option<Arc<Tuner>
         flow_events: cfg.output.flow.unwrap_or(false),
         community_id: cfg.output.community_id.unwrap_or(true),
         anomaly_events: cfg.output.anomaly.unwrap_or(false),
+        tagged_packets: cfg.output.tagged_packets.unwrap_or(true),
         xbits: Default::default(),
         app: cfg.app_layer(),
         app_events: [
@@ -482,7 +483,11 @@ fn print_summary(engine: &Engine, s: &ReplaySummary, eve: &EveTarget, workers: u
         EveTarget::Stdout => "standard output".into(),
     };
     let _ = writeln!(err, "eve: {} events written to {target}", s.writer.lines);
-    let _ = writeln!(err, "alerts: {}", st.alerts);
+    let _ = writeln!(
+        err,
+        "alerts: {}, tagged packets logged: {}",
+        st.alerts, st.tagged_packets
+    );
     if st.by_severity.iter().any(|&n| n > 0) || st.suppressed > 0 {
         let [i, m, s, c] = st.by_severity;
         let _ = writeln!(

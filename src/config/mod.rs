@@ -326,6 +326,8 @@ pub struct OutputConfig {
     pub tls: Option<bool>,
     /// Write an EVE `dns` event per DNS message (default false).
     pub dns: Option<bool>,
+    /// Write packets tagged by a rule's `tag` keyword as EVE `packet` events (default true).
+    pub tagged_packets: Option<bool>,
 }
 
 impl Config {

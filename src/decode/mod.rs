@@ -45,6 +45,25 @@ pub enum LinkType {
 }
 
 impl LinkType {
+    /// The pcap link type number written for frames of this type (`LINKTYPE_RAW` for raw IP).
+    pub fn dlt(self) -> u16 {
+        match self {
+            LinkType::Ethernet => 1,
+            LinkType::LinuxSll => 113,
+            LinkType::LinuxSll2 => 276,
+            LinkType::Raw => 101,
+            LinkType::Null => 0,
+            LinkType::Loop => 108,
+            LinkType::Ieee80211 => 105,
+            LinkType::Radiotap => 127,
+            LinkType::Ppp => 9,
+            LinkType::CiscoHdlc => 104,
+            LinkType::FrameRelay => 107,
+            LinkType::Slip => 8,
+            LinkType::Nflog => 239,
+        }
+    }
+
     /// Maps a pcap link type number; `None` for link types sekimori cannot decode.
     pub fn from_pcap(dlt: i32) -> Option<LinkType> {
         Some(match dlt {

@@ -53,6 +53,7 @@ pub mod iponly;
 pub mod mpm;
 pub mod portgroup;
 pub mod rules;
+pub mod tag;
 pub mod threshold;
 pub mod transform;
 pub mod xbits;
@@ -106,6 +107,8 @@ pub struct Sig {
     pub origin: Option<(PathBuf, usize)>,
     /// Match silently (flowbit helpers).
     pub noalert: bool,
+    /// `tag`: packets to log after an alert.
+    pub tags: Vec<tag::TagSpec>,
     /// `threshold`.
     pub threshold: Option<ThresholdSpec>,
     /// `detection_filter`.
@@ -1121,6 +1124,7 @@ impl Engine {
             target: rule.target,
             origin: rule.origin.map(|o| (o.file.to_path_buf(), o.line)),
             noalert: rule.noalert,
+            tags: rule.tags.clone(),
             threshold: rule.threshold,
             detection_filter: rule.detection_filter,
             stream_size: rule.stream_size,

@@ -233,6 +233,8 @@ pub struct Flow {
     pub pkt_established: bool,
     /// Sequence, window and timestamp validation of the TCP session.
     pub tcp_track: tcp::TcpTrack,
+    /// A `tag:session` running on this flow: its next packets are logged.
+    pub tag: Option<crate::detect::tag::TagState>,
 }
 
 impl Flow {
@@ -567,6 +569,7 @@ impl FlowTable {
             rsts: 0,
             pkt_established: false,
             tcp_track: Default::default(),
+            tag: None,
         }
     }
 

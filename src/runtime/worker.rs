@@ -11,13 +11,15 @@ use crate::decode::defrag::{DefragConfig, DefragStats, Defragmenter};
 use crate::decode::tcp_flags;
 use crate::decode::{self, decode, DecodeError, LinkType};
 use crate::detect::rules::{Action, Target};
+use crate::detect::tag::{HostTags, TagScope, TagState};
 use crate::detect::threshold::{Subject, Thresholds};
 use crate::detect::xbits::XBits;
 use crate::detect::{stream_event, DetectCtx, Engine, FlowFacts, Sig, View};
 use crate::flow::stream::StreamEvents;
 use crate::flow::{EndReason, Flow, FlowConfig, FlowStats, FlowTable, Micros};
 use crate::output::eve::{
-    blocks, render_alert, render_anomaly, render_app_event, render_flow_event, AlertInput,
+    blocks, render_alert, render_anomaly, render_app_event, render_flow_event, render_packet,
+    AlertInput,
 };
 use crate::output::EveSender;
 use crate::tune::{AlertFacts, Decision, Tuned, Tuner};
@@ -60,6 +62,8 @@ pub struct WorkerStats {
     pub truncated: u64,
     /// Packets carrying decoder events (inspected; `decode-event` rules can match them).
     pub decoder_events: u64,
+    /// Packets logged because a `tag` tagged their session or host.
+    pub tagged_packets: u64,
     /// Packets decoded from inside a tunnel (IP-in-IP, GRE, VXLAN).
     pub tunneled: u64,
     /// Packets with a bad checksum while validating.
@@ -118,6 +122,7 @@ impl WorkerStats {
         d.unsupported += e.unsupported;
         self.truncated += o.truncated;
         self.decoder_events += o.decoder_events;
+        self.tagged_packets += o.tagged_packets;
         self.tunneled += o.tunneled;
         self.bad_checksum += o.bad_checksum;
         self.passed += o.passed;
@@ -171,6 +176,8 @@ pub struct WorkerConfig {
     pub community_id: bool,
     /// Write EVE `anomaly` events for decode, stream and defrag anomalies.
     pub anomaly_events: bool,
+    /// Write packets tagged by `tag` rules as EVE `packet` events.
+    pub tagged_packets: bool,
     /// xbits store shared by the workers of a run.
     pub xbits: Arc<XBits>,
     /// App-layer parser limits.
@@ -217,6 +224,8 @@ pub struct Worker {
     file_seen: u64,
     file_bad: u64,
     matched: Vec<u32>,
+    /// `tag:host` tags running on this worker.
+    host_tags: HostTags,
     /// Transaction matches of the current packet: (transaction slot, rule).
     tx_hits: Vec<(usize, u32)>,
     /// DNS message of the current UDP packet.
@@ -272,6 +281,7 @@ impl Worker {
             eve,
             cfg,
             matched: Vec::with_capacity(16),
+            host_tags: HostTags::default(),
             tx_hits: Vec::with_capacity(16),
             dns_msg: DnsMessage::default(),
             stats,
@@ -368,7 +378,14 @@ impl Worker {
                 }
             }
         }
-        let (verdict, _passed) = self.inspect_packet(&p, ts, pcap_cnt, tunnel);
+        let (verdict, _passed, tagged) = self.inspect_packet(&p, ts, pcap_cnt, tunnel);
+        if let (Some(flow_id), true) = (tagged, self.cfg.tagged_packets) {
+            self.stats.tagged_packets += 1;
+            let mut line = self.eve.buffer();
+            let id = (flow_id != 0).then_some(flow_id);
+            render_packet(&mut line, ts, pcap_cnt, &p, id, frame, link.dlt());
+            self.eve.send(line);
+        }
         if p.fragment && verdict == Verdict::Pass {
             // The rebuilt datagram is a packet of its own (its buffer is reused).
             let mut buf = std::mem::take(&mut self.defrag_buf);
@@ -415,15 +432,16 @@ impl Worker {
         verdict
     }
 
-    /// Runs one decoded packet through flow, reassembly and detection. Returns the verdict and
-    /// whether the packet or its flow was passed (a `pass` rule).
+    /// Runs one decoded packet through flow, reassembly and detection. Returns the verdict,
+    /// whether the packet or its flow was passed (a `pass` rule), and, when an earlier `tag`
+    /// tagged it, its flow id (0 without a flow).
     fn inspect_packet(
         &mut self,
         p: &decode::Packet<'_>,
         ts: Micros,
         pcap_cnt: u64,
         tunnel: Option<&Tunnel>,
-    ) -> (Verdict, bool) {
+    ) -> (Verdict, bool, Option<u64>) {
         self.stats.inspected += 1;
         if p.truncated {
             self.stats.truncated += 1;
@@ -460,6 +478,7 @@ impl Worker {
             stream_mem,
             tx_hits,
             dns_msg,
+            host_tags,
             ..
         } = self;
         // A TCP segment with a bad checksum is counted in its flow but does not move the
@@ -473,12 +492,27 @@ impl Worker {
         if let Some(f) = flow.as_deref() {
             if f.dropped {
                 stats.dropped += 1;
-                return (Verdict::Drop, false);
+                return (Verdict::Drop, false, None);
             }
             if f.passed {
                 stats.passed += 1;
-                return (Verdict::Pass, true);
+                return (Verdict::Pass, true, None);
             }
+        }
+        // Tags started by earlier alerts: this packet is logged if its session or one of its
+        // hosts is tagged (each tag counts it).
+        let mut tagged = None;
+        if let Some(f) = flow.as_deref_mut() {
+            if let Some(t) = &mut f.tag {
+                if t.take(ts, p.frame_len) {
+                    tagged = Some(f.id);
+                } else {
+                    f.tag = None;
+                }
+            }
+        }
+        if host_tags.take(p.src, p.dst, ts, p.frame_len) && tagged.is_none() {
+            tagged = Some(flow.as_deref().map_or(0, |f| f.id));
         }
         let mut facts = match flow.as_deref() {
             Some(f) => FlowFacts {
@@ -814,7 +848,7 @@ impl Worker {
         }
         if matched.is_empty() && tx_hits.is_empty() {
             Self::app_done(eve, cfg, ts, flow, p, dns_ready.then_some(&*dns_msg));
-            return (Verdict::Pass, false);
+            return (Verdict::Pass, false, tagged);
         }
         // `pass` outranks every other action, as in Suricata's default action order.
         if matched
@@ -833,7 +867,7 @@ impl Worker {
                 p,
                 dns_ready.then_some(&*dns_msg),
             );
-            return (Verdict::Pass, true);
+            return (Verdict::Pass, true, tagged);
         }
         let mut verdict = Verdict::Pass;
         let mut any_alert = false;
@@ -914,6 +948,18 @@ impl Worker {
             eve.send(line);
             stats.alerts += 1;
             stats.per_sig[idx as usize] += 1;
+            for spec in &sig.tags {
+                let tag = TagState::start(spec, ts);
+                match (spec.scope, flow.as_deref_mut()) {
+                    (TagScope::Session, Some(f)) => match &mut f.tag {
+                        Some(t) => t.extend(tag),
+                        None => f.tag = Some(tag),
+                    },
+                    (TagScope::Session, None) => {}
+                    (TagScope::HostSrc, _) => host_tags.start(p.src, tag),
+                    (TagScope::HostDst, _) => host_tags.start(p.dst, tag),
+                }
+            }
         }
         if let Some(f) = flow.as_deref_mut() {
             f.alerted |= any_alert;
@@ -925,7 +971,7 @@ impl Worker {
         if verdict == Verdict::Reject {
             stats.rejected += 1;
         }
-        (verdict, false)
+        (verdict, false, tagged)
     }
 
     /// Whether a matching rule alerts: not `noalert`, and its detection_filter and threshold

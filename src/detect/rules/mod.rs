@@ -204,6 +204,8 @@ pub struct Rule {
     )>,
     /// `flowbits:noalert` or `noalert`: match silently (flowbits still act).
     pub noalert: bool,
+    /// `tag` keywords: what to log after the rule fires.
+    pub tags: Vec<crate::detect::tag::TagSpec>,
     /// `stream_size`.
     pub stream_size: Vec<(keywords::StreamSide, keywords::Cmp)>,
     /// `threshold`.

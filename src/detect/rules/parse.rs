@@ -1044,12 +1044,8 @@ impl Builder {
                 self.rule.detection_filter = Some(parse_threshold(need_v()?, true)?)
             }
             "tag" => {
-                // Parsed and validated; tagging of later packets is not implemented (no effect).
-                let v = need_v()?;
-                let kind = v.split(',').next().unwrap_or("").trim();
-                if !matches!(kind, "session" | "host") {
-                    return Err(format!("tag type must be session or host, not '{kind}'"));
-                }
+                let spec = crate::detect::tag::TagSpec::parse(need_v()?)?;
+                self.rule.tags.push(spec);
             }
             "app-layer-protocol" => {
                 let v = need_v()?.trim();
@@ -1230,6 +1226,7 @@ pub fn parse_rule(text: &str, vars: &Vars) -> Result<Rule, String> {
             flowbits: Vec::new(),
             xbits: Vec::new(),
             noalert: false,
+            tags: Vec::new(),
             stream_size: Vec::new(),
             threshold: None,
             detection_filter: None,
