@@ -35,7 +35,7 @@ for r in $(seq "$runs"); do
   secs=$(echo "$line" | sed -E 's/.* ([0-9]+) packets, ([0-9]+) bytes, ([0-9.]+) s.*/\3/')
   mbit=$(awk -v b="$bytes" -v s="$secs" 'BEGIN { printf "%.0f", b * 8 / s / 1e6 }')
   pps=$(awk -v p="$pkts" -v s="$secs" 'BEGIN { printf "%.0f", p / s }')
-  alerts=$(grep -E '^alerts:' "$work/err" | awk '{print $2}')
+  alerts=$(grep -E '^alerts:' "$work/err" | awk '{print $2}' | tr -d ,)
   sigs=$(grep -cE '^ +[0-9]+  [0-9]+:[0-9]+  ' "$work/err" || true)
   noinsp=$(grep -E '^packets:' "$work/err" | sed -E 's/.*\), ([0-9]+) not inspected.*/\1/')
   echo "run $r: engine $secs s, $pkts packets, $pps packets/s, $mbit Mbit/s, peak RSS $(( $(tail -n 1 "$work/rss") / 1024 )) MB, $alerts alerts from $sigs signatures, $noinsp not inspected"

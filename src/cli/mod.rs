@@ -294,7 +294,12 @@ fn load_engine(
     }
     let rules = std::mem::take(&mut set.rules);
     let cache = cache.or(cfg.rules.cache_dir.as_ref());
-    let engine = Engine::build_cached(rules, &classes, cache.map(PathBuf::as_path))?;
+    let engine = Engine::build_cached(
+        rules,
+        &classes,
+        cache.map(PathBuf::as_path),
+        cfg.rules.port_groups.unwrap_or(0),
+    )?;
     if log_each {
         for s in &engine.report.skipped {
             let at = s

@@ -207,6 +207,9 @@ pub struct RulesConfig {
     /// Directory for compiled Hyperscan databases, so a restart with the same packs skips
     /// compilation (off when unset).
     pub cache_dir: Option<PathBuf>,
+    /// Server ports per protocol and direction that get a prefilter database of their own
+    /// (default 0: one database per protocol and direction; see `detect::mpmgroup`).
+    pub port_groups: Option<usize>,
 }
 
 /// `[flow]`.
@@ -368,6 +371,9 @@ impl Config {
         }
         if let Err(e) = self.host_os_policy.build() {
             errors.push(e);
+        }
+        if self.rules.port_groups.is_some_and(|n| n > 32) {
+            errors.push("rules.port_groups: at most 32".to_string());
         }
         if self.runtime.workers == Some(0) {
             errors.push("runtime.workers: must be at least 1".to_string());

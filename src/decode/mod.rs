@@ -658,6 +658,27 @@ pub fn tunnel_payload<'a>(p: &Packet<'a>) -> Option<(LinkType, &'a [u8])> {
     }
 }
 
+/// Whether an IPv6 extension header chain (`first` = the base header's next header) holds a
+/// type 0 routing header.
+fn routing_type0(mut next: u8, mut data: &[u8]) -> bool {
+    loop {
+        let len = match next {
+            0 | 43 | 60 => data.get(1).map(|&l| (usize::from(l) + 1) * 8),
+            44 => Some(8),
+            51 => data.get(1).map(|&l| (usize::from(l) + 2) * 4),
+            _ => return false,
+        };
+        let Some(len) = len.filter(|&l| l <= data.len()) else {
+            return false;
+        };
+        if next == 43 && data[2] == 0 {
+            return true;
+        }
+        next = data[0];
+        data = &data[len..];
+    }
+}
+
 /// Decodes a captured frame of the given link type.
 pub fn decode(link: LinkType, frame: &[u8]) -> Result<Packet<'_>, DecodeError> {
     let (ether_type, rest) = strip_link(link, frame)?;
@@ -774,12 +795,10 @@ fn from_sliced<'a>(
         events: 0,
     };
     if let LaxNetSlice::Ipv6(v6) = net {
-        for ext in v6.extensions().clone() {
-            if let etherparse::Ipv6ExtensionSlice::Routing(r) = ext {
-                if r.slice().get(2) == Some(&0) {
-                    pkt.events |= event::IPV6_RH_TYPE_0;
-                }
-            }
+        // Walked by hand with bounds checks: etherparse's extension iterator assumes a
+        // fully validated chain, which a lax (truncated) slice is not.
+        if routing_type0(v6.header().next_header().0, v6.extensions().slice()) {
+            pkt.events |= event::IPV6_RH_TYPE_0;
         }
     }
     if pkt.truncated {
@@ -884,6 +903,20 @@ mod tests {
         let mut out = Vec::new();
         b.write(&mut out, payload).unwrap();
         out
+    }
+
+    #[test]
+    fn routing_header_type0_is_found_in_a_checked_walk() {
+        // Hop-by-hop (8 bytes) then routing type 0, then TCP.
+        let chain = [43, 0, 0, 0, 0, 0, 0, 0, 6, 0, 0, 1, 0, 0, 0, 0];
+        assert!(routing_type0(0, &chain));
+        let mut type2 = chain;
+        type2[10] = 2;
+        assert!(!routing_type0(0, &type2));
+        // Truncated or lying lengths end the walk.
+        assert!(!routing_type0(0, &chain[..12]));
+        assert!(!routing_type0(43, &[6, 200, 0]));
+        assert!(!routing_type0(43, &[]));
     }
 
     #[test]

@@ -51,6 +51,7 @@ pub mod inspect;
 pub mod intervals;
 pub mod iponly;
 pub mod mpm;
+pub mod mpmgroup;
 pub mod portgroup;
 pub mod rules;
 pub mod tag;
@@ -562,14 +563,14 @@ fn dirs_of(flow: &FlowMatch) -> &'static [usize] {
 struct Group {
     /// Fast patterns of every payload rule, per direction: stream chunks, and packets not on
     /// a stream.
-    mpm: [Option<mpm::Mpm>; DIRS],
+    mpm: [mpmgroup::PortGroups; DIRS],
     /// Longest fast pattern in `mpm` minus one, per direction: the bytes before new stream
     /// data a pattern ending in the new data can start in.
     fp_reach: [usize; DIRS],
     /// Fast patterns of packet-only rules (`flow:no_stream`, `dsize`...), per direction:
     /// packets whose payload is inspected on the stream, where other payload rules cannot
     /// match.
-    mpm_pkt: [Option<mpm::Mpm>; DIRS],
+    mpm_pkt: [mpmgroup::PortGroups; DIRS],
     /// Rules without a fast pattern, for packets not on a stream, by destination port.
     non_mpm: portgroup::PortIndex,
     /// Those of them that can match a packet whose payload goes to the stream.
@@ -709,7 +710,7 @@ impl Engine {
     /// compile or an unknown classtype are left out ([`BuildReport::skipped`]); rules that need
     /// an engine part not built yet are listed in [`BuildReport::waiting`].
     pub fn build(rules: Vec<Rule>, classes: &Classifications) -> Result<Engine, String> {
-        Self::build_cached(rules, classes, None)
+        Self::build_cached(rules, classes, None, 0)
     }
 
     /// Like [`Engine::build`], reusing Hyperscan databases stored in `cache` (a directory) by an
@@ -718,6 +719,7 @@ impl Engine {
         mut rules: Vec<Rule>,
         classes: &Classifications,
         cache: Option<&Path>,
+        port_groups: usize,
     ) -> Result<Engine, String> {
         let started = Instant::now();
         let mut report = BuildReport::default();
@@ -784,8 +786,8 @@ impl Engine {
             }
         }
         report.flowbits = bit_ids.len();
-        let mut builders: [[mpm::MpmBuilder; DIRS]; GROUPS] = Default::default();
-        let mut pkt_builders: [[mpm::MpmBuilder; DIRS]; GROUPS] = Default::default();
+        let mut entries: [[Vec<mpmgroup::Entry<'_>>; DIRS]; GROUPS] = Default::default();
+        let mut pkt_entries: [[Vec<mpmgroup::Entry<'_>>; DIRS]; GROUPS] = Default::default();
         let mut groups: [Group; GROUPS] = Default::default();
         let mut ip_only_lists: [Vec<u32>; GROUPS] = Default::default();
         // Rules without a fast pattern per group: all, packet view on a stream, stream view.
@@ -813,9 +815,19 @@ impl Engine {
                 match fp {
                     Some(c) => {
                         for &d in dirs_of(&sig.flow) {
-                            builders[g][d].add(c.mpm_bytes(), c.nocase, idx);
+                            // Keyed by the server port: destination to the server, source
+                            // back from it.
+                            let key = if d == 0 { &sig.dport } else { &sig.sport };
+                            let entry = || mpmgroup::Entry {
+                                rule: idx,
+                                pattern: c.mpm_bytes(),
+                                nocase: c.nocase,
+                                ports: (!key.is_any() && !sig.bidirectional)
+                                    .then(|| key.ranges().collect()),
+                            };
+                            entries[g][d].push(entry());
                             if sig.packet_only && !sig.stream_only {
-                                pkt_builders[g][d].add(c.mpm_bytes(), c.nocase, idx);
+                                pkt_entries[g][d].push(entry());
                             }
                         }
                     }
@@ -841,14 +853,27 @@ impl Engine {
         // Every database is compiled (or loaded) in one parallel batch: per group and
         // direction the payload and packet-only databases, then one per app-layer buffer.
         let mut jobs = Vec::new();
-        for (g, per_dir) in builders.into_iter().enumerate() {
-            for (d, b) in per_dir.into_iter().enumerate() {
-                report.patterns += b.len();
-                groups[g].fp_reach[d] = b.max_len().saturating_sub(1);
-                jobs.push(b);
+        // Per group and direction: payload then packet-only port groups (slot table, count).
+        let mut layouts: Vec<(Vec<u8>, usize)> = Vec::new();
+        for (g, per_dir) in entries.iter().enumerate() {
+            for (d, list) in per_dir.iter().enumerate() {
+                groups[g].fp_reach[d] = list
+                    .iter()
+                    .map(|e| e.pattern.len())
+                    .max()
+                    .unwrap_or(0)
+                    .saturating_sub(1);
+                let (slot, builders) = mpmgroup::plan(list, port_groups);
+                report.patterns += builders.iter().map(mpm::MpmBuilder::len).sum::<usize>();
+                layouts.push((slot, builders.len()));
+                jobs.extend(builders);
+                let (slot, builders) = mpmgroup::plan(&pkt_entries[g][d], port_groups);
+                layouts.push((slot, builders.len()));
+                jobs.extend(builders);
             }
         }
-        jobs.extend(pkt_builders.into_iter().flatten());
+        drop(entries);
+        drop(pkt_entries);
         let mut app_keys = Vec::new();
         for (key, b) in app_builders {
             report.patterns += b.len();
@@ -870,14 +895,15 @@ impl Engine {
             built.push(mpm);
         }
         let mut built = built.into_iter();
+        let mut layouts = layouts.into_iter();
+        let mut next_groups = || {
+            let (slot, n) = layouts.next().expect("one layout per group and direction");
+            mpmgroup::PortGroups::new(slot, built.by_ref().take(n).collect())
+        };
         for g in groups.iter_mut() {
             for d in 0..DIRS {
-                g.mpm[d] = built.next().flatten();
-            }
-        }
-        for g in groups.iter_mut() {
-            for d in 0..DIRS {
-                g.mpm_pkt[d] = built.next().flatten();
+                g.mpm[d] = next_groups();
+                g.mpm_pkt[d] = next_groups();
             }
         }
         let mut app_mpm = Vec::new();
@@ -1178,7 +1204,7 @@ impl Engine {
     pub fn new_ctx_shared(&self, xbits: Arc<XBits>) -> Result<DetectCtx, String> {
         let mut scratch = None;
         for g in &self.groups {
-            for m in g.mpm.iter().chain(g.mpm_pkt.iter()).flatten() {
+            for m in g.mpm.iter().chain(g.mpm_pkt.iter()).flat_map(|pg| pg.all()) {
                 m.prepare_scratch(&mut scratch)?;
             }
         }
@@ -1251,7 +1277,14 @@ impl Engine {
         };
         ctx.next_packet();
         for &d in dirs {
-            let (Some(m), Some(scratch), false) = (&mpm[d], &ctx.scratch, scan.is_empty()) else {
+            // The server port picks the port group.
+            let port = match (p.has_ports(), d) {
+                (false, _) => 0,
+                (true, 0) => p.dport,
+                (true, _) => p.sport,
+            };
+            let (Some(m), Some(scratch), false) = (mpm[d].get(port), &ctx.scratch, scan.is_empty())
+            else {
                 continue;
             };
             let (seen, stamp, cands) = (&mut ctx.seen, ctx.stamp, &mut ctx.candidates);
