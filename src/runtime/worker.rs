@@ -483,9 +483,20 @@ impl Worker {
         } = self;
         // A TCP segment with a bad checksum is counted in its flow but does not move the
         // session state (Suricata's stream engine ignores it); it is still inspected.
-        let lookup = flows.track(p, ts, checksum_ok, &mut |f, why| {
-            Self::on_flow_end(engine, ctx, thresholds, stats, stream_mem, eve, cfg, f, why)
-        });
+        // Tunnel carriers without a transport layer (GRE, IP-in-IP, IPv6-in-IP) get no flow,
+        // as in Suricata: flows belong to the packets they carry, and the carrier packets
+        // are each inspected as flowless packets (header-only rules see every one).
+        let lookup = if matches!(p.proto, 4 | 41 | 47) && !p.fragment {
+            crate::flow::Lookup {
+                flow: None,
+                to_server: true,
+                refused: None,
+            }
+        } else {
+            flows.track(p, ts, checksum_ok, &mut |f, why| {
+                Self::on_flow_end(engine, ctx, thresholds, stats, stream_mem, eve, cfg, f, why)
+            })
+        };
         let to_server = lookup.to_server;
         let refused = lookup.refused;
         let mut flow = lookup.flow;
