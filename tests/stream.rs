@@ -238,3 +238,29 @@ fn tag_logs_the_next_packets_of_the_session() {
         assert_valid_eve(&v, &events);
     }
 }
+
+#[test]
+fn inline_mode_inspects_data_queued_past_a_hole_once() {
+    // Bytes 5..15 never arrive: the marker waits past a hole until the peer's ACK declares
+    // the gap. Inline, it is inspected when it arrives (the packet can still be dropped);
+    // either way it alerts once.
+    let f = session(|s| {
+        s.send_parts(true, &[(0, b"xxxxx"), (15, b"xxEVIL-PAYLOAD-MARKERxx")]);
+    });
+    let stream_alerts = |extra: &[&str]| {
+        let (out, events) = replay_frames_with(RULES, &f, extra);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        events
+            .iter()
+            .filter(|e| e["event_type"] == "alert" && e["alert"]["signature_id"] == 1)
+            .map(|e| e["pcap_cnt"].as_u64().unwrap())
+            .collect::<Vec<u64>>()
+    };
+    // Handshake 1-3, first part 4, the part past the hole 5, the ACK 6.
+    assert_eq!(stream_alerts(&["--ips"]), vec![5]);
+    assert_eq!(stream_alerts(&[]).len(), 1);
+}

@@ -525,7 +525,7 @@ const GROUPS: usize = 4;
 
 /// Bytes before new stream data that stream inspection also looks at, so a match that starts
 /// before a segment boundary is still found.
-const STREAM_SCAN_LOOKBACK: usize = 4096;
+pub const STREAM_SCAN_LOOKBACK: usize = 4096;
 
 fn group_of(proto: u8) -> usize {
     match proto {

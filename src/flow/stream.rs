@@ -124,6 +124,9 @@ pub struct Reassembler {
     pub events: StreamEvents,
     /// Overlap policy of the receiving host (from `[host_os_policy]`); None: the default.
     pub policy: Option<OverlapPolicy>,
+    /// Inline mode: rules that already alerted on data queued past a hole, with the stream
+    /// offset that data ended at; once the hole fills they do not alert again on it.
+    pub ooo_alerts: Vec<(u32, u64)>,
 }
 
 impl Drop for Reassembler {
@@ -261,6 +264,49 @@ impl Reassembler {
             start: end - added,
             end,
         })
+    }
+
+    /// Inline mode: the queued data (past a hole) that the segment at `seq` of `len` bytes
+    /// belongs to, copied into `out` as one block starting at most `lookback` bytes before the
+    /// segment and ending with it. Returns the stream offset of `out[0]` and where the segment
+    /// starts in `out`; None when the segment is not queued past a hole.
+    pub fn ooo_block(
+        &self,
+        seq: u32,
+        len: usize,
+        lookback: usize,
+        out: &mut Vec<u8>,
+    ) -> Option<(u64, usize)> {
+        let off = u64::try_from(self.offset_of(seq)?).ok()?;
+        if len == 0 || off <= self.next_off() {
+            return None;
+        }
+        let contains = |start: u64, end: u64| start <= off && off < end;
+        out.clear();
+        let (mut run_start, mut run_end) = (0u64, 0u64);
+        for s in &self.ooo {
+            let s_end = s.off + s.data.len() as u64;
+            if out.is_empty() || s.off > run_end {
+                if !out.is_empty() && contains(run_start, run_end) {
+                    break;
+                }
+                out.clear();
+                run_start = s.off;
+                run_end = s.off;
+            }
+            if s_end > run_end {
+                out.extend_from_slice(&s.data[(run_end - s.off) as usize..]);
+                run_end = s_end;
+            }
+        }
+        if out.is_empty() || !contains(run_start, run_end) {
+            return None;
+        }
+        let from = off.saturating_sub(lookback as u64).max(run_start);
+        let to = (off + len as u64).min(run_end);
+        out.truncate((to - run_start) as usize);
+        out.drain(..(from - run_start) as usize);
+        Some((from, (off - from) as usize))
     }
 
     /// Places data at stream offset `off`: appends what continues the contiguous data,
@@ -437,6 +483,29 @@ mod tests {
         // Pure retransmission: nothing new, nothing flagged.
         assert_eq!(r.insert(1001, b"hello", &c), None);
         assert_eq!(r.events.overlap_diff, 0);
+    }
+
+    #[test]
+    fn block_of_queued_data_past_a_hole() {
+        let c = StreamConfig::default();
+        let mut r = stream(1000);
+        r.insert(1001, b"GET / HTTP/1.0\r\n", &c);
+        // Hole at 17..32, then two adjacent queued segments, another hole, one more.
+        r.insert(1033, b"User-Agent: ", &c);
+        r.insert(1045, b"Mozilla\r\n", &c);
+        r.insert(1100, b"zzz", &c);
+        let mut out = Vec::new();
+        assert_eq!(r.ooo_block(1045, 9, 4096, &mut out), Some((32, 12)));
+        assert_eq!(out, b"User-Agent: Mozilla\r\n");
+        // Lookback trims the front; the block ends with the segment asked about.
+        assert_eq!(r.ooo_block(1045, 9, 4, &mut out), Some((40, 4)));
+        assert_eq!(out, b"nt: Mozilla\r\n");
+        assert_eq!(r.ooo_block(1033, 12, 4096, &mut out), Some((32, 0)));
+        assert_eq!(out, b"User-Agent: ");
+        assert_eq!(r.ooo_block(1100, 3, 4096, &mut out), Some((99, 0)));
+        assert_eq!(out, b"zzz");
+        // Contiguous data is not "past a hole".
+        assert_eq!(r.ooo_block(1001, 16, 4096, &mut out), None);
     }
 
     #[test]

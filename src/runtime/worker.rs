@@ -226,6 +226,8 @@ pub struct Worker {
     matched: Vec<u32>,
     /// `tag:host` tags running on this worker.
     host_tags: HostTags,
+    /// Inline mode: block of queued stream data being inspected (reused).
+    ooo_buf: Vec<u8>,
     /// Transaction matches of the current packet: (transaction slot, rule).
     tx_hits: Vec<(usize, u32)>,
     /// DNS message of the current UDP packet.
@@ -282,6 +284,7 @@ impl Worker {
             cfg,
             matched: Vec::with_capacity(16),
             host_tags: HostTags::default(),
+            ooo_buf: Vec::new(),
             tx_hits: Vec::with_capacity(16),
             dns_msg: DnsMessage::default(),
             stats,
@@ -479,6 +482,7 @@ impl Worker {
             tx_hits,
             dns_msg,
             host_tags,
+            ooo_buf,
             ..
         } = self;
         // A TCP segment with a bad checksum is counted in its flow but does not move the
@@ -743,7 +747,41 @@ impl Worker {
                 let closing = p
                     .tcp
                     .is_some_and(|t| t.flags & (tcp_flags::FIN | tcp_flags::RST) != 0);
-                let s = &st[dir];
+                // Inline, data queued past a hole is inspected at once (with what is queued
+                // before it): the packet can still be dropped before the host gets it.
+                if let (true, Some(tcp)) = (cfg.ips, p.tcp) {
+                    let seq = if tcp.flags & tcp_flags::SYN != 0 {
+                        tcp.seq.wrapping_add(1)
+                    } else {
+                        tcp.seq
+                    };
+                    let s = &mut st[dir];
+                    let lookback = crate::detect::STREAM_SCAN_LOOKBACK;
+                    if let Some((base, new_from)) =
+                        s.ooo_block(seq, p.payload.len(), lookback, ooo_buf)
+                    {
+                        // The whole block is context: scan all of it.
+                        let scanned = std::cell::Cell::new(u64::MAX);
+                        let view = View::Stream {
+                            data: ooo_buf,
+                            new_from,
+                            base,
+                            hits_until: &scanned,
+                        };
+                        let end = base + ooo_buf.len() as u64;
+                        let alerts = &mut s.ooo_alerts;
+                        engine.inspect(ctx, p, facts, Some(bits), view, |idx| {
+                            if !matched.contains(&idx) {
+                                matched.push(idx);
+                                if alerts.len() >= 64 {
+                                    alerts.remove(0);
+                                }
+                                alerts.push((idx, end));
+                            }
+                        });
+                    }
+                }
+                let s = &mut st[dir];
                 let upto = release_to(s, cfg, true, closing, s.raw_off);
                 if let Some((start, end)) = s.range(s.raw_off, upto) {
                     let view = View::Stream {
@@ -752,14 +790,22 @@ impl Worker {
                         base: s.window_off(),
                         hits_until: &s.hits_until,
                     };
+                    // Rules that alerted on part of this data while it waited past a hole
+                    // do not alert on it again.
+                    let from = s.raw_off;
+                    let earlier = &s.ooo_alerts;
                     engine.inspect(ctx, p, facts, Some(bits), view, |idx| {
-                        if !matched.contains(&idx) {
+                        let repeat = earlier.iter().any(|&(r, e)| r == idx && e > from);
+                        if !repeat && !matched.contains(&idx) {
                             matched.push(idx);
                         }
                     });
                     stats.stream_bytes += (end - start) as u64;
                 }
-                st[dir].raw_off = st[dir].raw_off.max(upto);
+                let s = &mut st[dir];
+                s.raw_off = s.raw_off.max(upto);
+                let done = s.raw_off;
+                s.ooo_alerts.retain(|&(_, e)| e > done);
             }
         }
         // Transactions the parsers updated: (transaction slot, rule) pairs.
@@ -1103,12 +1149,17 @@ impl Worker {
                             base: s.window_off(),
                             hits_until: &s.hits_until,
                         };
+                        let (from, earlier) = (s.raw_off, &s.ooo_alerts);
                         engine.inspect(ctx, p, *facts, Some(bits), view, |i| {
-                            hits.push((d, usize::MAX, i))
+                            // Not again for data it alerted on while queued past a hole.
+                            if !earlier.iter().any(|&(r, e)| r == i && e > from) {
+                                hits.push((d, usize::MAX, i))
+                            }
                         });
                         stats.stream_bytes += (end - start) as u64;
                     }
                     s.raw_off = upto;
+                    s.ooo_alerts.retain(|&(_, e)| e > upto);
                     if s.pending() == 0 || s.flush(&cfg.flow.stream).is_none() {
                         break;
                     }
