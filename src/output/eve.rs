@@ -495,23 +495,28 @@ pub fn render_anomaly(
     }
     let _ = write!(out, ",\"pcap_cnt\":{pcap_cnt},\"event_type\":\"anomaly\"");
     if let Some((p, _)) = packet {
-        out.extend_from_slice(b",\"src_ip\":");
-        push_ip(out, p.src);
-        if p.has_ports() {
-            let _ = write!(out, ",\"src_port\":{}", p.sport);
-        }
-        out.extend_from_slice(b",\"dest_ip\":");
-        push_ip(out, p.dst);
-        if p.has_ports() {
-            let _ = write!(out, ",\"dest_port\":{}", p.dport);
-        }
-        push_proto(out, p.proto);
+        push_endpoints(out, p);
     }
     let _ = write!(
         out,
         ",\"anomaly\":{{\"type\":\"{kind}\",\"event\":\"{event}\"}}}}"
     );
     out.push(b'\n');
+}
+
+/// Appends a packet's addresses, ports (where it has them) and protocol.
+fn push_endpoints(out: &mut Vec<u8>, p: &crate::decode::Packet<'_>) {
+    out.extend_from_slice(b",\"src_ip\":");
+    push_ip(out, p.src);
+    if p.has_ports() {
+        let _ = write!(out, ",\"src_port\":{}", p.sport);
+    }
+    out.extend_from_slice(b",\"dest_ip\":");
+    push_ip(out, p.dst);
+    if p.has_ports() {
+        let _ = write!(out, ",\"dest_port\":{}", p.dport);
+    }
+    push_proto(out, p.proto);
 }
 
 /// Appends `data` base64-encoded (standard alphabet, padded).
@@ -550,20 +555,8 @@ pub fn render_packet(
     if let Some(id) = flow_id {
         let _ = write!(out, ",\"flow_id\":{id}");
     }
-    let _ = write!(
-        out,
-        ",\"pcap_cnt\":{pcap_cnt},\"event_type\":\"packet\",\"src_ip\":"
-    );
-    push_ip(out, p.src);
-    if p.has_ports() {
-        let _ = write!(out, ",\"src_port\":{}", p.sport);
-    }
-    out.extend_from_slice(b",\"dest_ip\":");
-    push_ip(out, p.dst);
-    if p.has_ports() {
-        let _ = write!(out, ",\"dest_port\":{}", p.dport);
-    }
-    push_proto(out, p.proto);
+    let _ = write!(out, ",\"pcap_cnt\":{pcap_cnt},\"event_type\":\"packet\"");
+    push_endpoints(out, p);
     out.extend_from_slice(b",\"packet\":\"");
     push_base64(out, frame);
     let _ = writeln!(out, "\",\"packet_info\":{{\"linktype\":{linktype}}}}}");
