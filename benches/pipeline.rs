@@ -124,18 +124,8 @@ fn benches(c: &mut Criterion) {
         let (writer, sender) =
             EveWriter::start(&EveTarget::File("/dev/null".into()), Backpressure::Block).unwrap();
         let cfg = WorkerConfig {
-            tuner: None,
-            flow: FlowConfig::default(),
-            defrag: Default::default(),
             checksums: ChecksumMode::No,
-            ips: false,
-            flow_events: false,
-            community_id: true,
-            anomaly_events: false,
-            tagged_packets: true,
-            xbits: Default::default(),
-            app: Default::default(),
-            app_events: [false; 3],
+            ..WorkerConfig::default()
         };
         let mut w = Worker::new(0, engine.clone(), Default::default(), sender, cfg).unwrap();
         b.iter(|| {

@@ -73,18 +73,8 @@ fn steady_state_packets_do_not_allocate() {
     let (writer, sender) =
         EveWriter::start(&EveTarget::File("/dev/null".into()), Backpressure::Block).unwrap();
     let cfg = WorkerConfig {
-        tuner: None,
-        flow: Default::default(),
-        defrag: Default::default(),
         checksums: ChecksumMode::No,
-        ips: false,
-        flow_events: false,
-        community_id: true,
-        anomaly_events: false,
-        tagged_packets: true,
-        xbits: Default::default(),
-        app: Default::default(),
-        app_events: [false; 3],
+        ..WorkerConfig::default()
     };
     let mut w = Worker::new(0, engine, Default::default(), sender, cfg).unwrap();
     // One long TCP session of a protocol without a parser, and one UDP flow.

@@ -11,7 +11,7 @@ use sekimori::detect::rules::{parse::parse_rule, Vars};
 use sekimori::detect::Engine;
 use sekimori::flow::FlowConfig;
 use sekimori::output::{Backpressure, EveTarget, EveWriter};
-use sekimori::runtime::worker::{ChecksumMode, Worker, WorkerConfig};
+use sekimori::runtime::worker::{Worker, WorkerConfig};
 
 const RULES: &[&str] = &[
     r#"alert tcp any any -> any any (msg:"a"; flow:established; content:"GET"; pcre:"/^GET\s+\S+/"; sid:1;)"#,
@@ -44,7 +44,7 @@ fuzz_target!(|data: &[u8]| {
         _ => LinkType::Loop,
     };
     let (writer, sender) = EveWriter::start(&EveTarget::File("/dev/null".into()), Backpressure::Block).unwrap();
-    let cfg = WorkerConfig { defrag: Default::default(), flow: FlowConfig { midstream: sel & 0x80 != 0, ..FlowConfig::default() }, checksums: ChecksumMode::Auto, ips: sel & 0x40 != 0, flow_events: true, community_id: true, anomaly_events: true, tagged_packets: true, xbits: Default::default(), app: Default::default(), app_events: [true; 3], tuner: None };
+    let cfg = WorkerConfig { flow: FlowConfig { midstream: sel & 0x80 != 0, ..FlowConfig::default() }, ips: sel & 0x40 != 0, flow_events: true, anomaly_events: true, app_events: [true; 3], ..WorkerConfig::default() };
     let mut w = Worker::new(0, engine(), Default::default(), sender, cfg).unwrap();
     // The same frame twice: the second sees the flow the first created.
     w.process(link, 1, 1, frame);

@@ -319,12 +319,10 @@ fn worker_config(cfg: &Config, checksums: ChecksumMode, tuner: Option<Arc<Tuner>
         flow: cfg.flow(),
         defrag: cfg.defrag(),
         checksums,
-        ips: false,
         flow_events: cfg.output.flow.unwrap_or(false),
         community_id: cfg.output.community_id.unwrap_or(true),
         anomaly_events: cfg.output.anomaly.unwrap_or(false),
         tagged_packets: cfg.output.tagged_packets.unwrap_or(true),
-        xbits: Default::default(),
         app: cfg.app_layer(),
         app_events: [
             cfg.output.http.unwrap_or(false),
@@ -332,6 +330,7 @@ fn worker_config(cfg: &Config, checksums: ChecksumMode, tuner: Option<Arc<Tuner>
             cfg.output.dns.unwrap_or(false),
         ],
         tuner,
+        ..WorkerConfig::default()
     }
 }
 

@@ -62,20 +62,6 @@ fn literal_expr(bytes: &[u8]) -> String {
     s
 }
 
-/// Builds (or loads from the cache) several databases, in order. Deliberately one at a time:
-/// compiling on two threads cuts the cold load of ET Open from 1.5 s to 1.0-1.3 s here, but
-/// raises its peak RSS from 127 MB to 170-180 MB (Hyperscan's compile-time memory and one
-/// malloc arena per thread), over the 150 MB budget.
-pub fn build_all(
-    builders: Vec<MpmBuilder>,
-    cache: Option<&Path>,
-) -> Vec<Result<(Option<Mpm>, CacheUse), String>> {
-    builders
-        .into_iter()
-        .map(|b| b.build_cached(cache))
-        .collect()
-}
-
 impl MpmBuilder {
     /// Registers `rule` as a candidate whenever `pattern` occurs.
     /// Length of the longest pattern added.

@@ -431,7 +431,10 @@ impl FlowTable {
 
     /// Finds or creates the flow of `p` at time `now`, updates its counters and state.
     /// Expired flows are handed to `ended` before the lookup. A TCP segment whose checksum
-    /// failed validation is counted but does not move the session state.
+    /// failed validation is counted but does not move the session state. Tunnel carriers
+    /// without a transport layer (GRE, IP-in-IP, IPv6-in-IP) get no flow, as in Suricata:
+    /// flows belong to the packets they carry, and each carrier packet is inspected flowless
+    /// (so header-only rules see every one).
     pub fn track(
         &mut self,
         p: &Packet<'_>,
@@ -442,6 +445,13 @@ impl FlowTable {
         if now >= self.next_sweep {
             self.sweep(now, ended);
             self.next_sweep = now.saturating_add(SWEEP_INTERVAL);
+        }
+        if matches!(p.proto, 4 | 41 | 47) && !p.fragment {
+            return Lookup {
+                flow: None,
+                to_server: true,
+                refused: None,
+            };
         }
         let key = FlowKey::of(p);
         if !self.map.contains_key(&key) {

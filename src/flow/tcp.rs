@@ -33,12 +33,12 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    /// Suricata's `stream-event` name for it, if rules can match it.
-    pub fn event_name(self) -> &'static str {
+    /// The EVE anomaly event: `stream.` + the `stream-event` name rules match it by.
+    pub fn anomaly_name(self) -> &'static str {
         match self {
-            Refusal::InvalidTimestamp => "pkt_invalid_timestamp",
-            Refusal::SynAckWrongAck => "3whs_synack_with_wrong_ack",
-            Refusal::OutOfWindow | Refusal::RstOutOfWindow => "est_packet_out_of_window",
+            Refusal::InvalidTimestamp => "stream.pkt_invalid_timestamp",
+            Refusal::SynAckWrongAck => "stream.3whs_synack_with_wrong_ack",
+            Refusal::OutOfWindow | Refusal::RstOutOfWindow => "stream.est_packet_out_of_window",
         }
     }
 }

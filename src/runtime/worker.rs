@@ -25,7 +25,7 @@ use crate::output::EveSender;
 use crate::tune::{AlertFacts, Decision, Tuned, Tuner};
 
 /// How checksums are treated.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum ChecksumMode {
     /// Validate; packets with bad checksums do not update TCP state.
     Yes,
@@ -33,6 +33,7 @@ pub enum ChecksumMode {
     No,
     /// Validate, but stop once the first 1000 packets of a capture show more than 10% bad
     /// checksums (checksum offloading on the capturing host), as Suricata does for pcap files.
+    #[default]
     Auto,
 }
 
@@ -186,6 +187,27 @@ pub struct WorkerConfig {
     pub app_events: [bool; 3],
     /// The SOC's tuning (severities, suppressions, thresholds); None logs vendor severities.
     pub tuner: Option<Arc<Tuner>>,
+}
+
+impl Default for WorkerConfig {
+    /// The defaults of an empty config file: IDS mode, checksums `auto`, Community ID and
+    /// tagged packets on, other optional events off, no tuning.
+    fn default() -> Self {
+        WorkerConfig {
+            flow: FlowConfig::default(),
+            defrag: DefragConfig::default(),
+            checksums: ChecksumMode::default(),
+            ips: false,
+            flow_events: false,
+            community_id: true,
+            anomaly_events: false,
+            tagged_packets: true,
+            xbits: Default::default(),
+            app: AppConfig::default(),
+            app_events: [false; 3],
+            tuner: None,
+        }
+    }
 }
 
 /// How far a direction's stream data is released (to the parser or to raw detection) on
@@ -487,20 +509,9 @@ impl Worker {
         } = self;
         // A TCP segment with a bad checksum is counted in its flow but does not move the
         // session state (Suricata's stream engine ignores it); it is still inspected.
-        // Tunnel carriers without a transport layer (GRE, IP-in-IP, IPv6-in-IP) get no flow,
-        // as in Suricata: flows belong to the packets they carry, and the carrier packets
-        // are each inspected as flowless packets (header-only rules see every one).
-        let lookup = if matches!(p.proto, 4 | 41 | 47) && !p.fragment {
-            crate::flow::Lookup {
-                flow: None,
-                to_server: true,
-                refused: None,
-            }
-        } else {
-            flows.track(p, ts, checksum_ok, &mut |f, why| {
-                Self::on_flow_end(engine, ctx, thresholds, stats, stream_mem, eve, cfg, f, why)
-            })
-        };
+        let lookup = flows.track(p, ts, checksum_ok, &mut |f, why| {
+            Self::on_flow_end(engine, ctx, thresholds, stats, stream_mem, eve, cfg, f, why)
+        });
         let to_server = lookup.to_server;
         let refused = lookup.refused;
         let mut flow = lookup.flow;
@@ -630,12 +641,8 @@ impl Worker {
         };
         if let (Some(why), true) = (refused, cfg.anomaly_events) {
             let mut line = eve.buffer();
-            let name = match why {
-                crate::flow::tcp::Refusal::InvalidTimestamp => "stream.pkt_invalid_timestamp",
-                crate::flow::tcp::Refusal::SynAckWrongAck => "stream.3whs_synack_with_wrong_ack",
-                _ => "stream.est_packet_out_of_window",
-            };
             let flow_id = flow.as_deref().map(|f| f.id);
+            let name = why.anomaly_name();
             render_anomaly(&mut line, ts, pcap_cnt, Some((p, flow_id)), "stream", name);
             eve.send(line);
         }
