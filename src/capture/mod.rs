@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use crate::decode::LinkType;
 use crate::flow::Micros;
 
+pub mod hostile;
 pub mod live;
 pub mod synth;
 

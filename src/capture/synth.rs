@@ -131,6 +131,20 @@ impl TcpSession {
         self.ts += 1_000;
     }
 
+    /// The next sequence number of the client (`true`) or the server.
+    pub fn next_seq(&self, client: bool) -> u32 {
+        if client {
+            self.cseq
+        } else {
+            self.sseq
+        }
+    }
+
+    /// The client and server endpoints.
+    pub fn endpoints(&self) -> ((Ipv4Addr, u16), (Ipv4Addr, u16)) {
+        (self.client, self.server)
+    }
+
     /// Sends `payload` (one segment) from the client or the server, then the peer's ACK.
     pub fn send(&mut self, to_server: bool, payload: &[u8]) -> &mut Self {
         let (sp, dp) = if to_server {

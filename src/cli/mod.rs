@@ -519,6 +519,11 @@ fn print_summary(engine: &Engine, s: &ReplaySummary, eve: &EveTarget, workers: u
             st.eve_dropped, st.scan_errors
         );
     }
+    let _ = writeln!(
+        err,
+        "limits: {} pcre searches stopped at the match limit, {} flows evicted from full tables, {} packets without room for a flow, {} fragments refused",
+        st.pcre_limit_hits, st.flow.evicted, st.flow.no_room, st.defrag.refused
+    );
 }
 
 /// Loads engine and tuning from the config file as it is now (start and every reload). A

@@ -7,7 +7,7 @@
 //! is bounded by a memcap and per-datagram limits; incomplete datagrams time out. Each worker
 //! owns one defragmenter (fragments of a datagram hash to the same worker).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 use crate::decode::{checksum, Packet};
 use crate::detect::rules::header::addr_key;
@@ -86,10 +86,18 @@ struct Datagram {
     bytes: usize,
 }
 
+/// Bytes a datagram costs beyond its fragments' buffers (its entry, header and bookkeeping),
+/// counted against the memcap so that floods of tiny fragments are bounded too.
+const DATAGRAM_OVERHEAD: usize = 256;
+
 /// One worker's defragmenter.
 pub struct Defragmenter {
     cfg: DefragConfig,
-    map: HashMap<Key, Datagram>,
+    /// Keyed with a seeded hasher: keys come from traffic.
+    map: HashMap<Key, Datagram, foldhash::fast::RandomState>,
+    /// Datagrams in the order they started (first fragment time), for expiry: entries of
+    /// datagrams already completed are skipped when they reach the front.
+    order: VecDeque<(Micros, Key)>,
     used: usize,
     next_sweep: Micros,
     /// Counters.
@@ -104,7 +112,8 @@ impl Defragmenter {
     pub fn new(cfg: DefragConfig) -> Defragmenter {
         Defragmenter {
             cfg,
-            map: HashMap::new(),
+            map: HashMap::default(),
+            order: VecDeque::new(),
             used: 0,
             next_sweep: Micros::MIN,
             stats: DefragStats::default(),
@@ -116,17 +125,36 @@ impl Defragmenter {
         self.map.len()
     }
 
+    /// Memory held, as counted against the memcap.
+    pub fn used(&self) -> usize {
+        self.used
+    }
+
+    /// Drops datagrams incomplete for longer than the timeout: pops the front of the start
+    /// order, so each datagram is looked at once (amortised O(1) per fragment).
     fn sweep(&mut self, now: Micros) {
         let window = i64::from(self.cfg.timeout) * 1_000_000;
-        let (used, stats) = (&mut self.used, &mut self.stats);
-        self.map.retain(|_, d| {
-            let keep = now - d.first_seen < window;
-            if !keep {
-                *used -= d.bytes;
-                stats.timeouts += 1;
+        while let Some(&(first_seen, key)) = self.order.front() {
+            if now - first_seen < window {
+                break;
             }
-            keep
-        });
+            self.order.pop_front();
+            if self
+                .map
+                .get(&key)
+                .is_some_and(|d| d.first_seen == first_seen)
+            {
+                let d = self.map.remove(&key).expect("present");
+                self.used -= d.bytes;
+                self.stats.timeouts += 1;
+            }
+        }
+        // Completed datagrams leave stale entries behind: compact when they dominate.
+        if self.order.len() > 2 * self.map.len() + 1024 {
+            let map = &self.map;
+            self.order
+                .retain(|(t, k)| map.get(k).is_some_and(|d| d.first_seen == *t));
+        }
     }
 
     /// Adds a fragment. When it completes its datagram, the rebuilt packet (IP header and
@@ -151,10 +179,6 @@ impl Defragmenter {
             self.stats.refused += 1;
             return false;
         }
-        if self.used + data.len() > self.cfg.memcap {
-            self.stats.refused += 1;
-            return false;
-        }
         let key = Key {
             src: addr_key(p.src),
             dst: addr_key(p.dst),
@@ -162,12 +186,22 @@ impl Defragmenter {
             proto: fi.proto,
             vlan: p.vlan,
         };
+        let is_new = !self.map.contains_key(&key);
+        let cost = bufpool::cost(data.len()) + if is_new { DATAGRAM_OVERHEAD } else { 0 };
+        if self.used + cost > self.cfg.memcap {
+            self.stats.refused += 1;
+            return false;
+        }
+        if is_new {
+            self.order.push_back((now, key));
+            self.used += DATAGRAM_OVERHEAD;
+        }
         let d = self.map.entry(key).or_insert_with(|| Datagram {
             first_seen: now,
             header: Vec::new(),
             frags: Vec::new(),
             total: None,
-            bytes: 0,
+            bytes: DATAGRAM_OVERHEAD,
         });
         if d.frags.len() >= self.cfg.max_fragments {
             self.stats.refused += 1;
@@ -195,8 +229,8 @@ impl Defragmenter {
                 resolve_overlap(policy, (n0, n1), (o0, o1), new_part, old_part);
             }
         }
-        d.bytes += new.len();
-        self.used += new.len();
+        d.bytes += new.capacity();
+        self.used += new.capacity();
         d.frags.push((fi.offset, new));
         if !Self::complete(d) {
             return false;
@@ -436,5 +470,32 @@ mod tests {
         });
         assert!(feed(&mut d, &frags).is_none());
         assert!(d.stats.refused >= 2);
+    }
+
+    #[test]
+    fn a_flood_of_incomplete_datagrams_stays_within_the_memcap_and_expires() {
+        let cfg = DefragConfig {
+            memcap: 1 << 20,
+            timeout: 2,
+            ..DefragConfig::default()
+        };
+        let mut d = Defragmenter::new(cfg);
+        let mut out = Vec::new();
+        let frames: Vec<_> = crate::capture::hostile::fragment_flood(200_000, 0, 10).collect();
+        for (ts, f) in &frames {
+            let p = decode(LinkType::Ethernet, f).unwrap();
+            assert!(!d.add(&p, *ts, &mut out));
+            assert!(d.used() <= 1 << 20);
+        }
+        // Tiny fragments count with their bookkeeping: far fewer than 200,000 are held.
+        assert!(d.stats.refused > 150_000, "{:?}", d.stats);
+        // Past the timeout, the next fragment's sweep frees everything held.
+        let (_, late) = crate::capture::hostile::fragment_flood(1, 100_000_000, 0)
+            .next()
+            .unwrap();
+        let p = decode(LinkType::Ethernet, &late).unwrap();
+        d.add(&p, 100_000_000, &mut out);
+        assert_eq!(d.pending(), 1);
+        assert_eq!(d.used(), DATAGRAM_OVERHEAD + 64);
     }
 }

@@ -5,7 +5,12 @@
 //! moving it. Relative steps (`distance`/`within`, `/R`, `,relative`) work from the cursor.
 //! When a step fails, a preceding `content` or `pcre` is retried at its next occurrence as long
 //! as the step after it is relative to it, as Suricata's inspection engine does; a step budget
-//! bounds that backtracking on hostile payloads.
+//! bounds that backtracking on hostile payloads. A step whose outcome does not depend on where
+//! the previous match ended (a non-relative content or pcre) is evaluated at most once per
+//! chain evaluation, and every pcre runs under PCRE2 match and depth limits (Suricata's
+//! defaults), so no payload makes one rule cost more than a bounded amount of work.
+
+use std::cell::Cell;
 
 use pcre2::bytes::{Regex, RegexBuilder};
 
@@ -17,6 +22,22 @@ use crate::detect::rules::{Content, Inspect};
 
 /// Most searches one rule may spend on one buffer before giving up (no match).
 const STEP_BUDGET: u32 = 4096;
+/// PCRE2 match limit (internal backtracking calls per search), Suricata's default.
+pub const PCRE_MATCH_LIMIT: u32 = 3_500;
+/// PCRE2 depth limit (nested backtracking), Suricata's default.
+pub const PCRE_DEPTH_LIMIT: u32 = 1_500;
+
+thread_local! {
+    /// pcre searches that hit a limit on this thread since the last take (each worker is one
+    /// thread and moves the count into its stats after every packet).
+    static PCRE_LIMIT_HITS: Cell<u64> = const { Cell::new(0) };
+}
+
+/// pcre searches on this thread that gave up at the match or depth limit (counted as no
+/// match) since the last call; resets the count.
+pub fn take_pcre_limit_hits() -> u64 {
+    PCRE_LIMIT_HITS.with(|c| c.replace(0))
+}
 
 /// A `pcre` compiled for matching.
 #[derive(Debug)]
@@ -29,17 +50,35 @@ pub struct Pcre {
 impl Pcre {
     /// Compiles a parsed pcre; Suricata's flags become PCRE2 options or inline settings.
     pub fn compile(spec: &PcreSpec) -> Result<Pcre, String> {
-        let mut pattern = String::with_capacity(spec.pattern.len() + 16);
+        let mut pattern = String::with_capacity(spec.pattern.len() + 64);
+        // Limits go first; the pattern's own leading `(*VERB)` settings must stay at the very
+        // start too (a pattern can only lower the limits, never raise them).
+        pattern.push_str(&format!(
+            "(*LIMIT_MATCH={PCRE_MATCH_LIMIT})(*LIMIT_DEPTH={PCRE_DEPTH_LIMIT})"
+        ));
+        let mut body = spec.pattern.as_str();
+        while let Some(rest) = body.strip_prefix("(*") {
+            let Some(end) = rest.find(')') else { break };
+            let verb = &rest[..end];
+            if !verb
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_' || b == b'=')
+            {
+                break;
+            }
+            pattern.push_str(&body[..end + 3]);
+            body = &rest[end + 1..];
+        }
         if spec.ungreedy {
             pattern.push_str("(?U)");
         }
         if spec.anchored {
             // Anchored at the search start, which is where \G holds.
             pattern.push_str("\\G(?:");
-            pattern.push_str(&spec.pattern);
+            pattern.push_str(body);
             pattern.push(')');
         } else {
-            pattern.push_str(&spec.pattern);
+            pattern.push_str(body);
         }
         let re = RegexBuilder::new()
             .caseless(spec.caseless)
@@ -93,6 +132,21 @@ impl Step {
         })
     }
 
+    /// Whether the step's outcome, and that of the rest of the chain after it, is the same
+    /// wherever the previous match ended: a positive content or pcre that is not relative.
+    fn restarts_cursor(&self) -> bool {
+        match self {
+            Step::Content(c) => !c.negated && !c.is_relative(),
+            Step::Pcre(p) => !p.negated && !p.relative,
+            _ => false,
+        }
+    }
+
+    /// Whether the step sets byte variables (later steps may read them).
+    fn sets_vars(&self) -> bool {
+        matches!(self, Step::ByteExtract(_) | Step::ByteMath(_))
+    }
+
     fn is_relative(&self) -> bool {
         match self {
             Step::Content(c) => c.is_relative(),
@@ -114,6 +168,10 @@ struct Cursor<'b> {
     budget: u32,
     /// The chain's last match must end after this offset (stream inspection: in new data).
     min_end: usize,
+    /// Steps (by index, first 64) known to fail from any cursor in this evaluation.
+    failed: u64,
+    /// pcre steps (by index) that hit a PCRE2 limit in this evaluation: not run again.
+    limited: u64,
 }
 
 impl Cursor<'_> {
@@ -147,6 +205,8 @@ pub fn matches_ending_after(steps: &[Step], buf: &[u8], min_end: usize) -> bool 
         vars: [0; MAX_VARS],
         budget: STEP_BUDGET,
         min_end,
+        failed: 0,
+        limited: 0,
     };
     run(steps, 0, 0, &mut cur)
 }
@@ -159,6 +219,8 @@ pub fn matches_with_vars(steps: &[Step], buf: &[u8], vars: &mut [i64; MAX_VARS])
         vars: *vars,
         budget: STEP_BUDGET,
         min_end: 0,
+        failed: 0,
+        limited: 0,
     };
     let ok = run(steps, 0, 0, &mut cur);
     if ok {
@@ -180,9 +242,30 @@ fn run(steps: &[Step], idx: usize, prev_end: usize, cur: &mut Cursor<'_>) -> boo
     let Some(step) = steps.get(idx) else {
         return cur.min_end == 0 || prev_end > cur.min_end;
     };
+    let bit = 1u64.checked_shl(idx as u32).unwrap_or(0);
+    if cur.failed & bit != 0 {
+        return false;
+    }
     if !cur.spend() {
         return false;
     }
+    let ok = run_step(steps, idx, step, prev_end, cur);
+    // A step that ignores the cursor fails the same way from every earlier match position
+    // (unless an earlier step may have set variables it reads): remember it, so retries of
+    // earlier contents do not run it again.
+    if !ok && step.restarts_cursor() && !steps[..idx].iter().any(Step::sets_vars) {
+        cur.failed |= bit;
+    }
+    ok
+}
+
+fn run_step(
+    steps: &[Step],
+    idx: usize,
+    step: &Step,
+    prev_end: usize,
+    cur: &mut Cursor<'_>,
+) -> bool {
     // In stream mode a later occurrence may be the one that ends in the new data.
     let retry = cur.min_end > 0 || steps.get(idx + 1).is_some_and(Step::is_relative);
     let len = cur.buf.len();
@@ -433,16 +516,31 @@ fn pcre(
         0
     };
     let subject = &cur.buf[base..];
+    let bit = 1u64.checked_shl(idx as u32).unwrap_or(0);
+    if cur.limited & bit != 0 {
+        return false;
+    }
+    // PCRE2 gives up at its match/depth limit: counted, no match, and this pcre is not run
+    // again in this evaluation.
+    let search = |from: usize, limited: &mut u64| match p.re.find_at(subject, from) {
+        Ok(m) => m.map(|m| (m.start(), m.end())),
+        Err(_) => {
+            PCRE_LIMIT_HITS.with(|c| c.set(c.get() + 1));
+            *limited |= bit;
+            None
+        }
+    };
     if p.negated {
-        let found = matches!(p.re.find(subject), Ok(Some(_)));
+        let found = search(0, &mut cur.limited).is_some();
+        if cur.limited & bit != 0 {
+            return false;
+        }
         return !found && run(steps, idx + 1, prev_end, cur);
     }
     let mut from = 0;
     loop {
-        let m = match p.re.find_at(subject, from) {
-            Ok(Some(m)) => (m.start(), m.end()),
-            // No match, or PCRE2 gave up (match limit): no match.
-            _ => return false,
+        let Some(m) = search(from, &mut cur.limited) else {
+            return false;
         };
         if run(steps, idx + 1, base + m.1, cur) {
             return true;
@@ -554,6 +652,64 @@ mod tests {
         ));
         assert!(!m(r#"content:"z"; content:!"z"; endswith;"#, b"z-z"));
         assert!(m(r#"content:"z"; content:!"q"; endswith;"#, b"z-z"));
+    }
+
+    #[test]
+    fn backtracking_pcre_stops_at_the_limit_once_per_evaluation() {
+        let mut hostile = vec![b'a'; 1400];
+        hostile.push(b'!');
+        take_pcre_limit_hits();
+        // On a stream chunk every occurrence of the content is retried; the pcre ignores the
+        // cursor, so it runs once, stops at the match limit, and counts one hit.
+        let chain = steps(r#"content:"a"; pcre:"/(a+)+$/";"#);
+        assert!(!matches_ending_after(&chain, &hostile, 700));
+        assert_eq!(take_pcre_limit_hits(), 1);
+        assert!(!matches(&chain, &hostile));
+        assert_eq!(take_pcre_limit_hits(), 1);
+        // A relative pcre depends on the cursor, but once it hit the limit it is not run
+        // again in the same evaluation.
+        let chain = steps(r#"content:"aa"; pcre:"/(a|aa)+$/R";"#);
+        assert!(!matches_ending_after(&chain, &hostile, 10));
+        assert_eq!(take_pcre_limit_hits(), 1);
+        // The limits leave ordinary patterns alone, with their own leading settings too.
+        assert!(m(r#"content:"a"; pcre:"/(a+)+!$/";"#, &hostile));
+        assert!(m(r#"pcre:"/(*UTF)(*UCP)\w+z/";"#, "éaz".as_bytes()));
+        assert!(m(r#"pcre:"/(*UTF)ab/A";"#, b"abc"));
+        assert_eq!(take_pcre_limit_hits(), 0);
+    }
+
+    #[test]
+    fn a_cursor_independent_step_fails_once_not_per_retry() {
+        // 2,000 occurrences of the content, each retried (stream mode); the non-relative
+        // content after it is absent. The step budget would stop a naive retry loop after
+        // 4,096 searches; the memo stops it after the first.
+        let mut buf = vec![b'x'; 2000];
+        buf.extend_from_slice(b"tail");
+        let chain = steps(r#"content:"x"; content:"absent";"#);
+        let mut cur = Cursor {
+            buf: &buf,
+            vars: [0; MAX_VARS],
+            budget: STEP_BUDGET,
+            min_end: 1,
+            failed: 0,
+            limited: 0,
+        };
+        assert!(!run(&chain, 0, 0, &mut cur));
+        assert!(
+            STEP_BUDGET - cur.budget <= 2 * 2001,
+            "{}",
+            STEP_BUDGET - cur.budget
+        );
+        assert_ne!(
+            cur.failed & 0b10,
+            0,
+            "the absent content is remembered as failed"
+        );
+        // With a relative step after it, each occurrence is a different question.
+        assert!(m(
+            r#"content:"x"; content:"t"; distance:0; within:1;"#,
+            &buf
+        ));
     }
 
     #[test]

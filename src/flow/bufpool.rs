@@ -1,43 +1,63 @@
 //! A per-thread pool of byte buffers for out-of-order TCP segments and IP fragments, so that
 //! steady-state reassembly and defragmentation do not allocate. Each worker is one thread, so
-//! the pool needs no lock. It is bounded: surplus buffers, and buffers grown past
-//! [`MAX_KEPT_CAPACITY`], are freed instead of kept.
+//! the pool needs no lock.
+//!
+//! Buffers come in three size classes (64, 512 and 2,048 bytes: a fragment or segment of up
+//! to a jumbo-less MTU fits the class just above its length), so a buffer's capacity, which
+//! is what reassembly counts against its memcap, is never far above what it holds. Larger data
+//! gets an exact allocation that is freed, not pooled. The pool is bounded (at most
+//! [`MAX_BUFFERS`] per class), so it holds at most about 10 MiB per thread.
 
 use std::cell::RefCell;
 
-/// Buffers kept per thread.
+/// Capacities of the pooled size classes.
+const CLASSES: [usize; 3] = [64, 512, 2048];
+/// Buffers kept per class and thread.
 const MAX_BUFFERS: usize = 4096;
-/// Larger buffers are freed rather than kept.
-const MAX_KEPT_CAPACITY: usize = 64 * 1024;
 
 thread_local! {
-    static POOL: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+    static POOL: RefCell<[Vec<Vec<u8>>; 3]> = const { RefCell::new([Vec::new(), Vec::new(), Vec::new()]) };
+}
+
+/// The size class of `len` bytes, if pooled.
+fn class_of(len: usize) -> Option<usize> {
+    CLASSES.iter().position(|&c| len <= c)
+}
+
+/// The capacity (heap bytes) a copy of `len` bytes takes: what memcaps count.
+pub fn cost(len: usize) -> usize {
+    class_of(len).map_or(len, |c| CLASSES[c])
 }
 
 /// A buffer holding a copy of `data`, recycled when one is available.
 pub fn copy_of(data: &[u8]) -> Vec<u8> {
-    let mut buf = POOL.with(|p| p.borrow_mut().pop()).unwrap_or_default();
+    let mut buf = match class_of(data.len()) {
+        Some(c) => POOL
+            .with(|p| p.borrow_mut()[c].pop())
+            .unwrap_or_else(|| Vec::with_capacity(CLASSES[c])),
+        None => Vec::with_capacity(data.len()),
+    };
     buf.clear();
     buf.extend_from_slice(data);
     buf
 }
 
-/// Returns a buffer to this thread's pool.
+/// Returns a buffer to this thread's pool (buffers of other capacities are freed).
 pub fn recycle(buf: Vec<u8>) {
-    if buf.capacity() == 0 || buf.capacity() > MAX_KEPT_CAPACITY {
+    let Some(c) = CLASSES.iter().position(|&c| c == buf.capacity()) else {
         return;
-    }
+    };
     POOL.with(|p| {
         let mut p = p.borrow_mut();
-        if p.len() < MAX_BUFFERS {
-            p.push(buf);
+        if p[c].len() < MAX_BUFFERS {
+            p[c].push(buf);
         }
     });
 }
 
 /// Buffers currently pooled on this thread.
 pub fn pooled() -> usize {
-    POOL.with(|p| p.borrow().len())
+    POOL.with(|p| p.borrow().iter().map(Vec::len).sum())
 }
 
 #[cfg(test)]
@@ -45,16 +65,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn buffers_are_reused() {
+    fn buffers_are_reused_within_their_class() {
         let a = copy_of(b"hello");
         let ptr = a.as_ptr();
+        assert_eq!(a.capacity(), 64);
         recycle(a);
         let before = pooled();
         let b = copy_of(b"world");
         assert_eq!(b, b"world");
         assert_eq!(b.as_ptr(), ptr, "the recycled allocation is reused");
         assert_eq!(pooled(), before - 1);
-        recycle(Vec::with_capacity(MAX_KEPT_CAPACITY + 1));
-        assert_eq!(pooled(), before - 1, "oversized buffers are not kept");
+        recycle(Vec::with_capacity(100_000));
+        recycle(Vec::with_capacity(100));
+        assert_eq!(
+            pooled(),
+            before - 1,
+            "buffers outside the classes are not kept"
+        );
+    }
+
+    #[test]
+    fn capacity_stays_close_to_the_data() {
+        for len in [0, 1, 8, 64, 65, 600, 1460, 2048, 2049, 9000] {
+            let b = copy_of(&vec![7u8; len]);
+            assert_eq!(b.capacity(), cost(len), "len {len}");
+            assert!(b.capacity() <= len.max(8) * 8, "len {len}");
+            recycle(b);
+        }
     }
 }

@@ -378,13 +378,53 @@ impl Flow {
     }
 }
 
+/// Number of timeout lists: one per protocol class and state (new, established, closed).
+const LISTS: usize = 12;
+/// End of a list.
+const NIL: u32 = u32::MAX;
+
+/// One slot of the table: a flow and its links in the list of flows that share its timeout.
+struct Slot {
+    key: FlowKey,
+    flow: Flow,
+    prev: u32,
+    next: u32,
+    list: u8,
+}
+
+/// A doubly-linked list of slots, least recently active first.
+#[derive(Clone, Copy)]
+struct List {
+    head: u32,
+    tail: u32,
+}
+
+impl Default for List {
+    fn default() -> Self {
+        List {
+            head: NIL,
+            tail: NIL,
+        }
+    }
+}
+
 /// A worker's flow table.
+///
+/// Flows live in a slab and are linked into one of twelve lists, one per protocol class and
+/// state: all flows of a list share one idle timeout, and each packet moves its flow to the
+/// tail of its list, so every list is ordered by idle deadline. Expiry pops list heads, and a
+/// full table evicts the head whose deadline comes first (a SYN flood displaces half-open
+/// flows, not established sessions). Lookup, expiry and eviction cost O(1) amortised per
+/// packet, whatever the table holds.
 pub struct FlowTable {
     cfg: FlowConfig,
     /// Over 95% full: the emergency timeouts apply until the table is below 70%.
     emergency: bool,
     /// Keyed with a seeded, DoS-resistant but fast hasher (foldhash): keys come from traffic.
-    map: HashMap<FlowKey, Flow, foldhash::fast::RandomState>,
+    map: HashMap<FlowKey, u32, foldhash::fast::RandomState>,
+    slots: Vec<Option<Slot>>,
+    free: Vec<u32>,
+    lists: [List; LISTS],
     next_id: u64,
     salt: u64,
     next_sweep: Micros,
@@ -404,14 +444,43 @@ fn flow_id(salt: u64, n: u64) -> u64 {
 /// How often (packet time) idle flows are looked for.
 const SWEEP_INTERVAL: Micros = 1_000_000;
 
+impl Flow {
+    /// The timeout list of the flow in its current state: class * 3 + (new, established,
+    /// closed).
+    fn list(&self) -> u8 {
+        let closed = self.proto == 6
+            && (self.tcp == TcpState::Closed || (self.tcp == TcpState::Closing && self.fins == 3));
+        let state = if closed {
+            2
+        } else if self.established() || self.session_established() {
+            1
+        } else {
+            0
+        };
+        ProtoClass::of(self.proto) as u8 * 3 + state
+    }
+
+    /// When the flow times out, in microseconds.
+    fn deadline(&self, cfg: &FlowConfig, emergency: bool) -> Micros {
+        self.last
+            .saturating_add(i64::from(self.timeout_secs(cfg, emergency)) * 1_000_000)
+    }
+}
+
 impl FlowTable {
     /// A table for worker `worker` (the index keeps flow ids distinct between workers).
     pub fn new(cfg: FlowConfig, worker: usize) -> FlowTable {
-        let cap = cfg.capacity.min(1 << 20);
+        let cap = cfg.capacity.clamp(1, 1 << 24);
         FlowTable {
             map: HashMap::with_capacity_and_hasher(cap.min(4096), Default::default()),
+            slots: Vec::with_capacity(cap.min(4096)),
+            free: Vec::new(),
+            lists: [List::default(); LISTS],
             emergency: false,
-            cfg,
+            cfg: FlowConfig {
+                capacity: cap,
+                ..cfg
+            },
             next_id: 0,
             salt: (worker as u64 + 1).wrapping_mul(0xA076_1D64_78BD_642F),
             next_sweep: Micros::MIN,
@@ -427,6 +496,64 @@ impl FlowTable {
     /// Whether the table is empty.
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
+    }
+
+    fn slot(&self, i: u32) -> &Slot {
+        self.slots[i as usize]
+            .as_ref()
+            .expect("linked slot is live")
+    }
+
+    fn slot_mut(&mut self, i: u32) -> &mut Slot {
+        self.slots[i as usize]
+            .as_mut()
+            .expect("linked slot is live")
+    }
+
+    fn unlink(&mut self, i: u32) {
+        let (prev, next, list) = {
+            let s = self.slot(i);
+            (s.prev, s.next, s.list as usize)
+        };
+        match prev {
+            NIL => self.lists[list].head = next,
+            p => self.slot_mut(p).next = next,
+        }
+        match next {
+            NIL => self.lists[list].tail = prev,
+            n => self.slot_mut(n).prev = prev,
+        }
+    }
+
+    fn push_back(&mut self, i: u32, list: u8) {
+        let tail = self.lists[list as usize].tail;
+        {
+            let s = self.slot_mut(i);
+            s.prev = tail;
+            s.next = NIL;
+            s.list = list;
+        }
+        match tail {
+            NIL => self.lists[list as usize].head = i,
+            t => self.slot_mut(t).next = i,
+        }
+        self.lists[list as usize].tail = i;
+    }
+
+    /// Moves flow `i` to the tail of the list its state belongs to (it was just active).
+    fn touch(&mut self, i: u32) {
+        self.unlink(i);
+        let list = self.slot(i).flow.list();
+        self.push_back(i, list);
+    }
+
+    /// Removes flow `i` from the table and hands it to `ended`.
+    fn end(&mut self, i: u32, why: EndReason, ended: &mut impl FnMut(&mut Flow, EndReason)) {
+        self.unlink(i);
+        let mut slot = self.slots[i as usize].take().expect("linked slot is live");
+        self.map.remove(&slot.key);
+        self.free.push(i);
+        ended(&mut slot.flow, why);
     }
 
     /// Finds or creates the flow of `p` at time `now`, updates its counters and state.
@@ -454,20 +581,68 @@ impl FlowTable {
             };
         }
         let key = FlowKey::of(p);
-        if !self.map.contains_key(&key) {
-            if self.map.len() >= self.cfg.capacity && !self.make_room(now, ended) {
-                self.stats.no_room += 1;
-                return Lookup {
-                    flow: None,
-                    to_server: true,
-                    refused: None,
+        let idx = match self.map.get(&key) {
+            Some(&i) => i,
+            None => {
+                if self.map.len() >= self.cfg.capacity && !self.make_room(now, ended) {
+                    self.stats.no_room += 1;
+                    return Lookup {
+                        flow: None,
+                        to_server: true,
+                        refused: None,
+                    };
+                }
+                let flow = self.new_flow(p, now);
+                let list = flow.list();
+                let slot = Slot {
+                    key,
+                    flow,
+                    prev: NIL,
+                    next: NIL,
+                    list,
                 };
+                let i = match self.free.pop() {
+                    Some(i) => {
+                        self.slots[i as usize] = Some(slot);
+                        i
+                    }
+                    None => {
+                        self.slots.push(Some(slot));
+                        (self.slots.len() - 1) as u32
+                    }
+                };
+                self.map.insert(key, i);
+                self.push_back(i, list);
+                if !self.emergency && self.map.len() * 100 >= self.cfg.capacity * 95 {
+                    self.enter_emergency();
+                }
+                i
             }
-            let flow = self.new_flow(p, now);
-            self.map.insert(key, flow);
+        };
+        let (to_server, refused) = self.update(idx, p, now, tcp_valid);
+        self.touch(idx);
+        Lookup {
+            flow: Some(&mut self.slot_mut(idx).flow),
+            to_server,
+            refused,
         }
+    }
+
+    /// Counts the packet on flow `i` and moves its TCP session: returns the direction and
+    /// whether validation refused the segment.
+    fn update(
+        &mut self,
+        i: u32,
+        p: &Packet<'_>,
+        now: Micros,
+        tcp_valid: bool,
+    ) -> (bool, Option<tcp::Refusal>) {
         let midstream = self.cfg.midstream;
-        let flow = self.map.get_mut(&key).expect("flow present after insert");
+        let cfg = &self.cfg;
+        let flow = &mut self.slots[i as usize]
+            .as_mut()
+            .expect("looked-up slot is live")
+            .flow;
         let sport = if p.has_ports() { p.sport } else { 0 };
         let to_server = flow.client == (p.src, sport);
         flow.last = flow.last.max(now);
@@ -478,58 +653,49 @@ impl FlowTable {
             flow.pkts_toclient += 1;
             flow.bytes_toclient += p.frame_len as u64;
         }
-        let mut refused = None;
-        if let (Some(tcp), true) = (p.tcp, tcp_valid) {
-            flow.pkt_established = flow.session_established();
-            let phase = match flow.tcp {
-                TcpState::SynSent => tcp::Phase::SynSent,
-                TcpState::SynRecv | TcpState::Established | TcpState::Closing => {
-                    tcp::Phase::Synchronized
-                }
-                TcpState::None | TcpState::Closed => tcp::Phase::Other,
-            };
-            let receiver_policy = flow
-                .streams
-                .as_deref()
-                .and_then(|s| s[usize::from(!to_server)].policy)
-                .unwrap_or(self.cfg.stream.policy);
-            let limits = tcp::Limits {
-                linux_receiver: receiver_policy == stream::OverlapPolicy::Linux,
-                strict_window: self.cfg.strict_window,
-            };
-            let dir = usize::from(!to_server);
-            let secs = now.div_euclid(1_000_000);
-            refused = flow
-                .tcp_track
-                .check(phase, &tcp, p.payload.len(), dir, secs, limits)
-                .err();
-            if let Some(why) = refused {
-                self.stats.tcp_refused[why as usize] += 1;
-                return Lookup {
-                    flow: Some(flow),
-                    to_server,
-                    refused,
-                };
+        let (Some(tcp), true) = (p.tcp, tcp_valid) else {
+            return (to_server, None);
+        };
+        flow.pkt_established = flow.session_established();
+        let phase = match flow.tcp {
+            TcpState::SynSent => tcp::Phase::SynSent,
+            TcpState::SynRecv | TcpState::Established | TcpState::Closing => {
+                tcp::Phase::Synchronized
             }
-            flow.update_tcp(&tcp, to_server, midstream);
-            if flow.tcp == TcpState::Established && flow.streams.is_none() {
-                // Picked up mid-stream: reassembly starts with the next data.
-                flow.streams = Some(Default::default());
-            }
-            if let Some(st) = flow.streams.as_deref_mut() {
-                if st[0].policy.is_none() {
-                    // Each direction is resolved the way its receiver resolves overlaps.
-                    let d = self.cfg.stream.policy;
-                    st[0].policy = Some(self.cfg.hosts.for_host(flow.server.0, d));
-                    st[1].policy = Some(self.cfg.hosts.for_host(flow.client.0, d));
-                }
+            TcpState::None | TcpState::Closed => tcp::Phase::Other,
+        };
+        let receiver_policy = flow
+            .streams
+            .as_deref()
+            .and_then(|s| s[usize::from(!to_server)].policy)
+            .unwrap_or(cfg.stream.policy);
+        let limits = tcp::Limits {
+            linux_receiver: receiver_policy == stream::OverlapPolicy::Linux,
+            strict_window: cfg.strict_window,
+        };
+        let dir = usize::from(!to_server);
+        let secs = now.div_euclid(1_000_000);
+        if let Err(why) = flow
+            .tcp_track
+            .check(phase, &tcp, p.payload.len(), dir, secs, limits)
+        {
+            self.stats.tcp_refused[why as usize] += 1;
+            return (to_server, Some(why));
+        }
+        flow.update_tcp(&tcp, to_server, midstream);
+        if flow.tcp == TcpState::Established && flow.streams.is_none() {
+            // Picked up mid-stream: reassembly starts with the next data.
+            flow.streams = Some(Default::default());
+        }
+        if let Some(st) = flow.streams.as_deref_mut() {
+            if st[0].policy.is_none() {
+                // Each direction is resolved the way its receiver resolves overlaps.
+                let d = cfg.stream.policy;
+                st[0].policy = Some(cfg.hosts.for_host(flow.server.0, d));
+                st[1].policy = Some(cfg.hosts.for_host(flow.client.0, d));
             }
         }
-        Lookup {
-            flow: Some(flow),
-            to_server,
-            refused,
-        }
+        (to_server, None)
     }
 
     fn new_flow(&mut self, p: &Packet<'_>, now: Micros) -> Flow {
@@ -583,46 +749,55 @@ impl FlowTable {
         }
     }
 
-    /// Ends every flow idle past its timeout.
+    fn enter_emergency(&mut self) {
+        self.emergency = true;
+        self.stats.emergencies += 1;
+        tracing::warn!(
+            "flow table {} of {} full: emergency mode, emergency timeouts apply",
+            self.map.len(),
+            self.cfg.capacity
+        );
+    }
+
+    /// Ends every flow idle past its timeout: pops expired heads of each list (a list is
+    /// ordered by deadline), so the cost is one check per list plus one per flow ended.
     fn sweep(&mut self, now: Micros, ended: &mut impl FnMut(&mut Flow, EndReason)) {
         let len = self.map.len();
         if !self.emergency && len * 100 >= self.cfg.capacity * 95 {
-            self.emergency = true;
-            self.stats.emergencies += 1;
-            tracing::warn!(
-                "flow table {len} of {} full: emergency mode, emergency timeouts apply",
-                self.cfg.capacity
-            );
+            self.enter_emergency();
         } else if self.emergency && len * 100 < self.cfg.capacity * 70 {
             self.emergency = false;
         }
-        let emergency = self.emergency;
-        let cfg = &self.cfg;
-        let stats = &mut self.stats;
-        self.map.retain(|_, f| {
-            let idle = now.saturating_sub(f.last);
-            let keep = idle < i64::from(f.timeout_secs(cfg, emergency)) * 1_000_000;
-            if !keep {
-                stats.timed_out += 1;
-                ended(f, EndReason::Timeout);
+        for list in 0..LISTS {
+            loop {
+                let head = self.lists[list].head;
+                if head == NIL || self.slot(head).flow.deadline(&self.cfg, self.emergency) > now {
+                    break;
+                }
+                self.stats.timed_out += 1;
+                self.end(head, EndReason::Timeout, ended);
             }
-            keep
-        });
+        }
     }
 
-    /// Frees one slot: the flow idle the longest goes. Returns false if nothing could go.
+    /// Frees one slot: expired flows go first; otherwise the flow whose deadline comes
+    /// first (a list head). Returns false if nothing could go.
     fn make_room(&mut self, now: Micros, ended: &mut impl FnMut(&mut Flow, EndReason)) -> bool {
         self.sweep(now, ended);
         if self.map.len() < self.cfg.capacity {
             return true;
         }
-        let Some(oldest) = self.map.iter().min_by_key(|(_, f)| f.last).map(|(k, _)| *k) else {
+        let victim = self
+            .lists
+            .iter()
+            .filter(|l| l.head != NIL)
+            .map(|l| l.head)
+            .min_by_key(|&h| self.slot(h).flow.deadline(&self.cfg, self.emergency));
+        let Some(victim) = victim else {
             return false;
         };
-        if let Some(mut f) = self.map.remove(&oldest) {
-            self.stats.evicted += 1;
-            ended(&mut f, EndReason::Evicted);
-        }
+        self.stats.evicted += 1;
+        self.end(victim, EndReason::Evicted, ended);
         true
     }
 
@@ -637,17 +812,20 @@ impl FlowTable {
 
     /// Visits every flow.
     pub fn for_each(&mut self, f: &mut impl FnMut(&mut Flow)) {
-        for flow in self.map.values_mut() {
-            f(flow);
+        for slot in self.slots.iter_mut().flatten() {
+            f(&mut slot.flow);
         }
     }
 
     /// Ends every flow (end of input).
     pub fn drain(&mut self, ended: &mut impl FnMut(&mut Flow, EndReason)) {
-        for (_, mut f) in self.map.drain() {
+        for mut slot in self.slots.drain(..).flatten() {
             self.stats.at_shutdown += 1;
-            ended(&mut f, EndReason::Shutdown);
+            ended(&mut slot.flow, EndReason::Shutdown);
         }
+        self.map.clear();
+        self.free.clear();
+        self.lists = [List::default(); LISTS];
     }
 }
 
@@ -854,6 +1032,101 @@ mod tests {
         let l = t.track(&r, 1, true, &mut nop);
         assert!(!l.to_server);
         assert!(l.flow.unwrap().established());
+    }
+
+    #[test]
+    fn a_full_table_evicts_half_open_flows_before_established_sessions() {
+        let mut t = FlowTable::new(
+            FlowConfig {
+                capacity: 100,
+                ..FlowConfig::default()
+            },
+            0,
+        );
+        let (c, s) = ([10, 0, 0, 1], [10, 0, 0, 2]);
+        for (i, (src, dst, sp, dp, fl)) in [
+            (c, s, 4000, 80, "S"),
+            (s, c, 80, 4000, "SA"),
+            (c, s, 4000, 80, "A"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let f = tcp(src, dst, sp, dp, fl);
+            t.track(
+                &decode(LinkType::Raw, &f).unwrap(),
+                i as i64,
+                true,
+                &mut nop,
+            );
+        }
+        // A flood of SYNs from other hosts, all newer than the session's last packet.
+        let mut evicted_session = false;
+        for i in 0..5_000u32 {
+            let src = [172, 16, (i >> 8) as u8, i as u8];
+            let f = tcp(src, s, 1024, 80, "S");
+            t.track(
+                &decode(LinkType::Raw, &f).unwrap(),
+                1_000 + i64::from(i),
+                true,
+                &mut |f: &mut Flow, _| evicted_session |= f.client.1 == 4000,
+            );
+        }
+        assert_eq!(t.stats.evicted, 5_000 - 99);
+        assert!(
+            !evicted_session,
+            "the established session survives the flood"
+        );
+        assert_eq!(t.len(), 100);
+    }
+
+    #[test]
+    fn a_flood_far_past_capacity_costs_constant_work_per_flow() {
+        // Before the timeout lists, every new flow in a full table scanned the whole table:
+        // this flood took minutes. Now each eviction is one list head.
+        let mut t = FlowTable::new(
+            FlowConfig {
+                capacity: 20_000,
+                ..FlowConfig::default()
+            },
+            0,
+        );
+        let mut ended = 0u64;
+        for i in 0..200_000u32 {
+            let src = [10, (i >> 16) as u8, (i >> 8) as u8, i as u8];
+            let f = tcp(src, [192, 0, 2, 1], 1024, 80, "S");
+            let l = t.track(
+                &decode(LinkType::Raw, &f).unwrap(),
+                i64::from(i) * 2,
+                true,
+                &mut |_: &mut Flow, _| ended += 1,
+            );
+            assert!(l.flow.is_some());
+        }
+        assert_eq!(t.len(), 20_000);
+        assert_eq!(ended, 180_000);
+        assert_eq!(t.stats.evicted + t.stats.timed_out, 180_000);
+        assert_eq!(t.stats.no_room, 0);
+    }
+
+    #[test]
+    fn expiry_follows_each_list_and_slots_are_reused() {
+        let mut t = FlowTable::new(FlowConfig::default(), 0);
+        for round in 0..3i64 {
+            for port in 0..1000u16 {
+                let f = tcp([10, 0, 0, 1], [10, 0, 0, 2], 1000 + port, 80, "S");
+                t.track(
+                    &decode(LinkType::Raw, &f).unwrap(),
+                    round * 100_000_000,
+                    true,
+                    &mut nop,
+                );
+            }
+            assert_eq!(t.len(), 1000);
+        }
+        // Each round's flows timed out (60 s) before the next round reused their slots.
+        assert_eq!(t.stats.timed_out, 2000);
+        assert_eq!(t.slots.len(), 1000);
     }
 
     #[test]

@@ -94,6 +94,8 @@ pub struct WorkerStats {
     pub eve_dropped: u64,
     /// Prefilter scan errors.
     pub scan_errors: u64,
+    /// pcre searches stopped at PCRE2's match or depth limit (counted as no match).
+    pub pcre_limit_hits: u64,
     /// Flow table counters.
     pub flow: FlowStats,
     /// App-layer counters.
@@ -143,6 +145,7 @@ impl WorkerStats {
         }
         self.eve_dropped += o.eve_dropped;
         self.scan_errors += o.scan_errors;
+        self.pcre_limit_hits += o.pcre_limit_hits;
         self.flow.add(&o.flow);
         self.app.merge(&o.app);
         self.active_flows += o.active_flows;
@@ -367,7 +370,9 @@ impl Worker {
     pub fn process(&mut self, link: LinkType, ts: Micros, pcap_cnt: u64, frame: &[u8]) -> Verdict {
         self.stats.packets += 1;
         self.stats.bytes += frame.len() as u64;
-        self.process_decoded(link, ts, pcap_cnt, frame, None)
+        let verdict = self.process_decoded(link, ts, pcap_cnt, frame, None);
+        self.stats.pcre_limit_hits += crate::detect::inspect::take_pcre_limit_hits();
+        verdict
     }
 
     /// Decodes and inspects a frame; then, for a tunnel (IP-in-IP, GRE, VXLAN, Geneve), the packet it
