@@ -25,7 +25,7 @@ fn main() -> std::io::Result<()> {
     )?;
     pcap(
         "pcre-stream.pcap",
-        hostile::backtracking_stream(400, 1400, T0),
+        hostile::backtracking_stream(3000, 1400, T0),
     )?;
     pcap("header-flood.pcap", hostile::header_flood(100_000, T0))?;
     pcap(

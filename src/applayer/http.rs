@@ -40,6 +40,9 @@ pub mod event {
     pub const INVALID_TE_RESPONSE: u32 = 1 << 11;
     /// An Authorization scheme other than Basic, Digest or Bearer.
     pub const AUTH_UNRECOGNIZED: u32 = 1 << 12;
+    /// More header fields than `max_headers`, or a header block over `header_limit` bytes:
+    /// the rest were not kept.
+    pub const TOO_MANY_HEADERS: u32 = 1 << 13;
 
     /// The event behind Suricata's `app-layer-event:http.<name>`, if the parser raises it.
     pub fn by_name(name: &str) -> Option<u32> {
@@ -55,6 +58,7 @@ pub mod event {
             "request_field_missing_colon" | "response_field_missing_colon" => INVALID_HEADER,
             "invalid_request_chunk_len" | "invalid_response_chunk_len" => INVALID_CHUNK,
             "request_line_missing_protocol" => MISSING_PROTOCOL,
+            "request_too_many_headers" | "response_too_many_headers" => TOO_MANY_HEADERS,
             "response_gzip_decompression_failed" => DECOMPRESSION_FAILED,
             _ => return None,
         })
@@ -84,6 +88,8 @@ pub struct Headers {
     arena: Vec<u8>,
     /// (start, name length, end) of each field in `arena`.
     fields: Vec<(u32, u32, u32)>,
+    /// Fields were left out: over `max_headers` or `header_limit`.
+    pub limited: bool,
 }
 
 impl Headers {
@@ -110,32 +116,57 @@ impl Headers {
         true
     }
 
-    /// Merges fields with the same name (case-insensitive) into the first one.
+    /// Merges fields with the same name (case-insensitive) into the first one, values joined
+    /// with `, ` in order. Sorting the field indexes by name makes it O(n log n).
     fn merge_duplicates(&mut self) {
         let n = self.fields.len();
-        let dup =
-            (1..n).any(|i| (0..i).any(|j| self.name_at(i).eq_ignore_ascii_case(self.name_at(j))));
+        if n < 2 {
+            return;
+        }
+        let cmp = |a: &[u8], b: &[u8]| {
+            a.iter()
+                .map(u8::to_ascii_lowercase)
+                .cmp(b.iter().map(u8::to_ascii_lowercase))
+        };
+        let mut order: Vec<usize> = (0..n).collect();
+        order.sort_by(|&a, &b| cmp(self.name_at(a), self.name_at(b)).then(a.cmp(&b)));
+        // first[i]: the first field with field i's name.
+        let mut first: Vec<usize> = (0..n).collect();
+        let mut dup = false;
+        for w in order.windows(2) {
+            if cmp(self.name_at(w[0]), self.name_at(w[1])).is_eq() {
+                first[w[1]] = first[w[0]];
+                dup = true;
+            }
+        }
         if !dup {
             return;
         }
         let mut out = Headers {
             raw: std::mem::take(&mut self.raw),
+            limited: self.limited,
             ..Headers::default()
         };
-        let mut done = vec![false; n];
-        for i in 0..n {
-            if done[i] {
-                continue;
+        // Fields of one name are adjacent in `order`, in their original order.
+        let mut group_start = 0;
+        let mut merged: Vec<(usize, Vec<u8>)> = Vec::new();
+        while group_start < n {
+            let head = order[group_start];
+            let mut end = group_start + 1;
+            while end < n && first[order[end]] == head {
+                end += 1;
             }
-            let mut value = self.value_at(i).to_vec();
-            for (j, d) in done.iter_mut().enumerate().skip(i + 1) {
-                if self.name_at(j).eq_ignore_ascii_case(self.name_at(i)) {
-                    value.extend_from_slice(b", ");
-                    value.extend_from_slice(self.value_at(j));
-                    *d = true;
-                }
+            let mut value = self.value_at(head).to_vec();
+            for &j in &order[group_start + 1..end] {
+                value.extend_from_slice(b", ");
+                value.extend_from_slice(self.value_at(j));
             }
-            out.push(self.name_at(i), &value);
+            merged.push((head, value));
+            group_start = end;
+        }
+        merged.sort_unstable_by_key(|(head, _)| *head);
+        for (head, value) in merged {
+            out.push(self.name_at(head), &value);
         }
         *self = out;
     }
@@ -694,6 +725,18 @@ impl HttpState {
                 }
                 if text.is_empty() {
                     return self.headers_done(to_server, stats);
+                }
+                // Bounded: at most `max_headers` fields in at most `header_limit` bytes.
+                if msg.headers.len() >= cfg.max_headers
+                    || msg.headers.arena.len() + text.len() > cfg.header_limit
+                {
+                    if !msg.headers.limited {
+                        msg.headers.limited = true;
+                        tx.events |= event::TOO_MANY_HEADERS;
+                        stats.parse_errors += 1;
+                        stats.header_limit_hits += 1;
+                    }
+                    return false;
                 }
                 if matches!(text[0], b' ' | b'\t') {
                     if !msg.headers.fold(trim(text)) {
@@ -1412,5 +1455,34 @@ mod tests {
             (u.as_slice(), h.unwrap().as_slice()),
             (&b"/x?y"[..], &b"host.example"[..])
         );
+    }
+
+    #[test]
+    fn a_flood_of_header_lines_is_bounded_and_duplicates_merge_in_order() {
+        let mut req =
+            b"GET / HTTP/1.1\r\nHost: a\r\nX-Dup: 1\r\nx-other: o\r\nX-DUP: 2\r\n".to_vec();
+        for i in 0..100_000 {
+            req.extend_from_slice(format!("X-{i}: v\r\n").as_bytes());
+        }
+        req.extend_from_slice(b"\r\n");
+        let mut h = HttpState::default();
+        let cfg = AppConfig::default();
+        let mut st = AppStats::default();
+        for chunk in req.chunks(1400) {
+            h.feed(true, chunk, &cfg, &mut st);
+        }
+        let tx = &h.txs[0];
+        assert_eq!(tx.request.phase, Phase::Body.max(tx.request.phase));
+        assert!(tx.request.headers.len() <= cfg.max_headers);
+        assert!(tx.request.headers.limited);
+        assert_ne!(tx.events & event::TOO_MANY_HEADERS, 0);
+        assert_eq!(st.header_limit_hits, 1);
+        let all = get(tx, Buf::HttpHeader, true).unwrap();
+        assert!(all.starts_with(b"Host: a\r\nX-Dup: 1, 2\r\nx-other: o\r\nX-0: v\r\n"));
+        assert!(all.len() <= cfg.header_limit + 4096);
+        // Without a flood nothing is cut.
+        let mut h = HttpState::default();
+        feed_all(&mut h, true, REQ, 7);
+        assert!(!h.txs[0].request.headers.limited);
     }
 }

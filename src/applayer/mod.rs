@@ -236,6 +236,8 @@ pub struct AppConfig {
     pub header_limit: usize,
     /// HTTP transactions kept per flow (older completed ones are freed).
     pub max_txs: usize,
+    /// Header fields kept per HTTP message; further ones are counted, not kept.
+    pub max_headers: usize,
 }
 
 impl Default for AppConfig {
@@ -245,6 +247,7 @@ impl Default for AppConfig {
             response_body_limit: 100 * 1024,
             header_limit: 64 * 1024,
             max_txs: 64,
+            max_headers: 1024,
         }
     }
 }
@@ -369,6 +372,8 @@ pub struct AppStats {
     pub dns_messages: u64,
     /// Parser anomalies (malformed messages, limits hit).
     pub parse_errors: u64,
+    /// HTTP header blocks cut at `max_headers` fields or `header_limit` bytes.
+    pub header_limit_hits: u64,
     /// Stream bytes the parsers could not see (data that slid out before the protocol was
     /// known, or gaps).
     pub missed_bytes: u64,
@@ -384,6 +389,7 @@ impl AppStats {
         self.http_txs += o.http_txs;
         self.dns_messages += o.dns_messages;
         self.parse_errors += o.parse_errors;
+        self.header_limit_hits += o.header_limit_hits;
         self.missed_bytes += o.missed_bytes;
     }
 }

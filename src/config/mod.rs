@@ -170,6 +170,9 @@ pub struct AppLayerSection {
     pub header_limit: Option<usize>,
     /// HTTP transactions kept open per flow (default 64).
     pub max_txs: Option<usize>,
+    /// Header fields kept per HTTP message (default 1,024); more raise
+    /// `http.request_too_many_headers` / `response_too_many_headers` and are not kept.
+    pub max_headers: Option<usize>,
 }
 
 /// `[vars]`: overrides and additions to Suricata's default variables.
@@ -480,6 +483,7 @@ impl Config {
             response_body_limit: a.response_body_limit.unwrap_or(d.response_body_limit),
             header_limit: a.header_limit.unwrap_or(d.header_limit).max(256),
             max_txs: a.max_txs.unwrap_or(d.max_txs).max(1),
+            max_headers: a.max_headers.unwrap_or(d.max_headers).max(1),
         }
     }
 

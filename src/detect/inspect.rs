@@ -183,6 +183,13 @@ impl Cursor<'_> {
         }
     }
 
+    /// Whether step `idx` is known to fail whatever the cursor (so retrying an earlier match
+    /// cannot help): remembered as failed, or a pcre stopped at its limit.
+    fn rest_failed(&self, idx: usize) -> bool {
+        let bit = 1u64.checked_shl(idx as u32).unwrap_or(0);
+        (self.failed | self.limited) & bit != 0
+    }
+
     fn spend(&mut self) -> bool {
         if self.budget == 0 {
             return false;
@@ -494,7 +501,7 @@ fn content(
         if run(steps, idx + 1, at + plen, cur) {
             return true;
         }
-        if !retry || c.endswith || !cur.spend() {
+        if !retry || c.endswith || cur.rest_failed(idx + 1) || !cur.spend() {
             return false;
         }
         from = at + 1;
@@ -545,7 +552,7 @@ fn pcre(
         if run(steps, idx + 1, base + m.1, cur) {
             return true;
         }
-        if !retry || m.0 >= subject.len() || !cur.spend() {
+        if !retry || m.0 >= subject.len() || cur.rest_failed(idx + 1) || !cur.spend() {
             return false;
         }
         from = m.0 + 1;
