@@ -133,6 +133,9 @@ pub struct Sig {
     stream_only: bool,
     /// The chain has a positive content/pcre, so a stream match has an end offset.
     anchored: bool,
+    /// Bytes before new stream data its verification looks at: [`STREAM_SCAN_LOOKBACK`], or
+    /// more for a rule whose longest content is longer (so it matches across segments).
+    stream_lookback: usize,
     /// Header-only rule (Suricata's IP-only): checked once per flow direction.
     ip_only: bool,
     /// The flow's app-layer protocol must be this one.
@@ -449,7 +452,7 @@ impl Sig {
                 }
                 // Like Suricata's raw-stream chunks: the new bytes plus some context before
                 // them (from the stream start while it is still that close).
-                let from = new_from.saturating_sub(STREAM_SCAN_LOOKBACK);
+                let from = new_from.saturating_sub(self.stream_lookback);
                 if self.anchored {
                     inspect::matches_ending_after(&self.steps, &data[from..], new_from - from)
                 } else {
@@ -527,6 +530,23 @@ const GROUPS: usize = 4;
 /// before a segment boundary is still found.
 pub const STREAM_SCAN_LOOKBACK: usize = 4096;
 
+/// Longest content a rule may have: half the default stream window, which reassembly always
+/// keeps, so such a content can still be found across segments. Longer ones are refused
+/// with the rule's sid (Suricata caps contents at 64 KiB; none this long is seen in packs).
+pub const MAX_CONTENT: usize = 32 * 1024;
+
+/// Length of the longest positive content of a chain.
+fn longest_content(steps: &[Step]) -> usize {
+    steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::Content(c) if !c.negated => Some(c.pattern.len()),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(0)
+}
+
 fn group_of(proto: u8) -> usize {
     match proto {
         6 => 0,
@@ -567,6 +587,9 @@ struct Group {
     /// Longest fast pattern in `mpm` minus one, per direction: the bytes before new stream
     /// data a pattern ending in the new data can start in.
     fp_reach: [usize; DIRS],
+    /// Longest stream lookback of the rules in `mpm`, per direction: the context a rescan
+    /// covers.
+    stream_context: [usize; DIRS],
     /// Fast patterns of packet-only rules (`flow:no_stream`, `dsize`...), per direction:
     /// packets whose payload is inspected on the stream, where other payload rules cannot
     /// match.
@@ -863,6 +886,12 @@ impl Engine {
                     .max()
                     .unwrap_or(0)
                     .saturating_sub(1);
+                groups[g].stream_context[d] = list
+                    .iter()
+                    .map(|e| sigs[e.rule as usize].stream_lookback)
+                    .max()
+                    .unwrap_or(0)
+                    .max(STREAM_SCAN_LOOKBACK);
                 let (slot, builders) = mpmgroup::plan(list, port_groups);
                 report.patterns += builders.iter().map(mpm::MpmBuilder::len).sum::<usize>();
                 layouts.push((slot, builders.len()));
@@ -1098,6 +1127,13 @@ impl Engine {
                 .any(|c| matches!(c, PacketCond::Dsize(_) | PacketCond::Flags(_)));
         let stream_only = rule.flow.stream == Some(true);
         let anchored = inspect::has_anchor(&steps);
+        let longest = longest_content(&steps);
+        if longest > MAX_CONTENT {
+            return Err(format!(
+                "content of {longest} bytes is longer than the {MAX_CONTENT} the engine inspects"
+            ));
+        }
+        let stream_lookback = STREAM_SCAN_LOOKBACK.max(longest);
         // Suricata's IP-only: header, thresholds and flowbit actions only, no negated address.
         let ip_only = steps.is_empty()
             && rule.packet.is_empty()
@@ -1176,6 +1212,7 @@ impl Engine {
             packet_only,
             stream_only,
             anchored,
+            stream_lookback,
             ip_only,
             app_proto,
             app_lists,
@@ -1247,7 +1284,7 @@ impl Engine {
             (true, true) => &[0],
             (true, false) => &[1],
         };
-        // Stream chunks are verified with up to STREAM_SCAN_LOOKBACK bytes of context, so the
+        // Stream chunks are verified with up to `stream_context` bytes of context, so the
         // prefilter must report every fast pattern there. Bytes before the new data were
         // scanned when they were new: if those scans found nothing in the context range,
         // only the longest fast pattern's reach needs scanning again.
@@ -1260,7 +1297,7 @@ impl Engine {
                 base,
                 hits_until,
             } => {
-                let context = new_from.saturating_sub(STREAM_SCAN_LOOKBACK);
+                let context = new_from.saturating_sub(group.stream_context[dirs[0]]);
                 let from = if hits_until.get() > base + context as u64 {
                     context
                 } else {

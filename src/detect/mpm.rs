@@ -24,6 +24,10 @@ pub enum CacheUse {
     Unwritable,
 }
 
+/// Longest literal given to Hyperscan (its expression limit is about 16,000 characters, and
+/// non-alphanumeric bytes are written as four).
+pub const MAX_LITERAL: usize = 1024;
+
 /// Cache file magic and format version.
 const CACHE_MAGIC: &[u8; 8] = b"SKMHSDB1";
 
@@ -69,8 +73,11 @@ impl MpmBuilder {
         self.ids.keys().map(|(p, _)| p.len()).max().unwrap_or(0)
     }
 
-    /// Adds `rule`'s fast pattern.
+    /// Adds `rule`'s fast pattern. Patterns longer than [`MAX_LITERAL`] are cut to their
+    /// first bytes: a prefilter only selects candidates, which are verified in full, and
+    /// Hyperscan refuses expressions over its length limit.
     pub fn add(&mut self, pattern: &[u8], nocase: bool, rule: u32) {
+        let pattern = &pattern[..pattern.len().min(MAX_LITERAL)];
         // Case-insensitive matching of a pattern without letters is exact matching.
         let nocase = nocase && pattern.iter().any(|b| b.is_ascii_alphabetic());
         let key = (pattern.to_vec(), nocase);
