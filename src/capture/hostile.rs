@@ -159,11 +159,12 @@ pub fn overlap_flood(sessions: u32, segments: u32, seg_len: usize, t0: Micros) -
     frames
 }
 
-/// A `vars.address` value of `n` distinct networks (for load-time tests of address lists).
+/// A `vars.address` value of `n` distinct, non-adjacent /24 networks (for load-time tests of
+/// address lists: they do not merge into fewer intervals).
 pub fn big_address_list(n: u32) -> String {
     let nets: Vec<String> = (0..n)
         .map(|i| {
-            let a = spread_addr(i.wrapping_mul(256)).octets();
+            let a = spread_addr(i.wrapping_mul(512)).octets();
             format!("{}.{}.{}.0/24", a[0], a[1], a[2])
         })
         .collect();

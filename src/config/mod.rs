@@ -430,12 +430,10 @@ impl Config {
     pub fn vars(&self) -> Vars {
         let mut v = Vars::suricata_defaults();
         for (k, val) in &self.vars.address {
-            v.address
-                .insert(k.trim_start_matches('$').to_string(), val.clone());
+            v.set_address(k.trim_start_matches('$'), val);
         }
         for (k, val) in &self.vars.port {
-            v.port
-                .insert(k.trim_start_matches('$').to_string(), val.clone());
+            v.set_port(k.trim_start_matches('$'), val);
         }
         v
     }
@@ -545,8 +543,8 @@ mod tests {
         )
         .unwrap();
         let vars = c.vars();
-        assert_eq!(vars.address["HOME_NET"], "[192.0.2.0/24]");
-        assert_eq!(vars.address["EXTERNAL_NET"], "!$HOME_NET");
+        assert_eq!(vars.address("HOME_NET"), Some("[192.0.2.0/24]"));
+        assert_eq!(vars.address("EXTERNAL_NET"), Some("!$HOME_NET"));
         assert!(c.flow().midstream);
         assert_eq!(c.flow().capacity, 10);
         assert_eq!(c.flow().timeouts, FlowConfig::default().timeouts);

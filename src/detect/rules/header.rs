@@ -8,28 +8,32 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
+use std::sync::{Arc, Mutex};
 
 use ipnet::IpNet;
 
 /// Largest nesting of variables (`$A` -> `$B` -> ...) before a loop is assumed.
 const MAX_VAR_DEPTH: usize = 16;
 
-/// A set of integers as sorted, disjoint, non-adjacent closed intervals.
+/// A set of integers as sorted, disjoint, non-adjacent closed intervals. Shared, not copied,
+/// when cloned: every rule using `$HOME_NET` holds the same intervals.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RangeSet {
-    ranges: Vec<(u128, u128)>,
+    ranges: Arc<[(u128, u128)]>,
 }
 
 impl RangeSet {
     /// The empty set.
     pub fn empty() -> Self {
-        RangeSet { ranges: Vec::new() }
+        RangeSet {
+            ranges: Arc::new([]),
+        }
     }
 
     /// The whole interval `[lo, hi]`.
     pub fn span(lo: u128, hi: u128) -> Self {
         RangeSet {
-            ranges: vec![(lo, hi)],
+            ranges: Arc::new([(lo, hi)]),
         }
     }
 
@@ -42,12 +46,12 @@ impl RangeSet {
                 _ => out.push((lo, hi)),
             }
         }
-        RangeSet { ranges: out }
+        RangeSet { ranges: out.into() }
     }
 
     /// Union of two sets.
     pub fn union(&self, other: &RangeSet) -> RangeSet {
-        let mut all = self.ranges.clone();
+        let mut all = self.ranges.to_vec();
         all.extend_from_slice(&other.ranges);
         RangeSet::from_unsorted(all)
     }
@@ -57,7 +61,7 @@ impl RangeSet {
         let mut out = Vec::new();
         let mut next = 0u128;
         let mut open = true;
-        for &(lo, hi) in &self.ranges {
+        for &(lo, hi) in self.ranges.iter() {
             if lo > next {
                 out.push((next, lo - 1));
             }
@@ -70,7 +74,7 @@ impl RangeSet {
         if open && next <= max {
             out.push((next, max));
         }
-        RangeSet { ranges: out }
+        RangeSet { ranges: out.into() }
     }
 
     /// Elements of `self` that are not in `other`.
@@ -96,7 +100,7 @@ impl RangeSet {
                 j += 1;
             }
         }
-        RangeSet { ranges: out }
+        RangeSet { ranges: out.into() }
     }
 
     /// Whether `v` is in the set.
@@ -221,15 +225,66 @@ impl PortSet {
 }
 
 /// Address and port variables (`$HOME_NET`, `$HTTP_PORTS`) as their unexpanded expressions.
+/// Each variable is parsed and folded once, when a rule first uses it; later rules share the
+/// result.
 #[derive(Clone, Debug, Default)]
 pub struct Vars {
     /// Address groups by name (without `$`).
-    pub address: HashMap<String, String>,
+    address: HashMap<String, String>,
     /// Port groups by name (without `$`).
-    pub port: HashMap<String, String>,
+    port: HashMap<String, String>,
+    cache: VarCache,
+}
+
+/// A variable folded once: the expression it was folded from and the result.
+type Folded = (String, FoldedVar);
+
+/// A folded variable.
+#[derive(Clone, Debug)]
+struct FoldedVar {
+    /// Its value as a set.
+    set: RangeSet,
+    /// For a value negated at its top level (`!$HOME_NET`), the set under the negation: in a
+    /// list it is subtracted, as if the expression were written in place.
+    negated: Option<RangeSet>,
+    /// The expression used negation anywhere.
+    any_not: bool,
+}
+
+/// Folded variables by (kind, name); emptied on clone (the clone's variables may change).
+#[derive(Default)]
+struct VarCache(Mutex<HashMap<(&'static str, String), Folded>>);
+
+impl Clone for VarCache {
+    fn clone(&self) -> Self {
+        VarCache::default()
+    }
+}
+
+impl std::fmt::Debug for VarCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("VarCache")
+    }
 }
 
 impl Vars {
+    /// An address variable's expression (name without `$`).
+    pub fn address(&self, name: &str) -> Option<&str> {
+        self.address.get(name).map(String::as_str)
+    }
+
+    /// Sets an address variable (name without `$`).
+    pub fn set_address(&mut self, name: &str, expr: &str) {
+        self.address.insert(name.to_string(), expr.to_string());
+        self.cache = VarCache::default();
+    }
+
+    /// Sets a port variable (name without `$`).
+    pub fn set_port(&mut self, name: &str, expr: &str) {
+        self.port.insert(name.to_string(), expr.to_string());
+        self.cache = VarCache::default();
+    }
+
     /// Suricata's shipped defaults (suricata.yaml `vars:`), which packs such as ET Open assume.
     pub fn suricata_defaults() -> Self {
         let home = "[192.168.0.0/16,10.0.0.0/8,172.16.0.0/12]";
@@ -270,7 +325,11 @@ impl Vars {
         ] {
             port.insert(k.into(), v.into());
         }
-        Vars { address, port }
+        Vars {
+            address,
+            port,
+            cache: VarCache::default(),
+        }
     }
 }
 
@@ -281,12 +340,15 @@ enum Node {
     Leaf(RangeSet),
     List(Vec<Node>),
     Not(Box<Node>),
+    /// A variable already folded.
+    Var(FoldedVar),
 }
 
 fn has_not(node: &Node) -> bool {
     match node {
         Node::Not(_) => true,
         Node::List(items) => items.iter().any(has_not),
+        Node::Var(v) => v.any_not,
         Node::Any | Node::Leaf(_) => false,
     }
 }
@@ -321,8 +383,10 @@ fn split_top(s: &str) -> Result<Vec<&str>, String> {
 
 struct ExprParser<'v> {
     vars: &'v HashMap<String, String>,
+    cache: &'v VarCache,
     kind: &'static str,
     leaf: fn(&str) -> Result<RangeSet, String>,
+    max: u128,
 }
 
 impl ExprParser<'_> {
@@ -360,7 +424,33 @@ impl ExprParser<'_> {
                 .vars
                 .get(name)
                 .ok_or_else(|| format!("undefined {} variable ${name}", self.kind))?;
-            return self.parse(value, depth + 1);
+            let key = (self.kind, name.to_string());
+            let cached = {
+                let cache = self.cache.0.lock().unwrap_or_else(|e| e.into_inner());
+                cache.get(&key).filter(|f| f.0 == *value).cloned()
+            };
+            let var = match cached {
+                Some((_, v)) => v,
+                None => {
+                    let node = self.parse(value, depth + 1)?;
+                    let any_not = has_not(&node);
+                    let set = fold(&node, self.max);
+                    let negated = match &node {
+                        Node::Not(inner) => Some(fold(inner, self.max)),
+                        Node::Var(v) => v.negated.clone(),
+                        _ => None,
+                    };
+                    let v = FoldedVar {
+                        set,
+                        negated,
+                        any_not,
+                    };
+                    let mut cache = self.cache.0.lock().unwrap_or_else(|e| e.into_inner());
+                    cache.insert(key, (value.clone(), v.clone()));
+                    v
+                }
+            };
+            return Ok(Node::Var(var));
         }
         if s.eq_ignore_ascii_case("any") {
             return Ok(Node::Any);
@@ -371,28 +461,39 @@ impl ExprParser<'_> {
 
 /// Folds a node: a list is (union of its positive items, or everything if it has none) minus the
 /// union of its negated items; this is how Suricata reads `[10.0.0.0/8,!10.1.2.3]` and `[!1.2.3.4]`.
+/// Items are gathered and merged once (O(n log n) in the list's size).
 fn fold(node: &Node, max: u128) -> RangeSet {
     match node {
         Node::Any => RangeSet::span(0, max),
-        Node::Leaf(set) => set.clone(),
+        Node::Leaf(set) | Node::Var(FoldedVar { set, .. }) => set.clone(),
         Node::Not(inner) => fold(inner, max).complement(max),
         Node::List(items) => {
-            let mut pos = RangeSet::empty();
-            let mut neg = RangeSet::empty();
+            let mut pos = Vec::new();
+            let mut neg = Vec::new();
             let mut has_pos = false;
             for item in items {
                 match item {
-                    Node::Not(inner) => neg = neg.union(&fold(inner, max)),
+                    Node::Not(inner) => neg.extend_from_slice(fold(inner, max).ranges()),
+                    // A negated variable in a list subtracts, as if written in place.
+                    Node::Var(FoldedVar {
+                        negated: Some(under),
+                        ..
+                    }) => neg.extend_from_slice(under.ranges()),
                     other => {
                         has_pos = true;
-                        pos = pos.union(&fold(other, max));
+                        pos.extend_from_slice(fold(other, max).ranges());
                     }
                 }
             }
-            if !has_pos {
-                pos = RangeSet::span(0, max);
+            let pos = if has_pos {
+                RangeSet::from_unsorted(pos)
+            } else {
+                RangeSet::span(0, max)
+            };
+            if neg.is_empty() {
+                return pos;
             }
-            pos.difference(&neg, max)
+            pos.difference(&RangeSet::from_unsorted(neg), max)
         }
     }
 }
@@ -472,8 +573,10 @@ fn parse_port_leaf(s: &str) -> Result<RangeSet, String> {
 pub fn parse_addr(expr: &str, vars: &Vars) -> Result<AddrSet, String> {
     let p = ExprParser {
         vars: &vars.address,
+        cache: &vars.cache,
         kind: "address",
         leaf: parse_addr_leaf,
+        max: u128::MAX,
     };
     let node = p.parse(expr, 0)?;
     let set = fold(&node, u128::MAX);
@@ -487,8 +590,10 @@ pub fn parse_addr(expr: &str, vars: &Vars) -> Result<AddrSet, String> {
 pub fn parse_ports(expr: &str, vars: &Vars) -> Result<PortSet, String> {
     let p = ExprParser {
         vars: &vars.port,
+        cache: &vars.cache,
         kind: "port",
         leaf: parse_port_leaf,
+        max: 65535,
     };
     let set = fold(&p.parse(expr, 0)?, 65535);
     if set.is_empty() {
@@ -522,6 +627,32 @@ mod tests {
         for a in ["8.8.8.8", "172.32.0.1", "2001:db8::1"] {
             assert!(!home.contains(ip(a)) && ext.contains(ip(a)), "{a}");
         }
+    }
+
+    #[test]
+    fn a_large_home_net_is_folded_once_and_shared() {
+        let mut vars = Vars::suricata_defaults();
+        let list = crate::capture::hostile::big_address_list(2000);
+        vars.set_address("HOME_NET", &list);
+        let first = parse_addr("$EXTERNAL_NET", &vars).unwrap();
+        assert_eq!(first.ranges().len(), 2001);
+        // Every later rule shares the folded intervals instead of building its own.
+        for _ in 0..1000 {
+            let again = parse_addr("$EXTERNAL_NET", &vars).unwrap();
+            assert!(Arc::ptr_eq(&again.set.ranges, &first.set.ranges));
+            let home = parse_addr("$HOME_NET", &vars).unwrap();
+            assert_eq!(home.ranges().len(), 2000);
+        }
+        // A negated variable inside a list still subtracts, as if written in place.
+        let l = parse_addr("[$EXTERNAL_NET,10.0.1.7,10.0.2.7]", &vars).unwrap();
+        assert!(l.contains(ip("10.0.1.7")) && !l.contains(ip("10.0.1.8")));
+        assert!(!l.contains(ip("10.0.2.7")), "10.0.2.0/24 is home");
+        assert!(!l.contains(ip("8.8.8.8")), "no positive item covers it");
+        // Changing a variable drops what was folded from the old value.
+        vars.set_address("HOME_NET", "[10.0.0.0/8]");
+        assert!(!parse_addr("$EXTERNAL_NET", &vars)
+            .unwrap()
+            .contains(ip("10.200.0.1")));
     }
 
     #[test]
