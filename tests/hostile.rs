@@ -114,3 +114,43 @@ fn syn_and_fragment_floods_past_the_tables_are_counted_not_lost() {
         .unwrap();
     assert!(refused > 29_000, "{limits}");
 }
+
+#[test]
+fn bad_input_paths_are_reported_and_the_rest_is_replayed_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("caps");
+    std::fs::create_dir_all(d.join("sub")).unwrap();
+    std::fs::copy(root().join("pcaps/log4shell.pcap"), d.join("sub/a.pcap")).unwrap();
+    // A loop back to the top, a second link to the same file, a dangling link, a FIFO.
+    std::os::unix::fs::symlink(&d, d.join("sub/loop")).unwrap();
+    std::os::unix::fs::symlink(d.join("sub/a.pcap"), d.join("b.pcap")).unwrap();
+    std::os::unix::fs::symlink(d.join("gone.pcap"), d.join("dangling.pcap")).unwrap();
+    let fifo = d.join("fifo.pcap");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .is_ok_and(|s| s.success());
+    let eve = dir.path().join("eve.json");
+    let out = run(&[
+        "replay",
+        "--rules",
+        "signatures/sekimori-starter.rules",
+        "--eve",
+        eve.to_str().unwrap(),
+        dir.path().join("missing.pcap").to_str().unwrap(),
+        d.to_str().unwrap(),
+    ]);
+    let err = stderr(&out);
+    // Exit 2: some inputs failed, the others were replayed.
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("missing.pcap"), "{err}");
+    assert!(err.contains("dangling.pcap"), "{err}");
+    if made {
+        assert!(err.contains("fifo.pcap: not a regular file"), "{err}");
+    }
+    assert!(
+        err.contains("replay: 1 files"),
+        "the capture is read once: {err}"
+    );
+    assert!(!alert_sids(&read_eve(&eve)).is_empty(), "{err}");
+}

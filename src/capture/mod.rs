@@ -22,37 +22,86 @@ pub trait PacketSource {
 /// Extensions taken from directories (explicitly named files are read whatever their name).
 const PCAP_EXTENSIONS: &[&str] = &["pcap", "pcapng", "cap", "dmp", "trace"];
 
-/// Expands files and directories (recursively, sorted) into the capture files to replay.
-pub fn expand_inputs(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
-    fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), String> {
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-            .map_err(|e| format!("{}: {e}", dir.display()))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .collect();
+/// Capture files found in the inputs, and the inputs that could not be used.
+#[derive(Debug, Default)]
+pub struct Inputs {
+    /// Regular files to replay, in order (directories walked recursively, sorted).
+    pub files: Vec<PathBuf>,
+    /// Inputs skipped, each with its path and reason: missing, unreadable, not a regular
+    /// file (FIFO, device, socket), or a directory seen before (a symlink loop).
+    pub failed: Vec<String>,
+}
+
+/// Expands files and directories into the capture files to replay. Each real file or
+/// directory (device and inode) is visited once, whatever symlinks lead to it, so loops end;
+/// only regular files are read (a FIFO named `x.pcap` would block the replay). A path that
+/// cannot be used is reported in [`Inputs::failed`] and the others are still expanded.
+pub fn expand_inputs(paths: &[PathBuf]) -> Inputs {
+    use std::collections::HashSet;
+    use std::os::unix::fs::MetadataExt;
+
+    fn walk(dir: &Path, seen: &mut HashSet<(u64, u64)>, out: &mut Inputs) {
+        let entries = match std::fs::read_dir(dir) {
+            Ok(rd) => rd,
+            Err(e) => {
+                out.failed.push(format!("{}: {e}", dir.display()));
+                return;
+            }
+        };
+        let mut entries: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
         entries.sort();
         for p in entries {
-            if p.is_dir() {
-                walk(&p, out)?;
-            } else if p
+            // Follows symlinks: a link to a capture is read, a dangling one is reported.
+            let meta = match std::fs::metadata(&p) {
+                Ok(m) => m,
+                Err(e) => {
+                    out.failed.push(format!("{}: {e}", p.display()));
+                    continue;
+                }
+            };
+            if meta.is_dir() {
+                if seen.insert((meta.dev(), meta.ino())) {
+                    walk(&p, seen, out);
+                }
+                continue;
+            }
+            let wanted = p
                 .extension()
                 .and_then(|e| e.to_str())
-                .is_some_and(|e| PCAP_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
-            {
-                out.push(p);
+                .is_some_and(|e| PCAP_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()));
+            if !wanted {
+                continue;
+            }
+            if !meta.is_file() {
+                out.failed
+                    .push(format!("{}: not a regular file, skipped", p.display()));
+            } else if seen.insert((meta.dev(), meta.ino())) {
+                out.files.push(p);
             }
         }
-        Ok(())
     }
-    let mut out = Vec::new();
+    let mut out = Inputs::default();
+    let mut seen = HashSet::new();
     for p in paths {
-        let meta = std::fs::metadata(p).map_err(|e| format!("{}: {e}", p.display()))?;
+        let meta = match std::fs::metadata(p) {
+            Ok(m) => m,
+            Err(e) => {
+                out.failed.push(format!("{}: {e}", p.display()));
+                continue;
+            }
+        };
         if meta.is_dir() {
-            walk(p, &mut out)?;
-        } else {
-            out.push(p.clone());
+            if seen.insert((meta.dev(), meta.ino())) {
+                walk(p, &mut seen, &mut out);
+            }
+        } else if !meta.is_file() {
+            out.failed
+                .push(format!("{}: not a regular file, skipped", p.display()));
+        } else if seen.insert((meta.dev(), meta.ino())) {
+            out.files.push(p.clone());
         }
     }
-    Ok(out)
+    out
 }
 
 /// A libpcap packet time in microseconds since the epoch.

@@ -124,10 +124,18 @@ fn backoff(idle: &mut u32) {
 
 /// Replays capture files through the pipeline.
 pub fn replay(engine: Arc<Engine>, opts: &ReplayOptions) -> Result<ReplaySummary, String> {
-    let files = expand_inputs(&opts.inputs)?;
-    if files.is_empty() {
-        return Err("no capture files found in the given inputs".into());
+    let inputs = expand_inputs(&opts.inputs);
+    for e in &inputs.failed {
+        tracing::error!("{e}");
     }
+    if inputs.files.is_empty() {
+        let why = inputs
+            .failed
+            .first()
+            .map_or(String::new(), |e| format!(" ({e})"));
+        return Err(format!("no capture files found in the given inputs{why}"));
+    }
+    let files = inputs.files;
     let started = Instant::now();
     let (writer, sender) =
         EveWriter::start(&opts.eve, Backpressure::Block).map_err(|e| format!("EVE output: {e}"))?;
@@ -157,7 +165,10 @@ pub fn replay(engine: Arc<Engine>, opts: &ReplayOptions) -> Result<ReplaySummary
     }
     drop(sender);
 
-    let mut summary = ReplaySummary::default();
+    let mut summary = ReplaySummary {
+        files_failed: inputs.failed,
+        ..ReplaySummary::default()
+    };
     let mut pcap_cnt = 0u64;
     for path in &files {
         let mut src = match PcapFile::open(path) {
