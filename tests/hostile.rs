@@ -154,3 +154,16 @@ fn bad_input_paths_are_reported_and_the_rest_is_replayed_once() {
     );
     assert!(!alert_sids(&read_eve(&eve)).is_empty(), "{err}");
 }
+
+#[test]
+fn worker_counts_out_of_range_are_refused_with_the_reason() {
+    for (n, why) in [
+        ("0", "must be at least 1"),
+        ("1000", "more than the 256 allowed"),
+    ] {
+        let out = run(&["replay", "--workers", n, "pcaps"]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains(why), "{err}");
+    }
+}

@@ -112,6 +112,12 @@ pub enum RulesCommand {
     Check(CheckArgs),
 }
 
+/// `--workers`: a number from 1 to [`crate::runtime::MAX_WORKERS`].
+fn parse_workers(s: &str) -> Result<usize, String> {
+    let n: usize = s.parse().map_err(|_| format!("'{s}' is not a number"))?;
+    crate::runtime::check_workers(n)
+}
+
 /// Checksum validation flag values.
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum ChecksumArg {
@@ -142,8 +148,8 @@ pub struct ReplayArgs {
     /// Simulate inline IPS: drop/reject rules block and alerts say "blocked".
     #[arg(long)]
     pub ips: bool,
-    /// Worker threads (default: config, else the number of cores).
-    #[arg(long)]
+    /// Worker threads, 1 to 256 (default: config, else the number of cores).
+    #[arg(long, value_parser = parse_workers)]
     pub workers: Option<usize>,
     /// Directory caching compiled Hyperscan databases (default: rules.cache_dir, else none).
     #[arg(long)]
@@ -181,8 +187,8 @@ pub struct RunArgs {
     /// EVE output file (appended to), or `-`.
     #[arg(long, value_name = "PATH|-")]
     pub eve: Option<String>,
-    /// Worker threads.
-    #[arg(long)]
+    /// Worker threads, 1 to 256.
+    #[arg(long, value_parser = parse_workers)]
     pub workers: Option<usize>,
     /// BPF capture filter.
     #[arg(long)]
@@ -389,7 +395,7 @@ fn run_replay(args: ReplayArgs) -> Result<ExitCode, String> {
     let workers = args
         .workers
         .or(cfg.runtime.workers)
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        .unwrap_or_else(crate::runtime::default_workers);
     let checksums = match args.checksum_checks {
         ChecksumArg::Auto => ChecksumMode::Auto,
         ChecksumArg::Yes => ChecksumMode::Yes,
@@ -595,7 +601,7 @@ fn run_live_cmd(args: RunArgs) -> Result<ExitCode, String> {
         workers: args
             .workers
             .or(cfg.runtime.workers)
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+            .unwrap_or_else(crate::runtime::default_workers),
         eve: if eve_arg == "-" {
             EveTarget::Stdout
         } else {
@@ -696,7 +702,7 @@ fn run_tune_diff(args: DiffArgs) -> Result<ExitCode, String> {
         let workers = cfg
             .runtime
             .workers
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            .unwrap_or_else(crate::runtime::default_workers);
         let opts = ReplayOptions {
             inputs: captures,
             eve: EveTarget::File(tmp.clone()),

@@ -279,11 +279,14 @@ impl TimeoutValues {
     }
 }
 
+/// Largest `flow.capacity` (flows per worker).
+pub const MAX_FLOWS: usize = 1 << 24;
+
 /// `[stream]`.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StreamSection {
-    /// Bytes reassembled per direction (default 1 MiB).
+    /// Bytes reassembled per direction (default 1 MiB; 0: no limit, as in Suricata).
     pub depth: Option<u64>,
     /// Overlap policy: first, last, bsd (default), linux, windows.
     pub policy: Option<OverlapPolicy>,
@@ -378,8 +381,19 @@ impl Config {
         if self.rules.port_groups.is_some_and(|n| n > 32) {
             errors.push("rules.port_groups: at most 32".to_string());
         }
-        if self.runtime.workers == Some(0) {
-            errors.push("runtime.workers: must be at least 1".to_string());
+        if let Some(n) = self.runtime.workers {
+            if let Err(e) = crate::runtime::check_workers(n) {
+                errors.push(format!("runtime.workers: {e}"));
+            }
+        }
+        if self.flow.capacity.is_some_and(|n| n > MAX_FLOWS) {
+            errors.push(format!("flow.capacity: at most {MAX_FLOWS} per worker"));
+        }
+        if self.stream.memcap == Some(0) {
+            errors.push("stream.memcap: must be more than 0 (it bounds reassembly memory)".into());
+        }
+        if self.defrag.memcap == Some(0) {
+            errors.push("defrag.memcap: must be more than 0".into());
         }
         if self.capture.mode == Some(CaptureMode::Ips)
             && !self.capture.interfaces.is_empty()
@@ -506,7 +520,12 @@ impl Config {
             stream: {
                 let d = StreamConfig::default();
                 StreamConfig {
-                    depth: self.stream.depth.unwrap_or(d.depth),
+                    // 0 means unlimited, as in Suricata (reassembly memory stays bounded by
+                    // the window and the memcap).
+                    depth: match self.stream.depth.unwrap_or(d.depth) {
+                        0 => u64::MAX,
+                        n => n,
+                    },
                     policy: self.stream.policy.unwrap_or(d.policy),
                     max_segments: self.stream.max_segments.unwrap_or(d.max_segments),
                     memcap: self.stream.memcap.unwrap_or(d.memcap),
@@ -596,5 +615,24 @@ mod tests {
                 && e.contains("vars.address.HOME_NET"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn limits_on_settings() {
+        let e = Config::from_toml(
+            "[runtime]\nworkers = 10000\n[flow]\ncapacity = 100000000\n[stream]\nmemcap = 0\n[defrag]\nmemcap = 0\n",
+        )
+        .unwrap_err();
+        for key in [
+            "runtime.workers: 10000 is more than the 256 allowed",
+            "flow.capacity: at most",
+            "stream.memcap",
+            "defrag.memcap",
+        ] {
+            assert!(e.contains(key), "{key}: {e}");
+        }
+        // Depth 0 is Suricata's "no limit", not "no stream inspection".
+        let c = Config::from_toml("[stream]\ndepth = 0\n").unwrap();
+        assert_eq!(c.flow().stream.depth, u64::MAX);
     }
 }

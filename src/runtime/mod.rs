@@ -22,6 +22,24 @@ use crate::flow::Micros;
 use crate::output::{Backpressure, EveTarget, EveWriter, WriterStats};
 use worker::{Worker, WorkerConfig, WorkerStats};
 
+/// Most worker threads: far above any core count this runs on, and low enough that per-worker
+/// tables and rings cannot exhaust memory by a typo.
+pub const MAX_WORKERS: usize = 256;
+
+/// Checks a worker count (command line or config).
+pub fn check_workers(n: usize) -> Result<usize, String> {
+    match n {
+        0 => Err("must be at least 1".into()),
+        n if n > MAX_WORKERS => Err(format!("{n} is more than the {MAX_WORKERS} allowed")),
+        n => Ok(n),
+    }
+}
+
+/// The default worker count: one per core, within [`MAX_WORKERS`].
+pub fn default_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_WORKERS))
+}
+
 /// Frames in flight per worker ring.
 const RING: usize = 1024;
 
