@@ -167,3 +167,43 @@ fn worker_counts_out_of_range_are_refused_with_the_reason() {
         assert!(err.contains(why), "{err}");
     }
 }
+
+#[test]
+fn parser_memory_is_counted_against_the_app_layer_memcap() {
+    // 40 sessions each hold an unfinished 30 KB header block; the parsers of one worker may
+    // hold 256 KB, so later data is not parsed, and that is counted.
+    let mut frames = Vec::new();
+    for i in 0..40u8 {
+        let mut s = TcpSession::open(
+            (Ipv4Addr::new(10, 1, 0, i), 40_000),
+            (Ipv4Addr::new(10, 0, 0, 2), 80),
+            1_000_000 + i64::from(i) * 1000,
+        );
+        let mut req = b"GET / HTTP/1.1\r\nHost: x\r\n".to_vec();
+        for k in 0..1500 {
+            req.extend_from_slice(format!("X-{k}: vvvvvvvvvv\r\n").as_bytes());
+        }
+        for chunk in req.chunks(1400) {
+            s.send(true, chunk);
+        }
+        frames.extend(s.frames);
+    }
+    frames.sort_by_key(|f| f.0);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(&cfg, "[app_layer]\nmemcap = 262144\n").unwrap();
+    let (out, _) = replay_frames_with(
+        "alert http any any -> any any (msg:\"h\"; http.host; content:\"x\"; sid:1;)\n",
+        &frames,
+        &["--config", cfg.to_str().unwrap(), "--workers", "1"],
+    );
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    let limits = err.lines().find(|l| l.starts_with("limits:")).unwrap();
+    let skipped: u64 = limits
+        .split(", ")
+        .find(|p| p.contains("app-layer memcap"))
+        .and_then(|p| p.split_whitespace().next()?.parse().ok())
+        .unwrap();
+    assert!(skipped > 100, "{limits}");
+}

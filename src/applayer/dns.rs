@@ -257,6 +257,14 @@ pub struct DnsTcp {
 }
 
 impl DnsTcp {
+    /// Heap bytes held by the framing buffers and completed messages (approximately), for the
+    /// app-layer memcap.
+    pub fn heap(&self) -> usize {
+        std::mem::size_of::<DnsTcp>()
+            + self.buf.iter().map(Vec::capacity).sum::<usize>()
+            + self.done.capacity() * std::mem::size_of::<(bool, DnsMessage)>()
+    }
+
     /// Feeds stream data; returns whether messages completed.
     pub fn feed(&mut self, to_server: bool, data: &[u8], stats: &mut AppStats) -> bool {
         let b = &mut self.buf[usize::from(!to_server)];

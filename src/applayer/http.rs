@@ -235,6 +235,9 @@ impl Decoder {
     }
 }
 
+/// Heap an inflate stream holds (zlib's state and 32 KiB window), counted per decompressor.
+const INFLATE_STATE: usize = 48 * 1024;
+
 /// One HTTP message (request or response).
 #[derive(Debug, Default)]
 pub struct Message {
@@ -262,6 +265,28 @@ pub struct Message {
 }
 
 impl Message {
+    /// Heap bytes held (buffer capacities, and a decompressor's state), for the app-layer
+    /// memcap.
+    pub fn heap(&self) -> usize {
+        let h = &self.headers;
+        let decoder = match &self.decoder {
+            // zlib's inflate state and window, plus the output buffer.
+            Some(Decoder::Gzip(d)) => INFLATE_STATE + d.get_ref().capacity(),
+            Some(Decoder::Zlib(d)) => INFLATE_STATE + d.get_ref().capacity(),
+            Some(Decoder::Deflate(d)) => INFLATE_STATE + d.get_ref().capacity(),
+            None => 0,
+        };
+        self.line.capacity()
+            + h.raw.capacity()
+            + h.arena.capacity()
+            + h.fields.capacity() * 12
+            + self.header_norm.capacity()
+            + self.start.capacity()
+            + self.header_names.capacity()
+            + self.raw_body.capacity()
+            + decoder
+    }
+
     fn part(&self, i: usize) -> &[u8] {
         let (s, e) = self.parts[i];
         &self.line[s as usize..e as usize]
@@ -566,6 +591,26 @@ pub struct HttpState {
 }
 
 impl HttpState {
+    /// Heap bytes held by the parser and its transactions, for the app-layer memcap.
+    pub fn heap(&self) -> usize {
+        let txs: usize = self
+            .txs
+            .iter()
+            .map(|t| {
+                std::mem::size_of::<HttpTx>()
+                    + t.request.heap()
+                    + t.response.heap()
+                    + t.uri.capacity()
+                    + t.host.capacity()
+                    + t.alerted.capacity() * 4
+            })
+            .sum();
+        std::mem::size_of::<HttpState>()
+            + txs
+            + self.req.line.capacity()
+            + self.resp.line.capacity()
+    }
+
     /// Feeds contiguous stream data of one direction. Returns whether any transaction
     /// progressed (see [`HttpTx::updated`]).
     pub fn feed(

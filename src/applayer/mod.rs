@@ -238,6 +238,9 @@ pub struct AppConfig {
     pub max_txs: usize,
     /// Header fields kept per HTTP message; further ones are counted, not kept.
     pub max_headers: usize,
+    /// Heap bytes the parsers of one worker's flows may hold; past it, new stream data is not
+    /// parsed (counted) until flows end or free transactions.
+    pub memcap: usize,
 }
 
 impl Default for AppConfig {
@@ -248,6 +251,7 @@ impl Default for AppConfig {
             header_limit: 64 * 1024,
             max_txs: 64,
             max_headers: 1024,
+            memcap: 256 << 20,
         }
     }
 }
@@ -374,6 +378,8 @@ pub struct AppStats {
     pub parse_errors: u64,
     /// HTTP header blocks cut at `max_headers` fields or `header_limit` bytes.
     pub header_limit_hits: u64,
+    /// Stream data not given to a parser because the worker's app-layer memcap was reached.
+    pub memcap_skips: u64,
     /// Stream bytes the parsers could not see (data that slid out before the protocol was
     /// known, or gaps).
     pub missed_bytes: u64,
@@ -390,6 +396,7 @@ impl AppStats {
         self.dns_messages += o.dns_messages;
         self.parse_errors += o.parse_errors;
         self.header_limit_hits += o.header_limit_hits;
+        self.memcap_skips += o.memcap_skips;
         self.missed_bytes += o.missed_bytes;
     }
 }
@@ -398,13 +405,15 @@ impl AppLayer {
     /// Offers new contiguous stream data of direction `dir` (0 to server): `window` is the
     /// reassembler's retained data starting at stream offset `window_off`. Probes until the
     /// protocol is known, then parses. Returns whether the parser made progress (detection
-    /// should look at the transactions it marked updated).
+    /// should look at the transactions it marked updated). With `over_memcap` (the worker's
+    /// parsers hold more than the app-layer memcap) nothing is parsed, and that is counted.
     pub fn on_stream(
         &mut self,
         dir: usize,
         window: &[u8],
         window_off: u64,
         cfg: &AppConfig,
+        over_memcap: bool,
         stats: &mut AppStats,
     ) -> bool {
         if self.proto == AppProto::Failed {
@@ -448,6 +457,10 @@ impl AppLayer {
                 }
             }
         }
+        if over_memcap {
+            stats.memcap_skips += 1;
+            return false;
+        }
         let fed = self.fed[dir];
         let end = window_off + window.len() as u64;
         if end <= fed {
@@ -467,6 +480,16 @@ impl AppLayer {
             AppState::Http(h) => h.feed(to_server, data, cfg, stats),
             AppState::Tls(t) => t.feed(to_server, data, stats),
             AppState::DnsTcp(d) => d.feed(to_server, data, stats),
+        }
+    }
+
+    /// Heap bytes the parser state holds.
+    pub fn heap(&self) -> usize {
+        match &self.state {
+            AppState::None => 0,
+            AppState::Http(h) => h.heap(),
+            AppState::Tls(t) => t.heap(),
+            AppState::DnsTcp(d) => d.heap(),
         }
     }
 

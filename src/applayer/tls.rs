@@ -138,6 +138,20 @@ fn sha256_12(s: &str) -> String {
 }
 
 impl TlsSession {
+    /// Heap bytes held (record and handshake buffers, certificates), for the app-layer memcap.
+    pub fn heap(&self) -> usize {
+        std::mem::size_of::<TlsSession>()
+            + self
+                .rec
+                .iter()
+                .chain(&self.hs)
+                .map(Vec::capacity)
+                .sum::<usize>()
+            + self.certs.iter().map(Vec::capacity).sum::<usize>()
+            + self.sni.as_ref().map_or(0, Vec::capacity)
+            + self.alerted.capacity() * 4
+    }
+
     /// Feeds stream data of one direction; returns whether handshake data was parsed.
     pub fn feed(&mut self, to_server: bool, data: &[u8], stats: &mut AppStats) -> bool {
         let d = usize::from(!to_server);

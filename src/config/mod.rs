@@ -173,6 +173,9 @@ pub struct AppLayerSection {
     /// Header fields kept per HTTP message (default 1,024); more raise
     /// `http.request_too_many_headers` / `response_too_many_headers` and are not kept.
     pub max_headers: Option<usize>,
+    /// Heap bytes all parsers of one worker may hold (default 256 MiB); past it new stream
+    /// data is not parsed (counted) until flows end.
+    pub memcap: Option<usize>,
 }
 
 /// `[vars]`: overrides and additions to Suricata's default variables.
@@ -392,6 +395,9 @@ impl Config {
         if self.stream.memcap == Some(0) {
             errors.push("stream.memcap: must be more than 0 (it bounds reassembly memory)".into());
         }
+        if self.app_layer.memcap == Some(0) {
+            errors.push("app_layer.memcap: must be more than 0".into());
+        }
         if self.defrag.memcap == Some(0) {
             errors.push("defrag.memcap: must be more than 0".into());
         }
@@ -496,6 +502,7 @@ impl Config {
             header_limit: a.header_limit.unwrap_or(d.header_limit).max(256),
             max_txs: a.max_txs.unwrap_or(d.max_txs).max(1),
             max_headers: a.max_headers.unwrap_or(d.max_headers).max(1),
+            memcap: a.memcap.unwrap_or(d.memcap),
         }
     }
 

@@ -2,21 +2,23 @@
 //! steady-state reassembly and defragmentation do not allocate. Each worker is one thread, so
 //! the pool needs no lock.
 //!
-//! Buffers come in three size classes (64, 512 and 2,048 bytes: a fragment or segment of up
-//! to a jumbo-less MTU fits the class just above its length), so a buffer's capacity, which
-//! is what reassembly counts against its memcap, is never far above what it holds. Larger data
-//! gets an exact allocation that is freed, not pooled. The pool is bounded (at most
-//! [`MAX_BUFFERS`] per class), so it holds at most about 10 MiB per thread.
+//! Buffers come in size classes (64 bytes to 2 KiB; a full-size Ethernet segment fits the
+//! 1,536 class), so a buffer's capacity, which is what reassembly counts against its memcap,
+//! is never far above what it holds. Larger data gets an exact allocation that is freed, not
+//! pooled. The pool is bounded (at most [`MAX_BUFFERS`] per class), so it holds at most about
+//! 5 MiB per thread.
 
 use std::cell::RefCell;
 
 /// Capacities of the pooled size classes.
-const CLASSES: [usize; 3] = [64, 512, 2048];
+const CLASSES: [usize; 6] = [64, 256, 512, 1024, 1536, 2048];
 /// Buffers kept per class and thread.
-const MAX_BUFFERS: usize = 4096;
+const MAX_BUFFERS: usize = 1024;
 
 thread_local! {
-    static POOL: RefCell<[Vec<Vec<u8>>; 3]> = const { RefCell::new([Vec::new(), Vec::new(), Vec::new()]) };
+    static POOL: RefCell<[Vec<Vec<u8>>; 6]> = const {
+        RefCell::new([Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new()])
+    };
 }
 
 /// The size class of `len` bytes, if pooled.
@@ -77,6 +79,7 @@ mod tests {
         assert_eq!(pooled(), before - 1);
         recycle(Vec::with_capacity(100_000));
         recycle(Vec::with_capacity(100));
+        recycle(Vec::with_capacity(1500));
         assert_eq!(
             pooled(),
             before - 1,
@@ -90,6 +93,9 @@ mod tests {
             let b = copy_of(&vec![7u8; len]);
             assert_eq!(b.capacity(), cost(len), "len {len}");
             assert!(b.capacity() <= len.max(8) * 8, "len {len}");
+            if len > 64 {
+                assert!(b.capacity() * 2 <= len * 3 + 512, "len {len}");
+            }
             recycle(b);
         }
     }

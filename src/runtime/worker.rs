@@ -232,10 +232,19 @@ fn release_to(
     }
 }
 
+/// Heap bytes a worker's flows hold, per memcap.
+#[derive(Clone, Copy, Debug, Default)]
+struct MemUse {
+    /// TCP reassembly (stream memcap).
+    stream: usize,
+    /// App-layer parsers (app-layer memcap).
+    app: usize,
+}
+
 /// One worker's state.
 pub struct Worker {
-    /// Heap bytes held by this worker's TCP reassembly (for the stream memcap).
-    stream_mem: usize,
+    /// Heap bytes held by this worker's flows, counted against the memcaps.
+    mem: MemUse,
     defrag: Defragmenter,
     defrag_buf: Vec<u8>,
     engine: Arc<Engine>,
@@ -287,7 +296,7 @@ impl Worker {
             ..WorkerStats::default()
         };
         Ok(Worker {
-            stream_mem: 0,
+            mem: MemUse::default(),
             defrag: Defragmenter::new(cfg.defrag.clone()),
             defrag_buf: Vec::new(),
             flows: FlowTable::new(
@@ -323,16 +332,18 @@ impl Worker {
         ctx: &mut DetectCtx,
         thresholds: &Thresholds,
         stats: &mut WorkerStats,
-        stream_mem: &mut usize,
+        mem: &mut MemUse,
         eve: &mut EveSender,
         cfg: &WorkerConfig,
         flow: &mut Flow,
         why: EndReason,
     ) {
-        Self::final_inspection(engine, ctx, thresholds, eve, stats, cfg, flow);
+        // What this flow was counted for (the final inspection may still grow it).
+        mem.app = mem.app.saturating_sub(flow.app.heap());
         if let Some(s) = flow.streams.as_deref() {
-            *stream_mem = stream_mem.saturating_sub(s[0].mem() + s[1].mem());
+            mem.stream = mem.stream.saturating_sub(s[0].mem() + s[1].mem());
         }
+        Self::final_inspection(engine, ctx, thresholds, eve, stats, cfg, flow);
         // Transactions still open when the flow ends are logged as they are.
         let cs = (flow.client, flow.server);
         match &flow.app.state {
@@ -505,7 +516,7 @@ impl Worker {
             matched,
             stats,
             cfg,
-            stream_mem,
+            mem,
             tx_hits,
             dns_msg,
             host_tags,
@@ -515,7 +526,7 @@ impl Worker {
         // A TCP segment with a bad checksum is counted in its flow but does not move the
         // session state (Suricata's stream engine ignores it); it is still inspected.
         let lookup = flows.track(p, ts, checksum_ok, &mut |f, why| {
-            Self::on_flow_end(engine, ctx, thresholds, stats, stream_mem, eve, cfg, f, why)
+            Self::on_flow_end(engine, ctx, thresholds, stats, mem, eve, cfg, f, why)
         });
         let to_server = lookup.to_server;
         let refused = lookup.refused;
@@ -585,7 +596,7 @@ impl Worker {
                 } else {
                     tcp.seq
                 };
-                if *stream_mem > scfg.memcap && !p.payload.is_empty() {
+                if mem.stream > scfg.memcap && !p.payload.is_empty() {
                     stats.stream_memcap += 1;
                 } else {
                     // Detection sees the data when it is released (below), not here.
@@ -609,7 +620,7 @@ impl Worker {
                     facts.stream_events |= stream_event::RST_INJECT;
                 }
                 let mem_after = streams[0].mem() + streams[1].mem();
-                *stream_mem = (*stream_mem + mem_after).saturating_sub(mem_before);
+                mem.stream = (mem.stream + mem_after).saturating_sub(mem_before);
                 if cfg.anomaly_events {
                     let after = (streams[0].events, streams[1].events);
                     let grew = |f: fn(&StreamEvents) -> u64| {
@@ -668,6 +679,7 @@ impl Worker {
                     let closing = p
                         .tcp
                         .is_some_and(|t| t.flags & (tcp_flags::FIN | tcp_flags::RST) != 0);
+                    let heap_before = app.heap();
                     for d in [1 - dir, dir] {
                         let upto = release_to(&st[d], cfg, d == dir, closing, st[d].app_off);
                         if upto <= st[d].app_off {
@@ -679,11 +691,13 @@ impl Worker {
                                 &st[d].window()[..end],
                                 st[d].window_off(),
                                 &cfg.app,
+                                mem.app > cfg.app.memcap,
                                 &mut stats.app,
                             );
                         }
                         st[d].app_off = upto;
                     }
+                    mem.app = (mem.app + app.heap()).saturating_sub(heap_before);
                 }
                 _ if p.proto == 17 && !p.payload.is_empty() => {
                     if app.proto == AppProto::Unknown {
@@ -1144,11 +1158,13 @@ impl Worker {
                     let upto = s.next_off();
                     if upto > s.app_off {
                         if let Some((_, end)) = s.range(0, upto) {
+                            // The flow ends now: what is left is parsed whatever the memcap.
                             app.on_stream(
                                 d,
                                 &s.window()[..end],
                                 s.window_off(),
                                 &cfg.app,
+                                false,
                                 &mut stats.app,
                             );
                         }
@@ -1422,14 +1438,14 @@ impl Worker {
             ctx,
             thresholds,
             stats,
-            stream_mem,
+            mem,
             eve,
             cfg,
             flows,
             ..
         } = self;
         let mut ended = |f: &mut Flow, why| {
-            Self::on_flow_end(engine, ctx, thresholds, stats, stream_mem, eve, cfg, f, why)
+            Self::on_flow_end(engine, ctx, thresholds, stats, mem, eve, cfg, f, why)
         };
         match now {
             Some(t) => flows.expire(t, &mut ended),
