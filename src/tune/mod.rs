@@ -22,7 +22,7 @@ pub mod file;
 pub mod report;
 pub mod taxonomy;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
@@ -182,6 +182,60 @@ impl SigSel {
                 .msg
                 .as_ref()
                 .is_none_or(|re| re.is_match(s.msg.as_bytes()).unwrap_or(false))
+    }
+}
+
+/// Selectors indexed by signature id, so finding the entries that apply to a signature costs
+/// a hash lookup plus the range and non-sid entries, not a pass over every entry: a tuning
+/// file with 100,000 per-sid overrides loads in linear time.
+struct SelIndex {
+    /// Entries selecting one sid.
+    exact: HashMap<u32, Vec<u32>>,
+    /// Entries selecting a sid range: (first, last, entry), sorted.
+    ranges: Vec<(u32, u32, u32)>,
+    /// Entries without a sid (msg, classtype, metadata): checked for every signature.
+    other: Vec<u32>,
+}
+
+impl SelIndex {
+    fn new<'s>(sels: impl Iterator<Item = &'s SigSel>) -> SelIndex {
+        let mut idx = SelIndex {
+            exact: HashMap::new(),
+            ranges: Vec::new(),
+            other: Vec::new(),
+        };
+        for (i, sel) in sels.enumerate() {
+            let i = i as u32;
+            match sel.sids {
+                Some((a, b)) if a == b => idx.exact.entry(a).or_default().push(i),
+                Some((a, b)) => idx.ranges.push((a, b, i)),
+                None => idx.other.push(i),
+            }
+        }
+        idx.ranges.sort_unstable();
+        idx
+    }
+
+    /// The entries (ascending) whose selector matches `s`.
+    fn matching<'e>(&self, s: &SigInfo<'_>, sel_of: impl Fn(u32) -> &'e SigSel) -> Vec<u32> {
+        let upto = self.ranges.partition_point(|r| r.0 <= s.sid);
+        let mut out: Vec<u32> = self
+            .exact
+            .get(&s.sid)
+            .into_iter()
+            .flatten()
+            .copied()
+            .chain(
+                self.ranges[..upto]
+                    .iter()
+                    .filter(|r| s.sid <= r.1)
+                    .map(|r| r.2),
+            )
+            .chain(self.other.iter().copied())
+            .filter(|&i| sel_of(i).matches(s))
+            .collect();
+        out.sort_unstable();
+        out
     }
 }
 
@@ -407,12 +461,16 @@ struct Gathered {
     files: usize,
 }
 
-fn line_of(text: &str, offset: usize) -> usize {
-    text.as_bytes()[..offset.min(text.len())]
-        .iter()
-        .filter(|&&b| b == b'\n')
-        .count()
-        + 1
+/// Line number (1-based) of a byte offset, from the offsets of the text's line starts.
+fn line_of(line_starts: &[usize], offset: usize) -> usize {
+    line_starts.partition_point(|&s| s <= offset)
+}
+
+/// Offsets at which the lines of `text` start.
+fn line_starts(text: &str) -> Vec<usize> {
+    std::iter::once(0)
+        .chain(memchr::memchr_iter(b'\n', text.as_bytes()).map(|i| i + 1))
+        .collect()
 }
 
 fn parse_net(s: &str) -> Option<IpNet> {
@@ -662,7 +720,8 @@ fn gather(
             return;
         }
     };
-    let at = |off: usize| format!("{name}:{}", line_of(text, off));
+    let starts = line_starts(text);
+    let at = |off: usize| format!("{name}:{}", line_of(&starts, off));
     // Taxonomy.
     if let Some(b) = tf.taxonomy.signature_severity {
         g.use_metadata = b;
@@ -930,6 +989,56 @@ fn gather_threshold_config(
 }
 
 /// Matches the gathered entries against every signature.
+/// Most pairs of equally specific overrides compared for ties on one signature.
+const MAX_TIE_CHECKS: usize = 10_000_000;
+
+/// Reports overrides of one file that could tie on signature `s`: same specificity and
+/// overlapping addresses. Sorted by (specificity, file), only entries within a run of equal
+/// keys are compared.
+fn report_ties(overrides: &[Override], cands: &[u32], s: &SigInfo<'_>, errors: &mut Vec<String>) {
+    let key = |i: u32| {
+        let o = &overrides[i as usize];
+        (o.rank, o.n_net(), o.file)
+    };
+    let mut cands = cands.to_vec();
+    cands.sort_by_key(|&i| (key(i), i));
+    let mut checks = 0usize;
+    let mut run_start = 0;
+    while run_start < cands.len() && errors.len() < 50 {
+        let k = key(cands[run_start]);
+        let mut run_end = run_start + 1;
+        while run_end < cands.len() && key(cands[run_end]) == k {
+            run_end += 1;
+        }
+        let run = &cands[run_start..run_end];
+        'pairs: for (x, &i) in run.iter().enumerate() {
+            for &j in &run[x + 1..] {
+                checks += 1;
+                if checks > MAX_TIE_CHECKS {
+                    errors.push(format!(
+                        "sid {}:{}: {} equally specific overrides in one file, too many to check for ties",
+                        s.gid,
+                        s.sid,
+                        run.len()
+                    ));
+                    return;
+                }
+                let (a, b) = (&overrides[i as usize], &overrides[j as usize]);
+                if nets_can_tie(a, b) {
+                    errors.push(format!(
+                        "{} and {} tie on sid {}:{} (same specificity, overlapping addresses)",
+                        a.at, b.at, s.gid, s.sid
+                    ));
+                    if errors.len() >= 50 {
+                        break 'pairs;
+                    }
+                }
+            }
+        }
+        run_start = run_end;
+    }
+}
+
 fn compile(g: Gathered, sigs: &[SigInfo<'_>]) -> Result<Tuner, String> {
     let mut errors = Vec::new();
     let mut class_at = Vec::new();
@@ -949,6 +1058,9 @@ fn compile(g: Gathered, sigs: &[SigInfo<'_>]) -> Result<Tuner, String> {
         assets: g.assets.len(),
         ..Default::default()
     };
+    let ov_idx = SelIndex::new(g.overrides.iter().map(|o| &o.sel));
+    let sup_idx = SelIndex::new(g.suppress.iter().map(|o| &o.sel));
+    let th_idx = SelIndex::new(g.thresholds.iter().map(|o| &o.sel));
     for s in sigs {
         let class = s.classtype.and_then(|c| g.classes.get(c));
         let itype = class
@@ -980,37 +1092,17 @@ fn compile(g: Gathered, sigs: &[SigInfo<'_>]) -> Result<Tuner, String> {
         if base != Severity::from_eve(s.priority) {
             summary.rebased += 1;
         }
-        let mut cands: Vec<u32> = (0..g.overrides.len() as u32)
-            .filter(|&i| g.overrides[i as usize].sel.matches(s))
-            .collect();
+        let mut cands = ov_idx.matching(s, |i| &g.overrides[i as usize].sel);
         cands.sort_by_key(|&i| {
             let o = &g.overrides[i as usize];
             std::cmp::Reverse((o.rank, o.n_net()))
         });
-        for (x, &i) in cands.iter().enumerate() {
-            let a = &g.overrides[i as usize];
-            for &j in &cands[x + 1..] {
-                let b = &g.overrides[j as usize];
-                if (a.rank, a.n_net(), a.file) == (b.rank, b.n_net(), b.file)
-                    && nets_can_tie(a, b)
-                    && errors.len() < 50
-                {
-                    errors.push(format!(
-                        "{} and {} tie on sid {}:{} (same specificity, overlapping addresses)",
-                        a.at, b.at, s.gid, s.sid
-                    ));
-                }
-            }
-        }
+        report_ties(&g.overrides, &cands, s, &mut errors);
         if !cands.is_empty() {
             summary.overridden += 1;
         }
-        let suppress: Vec<u32> = (0..g.suppress.len() as u32)
-            .filter(|&i| g.suppress[i as usize].sel.matches(s))
-            .collect();
-        let mut ths: Vec<u32> = (0..g.thresholds.len() as u32)
-            .filter(|&i| g.thresholds[i as usize].sel.matches(s))
-            .collect();
+        let suppress = sup_idx.matching(s, |i| &g.suppress[i as usize].sel);
+        let mut ths = th_idx.matching(s, |i| &g.thresholds[i as usize].sel);
         ths.sort_by_key(|&i| {
             let t = &g.thresholds[i as usize];
             std::cmp::Reverse((t.sel.rank(), t.file))

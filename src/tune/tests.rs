@@ -414,3 +414,84 @@ networks = ["10.0.0.300"]
         .unwrap_err();
     assert!(e.contains("Huge") || e.contains("variant"), "{e}");
 }
+
+#[test]
+fn many_overrides_are_indexed_and_keep_their_lines() {
+    // 20,000 signatures, one override each (in reverse order), plus a range, a msg regex and
+    // a classtype entry that apply to many: every signature gets the most specific one, and
+    // the line it came from.
+    let n = 20_000u32;
+    let sigs: Vec<TestSig> = (0..n)
+        .map(|i| (1_000_000 + i, "misc-activity", 3, vec![], "ET BULK x"))
+        .collect();
+    let fx = Fixture { sigs };
+    let mut text = String::from(
+        "[[override]]\nsid = \"1000000-1000009\"\nseverity = \"Informational\"\n\n\
+         [[override]]\nmsg = \"^ET BULK\"\nseverity = \"Medium\"\n\n\
+         [[override]]\nclasstype = \"misc-activity\"\nseverity = \"Serious\"\n\n",
+    );
+    for i in (10..n).rev() {
+        text.push_str(&format!(
+            "[[override]]\nsid = {}\nseverity = \"Critical\"\n\n",
+            1_000_000 + i
+        ));
+    }
+    let t = fx.tuner(&[&text]).unwrap();
+    let f = facts("192.0.2.1", "10.0.0.1");
+    // In a range: the range (rank 8) beats msg (4) and classtype (1).
+    let x = tuned(&t, fx.idx(1_000_003), &f);
+    assert_eq!(
+        (x.severity, x.by),
+        (Severity::Informational, Some("t0.toml:1"))
+    );
+    // An exact sid beats everything; its line is found deep in the file.
+    let last = 1_000_000 + n - 1;
+    let x = tuned(&t, fx.idx(last), &f);
+    assert_eq!((x.severity, x.by), (Severity::Critical, Some("t0.toml:13")));
+    let first_exact = 1_000_010;
+    let line = 13 + 4 * (n - 1 - 10) as usize;
+    let x = tuned(&t, fx.idx(first_exact), &f);
+    assert_eq!(x.by, Some(format!("t0.toml:{line}").as_str()));
+}
+
+#[test]
+fn the_sid_index_finds_what_a_full_scan_finds() {
+    let sels: Vec<SigSel> = [
+        (Some((5, 5)), None),
+        (Some((1, 10)), None),
+        (Some((4, 6)), Some("trojan-activity")),
+        (None, Some("misc-activity")),
+        (None, None),
+        (Some((7, 7)), None),
+        (Some((5, 5)), Some("misc-activity")),
+    ]
+    .into_iter()
+    .map(|(sids, class)| SigSel {
+        sids,
+        exact: sids.is_some_and(|(a, b)| a == b),
+        classtype: class.map(str::to_string),
+        ..SigSel::default()
+    })
+    .collect();
+    let idx = SelIndex::new(sels.iter());
+    for sid in 0..12 {
+        for class in ["misc-activity", "trojan-activity"] {
+            let s = SigInfo {
+                gid: 1,
+                sid,
+                msg: "m",
+                classtype: Some(class),
+                priority: 3,
+                metadata: &[],
+            };
+            let scan: Vec<u32> = (0..sels.len() as u32)
+                .filter(|&i| sels[i as usize].matches(&s))
+                .collect();
+            assert_eq!(
+                idx.matching(&s, |i| &sels[i as usize]),
+                scan,
+                "sid {sid} {class}"
+            );
+        }
+    }
+}
