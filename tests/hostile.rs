@@ -207,3 +207,29 @@ fn parser_memory_is_counted_against_the_app_layer_memcap() {
         .unwrap();
     assert!(skipped > 100, "{limits}");
 }
+
+#[test]
+fn a_full_disk_is_reported_with_the_path_and_the_lost_events() {
+    if !std::path::Path::new("/dev/full").exists() {
+        eprintln!("skipped: no /dev/full on this system");
+        return;
+    }
+    let out = run(&[
+        "replay",
+        "--rules",
+        "signatures/sekimori-starter.rules",
+        "--eve",
+        "/dev/full",
+        "pcaps",
+    ]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("EVE output /dev/full: No space left on device"),
+        "{err}"
+    );
+    assert!(
+        err.contains("0 events written to /dev/full, 7 lost"),
+        "{err}"
+    );
+}

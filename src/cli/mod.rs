@@ -415,6 +415,13 @@ fn run_replay(args: ReplayArgs) -> Result<ExitCode, String> {
     let engine = Arc::new(engine);
     let summary = replay(engine.clone(), &opts)?;
     print_summary(&engine, &summary, &eve, workers);
+    if let Some(e) = &summary.writer.error {
+        // Events were lost: that is a failure of the run, whatever else went well.
+        return Err(format!(
+            "EVE output {e}: {} events could not be written",
+            summary.writer.lost
+        ));
+    }
     Ok(if summary.files_failed.is_empty() {
         ExitCode::SUCCESS
     } else {
@@ -492,7 +499,11 @@ fn print_summary(engine: &Engine, s: &ReplaySummary, eve: &EveTarget, workers: u
         EveTarget::File(p) => p.display().to_string(),
         EveTarget::Stdout => "standard output".into(),
     };
-    let _ = writeln!(err, "eve: {} events written to {target}", s.writer.lines);
+    let _ = writeln!(
+        err,
+        "eve: {} events written to {target}, {} lost to write errors",
+        s.writer.lines, s.writer.lost
+    );
     let _ = writeln!(
         err,
         "alerts: {}, tagged packets logged: {}",

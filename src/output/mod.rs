@@ -9,7 +9,7 @@ pub mod community_id;
 pub mod eve;
 
 use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -78,12 +78,118 @@ impl EveSender {
 }
 
 /// What the writer did.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct WriterStats {
     /// Lines written.
     pub lines: u64,
     /// Bytes written.
     pub bytes: u64,
+    /// Lines lost to write errors (a full disk): never half-written, always counted.
+    pub lost: u64,
+    /// The first write error, with the path.
+    pub error: Option<String>,
+}
+
+/// Bytes gathered before a write.
+const WRITE_CHUNK: usize = 1 << 16;
+/// After a write error, lines are counted as lost for this long before writing is retried.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// A destination that can be cut back to a length (so a failed write leaves no half line).
+trait Sink: Write + Send {
+    /// Truncates to `len` bytes and continues writing there; unsupported for streams.
+    fn rewind_to(&mut self, _len: u64) -> io::Result<()> {
+        Err(io::Error::from(io::ErrorKind::Unsupported))
+    }
+}
+
+impl Sink for File {
+    fn rewind_to(&mut self, len: u64) -> io::Result<()> {
+        use std::io::Seek;
+        self.set_len(len)?;
+        self.seek(io::SeekFrom::Start(len)).map(|_| ())
+    }
+}
+
+impl Sink for io::Stdout {}
+
+/// Writes whole lines in chunks. A failed write is cut back to the last whole line, reported
+/// at once with the path, and its lines counted as lost; writing is retried a second later
+/// (a disk may get room again).
+struct LineWriter {
+    out: Box<dyn Sink>,
+    name: String,
+    buf: Vec<u8>,
+    /// Lines in `buf`.
+    pending: u64,
+    /// Bytes of whole lines in the file.
+    committed: u64,
+    failed_at: Option<Instant>,
+    stats: WriterStats,
+}
+
+impl LineWriter {
+    fn new(out: Box<dyn Sink>, name: String, committed: u64) -> LineWriter {
+        LineWriter {
+            out,
+            name,
+            buf: Vec::with_capacity(WRITE_CHUNK),
+            pending: 0,
+            committed,
+            failed_at: None,
+            stats: WriterStats::default(),
+        }
+    }
+
+    fn push(&mut self, line: &[u8]) {
+        if self.failed_at.is_some_and(|t| t.elapsed() < RETRY_AFTER) {
+            self.stats.lost += 1;
+            return;
+        }
+        self.buf.extend_from_slice(line);
+        self.pending += 1;
+        if self.buf.len() >= WRITE_CHUNK {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        if !self.buf.is_empty() {
+            match self.out.write_all(&self.buf) {
+                Ok(()) => {
+                    self.committed += self.buf.len() as u64;
+                    self.stats.lines += self.pending;
+                    self.stats.bytes += self.buf.len() as u64;
+                    self.failed_at = None;
+                }
+                Err(e) => self.fail(e),
+            }
+            self.buf.clear();
+            self.pending = 0;
+        }
+        if let Err(e) = self.out.flush() {
+            self.fail(e);
+        }
+    }
+
+    fn fail(&mut self, e: io::Error) {
+        // Whatever part of the chunk reached the file goes again: no half line stays.
+        let cut = self.out.rewind_to(self.committed);
+        self.stats.lost += self.pending;
+        if self.failed_at.is_none() {
+            let msg = format!("{}: {e}", self.name);
+            tracing::error!(
+                "EVE output {msg}: events are counted as lost until writing succeeds again{}",
+                if cut.is_err() {
+                    ""
+                } else {
+                    " (no partial line left)"
+                }
+            );
+            self.stats.error.get_or_insert(msg);
+        }
+        self.failed_at = Some(Instant::now());
+    }
 }
 
 /// The writer thread.
@@ -102,7 +208,8 @@ pub struct WriterMode {
     pub flush_every: Option<Duration>,
 }
 
-fn open_sink(target: &EveTarget, append: bool) -> io::Result<Box<dyn Write + Send>> {
+/// Opens the target: the sink, its name for messages, and the bytes already in it.
+fn open_sink(target: &EveTarget, append: bool) -> io::Result<(Box<dyn Sink>, String, u64)> {
     Ok(match target {
         EveTarget::File(path) => {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -116,9 +223,11 @@ fn open_sink(target: &EveTarget, append: bool) -> io::Result<Box<dyn Write + Sen
             } else {
                 File::create(path)
             };
-            Box::new(f.map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?)
+            let f = f.map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+            let len = f.metadata().map_or(0, |m| m.len());
+            (Box::new(f), path.display().to_string(), len)
         }
-        EveTarget::Stdout => Box::new(io::stdout()),
+        EveTarget::Stdout => (Box::new(io::stdout()), "standard output".into(), 0),
     })
 }
 
@@ -134,7 +243,7 @@ impl EveWriter {
         policy: Backpressure,
         mode: WriterMode,
     ) -> io::Result<(EveWriter, EveSender)> {
-        let sink = open_sink(target, mode.append)?;
+        let (sink, name, len) = open_sink(target, mode.append)?;
         let (tx, rx) = bounded::<Vec<u8>>(QUEUE);
         let (recycle_tx, recycle_rx) = bounded::<Vec<u8>>(QUEUE);
         let reopen = Arc::new(AtomicBool::new(false));
@@ -143,16 +252,13 @@ impl EveWriter {
         let handle = std::thread::Builder::new()
             .name("eve-writer".into())
             .spawn(move || {
-                let mut out = BufWriter::with_capacity(1 << 16, sink);
-                let mut stats = WriterStats::default();
+                let mut out = LineWriter::new(sink, name, len);
                 let tick = mode.flush_every.unwrap_or(Duration::from_millis(250));
                 let mut last_flush = Instant::now();
                 loop {
                     match rx.recv_timeout(tick) {
                         Ok(mut line) => {
-                            out.write_all(&line)?;
-                            stats.lines += 1;
-                            stats.bytes += line.len() as u64;
+                            out.push(&line);
                             line.clear();
                             let _ = recycle_tx.try_send(line);
                         }
@@ -160,22 +266,26 @@ impl EveWriter {
                         Err(RecvTimeoutError::Disconnected) => break,
                     }
                     if mode.flush_every.is_some_and(|d| last_flush.elapsed() >= d) {
-                        out.flush()?;
+                        out.flush();
                         last_flush = Instant::now();
                     }
                     if flag.swap(false, Ordering::AcqRel) {
                         // logrotate moved the file away: continue in a new one.
-                        out.flush()?;
+                        out.flush();
                         match open_sink(&target, true) {
-                            Ok(s) => out = BufWriter::with_capacity(1 << 16, s),
+                            Ok((s, name, len)) => {
+                                let stats = std::mem::take(&mut out.stats);
+                                out = LineWriter::new(s, name, len);
+                                out.stats = stats;
+                            }
                             Err(e) => {
                                 tracing::error!("EVE reopen failed, keeping the old file: {e}")
                             }
                         }
                     }
                 }
-                out.flush()?;
-                Ok(stats)
+                out.flush();
+                Ok(out.stats)
             })?;
         Ok((
             EveWriter { handle, reopen },
@@ -264,5 +374,59 @@ mod tests {
             Backpressure::Block,
         );
         assert!(r.is_err());
+    }
+
+    /// Accepts `room` bytes, then fails like a full disk; can be cut back like a file.
+    struct FullDisk {
+        data: Arc<std::sync::Mutex<Vec<u8>>>,
+        room: usize,
+    }
+
+    impl Write for FullDisk {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            let mut d = self.data.lock().unwrap();
+            let n = b.len().min(self.room.saturating_sub(d.len()));
+            if n == 0 {
+                return Err(io::Error::from_raw_os_error(28));
+            }
+            d.extend_from_slice(&b[..n]);
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Sink for FullDisk {
+        fn rewind_to(&mut self, len: u64) -> io::Result<()> {
+            self.data.lock().unwrap().truncate(len as usize);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_full_disk_leaves_whole_lines_and_counts_the_rest() {
+        let data = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = FullDisk {
+            data: data.clone(),
+            room: 100_000,
+        };
+        let mut w = LineWriter::new(Box::new(sink), "disk/eve.json".into(), 0);
+        let line = format!(
+            "{{\"event_type\":\"alert\",\"pad\":\"{}\"}}\n",
+            "x".repeat(60)
+        );
+        for _ in 0..5000 {
+            w.push(line.as_bytes());
+        }
+        w.flush();
+        let written = data.lock().unwrap().clone();
+        assert!(written.ends_with(b"\n"), "no half line");
+        let whole = written.iter().filter(|&&b| b == b'\n').count() as u64;
+        assert_eq!(w.stats.lines, whole);
+        assert_eq!(w.stats.lines + w.stats.lost, 5000);
+        assert!(w.stats.lost > 0);
+        let err = w.stats.error.clone().unwrap();
+        assert!(err.starts_with("disk/eve.json: "), "{err}");
     }
 }
