@@ -761,8 +761,8 @@ fn run_check(args: CheckArgs) -> Result<ExitCode, String> {
     let _ = writeln!(out, "files: {}", set.files);
     let _ = writeln!(
         out,
-        "rules: {total} ({} overridden by a later pack)",
-        set.overridden
+        "rules: {total} ({} overridden by a later pack, {} duplicate sids within a pack left out)",
+        set.overridden, set.duplicates
     );
     let pct = |n: usize| {
         if total == 0 {

@@ -173,12 +173,22 @@ pub fn read_eve(paths: &[PathBuf]) -> Result<EveInput, String> {
     let mut out = EveInput::default();
     for p in paths {
         let f = std::fs::File::open(p).map_err(|e| format!("{}: {e}", p.display()))?;
-        for line in BufReader::new(f).lines() {
-            let line = line.map_err(|e| format!("{}: {e}", p.display()))?;
-            if line.trim().is_empty() {
+        // Lines are read as bytes: one that is not UTF-8 or not JSON (a cut or corrupted
+        // line) is counted and skipped, not fatal to the whole file.
+        let mut reader = BufReader::new(f);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            let n = reader
+                .read_until(b'\n', &mut line)
+                .map_err(|e| format!("{}: {e}", p.display()))?;
+            if n == 0 {
+                break;
+            }
+            if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            let Ok(v) = serde_json::from_str::<Value>(&line) else {
+            let Ok(v) = serde_json::from_slice::<Value>(&line) else {
                 out.bad_lines += 1;
                 continue;
             };
@@ -695,6 +705,22 @@ pub fn is_capture(p: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_line_that_is_not_utf8_is_counted_not_fatal() {
+        let good = br#"{"timestamp":"2025-11-24T16:00:55.005000+0000","flow_id":7,"event_type":"alert","src_ip":"192.168.5.10","src_port":49154,"dest_ip":"198.51.100.66","dest_port":443,"proto":"TCP","alert":{"action":"allowed","gid":1,"signature_id":9000007,"rev":1,"signature":"X","category":"A Network Trojan was detected","severity":1}}"#;
+        let mut text = good.to_vec();
+        text.extend_from_slice(b"\n{\"event_type\":\"alert\",\"x\":\"\xff\xfe\"}\n\n");
+        text.extend_from_slice(good);
+        text.extend_from_slice(b"\n{\"event_type\":\"flow\"}\n{\"cut");
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("eve.json");
+        std::fs::write(&p, &text).unwrap();
+        let input = read_eve(&[p]).unwrap();
+        assert_eq!(input.alerts.len(), 2);
+        assert_eq!(input.bad_lines, 2);
+        assert_eq!(input.other_events, 1);
+    }
 
     #[test]
     fn timestamps_parse_as_eve_writes_them() {

@@ -129,8 +129,11 @@ pub struct RuleSet {
     pub files: usize,
     /// Rule lines seen (parsed or not), commented-out rules excluded.
     pub seen: usize,
-    /// Rules replaced by a later rule with the same gid:sid.
+    /// Rules replaced by a rule with the same gid:sid in a later pack.
     pub overridden: usize,
+    /// Duplicate gid:sid within one pack: the lower `rev` (or, at equal revs, the later
+    /// one) was left out, with a warning naming both places.
+    pub duplicates: usize,
     /// Rules left out by `disable`.
     pub disabled: usize,
     /// Commented-out rules loaded by `enable`.
@@ -229,8 +232,8 @@ impl RuleSet {
     ) -> Result<RuleSet, String> {
         let mut set = RuleSet::default();
         let want_commented = !sel.enable.is_empty();
-        let mut index: HashMap<(u32, u32), usize> = HashMap::new();
-        for path in paths {
+        let mut index: HashMap<(u32, u32), (usize, usize)> = HashMap::new();
+        for (pack, path) in paths.iter().enumerate() {
             for file in rule_files(path)? {
                 let bytes = std::fs::read(&file).map_err(|e| format!("{}: {e}", file.display()))?;
                 let text = String::from_utf8_lossy(&bytes);
@@ -263,7 +266,7 @@ impl RuleSet {
                                 file: shared.clone(),
                                 line,
                             });
-                            set.insert(rule, &mut index);
+                            set.insert(rule, pack, &mut index);
                         }
                         // A commented-out line that does not parse was never meant to load.
                         Err(_) if commented => {}
@@ -280,27 +283,50 @@ impl RuleSet {
         Ok(set)
     }
 
-    /// Adds a rule; a rule with the same gid:sid as an earlier one replaces it.
-    fn insert(&mut self, rule: Rule, index: &mut HashMap<(u32, u32), usize>) {
-        match index.get(&rule.key()) {
-            Some(&at) => {
+    /// Adds a rule from pack number `pack`. A rule with the gid:sid of one from an earlier
+    /// pack replaces it (a SOC's refined copy of a vendor rule). Within one pack, the higher
+    /// `rev` stays (at equal revs the first), as Suricata does, with a warning naming both.
+    fn insert(&mut self, rule: Rule, pack: usize, index: &mut HashMap<(u32, u32), (usize, usize)>) {
+        let place = |r: &Rule| {
+            r.origin
+                .as_ref()
+                .map(|o| format!("{}:{}", o.file.display(), o.line))
+                .unwrap_or_default()
+        };
+        match index.get(&rule.key()).copied() {
+            Some((at, old_pack)) if old_pack == pack => {
                 let old = &self.rules[at];
+                let keep_new = rule.rev > old.rev;
+                let (kept, dropped) = if keep_new { (&rule, old) } else { (old, &rule) };
+                tracing::warn!(
+                    "duplicate sid {}:{}: keeping rev {} at {}, ignoring rev {} at {}",
+                    rule.gid,
+                    rule.sid,
+                    kept.rev,
+                    place(kept),
+                    dropped.rev,
+                    place(dropped)
+                );
+                self.duplicates += 1;
+                if keep_new {
+                    self.rules[at] = rule;
+                }
+            }
+            Some((at, _)) => {
                 tracing::info!(
                     gid = rule.gid,
                     sid = rule.sid,
                     "rule {}:{} overrides the one at {}",
                     rule.gid,
                     rule.sid,
-                    old.origin
-                        .as_ref()
-                        .map(|o| format!("{}:{}", o.file.display(), o.line))
-                        .unwrap_or_default()
+                    place(&self.rules[at])
                 );
                 self.rules[at] = rule;
+                index.insert(self.rules[at].key(), (at, pack));
                 self.overridden += 1;
             }
             None => {
-                index.insert(rule.key(), self.rules.len());
+                index.insert(rule.key(), (self.rules.len(), pack));
                 self.rules.push(rule);
             }
         }
@@ -322,6 +348,48 @@ mod tests {
             (3, "alert tcp any any -> any any (sid:1;)".to_string())
         );
         assert_eq!(got[1].0, 6);
+    }
+
+    #[test]
+    fn duplicates_within_a_pack_keep_the_highest_rev() {
+        let dir = tempfile::tempdir().unwrap();
+        let pack = dir.path().join("pack");
+        std::fs::create_dir(&pack).unwrap();
+        std::fs::write(
+            pack.join("a.rules"),
+            "alert tcp any any -> any any (msg:\"new\"; sid:7; rev:3;)\n\
+             alert tcp any any -> any any (msg:\"same rev, later\"; sid:8; rev:1;)\n",
+        )
+        .unwrap();
+        std::fs::write(
+            pack.join("b.rules"),
+            "alert tcp any any -> any any (msg:\"old\"; sid:7; rev:2;)\n\
+             alert tcp any any -> any any (msg:\"same rev\"; sid:8; rev:1;)\n\
+             alert tcp any any -> any any (msg:\"newest\"; sid:9; rev:5;)\n",
+        )
+        .unwrap();
+        std::fs::write(
+            pack.join("c.rules"),
+            "alert tcp any any -> any any (msg:\"older\"; sid:9; rev:4;)\n",
+        )
+        .unwrap();
+        let set = RuleSet::load(std::slice::from_ref(&pack), &Vars::default()).unwrap();
+        let msgs: Vec<(u32, &str)> = set.rules.iter().map(|r| (r.sid, r.msg.as_str())).collect();
+        assert_eq!(
+            msgs,
+            vec![(7, "new"), (8, "same rev, later"), (9, "newest")]
+        );
+        assert_eq!((set.duplicates, set.overridden), (3, 0));
+        // A later pack still replaces, whatever its rev: the SOC's own copy wins.
+        let soc = dir.path().join("soc.rules");
+        std::fs::write(
+            &soc,
+            "alert tcp any any -> any any (msg:\"soc\"; sid:7; rev:1;)\n",
+        )
+        .unwrap();
+        let set = RuleSet::load(&[pack, soc], &Vars::default()).unwrap();
+        assert_eq!(set.rules[0].msg, "soc");
+        assert_eq!(set.overridden, 1);
     }
 
     #[test]
