@@ -11,15 +11,44 @@ use sekimori::applayer::tls::TlsSession;
 use sekimori::applayer::{AppConfig, AppLayer, AppStats, Buf, TxRef};
 
 const ALL: &[Buf] = &[
-    Buf::HttpMethod, Buf::HttpUri, Buf::HttpUriRaw, Buf::HttpProtocol, Buf::HttpRequestLine,
-    Buf::HttpHeader, Buf::HttpHeaderRaw, Buf::HttpHeaderNames, Buf::HttpHost, Buf::HttpHostRaw,
-    Buf::HttpUserAgent, Buf::HttpCookie, Buf::HttpContentType, Buf::HttpContentLen,
-    Buf::HttpStart, Buf::HttpRequestBody, Buf::HttpStatCode, Buf::HttpStatMsg,
-    Buf::HttpResponseLine, Buf::HttpResponseBody, Buf::HttpServer, Buf::HttpLocation,
-    Buf::HttpRequestHeader, Buf::HttpResponseHeader, Buf::FileData, Buf::TlsSni,
-    Buf::TlsCertSubject, Buf::TlsCertIssuer, Buf::TlsCertSerial, Buf::TlsCertFingerprint,
-    Buf::TlsCerts, Buf::Ja3Hash, Buf::Ja3String, Buf::Ja3sHash, Buf::Ja4Hash, Buf::DnsQuery,
-    Buf::DnsQueriesRrname, Buf::DnsAnswersRrname,
+    Buf::HttpMethod,
+    Buf::HttpUri,
+    Buf::HttpUriRaw,
+    Buf::HttpProtocol,
+    Buf::HttpRequestLine,
+    Buf::HttpHeader,
+    Buf::HttpHeaderRaw,
+    Buf::HttpHeaderNames,
+    Buf::HttpHost,
+    Buf::HttpHostRaw,
+    Buf::HttpUserAgent,
+    Buf::HttpCookie,
+    Buf::HttpContentType,
+    Buf::HttpContentLen,
+    Buf::HttpStart,
+    Buf::HttpRequestBody,
+    Buf::HttpStatCode,
+    Buf::HttpStatMsg,
+    Buf::HttpResponseLine,
+    Buf::HttpResponseBody,
+    Buf::HttpServer,
+    Buf::HttpLocation,
+    Buf::HttpRequestHeader,
+    Buf::HttpResponseHeader,
+    Buf::FileData,
+    Buf::TlsSni,
+    Buf::TlsCertSubject,
+    Buf::TlsCertIssuer,
+    Buf::TlsCertSerial,
+    Buf::TlsCertFingerprint,
+    Buf::TlsCerts,
+    Buf::Ja3Hash,
+    Buf::Ja3String,
+    Buf::Ja3sHash,
+    Buf::Ja4Hash,
+    Buf::DnsQuery,
+    Buf::DnsQueriesRrname,
+    Buf::DnsAnswersRrname,
 ];
 
 fn read_all(tx: TxRef<'_>) {
@@ -31,15 +60,24 @@ fn read_all(tx: TxRef<'_>) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&sel, rest)) = data.split_first() else { return };
-    let Some((&which, rest)) = rest.split_first() else { return };
+    let Some((&sel, rest)) = data.split_first() else {
+        return;
+    };
+    let Some((&which, rest)) = rest.split_first() else {
+        return;
+    };
     let split = rest.windows(3).position(|w| w == [0xff, 0xfe, 0xfd]);
     let (client, server) = match split {
         Some(i) => (&rest[..i], &rest[i + 3..]),
         None => (rest, &[][..]),
     };
     let piece = usize::from(sel % 64) + 1;
-    let cfg = AppConfig { header_limit: 4096, request_body_limit: 8192, response_body_limit: 8192, max_txs: 8 };
+    let cfg = AppConfig {
+        header_limit: 4096,
+        request_body_limit: 8192,
+        response_body_limit: 8192,
+        max_txs: 8,
+    };
     let mut st = AppStats::default();
     // Through probing, as a flow sees it (window = everything so far).
     let mut app = AppLayer::default();
@@ -56,7 +94,10 @@ fuzz_target!(|data: &[u8]| {
     match which % 4 {
         0 => {
             let mut h = HttpState::default();
-            for (c, s) in client.chunks(piece).zip(server.chunks(piece).chain(std::iter::repeat(&[][..]))) {
+            for (c, s) in client
+                .chunks(piece)
+                .zip(server.chunks(piece).chain(std::iter::repeat(&[][..])))
+            {
                 h.feed(true, c, &cfg, &mut st);
                 h.feed(false, s, &cfg, &mut st);
             }

@@ -7,7 +7,9 @@ use sekimori::applayer::dns::{probe_tcp, DnsMessage, DnsTcp};
 use sekimori::applayer::{AppStats, Buf, TxRef};
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&sel, rest)) = data.split_first() else { return };
+    let Some((&sel, rest)) = data.split_first() else {
+        return;
+    };
     let rest = rest.get(1..).unwrap_or(&[]);
     let read = |m: &DnsMessage| {
         for b in [Buf::DnsQuery, Buf::DnsQueriesRrname, Buf::DnsAnswersRrname] {

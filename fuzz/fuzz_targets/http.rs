@@ -8,7 +8,9 @@ use sekimori::applayer::http::HttpState;
 use sekimori::applayer::{AppConfig, AppStats, Buf, TxRef};
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&sel, rest)) = data.split_first() else { return };
+    let Some((&sel, rest)) = data.split_first() else {
+        return;
+    };
     let rest = rest.get(1..).unwrap_or(&[]);
     let split = rest.windows(3).position(|w| w == [0xff, 0xfe, 0xfd]);
     let (client, server) = match split {
@@ -16,7 +18,12 @@ fuzz_target!(|data: &[u8]| {
         None => (rest, &[][..]),
     };
     let piece = usize::from(sel % 64) + 1;
-    let cfg = AppConfig { header_limit: 2048, request_body_limit: 4096, response_body_limit: 4096, max_txs: 8 };
+    let cfg = AppConfig {
+        header_limit: 2048,
+        request_body_limit: 4096,
+        response_body_limit: 4096,
+        max_txs: 8,
+    };
     let mut st = AppStats::default();
     let mut h = HttpState::default();
     let mut c = client.chunks(piece);
@@ -35,7 +42,13 @@ fuzz_target!(|data: &[u8]| {
         for tx in &h.txs {
             assert!(tx.request.line.len() <= cfg.header_limit);
             let mut n = 0;
-            for b in [Buf::HttpUri, Buf::HttpHeader, Buf::FileData, Buf::HttpRequestHeader, Buf::HttpStatCode] {
+            for b in [
+                Buf::HttpUri,
+                Buf::HttpHeader,
+                Buf::FileData,
+                Buf::HttpRequestHeader,
+                Buf::HttpStatCode,
+            ] {
                 TxRef::Http(tx).each(b, sel & 1 == 0, &mut |x| {
                     n += x.len();
                     false

@@ -27,14 +27,19 @@ fn engine() -> Arc<Engine> {
     ENGINE
         .get_or_init(|| {
             let vars = Vars::suricata_defaults();
-            let rules = RULES.iter().map(|r| parse_rule(r, &vars).unwrap()).collect();
+            let rules = RULES
+                .iter()
+                .map(|r| parse_rule(r, &vars).unwrap())
+                .collect();
             Arc::new(Engine::build(rules, &Classifications::bundled()).unwrap())
         })
         .clone()
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&sel, frame)) = data.split_first() else { return };
+    let Some((&sel, frame)) = data.split_first() else {
+        return;
+    };
     let link = match sel % 6 {
         0 => LinkType::Ethernet,
         1 => LinkType::Raw,
@@ -43,8 +48,19 @@ fuzz_target!(|data: &[u8]| {
         4 => LinkType::Null,
         _ => LinkType::Loop,
     };
-    let (writer, sender) = EveWriter::start(&EveTarget::File("/dev/null".into()), Backpressure::Block).unwrap();
-    let cfg = WorkerConfig { flow: FlowConfig { midstream: sel & 0x80 != 0, ..FlowConfig::default() }, ips: sel & 0x40 != 0, flow_events: true, anomaly_events: true, app_events: [true; 3], ..WorkerConfig::default() };
+    let (writer, sender) =
+        EveWriter::start(&EveTarget::File("/dev/null".into()), Backpressure::Block).unwrap();
+    let cfg = WorkerConfig {
+        flow: FlowConfig {
+            midstream: sel & 0x80 != 0,
+            ..FlowConfig::default()
+        },
+        ips: sel & 0x40 != 0,
+        flow_events: true,
+        anomaly_events: true,
+        app_events: [true; 3],
+        ..WorkerConfig::default()
+    };
     let mut w = Worker::new(0, engine(), Default::default(), sender, cfg).unwrap();
     // The same frame twice: the second sees the flow the first created.
     w.process(link, 1, 1, frame);

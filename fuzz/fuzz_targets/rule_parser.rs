@@ -6,7 +6,9 @@ use libfuzzer_sys::fuzz_target;
 use sekimori::detect::rules::{parse::parse_rule, Vars};
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     let vars = Vars::suricata_defaults();
     if let Ok(rule) = parse_rule(text, &vars) {
         // Contents must be usable as prefilter input.

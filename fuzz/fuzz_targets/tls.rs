@@ -8,7 +8,9 @@ use sekimori::applayer::tls::{parse_cert, TlsSession};
 use sekimori::applayer::{AppStats, Buf, TxRef};
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&sel, rest)) = data.split_first() else { return };
+    let Some((&sel, rest)) = data.split_first() else {
+        return;
+    };
     let rest = rest.get(1..).unwrap_or(&[]);
     let split = rest.windows(3).position(|w| w == [0xff, 0xfe, 0xfd]);
     let (client, server) = match split {
@@ -24,7 +26,17 @@ fuzz_target!(|data: &[u8]| {
     for s in server.chunks(piece) {
         t.feed(false, s, &mut st);
     }
-    for b in [Buf::TlsSni, Buf::TlsCertSubject, Buf::TlsCertIssuer, Buf::TlsCertSerial, Buf::TlsCertFingerprint, Buf::TlsCerts, Buf::Ja3Hash, Buf::Ja3sString, Buf::Ja4Hash] {
+    for b in [
+        Buf::TlsSni,
+        Buf::TlsCertSubject,
+        Buf::TlsCertIssuer,
+        Buf::TlsCertSerial,
+        Buf::TlsCertFingerprint,
+        Buf::TlsCerts,
+        Buf::Ja3Hash,
+        Buf::Ja3sString,
+        Buf::Ja4Hash,
+    ] {
         TxRef::Tls(&t).each(b, true, &mut |x| x.is_empty());
     }
     // The certificate parser on raw input too.

@@ -22,15 +22,41 @@ fuzz_target!(|data: &[u8]| {
         ("attack_target".to_string(), "Server".to_string()),
     ];
     let sigs = [
-        SigInfo { gid: 1, sid: 1, msg: "ET MALWARE one", classtype: Some("trojan-activity"), priority: 1, metadata: &meta },
-        SigInfo { gid: 1, sid: 2, msg: "ET POLICY two", classtype: Some("policy-violation"), priority: 2, metadata: &[] },
-        SigInfo { gid: 3, sid: 2, msg: "other", classtype: None, priority: 9, metadata: &[] },
+        SigInfo {
+            gid: 1,
+            sid: 1,
+            msg: "ET MALWARE one",
+            classtype: Some("trojan-activity"),
+            priority: 1,
+            metadata: &meta,
+        },
+        SigInfo {
+            gid: 1,
+            sid: 2,
+            msg: "ET POLICY two",
+            classtype: Some("policy-violation"),
+            priority: 2,
+            metadata: &[],
+        },
+        SigInfo {
+            gid: 3,
+            sid: 2,
+            msg: "other",
+            classtype: None,
+            priority: 9,
+            metadata: &[],
+        },
     ];
     let files = [(PathBuf::from("f.toml"), text.to_string())];
     if let Ok(t) = Tuner::from_texts(&files, &sigs, &Vars::suricata_defaults()) {
         for (i, b) in data.iter().take(8).enumerate() {
             let ip = std::net::IpAddr::from([10, *b, i as u8, 1]);
-            let f = AlertFacts { src: ip, dst: "198.51.100.7".parse().unwrap(), target: ip, target_port: Some(u16::from(*b)) };
+            let f = AlertFacts {
+                src: ip,
+                dst: "198.51.100.7".parse().unwrap(),
+                target: ip,
+                target_port: Some(u16::from(*b)),
+            };
             for idx in 0..4 {
                 let _ = t.decide(idx, &f);
                 let _ = t.threshold(idx);

@@ -102,7 +102,8 @@ impl Timeouts {
         Timeouts::new(30, 300, 0, 10, 100, 0),
     ];
 
-    const fn new(n: u32, e: u32, c: u32, en: u32, ee: u32, ec: u32) -> Timeouts {
+    /// Timeouts in seconds: new, established, closed, then their emergency values.
+    pub const fn new(n: u32, e: u32, c: u32, en: u32, ee: u32, ec: u32) -> Timeouts {
         Timeouts {
             new: n,
             established: e,
