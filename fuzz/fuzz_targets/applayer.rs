@@ -77,6 +77,8 @@ fuzz_target!(|data: &[u8]| {
         request_body_limit: 8192,
         response_body_limit: 8192,
         max_txs: 8,
+        max_headers: 16,
+        memcap: 1 << 20,
     };
     let mut st = AppStats::default();
     // Through probing, as a flow sees it (window = everything so far).
@@ -84,9 +86,11 @@ fuzz_target!(|data: &[u8]| {
     let (mut c_end, mut s_end) = (0, 0);
     while c_end < client.len() || s_end < server.len() {
         c_end = (c_end + piece).min(client.len());
-        app.on_stream(0, &client[..c_end], 0, &cfg, &mut st);
+        // Past 64 KiB of parser state the memcap path (nothing parsed) runs too.
+        let over = app.heap() > 64 * 1024;
+        app.on_stream(0, &client[..c_end], 0, &cfg, over, &mut st);
         s_end = (s_end + piece).min(server.len());
-        app.on_stream(1, &server[..s_end], 0, &cfg, &mut st);
+        app.on_stream(1, &server[..s_end], 0, &cfg, over, &mut st);
     }
     app.on_close(0, &cfg, &mut st);
     app.on_close(1, &cfg, &mut st);

@@ -23,6 +23,8 @@ fuzz_target!(|data: &[u8]| {
         request_body_limit: 4096,
         response_body_limit: 4096,
         max_txs: 8,
+        max_headers: usize::from(sel % 32) + 1,
+        memcap: 1 << 20,
     };
     let mut st = AppStats::default();
     let mut h = HttpState::default();
@@ -39,8 +41,11 @@ fuzz_target!(|data: &[u8]| {
         if let Some(b) = b {
             h.feed(false, b, &cfg, &mut st);
         }
+        // Parser memory stays bounded by the limits whatever the input.
+        assert!(h.heap() < 8 * (64 << 10) + 4 * cfg.header_limit);
         for tx in &h.txs {
             assert!(tx.request.line.len() <= cfg.header_limit);
+            assert!(tx.request.headers.len() <= cfg.max_headers);
             let mut n = 0;
             for b in [
                 Buf::HttpUri,
