@@ -538,8 +538,8 @@ fn print_summary(engine: &Engine, s: &ReplaySummary, eve: &EveTarget, workers: u
     }
     let _ = writeln!(
         err,
-        "limits: {} pcre searches stopped at the match limit, {} http header blocks cut, {} flows evicted from full tables, {} packets without room for a flow, {} fragments refused, {} segments over the stream memcap, {} parses skipped at the app-layer memcap",
-        st.pcre_limit_hits, st.app.header_limit_hits, st.flow.evicted, st.flow.no_room, st.defrag.refused, st.stream_memcap, st.app.memcap_skips
+        "limits: {} pcre searches stopped at the match limit, {} rule inspections skipped by backoff, {} http header blocks cut, {} flows evicted from full tables, {} packets without room for a flow, {} fragments refused, {} segments over the stream memcap, {} parses skipped at the app-layer memcap",
+        st.pcre_limit_hits, st.backoff_skips, st.app.header_limit_hits, st.flow.evicted, st.flow.no_room, st.defrag.refused, st.stream_memcap, st.app.memcap_skips
     );
 }
 

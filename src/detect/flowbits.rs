@@ -1,9 +1,12 @@
 //! Per-flow flowbits: a small growable bitset, allocated only once a flow sets a bit.
 
-/// The flowbits of one flow, by bit id (assigned per flowbit name when the engine is built).
+/// The flowbits of one flow, by bit id (assigned per flowbit name when the engine is built),
+/// and the flow's other per-rule detection state.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FlowBits {
     words: Vec<u64>,
+    /// Rules backing off on this flow after hitting PCRE2 limits.
+    pub backoff: super::backoff::Backoff,
 }
 
 impl FlowBits {
@@ -40,9 +43,10 @@ impl FlowBits {
         }
     }
 
-    /// Clears every bit, keeping the storage.
+    /// Clears every bit (keeping the storage) and the rule backoffs.
     pub fn clear(&mut self) {
         self.words.iter_mut().for_each(|w| *w = 0);
+        self.backoff.clear();
     }
 }
 

@@ -33,6 +33,13 @@ thread_local! {
     static PCRE_LIMIT_HITS: Cell<u64> = const { Cell::new(0) };
 }
 
+/// pcre limit hits on this thread since the last [`take_pcre_limit_hits`] (a rule that
+/// raised it during its inspection backs off on the flow).
+#[inline]
+pub fn pcre_limit_hits_so_far() -> u64 {
+    PCRE_LIMIT_HITS.with(Cell::get)
+}
+
 /// pcre searches on this thread that gave up at the match or depth limit (counted as no
 /// match) since the last call; resets the count.
 pub fn take_pcre_limit_hits() -> u64 {
@@ -138,6 +145,16 @@ impl Step {
         match self {
             Step::Content(c) => !c.negated && !c.is_relative(),
             Step::Pcre(p) => !p.negated && !p.relative,
+            _ => false,
+        }
+    }
+
+    /// Whether the step can move the cursor forward (so a chain's end position depends on it).
+    fn moves_cursor(&self) -> bool {
+        match self {
+            Step::Content(c) => !c.negated,
+            Step::Pcre(p) => !p.negated,
+            Step::ByteJump(_) | Step::ByteExtract(_) => true,
             _ => false,
         }
     }
@@ -489,6 +506,13 @@ fn content(
         return !found && run(steps, idx + 1, prev_end, cur);
     }
     let mut from = start;
+    // Stream inspection needs the chain's last match to end in the new data: when nothing
+    // after this content moves the cursor, occurrences ending before that cannot succeed, so
+    // the search starts where an occurrence would end in the new data (instead of retrying
+    // every earlier one, which also ran into the step budget on data full of the pattern).
+    if cur.min_end > 0 && !steps[idx + 1..].iter().any(Step::moves_cursor) {
+        from = from.max((cur.min_end + 1).saturating_sub(plen));
+    }
     loop {
         let found = if c.endswith {
             at_end(from)
@@ -683,6 +707,26 @@ mod tests {
         assert!(m(r#"pcre:"/(*UTF)(*UCP)\w+z/";"#, "éaz".as_bytes()));
         assert!(m(r#"pcre:"/(*UTF)ab/A";"#, b"abc"));
         assert_eq!(take_pcre_limit_hits(), 0);
+    }
+
+    #[test]
+    fn new_stream_data_is_found_after_thousands_of_earlier_occurrences() {
+        // 9,000 bytes of context full of the pattern, then new data: the match that ends in
+        // the new data is found directly (retrying each earlier one exhausted the budget).
+        let buf = vec![b'a'; 10_000];
+        let chain = steps(r#"content:"a";"#);
+        assert!(matches_ending_after(&chain, &buf, 9_000));
+        let chain = steps(r#"content:"aa"; isdataat:1,relative;"#);
+        assert!(matches_ending_after(&chain, &buf, 9_000));
+        assert!(
+            !matches_ending_after(&chain, &buf, 9_999),
+            "no data after the last one"
+        );
+        // A cursor-moving step after it keeps the full retry.
+        let chain = steps(r#"content:"a"; byte_jump:1,0,relative,string,dec;"#);
+        let mut digits = vec![b'a'; 50];
+        digits.extend_from_slice(b"9xxxxxxxxxxxx");
+        assert!(matches_ending_after(&chain, &digits, 55));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! Hyperscan prefilter, then verify each candidate rule (plus the group's rules without a fast
 //! pattern): header, flow, packet keywords, flowbits, then the payload inspection chain.
 
+pub mod backoff;
 pub mod dataset;
 
 /// Stream events a packet can raise, as bits of [`FlowFacts::stream_events`].
@@ -633,6 +634,9 @@ pub struct DetectCtx {
     tbuf: (Vec<u8>, Vec<u8>),
     /// Prefilter scans that failed (Hyperscan error); counted, packet inspected without MPM.
     pub scan_errors: u64,
+    /// Rule inspections skipped because the rule backs off on the flow after PCRE2 limit
+    /// hits ([`backoff`]).
+    pub backoff_skips: u64,
 }
 
 impl DetectCtx {
@@ -1258,6 +1262,7 @@ impl Engine {
             seen: vec![0; self.sigs.len()],
             stamp: 0,
             no_flow_bits: FlowBits::default(),
+            backoff_skips: 0,
             tbuf: (Vec::new(), Vec::new()),
             scan_errors: 0,
         })
@@ -1365,13 +1370,20 @@ impl Engine {
         };
         for &idx in &ctx.candidates {
             let sig = &self.sigs[idx as usize];
-            if sig.header_matches(p)
+            if bits.backoff.skip(idx) {
+                ctx.backoff_skips += 1;
+                continue;
+            }
+            let limit_hits = inspect::pcre_limit_hits_so_far();
+            let matched = sig.header_matches(p)
                 && sig.flow_matches(flow)
                 && sig.packet_matches(p)
                 && sig.fb_conds.iter().all(|c| c.holds(bits))
                 && sig.payload_matches(p, view)
-                && sig.xbits_hold(&ctx.xbits, p, flow.now)
-            {
+                && sig.xbits_hold(&ctx.xbits, p, flow.now);
+            bits.backoff
+                .record(idx, inspect::pcre_limit_hits_so_far() != limit_hits);
+            if matched {
                 sig.apply_actions(&ctx.xbits, bits, p, flow);
                 on_match(idx);
             }
@@ -1430,8 +1442,13 @@ impl Engine {
             if done.contains(&idx) {
                 continue;
             }
+            if bits.backoff.skip(idx) {
+                ctx.backoff_skips += 1;
+                continue;
+            }
+            let limit_hits = inspect::pcre_limit_hits_so_far();
             let sig = &self.sigs[idx as usize];
-            if sig.app_proto.is_some_and(|x| x != proto)
+            let failed = sig.app_proto.is_some_and(|x| x != proto)
                 || !sig.header_matches(p)
                 || !sig.flow_matches(FlowFacts {
                     app_proto: proto,
@@ -1446,8 +1463,10 @@ impl Engine {
                     .all(|l| l.matches(&tx, flow.to_server, &self.datasets, a, b))
                 || !(sig.steps.is_empty()
                     || (!payload.is_empty() && inspect::matches(&sig.steps, payload)))
-                || !sig.xbits_hold(&ctx.xbits, p, flow.now)
-            {
+                || !sig.xbits_hold(&ctx.xbits, p, flow.now);
+            bits.backoff
+                .record(idx, inspect::pcre_limit_hits_so_far() != limit_hits);
+            if failed {
                 continue;
             }
             sig.apply_actions(&ctx.xbits, bits, p, flow);

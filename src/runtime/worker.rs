@@ -96,6 +96,8 @@ pub struct WorkerStats {
     pub scan_errors: u64,
     /// pcre searches stopped at PCRE2's match or depth limit (counted as no match).
     pub pcre_limit_hits: u64,
+    /// Rule inspections skipped while the rule backed off on a flow after limit hits.
+    pub backoff_skips: u64,
     /// Flow table counters.
     pub flow: FlowStats,
     /// App-layer counters.
@@ -146,6 +148,7 @@ impl WorkerStats {
         self.eve_dropped += o.eve_dropped;
         self.scan_errors += o.scan_errors;
         self.pcre_limit_hits += o.pcre_limit_hits;
+        self.backoff_skips += o.backoff_skips;
         self.flow.add(&o.flow);
         self.app.merge(&o.app);
         self.active_flows += o.active_flows;
@@ -1463,6 +1466,7 @@ impl Worker {
     ) -> Result<(), String> {
         let mut ctx = engine.new_ctx_shared(self.cfg.xbits.clone())?;
         ctx.scan_errors = self.ctx.scan_errors;
+        ctx.backoff_skips = self.ctx.backoff_skips;
         self.ctx = ctx;
         self.stats.per_sig = vec![0; engine.sigs().len()];
         self.engine = engine;
@@ -1482,6 +1486,7 @@ impl Worker {
         s.defrag = self.defrag.stats;
         s.eve_dropped = self.eve.dropped;
         s.scan_errors = self.ctx.scan_errors;
+        s.backoff_skips = self.ctx.backoff_skips;
         s.active_flows = self.flows.len() as u64;
         s
     }
