@@ -27,7 +27,7 @@ fn main() -> std::io::Result<()> {
         "pcre-stream.pcap",
         hostile::backtracking_stream(3000, 1400, T0),
     )?;
-    pcap("header-flood.pcap", hostile::header_flood(100_000, T0))?;
+    pcap("header-flood.pcap", hostile::header_flood(100_000, 20, T0))?;
     pcap(
         "overlap-flood.pcap",
         hostile::overlap_flood(12_000, 20, 1000, T0),

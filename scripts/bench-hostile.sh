@@ -5,7 +5,7 @@
 #   syn-flood        1,000,000 SYNs from distinct sources (flow tables full all along)
 #   fragment-flood   200,000 first fragments that never complete
 #   pcre-stream      a stream of 'aaa...!' segments against /(a+)+$/ behind content "a"
-#   header-flood     one HTTP request with 100,000 header lines
+#   header-flood     20 HTTP requests with 100,000 header lines each
 #   overlap-flood    12,000 sessions holding overlapping out-of-order segments
 # and the load time and peak RSS of ET Open with a 1,000-network HOME_NET, and of a tuning
 # file with 100,000 overrides. Each run is cut at TIMEOUT seconds (printed as such).

@@ -74,7 +74,7 @@ fn a_backtracking_pcre_on_a_stream_is_cut_at_the_limit_and_counted() {
 
 #[test]
 fn a_header_flood_is_cut_with_an_event_a_rule_can_match() {
-    let frames = sekimori::capture::hostile::header_flood(20_000, 1_000_000);
+    let frames = sekimori::capture::hostile::header_flood(20_000, 1, 1_000_000);
     let rules = "alert http any any -> any any (msg:\"too many headers\"; app-layer-event:http.request_too_many_headers; sid:7;)\n\
                  alert http any any -> any any (msg:\"host\"; http.host; content:\"victim.example\"; sid:8;)\n";
     let (out, events) = replay_frames(rules, &frames);

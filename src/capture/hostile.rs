@@ -95,25 +95,30 @@ alert tcp any any -> any any (msg:\"hostile: nested quantifier on the stream\"; 
 alert tcp any any -> any any (msg:\"hostile: nested quantifier, relative\"; flow:established,to_server; content:\"aa\"; pcre:\"/(a|aa)+$/R\"; sid:9900002; rev:1;)
 ";
 
-/// One HTTP request whose header block has `lines` header lines (`X-N: v`, every tenth a
-/// repeat of an earlier name, so duplicates must be merged), cut into 1,400-byte segments.
-pub fn header_flood(lines: usize, t0: Micros) -> Vec<Frame> {
+/// `sessions` HTTP sessions, each one request whose header block has `lines` header lines
+/// (`X-N: v`, every tenth a repeat of an earlier name, so duplicates must be merged), cut
+/// into 1,400-byte segments.
+pub fn header_flood(lines: usize, sessions: u16, t0: Micros) -> Vec<Frame> {
     let mut req = b"GET /flood HTTP/1.1\r\nHost: victim.example\r\n".to_vec();
     for i in 0..lines {
         let name = if i % 10 == 9 { i % 7 } else { i };
         req.extend_from_slice(format!("X-{name}: v{i}\r\n").as_bytes());
     }
     req.extend_from_slice(b"\r\n");
-    let mut s = TcpSession::open(
-        (Ipv4Addr::new(198, 51, 100, 8), 40_001),
-        (Ipv4Addr::new(192, 0, 2, 80), 80),
-        t0,
-    );
-    for chunk in req.chunks(1400) {
-        s.send(true, chunk);
+    let mut frames = Vec::new();
+    for k in 0..sessions {
+        let mut s = TcpSession::open(
+            (Ipv4Addr::new(198, 51, 100, 8), 40_001 + k),
+            (Ipv4Addr::new(192, 0, 2, 80), 80),
+            t0 + Micros::from(k) * 1_000_000,
+        );
+        for chunk in req.chunks(1400) {
+            s.send(true, chunk);
+        }
+        s.send(false, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+        frames.extend(s.close());
     }
-    s.send(false, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
-    s.close()
+    frames
 }
 
 /// `sessions` TCP sessions (distinct clients) that each leave a hole at the start of the
