@@ -12,6 +12,16 @@ fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// The count before `what` in the summary's `limits:` line.
+fn limit(err: &str, what: &str) -> u64 {
+    let line = err.lines().find(|l| l.starts_with("limits:")).unwrap();
+    line.trim_start_matches("limits: ")
+        .split(", ")
+        .find(|p| p.contains(what))
+        .and_then(|p| p.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no '{what}' in {line}"))
+}
+
 #[test]
 fn a_content_longer_than_hyperscan_literals_loads_and_matches_across_segments() {
     let big = "A".repeat(17_000);
@@ -52,24 +62,14 @@ fn a_backtracking_pcre_on_a_stream_is_cut_at_the_limit_and_counted() {
     let err = stderr(&out);
     assert!(out.status.success(), "{err}");
     assert!(alert_sids(&events).is_empty());
-    let line = err.lines().find(|l| l.starts_with("limits:")).unwrap();
-    let count = |what: &str| -> u64 {
-        line.split(", ")
-            .find(|p| p.contains(what))
-            .and_then(|p| {
-                p.trim_start_matches("limits: ")
-                    .split_whitespace()
-                    .next()?
-                    .parse()
-                    .ok()
-            })
-            .unwrap()
-    };
     // The limit is hit, then the rules back off on this flow: a few searches run to the
     // limit, most inspections of the two rules are skipped.
-    let (hits, skips) = (count("match limit"), count("skipped by backoff"));
-    assert!((2..30).contains(&hits), "{line}");
-    assert!(skips > 50, "{line}");
+    let (hits, skips) = (
+        limit(&err, "match limit"),
+        limit(&err, "skipped by backoff"),
+    );
+    assert!((2..30).contains(&hits), "{err}");
+    assert!(skips > 50, "{err}");
 }
 
 #[test]
@@ -110,20 +110,9 @@ fn syn_and_fragment_floods_past_the_tables_are_counted_not_lost() {
     let err = stderr(&out);
     assert!(out.status.success(), "{err}");
     assert!(err.contains("60000 packets"), "{err}");
-    let limits = err.lines().find(|l| l.starts_with("limits:")).unwrap();
-    assert!(limits.contains("0 packets without room"), "{limits}");
-    let evicted: u64 = limits
-        .split(", ")
-        .find(|p| p.contains("flows evicted"))
-        .and_then(|p| p.split_whitespace().next()?.parse().ok())
-        .unwrap();
-    assert!(evicted >= 58_000, "{limits}");
-    let refused: u64 = limits
-        .split(", ")
-        .find(|p| p.contains("fragments refused"))
-        .and_then(|p| p.split_whitespace().next()?.parse().ok())
-        .unwrap();
-    assert!(refused > 29_000, "{limits}");
+    assert_eq!(limit(&err, "without room"), 0, "{err}");
+    assert!(limit(&err, "flows evicted") >= 58_000, "{err}");
+    assert!(limit(&err, "fragments refused") > 29_000, "{err}");
 }
 
 #[test]
@@ -210,13 +199,7 @@ fn parser_memory_is_counted_against_the_app_layer_memcap() {
     );
     let err = stderr(&out);
     assert!(out.status.success(), "{err}");
-    let limits = err.lines().find(|l| l.starts_with("limits:")).unwrap();
-    let skipped: u64 = limits
-        .split(", ")
-        .find(|p| p.contains("app-layer memcap"))
-        .and_then(|p| p.split_whitespace().next()?.parse().ok())
-        .unwrap();
-    assert!(skipped > 100, "{limits}");
+    assert!(limit(&err, "app-layer memcap") > 100, "{err}");
 }
 
 #[test]

@@ -5,15 +5,12 @@
 //! Never a panic; the counters stay consistent.
 #![no_main]
 
-use std::sync::{Arc, OnceLock};
+mod common;
 
 use etherparse::PacketBuilder;
 use libfuzzer_sys::fuzz_target;
 use sekimori::decode::defrag::DefragConfig;
 use sekimori::decode::LinkType;
-use sekimori::detect::rules::classification::Classifications;
-use sekimori::detect::rules::{parse::parse_rule, Vars};
-use sekimori::detect::Engine;
 use sekimori::flow::stream::StreamConfig;
 use sekimori::flow::{FlowConfig, Timeouts};
 use sekimori::output::{Backpressure, EveTarget, EveWriter};
@@ -25,20 +22,6 @@ const RULES: &[&str] = &[
     r#"alert udp any any -> any any (msg:"u"; content:"frag"; sid:3;)"#,
     r#"alert tcp any any -> any any (msg:"e"; stream-event:reassembly_overlap_different_data; sid:4;)"#,
 ];
-
-fn engine() -> Arc<Engine> {
-    static ENGINE: OnceLock<Arc<Engine>> = OnceLock::new();
-    ENGINE
-        .get_or_init(|| {
-            let vars = Vars::suricata_defaults();
-            let rules = RULES
-                .iter()
-                .map(|r| parse_rule(r, &vars).unwrap())
-                .collect();
-            Arc::new(Engine::build(rules, &Classifications::bundled()).unwrap())
-        })
-        .clone()
-}
 
 /// Reads the script: 8 bytes per packet, then a payload length's worth of bytes.
 struct Script<'a>(&'a [u8]);
@@ -87,7 +70,7 @@ fuzz_target!(|data: &[u8]| {
         flow_events: true,
         ..WorkerConfig::default()
     };
-    let mut w = Worker::new(0, engine(), Default::default(), sender, cfg).unwrap();
+    let mut w = Worker::new(0, common::engine(RULES), Default::default(), sender, cfg).unwrap();
     let mut s = Script(data.get(1..).unwrap_or_default());
     let mut now: i64 = 1_000_000_000;
     let mut cnt = 0u64;

@@ -2,13 +2,10 @@
 //! tracking, detection with a small fixed rule set, and EVE rendering; never a panic.
 #![no_main]
 
-use std::sync::{Arc, OnceLock};
+mod common;
 
 use libfuzzer_sys::fuzz_target;
 use sekimori::decode::LinkType;
-use sekimori::detect::rules::classification::Classifications;
-use sekimori::detect::rules::{parse::parse_rule, Vars};
-use sekimori::detect::Engine;
 use sekimori::flow::FlowConfig;
 use sekimori::output::{Backpressure, EveTarget, EveWriter};
 use sekimori::runtime::worker::{Worker, WorkerConfig};
@@ -21,20 +18,6 @@ const RULES: &[&str] = &[
     r#"alert tcp any any -> any any (msg:"e"; flowbits:set,s; flowbits:noalert; content:"login"; sid:5;)"#,
     r#"alert tcp any any -> any any (msg:"f"; flowbits:isset,s; byte_extract:1,0,n; content:"y"; distance:n; sid:6;)"#,
 ];
-
-fn engine() -> Arc<Engine> {
-    static ENGINE: OnceLock<Arc<Engine>> = OnceLock::new();
-    ENGINE
-        .get_or_init(|| {
-            let vars = Vars::suricata_defaults();
-            let rules = RULES
-                .iter()
-                .map(|r| parse_rule(r, &vars).unwrap())
-                .collect();
-            Arc::new(Engine::build(rules, &Classifications::bundled()).unwrap())
-        })
-        .clone()
-}
 
 fuzz_target!(|data: &[u8]| {
     let Some((&sel, frame)) = data.split_first() else {
@@ -61,7 +44,7 @@ fuzz_target!(|data: &[u8]| {
         app_events: [true; 3],
         ..WorkerConfig::default()
     };
-    let mut w = Worker::new(0, engine(), Default::default(), sender, cfg).unwrap();
+    let mut w = Worker::new(0, common::engine(RULES), Default::default(), sender, cfg).unwrap();
     // The same frame twice: the second sees the flow the first created.
     w.process(link, 1, 1, frame);
     w.process(link, 2, 2, frame);

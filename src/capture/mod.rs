@@ -2,6 +2,8 @@
 //! live capture ([`live`]) reads interfaces through libpcap (TPACKET_V3 rings on Linux, with
 //! PACKET_FANOUT in workers mode) behind the same [`PacketSource`] trait.
 
+use std::collections::HashSet;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use crate::decode::LinkType;
@@ -37,71 +39,64 @@ pub struct Inputs {
 /// only regular files are read (a FIFO named `x.pcap` would block the replay). A path that
 /// cannot be used is reported in [`Inputs::failed`] and the others are still expanded.
 pub fn expand_inputs(paths: &[PathBuf]) -> Inputs {
-    use std::collections::HashSet;
-    use std::os::unix::fs::MetadataExt;
-
-    fn walk(dir: &Path, seen: &mut HashSet<(u64, u64)>, out: &mut Inputs) {
-        let entries = match std::fs::read_dir(dir) {
-            Ok(rd) => rd,
-            Err(e) => {
-                out.failed.push(format!("{}: {e}", dir.display()));
-                return;
-            }
-        };
-        let mut entries: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
-        entries.sort();
-        for p in entries {
-            // Follows symlinks: a link to a capture is read, a dangling one is reported.
-            let meta = match std::fs::metadata(&p) {
-                Ok(m) => m,
-                Err(e) => {
-                    out.failed.push(format!("{}: {e}", p.display()));
-                    continue;
-                }
-            };
-            if meta.is_dir() {
-                if seen.insert((meta.dev(), meta.ino())) {
-                    walk(&p, seen, out);
-                }
-                continue;
-            }
-            let wanted = p
-                .extension()
-                .and_then(|e| e.to_str())
-                .is_some_and(|e| PCAP_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()));
-            if !wanted {
-                continue;
-            }
-            if !meta.is_file() {
-                out.failed
-                    .push(format!("{}: not a regular file, skipped", p.display()));
-            } else if seen.insert((meta.dev(), meta.ino())) {
-                out.files.push(p);
-            }
-        }
-    }
     let mut out = Inputs::default();
     let mut seen = HashSet::new();
     for p in paths {
-        let meta = match std::fs::metadata(p) {
-            Ok(m) => m,
-            Err(e) => {
-                out.failed.push(format!("{}: {e}", p.display()));
-                continue;
-            }
-        };
-        if meta.is_dir() {
-            if seen.insert((meta.dev(), meta.ino())) {
-                walk(p, &mut seen, &mut out);
-            }
-        } else if !meta.is_file() {
-            out.failed
-                .push(format!("{}: not a regular file, skipped", p.display()));
-        } else if seen.insert((meta.dev(), meta.ino())) {
-            out.files.push(p.clone());
-        }
+        // Named files are read whatever their extension.
+        visit(p, true, &mut seen, &mut out);
     }
     out
+}
+
+/// Adds `p` (following symlinks): a directory is walked once, a regular file read once; a
+/// path that cannot be used is reported. `named`: given on the command line, not found in a
+/// directory (where only capture extensions are taken).
+fn visit(p: &Path, named: bool, seen: &mut HashSet<(u64, u64)>, out: &mut Inputs) {
+    let wanted = named
+        || p.extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| PCAP_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()));
+    let meta = match std::fs::metadata(p) {
+        Ok(m) => m,
+        Err(e) => {
+            // A dangling link or unreadable entry matters only where a capture was expected.
+            if wanted {
+                out.failed.push(format!("{}: {e}", p.display()));
+            }
+            return;
+        }
+    };
+    if meta.is_dir() {
+        if seen.insert((meta.dev(), meta.ino())) {
+            walk(p, seen, out);
+        }
+        return;
+    }
+    if !wanted {
+        return;
+    }
+    if !meta.is_file() {
+        out.failed
+            .push(format!("{}: not a regular file, skipped", p.display()));
+    } else if seen.insert((meta.dev(), meta.ino())) {
+        out.files.push(p.to_path_buf());
+    }
+}
+
+/// Visits a directory's entries in sorted order.
+fn walk(dir: &Path, seen: &mut HashSet<(u64, u64)>, out: &mut Inputs) {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) => {
+            out.failed.push(format!("{}: {e}", dir.display()));
+            return;
+        }
+    };
+    let mut entries: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    entries.sort();
+    for p in entries {
+        visit(&p, false, seen, out);
+    }
 }
 
 /// A libpcap packet time in microseconds since the epoch.

@@ -854,6 +854,25 @@ mod tests {
 
     fn nop(_: &mut Flow, _: EndReason) {}
 
+    /// Plays the three-way handshake of client port `port` to server port 80.
+    fn handshake(
+        t: &mut FlowTable,
+        c: [u8; 4],
+        s: [u8; 4],
+        port: u16,
+        ended: &mut impl FnMut(&mut Flow, EndReason),
+    ) {
+        let steps = [
+            (c, s, port, 80, "S"),
+            (s, c, 80, port, "SA"),
+            (c, s, port, 80, "A"),
+        ];
+        for (i, (src, dst, sp, dp, fl)) in steps.into_iter().enumerate() {
+            let f = tcp(src, dst, sp, dp, fl);
+            t.track(&decode(LinkType::Raw, &f).unwrap(), i as i64, true, ended);
+        }
+    }
+
     #[test]
     fn handshake_direction_and_established() {
         let mut t = FlowTable::new(FlowConfig::default(), 0);
@@ -972,22 +991,7 @@ mod tests {
         let mut record = |f: &mut Flow, _: EndReason| ended.borrow_mut().push(f.client.1);
         // Port 1: established. Port 2: established then reset. Port 3: UDP, one way.
         for port in [1u16, 2] {
-            for (i, (src, dst, sp, dp, fl)) in [
-                (c, s, port, 80, "S"),
-                (s, c, 80, port, "SA"),
-                (c, s, port, 80, "A"),
-            ]
-            .into_iter()
-            .enumerate()
-            {
-                let f = tcp(src, dst, sp, dp, fl);
-                t.track(
-                    &decode(LinkType::Raw, &f).unwrap(),
-                    i as i64,
-                    true,
-                    &mut record,
-                );
-            }
+            handshake(&mut t, c, s, port, &mut record);
         }
         let rst = tcp(c, s, 2, 80, "RA");
         t.track(&decode(LinkType::Raw, &rst).unwrap(), 10, true, &mut record);
@@ -1044,23 +1048,8 @@ mod tests {
             },
             0,
         );
-        let (c, s) = ([10, 0, 0, 1], [10, 0, 0, 2]);
-        for (i, (src, dst, sp, dp, fl)) in [
-            (c, s, 4000, 80, "S"),
-            (s, c, 80, 4000, "SA"),
-            (c, s, 4000, 80, "A"),
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            let f = tcp(src, dst, sp, dp, fl);
-            t.track(
-                &decode(LinkType::Raw, &f).unwrap(),
-                i as i64,
-                true,
-                &mut nop,
-            );
-        }
+        let s = [10, 0, 0, 2];
+        handshake(&mut t, [10, 0, 0, 1], s, 4000, &mut nop);
         // A flood of SYNs from other hosts, all newer than the session's last packet.
         let mut evicted_session = false;
         for i in 0..5_000u32 {
