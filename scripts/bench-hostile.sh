@@ -12,6 +12,7 @@
 # Targets: every flood at >= 50% of the standard packet rate; peak RSS within the standard
 # run's + the configured caps (stream and defrag memcaps of all workers) + 10%.
 # Usage: scripts/bench-hostile.sh [WORKERS] [TIMEOUT]
+# BIN=path/to/sekimori compares another build on the same inputs (default: target/release).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 workers=${1:-2}
@@ -20,7 +21,7 @@ shared=../shared
 rules=$shared/signatures/et-open
 [ -d "$rules" ] || { echo "bench-hostile: $rules not found" >&2; exit 1; }
 cargo build --release --locked --quiet --bin sekimori --example hostile_inputs
-bin=target/release/sekimori
+bin=${BIN:-target/release/sekimori}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 target/release/examples/hostile_inputs "$work/in" > /dev/null

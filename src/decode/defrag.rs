@@ -293,10 +293,14 @@ impl Defragmenter {
         let base = out.len();
         out.resize(base + total, 0);
         // Fragments are already overlap-resolved, so writing them in offset order is exact.
+        // Data past the end the last fragment announced (a fragment sent beyond it) is not
+        // part of the datagram.
         for (off, data) in &d.frags {
             let start = base + *off as usize;
-            let n = data.len().min(out.len() - start);
-            out[start..start + n].copy_from_slice(&data[..n]);
+            let n = data.len().min(out.len().saturating_sub(start));
+            if n > 0 {
+                out[start..start + n].copy_from_slice(&data[..n]);
+            }
         }
         debug_assert!(version != 4 || checksum::ipv4_header_ok(&out[..d.header.len()]));
         true
@@ -497,5 +501,46 @@ mod tests {
         d.add(&p, 100_000_000, &mut out);
         assert_eq!(d.pending(), 1);
         assert_eq!(d.used(), DATAGRAM_OVERHEAD + 64);
+    }
+
+    /// One IPv4 fragment of UDP datagram `id`: `off` in 8-byte units.
+    fn frag(off: u16, more: bool, payload: &[u8], id: u16) -> Vec<u8> {
+        let mut h = etherparse::Ipv4Header::new(
+            payload.len() as u16,
+            64,
+            etherparse::IpNumber::UDP,
+            [10, 0, 0, 1],
+            [10, 0, 0, 2],
+        )
+        .unwrap();
+        h.identification = id;
+        h.more_fragments = more;
+        h.fragment_offset = etherparse::IpFragOffset::try_new(off).unwrap();
+        h.header_checksum = h.calc_header_checksum();
+        let mut out = Vec::new();
+        h.write(&mut out).unwrap();
+        out.extend_from_slice(payload);
+        out
+    }
+
+    #[test]
+    fn a_fragment_beyond_the_announced_end_is_left_out() {
+        // Found by the flow_timing fuzz target: a last fragment announcing the end at 32,
+        // data at 8..40, then an empty last fragment moving the end to 8, then the first
+        // fragment: the datagram completes with queued data past its end.
+        let mut d = Defragmenter::new(DefragConfig::default());
+        let mut out = Vec::new();
+        for (f, done) in [
+            (frag(3, false, &[3; 8], 5), false),
+            (frag(1, true, &[1; 32], 5), false),
+            (frag(1, false, &[], 5), false),
+            (frag(0, true, &[0; 8], 5), true),
+        ] {
+            let p = decode(LinkType::Raw, &f).unwrap();
+            assert!(p.fragment);
+            assert_eq!(d.add(&p, 0, &mut out), done);
+        }
+        assert_eq!(out.len(), 20 + 8);
+        assert_eq!(&out[20..], &[0; 8]);
     }
 }
