@@ -27,6 +27,10 @@ fn main() -> std::io::Result<()> {
         "pcre-stream.pcap",
         hostile::backtracking_stream(3000, 1400, T0),
     )?;
+    pcap(
+        "nul-flood.pcap",
+        hostile::repeated_byte_stream(0, 3000, 1400, T0),
+    )?;
     pcap("header-flood.pcap", hostile::header_flood(100_000, 20, T0))?;
     pcap(
         "overlap-flood.pcap",

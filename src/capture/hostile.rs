@@ -75,7 +75,14 @@ pub fn fragment_flood(n: u32, t0: Micros, gap: Micros) -> impl Iterator<Item = F
 /// by `!`: the input of a catastrophically backtracking pattern such as `/(a+)+$/`, behind a
 /// content (`a`) that occurs at every byte.
 pub fn backtracking_stream(segments: usize, seg_len: usize, t0: Micros) -> Vec<Frame> {
-    let mut payload = vec![b'a'; seg_len.max(2)];
+    repeated_byte_stream(b'a', segments, seg_len, t0)
+}
+
+/// One TCP session whose client sends `segments` segments of `seg_len` copies of `byte`, each
+/// ending in `!`. With `0x00` or `0x90` (a NOP sled) this is also the worst case for the
+/// prefilter: vendor packs have many literals that are runs of those bytes.
+pub fn repeated_byte_stream(byte: u8, segments: usize, seg_len: usize, t0: Micros) -> Vec<Frame> {
+    let mut payload = vec![byte; seg_len.max(2)];
     *payload.last_mut().expect("not empty") = b'!';
     let mut s = TcpSession::open(
         (Ipv4Addr::new(198, 51, 100, 7), 40_000),
@@ -92,7 +99,7 @@ pub fn backtracking_stream(segments: usize, seg_len: usize, t0: Micros) -> Vec<F
 /// after a content found at every byte, on the stream and on the packet.
 pub const BACKTRACKING_RULES: &str = "\
 alert tcp any any -> any any (msg:\"hostile: nested quantifier on the stream\"; flow:established,to_server; content:\"a\"; pcre:\"/(a+)+$/\"; sid:9900001; rev:1;)
-alert tcp any any -> any any (msg:\"hostile: nested quantifier, relative\"; flow:established,to_server; content:\"aa\"; pcre:\"/(a|aa)+$/R\"; sid:9900002; rev:1;)
+alert tcp any any -> any any (msg:\"hostile: nested quantifier, relative\"; flow:established,to_server; content:\"a\"; pcre:\"/(a|aa)+$/R\"; sid:9900002; rev:1;)
 ";
 
 /// `sessions` HTTP sessions, each one request whose header block has `lines` header lines
