@@ -92,7 +92,14 @@ fn walk(dir: &Path, seen: &mut HashSet<(u64, u64)>, out: &mut Inputs) {
             return;
         }
     };
-    let mut entries: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    let mut paths = Vec::new();
+    for e in entries {
+        match e {
+            Ok(e) => paths.push(e.path()),
+            Err(e) => out.failed.push(format!("{}: {e}", dir.display())),
+        }
+    }
+    let mut entries = paths;
     entries.sort();
     for p in entries {
         visit(&p, false, seen, out);

@@ -337,25 +337,7 @@ mod tests {
         bounds.push(l4.len());
         bounds
             .windows(2)
-            .map(|w| {
-                let part = &l4[w[0]..w[1]];
-                let mut h = etherparse::Ipv4Header::new(
-                    part.len() as u16,
-                    64,
-                    etherparse::IpNumber::UDP,
-                    [10, 0, 0, 1],
-                    [10, 0, 0, 2],
-                )
-                .unwrap();
-                h.identification = id;
-                h.more_fragments = w[1] != l4.len();
-                h.fragment_offset = etherparse::IpFragOffset::try_new((w[0] / 8) as u16).unwrap();
-                h.header_checksum = h.calc_header_checksum();
-                let mut out = Vec::new();
-                h.write(&mut out).unwrap();
-                out.extend_from_slice(part);
-                out
-            })
+            .map(|w| frag((w[0] / 8) as u16, w[1] != l4.len(), &l4[w[0]..w[1]], id))
             .collect()
     }
 

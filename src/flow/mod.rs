@@ -273,20 +273,15 @@ impl Flow {
 
     /// Idle timeout in the flow's current state.
     fn timeout_secs(&self, cfg: &FlowConfig, emergency: bool) -> u32 {
-        let t = &cfg.timeouts[ProtoClass::of(self.proto) as usize];
-        let closed = self.proto == 6
-            && (self.tcp == TcpState::Closed || (self.tcp == TcpState::Closing && self.fins == 3));
-        match (
-            closed,
-            self.established() || self.session_established(),
-            emergency,
-        ) {
-            (true, _, false) => t.closed,
-            (true, _, true) => t.emergency_closed,
-            (false, true, false) => t.established,
-            (false, true, true) => t.emergency_established,
-            (false, false, false) => t.new,
-            (false, false, true) => t.emergency_new,
+        let list = self.list();
+        let t = &cfg.timeouts[usize::from(list / 3)];
+        match (list % 3, emergency) {
+            (2, false) => t.closed,
+            (2, true) => t.emergency_closed,
+            (1, false) => t.established,
+            (1, true) => t.emergency_established,
+            (_, false) => t.new,
+            (_, true) => t.emergency_new,
         }
     }
 
