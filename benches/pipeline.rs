@@ -11,7 +11,6 @@ use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
-use sekimori::capture::synth::{Frame, TcpSession};
 use sekimori::decode::{decode, LinkType};
 use sekimori::detect::mpm::MpmBuilder;
 use sekimori::detect::rules::classification::Classifications;
@@ -22,6 +21,7 @@ use sekimori::flow::{FlowConfig, FlowTable};
 use sekimori::output::eve::{render_alert, AlertInput};
 use sekimori::output::{Backpressure, EveTarget, EveWriter};
 use sekimori::runtime::worker::{ChecksumMode, Worker, WorkerConfig};
+use sekimori::testgen::synth::{Frame, TcpSession};
 use sekimori::tune::{AlertFacts, Decision, SigInfo, Tuner};
 
 /// 200 HTTP-like sessions between distinct hosts.

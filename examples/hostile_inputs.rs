@@ -6,8 +6,8 @@
 
 use std::path::PathBuf;
 
-use sekimori::capture::hostile;
-use sekimori::capture::synth::write_pcap;
+use sekimori::testgen::hostile;
+use sekimori::testgen::synth::write_pcap;
 
 const T0: i64 = 1_764_000_000_000_000;
 

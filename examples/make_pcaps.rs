@@ -7,7 +7,7 @@
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
-use sekimori::capture::synth::{
+use sekimori::testgen::synth::{
     dns_query, tls_client_hello, udp_frame, write_pcap, Frame, TcpSession,
 };
 

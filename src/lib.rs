@@ -21,10 +21,13 @@
 pub mod applayer;
 pub mod capture;
 pub mod cli;
+pub mod common;
 pub mod config;
 pub mod decode;
 pub mod detect;
 pub mod flow;
 pub mod output;
 pub mod runtime;
+pub mod stats;
+pub mod testgen;
 pub mod tune;

@@ -9,13 +9,13 @@ use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use sekimori::capture::synth::{udp_frame, TcpSession};
 use sekimori::decode::LinkType;
 use sekimori::detect::rules::classification::Classifications;
 use sekimori::detect::rules::{parse::parse_rule, Vars};
 use sekimori::detect::Engine;
 use sekimori::output::{Backpressure, EveTarget, EveWriter};
 use sekimori::runtime::worker::{ChecksumMode, Worker, WorkerConfig};
+use sekimori::testgen::synth::{udp_frame, TcpSession};
 
 struct Counting;
 

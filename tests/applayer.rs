@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use sekimori::capture::synth::{tls_client_hello, write_pcap, Frame, TcpSession};
+use sekimori::testgen::synth::{tls_client_hello, write_pcap, Frame, TcpSession};
 use std::io::Write;
 use std::net::Ipv4Addr;
 
@@ -134,7 +134,7 @@ alert dns any any -> any any (msg:"dns over tcp"; dns.query; content:"tunnel.exa
             .send(false, b"220 mail.example ESMTP ready\r\n")
             .send(true, b"HELLO again\r\n");
     }));
-    let q = sekimori::capture::synth::dns_query(7, "data.tunnel.example");
+    let q = sekimori::testgen::synth::dns_query(7, "data.tunnel.example");
     let mut framed = (q.len() as u16).to_be_bytes().to_vec();
     framed.extend_from_slice(&q);
     frames.extend(session(53, |s| {
@@ -193,10 +193,10 @@ alert dns any any -> any any (msg:"first sighting"; dns.query; dataset:set,seen-
     let q = |port: u16, id: u16, name: &str| {
         (
             1_000_000 + i64::from(id) * 1000,
-            sekimori::capture::synth::udp_frame(
+            sekimori::testgen::synth::udp_frame(
                 (c, port),
                 (s, 53),
-                &sekimori::capture::synth::dns_query(id, name),
+                &sekimori::testgen::synth::dns_query(id, name),
             ),
         )
     };

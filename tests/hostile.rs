@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use sekimori::capture::synth::{write_pcap, TcpSession};
+use sekimori::testgen::synth::{write_pcap, TcpSession};
 use std::net::Ipv4Addr;
 
 fn stderr(out: &std::process::Output) -> String {
@@ -57,8 +57,8 @@ fn a_content_longer_than_hyperscan_literals_loads_and_matches_across_segments() 
 
 #[test]
 fn a_backtracking_pcre_on_a_stream_is_cut_at_the_limit_and_counted() {
-    let frames = sekimori::capture::hostile::backtracking_stream(50, 1400, 1_000_000);
-    let (out, events) = replay_frames(sekimori::capture::hostile::BACKTRACKING_RULES, &frames);
+    let frames = sekimori::testgen::hostile::backtracking_stream(50, 1400, 1_000_000);
+    let (out, events) = replay_frames(sekimori::testgen::hostile::BACKTRACKING_RULES, &frames);
     let err = stderr(&out);
     assert!(out.status.success(), "{err}");
     assert!(alert_sids(&events).is_empty());
@@ -74,7 +74,7 @@ fn a_backtracking_pcre_on_a_stream_is_cut_at_the_limit_and_counted() {
 
 #[test]
 fn a_header_flood_is_cut_with_an_event_a_rule_can_match() {
-    let frames = sekimori::capture::hostile::header_flood(20_000, 1, 1_000_000);
+    let frames = sekimori::testgen::hostile::header_flood(20_000, 1, 1_000_000);
     let rules = "alert http any any -> any any (msg:\"too many headers\"; app-layer-event:http.request_too_many_headers; sid:7;)\n\
                  alert http any any -> any any (msg:\"host\"; http.host; content:\"victim.example\"; sid:8;)\n";
     let (out, events) = replay_frames(rules, &frames);
@@ -88,8 +88,8 @@ fn a_header_flood_is_cut_with_an_event_a_rule_can_match() {
 fn syn_and_fragment_floods_past_the_tables_are_counted_not_lost() {
     let dir = tempfile::tempdir().unwrap();
     let pcap = dir.path().join("flood.pcap");
-    let mut frames: Vec<_> = sekimori::capture::hostile::syn_flood(30_000, 1_000_000, 2).collect();
-    frames.extend(sekimori::capture::hostile::fragment_flood(
+    let mut frames: Vec<_> = sekimori::testgen::hostile::syn_flood(30_000, 1_000_000, 2).collect();
+    frames.extend(sekimori::testgen::hostile::fragment_flood(
         30_000, 1_100_000, 2,
     ));
     write_pcap(&pcap, &frames).unwrap();

@@ -150,7 +150,7 @@ fn committed_pcaps_match_their_generator() {
     let dir = tempfile::tempdir().unwrap();
     for (name, frames) in make_pcaps::scenarios() {
         let fresh = dir.path().join(name);
-        sekimori::capture::synth::write_pcap(&fresh, &frames).unwrap();
+        sekimori::testgen::synth::write_pcap(&fresh, &frames).unwrap();
         let committed = std::fs::read(root().join("pcaps").join(name)).unwrap();
         assert!(
             std::fs::read(&fresh).unwrap() == committed,
@@ -474,7 +474,7 @@ fn flow_events_report_each_flow_once() {
 
 #[test]
 fn stream_rule_completing_segments_after_its_fast_pattern_still_alerts() {
-    use sekimori::capture::synth::TcpSession;
+    use sekimori::testgen::synth::TcpSession;
     // The fast pattern (the longest content) arrives 2,000 bytes before the content that
     // completes the match: the later chunk's prefilter must still report it.
     let rule = "alert tcp any any -> any any (msg:\"split\"; flow:to_server; content:\"FASTPATTERN-MARKER\"; content:\"tail\"; distance:0; sid:7; rev:1;)";

@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use sekimori::capture::synth::{write_pcap, Frame, TcpSession};
+use sekimori::testgen::synth::{write_pcap, Frame, TcpSession};
 use std::net::Ipv4Addr;
 
 const RULES: &str = r#"alert tcp any any -> any 80 (msg:"split"; flow:established,to_server; content:"EVIL-PAYLOAD-MARKER"; sid:1;)

@@ -128,7 +128,7 @@ fn tuning_threshold_replaces_the_rules_own() {
         .map(|i| {
             (
                 1_700_000_000_000_000 + i * 1000,
-                sekimori::capture::synth::udp_frame(
+                sekimori::testgen::synth::udp_frame(
                     ("10.0.0.1".parse().unwrap(), 4000 + i as u16),
                     ("10.0.0.2".parse().unwrap(), 9),
                     b"ping",

@@ -3,8 +3,8 @@
 //! for forwarding in inline mode.
 
 use crate::capture::PacketSource;
+use crate::common::time::Micros;
 use crate::decode::LinkType;
-use crate::flow::Micros;
 
 /// Kernel buffer for a receiving handle.
 const BUFFER: i32 = 32 << 20;

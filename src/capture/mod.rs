@@ -6,12 +6,10 @@ use std::collections::HashSet;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
+use crate::common::time::Micros;
 use crate::decode::LinkType;
-use crate::flow::Micros;
 
-pub mod hostile;
 pub mod live;
-pub mod synth;
 
 /// A source of captured frames.
 pub trait PacketSource {

@@ -80,7 +80,7 @@ pub struct HostOsPolicySection {
 
 impl HostOsPolicySection {
     /// The compiled map.
-    pub fn build(&self) -> Result<crate::flow::hostpolicy::HostPolicies, String> {
+    pub fn build(&self) -> Result<crate::common::hostpolicy::HostPolicies, String> {
         let mut entries = Vec::new();
         for (policy, nets) in [
             (OverlapPolicy::First, &self.first),
@@ -91,7 +91,7 @@ impl HostOsPolicySection {
         ] {
             entries.extend(nets.iter().map(|n| (policy, n.clone())));
         }
-        crate::flow::hostpolicy::HostPolicies::new(&entries)
+        crate::common::hostpolicy::HostPolicies::new(&entries)
     }
 }
 

@@ -9,11 +9,11 @@
 
 use std::collections::{HashMap, VecDeque};
 
+use crate::common::bufpool;
+use crate::common::net::addr_key;
+use crate::common::overlap::{resolve_overlap, OverlapPolicy};
+use crate::common::time::Micros;
 use crate::decode::{checksum, Packet};
-use crate::detect::rules::header::addr_key;
-use crate::flow::bufpool;
-use crate::flow::stream::{resolve_overlap, OverlapPolicy};
-use crate::flow::Micros;
 
 /// Defragmentation limits (`[defrag]` config section).
 #[derive(Clone, Debug)]
@@ -27,7 +27,7 @@ pub struct DefragConfig {
     /// Fragments accepted per datagram.
     pub max_fragments: usize,
     /// Overlap policy by receiving network (`policy` where none matches).
-    pub hosts: std::sync::Arc<crate::flow::hostpolicy::HostPolicies>,
+    pub hosts: std::sync::Arc<crate::common::hostpolicy::HostPolicies>,
 }
 
 impl Default for DefragConfig {
@@ -467,7 +467,7 @@ mod tests {
         };
         let mut d = Defragmenter::new(cfg);
         let mut out = Vec::new();
-        let frames: Vec<_> = crate::capture::hostile::fragment_flood(200_000, 0, 10).collect();
+        let frames: Vec<_> = crate::testgen::hostile::fragment_flood(200_000, 0, 10).collect();
         for (ts, f) in &frames {
             let p = decode(LinkType::Ethernet, f).unwrap();
             assert!(!d.add(&p, *ts, &mut out));
@@ -476,7 +476,7 @@ mod tests {
         // Tiny fragments count with their bookkeeping: far fewer than 200,000 are held.
         assert!(d.stats.refused > 150_000, "{:?}", d.stats);
         // Past the timeout, the next fragment's sweep frees everything held.
-        let (_, late) = crate::capture::hostile::fragment_flood(1, 100_000_000, 0)
+        let (_, late) = crate::testgen::hostile::fragment_flood(1, 100_000_000, 0)
             .next()
             .unwrap();
         let p = decode(LinkType::Ethernet, &late).unwrap();

@@ -1208,4 +1208,24 @@ mod tests {
         assert!(p.fragment);
         assert!(!p.has_ports());
     }
+
+    #[test]
+    fn session_frames_decode_with_consistent_sequence_numbers() {
+        let c = (std::net::Ipv4Addr::new(10, 0, 0, 1), 40_000);
+        let s = (std::net::Ipv4Addr::new(192, 0, 2, 1), 80);
+        let mut sess = crate::testgen::synth::TcpSession::open(c, s, 1_000_000);
+        sess.send(true, b"GET / HTTP/1.1\r\n\r\n")
+            .send(false, b"HTTP/1.1 200 OK\r\n\r\n");
+        let frames = sess.close();
+        assert_eq!(frames.len(), 3 + 4 + 3);
+        let p: Vec<_> = frames
+            .iter()
+            .map(|(_, f)| decode(LinkType::Ethernet, f).unwrap())
+            .collect();
+        assert_eq!(p[0].tcp.unwrap().flags, tcp_flags::SYN);
+        assert_eq!(p[1].tcp.unwrap().ack, p[0].tcp.unwrap().seq + 1);
+        assert_eq!(p[3].payload, b"GET / HTTP/1.1\r\n\r\n");
+        assert_eq!(p[4].tcp.unwrap().ack, p[3].tcp.unwrap().seq + 18);
+        assert!(p.iter().all(|x| x.verify_checksums().is_ok()));
+    }
 }

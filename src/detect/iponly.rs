@@ -10,7 +10,7 @@
 //! checked on every lookup, as before. Candidates are verified by the full header match, so
 //! the index only has to be complete, never exact.
 
-use super::intervals::IntervalIndex;
+use crate::common::intervals::IntervalIndex;
 
 /// A rule's address sides: (engine index, source ranges, destination ranges, bidirectional).
 pub type Entry<'a> = (u32, &'a [(u128, u128)], &'a [(u128, u128)], bool);

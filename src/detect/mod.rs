@@ -36,20 +36,9 @@ pub mod stream_event {
             _ => return None,
         })
     }
-
-    /// The bit a TCP validation refusal raises.
-    pub fn of_refusal(r: crate::flow::tcp::Refusal) -> u8 {
-        use crate::flow::tcp::Refusal;
-        match r {
-            Refusal::InvalidTimestamp => INVALID_TIMESTAMP,
-            Refusal::SynAckWrongAck => SYNACK_WRONG_ACK,
-            Refusal::OutOfWindow | Refusal::RstOutOfWindow => OUT_OF_WINDOW,
-        }
-    }
 }
 pub mod flowbits;
 pub mod inspect;
-pub mod intervals;
 pub mod iponly;
 pub mod mpm;
 pub mod mpmgroup;
@@ -71,12 +60,12 @@ use hyperscan::Scratch;
 use std::sync::Arc;
 
 use crate::applayer::{AppProto, Buf, TxRef};
+use crate::common::net::addr_key;
+use crate::common::time::Micros;
 use crate::decode::Packet;
-use crate::flow::Micros;
 use flowbits::{FlowBits, FlowbitCond};
 use inspect::Step;
 use rules::classification::Classifications;
-use rules::header::addr_key;
 use rules::keywords::{Cmp, CsumKind, FlowbitOp, PacketCond, StreamSide, ThresholdSpec};
 use rules::{Action, AddrSet, Buffer, Content, FastPattern, FlowMatch, PortSet, Rule, Target, L4};
 use transform::Transform;

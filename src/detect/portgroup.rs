@@ -3,8 +3,8 @@
 //! at every boundary of the rules' sets; each interval lists, in engine order, the rules
 //! covering it (rules on any port, and bidirectional rules, are in every interval).
 
-use super::intervals::IntervalIndex;
 use super::rules::PortSet;
+use crate::common::intervals::IntervalIndex;
 
 /// The index.
 #[derive(Debug, Default)]

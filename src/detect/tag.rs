@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use crate::flow::Micros;
+use crate::common::time::Micros;
 
 /// What a tag follows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

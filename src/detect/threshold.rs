@@ -9,9 +9,9 @@ use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
 use std::sync::Mutex;
 
-use crate::detect::rules::header::addr_key;
+use crate::common::net::addr_key;
+use crate::common::time::Micros;
 use crate::detect::rules::keywords::{ThresholdKind, ThresholdSpec, Track, UniqueOn};
-use crate::flow::Micros;
 
 const SHARDS: usize = 16;
 

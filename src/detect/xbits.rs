@@ -10,8 +10,8 @@ use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
 use std::sync::Mutex;
 
-use crate::detect::rules::header::addr_key;
-use crate::flow::Micros;
+use crate::common::net::addr_key;
+use crate::common::time::Micros;
 
 const SHARDS: usize = 16;
 

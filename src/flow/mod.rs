@@ -5,19 +5,16 @@
 //! is full, idle flows are evicted first, and a packet that still finds no room is inspected
 //! without flow state and counted.
 
-pub mod bufpool;
-pub mod hostpolicy;
 pub mod stream;
 pub mod tcp;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 
+use crate::common::net::addr_key;
 use crate::decode::{tcp_flags, Packet};
-use crate::detect::rules::header::addr_key;
 
-/// Timestamp in microseconds since the Unix epoch.
-pub type Micros = i64;
+pub use crate::common::time::Micros;
 
 /// Flow table settings (from the `[flow]` config section).
 #[derive(Clone, Debug)]
@@ -31,7 +28,7 @@ pub struct FlowConfig {
     /// TCP reassembly settings.
     pub stream: stream::StreamConfig,
     /// Overlap policy by receiving network.
-    pub hosts: std::sync::Arc<hostpolicy::HostPolicies>,
+    pub hosts: std::sync::Arc<crate::common::hostpolicy::HostPolicies>,
     /// Refuse TCP data starting past the receiver's advertised window (inline mode); when
     /// false, one extra window of slack absorbs window updates the capture missed.
     pub strict_window: bool,

@@ -33,6 +33,16 @@ pub enum Refusal {
 }
 
 impl Refusal {
+    /// The `stream-event` bit (of [`crate::detect::stream_event`]) the refusal raises.
+    pub fn stream_event(self) -> u8 {
+        use crate::detect::stream_event::*;
+        match self {
+            Refusal::InvalidTimestamp => INVALID_TIMESTAMP,
+            Refusal::SynAckWrongAck => SYNACK_WRONG_ACK,
+            Refusal::OutOfWindow | Refusal::RstOutOfWindow => OUT_OF_WINDOW,
+        }
+    }
+
     /// The EVE anomaly event: `stream.` + the `stream-event` name rules match it by.
     pub fn anomaly_name(self) -> &'static str {
         match self {

@@ -576,14 +576,14 @@ pub struct StatsInput<'a> {
     /// Engine reloads done and failed.
     pub reloads: (u64, u64),
     /// Merged worker counters.
-    pub workers: Option<&'a crate::runtime::worker::WorkerStats>,
+    pub workers: Option<&'a crate::stats::WorkerStats>,
 }
 
 /// Renders an EVE `stats` event: Suricata's field names where they exist; sekimori's own
 /// counters (ring drops, reloads, EVE drops, suppressed and thresholded alerts by tuning) go
 /// in the `sekimori` extension object.
 pub fn render_stats(out: &mut Vec<u8>, s: &StatsInput<'_>) {
-    let d = crate::runtime::worker::WorkerStats::default();
+    let d = crate::stats::WorkerStats::default();
     let w = s.workers.unwrap_or(&d);
     out.extend_from_slice(b"{\"timestamp\":");
     push_timestamp(out, s.ts);

@@ -15,10 +15,10 @@ use std::time::{Duration, Instant};
 use rtrb::{Consumer, Producer, RingBuffer};
 
 use crate::capture::{expand_inputs, PacketSource, PcapFile};
+use crate::common::time::Micros;
 use crate::decode::{dispatch_hash, LinkType};
 use crate::detect::threshold::Thresholds;
 use crate::detect::Engine;
-use crate::flow::Micros;
 use crate::output::{Backpressure, EveTarget, EveWriter, WriterStats};
 use worker::{Worker, WorkerConfig, WorkerStats};
 

@@ -6,22 +6,23 @@ use std::sync::Arc;
 
 use crate::applayer::dns::{self, DnsMessage};
 use crate::applayer::http::Phase;
-use crate::applayer::{AppConfig, AppProto, AppState, AppStats, TxRef};
-use crate::decode::defrag::{DefragConfig, DefragStats, Defragmenter};
+use crate::applayer::{AppConfig, AppProto, AppState, TxRef};
+use crate::decode::defrag::{DefragConfig, Defragmenter};
 use crate::decode::tcp_flags;
-use crate::decode::{self, decode, DecodeError, LinkType};
+use crate::decode::{self, decode, LinkType};
 use crate::detect::rules::{Action, Target};
 use crate::detect::tag::{HostTags, TagScope, TagState};
 use crate::detect::threshold::{Subject, Thresholds};
 use crate::detect::xbits::XBits;
 use crate::detect::{stream_event, DetectCtx, Engine, FlowFacts, Sig, View};
 use crate::flow::stream::StreamEvents;
-use crate::flow::{EndReason, Flow, FlowConfig, FlowStats, FlowTable, Micros};
+use crate::flow::{EndReason, Flow, FlowConfig, FlowTable, Micros};
 use crate::output::eve::{
     blocks, render_alert, render_anomaly, render_app_event, render_flow_event, render_packet,
     AlertInput,
 };
 use crate::output::EveSender;
+pub use crate::stats::WorkerStats;
 use crate::tune::{AlertFacts, Decision, Tuned, Tuner};
 
 /// How checksums are treated.
@@ -44,127 +45,6 @@ pub use crate::output::eve::Tunnel;
 
 /// Packets sampled before `auto` decides.
 const AUTO_SAMPLE: u64 = 1000;
-
-/// Counters of one worker; summed into the run's stats.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct WorkerStats {
-    /// Packets handed to this worker.
-    pub packets: u64,
-    /// Captured bytes.
-    pub bytes: u64,
-    /// Packets decoded and inspected.
-    pub inspected: u64,
-    /// Packets not inspected, by decode reason (index = position in [`DecodeError::ALL`]).
-    pub decode_errors: [u64; DecodeError::ALL.len()],
-
-    /// Defragmentation counters.
-    pub defrag: DefragStats,
-    /// Packets whose capture was shorter than their IP length.
-    pub truncated: u64,
-    /// Packets carrying decoder events (inspected; `decode-event` rules can match them).
-    pub decoder_events: u64,
-    /// Packets logged because a `tag` tagged their session or host.
-    pub tagged_packets: u64,
-    /// Packets decoded from inside a tunnel (IP-in-IP, GRE, VXLAN).
-    pub tunneled: u64,
-    /// Packets with a bad checksum while validating.
-    pub bad_checksum: u64,
-    /// Packets skipped because their flow matched a `pass` rule.
-    pub passed: u64,
-    /// Packets dropped inline (IPS) by a drop/reject rule or a dropped flow.
-    pub dropped: u64,
-    /// Of those, packets a `reject` rule answered (RST / ICMP unreachable).
-    pub rejected: u64,
-    /// Alerts raised.
-    pub alerts: u64,
-    /// TCP payload bytes reassembled and inspected on streams.
-    pub stream_bytes: u64,
-    /// TCP segments not reassembled because the stream memcap was reached.
-    pub stream_memcap: u64,
-    /// Stream events summed over ended flows.
-    pub stream_events: StreamEvents,
-    /// Matches not alerted because of threshold/detection_filter (the rule's or tuning's).
-    pub thresholded: u64,
-    /// Alerts suppressed by tuning.
-    pub suppressed: u64,
-    /// Alerts raised, by tuned severity (Informational, Medium, Serious, Critical); all zero
-    /// without tuning.
-    pub by_severity: [u64; 4],
-    /// EVE events lost to a full output queue (live mode only).
-    pub eve_dropped: u64,
-    /// Prefilter scan errors.
-    pub scan_errors: u64,
-    /// pcre searches stopped at PCRE2's match or depth limit (counted as no match).
-    pub pcre_limit_hits: u64,
-    /// Rule inspections skipped while the rule backed off on a flow after limit hits.
-    pub backoff_skips: u64,
-    /// Flow table counters.
-    pub flow: FlowStats,
-    /// App-layer counters.
-    pub app: AppStats,
-    /// Alerts per rule, by engine index.
-    pub per_sig: Vec<u64>,
-    /// Flows in the table when the snapshot was taken.
-    pub active_flows: u64,
-}
-
-impl WorkerStats {
-    /// Adds another worker's counters.
-    pub fn merge(&mut self, o: &WorkerStats) {
-        self.packets += o.packets;
-        self.bytes += o.bytes;
-        self.inspected += o.inspected;
-        for (a, b) in self.decode_errors.iter_mut().zip(o.decode_errors.iter()) {
-            *a += b;
-        }
-
-        let (d, e) = (&mut self.defrag, &o.defrag);
-        d.fragments += e.fragments;
-        d.reassembled += e.reassembled;
-        d.overlap_diff += e.overlap_diff;
-        d.timeouts += e.timeouts;
-        d.refused += e.refused;
-        d.unsupported += e.unsupported;
-        self.truncated += o.truncated;
-        self.decoder_events += o.decoder_events;
-        self.tagged_packets += o.tagged_packets;
-        self.tunneled += o.tunneled;
-        self.bad_checksum += o.bad_checksum;
-        self.passed += o.passed;
-        self.dropped += o.dropped;
-        self.rejected += o.rejected;
-        self.alerts += o.alerts;
-        self.stream_bytes += o.stream_bytes;
-        self.stream_memcap += o.stream_memcap;
-        self.stream_events.overlap_diff += o.stream_events.overlap_diff;
-        self.stream_events.gaps += o.stream_events.gaps;
-        self.stream_events.ooo_refused += o.stream_events.ooo_refused;
-        self.stream_events.depth_bytes += o.stream_events.depth_bytes;
-        self.thresholded += o.thresholded;
-        self.suppressed += o.suppressed;
-        for (a, b) in self.by_severity.iter_mut().zip(o.by_severity) {
-            *a += b;
-        }
-        self.eve_dropped += o.eve_dropped;
-        self.scan_errors += o.scan_errors;
-        self.pcre_limit_hits += o.pcre_limit_hits;
-        self.backoff_skips += o.backoff_skips;
-        self.flow.add(&o.flow);
-        self.app.merge(&o.app);
-        self.active_flows += o.active_flows;
-        if self.per_sig.len() < o.per_sig.len() {
-            self.per_sig.resize(o.per_sig.len(), 0);
-        }
-        for (a, b) in self.per_sig.iter_mut().zip(o.per_sig.iter()) {
-            *a += b;
-        }
-    }
-
-    /// Packets that were not inspected at all.
-    pub fn not_inspected(&self) -> u64 {
-        self.decode_errors.iter().sum()
-    }
-}
 
 /// Per-worker settings.
 #[derive(Clone, Debug)]
@@ -572,7 +452,7 @@ impl Worker {
                 stream_sizes: None,
                 now: ts,
                 app_proto: f.app.proto,
-                stream_events: refused.map_or(0, stream_event::of_refusal),
+                stream_events: refused.map_or(0, |r| r.stream_event()),
             },
             None => FlowFacts {
                 now: ts,

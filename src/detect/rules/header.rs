@@ -12,6 +12,8 @@ use std::sync::{Arc, Mutex};
 
 use ipnet::IpNet;
 
+use crate::common::net::addr_key;
+
 /// Largest nesting of variables (`$A` -> `$B` -> ...) before a loop is assumed.
 const MAX_VAR_DEPTH: usize = 16;
 
@@ -122,18 +124,6 @@ impl RangeSet {
     /// The intervals, sorted and disjoint.
     pub fn ranges(&self) -> &[(u128, u128)] {
         &self.ranges
-    }
-}
-
-/// Where IPv4 addresses sit in the shared address universe.
-const V4_MAPPED_BASE: u128 = 0xffff_0000_0000;
-
-/// Maps an address into the one universe used by [`AddrSet`].
-#[inline]
-pub fn addr_key(ip: IpAddr) -> u128 {
-    match ip {
-        IpAddr::V4(v4) => V4_MAPPED_BASE | u128::from(u32::from(v4)),
-        IpAddr::V6(v6) => u128::from(v6),
     }
 }
 
@@ -632,7 +622,7 @@ mod tests {
     #[test]
     fn a_large_home_net_is_folded_once_and_shared() {
         let mut vars = Vars::suricata_defaults();
-        let list = crate::capture::hostile::big_address_list(2000);
+        let list = crate::testgen::hostile::big_address_list(2000);
         vars.set_address("HOME_NET", &list);
         let first = parse_addr("$EXTERNAL_NET", &vars).unwrap();
         assert_eq!(first.ranges().len(), 2001);

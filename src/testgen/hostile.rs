@@ -8,8 +8,8 @@ use std::net::Ipv4Addr;
 
 use etherparse::PacketBuilder;
 
-use super::synth::{Frame, TcpSession};
-use crate::flow::Micros;
+use crate::common::time::Micros;
+use crate::testgen::synth::{Frame, TcpSession};
 
 const MAC_A: [u8; 6] = [0x02, 0, 0, 0, 0, 0x0a];
 const MAC_B: [u8; 6] = [0x02, 0, 0, 0, 0, 0x0b];

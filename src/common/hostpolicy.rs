@@ -10,9 +10,9 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use super::stream::OverlapPolicy;
-use crate::detect::intervals::IntervalIndex;
-use crate::detect::rules::header::addr_key;
+use crate::common::intervals::IntervalIndex;
+use crate::common::net::addr_key;
+use crate::common::overlap::OverlapPolicy;
 
 /// Overlap policy per receiving network.
 #[derive(Debug, Default)]
