@@ -96,7 +96,7 @@ fn check_schema(v: &jsonschema::Validator, e: &serde_json::Value) {
 /// them and returns the run's output and EVE events.
 pub fn replay_frames(
     rules: &str,
-    frames: &[sekimori::capture::synth::Frame],
+    frames: &[sekimori::testgen::synth::Frame],
 ) -> (Output, Vec<serde_json::Value>) {
     replay_frames_with(rules, frames, &[])
 }
@@ -104,14 +104,14 @@ pub fn replay_frames(
 /// [`replay_frames`] with extra command-line arguments.
 pub fn replay_frames_with(
     rules: &str,
-    frames: &[sekimori::capture::synth::Frame],
+    frames: &[sekimori::testgen::synth::Frame],
     extra: &[&str],
 ) -> (Output, Vec<serde_json::Value>) {
     let dir = tempfile::tempdir().unwrap();
     let pcap = dir.path().join("t.pcap");
     let rfile = dir.path().join("t.rules");
     let eve = dir.path().join("eve.json");
-    sekimori::capture::synth::write_pcap(&pcap, frames).unwrap();
+    sekimori::testgen::synth::write_pcap(&pcap, frames).unwrap();
     std::fs::write(&rfile, rules).unwrap();
     let out = run(&[
         "replay",
