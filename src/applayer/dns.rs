@@ -1,7 +1,12 @@
 //! DNS messages over UDP (one per datagram) and TCP (length-prefixed on the stream): header,
 //! questions and answers, with name compression followed under a jump limit.
 
-use super::{AppStats, Buf, Probe};
+use std::cell::RefCell;
+use std::io::Write;
+
+use super::parser::{Parser, Protocol, Transaction, TxDetect, TxRef};
+use super::{AppConfig, AppProto, AppStats, Buf, Probe};
+use crate::common::json::{push_json_bytes, push_json_str};
 
 /// Compression pointers followed per name before the name is declared malformed.
 const MAX_JUMPS: usize = 16;
@@ -36,8 +41,6 @@ pub struct DnsMessage {
     pub answers: Vec<Answer>,
     /// The answer section could not be parsed completely.
     pub truncated: bool,
-    /// Engine indexes of rules that alerted on this message.
-    pub alerted: Vec<u32>,
 }
 
 impl DnsMessage {
@@ -74,7 +77,6 @@ impl DnsMessage {
         nq: &mut usize,
         na: &mut usize,
     ) -> Result<(), &'static str> {
-        self.alerted.clear();
         self.truncated = false;
         if data.len() < 12 {
             return Err("shorter than a DNS header");
@@ -218,8 +220,11 @@ fn read_name(data: &[u8], mut pos: usize, out: &mut Vec<u8>) -> Result<usize, &'
 
 /// Whether a UDP payload is a DNS message (content-based: the whole question section must
 /// parse).
-pub fn probe_udp(data: &[u8], scratch: &mut DnsMessage) -> bool {
-    scratch.parse(data).is_ok() && !scratch.queries.is_empty()
+pub fn probe_udp(data: &[u8]) -> bool {
+    thread_local! {
+        static SCRATCH: RefCell<DnsMessage> = RefCell::default();
+    }
+    SCRATCH.with_borrow_mut(|m| m.parse(data).is_ok() && !m.queries.is_empty())
 }
 
 /// Probe for DNS over TCP: a length prefix and a well-formed message start.
@@ -248,43 +253,193 @@ pub fn probe_tcp(data: &[u8]) -> Probe {
     }
 }
 
-/// DNS over TCP: per direction, the partial message being framed.
+/// DNS's registration.
+pub static PROTOCOL: Protocol = Protocol {
+    proto: AppProto::Dns,
+    names: &["dns"],
+    parser_error_event: "dns.parser_error",
+    buffers: &[
+        ("dns.query", Buf::DnsQuery),
+        ("dns.queries.rrname", Buf::DnsQueriesRrname),
+        ("dns.answers.rrname", Buf::DnsAnswersRrname),
+    ],
+    probe_tcp: Some(probe_tcp),
+    probe_udp: Some(probe_udp),
+    new_parser: |tcp| {
+        Box::new(DnsParser {
+            tcp,
+            ..DnsParser::default()
+        })
+    },
+};
+
+/// One DNS message as a transaction.
 #[derive(Debug, Default)]
-pub struct DnsTcp {
-    buf: [Vec<u8>; 2],
-    /// Messages completed by the last feed, oldest first (detection inspects and clears).
-    pub done: Vec<(bool, DnsMessage)>,
+pub struct DnsTx {
+    /// Number of the message within its flow (EVE `tx_id`).
+    pub id: u64,
+    /// Sent by the client.
+    pub to_server: bool,
+    /// The message.
+    pub msg: DnsMessage,
+    /// Detection and logging state.
+    pub det: TxDetect,
 }
 
-impl DnsTcp {
-    /// Heap bytes held by the framing buffers and completed messages (approximately), for the
-    /// app-layer memcap.
-    pub fn heap(&self) -> usize {
-        std::mem::size_of::<DnsTcp>()
-            + self.buf.iter().map(Vec::capacity).sum::<usize>()
-            + self.done.capacity() * std::mem::size_of::<(bool, DnsMessage)>()
+impl Transaction for DnsTx {
+    fn proto(&self) -> AppProto {
+        AppProto::Dns
     }
 
-    /// Feeds stream data; returns whether messages completed.
-    pub fn feed(&mut self, to_server: bool, data: &[u8], stats: &mut AppStats) -> bool {
-        let b = &mut self.buf[usize::from(!to_server)];
+    fn id(&self) -> u64 {
+        self.id
+    }
+
+    fn each(&self, b: Buf, _to_server: bool, f: &mut dyn FnMut(&[u8]) -> bool) -> Option<bool> {
+        self.msg.each(b, f)
+    }
+
+    fn complete(&self) -> bool {
+        true
+    }
+
+    fn sent_by_client(&self) -> bool {
+        self.to_server
+    }
+
+    fn write_eve(&self, out: &mut Vec<u8>) {
+        self.msg.write_eve(out)
+    }
+}
+
+impl DnsMessage {
+    /// Appends the EVE `dns` object (leading comma included).
+    pub fn write_eve(&self, out: &mut Vec<u8>) {
+        let kind = if self.is_response() {
+            "response"
+        } else {
+            "request"
+        };
+        let _ = write!(
+            out,
+            ",\"dns\":{{\"version\":3,\"type\":\"{kind}\",\"id\":{},\"flags\":\"{:x}\",\"qr\":{},\"rd\":{},\"opcode\":{}",
+            self.id,
+            self.flags,
+            self.is_response(),
+            self.flags & 0x0100 != 0,
+            self.opcode()
+        );
+        if self.is_response() {
+            let _ = write!(
+                out,
+                ",\"ra\":{},\"rcode\":\"{}\"",
+                self.flags & 0x0080 != 0,
+                rcode_name(self.rcode())
+            );
+        }
+        if !self.queries.is_empty() {
+            out.extend_from_slice(b",\"queries\":[");
+            for (i, (name, t)) in self.queries.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                out.extend_from_slice(b"{\"rrname\":");
+                push_json_bytes(out, name);
+                out.extend_from_slice(b",\"rrtype\":");
+                push_json_str(out, &rrtype_name(*t));
+                out.push(b'}');
+            }
+            out.push(b']');
+        }
+        if !self.answers.is_empty() {
+            out.extend_from_slice(b",\"answers\":[");
+            for (i, a) in self.answers.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                out.extend_from_slice(b"{\"rrname\":");
+                push_json_bytes(out, &a.name);
+                out.extend_from_slice(b",\"rrtype\":");
+                push_json_str(out, &rrtype_name(a.rrtype));
+                let _ = write!(out, ",\"ttl\":{}", a.ttl);
+                if !a.rdata.is_empty() {
+                    out.extend_from_slice(b",\"rdata\":");
+                    push_json_str(out, &a.rdata);
+                }
+                out.push(b'}');
+            }
+            out.push(b']');
+        }
+        out.push(b'}');
+    }
+}
+
+/// DNS parser of one flow: over UDP one message per datagram, over TCP length-prefixed
+/// messages framed per direction. The messages of a packet are inspected and logged on that
+/// packet, then their slots are reused (no allocation in steady state).
+#[derive(Debug, Default)]
+pub struct DnsParser {
+    /// Messages are length-prefixed on a stream.
+    tcp: bool,
+    /// TCP: the partial message being framed, per direction.
+    buf: [Vec<u8>; 2],
+    /// Message slots; the first `live` hold this packet's messages, oldest first.
+    msgs: Vec<DnsTx>,
+    live: usize,
+    /// Messages seen on the flow.
+    seen: u64,
+}
+
+impl DnsParser {
+    /// Parses one message into the next free slot; false when it is malformed (counted).
+    fn message(&mut self, to_server: bool, data: &[u8], stats: &mut AppStats) -> bool {
+        if self.live == self.msgs.len() {
+            if self.msgs.len() >= MAX_RECORDS {
+                return false;
+            }
+            self.msgs.push(DnsTx::default());
+        }
+        let slot = &mut self.msgs[self.live];
+        if slot.msg.parse(data).is_err() {
+            stats.parse_errors += 1;
+            return false;
+        }
+        stats.count_tx(AppProto::Dns);
+        slot.id = self.seen;
+        slot.to_server = to_server;
+        slot.det = TxDetect {
+            alerted: std::mem::take(&mut slot.det.alerted),
+            updated: [true, true],
+            ..TxDetect::default()
+        };
+        slot.det.alerted.clear();
+        self.seen += 1;
+        self.live += 1;
+        true
+    }
+}
+
+impl Parser for DnsParser {
+    fn feed(
+        &mut self,
+        to_server: bool,
+        data: &[u8],
+        _cfg: &AppConfig,
+        stats: &mut AppStats,
+    ) -> bool {
+        if !self.tcp {
+            return self.message(to_server, data, stats);
+        }
+        let mut b = std::mem::take(&mut self.buf[usize::from(!to_server)]);
         b.extend_from_slice(data);
         let mut off = 0;
+        let mut any = false;
         while b.len() - off >= 2 {
             let len = usize::from(u16::from_be_bytes([b[off], b[off + 1]]));
             if b.len() - off - 2 < len {
                 break;
             }
-            let mut m = DnsMessage::default();
-            match m.parse(&b[off + 2..off + 2 + len]) {
-                Ok(()) => {
-                    stats.dns_messages += 1;
-                    if self.done.len() < MAX_RECORDS {
-                        self.done.push((to_server, m));
-                    }
-                }
-                Err(_) => stats.parse_errors += 1,
-            }
+            any |= self.message(to_server, &b[off + 2..off + 2 + len], stats);
             off += 2 + len;
         }
         b.drain(..off);
@@ -292,7 +447,51 @@ impl DnsTcp {
             b.clear();
             stats.parse_errors += 1;
         }
-        !self.done.is_empty()
+        self.buf[usize::from(!to_server)] = b;
+        any
+    }
+
+    fn heap(&self) -> usize {
+        let msgs: usize = self
+            .msgs
+            .iter()
+            .map(|m| {
+                m.det.heap()
+                    + m.msg
+                        .queries
+                        .iter()
+                        .map(|q| q.0.capacity() + 32)
+                        .sum::<usize>()
+                    + m.msg
+                        .answers
+                        .iter()
+                        .map(|a| a.name.capacity() + a.rdata.capacity() + 64)
+                        .sum::<usize>()
+            })
+            .sum();
+        std::mem::size_of::<DnsParser>()
+            + self.buf.iter().map(Vec::capacity).sum::<usize>()
+            + self.msgs.capacity() * std::mem::size_of::<DnsTx>()
+            + msgs
+    }
+
+    fn tx_count(&self) -> usize {
+        self.live
+    }
+
+    fn tx(&self, slot: usize) -> Option<(TxRef<'_>, &TxDetect)> {
+        self.msgs[..self.live]
+            .get(slot)
+            .map(|m| (m as TxRef<'_>, &m.det))
+    }
+
+    fn tx_detect(&mut self, slot: usize) -> Option<&mut TxDetect> {
+        self.msgs[..self.live].get_mut(slot).map(|m| &mut m.det)
+    }
+
+    /// A packet's messages were inspected and logged: their slots are free again.
+    fn gc(&mut self) {
+        self.live = 0;
     }
 }
 
@@ -394,11 +593,15 @@ mod tests {
             probe_tcp(&framed),
             Probe::Found(super::super::AppProto::Dns)
         );
-        let mut t = DnsTcp::default();
+        let mut t = (PROTOCOL.new_parser)(true);
         let mut st = AppStats::default();
+        let cfg = AppConfig::default();
+        let mut done = false;
         for b in framed.chunks(3) {
-            t.feed(true, b, &mut st);
+            done |= t.feed(true, b, &cfg, &mut st);
         }
-        assert_eq!(t.done.len(), 1);
+        assert!(done);
+        assert_eq!(t.tx_count(), 1);
+        assert_eq!(st.txs[AppProto::Dns.index().unwrap()], 1);
     }
 }

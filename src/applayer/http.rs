@@ -9,7 +9,9 @@
 use std::collections::VecDeque;
 use std::io::Write;
 
-use super::{AppConfig, AppStats, Buf};
+use super::parser::{Parser, Protocol, Transaction, TxDetect, TxRef};
+use super::{AppConfig, AppProto, AppStats, Buf, Probe};
+use crate::common::json::push_opt;
 
 /// Events (anomalies) seen while parsing a transaction, as bits of [`HttpTx::events`].
 pub mod event {
@@ -387,6 +389,62 @@ impl Message {
     }
 }
 
+/// HTTP/1 request methods recognised by the probe.
+const METHODS: &[&[u8]] = &[
+    b"GET",
+    b"POST",
+    b"HEAD",
+    b"PUT",
+    b"DELETE",
+    b"OPTIONS",
+    b"CONNECT",
+    b"TRACE",
+    b"PATCH",
+    b"PROPFIND",
+    b"PROPPATCH",
+    b"MKCOL",
+    b"COPY",
+    b"MOVE",
+    b"LOCK",
+    b"UNLOCK",
+    b"SEARCH",
+    b"REPORT",
+    b"CHECKOUT",
+    b"MERGE",
+    b"NOTIFY",
+    b"SUBSCRIBE",
+    b"UNSUBSCRIBE",
+    b"M-SEARCH",
+    b"PURGE",
+    b"BPROPFIND",
+    b"POLL",
+];
+
+/// Probe for HTTP/1: a known method and a space, or a response status line.
+pub fn probe(data: &[u8]) -> Probe {
+    let token_end = data.iter().position(|&b| b == b' ' || b == b'\t');
+    match token_end {
+        Some(end) if METHODS.iter().any(|m| m.eq_ignore_ascii_case(&data[..end])) => {
+            return Probe::Found(AppProto::Http)
+        }
+        None if data.len() < 12
+            && METHODS
+                .iter()
+                .any(|m| m.len() >= data.len() && m[..data.len()].eq_ignore_ascii_case(data)) =>
+        {
+            return Probe::NeedMore
+        }
+        _ => {}
+    }
+    if data.len() >= 5 && data[..5].eq_ignore_ascii_case(b"HTTP/") {
+        return Probe::Found(AppProto::Http);
+    }
+    if data.len() < 5 && b"HTTP/"[..data.len()].eq_ignore_ascii_case(data) {
+        return Probe::NeedMore;
+    }
+    Probe::NoMatch
+}
+
 /// An HTTP transaction: one request and its response.
 #[derive(Debug, Default)]
 pub struct HttpTx {
@@ -402,15 +460,8 @@ pub struct HttpTx {
     pub host: Vec<u8>,
     /// Anomalies ([`event`] bits).
     pub events: u32,
-    /// Engine indexes of rules that alerted on this transaction (each fires once per tx).
-    pub alerted: Vec<u32>,
-    /// Detection should look at the transaction again: (to-server, to-client) progress.
-    pub updated: [bool; 2],
-    /// The EVE `http` event was written.
-    pub logged: bool,
-    /// The last inspection of a direction ran on a packet that was not `established` (a
-    /// closing packet): the flow's end inspects it once more.
-    pub unsettled: [bool; 2],
+    /// Detection and logging state.
+    pub det: TxDetect,
 }
 
 impl HttpTx {
@@ -602,7 +653,7 @@ impl HttpState {
                     + t.response.heap()
                     + t.uri.capacity()
                     + t.host.capacity()
-                    + t.alerted.capacity() * 4
+                    + t.det.heap()
             })
             .sum();
         std::mem::size_of::<HttpState>()
@@ -709,7 +760,7 @@ impl HttpState {
         }
         let id = self.next_id;
         self.next_id += 1;
-        stats.http_txs += 1;
+        stats.count_tx(AppProto::Http);
         self.txs.push_back(HttpTx {
             id,
             ..HttpTx::default()
@@ -737,7 +788,7 @@ impl HttpState {
                         if let Some(last) = self.txs.back_mut() {
                             if last.request.phase == Phase::Done {
                                 last.events |= event::REQUEST_BODY_UNEXPECTED;
-                                last.updated[0] = true;
+                                last.det.updated[0] = true;
                                 return true;
                             }
                         }
@@ -877,7 +928,7 @@ impl HttpState {
         let (uri, host) = normalize_uri(m.part(1));
         tx.uri = uri;
         tx.host = host.unwrap_or_default();
-        tx.updated[0] = true;
+        tx.det.updated[0] = true;
         if pstart == text.len() {
             // No protocol: HTTP/0.9 has no headers, but a request that merely lacks the
             // protocol still sends them; header lines that follow are parsed as such.
@@ -921,7 +972,7 @@ impl HttpState {
             let mut ev = 0;
             tx.response.add_body(text, cap, &mut ev);
             tx.events |= ev;
-            tx.updated[1] = true;
+            tx.det.updated[1] = true;
             return true;
         }
         let m = &mut tx.response;
@@ -992,7 +1043,7 @@ impl HttpState {
             }
         }
         let length = msg.headers.get("content-length").map(parse_len);
-        tx.updated[usize::from(!to_server)] = true;
+        tx.det.updated[usize::from(!to_server)] = true;
         if !to_server {
             match status {
                 // Interim response: the real one follows for the same request.
@@ -1083,7 +1134,7 @@ impl HttpState {
             || (msg.inspected_body == 0 && len > 0 && len < BODY_INSPECT_STEP)
         {
             msg.inspected_body = len;
-            tx.updated[usize::from(!to_server)] = true;
+            tx.det.updated[usize::from(!to_server)] = true;
             return true;
         }
         false
@@ -1102,7 +1153,7 @@ impl HttpState {
         };
         msg.phase = Phase::Done;
         msg.inspected_body = msg.body().len();
-        tx.updated[usize::from(!to_server)] = true;
+        tx.det.updated[usize::from(!to_server)] = true;
         true
     }
 
@@ -1133,14 +1184,150 @@ impl HttpState {
     pub fn gc(&mut self) {
         while self.txs.len() > 1 {
             let front = &self.txs[0];
-            let idle = !front.updated[0] && !front.updated[1];
-            let settled = !front.unsettled[0] && !front.unsettled[1];
-            if front.complete() && idle && settled && front.logged {
+            let idle = !front.det.updated[0] && !front.det.updated[1];
+            let settled = !front.det.unsettled[0] && !front.det.unsettled[1];
+            if front.complete() && idle && settled && front.det.logged {
                 self.txs.pop_front();
             } else {
                 break;
             }
         }
+    }
+}
+
+/// HTTP/1's registration.
+pub static PROTOCOL: Protocol = Protocol {
+    proto: AppProto::Http,
+    names: &["http", "http1"],
+    parser_error_event: "http.parser_error",
+    buffers: &[
+        ("http.method", Buf::HttpMethod),
+        ("http.uri", Buf::HttpUri),
+        ("http.uri.raw", Buf::HttpUriRaw),
+        ("http.protocol", Buf::HttpProtocol),
+        ("http.request_line", Buf::HttpRequestLine),
+        ("http.header", Buf::HttpHeader),
+        ("http.header.raw", Buf::HttpHeaderRaw),
+        ("http.header_names", Buf::HttpHeaderNames),
+        ("http.host", Buf::HttpHost),
+        ("http.host.raw", Buf::HttpHostRaw),
+        ("http.user_agent", Buf::HttpUserAgent),
+        ("http.cookie", Buf::HttpCookie),
+        ("http.content_type", Buf::HttpContentType),
+        ("http.content_len", Buf::HttpContentLen),
+        ("http.referer", Buf::HttpReferer),
+        ("http.accept", Buf::HttpAccept),
+        ("http.accept_lang", Buf::HttpAcceptLang),
+        ("http.accept_enc", Buf::HttpAcceptEnc),
+        ("http.connection", Buf::HttpConnection),
+        ("http.start", Buf::HttpStart),
+        ("http.request_body", Buf::HttpRequestBody),
+        ("http.stat_code", Buf::HttpStatCode),
+        ("http.stat_msg", Buf::HttpStatMsg),
+        ("http.response_line", Buf::HttpResponseLine),
+        ("http.response_body", Buf::HttpResponseBody),
+        ("http.server", Buf::HttpServer),
+        ("http.location", Buf::HttpLocation),
+        ("http.request_header", Buf::HttpRequestHeader),
+        ("http.response_header", Buf::HttpResponseHeader),
+        ("file.data", Buf::FileData),
+    ],
+    probe_tcp: Some(probe),
+    probe_udp: None,
+    new_parser: |_| Box::<HttpState>::default(),
+};
+
+impl Transaction for HttpTx {
+    fn proto(&self) -> AppProto {
+        AppProto::Http
+    }
+
+    fn id(&self) -> u64 {
+        self.id
+    }
+
+    fn each(&self, b: Buf, to_server: bool, f: &mut dyn FnMut(&[u8]) -> bool) -> Option<bool> {
+        HttpTx::each(self, b, to_server, f)
+    }
+
+    fn settled(&self, b: Buf, to_server: bool) -> bool {
+        HttpTx::settled(self, b, to_server)
+    }
+
+    fn events(&self) -> u32 {
+        self.events
+    }
+
+    fn complete(&self) -> bool {
+        HttpTx::complete(self)
+    }
+
+    fn worth_logging(&self) -> bool {
+        self.request.phase > Phase::None
+    }
+
+    fn write_eve(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b",\"http\":{");
+        let mark = out.len();
+        let host = (!self.host.is_empty()).then_some(self.host.as_slice());
+        push_opt(out, "hostname", host);
+        push_opt(out, "url", self.uri_raw());
+        push_opt(
+            out,
+            "http_user_agent",
+            self.request.headers.get("user-agent"),
+        );
+        let ctype = self.response.headers.get("content-type");
+        push_opt(out, "http_content_type", ctype);
+        push_opt(out, "http_refer", self.request.headers.get("referer"));
+        push_opt(out, "redirect", self.response.headers.get("location"));
+        push_opt(out, "http_method", self.method());
+        push_opt(out, "protocol", self.protocol());
+        if let Some(st) = self.status() {
+            let _ = write!(out, ",\"status\":{st}");
+        }
+        let _ = write!(out, ",\"length\":{}", self.response.body_len);
+        // Drop the leading comma of the first field.
+        if out.len() > mark && out[mark] == b',' {
+            out.remove(mark);
+        }
+        out.push(b'}');
+    }
+}
+
+impl Parser for HttpState {
+    fn feed(
+        &mut self,
+        to_server: bool,
+        data: &[u8],
+        cfg: &AppConfig,
+        stats: &mut AppStats,
+    ) -> bool {
+        HttpState::feed(self, to_server, data, cfg, stats)
+    }
+
+    fn close(&mut self, to_server: bool, cfg: &AppConfig, stats: &mut AppStats) -> bool {
+        HttpState::close(self, to_server, cfg, stats)
+    }
+
+    fn heap(&self) -> usize {
+        HttpState::heap(self)
+    }
+
+    fn tx_count(&self) -> usize {
+        self.txs.len()
+    }
+
+    fn tx(&self, slot: usize) -> Option<(TxRef<'_>, &TxDetect)> {
+        self.txs.get(slot).map(|t| (t as TxRef<'_>, &t.det))
+    }
+
+    fn tx_detect(&mut self, slot: usize) -> Option<&mut TxDetect> {
+        self.txs.get_mut(slot).map(|t| &mut t.det)
+    }
+
+    fn gc(&mut self) {
+        HttpState::gc(self)
     }
 }
 

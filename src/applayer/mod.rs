@@ -9,7 +9,17 @@
 
 pub mod dns;
 pub mod http;
+pub mod parser;
 pub mod tls;
+
+pub use parser::{Parser, Protocol, Transaction, TxDetect, TxRef};
+
+/// Every parser the sensor runs, in probing order. A new protocol registers here (and names
+/// its [`AppProto`] variant and its [`Buf`] buffers); see ARCHITECTURE.md.
+pub static PROTOCOLS: [&Protocol; 3] = [&http::PROTOCOL, &tls::PROTOCOL, &dns::PROTOCOL];
+
+/// Number of registered protocols (sizes per-protocol counters and switches).
+pub const PROTOCOL_COUNT: usize = PROTOCOLS.len();
 
 /// Application protocol of a flow.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -28,27 +38,35 @@ pub enum AppProto {
 }
 
 impl AppProto {
+    /// The protocol's registration, for protocols with a parser.
+    pub fn protocol(self) -> Option<&'static Protocol> {
+        PROTOCOLS.iter().copied().find(|p| p.proto == self)
+    }
+
+    /// Position in [`PROTOCOLS`], for protocols with a parser.
+    pub fn index(self) -> Option<usize> {
+        PROTOCOLS.iter().position(|p| p.proto == self)
+    }
+
     /// EVE `app_proto` value.
     pub fn name(self) -> &'static str {
         match self {
             AppProto::Unknown => "unknown",
-            AppProto::Http => "http",
-            AppProto::Tls => "tls",
-            AppProto::Dns => "dns",
             AppProto::Failed => "failed",
+            p => p.protocol().map_or("unknown", Protocol::name),
         }
     }
 
     /// Parses a rule's protocol name (`http`, `tls`...); None for protocols without a parser.
     pub fn from_rule_name(name: &str) -> Option<AppProto> {
-        Some(match name {
-            "http" | "http1" => AppProto::Http,
-            "tls" | "ssl" => AppProto::Tls,
-            "dns" => AppProto::Dns,
-            "failed" => AppProto::Failed,
-            "unknown" => AppProto::Unknown,
-            _ => return None,
-        })
+        match name {
+            "failed" => Some(AppProto::Failed),
+            "unknown" => Some(AppProto::Unknown),
+            _ => PROTOCOLS
+                .iter()
+                .find(|p| p.names.contains(&name))
+                .map(|p| p.proto),
+        }
     }
 }
 
@@ -103,126 +121,32 @@ pub enum Buf {
     DnsAnswersRrname,
 }
 
-/// Canonical rule buffer names and the parser buffer behind each.
-const BUF_NAMES: &[(&str, Buf)] = &[
-    ("http.method", Buf::HttpMethod),
-    ("http.uri", Buf::HttpUri),
-    ("http.uri.raw", Buf::HttpUriRaw),
-    ("http.protocol", Buf::HttpProtocol),
-    ("http.request_line", Buf::HttpRequestLine),
-    ("http.header", Buf::HttpHeader),
-    ("http.header.raw", Buf::HttpHeaderRaw),
-    ("http.header_names", Buf::HttpHeaderNames),
-    ("http.host", Buf::HttpHost),
-    ("http.host.raw", Buf::HttpHostRaw),
-    ("http.user_agent", Buf::HttpUserAgent),
-    ("http.cookie", Buf::HttpCookie),
-    ("http.content_type", Buf::HttpContentType),
-    ("http.content_len", Buf::HttpContentLen),
-    ("http.referer", Buf::HttpReferer),
-    ("http.accept", Buf::HttpAccept),
-    ("http.accept_lang", Buf::HttpAcceptLang),
-    ("http.accept_enc", Buf::HttpAcceptEnc),
-    ("http.connection", Buf::HttpConnection),
-    ("http.start", Buf::HttpStart),
-    ("http.request_body", Buf::HttpRequestBody),
-    ("http.stat_code", Buf::HttpStatCode),
-    ("http.stat_msg", Buf::HttpStatMsg),
-    ("http.response_line", Buf::HttpResponseLine),
-    ("http.response_body", Buf::HttpResponseBody),
-    ("http.server", Buf::HttpServer),
-    ("http.location", Buf::HttpLocation),
-    ("http.request_header", Buf::HttpRequestHeader),
-    ("http.response_header", Buf::HttpResponseHeader),
-    ("file.data", Buf::FileData),
-    ("tls.sni", Buf::TlsSni),
-    ("tls.cert_subject", Buf::TlsCertSubject),
-    ("tls.cert_issuer", Buf::TlsCertIssuer),
-    ("tls.cert_serial", Buf::TlsCertSerial),
-    ("tls.cert_fingerprint", Buf::TlsCertFingerprint),
-    ("tls.certs", Buf::TlsCerts),
-    ("tls.random", Buf::TlsRandom),
-    ("ja3.hash", Buf::Ja3Hash),
-    ("ja3.string", Buf::Ja3String),
-    ("ja3s.hash", Buf::Ja3sHash),
-    ("ja3s.string", Buf::Ja3sString),
-    ("ja4.hash", Buf::Ja4Hash),
-    ("dns.query", Buf::DnsQuery),
-    ("dns.queries.rrname", Buf::DnsQueriesRrname),
-    ("dns.answers.rrname", Buf::DnsAnswersRrname),
-];
-
 impl Buf {
     /// The parser buffer behind a canonical rule buffer name, if a parser fills it.
     pub fn from_name(name: &str) -> Option<Buf> {
-        BUF_NAMES.iter().find(|(n, _)| *n == name).map(|(_, b)| *b)
+        PROTOCOLS
+            .iter()
+            .flat_map(|p| p.buffers.iter())
+            .find(|(n, _)| *n == name)
+            .map(|(_, b)| *b)
     }
 
     /// The protocol whose parser fills the buffer.
     pub fn proto(self) -> AppProto {
-        use Buf::*;
-        match self {
-            TlsSni | TlsCertSubject | TlsCertIssuer | TlsCertSerial | TlsCertFingerprint
-            | TlsCerts | TlsRandom | Ja3Hash | Ja3String | Ja3sHash | Ja3sString | Ja4Hash => {
-                AppProto::Tls
+        static OWNER: std::sync::OnceLock<[AppProto; Buf::COUNT]> = std::sync::OnceLock::new();
+        OWNER.get_or_init(|| {
+            let mut t = [AppProto::Unknown; Buf::COUNT];
+            for p in PROTOCOLS {
+                for &(_, b) in p.buffers {
+                    t[b as usize] = p.proto;
+                }
             }
-            DnsQuery | DnsQueriesRrname | DnsAnswersRrname => AppProto::Dns,
-            _ => AppProto::Http,
-        }
+            t
+        })[self as usize]
     }
 
     /// Number of buffer ids (for per-buffer tables).
     pub const COUNT: usize = Buf::DnsAnswersRrname as usize + 1;
-}
-
-/// One transaction as detection sees it.
-#[derive(Clone, Copy)]
-pub enum TxRef<'a> {
-    /// An HTTP request/response pair.
-    Http(&'a http::HttpTx),
-    /// A TLS session's handshake.
-    Tls(&'a tls::TlsSession),
-    /// A DNS message.
-    Dns(&'a dns::DnsMessage),
-}
-
-impl TxRef<'_> {
-    /// Calls `f` on each instance of buffer `b` as seen when inspecting in direction
-    /// `to_server`, until `f` returns true. Returns whether it did; None when the transaction
-    /// does not have the buffer (yet).
-    pub fn each(&self, b: Buf, to_server: bool, f: &mut dyn FnMut(&[u8]) -> bool) -> Option<bool> {
-        match self {
-            TxRef::Http(tx) => tx.each(b, to_server, f),
-            TxRef::Tls(s) => s.each(b, f),
-            TxRef::Dns(m) => m.each(b, f),
-        }
-    }
-
-    /// Whether buffer `b` (seen in direction `to_server`) can no longer appear: its message
-    /// is complete. `absent` only holds then.
-    pub fn settled(&self, b: Buf, to_server: bool) -> bool {
-        match self {
-            TxRef::Http(tx) => tx.settled(b, to_server),
-            TxRef::Tls(_) | TxRef::Dns(_) => true,
-        }
-    }
-
-    /// Parser events raised on the transaction (HTTP: [`http::event`] bits).
-    pub fn events(&self) -> u32 {
-        match self {
-            TxRef::Http(tx) => tx.events,
-            _ => 0,
-        }
-    }
-
-    /// The protocol of the transaction.
-    pub fn proto(&self) -> AppProto {
-        match self {
-            TxRef::Http(_) => AppProto::Http,
-            TxRef::Tls(_) => AppProto::Tls,
-            TxRef::Dns(_) => AppProto::Dns,
-        }
-    }
 }
 
 /// Application-layer settings.
@@ -267,68 +191,18 @@ pub enum Probe {
     NoMatch,
 }
 
-/// HTTP/1 request methods recognised by the probe.
-const METHODS: &[&[u8]] = &[
-    b"GET",
-    b"POST",
-    b"HEAD",
-    b"PUT",
-    b"DELETE",
-    b"OPTIONS",
-    b"CONNECT",
-    b"TRACE",
-    b"PATCH",
-    b"PROPFIND",
-    b"PROPPATCH",
-    b"MKCOL",
-    b"COPY",
-    b"MOVE",
-    b"LOCK",
-    b"UNLOCK",
-    b"SEARCH",
-    b"REPORT",
-    b"CHECKOUT",
-    b"MERGE",
-    b"NOTIFY",
-    b"SUBSCRIBE",
-    b"UNSUBSCRIBE",
-    b"M-SEARCH",
-    b"PURGE",
-    b"BPROPFIND",
-    b"POLL",
-];
-
-/// Recognises the protocol of a TCP stream from its first bytes in one direction.
+/// Recognises the protocol of a TCP stream from its first bytes in one direction: the first
+/// registered protocol whose probe does not rule the data out decides.
 pub fn probe_tcp(data: &[u8]) -> Probe {
     if data.is_empty() {
         return Probe::NeedMore;
     }
-    // HTTP: a known method and a space, or a response status line.
-    let token_end = data.iter().position(|&b| b == b' ' || b == b'\t');
-    match token_end {
-        Some(end) if METHODS.iter().any(|m| m.eq_ignore_ascii_case(&data[..end])) => {
-            return Probe::Found(AppProto::Http)
-        }
-        None if data.len() < 12
-            && METHODS
-                .iter()
-                .any(|m| m.len() >= data.len() && m[..data.len()].eq_ignore_ascii_case(data)) =>
-        {
-            return Probe::NeedMore
-        }
-        _ => {}
-    }
-    if data.len() >= 5 && data[..5].eq_ignore_ascii_case(b"HTTP/") {
-        return Probe::Found(AppProto::Http);
-    }
-    if data.len() < 5 && b"HTTP/"[..data.len()].eq_ignore_ascii_case(data) {
-        return Probe::NeedMore;
-    }
-    match tls::probe(data) {
-        Probe::NoMatch => {}
-        other => return other,
-    }
-    dns::probe_tcp(data)
+    PROTOCOLS
+        .iter()
+        .filter_map(|p| p.probe_tcp)
+        .map(|probe| probe(data))
+        .find(|r| *r != Probe::NoMatch)
+        .unwrap_or(Probe::NoMatch)
 }
 
 /// Per-flow application-layer state.
@@ -340,40 +214,23 @@ pub struct AppLayer {
     no_match: [bool; 2],
     /// Stream offset up to which each direction was given to the parser.
     fed: [u64; 2],
-    /// The parser.
-    pub state: AppState,
-    /// DNS messages seen on a UDP flow (their EVE `tx_id`s).
-    pub udp_txs: u64,
+    /// The parser, once the protocol is known.
+    pub parser: Option<Box<dyn Parser>>,
     /// A packet of the flow was `established`: the flow's end may inspect transactions once
     /// more.
     pub was_established: bool,
 }
 
-/// The parser state of a flow.
-#[derive(Debug, Default)]
-pub enum AppState {
-    /// No parser.
-    #[default]
-    None,
-    /// HTTP/1.x.
-    Http(Box<http::HttpState>),
-    /// TLS.
-    Tls(Box<tls::TlsSession>),
-    /// DNS over TCP.
-    DnsTcp(Box<dns::DnsTcp>),
-}
-
 /// Parser counters of one worker.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct AppStats {
-    /// Flows whose protocol was recognised, per protocol: http, tls, dns.
-    pub detected: [u64; 3],
+    /// Flows whose protocol was recognised, per protocol (in [`PROTOCOLS`] order).
+    pub detected: [u64; PROTOCOL_COUNT],
     /// Flows where probing gave up.
     pub failed: u64,
-    /// HTTP transactions seen.
-    pub http_txs: u64,
-    /// DNS messages parsed.
-    pub dns_messages: u64,
+    /// Transactions (HTTP request/response pairs, TLS handshakes, DNS messages) parsed, per
+    /// protocol.
+    pub txs: [u64; PROTOCOL_COUNT],
     /// Parser anomalies (malformed messages, limits hit).
     pub parse_errors: u64,
     /// HTTP header blocks cut at `max_headers` fields or `header_limit` bytes.
@@ -391,13 +248,21 @@ impl AppStats {
         for (a, b) in self.detected.iter_mut().zip(o.detected.iter()) {
             *a += b;
         }
+        for (a, b) in self.txs.iter_mut().zip(o.txs.iter()) {
+            *a += b;
+        }
         self.failed += o.failed;
-        self.http_txs += o.http_txs;
-        self.dns_messages += o.dns_messages;
         self.parse_errors += o.parse_errors;
         self.header_limit_hits += o.header_limit_hits;
         self.memcap_skips += o.memcap_skips;
         self.missed_bytes += o.missed_bytes;
+    }
+
+    /// Counts a transaction of protocol `p`.
+    pub fn count_tx(&mut self, p: AppProto) {
+        if let Some(i) = p.index() {
+            self.txs[i] += 1;
+        }
     }
 }
 
@@ -441,20 +306,7 @@ impl AppLayer {
                     }
                     return false;
                 }
-                Probe::Found(p) => {
-                    self.proto = p;
-                    let i = match p {
-                        AppProto::Http => 0,
-                        AppProto::Tls => 1,
-                        _ => 2,
-                    };
-                    stats.detected[i] += 1;
-                    self.state = match p {
-                        AppProto::Http => AppState::Http(Box::default()),
-                        AppProto::Tls => AppState::Tls(Box::default()),
-                        _ => AppState::DnsTcp(Box::default()),
-                    };
-                }
+                Probe::Found(p) => self.start(p, true, stats),
             }
         }
         if over_memcap {
@@ -473,43 +325,65 @@ impl AppLayer {
             (fed - window_off) as usize
         };
         self.fed[dir] = end;
-        let data = &window[from..];
-        let to_server = dir == 0;
-        match &mut self.state {
-            AppState::None => false,
-            AppState::Http(h) => h.feed(to_server, data, cfg, stats),
-            AppState::Tls(t) => t.feed(to_server, data, stats),
-            AppState::DnsTcp(d) => d.feed(to_server, data, stats),
+        match self.parser.as_deref_mut() {
+            Some(parser) => parser.feed(dir == 0, &window[from..], cfg, stats),
+            None => false,
+        }
+    }
+
+    /// Offers one datagram of direction `dir` (0 to server): the flow's first datagram is
+    /// probed by each protocol that runs over UDP. Returns whether the parser made progress.
+    pub fn on_datagram(
+        &mut self,
+        dir: usize,
+        data: &[u8],
+        cfg: &AppConfig,
+        stats: &mut AppStats,
+    ) -> bool {
+        if self.proto == AppProto::Unknown {
+            let found = PROTOCOLS
+                .iter()
+                .find(|p| p.probe_udp.is_some_and(|probe| probe(data)));
+            match found {
+                Some(p) => self.start(p.proto, false, stats),
+                None => self.give_up(stats),
+            }
+        }
+        match self.parser.as_deref_mut() {
+            Some(parser) => parser.feed(dir == 0, data, cfg, stats),
+            None => false,
+        }
+    }
+
+    /// The protocol is known: counts it and starts its parser.
+    fn start(&mut self, proto: AppProto, tcp: bool, stats: &mut AppStats) {
+        self.proto = proto;
+        if let (Some(i), Some(p)) = (proto.index(), proto.protocol()) {
+            stats.detected[i] += 1;
+            self.parser = Some((p.new_parser)(tcp));
         }
     }
 
     /// Heap bytes the parser state holds.
     pub fn heap(&self) -> usize {
-        match &self.state {
-            AppState::None => 0,
-            AppState::Http(h) => h.heap(),
-            AppState::Tls(t) => t.heap(),
-            AppState::DnsTcp(d) => d.heap(),
-        }
+        self.parser.as_deref().map_or(0, |p| p.heap())
     }
 
     /// Whether a transaction progressed in direction `dir` (0 to server) since detection last
     /// looked at that direction.
     pub fn has_updates(&self, dir: usize) -> bool {
-        match &self.state {
-            AppState::Http(h) => h.txs.iter().any(|t| t.updated[dir]),
-            AppState::Tls(t) => t.updated[dir],
-            AppState::DnsTcp(d) => !d.done.is_empty(),
-            AppState::None => false,
-        }
+        let Some(p) = self.parser.as_deref() else {
+            return false;
+        };
+        (0..p.tx_count()).any(|slot| p.tx(slot).is_some_and(|(_, d)| d.updated[dir]))
     }
 
     /// The direction's stream ended (FIN or RST seen and its data delivered): parsers finish
     /// what the close completes. Returns whether detection should look at transactions.
     pub fn on_close(&mut self, dir: usize, cfg: &AppConfig, stats: &mut AppStats) -> bool {
-        match &mut self.state {
-            AppState::Http(h) => h.close(dir == 0, cfg, stats),
-            _ => false,
+        match self.parser.as_deref_mut() {
+            Some(p) => p.close(dir == 0, cfg, stats),
+            None => false,
         }
     }
 

@@ -4,7 +4,11 @@
 
 use md5::Digest;
 
-use super::{AppStats, Buf, Probe};
+use std::io::Write;
+
+use super::parser::{Parser, Protocol, Transaction, TxDetect, TxRef};
+use super::{AppConfig, AppProto, AppStats, Buf, Probe};
+use crate::common::json::{push_json_str, push_opt};
 
 /// Handshake bytes buffered per direction while a message spans records.
 const MAX_HANDSHAKE: usize = 64 * 1024;
@@ -36,17 +40,112 @@ pub struct TlsSession {
     pub certs: Vec<Vec<u8>>,
     /// Leaf certificate subject, issuer, serial and SHA-1 fingerprint.
     pub cert: Option<CertInfo>,
-    /// Engine indexes of rules that alerted on this session.
-    pub alerted: Vec<u32>,
-    /// Handshake data parsed since detection last looked, per direction (to-server,
-    /// to-client).
-    pub updated: [bool; 2],
     /// Malformed records or messages seen.
     pub errors: u32,
-    /// The EVE `tls` event was written.
-    pub logged: bool,
-    /// The last inspection of a direction ran on a packet that was not `established`.
-    pub unsettled: [bool; 2],
+    /// Detection and logging state of the session (the flow's one transaction).
+    pub det: TxDetect,
+}
+
+/// TLS's registration.
+pub static PROTOCOL: Protocol = Protocol {
+    proto: AppProto::Tls,
+    names: &["tls", "ssl"],
+    parser_error_event: "tls.parser_error",
+    buffers: &[
+        ("tls.sni", Buf::TlsSni),
+        ("tls.cert_subject", Buf::TlsCertSubject),
+        ("tls.cert_issuer", Buf::TlsCertIssuer),
+        ("tls.cert_serial", Buf::TlsCertSerial),
+        ("tls.cert_fingerprint", Buf::TlsCertFingerprint),
+        ("tls.certs", Buf::TlsCerts),
+        ("tls.random", Buf::TlsRandom),
+        ("ja3.hash", Buf::Ja3Hash),
+        ("ja3.string", Buf::Ja3String),
+        ("ja3s.hash", Buf::Ja3sHash),
+        ("ja3s.string", Buf::Ja3sString),
+        ("ja4.hash", Buf::Ja4Hash),
+    ],
+    probe_tcp: Some(probe),
+    probe_udp: None,
+    new_parser: |_| Box::<TlsSession>::default(),
+};
+
+impl Transaction for TlsSession {
+    fn proto(&self) -> AppProto {
+        AppProto::Tls
+    }
+
+    fn id(&self) -> u64 {
+        0
+    }
+
+    fn each(&self, b: Buf, _to_server: bool, f: &mut dyn FnMut(&[u8]) -> bool) -> Option<bool> {
+        TlsSession::each(self, b, f)
+    }
+
+    fn complete(&self) -> bool {
+        self.server_done()
+    }
+
+    fn worth_logging(&self) -> bool {
+        self.ja3.is_some()
+    }
+
+    fn write_eve(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b",\"tls\":{");
+        let mark = out.len();
+        if let Some(c) = &self.cert {
+            push_opt(out, "subject", Some(c.subject.as_bytes()));
+            push_opt(out, "issuerdn", Some(c.issuer.as_bytes()));
+            push_opt(out, "serial", Some(c.serial.as_bytes()));
+            push_opt(out, "fingerprint", Some(c.fingerprint.as_bytes()));
+        }
+        push_opt(out, "sni", self.sni.as_deref());
+        push_opt(out, "version", self.version_name().map(str::as_bytes));
+        for (key, v) in [("ja3", &self.ja3), ("ja3s", &self.ja3s)] {
+            if let Some((string, hash)) = v {
+                let _ = write!(out, ",\"{key}\":{{\"hash\":");
+                push_json_str(out, hash);
+                out.extend_from_slice(b",\"string\":");
+                push_json_str(out, string);
+                out.push(b'}');
+            }
+        }
+        push_opt(out, "ja4", self.ja4.as_deref().map(str::as_bytes));
+        // Drop the leading comma of the first field.
+        if out.len() > mark && out[mark] == b',' {
+            out.remove(mark);
+        }
+        out.push(b'}');
+    }
+}
+
+impl Parser for TlsSession {
+    fn feed(
+        &mut self,
+        to_server: bool,
+        data: &[u8],
+        _cfg: &AppConfig,
+        stats: &mut AppStats,
+    ) -> bool {
+        TlsSession::feed(self, to_server, data, stats)
+    }
+
+    fn heap(&self) -> usize {
+        TlsSession::heap(self)
+    }
+
+    fn tx_count(&self) -> usize {
+        1
+    }
+
+    fn tx(&self, slot: usize) -> Option<(TxRef<'_>, &TxDetect)> {
+        (slot == 0).then_some((self as TxRef<'_>, &self.det))
+    }
+
+    fn tx_detect(&mut self, slot: usize) -> Option<&mut TxDetect> {
+        (slot == 0).then_some(&mut self.det)
+    }
 }
 
 /// What detection and EVE use of a certificate.
@@ -149,7 +248,7 @@ impl TlsSession {
                 .sum::<usize>()
             + self.certs.iter().map(Vec::capacity).sum::<usize>()
             + self.sni.as_ref().map_or(0, Vec::capacity)
-            + self.alerted.capacity() * 4
+            + self.det.heap()
     }
 
     /// Feeds stream data of one direction; returns whether handshake data was parsed.
@@ -208,7 +307,7 @@ impl TlsSession {
             self.rec[d] = rec;
         }
         if progressed {
-            self.updated[d] = true;
+            self.det.updated[d] = true;
         }
         progressed
     }

@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::applayer::{PROTOCOLS, PROTOCOL_COUNT};
 use crate::config::Config;
 use crate::decode::DecodeError;
 use crate::detect::rules::load::RuleSet;
@@ -490,10 +491,18 @@ fn print_summary(engine: &Engine, s: &ReplaySummary, eve: &EveTarget, workers: u
         st.stream_bytes, se.gaps, se.overlap_diff, se.ooo_refused, se.depth_bytes, st.stream_memcap
     );
     let a = &st.app;
+    let per_proto = |n: &[u64; PROTOCOL_COUNT]| {
+        let parts: Vec<String> = PROTOCOLS
+            .iter()
+            .zip(n)
+            .map(|(p, n)| format!("{} {n}", p.name()))
+            .collect();
+        parts.join(" ")
+    };
     let _ = writeln!(
         err,
-        "app layer: flows detected http {} tls {} dns {}, {} undetected; {} http transactions, {} dns messages, {} parser errors, {} stream bytes not parsed",
-        a.detected[0], a.detected[1], a.detected[2], a.failed, a.http_txs, a.dns_messages, a.parse_errors, a.missed_bytes
+        "app layer: flows detected {}, {} undetected; transactions {}, {} parser errors, {} stream bytes not parsed",
+        per_proto(&a.detected), a.failed, per_proto(&a.txs), a.parse_errors, a.missed_bytes
     );
     let target = match eve {
         EveTarget::File(p) => p.display().to_string(),

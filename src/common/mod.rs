@@ -5,6 +5,7 @@
 pub mod bufpool;
 pub mod hostpolicy;
 pub mod intervals;
+pub mod json;
 pub mod net;
 pub mod overlap;
 pub mod time;

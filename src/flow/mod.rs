@@ -239,13 +239,13 @@ impl Flow {
     /// Drops what refers to one detection engine's rule numbering (flowbits, rules already
     /// alerted per transaction): called when a reload replaces the engine.
     pub fn forget_detection(&mut self) {
-        use crate::applayer::AppState;
         self.bits.clear();
-        match &mut self.app.state {
-            AppState::Http(h) => h.txs.iter_mut().for_each(|t| t.alerted.clear()),
-            AppState::Tls(t) => t.alerted.clear(),
-            AppState::DnsTcp(d) => d.done.iter_mut().for_each(|(_, m)| m.alerted.clear()),
-            AppState::None => {}
+        if let Some(p) = self.app.parser.as_deref_mut() {
+            for slot in 0..p.tx_count() {
+                if let Some(d) = p.tx_detect(slot) {
+                    d.alerted.clear();
+                }
+            }
         }
     }
 

@@ -6,31 +6,13 @@
 use std::io::Write;
 use std::net::IpAddr;
 
-use crate::applayer::{dns, AppProto, TxRef};
+use crate::applayer::{AppProto, TxRef};
+use crate::common::json::{push_json_str, push_key};
 use crate::detect::rules::{Action, Target};
 use crate::detect::Sig;
 use crate::flow::{EndReason, Flow, Micros, TcpState};
 use crate::output::community_id::community_id_bytes;
 use crate::tune::{Adjust, Tuned};
-
-/// Appends `s` as a JSON string literal.
-pub fn push_json_str(out: &mut Vec<u8>, s: &str) {
-    out.push(b'"');
-    for &b in s.as_bytes() {
-        match b {
-            b'"' => out.extend_from_slice(b"\\\""),
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b'\r' => out.extend_from_slice(b"\\r"),
-            b'\t' => out.extend_from_slice(b"\\t"),
-            0..=0x1f => {
-                let _ = write!(out, "\\u{b:04x}");
-            }
-            _ => out.push(b),
-        }
-    }
-    out.push(b'"');
-}
 
 /// Days since 1970-01-01 to a civil date (proleptic Gregorian).
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
@@ -129,157 +111,54 @@ pub struct AlertInput<'a> {
     pub tunnel: Option<&'a Tunnel>,
     /// Add `community_id`.
     pub community_id: bool,
-    /// The app-layer transaction the alert is on: its id and the transaction.
-    pub app: Option<(u64, TxRef<'a>)>,
+    /// The app-layer transaction the alert is on.
+    pub app: Option<TxRef<'a>>,
     /// Raised when the flow ended (no packet): `pkt_src` says "stream (flow timeout)".
     pub pseudo: bool,
     /// The SOC's tuning of this alert: sets `alert.severity` and adds the `sekimori` object.
     pub tuned: Option<Tuned<'a>>,
 }
 
-/// Appends bytes as a JSON string (invalid UTF-8 replaced).
-pub fn push_json_bytes(out: &mut Vec<u8>, b: &[u8]) {
-    push_json_str(out, &String::from_utf8_lossy(b));
+/// The flow of a transaction event.
+#[derive(Clone, Copy, Debug)]
+pub struct TxFlow {
+    /// Flow id.
+    pub id: u64,
+    /// IP protocol.
+    pub proto: u8,
+    /// The client's address and port.
+    pub client: (IpAddr, u16),
+    /// The server's address and port.
+    pub server: (IpAddr, u16),
 }
 
-/// Appends `,"key":"value"` when `v` is present.
-fn push_opt(out: &mut Vec<u8>, key: &str, v: Option<&[u8]>) {
-    if let Some(v) = v {
-        out.push(b',');
-        push_key(out, key);
-        push_json_bytes(out, v);
-    }
-}
-
-/// Renders the `http`/`tls`/`dns` object of an alert's transaction (leading comma included).
-fn render_app_object(out: &mut Vec<u8>, tx: &TxRef<'_>) {
-    match tx {
-        TxRef::Http(t) => {
-            out.extend_from_slice(b",\"http\":{");
-            let mark = out.len();
-            let host = (!t.host.is_empty()).then_some(t.host.as_slice());
-            push_opt(out, "hostname", host);
-            push_opt(out, "url", t.uri_raw());
-            push_opt(out, "http_user_agent", t.request.headers.get("user-agent"));
-            push_opt(
-                out,
-                "http_content_type",
-                t.response.headers.get("content-type"),
-            );
-            push_opt(out, "http_refer", t.request.headers.get("referer"));
-            push_opt(out, "redirect", t.response.headers.get("location"));
-            push_opt(out, "http_method", t.method());
-            push_opt(out, "protocol", t.protocol());
-            if let Some(st) = t.status() {
-                let _ = write!(out, ",\"status\":{st}");
-            }
-            let _ = write!(out, ",\"length\":{}", t.response.body_len);
-            // Drop the leading comma of the first field.
-            if out.len() > mark && out[mark] == b',' {
-                out.remove(mark);
-            }
-            out.push(b'}');
-        }
-        TxRef::Tls(s) => {
-            out.extend_from_slice(b",\"tls\":{");
-            let mark = out.len();
-            if let Some(c) = &s.cert {
-                push_opt(out, "subject", Some(c.subject.as_bytes()));
-                push_opt(out, "issuerdn", Some(c.issuer.as_bytes()));
-                push_opt(out, "serial", Some(c.serial.as_bytes()));
-                push_opt(out, "fingerprint", Some(c.fingerprint.as_bytes()));
-            }
-            push_opt(out, "sni", s.sni.as_deref());
-            push_opt(out, "version", s.version_name().map(str::as_bytes));
-            for (key, v) in [("ja3", &s.ja3), ("ja3s", &s.ja3s)] {
-                if let Some((string, hash)) = v {
-                    let _ = write!(out, ",\"{key}\":{{\"hash\":");
-                    push_json_str(out, hash);
-                    out.extend_from_slice(b",\"string\":");
-                    push_json_str(out, string);
-                    out.push(b'}');
-                }
-            }
-            push_opt(out, "ja4", s.ja4.as_deref().map(str::as_bytes));
-            if out.len() > mark && out[mark] == b',' {
-                out.remove(mark);
-            }
-            out.push(b'}');
-        }
-        TxRef::Dns(m) => {
-            let kind = if m.is_response() {
-                "response"
-            } else {
-                "request"
-            };
-            let _ = write!(
-                out,
-                ",\"dns\":{{\"version\":3,\"type\":\"{kind}\",\"id\":{},\"flags\":\"{:x}\",\"qr\":{},\"rd\":{},\"opcode\":{}",
-                m.id,
-                m.flags,
-                m.is_response(),
-                m.flags & 0x0100 != 0,
-                m.opcode()
-            );
-            if m.is_response() {
-                let _ = write!(
-                    out,
-                    ",\"ra\":{},\"rcode\":\"{}\"",
-                    m.flags & 0x0080 != 0,
-                    dns::rcode_name(m.rcode())
-                );
-            }
-            if !m.queries.is_empty() {
-                out.extend_from_slice(b",\"queries\":[");
-                for (i, (name, t)) in m.queries.iter().enumerate() {
-                    if i > 0 {
-                        out.push(b',');
-                    }
-                    out.extend_from_slice(b"{\"rrname\":");
-                    push_json_bytes(out, name);
-                    out.extend_from_slice(b",\"rrtype\":");
-                    push_json_str(out, &dns::rrtype_name(*t));
-                    out.push(b'}');
-                }
-                out.push(b']');
-            }
-            if !m.answers.is_empty() {
-                out.extend_from_slice(b",\"answers\":[");
-                for (i, a) in m.answers.iter().enumerate() {
-                    if i > 0 {
-                        out.push(b',');
-                    }
-                    out.extend_from_slice(b"{\"rrname\":");
-                    push_json_bytes(out, &a.name);
-                    out.extend_from_slice(b",\"rrtype\":");
-                    push_json_str(out, &dns::rrtype_name(a.rrtype));
-                    let _ = write!(out, ",\"ttl\":{}", a.ttl);
-                    if !a.rdata.is_empty() {
-                        out.extend_from_slice(b",\"rdata\":");
-                        push_json_str(out, &a.rdata);
-                    }
-                    out.push(b'}');
-                }
-                out.push(b']');
-            }
-            out.push(b'}');
+impl TxFlow {
+    /// The event fields of flow `f`.
+    pub fn of(f: &Flow) -> TxFlow {
+        TxFlow {
+            id: f.id,
+            proto: f.proto,
+            client: f.client,
+            server: f.server,
         }
     }
 }
 
-/// Renders an app-layer transaction event (`event_type` http, tls or dns), oriented from
-/// `src` to `dst` (the client to the server, or the DNS message's sender to its receiver).
-#[allow(clippy::too_many_arguments)]
+/// Renders an app-layer transaction event (`event_type` = the protocol's name), oriented
+/// from the client to the server, or from the server for what it sent (a DNS response).
 pub fn render_app_event(
     out: &mut Vec<u8>,
     ts: Micros,
-    f: &Flow,
-    src: (IpAddr, u16),
-    dst: (IpAddr, u16),
-    tx_id: u64,
-    tx: &TxRef<'_>,
+    f: TxFlow,
+    tx: TxRef<'_>,
     community_id: bool,
 ) {
+    let (src, dst) = if tx.sent_by_client() {
+        (f.client, f.server)
+    } else {
+        (f.server, f.client)
+    };
+    let tx_id = tx.id();
     out.extend_from_slice(b"{\"timestamp\":");
     push_timestamp(out, ts);
     let kind = tx.proto().name();
@@ -299,7 +178,7 @@ pub fn render_app_event(
         out.push(b'"');
     }
     let _ = write!(out, ",\"tx_id\":{tx_id}");
-    render_app_object(out, tx);
+    tx.write_eve(out);
     out.extend_from_slice(b"}\n");
 }
 
@@ -308,12 +187,6 @@ fn push_app_proto(out: &mut Vec<u8>, f: &Flow) {
     if f.app.proto != AppProto::Unknown {
         let _ = write!(out, ",\"app_proto\":\"{}\"", f.app.proto.name());
     }
-}
-
-fn push_key(out: &mut Vec<u8>, key: &str) {
-    out.push(b'"');
-    out.extend_from_slice(key.as_bytes());
-    out.extend_from_slice(b"\":");
 }
 
 /// Appends `,"proto":"TCP"` (Suricata's name, or the number for others).
@@ -412,12 +285,12 @@ pub fn render_alert(out: &mut Vec<u8>, a: &AlertInput<'_>, sig: &Sig) {
     if let Some((f, _)) = a.flow {
         push_app_proto(out, f);
     }
-    if let Some((tx_id, _)) = &a.app {
-        let _ = write!(out, ",\"tx_id\":{tx_id}");
+    if let Some(tx) = a.app {
+        let _ = write!(out, ",\"tx_id\":{}", tx.id());
     }
     render_alert_object(out, a, sig);
-    if let Some((_, tx)) = &a.app {
-        render_app_object(out, tx);
+    if let Some(tx) = a.app {
+        tx.write_eve(out);
     }
     if let Some((f, _)) = a.flow {
         render_flow_object(out, f);

@@ -1,0 +1,135 @@
+//! The contract between an app-layer parser and the rest of the sensor.
+//!
+//! A protocol plugs in with a [`Protocol`] entry in [`super::PROTOCOLS`]: its probes, its rule
+//! buffers and a constructor for its per-flow [`Parser`]. The parser turns stream data (or
+//! datagrams) into transactions; each transaction implements [`Transaction`], which is all
+//! detection (buffers, events) and EVE (the protocol's object) see of it. What detection and
+//! logging track per transaction ([`TxDetect`]) is the same for every protocol, so the worker
+//! drives every parser with one loop.
+
+use super::{AppConfig, AppProto, AppStats, Buf, Probe};
+
+/// One transaction (an HTTP request/response, a TLS handshake, a DNS message) as detection and
+/// EVE see it.
+pub trait Transaction {
+    /// The protocol.
+    fn proto(&self) -> AppProto;
+
+    /// EVE `tx_id`: the transaction's number within its flow.
+    fn id(&self) -> u64;
+
+    /// Calls `f` on each instance of buffer `b` as seen when inspecting in direction
+    /// `to_server`, until `f` returns true. Returns whether it did; None when the transaction
+    /// does not have the buffer (yet).
+    fn each(&self, b: Buf, to_server: bool, f: &mut dyn FnMut(&[u8]) -> bool) -> Option<bool>;
+
+    /// Whether buffer `b` (seen in direction `to_server`) can no longer appear: its message
+    /// is complete. Rules testing a buffer's absence only match then.
+    fn settled(&self, _b: Buf, _to_server: bool) -> bool {
+        true
+    }
+
+    /// Parser events raised on the transaction (bits the protocol's `app-layer-event` names
+    /// map to).
+    fn events(&self) -> u32 {
+        0
+    }
+
+    /// Complete: its EVE event is written now.
+    fn complete(&self) -> bool;
+
+    /// Incomplete when its flow ended, but worth an EVE event as far as it got.
+    fn worth_logging(&self) -> bool {
+        self.complete()
+    }
+
+    /// EVE orientation of the transaction's event: from the client (true), or from the
+    /// server (a DNS response).
+    fn sent_by_client(&self) -> bool {
+        true
+    }
+
+    /// Appends the protocol's EVE object with a leading comma: `,"http":{...}`.
+    fn write_eve(&self, out: &mut Vec<u8>);
+}
+
+/// A transaction as detection and EVE are handed it.
+pub type TxRef<'a> = &'a dyn Transaction;
+
+/// What detection and logging track on each transaction, the same for every protocol.
+#[derive(Clone, Debug, Default)]
+pub struct TxDetect {
+    /// Engine indexes of rules that alerted on the transaction (each fires once per
+    /// transaction).
+    pub alerted: Vec<u32>,
+    /// The parser added to the transaction since detection last looked, per direction
+    /// (to-server, to-client).
+    pub updated: [bool; 2],
+    /// The last inspection of a direction ran on a packet that was not `established` (a
+    /// closing packet): the flow's end inspects it once more.
+    pub unsettled: [bool; 2],
+    /// Its EVE event was written (or events of its protocol are off).
+    pub logged: bool,
+}
+
+impl TxDetect {
+    /// Heap bytes held.
+    pub fn heap(&self) -> usize {
+        self.alerted.capacity() * std::mem::size_of::<u32>()
+    }
+}
+
+/// A protocol's per-flow parser.
+pub trait Parser: std::fmt::Debug + Send {
+    /// Consumes new contiguous data of one direction (a stream's next bytes, or one
+    /// datagram). Returns whether a transaction progressed (and was marked updated).
+    fn feed(&mut self, to_server: bool, data: &[u8], cfg: &AppConfig, stats: &mut AppStats)
+        -> bool;
+
+    /// The direction's stream ended: finish what the close completes. Returns whether a
+    /// transaction progressed.
+    fn close(&mut self, _to_server: bool, _cfg: &AppConfig, _stats: &mut AppStats) -> bool {
+        false
+    }
+
+    /// Heap bytes the parser and its transactions hold, counted against the app-layer memcap.
+    fn heap(&self) -> usize;
+
+    /// Transactions held, addressed by slot `0..tx_count()` (oldest first).
+    fn tx_count(&self) -> usize;
+
+    /// The transaction in `slot` and its detection state.
+    fn tx(&self, slot: usize) -> Option<(TxRef<'_>, &TxDetect)>;
+
+    /// The detection state of the transaction in `slot`.
+    fn tx_detect(&mut self, slot: usize) -> Option<&mut TxDetect>;
+
+    /// After a packet's detection and logging: frees transactions no longer needed.
+    fn gc(&mut self) {}
+}
+
+/// A protocol's registration: everything the sensor needs to know to run its parser.
+pub struct Protocol {
+    /// The protocol.
+    pub proto: AppProto,
+    /// Names rules use for it (`alert http ...`, `app-layer-protocol:tls`); the first is the
+    /// EVE `app_proto` and `event_type` name, and the `[output]` switch of its events.
+    pub names: &'static [&'static str],
+    /// EVE anomaly event for malformed data (`http.parser_error`).
+    pub parser_error_event: &'static str,
+    /// Rule buffer names the parser fills, and the buffer behind each.
+    pub buffers: &'static [(&'static str, Buf)],
+    /// Recognises the protocol from a TCP direction's first bytes.
+    pub probe_tcp: Option<fn(&[u8]) -> Probe>,
+    /// Recognises the protocol from a UDP flow's first datagram.
+    pub probe_udp: Option<fn(&[u8]) -> bool>,
+    /// A parser for a new flow (`tcp`: stream framing, else datagrams).
+    pub new_parser: fn(tcp: bool) -> Box<dyn Parser>,
+}
+
+impl Protocol {
+    /// EVE name.
+    pub fn name(&self) -> &'static str {
+        self.names[0]
+    }
+}

@@ -1,0 +1,645 @@
+//! Building the engine: rules compiled into signatures, grouped by protocol, direction and
+//! port, with Hyperscan prefilter databases (cached on disk), and a report of what loaded,
+//! what waits for an engine part, and what was refused and why.
+
+use super::sig::{FlowbitAct, HdrBuf};
+use super::tx::AppList;
+use super::*;
+
+/// A rule that was parsed but is not running, and why.
+#[derive(Clone, Debug)]
+pub struct Skipped {
+    /// Rule file.
+    pub file: Option<PathBuf>,
+    /// Line.
+    pub line: usize,
+    /// Signature id.
+    pub sid: u32,
+    /// Reason.
+    pub reason: String,
+    /// The unsupported keywords or missing engine parts responsible, for per-keyword counts.
+    pub keywords: Vec<String>,
+}
+
+/// What building the engine did.
+#[derive(Clone, Debug, Default)]
+pub struct BuildReport {
+    /// Rules compiled and running.
+    pub loaded: usize,
+    /// Rules compiled with full semantics that wait for an engine part not built yet (an
+    /// app-layer parser, stream reassembly): they cannot match until it exists.
+    pub waiting: Vec<Skipped>,
+    /// Rules not loaded: a keyword without semantics yet, a bad pcre, an unknown classtype.
+    pub skipped: Vec<Skipped>,
+    /// Hyperscan databases built.
+    pub databases: usize,
+    /// Distinct fast patterns over all databases.
+    pub patterns: usize,
+    /// Total compiled database bytes.
+    pub database_bytes: usize,
+    /// Rules without a usable fast pattern (checked on every packet of their group).
+    pub non_mpm: usize,
+    /// Header-only rules, checked on the first packet of each flow direction.
+    pub ip_only: usize,
+    /// Distinct flowbit names.
+    pub flowbits: usize,
+    /// Databases loaded from the Hyperscan cache.
+    pub cache_hits: usize,
+    /// Databases compiled (and stored, when a cache is configured).
+    pub compiled: usize,
+    /// Time spent compiling.
+    pub compile_time: Duration,
+}
+
+impl BuildReport {
+    /// Waiting rules per missing engine part, most first.
+    pub fn waiting_by_need(&self) -> Vec<(String, usize)> {
+        let mut m: BTreeMap<String, usize> = BTreeMap::new();
+        for w in &self.waiting {
+            for k in &w.keywords {
+                *m.entry(k.clone()).or_default() += 1;
+            }
+        }
+        let mut v: Vec<(String, usize)> = m.into_iter().collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        v
+    }
+}
+
+/// Picks the content that goes to the prefilter: an explicit `fast_pattern`, else the longest
+/// non-negated payload content.
+pub(super) fn fast_pattern(steps: &[Step]) -> Option<&Content> {
+    let contents = || {
+        steps.iter().filter_map(|s| match s {
+            Step::Content(c) if !c.negated => Some(c),
+            _ => None,
+        })
+    };
+    if let Some(c) = contents().find(|c| c.fast_pattern != FastPattern::Auto) {
+        return Some(c);
+    }
+    contents().max_by(|a, b| {
+        a.pattern
+            .len()
+            .cmp(&b.pattern.len())
+            .then(std::cmp::Ordering::Greater)
+    })
+}
+
+/// The transforms a rule applies to `buffer`, in rule order.
+fn transforms_of(all: &[(Buffer, &'static str)], buffer: Buffer) -> Result<Vec<Transform>, String> {
+    all.iter()
+        .filter(|(b, _)| *b == buffer)
+        .map(|(_, t)| Transform::from_keyword(t))
+        .collect()
+}
+
+/// Engine parts that exist: rules needing only these run.
+/// Whether an engine part a rule needs is built: the header buffers, and a parser for each
+/// registered app-layer protocol.
+fn built(part: &str) -> bool {
+    part == "header buffers"
+        || part
+            .strip_suffix(" parser")
+            .and_then(AppProto::from_rule_name)
+            .is_some_and(|p| p.index().is_some())
+}
+
+/// The prefilter pattern of a transaction rule and the buffer (with its transforms) it is in:
+/// an explicit `fast_pattern`, else the longest positive content. None when the chosen content
+/// is in the payload (the transaction prefilter cannot see it).
+fn app_fast_pattern(sig: &Sig) -> Option<(Buf, &[Transform], &Content)> {
+    let explicit = |steps: &[Step]| {
+        steps.iter().any(
+            |s| matches!(s, Step::Content(c) if !c.negated && c.fast_pattern != FastPattern::Auto),
+        )
+    };
+    if explicit(&sig.steps) {
+        return None;
+    }
+    // A buffer that may be absent cannot select the rule.
+    let lists = || sig.app_lists.iter().filter(|l| l.absent.is_none());
+    if let Some(l) = lists().find(|l| explicit(&l.steps)) {
+        return fast_pattern(&l.steps).map(|c| (l.buf, l.transforms.as_slice(), c));
+    }
+    lists()
+        .filter_map(|l| fast_pattern(&l.steps).map(|c| (l.buf, l.transforms.as_slice(), c)))
+        .max_by_key(|(_, _, c)| c.pattern.len())
+}
+
+/// Order in which rules are evaluated on a packet: rules that only set flowbits first, so that
+/// rules testing those bits see them on the same packet (as Suricata orders them).
+fn flowbit_rank(r: &Rule) -> u8 {
+    let sets = r.flowbits.iter().any(|f| {
+        matches!(
+            f,
+            FlowbitOp::Set(_) | FlowbitOp::Unset(_) | FlowbitOp::Toggle(_)
+        )
+    });
+    let reads = r
+        .flowbits
+        .iter()
+        .any(|f| matches!(f, FlowbitOp::IsSet(..) | FlowbitOp::IsNotSet(..)));
+    match (sets, reads) {
+        (true, false) => 0,
+        (true, true) => 1,
+        _ => 2,
+    }
+}
+
+impl Engine {
+    /// Compiles `rules`. Rules using keywords the engine cannot run, a pcre that does not
+    /// compile or an unknown classtype are left out ([`BuildReport::skipped`]); rules that need
+    /// an engine part not built yet are listed in [`BuildReport::waiting`].
+    pub fn build(rules: Vec<Rule>, classes: &Classifications) -> Result<Engine, String> {
+        Self::build_cached(rules, classes, None, 0)
+    }
+
+    /// Like [`Engine::build`], reusing Hyperscan databases stored in `cache` (a directory) by an
+    /// earlier build with the same patterns, and storing newly compiled ones there.
+    pub fn build_cached(
+        mut rules: Vec<Rule>,
+        classes: &Classifications,
+        cache: Option<&Path>,
+        port_groups: usize,
+    ) -> Result<Engine, String> {
+        let started = Instant::now();
+        let mut report = BuildReport::default();
+        rules.sort_by_key(flowbit_rank);
+        let mut bit_ids: HashMap<String, u32> = HashMap::new();
+        let mut xbit_ids: HashMap<String, u32> = HashMap::new();
+        let mut ds: (HashMap<String, u32>, dataset::Datasets) = Default::default();
+        let mut sigs = Vec::with_capacity(rules.len());
+        for rule in rules {
+            let origin = (
+                rule.origin.as_ref().map(|o| o.file.to_path_buf()),
+                rule.origin.as_ref().map_or(0, |o| o.line),
+            );
+            let sid = rule.sid;
+            let skip = |reason: String, keywords: Vec<String>| Skipped {
+                file: origin.0.clone(),
+                line: origin.1,
+                sid,
+                reason,
+                keywords,
+            };
+            if !rule.unsupported.is_empty() {
+                let kws: Vec<String> = rule.unsupported.iter().map(|s| s.to_string()).collect();
+                report.skipped.push(skip(
+                    format!("keyword not supported yet: {}", kws.join(", ")),
+                    kws,
+                ));
+                continue;
+            }
+            let mut needs: Vec<String> = rule
+                .needs
+                .iter()
+                .filter(|n| !built(n))
+                .map(|s| s.to_string())
+                .collect();
+            // A buffer the built parsers do not fill (only reported when nothing else is
+            // missing, else the parser need says it).
+            let parsers_missing = !needs.is_empty();
+            for (b, _) in &rule.inspect {
+                if let (Buffer::App(name), false) = (b, parsers_missing) {
+                    let need = format!("{name} buffer");
+                    let known = Buf::from_name(name).is_some() || HdrBuf::from_name(name).is_some();
+                    if !known && !needs.contains(&need) {
+                        needs.push(need);
+                    }
+                }
+            }
+            if !needs.is_empty() {
+                // Still compiled, so a broken pcre or classtype is reported now, not later.
+                if let Err(reason) =
+                    Self::compile_rule(rule, classes, &mut bit_ids, &mut xbit_ids, &mut ds, false)
+                {
+                    report.skipped.push(skip(reason, Vec::new()));
+                } else {
+                    report
+                        .waiting
+                        .push(skip(format!("waits for: {}", needs.join(", ")), needs));
+                }
+                continue;
+            }
+            match Self::compile_rule(rule, classes, &mut bit_ids, &mut xbit_ids, &mut ds, true) {
+                Ok(sig) => sigs.push(sig),
+                Err(reason) => report.skipped.push(skip(reason, Vec::new())),
+            }
+        }
+        report.flowbits = bit_ids.len();
+        let mut entries: [[Vec<mpmgroup::Entry<'_>>; DIRS]; GROUPS] = Default::default();
+        let mut pkt_entries: [[Vec<mpmgroup::Entry<'_>>; DIRS]; GROUPS] = Default::default();
+        let mut groups: [Group; GROUPS] = Default::default();
+        let mut ip_only_lists: [Vec<u32>; GROUPS] = Default::default();
+        // Rules without a fast pattern per group: all, packet view on a stream, stream view.
+        let mut non_mpm_lists: [[Vec<u32>; 3]; GROUPS] = Default::default();
+        let mut app_builders: BTreeMap<(Buf, Vec<Transform>), mpm::MpmBuilder> = BTreeMap::new();
+        let mut app_non_mpm: [Vec<u32>; PROTOCOL_COUNT] = Default::default();
+        for (idx, sig) in sigs.iter().enumerate() {
+            let idx = idx as u32;
+            if let Some(proto) = sig.tx_proto() {
+                match app_fast_pattern(sig) {
+                    Some((buf, ts, c)) => app_builders.entry((buf, ts.to_vec())).or_default().add(
+                        c.mpm_bytes(),
+                        c.nocase,
+                        idx,
+                    ),
+                    None => {
+                        app_non_mpm[proto.index().unwrap_or(0)].push(idx);
+                        report.non_mpm += 1;
+                    }
+                }
+                continue;
+            }
+            let fp = fast_pattern(&sig.steps);
+            for &g in groups_of(sig.l4) {
+                match fp {
+                    Some(c) => {
+                        for &d in dirs_of(&sig.flow) {
+                            // Keyed by the server port: destination to the server, source
+                            // back from it.
+                            let key = if d == 0 { &sig.dport } else { &sig.sport };
+                            let entry = || mpmgroup::Entry {
+                                rule: idx,
+                                pattern: c.mpm_bytes(),
+                                nocase: c.nocase,
+                                ports: (!key.is_any() && !sig.bidirectional)
+                                    .then(|| key.ranges().collect()),
+                            };
+                            entries[g][d].push(entry());
+                            if sig.packet_only && !sig.stream_only {
+                                pkt_entries[g][d].push(entry());
+                            }
+                        }
+                    }
+                    None if sig.ip_only => ip_only_lists[g].push(idx),
+                    None => {
+                        let lists = &mut non_mpm_lists[g];
+                        lists[0].push(idx);
+                        if !sig.stream_only && (sig.packet_only || sig.steps.is_empty()) {
+                            lists[1].push(idx);
+                        }
+                        if !sig.packet_only && !sig.steps.is_empty() {
+                            lists[2].push(idx);
+                        }
+                    }
+                }
+            }
+            if sig.ip_only {
+                report.ip_only += 1;
+            } else if fp.is_none() {
+                report.non_mpm += 1;
+            }
+        }
+        // Every database is compiled (or loaded) in one parallel batch: per group and
+        // direction the payload and packet-only databases, then one per app-layer buffer.
+        let mut jobs = Vec::new();
+        // Per group and direction: payload then packet-only port groups (slot table, count).
+        let mut layouts: Vec<(Vec<u8>, usize)> = Vec::new();
+        for (g, per_dir) in entries.iter().enumerate() {
+            for (d, list) in per_dir.iter().enumerate() {
+                groups[g].fp_reach[d] = list
+                    .iter()
+                    .map(|e| e.pattern.len())
+                    .max()
+                    .unwrap_or(0)
+                    .saturating_sub(1);
+                groups[g].stream_context[d] = list
+                    .iter()
+                    .map(|e| sigs[e.rule as usize].stream_lookback)
+                    .max()
+                    .unwrap_or(0)
+                    .max(STREAM_SCAN_LOOKBACK);
+                let (slot, builders) = mpmgroup::plan(list, port_groups);
+                report.patterns += builders.iter().map(mpm::MpmBuilder::len).sum::<usize>();
+                layouts.push((slot, builders.len()));
+                jobs.extend(builders);
+                let (slot, builders) = mpmgroup::plan(&pkt_entries[g][d], port_groups);
+                layouts.push((slot, builders.len()));
+                jobs.extend(builders);
+            }
+        }
+        drop(entries);
+        drop(pkt_entries);
+        let mut app_keys = Vec::new();
+        for (key, b) in app_builders {
+            report.patterns += b.len();
+            app_keys.push(key);
+            jobs.push(b);
+        }
+        // One at a time: compiling on two threads cut the cold load of ET Open from 1.5 s to
+        // 1.0-1.3 s here, but raised its peak RSS from 127 MB to 170-180 MB (Hyperscan's
+        // compile-time memory and a malloc arena per thread), over the 150 MB budget.
+        let mut built = Vec::with_capacity(jobs.len());
+        for b in jobs {
+            let (mpm, used) = b.build_cached(cache)?;
+            match used {
+                mpm::CacheUse::Hit => report.cache_hits += 1,
+                _ if mpm.is_some() => report.compiled += 1,
+                _ => {}
+            }
+            if let Some(m) = &mpm {
+                report.databases += 1;
+                report.database_bytes += m.size();
+            }
+            built.push(mpm);
+        }
+        let mut built = built.into_iter();
+        let mut layouts = layouts.into_iter();
+        let mut next_groups = || {
+            let (slot, n) = layouts.next().expect("one layout per group and direction");
+            mpmgroup::PortGroups::new(slot, built.by_ref().take(n).collect())
+        };
+        for g in groups.iter_mut() {
+            for d in 0..DIRS {
+                g.mpm[d] = next_groups();
+                g.mpm_pkt[d] = next_groups();
+            }
+        }
+        let mut app_mpm = Vec::new();
+        for ((buf, ts), m) in app_keys.into_iter().zip(built) {
+            if let Some(m) = m {
+                app_mpm.push((buf, ts, m));
+            }
+        }
+        for (g, lists) in non_mpm_lists.iter().enumerate() {
+            let index = |list: &[u32]| {
+                let entries: Vec<(u32, &PortSet, bool)> = list
+                    .iter()
+                    .map(|&i| {
+                        let s = &sigs[i as usize];
+                        (i, &s.dport, s.bidirectional)
+                    })
+                    .collect();
+                portgroup::PortIndex::build(&entries)
+            };
+            groups[g].non_mpm = index(&lists[0]);
+            groups[g].non_mpm_pkt = index(&lists[1]);
+            groups[g].non_mpm_stream = index(&lists[2]);
+        }
+        for (g, list) in ip_only_lists.iter().enumerate() {
+            let entries: Vec<iponly::Entry<'_>> = list
+                .iter()
+                .map(|&i| {
+                    let s = &sigs[i as usize];
+                    (i, s.src.ranges(), s.dst.ranges(), s.bidirectional)
+                })
+                .collect();
+            groups[g].ip_only = iponly::IpOnlyIndex::build(&entries);
+        }
+        report.loaded = sigs.len();
+        report.compile_time = started.elapsed();
+        Ok(Engine {
+            sigs,
+            groups,
+            app_mpm,
+            app_non_mpm,
+            datasets: ds.1,
+            report,
+        })
+    }
+
+    fn compile_rule(
+        rule: Rule,
+        classes: &Classifications,
+        bit_ids: &mut HashMap<String, u32>,
+        xbit_ids: &mut HashMap<String, u32>,
+        ds: &mut (HashMap<String, u32>, dataset::Datasets),
+        runnable: bool,
+    ) -> Result<Sig, String> {
+        let class = match &rule.classtype {
+            Some(name) => Some(
+                classes
+                    .get(name)
+                    .ok_or_else(|| format!("unknown classtype '{name}'"))?,
+            ),
+            None => None,
+        };
+        let severity = rule.priority.or(class.map(|c| c.priority)).unwrap_or(3);
+        let mut steps = Vec::with_capacity(rule.inspect.len());
+        let mut app_lists: Vec<AppList> = Vec::new();
+        let mut hdr_lists: Vec<(HdrBuf, Vec<Step>)> = Vec::new();
+        for (buffer, item) in rule.inspect {
+            let Buffer::App(name) = buffer else {
+                steps.push(Step::compile(item)?);
+                continue;
+            };
+            let step = Step::compile(item)?;
+            if let Some(hb) = HdrBuf::from_name(name) {
+                match hdr_lists.iter_mut().find(|(b, _)| *b == hb) {
+                    Some((_, s)) => s.push(step),
+                    None => hdr_lists.push((hb, vec![step])),
+                }
+                continue;
+            }
+            let Some(buf) = Buf::from_name(name) else {
+                // A waiting rule: its buffer's parser does not exist yet.
+                if runnable {
+                    return Err(format!("buffer '{name}' has no parser yet"));
+                }
+                continue;
+            };
+            match app_lists.iter_mut().find(|l| l.buf == buf) {
+                Some(l) => l.steps.push(step),
+                None => app_lists.push(AppList {
+                    buf,
+                    transforms: transforms_of(&rule.transforms, buffer)?,
+                    steps: vec![step],
+                    absent: None,
+                    datasets: Vec::new(),
+                }),
+            }
+        }
+        for &(buffer, or_else) in &rule.absent {
+            let Some(buf) = (match buffer {
+                Buffer::App(name) => Buf::from_name(name),
+                Buffer::Payload => None,
+            }) else {
+                continue;
+            };
+            match app_lists.iter_mut().find(|l| l.buf == buf) {
+                Some(l) => l.absent = Some(or_else),
+                None => app_lists.push(AppList {
+                    buf,
+                    transforms: transforms_of(&rule.transforms, buffer)?,
+                    steps: Vec::new(),
+                    absent: Some(or_else),
+                    datasets: Vec::new(),
+                }),
+            }
+        }
+        for (buffer, spec) in &rule.datasets {
+            let Some(buf) = (match buffer {
+                Buffer::App(name) => Buf::from_name(name),
+                Buffer::Payload => None,
+            }) else {
+                continue;
+            };
+            let id = match ds.0.get(&spec.name) {
+                Some(&id) => id,
+                None => {
+                    let id = ds.1.add();
+                    if let Some(file) = &spec.load {
+                        // Relative to the rule file's directory, as rule packs ship lists.
+                        let base = rule.origin.as_ref().and_then(|o| o.file.parent());
+                        let path = match base {
+                            Some(dir) if !Path::new(file).is_absolute() => dir.join(file),
+                            _ => PathBuf::from(file),
+                        };
+                        ds.1.load(id, spec.kind, &path)?;
+                    }
+                    ds.0.insert(spec.name.clone(), id);
+                    id
+                }
+            };
+            let op = (spec.cmd, id);
+            match app_lists.iter_mut().find(|l| l.buf == buf) {
+                Some(l) => l.datasets.push(op),
+                None => app_lists.push(AppList {
+                    buf,
+                    transforms: transforms_of(&rule.transforms, *buffer)?,
+                    steps: Vec::new(),
+                    absent: None,
+                    datasets: vec![op],
+                }),
+            }
+        }
+        let alproto_conds = rule
+            .app_layer_protocol
+            .iter()
+            .filter_map(|(neg, name)| match AppProto::from_rule_name(name) {
+                Some(p) => Some(Ok((*neg, p))),
+                None if runnable => Some(Err(format!("no parser for protocol '{name}'"))),
+                None => None,
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        let app_proto = match rule.app_proto.as_deref() {
+            Some(name) => match AppProto::from_rule_name(name) {
+                Some(p) => Some(p),
+                None if runnable => return Err(format!("no parser for protocol '{name}'")),
+                None => None,
+            },
+            None => app_lists.first().map(|l| l.buf.proto()),
+        };
+        if let Some(l) = app_lists
+            .iter()
+            .find(|l| runnable && Some(l.buf.proto()) != app_proto)
+        {
+            return Err(format!(
+                "buffer of protocol {} in a {} rule",
+                l.buf.proto().name(),
+                app_proto.map_or("?", AppProto::name)
+            ));
+        }
+        let mut id_of = |name: &String| -> u32 {
+            let next = bit_ids.len() as u32;
+            *bit_ids.entry(name.clone()).or_insert(next)
+        };
+        // Keywords about one packet (its size, its TCP flags, its headers) make the payload a
+        // packet's.
+        let packet_only = rule.flow.stream == Some(false)
+            || !hdr_lists.is_empty()
+            || rule
+                .packet
+                .iter()
+                .any(|c| matches!(c, PacketCond::Dsize(_) | PacketCond::Flags(_)));
+        let stream_only = rule.flow.stream == Some(true);
+        let anchored = inspect::has_anchor(&steps);
+        let longest = longest_content(&steps);
+        if longest > MAX_CONTENT {
+            return Err(format!(
+                "content of {longest} bytes is longer than the {MAX_CONTENT} the engine inspects"
+            ));
+        }
+        let stream_lookback = STREAM_SCAN_LOOKBACK.max(longest);
+        // Suricata's IP-only: header, thresholds and flowbit actions only, no negated address.
+        let ip_only = steps.is_empty()
+            && rule.packet.is_empty()
+            && rule
+                .flowbits
+                .iter()
+                .all(|f| !matches!(f, FlowbitOp::IsSet(..) | FlowbitOp::IsNotSet(..)))
+            && rule.flow == FlowMatch::default()
+            && rule.stream_size.is_empty()
+            && rule.xbits.is_empty()
+            && rule.app_proto.is_none()
+            && rule.app_layer_protocol.is_empty()
+            && rule.stream_events == 0
+            && rule.decode_events == 0
+            && hdr_lists.is_empty()
+            && app_lists.is_empty()
+            && !rule.src.has_negation()
+            && !rule.dst.has_negation();
+        let mut xbit_id = |name: &String| -> u32 {
+            let next = xbit_ids.len() as u32;
+            *xbit_ids.entry(name.clone()).or_insert(next)
+        };
+        let mut fb_conds = Vec::new();
+        let mut fb_sets = Vec::new();
+        for op in &rule.flowbits {
+            match op {
+                FlowbitOp::Set(n) => fb_sets.extend(n.iter().map(|x| (FlowbitAct::Set, id_of(x)))),
+                FlowbitOp::Unset(n) => {
+                    fb_sets.extend(n.iter().map(|x| (FlowbitAct::Unset, id_of(x))))
+                }
+                FlowbitOp::Toggle(n) => {
+                    fb_sets.extend(n.iter().map(|x| (FlowbitAct::Toggle, id_of(x))))
+                }
+                FlowbitOp::IsSet(n, all) => {
+                    fb_conds.push(FlowbitCond::IsSet(n.iter().map(&mut id_of).collect(), *all))
+                }
+                FlowbitOp::IsNotSet(n, all) => fb_conds.push(FlowbitCond::IsNotSet(
+                    n.iter().map(&mut id_of).collect(),
+                    *all,
+                )),
+            }
+        }
+        Ok(Sig {
+            gid: rule.gid,
+            sid: rule.sid,
+            rev: rule.rev,
+            category: class.map(|c| c.category.clone()).unwrap_or_default(),
+            classtype: rule.classtype,
+            severity,
+            action: rule.action,
+            msg: rule.msg,
+            metadata: rule.metadata,
+            target: rule.target,
+            origin: rule.origin.map(|o| (o.file.to_path_buf(), o.line)),
+            noalert: rule.noalert,
+            tags: rule.tags.clone(),
+            threshold: rule.threshold,
+            detection_filter: rule.detection_filter,
+            stream_size: rule.stream_size,
+            xbits: rule
+                .xbits
+                .iter()
+                .map(|(n, op, t)| (xbit_id(n), *op, *t))
+                .collect(),
+            l4: rule.l4,
+            src: rule.src,
+            sport: rule.sport,
+            dst: rule.dst,
+            dport: rule.dport,
+            bidirectional: rule.bidirectional,
+            flow: rule.flow,
+            packet: rule.packet,
+            fb_conds,
+            fb_sets,
+            steps,
+            packet_only,
+            stream_only,
+            anchored,
+            stream_lookback,
+            ip_only,
+            app_proto,
+            app_lists,
+            alproto_conds,
+            app_events: rule.app_events,
+            stream_events: rule.stream_events,
+            decode_events: rule.decode_events,
+            hdr_lists,
+        })
+    }
+}

@@ -1,0 +1,310 @@
+//! A compiled rule ([`Sig`]) and the predicates that decide, cheapest first, whether it
+//! matches a packet: header, flow, packet keywords, flowbits and xbits, payload chain.
+
+use super::tx::AppList;
+use super::*;
+
+/// A rule as the engine runs it.
+#[derive(Debug)]
+pub struct Sig {
+    /// Generator id.
+    pub gid: u32,
+    /// Signature id.
+    pub sid: u32,
+    /// Revision.
+    pub rev: u32,
+    /// `msg`.
+    pub msg: String,
+    /// Action.
+    pub action: Action,
+    /// Category from the classtype ("" without one).
+    pub category: String,
+    /// Classtype name.
+    pub classtype: Option<String>,
+    /// Vendor severity: explicit priority, else the classtype's, else 3.
+    pub severity: u8,
+    /// Metadata key/value pairs.
+    pub metadata: Vec<(String, String)>,
+    /// `target` keyword.
+    pub target: Option<Target>,
+    /// Rule file and line.
+    pub origin: Option<(PathBuf, usize)>,
+    /// Match silently (flowbit helpers).
+    pub noalert: bool,
+    /// `tag`: packets to log after an alert.
+    pub tags: Vec<tag::TagSpec>,
+    /// `threshold`.
+    pub threshold: Option<ThresholdSpec>,
+    /// `detection_filter`.
+    pub detection_filter: Option<ThresholdSpec>,
+    pub(super) stream_size: Vec<(StreamSide, Cmp)>,
+    pub(super) l4: L4,
+    pub(super) src: AddrSet,
+    pub(super) sport: PortSet,
+    pub(super) dst: AddrSet,
+    pub(super) dport: PortSet,
+    pub(super) bidirectional: bool,
+    pub(super) flow: FlowMatch,
+    pub(super) packet: Vec<PacketCond>,
+    pub(super) fb_conds: Vec<FlowbitCond>,
+    pub(super) fb_sets: Vec<(FlowbitAct, u32)>,
+    pub(super) xbits: Vec<(u32, XOp, XTrack)>,
+    pub(super) steps: Vec<Step>,
+    /// Inspects packets only (`dsize`, `flow:no_stream`).
+    pub(super) packet_only: bool,
+    /// Inspects the reassembled stream only (`flow:only_stream`).
+    pub(super) stream_only: bool,
+    /// The chain has a positive content/pcre, so a stream match has an end offset.
+    pub(super) anchored: bool,
+    /// Bytes before new stream data its verification looks at: [`STREAM_SCAN_LOOKBACK`], or
+    /// more for a rule whose longest content is longer (so it matches across segments).
+    pub(super) stream_lookback: usize,
+    /// Header-only rule (Suricata's IP-only): checked once per flow direction.
+    pub(super) ip_only: bool,
+    /// The flow's app-layer protocol must be this one.
+    pub(super) app_proto: Option<AppProto>,
+    /// `app-layer-protocol` conditions: (negated, protocol); never true before the flow's
+    /// protocol is known.
+    pub(super) alproto_conds: Vec<(bool, AppProto)>,
+    /// Inspection chains on app-layer buffers: the rule is inspected per transaction.
+    pub(super) app_lists: Vec<AppList>,
+    /// HTTP transaction events the rule requires (`app-layer-event`).
+    pub(super) app_events: u32,
+    /// Stream events the packet must have raised (`stream-event`).
+    pub(super) stream_events: u8,
+    /// Decoder events the packet must carry (`decode-event`).
+    pub(super) decode_events: u32,
+    /// Chains on packet header buffers, in rule order (variables flow from one to the next).
+    pub(super) hdr_lists: Vec<(HdrBuf, Vec<Step>)>,
+}
+
+/// A packet header buffer (`ipv4.hdr`, `tcp.hdr`...).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum HdrBuf {
+    Ipv4,
+    Ipv6,
+    Tcp,
+    Udp,
+    Icmp4,
+    Icmp6,
+}
+
+impl HdrBuf {
+    pub(super) fn from_name(name: &str) -> Option<HdrBuf> {
+        Some(match name {
+            "ipv4.hdr" => HdrBuf::Ipv4,
+            "ipv6.hdr" => HdrBuf::Ipv6,
+            "tcp.hdr" => HdrBuf::Tcp,
+            "udp.hdr" => HdrBuf::Udp,
+            "icmpv4.hdr" => HdrBuf::Icmp4,
+            "icmpv6.hdr" => HdrBuf::Icmp6,
+            _ => return None,
+        })
+    }
+
+    /// The header's bytes in `p`, if the packet has that header.
+    pub(super) fn slice<'a>(self, p: &Packet<'a>) -> Option<&'a [u8]> {
+        let l4 = |n: usize| p.l4.get(..n.min(p.l4.len()));
+        match self {
+            HdrBuf::Ipv4 if p.ip_version == 4 => Some(p.ip_header),
+            HdrBuf::Ipv6 if p.ip_version == 6 => Some(p.ip_header),
+            HdrBuf::Tcp if p.proto == 6 && p.l4.len() >= 20 => l4(usize::from(p.l4[12] >> 4) * 4),
+            HdrBuf::Udp if p.proto == 17 => l4(8),
+            HdrBuf::Icmp4 if p.proto == 1 => l4(8),
+            HdrBuf::Icmp6 if p.proto == 58 => l4(8),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum FlowbitAct {
+    Set,
+    Unset,
+    Toggle,
+}
+
+impl Sig {
+    /// Whether the rule's xbits conditions hold for the packet's hosts.
+    #[inline]
+    pub(super) fn xbits_hold(&self, xbits: &XBits, p: &Packet<'_>, now: Micros) -> bool {
+        self.xbits.iter().all(|&(bit, op, track)| match op {
+            XOp::IsSet => xbits.is_set(bit, track, p.src, p.dst, now),
+            XOp::IsNotSet => !xbits.is_set(bit, track, p.src, p.dst, now),
+            _ => true,
+        })
+    }
+
+    /// What a match does besides alerting: xbits and flowbits set, unset, toggled.
+    pub(super) fn apply_actions(
+        &self,
+        xbits: &XBits,
+        bits: &mut FlowBits,
+        p: &Packet<'_>,
+        f: FlowFacts,
+    ) {
+        for &(bit, op, track) in &self.xbits {
+            xbits.apply(bit, op, track, p.src, p.dst, f.now);
+        }
+        if f.tracked {
+            for &(act, bit) in &self.fb_sets {
+                match act {
+                    FlowbitAct::Set => bits.set(bit),
+                    FlowbitAct::Unset => bits.unset(bit),
+                    FlowbitAct::Toggle => bits.toggle(bit),
+                }
+            }
+        }
+    }
+
+    /// The protocol of the transactions the rule inspects; None for packet/stream rules.
+    pub(super) fn tx_proto(&self) -> Option<AppProto> {
+        match self.app_lists.first() {
+            Some(l) => Some(l.buf.proto()),
+            None if self.app_events != 0 => Some(AppProto::Http),
+            None => None,
+        }
+    }
+
+    #[inline]
+    pub(super) fn header_matches(&self, p: &Packet<'_>) -> bool {
+        if !self.l4.matches(p.proto) || p.events & self.decode_events != self.decode_events {
+            return false;
+        }
+        let ports_any = self.sport.is_any() && self.dport.is_any();
+        if !ports_any && !p.has_ports() {
+            return false;
+        }
+        // Ports first: cheaper than address sets, and the most selective for rules checked
+        // on every packet.
+        let fwd = |src: IpAddr, sp: u16, dst: IpAddr, dp: u16| {
+            self.dport.contains(dp)
+                && self.sport.contains(sp)
+                && self.src.contains(src)
+                && self.dst.contains(dst)
+        };
+        fwd(p.src, p.sport, p.dst, p.dport)
+            || (self.bidirectional && fwd(p.dst, p.dport, p.src, p.sport))
+    }
+
+    #[inline]
+    pub(super) fn flow_matches(&self, f: FlowFacts) -> bool {
+        if self.app_proto.is_some_and(|a| a != f.app_proto) {
+            return false;
+        }
+        if f.stream_events & self.stream_events != self.stream_events {
+            return false;
+        }
+        for &(neg, proto) in &self.alproto_conds {
+            if f.app_proto == AppProto::Unknown || (f.app_proto == proto) == neg {
+                return false;
+            }
+        }
+        if let Some(ts) = self.flow.to_server {
+            if !f.tracked || f.to_server != ts {
+                return false;
+            }
+        }
+        if let Some(est) = self.flow.established {
+            if f.established != est {
+                return false;
+            }
+        }
+        for &(side, cmp) in &self.stream_size {
+            let Some([client, server]) = f.stream_sizes else {
+                return false;
+            };
+            let ok = match side {
+                StreamSide::Client => cmp.test(client),
+                StreamSide::Server => cmp.test(server),
+                StreamSide::Both => cmp.test(client) && cmp.test(server),
+                StreamSide::Either => cmp.test(client) || cmp.test(server),
+            };
+            if !ok {
+                return false;
+            }
+        }
+        true
+    }
+
+    pub(super) fn packet_matches(&self, p: &Packet<'_>) -> bool {
+        self.packet.iter().all(|c| match *c {
+            PacketCond::Dsize(cmp) => cmp.test(p.payload.len() as u64),
+            PacketCond::Ttl(cmp) => cmp.test(u64::from(p.ttl)),
+            PacketCond::IpProto(cmp) => cmp.test(u64::from(p.proto)),
+            PacketCond::Itype(cmp) => p.icmp.is_some_and(|(t, _)| cmp.test(u64::from(t))),
+            PacketCond::Icode(cmp) => p.icmp.is_some_and(|(_, c)| cmp.test(u64::from(c))),
+            PacketCond::IcmpId(id) => {
+                p.icmp.is_some() && u16::from_be_bytes([p.icmp_rest[0], p.icmp_rest[1]]) == id
+            }
+            PacketCond::IcmpSeq(seq) => {
+                p.icmp.is_some() && u16::from_be_bytes([p.icmp_rest[2], p.icmp_rest[3]]) == seq
+            }
+            PacketCond::Flags(f) => p.tcp.is_some_and(|t| f.test(t.flags)),
+            PacketCond::Window(neg, w) => p.tcp.is_some_and(|t| (t.window == w) != neg),
+            PacketCond::Seq(s) => p.tcp.is_some_and(|t| t.seq == s),
+            PacketCond::Ack(a) => p.tcp.is_some_and(|t| t.ack == a),
+            PacketCond::SameIp => p.src == p.dst,
+            PacketCond::IpId(id) => p.ip_version == 4 && p.ip_id == id,
+            PacketCond::Checksum(kind, valid) => {
+                let applies = match kind {
+                    CsumKind::Ipv4 => p.ip_version == 4,
+                    CsumKind::Tcp(v) => p.proto == 6 && p.ip_version == v,
+                    CsumKind::Udp(v) => p.proto == 17 && p.ip_version == v,
+                    CsumKind::Icmp(4) => p.proto == 1,
+                    CsumKind::Icmp(_) => p.proto == 58,
+                };
+                if !applies {
+                    return false;
+                }
+                let ok = match kind {
+                    CsumKind::Ipv4 => crate::decode::checksum::ipv4_header_ok(p.ip_header),
+                    _ => p.verify_checksums() != Err(crate::decode::DecodeError::L4Checksum),
+                };
+                ok == valid
+            }
+        })
+    }
+
+    #[inline]
+    pub(super) fn payload_matches(&self, p: &Packet<'_>, view: View<'_>) -> bool {
+        match view {
+            View::Packet { stream_active } => {
+                if self.stream_only
+                    || (stream_active && !self.packet_only && !self.steps.is_empty())
+                {
+                    return false;
+                }
+                if !self.hdr_lists.is_empty() {
+                    let mut vars = [0i64; rules::keywords::MAX_VARS];
+                    for (hb, steps) in &self.hdr_lists {
+                        let ok = hb
+                            .slice(p)
+                            .is_some_and(|h| inspect::matches_with_vars(steps, h, &mut vars));
+                        if !ok {
+                            return false;
+                        }
+                    }
+                }
+                if self.steps.is_empty() {
+                    return true;
+                }
+                // Suricata does not inspect payload keywords on packets without payload.
+                !p.payload.is_empty() && inspect::matches(&self.steps, p.payload)
+            }
+            View::Stream { data, new_from, .. } => {
+                if self.packet_only || self.steps.is_empty() {
+                    return false;
+                }
+                // Like Suricata's raw-stream chunks: the new bytes plus some context before
+                // them (from the stream start while it is still that close).
+                let from = new_from.saturating_sub(self.stream_lookback);
+                if self.anchored {
+                    inspect::matches_ending_after(&self.steps, &data[from..], new_from - from)
+                } else {
+                    inspect::matches(&self.steps, &data[new_from..])
+                }
+            }
+        }
+    }
+}

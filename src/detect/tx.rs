@@ -1,0 +1,129 @@
+//! Per-transaction inspection: rules on app-layer buffers (HTTP, TLS, DNS...) run against
+//! the transactions the parsers update, with their own prefilter per buffer.
+
+use super::*;
+
+/// A rule's inspection chain on one app-layer buffer.
+#[derive(Debug)]
+pub(super) struct AppList {
+    pub(super) buf: Buf,
+    pub(super) transforms: Vec<Transform>,
+    pub(super) steps: Vec<Step>,
+    /// `absent`: the buffer must not exist once its message is complete; with `or_else`
+    /// (true) the chain may match instead.
+    pub(super) absent: Option<bool>,
+    /// `dataset` operations on the instance that matched the chain.
+    pub(super) datasets: Vec<(dataset::DatasetCmd, u32)>,
+}
+
+impl AppList {
+    /// Whether the chain matches some instance of the buffer in `tx`.
+    pub(super) fn matches(
+        &self,
+        tx: &TxRef<'_>,
+        to_server: bool,
+        sets: &dataset::Datasets,
+        a: &mut Vec<u8>,
+        b: &mut Vec<u8>,
+    ) -> bool {
+        let found = tx.each(self.buf, to_server, &mut |inst| {
+            let data = transform::apply_all(&self.transforms, inst, a, b);
+            inspect::matches(&self.steps, data)
+                && self
+                    .datasets
+                    .iter()
+                    .all(|&(cmd, id)| sets.apply(id, cmd, data))
+        });
+        match (self.absent, found) {
+            (None, found) => found == Some(true),
+            (Some(_), None) => tx.settled(self.buf, to_server),
+            (Some(or_else), Some(m)) => or_else && m,
+        }
+    }
+}
+
+impl Engine {
+    /// Inspects one app-layer transaction with the rules on its buffers, calling `on_match`
+    /// with each matching rule's engine index in engine order. `done` lists the rules that
+    /// already matched this transaction (a rule fires once per transaction). `payload` is the
+    /// packet payload or new stream bytes, for rules that also have payload contents.
+    #[allow(clippy::too_many_arguments)]
+    pub fn inspect_tx(
+        &self,
+        ctx: &mut DetectCtx,
+        p: &Packet<'_>,
+        flow: FlowFacts,
+        bits: &mut FlowBits,
+        tx: TxRef<'_>,
+        done: &[u32],
+        payload: &[u8],
+        mut on_match: impl FnMut(u32),
+    ) {
+        let proto = tx.proto();
+        ctx.next_packet();
+        if let Some(scratch) = &ctx.scratch {
+            let (seen, stamp, cands) = (&mut ctx.seen, ctx.stamp, &mut ctx.candidates);
+            let (ta, tb) = (&mut ctx.tbuf.0, &mut ctx.tbuf.1);
+            let mut errors = 0;
+            for (buf, ts, m) in &self.app_mpm {
+                if buf.proto() != proto {
+                    continue;
+                }
+                tx.each(*buf, flow.to_server, &mut |inst| {
+                    let inst = transform::apply_all(ts, inst, ta, tb);
+                    if !inst.is_empty() {
+                        let res = m.scan(inst, scratch, |rules, _| {
+                            for &r in rules {
+                                if seen[r as usize] != stamp {
+                                    seen[r as usize] = stamp;
+                                    cands.push(r);
+                                }
+                            }
+                        });
+                        errors += u64::from(res.is_err());
+                    }
+                    false
+                });
+            }
+            ctx.scan_errors += errors;
+        }
+        ctx.candidates
+            .extend_from_slice(&self.app_non_mpm[proto.index().unwrap_or(0)]);
+        ctx.candidates.sort_unstable();
+        let (a, b) = (&mut ctx.tbuf.0, &mut ctx.tbuf.1);
+        for &idx in &ctx.candidates {
+            if done.contains(&idx) {
+                continue;
+            }
+            if bits.backoff.skip(idx) {
+                ctx.backoff_skips += 1;
+                continue;
+            }
+            let limit_hits = inspect::pcre_limit_hits_so_far();
+            let sig = &self.sigs[idx as usize];
+            let failed = sig.app_proto.is_some_and(|x| x != proto)
+                || !sig.header_matches(p)
+                || !sig.flow_matches(FlowFacts {
+                    app_proto: proto,
+                    ..flow
+                })
+                || !sig.packet_matches(p)
+                || !sig.fb_conds.iter().all(|c| c.holds(bits))
+                || tx.events() & sig.app_events != sig.app_events
+                || !sig
+                    .app_lists
+                    .iter()
+                    .all(|l| l.matches(&tx, flow.to_server, &self.datasets, a, b))
+                || !(sig.steps.is_empty()
+                    || (!payload.is_empty() && inspect::matches(&sig.steps, payload)))
+                || !sig.xbits_hold(&ctx.xbits, p, flow.now);
+            bits.backoff
+                .record(idx, inspect::pcre_limit_hits_so_far() != limit_hits);
+            if failed {
+                continue;
+            }
+            sig.apply_actions(&ctx.xbits, bits, p, flow);
+            on_match(idx);
+        }
+    }
+}

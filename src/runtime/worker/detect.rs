@@ -1,0 +1,215 @@
+//! Stage 5: detection. The packet is inspected on its own payload, then (TCP with an active
+//! stream) on the stream data this packet releases, then on the transactions the parsers
+//! updated. Every match lands in [`Hits`]; the verdict stage decides what they do.
+
+use std::cell::Cell;
+
+use super::stream::{closing, data_seq, release_to};
+use super::{Detector, WorkerConfig};
+use crate::applayer::Parser;
+use crate::decode::Packet;
+use crate::detect::flowbits::FlowBits;
+use crate::detect::{FlowFacts, View, STREAM_SCAN_LOOKBACK};
+use crate::flow::Flow;
+
+/// What detection found on one packet (buffers reused from packet to packet).
+#[derive(Debug, Default)]
+pub(super) struct Hits {
+    /// Rules matched on the packet or its stream data, by engine index.
+    pub matched: Vec<u32>,
+    /// Rules matched on transactions: (transaction slot in the flow's parser, rule).
+    pub tx: Vec<(usize, u32)>,
+    /// Inline mode: block of queued stream data being inspected.
+    ooo_buf: Vec<u8>,
+}
+
+impl Hits {
+    /// Forgets the previous packet's hits.
+    pub fn clear(&mut self) {
+        self.matched.clear();
+        self.tx.clear();
+    }
+
+    /// Nothing matched.
+    pub fn is_empty(&self) -> bool {
+        self.matched.is_empty() && self.tx.is_empty()
+    }
+}
+
+/// Inspects the packet's own payload and headers.
+pub(super) fn packet(
+    d: &mut Detector,
+    flow: Option<&mut Flow>,
+    p: &Packet<'_>,
+    facts: FlowFacts,
+    stream_active: bool,
+    hits: &mut Hits,
+) {
+    let bits = flow.map(|f| &mut f.bits);
+    let matched = &mut hits.matched;
+    let view = View::Packet { stream_active };
+    d.engine
+        .inspect(&mut d.ctx, p, facts, bits, view, |idx| matched.push(idx));
+}
+
+/// Raw stream detection on the packet's direction: its data released so far (acknowledged in
+/// IDS mode, all of it inline). Inline, data queued past a hole is inspected at once too (with
+/// what is queued before it): the packet can still be dropped before the host gets it.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn stream(
+    d: &mut Detector,
+    f: &mut Flow,
+    p: &Packet<'_>,
+    facts: FlowFacts,
+    dir: usize,
+    cfg: &WorkerConfig,
+    hits: &mut Hits,
+    stream_bytes: &mut u64,
+) {
+    let Flow { streams, bits, .. } = f;
+    let Some(st) = streams.as_deref_mut() else {
+        return;
+    };
+    let Hits {
+        matched, ooo_buf, ..
+    } = hits;
+    let s = &mut st[dir];
+    if let (true, Some(seq)) = (cfg.ips, data_seq(p)) {
+        if let Some((base, new_from)) =
+            s.ooo_block(seq, p.payload.len(), STREAM_SCAN_LOOKBACK, ooo_buf)
+        {
+            // The whole block is context: scan all of it.
+            let scanned = Cell::new(u64::MAX);
+            let view = View::Stream {
+                data: ooo_buf,
+                new_from,
+                base,
+                hits_until: &scanned,
+            };
+            let end = base + ooo_buf.len() as u64;
+            let alerts = &mut s.ooo_alerts;
+            d.engine
+                .inspect(&mut d.ctx, p, facts, Some(bits), view, |idx| {
+                    if !matched.contains(&idx) {
+                        matched.push(idx);
+                        if alerts.len() >= 64 {
+                            alerts.remove(0);
+                        }
+                        alerts.push((idx, end));
+                    }
+                });
+        }
+    }
+    let upto = release_to(s, cfg, true, closing(p), s.raw_off);
+    if let Some((start, end)) = s.range(s.raw_off, upto) {
+        let view = View::Stream {
+            data: &s.window()[..end],
+            new_from: start,
+            base: s.window_off(),
+            hits_until: &s.hits_until,
+        };
+        // Rules that alerted on part of this data while it waited past a hole do not alert
+        // on it again.
+        let (from, earlier) = (s.raw_off, &s.ooo_alerts);
+        d.engine
+            .inspect(&mut d.ctx, p, facts, Some(bits), view, |idx| {
+                let repeat = earlier.iter().any(|&(r, e)| r == idx && e > from);
+                if !repeat && !matched.contains(&idx) {
+                    matched.push(idx);
+                }
+            });
+        *stream_bytes += (end - start) as u64;
+    }
+    s.raw_off = s.raw_off.max(upto);
+    let done = s.raw_off;
+    s.ooo_alerts.retain(|&(_, e)| e > done);
+}
+
+/// Inspects the transactions the parser updated in this packet's direction (the other
+/// side's progress is inspected on its next packet, or at the flow's end, as Suricata's
+/// transaction detection does). `progressed`: the parser made progress on this packet.
+pub(super) fn transactions(
+    d: &mut Detector,
+    f: &mut Flow,
+    p: &Packet<'_>,
+    facts: FlowFacts,
+    dir: usize,
+    progressed: bool,
+    hits: &mut Hits,
+) {
+    if !(progressed || f.app.has_updates(dir)) {
+        return;
+    }
+    let Flow {
+        streams, app, bits, ..
+    } = f;
+    let Some(parser) = app.parser.as_deref_mut() else {
+        return;
+    };
+    // Rules mixing payload and transaction contents look at the direction's retained stream
+    // (or the datagram).
+    let payload = match streams.as_deref() {
+        Some(st) if p.proto == 6 => st[dir].window(),
+        _ => p.payload,
+    };
+    let due = Due {
+        dir,
+        at_end: false,
+        payload,
+    };
+    inspect_txs(d, parser, bits, p, facts, due, &mut hits.tx);
+}
+
+/// Which transactions an inspection looks at.
+#[derive(Clone, Copy)]
+pub(super) struct Due<'a> {
+    /// Direction inspected (0 to the server).
+    pub dir: usize,
+    /// The flow ends: transactions whose last inspection was unsettled are due too.
+    pub at_end: bool,
+    /// Payload for rules that also have payload contents.
+    pub payload: &'a [u8],
+}
+
+/// Inspects the transactions of `parser` due in `due.dir`, appending (slot, rule) to `hits`.
+/// Each transaction remembers the rules that alerted on it (each fires once per
+/// transaction) and whether this inspection was settled (`established`).
+pub(super) fn inspect_txs(
+    d: &mut Detector,
+    parser: &mut dyn Parser,
+    bits: &mut FlowBits,
+    p: &Packet<'_>,
+    facts: FlowFacts,
+    due: Due<'_>,
+    hits: &mut Vec<(usize, u32)>,
+) {
+    let dir = due.dir;
+    for slot in 0..parser.tx_count() {
+        let Some(det) = parser.tx_detect(slot) else {
+            continue;
+        };
+        if !(std::mem::take(&mut det.updated[dir]) || (due.at_end && det.unsettled[dir])) {
+            continue;
+        }
+        let mut alerted = std::mem::take(&mut det.alerted);
+        let before = hits.len();
+        if let Some((tx, _)) = parser.tx(slot) {
+            let on_match = |idx| hits.push((slot, idx));
+            d.engine.inspect_tx(
+                &mut d.ctx,
+                p,
+                facts,
+                bits,
+                tx,
+                &alerted,
+                due.payload,
+                on_match,
+            );
+        }
+        alerted.extend(hits[before..].iter().map(|h| h.1));
+        if let Some(det) = parser.tx_detect(slot) {
+            det.alerted = alerted;
+            det.unsettled[dir] = !facts.established;
+        }
+    }
+}

@@ -1,0 +1,387 @@
+//! A worker: owns a flow table, a detection context and its counters, and runs every packet
+//! handed to it through the stages of the packet path, each in its own module:
+//!
+//! 1. [`decode`](self::decode): frame to packet, decoder anomalies, defragmentation, tunnels
+//!    (a rebuilt datagram or a tunnelled packet runs the rest of the path as its own packet);
+//! 2. [`track`]: checksum sampling, the packet's flow, tags, the flow facts rules test;
+//! 3. [`stream`]: TCP reassembly and its anomalies;
+//! 4. [`app`]: the app-layer parsers on released stream data or the datagram;
+//! 5. [`detect`](self::detect): packet, raw stream and transaction detection into the
+//!    packet's hits;
+//! 6. [`verdict`]: `pass`, drop or reject, thresholds and tuning, alerts and tags;
+//! 7. [`events`]: the EVE lines the stages write (anomalies, transactions).
+//!
+//! [`flow_end`] runs when a flow ends: its last inspection and its EVE events.
+//! [`Worker::inspect_packet`] shows the order; each stage's signature shows what it touches.
+
+mod app;
+mod decode;
+mod detect;
+mod events;
+mod flow_end;
+mod stream;
+mod track;
+mod verdict;
+
+use std::sync::Arc;
+
+use crate::applayer::{AppConfig, PROTOCOL_COUNT};
+use crate::decode::defrag::{DefragConfig, Defragmenter};
+use crate::decode::{LinkType, Packet};
+use crate::detect::tag::HostTags;
+use crate::detect::threshold::Thresholds;
+use crate::detect::xbits::XBits;
+use crate::detect::{DetectCtx, Engine};
+use crate::flow::{Flow, FlowConfig, FlowTable, Micros};
+pub use crate::output::eve::Tunnel;
+use crate::output::EveSender;
+pub use crate::stats::WorkerStats;
+use crate::tune::Tuner;
+
+use detect::Hits;
+use events::Events;
+use track::ChecksumSampler;
+
+/// How checksums are treated.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ChecksumMode {
+    /// Validate; packets with bad checksums do not update TCP state.
+    Yes,
+    /// Never validate.
+    No,
+    /// Validate, but stop once the first 1000 packets of a capture show more than 10% bad
+    /// checksums (checksum offloading on the capturing host), as Suricata does for pcap files.
+    #[default]
+    Auto,
+}
+
+/// Per-worker settings.
+#[derive(Clone, Debug)]
+pub struct WorkerConfig {
+    /// Flow table settings.
+    pub flow: FlowConfig,
+    /// IP defragmentation settings.
+    pub defrag: DefragConfig,
+    /// Checksum validation.
+    pub checksums: ChecksumMode,
+    /// Inline mode: drop/reject rules block, EVE action "blocked".
+    pub ips: bool,
+    /// Write EVE `flow` events when flows end.
+    pub flow_events: bool,
+    /// Add `community_id` to EVE events.
+    pub community_id: bool,
+    /// Write EVE `anomaly` events for decode, stream and defrag anomalies.
+    pub anomaly_events: bool,
+    /// Write packets tagged by `tag` rules as EVE `packet` events.
+    pub tagged_packets: bool,
+    /// xbits store shared by the workers of a run.
+    pub xbits: Arc<XBits>,
+    /// App-layer parser limits.
+    pub app: AppConfig,
+    /// Write EVE transaction events, per protocol (in [`crate::applayer::PROTOCOLS`] order).
+    pub app_events: [bool; PROTOCOL_COUNT],
+    /// The SOC's tuning (severities, suppressions, thresholds); None logs vendor severities.
+    pub tuner: Option<Arc<Tuner>>,
+}
+
+impl Default for WorkerConfig {
+    /// The defaults of an empty config file: IDS mode, checksums `auto`, Community ID and
+    /// tagged packets on, other optional events off, no tuning.
+    fn default() -> Self {
+        WorkerConfig {
+            flow: FlowConfig::default(),
+            defrag: DefragConfig::default(),
+            checksums: ChecksumMode::default(),
+            ips: false,
+            flow_events: false,
+            community_id: true,
+            anomaly_events: false,
+            tagged_packets: true,
+            xbits: Default::default(),
+            app: AppConfig::default(),
+            app_events: [false; PROTOCOL_COUNT],
+            tuner: None,
+        }
+    }
+}
+
+/// Heap bytes a worker's flows hold, per memcap.
+#[derive(Clone, Copy, Debug, Default)]
+struct MemUse {
+    /// TCP reassembly (stream memcap).
+    stream: usize,
+    /// App-layer parsers (app-layer memcap).
+    app: usize,
+}
+
+/// The detection side of a worker: the shared engine and threshold state, and this worker's
+/// own detection context.
+struct Detector {
+    engine: Arc<Engine>,
+    thresholds: Arc<Thresholds>,
+    ctx: DetectCtx,
+}
+
+/// One worker's state.
+pub struct Worker {
+    det: Detector,
+    flows: FlowTable,
+    defrag: Defragmenter,
+    /// Rebuilt datagram of the current packet (reused).
+    defrag_buf: Vec<u8>,
+    eve: EveSender,
+    cfg: WorkerConfig,
+    checksums: ChecksumSampler,
+    /// `tag:host` tags running on this worker.
+    host_tags: HostTags,
+    /// What detection found on the current packet (buffers reused).
+    hits: Hits,
+    /// Heap bytes held by this worker's flows, counted against the memcaps.
+    mem: MemUse,
+    /// Counters.
+    pub stats: WorkerStats,
+}
+
+/// Whether a verdict lets the packet through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Forward.
+    Pass,
+    /// Drop (inline mode).
+    Drop,
+    /// Drop and answer the source with a TCP RST or ICMP unreachable (inline `reject`).
+    Reject,
+}
+
+/// What the packet path decided for one packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Outcome {
+    verdict: Verdict,
+    /// When an earlier `tag` tagged the packet: its flow id (0 without a flow).
+    tagged: Option<u64>,
+}
+
+/// Where a packet is in the capture: its time, number and the tunnel it came out of.
+#[derive(Clone, Copy)]
+struct At<'a> {
+    ts: Micros,
+    pcap_cnt: u64,
+    tunnel: Option<&'a Tunnel>,
+}
+
+impl Worker {
+    /// A worker with index `id` (distinguishes its flow ids).
+    pub fn new(
+        id: usize,
+        engine: Arc<Engine>,
+        thresholds: Arc<Thresholds>,
+        eve: EveSender,
+        cfg: WorkerConfig,
+    ) -> Result<Worker, String> {
+        let ctx = engine.new_ctx_shared(cfg.xbits.clone())?;
+        let stats = WorkerStats {
+            per_sig: vec![0; engine.sigs().len()],
+            ..WorkerStats::default()
+        };
+        Ok(Worker {
+            det: Detector {
+                engine,
+                thresholds,
+                ctx,
+            },
+            flows: FlowTable::new(
+                FlowConfig {
+                    // Inline, the sensor sees every window update: hold data to the window
+                    // exactly. Passive capture misses some, so allow a window's slack.
+                    strict_window: cfg.ips,
+                    ..cfg.flow.clone()
+                },
+                id,
+            ),
+            defrag: Defragmenter::new(cfg.defrag.clone()),
+            defrag_buf: Vec::new(),
+            eve,
+            checksums: ChecksumSampler::new(cfg.checksums),
+            cfg,
+            host_tags: HostTags::default(),
+            hits: Hits::default(),
+            mem: MemUse::default(),
+            stats,
+        })
+    }
+
+    /// Runs one frame through the pipeline and returns the verdict.
+    pub fn process(&mut self, link: LinkType, ts: Micros, pcap_cnt: u64, frame: &[u8]) -> Verdict {
+        self.stats.packets += 1;
+        self.stats.bytes += frame.len() as u64;
+        let at = At {
+            ts,
+            pcap_cnt,
+            tunnel: None,
+        };
+        let verdict = self.process_frame(link, at, frame);
+        self.stats.pcre_limit_hits += crate::detect::inspect::take_pcre_limit_hits();
+        verdict
+    }
+
+    /// The packet path after decoding, for one packet: flow, stream, app layer, detection,
+    /// verdict and alerts.
+    fn inspect_packet(&mut self, p: &Packet<'_>, at: At<'_>) -> Outcome {
+        self.stats.inspected += 1;
+        self.stats.truncated += u64::from(p.truncated);
+        let checksum_ok = self.checksums.check(p, &mut self.stats);
+        let Worker {
+            det,
+            flows,
+            eve,
+            cfg,
+            host_tags,
+            hits,
+            mem,
+            stats,
+            ..
+        } = self;
+        // A TCP segment with a bad checksum is counted in its flow but does not move the
+        // session state (Suricata's stream engine ignores it); it is still inspected.
+        let lookup = flows.track(p, at.ts, checksum_ok, &mut |f, why| {
+            flow_end::on_flow_end(det, eve, cfg, mem, stats, f, why)
+        });
+        let (to_server, refused, mut flow) = (lookup.to_server, lookup.refused, lookup.flow);
+        if let Some(verdict) = track::decided(flow.as_deref(), stats) {
+            return Outcome {
+                verdict,
+                tagged: None,
+            };
+        }
+        let tagged = track::take_tags(flow.as_deref_mut(), host_tags, p, at.ts);
+        let mut facts = track::facts(flow.as_deref(), to_server, refused, at.ts);
+        let mut ev = Events::new(eve, cfg, at);
+        let dir = usize::from(!to_server);
+        let seg = stream::Segment {
+            p,
+            dir,
+            checksum_ok,
+            refused,
+        };
+        let stream_active = match flow.as_deref_mut() {
+            Some(f) => stream::reassemble(f, seg, cfg, &mut mem.stream, stats, &mut facts, &mut ev),
+            None => false,
+        };
+        let progressed = match flow.as_deref_mut() {
+            Some(f) => app::parse(
+                f,
+                p,
+                dir,
+                stream_active,
+                cfg,
+                &mut mem.app,
+                stats,
+                &mut facts,
+                &mut ev,
+            ),
+            None => false,
+        };
+        let d = &mut *det;
+        hits.clear();
+        detect::packet(d, flow.as_deref_mut(), p, facts, stream_active, hits);
+        if let (true, Some(f)) = (stream_active, flow.as_deref_mut()) {
+            detect::stream(d, f, p, facts, dir, cfg, hits, &mut stats.stream_bytes);
+        }
+        if let Some(f) = flow.as_deref_mut() {
+            detect::transactions(d, f, p, facts, dir, progressed, hits);
+        }
+        let verdict = verdict::decide(
+            d,
+            cfg,
+            stats,
+            &mut ev,
+            host_tags,
+            flow.as_deref_mut(),
+            p,
+            to_server,
+            at.tunnel,
+            hits,
+        );
+        if let Some(f) = flow {
+            ev.transactions_done(f);
+        }
+        Outcome { verdict, tagged }
+    }
+
+    /// A new capture file starts: `auto` checksum validation samples it afresh (each capture
+    /// may come from a host with or without checksum offloading).
+    pub fn begin_capture(&mut self) {
+        self.checksums.restart();
+    }
+
+    /// Live capture without packets: ends flows idle past their timeout at wall-clock `now`.
+    pub fn tick(&mut self, now: Micros) {
+        self.end_flows(Some(now));
+    }
+
+    /// Ends flows idle at `now`, or every flow (None), with their end-of-flow work.
+    fn end_flows(&mut self, now: Option<Micros>) {
+        let Worker {
+            det,
+            stats,
+            mem,
+            eve,
+            cfg,
+            flows,
+            ..
+        } = self;
+        let mut ended =
+            |f: &mut Flow, why| flow_end::on_flow_end(det, eve, cfg, mem, stats, f, why);
+        match now {
+            Some(t) => flows.expire(t, &mut ended),
+            None => flows.drain(&mut ended),
+        }
+    }
+
+    /// Replaces the detection engine, threshold state and tuning (a reload). Flows stay; what
+    /// they hold in the old engine's rule numbering is dropped. Per-rule alert counts restart.
+    pub fn set_detection(
+        &mut self,
+        engine: Arc<Engine>,
+        thresholds: Arc<Thresholds>,
+        tuner: Option<Arc<Tuner>>,
+    ) -> Result<(), String> {
+        let mut ctx = engine.new_ctx_shared(self.cfg.xbits.clone())?;
+        ctx.scan_errors = self.det.ctx.scan_errors;
+        ctx.backoff_skips = self.det.ctx.backoff_skips;
+        self.stats.per_sig = vec![0; engine.sigs().len()];
+        self.det = Detector {
+            engine,
+            thresholds,
+            ctx,
+        };
+        self.cfg.tuner = tuner;
+        self.flows.for_each(&mut |f| f.forget_detection());
+        Ok(())
+    }
+
+    /// The counters so far (flow, defrag and output figures included).
+    pub fn snapshot(&self) -> WorkerStats {
+        let mut s = WorkerStats {
+            per_sig: Vec::new(),
+            ..self.stats.clone()
+        };
+        s.flow = self.flows.stats;
+        s.defrag = self.defrag.stats;
+        s.eve_dropped = self.eve.dropped;
+        s.scan_errors = self.det.ctx.scan_errors;
+        s.backoff_skips = self.det.ctx.backoff_skips;
+        s.active_flows = self.flows.len() as u64;
+        s
+    }
+
+    /// Ends all flows and returns the final counters.
+    pub fn finish(mut self) -> WorkerStats {
+        self.end_flows(None);
+        let per_sig = std::mem::take(&mut self.stats.per_sig);
+        WorkerStats {
+            per_sig,
+            ..self.snapshot()
+        }
+    }
+}

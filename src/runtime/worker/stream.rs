@@ -1,0 +1,157 @@
+//! Stage 3: TCP reassembly. The packet's data goes into its direction's stream, its ACK
+//! moves the other direction's acknowledged edge, and what the reassembler noticed (gaps,
+//! overlaps with different data, injected RSTs, refused segments) becomes stream events for
+//! rules and EVE anomalies. Detection and the parsers see the data later, when it is released.
+
+use super::events::Events;
+use super::WorkerConfig;
+use crate::decode::{tcp_flags, Packet};
+use crate::detect::{stream_event, FlowFacts};
+use crate::flow::stream::{Reassembler, StreamEvents};
+use crate::flow::tcp::Refusal;
+use crate::flow::Flow;
+use crate::stats::WorkerStats;
+
+/// A TCP packet as reassembly sees it.
+#[derive(Clone, Copy)]
+pub(super) struct Segment<'p, 'a> {
+    pub p: &'p Packet<'a>,
+    /// Direction index: 0 to the server, 1 to the client.
+    pub dir: usize,
+    /// Its checksums are good (or not validated).
+    pub checksum_ok: bool,
+    /// TCP validation refused it.
+    pub refused: Option<Refusal>,
+}
+
+/// How far a direction's stream data is released (to the parser or to raw detection) on
+/// this packet: inline, everything; in IDS mode, what the peer acknowledged, or everything of
+/// the packet's own direction when it closes (FIN/RST) or when unconsumed data reaches half
+/// the retained window. `own`: the direction is the packet's. `done`: released so far.
+pub(super) fn release_to(
+    s: &Reassembler,
+    cfg: &WorkerConfig,
+    own: bool,
+    closing: bool,
+    done: u64,
+) -> u64 {
+    let all = s.next_off();
+    if cfg.ips || (own && closing) || s.unconsumed() as usize > cfg.flow.stream.window / 2 {
+        all
+    } else {
+        s.acked().max(done)
+    }
+}
+
+/// The packet closes its direction (FIN or RST).
+pub(super) fn closing(p: &Packet<'_>) -> bool {
+    p.tcp
+        .is_some_and(|t| t.flags & (tcp_flags::FIN | tcp_flags::RST) != 0)
+}
+
+/// The stream offset the segment's data starts at: data on a SYN (TCP Fast Open) starts right
+/// after the SYN's sequence number.
+pub(super) fn data_seq(p: &Packet<'_>) -> Option<u32> {
+    p.tcp.map(|t| {
+        if t.flags & tcp_flags::SYN != 0 {
+            t.seq.wrapping_add(1)
+        } else {
+            t.seq
+        }
+    })
+}
+
+/// Reassembles the segment into its flow's streams. Returns whether the flow's stream is
+/// active for this packet (rules then see its data on the stream, not on the packet).
+/// `mem`: the worker's stream bytes, counted against `stream.memcap`.
+pub(super) fn reassemble(
+    f: &mut Flow,
+    seg: Segment<'_, '_>,
+    cfg: &WorkerConfig,
+    mem: &mut usize,
+    stats: &mut WorkerStats,
+    facts: &mut FlowFacts,
+    ev: &mut Events<'_>,
+) -> bool {
+    let active = seg.checksum_ok
+        && seg.refused.is_none()
+        && seg.p.tcp.is_some()
+        && f.streams.is_some()
+        && insert(f, seg, cfg, mem, stats, facts, ev);
+    if let Some(why) = seg.refused {
+        ev.anomaly(Some((seg.p, Some(f.id))), "stream", why.anomaly_name());
+    }
+    if let Some(s) = f.streams.as_deref() {
+        facts.stream_sizes = Some([s[0].size(), s[1].size()]);
+    }
+    active
+}
+
+/// Inserts the segment's data and acknowledgement; raises the stream events it caused.
+fn insert(
+    f: &mut Flow,
+    seg: Segment<'_, '_>,
+    cfg: &WorkerConfig,
+    mem: &mut usize,
+    stats: &mut WorkerStats,
+    facts: &mut FlowFacts,
+    ev: &mut Events<'_>,
+) -> bool {
+    let (p, dir) = (seg.p, seg.dir);
+    let (Some(tcp), Some(seq)) = (p.tcp, data_seq(p)) else {
+        return false;
+    };
+    let scfg = &cfg.flow.stream;
+    let flow_id = f.id;
+    let Some(streams) = f.streams.as_deref_mut() else {
+        return false;
+    };
+    let before = (streams[0].events, streams[1].events);
+    let mem_before = streams[0].mem() + streams[1].mem();
+    if tcp.flags & tcp_flags::ACK != 0 {
+        // An ACK past what we saw of the other direction: that data was lost.
+        streams[1 - dir].on_ack(tcp.ack, scfg);
+        streams[1 - dir].ack_to(tcp.ack);
+    }
+    if *mem > scfg.memcap && !p.payload.is_empty() {
+        stats.stream_memcap += 1;
+    } else {
+        // Detection sees the data when it is released, not here.
+        let _ = streams[dir].insert(seq, p.payload, scfg);
+    }
+    let after = (streams[0].events, streams[1].events);
+    let grew =
+        |e: fn(&StreamEvents) -> u64| e(&after.0) + e(&after.1) > e(&before.0) + e(&before.1);
+    if grew(|e| u64::from(e.gaps)) {
+        facts.stream_events |= stream_event::SEQ_GAP;
+    }
+    if grew(|e| u64::from(e.overlap_diff)) {
+        facts.stream_events |= stream_event::OVERLAP_DIFF;
+    }
+    let mem_after = streams[0].mem() + streams[1].mem();
+    *mem = (*mem + mem_after).saturating_sub(mem_before);
+    let bit = 1u8 << dir;
+    if tcp.flags & tcp_flags::RST != 0 {
+        f.rsts |= bit;
+    } else if f.rsts & bit != 0 && !p.payload.is_empty() {
+        // Data after this side's RST: the RST was forged (or the data is).
+        f.rsts &= !bit;
+        facts.stream_events |= stream_event::RST_INJECT;
+    }
+    for (g, event) in [
+        (
+            grew(|e| u64::from(e.overlap_diff)),
+            "stream.reassembly_overlap_different_data",
+        ),
+        (grew(|e| u64::from(e.gaps)), "stream.reassembly_seq_gap"),
+        (
+            grew(|e| u64::from(e.ooo_refused)),
+            "stream.reassembly_segment_limit",
+        ),
+    ] {
+        if g {
+            ev.anomaly(Some((p, Some(flow_id))), "stream", event);
+        }
+    }
+    true
+}
