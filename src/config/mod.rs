@@ -342,6 +342,22 @@ pub struct OutputConfig {
     pub tagged_packets: Option<bool>,
 }
 
+impl OutputConfig {
+    /// Transaction events on, per app-layer protocol (in [`crate::applayer::PROTOCOLS`]
+    /// order): the `[output]` switch named after the protocol.
+    pub fn app_events(&self) -> [bool; crate::applayer::PROTOCOL_COUNT] {
+        crate::applayer::PROTOCOLS.map(|p| {
+            match p.name() {
+                "http" => self.http,
+                "tls" => self.tls,
+                "dns" => self.dns,
+                _ => None,
+            }
+            .unwrap_or(false)
+        })
+    }
+}
+
 impl Config {
     /// Reads and parses a config file; errors name the file, line and key.
     pub fn from_file(path: &Path) -> Result<Config, String> {
