@@ -1,14 +1,11 @@
 //! App-layer parsers on arbitrary streams: the input is a client stream and a server stream
 //! (split at the first `|ff fe fd|`), fed in alternating pieces whose size the first byte
-//! picks, through protocol probing and the HTTP, TLS or DNS parser (the second byte picks
-//! which when probing finds none); every buffer is then read. Never a panic.
+//! picks, through protocol probing, then straight into one registered parser (the second byte
+//! picks which, and TCP or datagram framing); every buffer is then read. Never a panic.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sekimori::applayer::dns::{DnsMessage, DnsTcp};
-use sekimori::applayer::http::HttpState;
-use sekimori::applayer::tls::TlsSession;
-use sekimori::applayer::{AppConfig, AppLayer, AppStats, Buf, TxRef};
+use sekimori::applayer::{AppConfig, AppLayer, AppStats, Buf, ParseCtx, TxRef, PROTOCOLS};
 
 const ALL: &[Buf] = &[
     Buf::HttpMethod,
@@ -94,48 +91,30 @@ fuzz_target!(|data: &[u8]| {
     }
     app.on_close(0, &cfg, &mut st);
     app.on_close(1, &cfg, &mut st);
-    // Directly into one parser.
-    match which % 4 {
-        0 => {
-            let mut h = HttpState::default();
-            for (c, s) in client
-                .chunks(piece)
-                .zip(server.chunks(piece).chain(std::iter::repeat(&[][..])))
-            {
-                h.feed(true, c, &cfg, &mut st);
-                h.feed(false, s, &cfg, &mut st);
-            }
-            h.feed(false, server, &cfg, &mut st);
-            h.close(false, &cfg, &mut st);
-            for tx in &h.txs {
-                read_all(TxRef::Http(tx));
-            }
-            h.gc();
-        }
-        1 => {
-            let mut t = TlsSession::default();
-            for c in client.chunks(piece) {
-                t.feed(true, c, &mut st);
-            }
-            for s in server.chunks(piece) {
-                t.feed(false, s, &mut st);
-            }
-            read_all(TxRef::Tls(&t));
-        }
-        2 => {
-            let mut m = DnsMessage::default();
-            if m.parse(client).is_ok() {
-                read_all(TxRef::Dns(&m));
-            }
-        }
-        _ => {
-            let mut d = DnsTcp::default();
-            for c in client.chunks(piece) {
-                d.feed(true, c, &mut st);
-            }
-            for (_, m) in &d.done {
-                read_all(TxRef::Dns(m));
-            }
+    // Directly into one parser, through the registry: every protocol, over TCP framing and
+    // as datagrams; every buffer of every transaction is read and its EVE object written.
+    let proto = PROTOCOLS[usize::from(which) % PROTOCOLS.len()];
+    let mut parser = (proto.new_parser)(which & 0x80 == 0);
+    let mut cx = ParseCtx {
+        cfg: &cfg,
+        stats: &mut st,
+    };
+    for (c, s) in client
+        .chunks(piece)
+        .zip(server.chunks(piece).chain(std::iter::repeat(&[][..])))
+    {
+        parser.feed(true, c, &mut cx);
+        parser.feed(false, s, &mut cx);
+    }
+    parser.close(true, &mut cx);
+    parser.close(false, &mut cx);
+    let mut eve = Vec::new();
+    for slot in 0..parser.tx_count() {
+        if let Some((tx, _)) = parser.tx(slot) {
+            read_all(tx);
+            tx.write_eve(&mut eve);
         }
     }
+    parser.gc();
+    let _ = parser.heap();
 });

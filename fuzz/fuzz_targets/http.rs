@@ -54,7 +54,7 @@ fuzz_target!(|data: &[u8]| {
                 Buf::HttpRequestHeader,
                 Buf::HttpStatCode,
             ] {
-                TxRef::Http(tx).each(b, sel & 1 == 0, &mut |x| {
+                (tx as TxRef<'_>).each(b, sel & 1 == 0, &mut |x| {
                     n += x.len();
                     false
                 });

@@ -37,7 +37,7 @@ fuzz_target!(|data: &[u8]| {
         Buf::Ja3sString,
         Buf::Ja4Hash,
     ] {
-        TxRef::Tls(&t).each(b, true, &mut |x| x.is_empty());
+        (&t as TxRef<'_>).each(b, true, &mut |x| x.is_empty());
     }
     // The certificate parser on raw input too.
     let _ = parse_cert(rest);

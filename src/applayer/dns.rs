@@ -4,8 +4,8 @@
 use std::cell::RefCell;
 use std::io::Write;
 
-use super::parser::{Parser, Protocol, Transaction, TxDetect, TxRef};
-use super::{AppConfig, AppProto, AppStats, Buf, Probe};
+use super::parser::{ParseCtx, Parser, Protocol, Transaction, TxDetect, TxRef};
+use super::{AppProto, AppStats, Buf, Probe};
 use crate::common::json::{push_json_bytes, push_json_str};
 
 /// Compression pointers followed per name before the name is declared malformed.
@@ -420,13 +420,8 @@ impl DnsParser {
 }
 
 impl Parser for DnsParser {
-    fn feed(
-        &mut self,
-        to_server: bool,
-        data: &[u8],
-        _cfg: &AppConfig,
-        stats: &mut AppStats,
-    ) -> bool {
+    fn feed(&mut self, to_server: bool, data: &[u8], cx: &mut ParseCtx<'_>) -> bool {
+        let stats = &mut *cx.stats;
         if !self.tcp {
             return self.message(to_server, data, stats);
         }
@@ -595,10 +590,14 @@ mod tests {
         );
         let mut t = (PROTOCOL.new_parser)(true);
         let mut st = AppStats::default();
-        let cfg = AppConfig::default();
+        let cfg = super::super::AppConfig::default();
         let mut done = false;
         for b in framed.chunks(3) {
-            done |= t.feed(true, b, &cfg, &mut st);
+            let mut cx = ParseCtx {
+                cfg: &cfg,
+                stats: &mut st,
+            };
+            done |= t.feed(true, b, &mut cx);
         }
         assert!(done);
         assert_eq!(t.tx_count(), 1);

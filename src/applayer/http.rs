@@ -9,7 +9,7 @@
 use std::collections::VecDeque;
 use std::io::Write;
 
-use super::parser::{Parser, Protocol, Transaction, TxDetect, TxRef};
+use super::parser::{ParseCtx, Parser, Protocol, Transaction, TxDetect, TxRef};
 use super::{AppConfig, AppProto, AppStats, Buf, Probe};
 use crate::common::json::push_opt;
 
@@ -1296,18 +1296,12 @@ impl Transaction for HttpTx {
 }
 
 impl Parser for HttpState {
-    fn feed(
-        &mut self,
-        to_server: bool,
-        data: &[u8],
-        cfg: &AppConfig,
-        stats: &mut AppStats,
-    ) -> bool {
-        HttpState::feed(self, to_server, data, cfg, stats)
+    fn feed(&mut self, to_server: bool, data: &[u8], cx: &mut ParseCtx<'_>) -> bool {
+        HttpState::feed(self, to_server, data, cx.cfg, cx.stats)
     }
 
-    fn close(&mut self, to_server: bool, cfg: &AppConfig, stats: &mut AppStats) -> bool {
-        HttpState::close(self, to_server, cfg, stats)
+    fn close(&mut self, to_server: bool, cx: &mut ParseCtx<'_>) -> bool {
+        HttpState::close(self, to_server, cx.cfg, cx.stats)
     }
 
     fn heap(&self) -> usize {

@@ -12,7 +12,7 @@ pub mod http;
 pub mod parser;
 pub mod tls;
 
-pub use parser::{Parser, Protocol, Transaction, TxDetect, TxRef};
+pub use parser::{ParseCtx, Parser, Protocol, Transaction, TxDetect, TxRef};
 
 /// Every parser the sensor runs, in probing order. A new protocol registers here (and names
 /// its [`AppProto`] variant and its [`Buf`] buffers); see ARCHITECTURE.md.
@@ -325,8 +325,9 @@ impl AppLayer {
             (fed - window_off) as usize
         };
         self.fed[dir] = end;
+        let mut cx = ParseCtx { cfg, stats };
         match self.parser.as_deref_mut() {
-            Some(parser) => parser.feed(dir == 0, &window[from..], cfg, stats),
+            Some(parser) => parser.feed(dir == 0, &window[from..], &mut cx),
             None => false,
         }
     }
@@ -349,8 +350,9 @@ impl AppLayer {
                 None => self.give_up(stats),
             }
         }
+        let mut cx = ParseCtx { cfg, stats };
         match self.parser.as_deref_mut() {
-            Some(parser) => parser.feed(dir == 0, data, cfg, stats),
+            Some(parser) => parser.feed(dir == 0, data, &mut cx),
             None => false,
         }
     }
@@ -381,8 +383,9 @@ impl AppLayer {
     /// The direction's stream ended (FIN or RST seen and its data delivered): parsers finish
     /// what the close completes. Returns whether detection should look at transactions.
     pub fn on_close(&mut self, dir: usize, cfg: &AppConfig, stats: &mut AppStats) -> bool {
+        let mut cx = ParseCtx { cfg, stats };
         match self.parser.as_deref_mut() {
-            Some(p) => p.close(dir == 0, cfg, stats),
+            Some(p) => p.close(dir == 0, &mut cx),
             None => false,
         }
     }

@@ -79,16 +79,23 @@ impl TxDetect {
     }
 }
 
+/// What a parser works with besides its data: the limits, and the worker's counters.
+pub struct ParseCtx<'a> {
+    /// App-layer limits.
+    pub cfg: &'a AppConfig,
+    /// The worker's app-layer counters.
+    pub stats: &'a mut AppStats,
+}
+
 /// A protocol's per-flow parser.
 pub trait Parser: std::fmt::Debug + Send {
     /// Consumes new contiguous data of one direction (a stream's next bytes, or one
     /// datagram). Returns whether a transaction progressed (and was marked updated).
-    fn feed(&mut self, to_server: bool, data: &[u8], cfg: &AppConfig, stats: &mut AppStats)
-        -> bool;
+    fn feed(&mut self, to_server: bool, data: &[u8], cx: &mut ParseCtx<'_>) -> bool;
 
     /// The direction's stream ended: finish what the close completes. Returns whether a
     /// transaction progressed.
-    fn close(&mut self, _to_server: bool, _cfg: &AppConfig, _stats: &mut AppStats) -> bool {
+    fn close(&mut self, _to_server: bool, _cx: &mut ParseCtx<'_>) -> bool {
         false
     }
 

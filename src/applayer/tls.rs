@@ -6,8 +6,8 @@ use md5::Digest;
 
 use std::io::Write;
 
-use super::parser::{Parser, Protocol, Transaction, TxDetect, TxRef};
-use super::{AppConfig, AppProto, AppStats, Buf, Probe};
+use super::parser::{ParseCtx, Parser, Protocol, Transaction, TxDetect, TxRef};
+use super::{AppProto, AppStats, Buf, Probe};
 use crate::common::json::{push_json_str, push_opt};
 
 /// Handshake bytes buffered per direction while a message spans records.
@@ -121,14 +121,8 @@ impl Transaction for TlsSession {
 }
 
 impl Parser for TlsSession {
-    fn feed(
-        &mut self,
-        to_server: bool,
-        data: &[u8],
-        _cfg: &AppConfig,
-        stats: &mut AppStats,
-    ) -> bool {
-        TlsSession::feed(self, to_server, data, stats)
+    fn feed(&mut self, to_server: bool, data: &[u8], cx: &mut ParseCtx<'_>) -> bool {
+        TlsSession::feed(self, to_server, data, cx.stats)
     }
 
     fn heap(&self) -> usize {

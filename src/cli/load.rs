@@ -121,17 +121,23 @@ pub(super) fn load_detection(
             first.join("; ")
         ));
     }
-    eprintln!(
-        "rules: {} running, {} waiting, {} failed to parse, {} not supported yet ({:.2} s)",
-        engine.report.loaded,
-        engine.report.waiting.len(),
-        set.failures.len(),
-        engine.report.skipped.len(),
-        started.elapsed().as_secs_f64()
-    );
+    eprintln!("{}", load_line(&engine, &set, started.elapsed()));
     let tuner = load_tuner(&cfg, tuning, &engine)?;
     Ok(live::Detection {
         engine: Arc::new(engine),
         tuner,
     })
+}
+
+/// The one-line account of a rule load: running, waiting, refused, files and time.
+pub(super) fn load_line(engine: &Engine, set: &RuleSet, took: std::time::Duration) -> String {
+    format!(
+        "rules: {} running, {} waiting for engine parts not built yet, {} failed to parse, {} not supported yet ({} files, {:.2} s)",
+        engine.report.loaded,
+        engine.report.waiting.len(),
+        set.failures.len(),
+        engine.report.skipped.len(),
+        set.files,
+        took.as_secs_f64()
+    )
 }

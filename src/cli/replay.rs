@@ -15,7 +15,7 @@ use crate::output::EveTarget;
 use crate::runtime::worker::{ChecksumMode, WorkerConfig};
 use crate::runtime::{replay, ReplayOptions, ReplaySummary};
 
-use super::load::{load_config, load_engine, load_tuner, worker_config};
+use super::load::{load_config, load_engine, load_line, load_tuner, worker_config};
 use super::{parse_workers, ChecksumArg};
 
 /// `replay` flags.
@@ -60,15 +60,7 @@ pub(super) fn run_replay(args: ReplayArgs) -> Result<ExitCode, String> {
     let load_started = Instant::now();
     let (engine, set) = load_engine(&cfg, &args.rules, args.cache_dir.as_ref(), true)?;
     let load_time = load_started.elapsed();
-    eprintln!(
-        "rules: {} running, {} waiting for engine parts not built yet, {} failed to parse, {} not supported yet ({} files, {:.2} s)",
-        engine.report.loaded,
-        engine.report.waiting.len(),
-        set.failures.len(),
-        engine.report.skipped.len(),
-        set.files,
-        load_time.as_secs_f64()
-    );
+    eprintln!("{}", load_line(&engine, &set, load_time));
     let waiting: Vec<String> = engine
         .report
         .waiting_by_need()

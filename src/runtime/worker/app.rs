@@ -6,10 +6,10 @@
 use super::events::Events;
 use super::stream::{closing, release_to};
 use super::WorkerConfig;
+use crate::applayer::AppStats;
 use crate::decode::{tcp_flags, Packet};
 use crate::detect::FlowFacts;
 use crate::flow::Flow;
-use crate::stats::WorkerStats;
 
 /// Hands the parser what this packet releases. Returns whether a transaction progressed.
 /// `mem`: the worker's parser bytes, counted against `app_layer.memcap`.
@@ -21,11 +21,11 @@ pub(super) fn parse(
     stream_active: bool,
     cfg: &WorkerConfig,
     mem: &mut usize,
-    stats: &mut WorkerStats,
+    stats: &mut AppStats,
     facts: &mut FlowFacts,
     ev: &mut Events<'_>,
 ) -> bool {
-    let errors_before = stats.app.parse_errors;
+    let errors_before = stats.parse_errors;
     let heap_before = f.app.heap();
     let mut progressed = false;
     let Flow { streams, app, .. } = &mut *f;
@@ -46,14 +46,14 @@ pub(super) fn parse(
                         st[d].window_off(),
                         &cfg.app,
                         *mem > cfg.app.memcap,
-                        &mut stats.app,
+                        stats,
                     );
                 }
                 st[d].app_off = upto;
             }
         }
         _ if p.proto == 17 && !p.payload.is_empty() => {
-            progressed |= app.on_datagram(dir, p.payload, &cfg.app, &mut stats.app);
+            progressed |= app.on_datagram(dir, p.payload, &cfg.app, stats);
         }
         _ => {}
     }
@@ -64,13 +64,13 @@ pub(super) fn parse(
     if let (Some(tcp), Some(st)) = (p.tcp, f.streams.as_deref()) {
         let s = &st[dir];
         if tcp.flags & tcp_flags::FIN != 0 && s.pending() == 0 && s.app_off >= s.next_off() {
-            progressed |= f.app.on_close(dir, &cfg.app, &mut stats.app);
+            progressed |= f.app.on_close(dir, &cfg.app, stats);
         }
     }
     *mem = (*mem + f.app.heap()).saturating_sub(heap_before);
     facts.app_proto = f.app.proto;
     f.app.was_established |= facts.established;
-    if stats.app.parse_errors > errors_before {
+    if stats.parse_errors > errors_before {
         // Malformed app-layer data: one anomaly per packet that brought some.
         let event = match f.app.proto.protocol() {
             Some(proto) => proto.parser_error_event,

@@ -10,6 +10,7 @@ use crate::applayer::Parser;
 use crate::decode::Packet;
 use crate::detect::flowbits::FlowBits;
 use crate::detect::{FlowFacts, View, STREAM_SCAN_LOOKBACK};
+use crate::flow::stream::Reassembler;
 use crate::flow::Flow;
 
 /// What detection found on one packet (buffers reused from packet to packet).
@@ -101,6 +102,26 @@ pub(super) fn stream(
         }
     }
     let upto = release_to(s, cfg, true, closing(p), s.raw_off);
+    *stream_bytes += released(d, s, p, facts, bits, upto, |idx| {
+        if !matched.contains(&idx) {
+            matched.push(idx);
+        }
+    });
+}
+
+/// Raw detection on a direction's stream data from where it last looked up to stream offset
+/// `upto`, which becomes where it looked. Rules that alerted on part of this data while it
+/// waited past a hole (inline) do not match it again. Returns the bytes inspected.
+pub(super) fn released(
+    d: &mut Detector,
+    s: &mut Reassembler,
+    p: &Packet<'_>,
+    facts: FlowFacts,
+    bits: &mut FlowBits,
+    upto: u64,
+    mut on_match: impl FnMut(u32),
+) -> u64 {
+    let mut inspected = 0;
     if let Some((start, end)) = s.range(s.raw_off, upto) {
         let view = View::Stream {
             data: &s.window()[..end],
@@ -108,21 +129,19 @@ pub(super) fn stream(
             base: s.window_off(),
             hits_until: &s.hits_until,
         };
-        // Rules that alerted on part of this data while it waited past a hole do not alert
-        // on it again.
         let (from, earlier) = (s.raw_off, &s.ooo_alerts);
         d.engine
             .inspect(&mut d.ctx, p, facts, Some(bits), view, |idx| {
-                let repeat = earlier.iter().any(|&(r, e)| r == idx && e > from);
-                if !repeat && !matched.contains(&idx) {
-                    matched.push(idx);
+                if !earlier.iter().any(|&(r, e)| r == idx && e > from) {
+                    on_match(idx);
                 }
             });
-        *stream_bytes += (end - start) as u64;
+        inspected = (end - start) as u64;
     }
     s.raw_off = s.raw_off.max(upto);
     let done = s.raw_off;
     s.ooo_alerts.retain(|&(_, e)| e > done);
+    inspected
 }
 
 /// Inspects the transactions the parser updated in this packet's direction (the other

@@ -2,7 +2,7 @@
 //! memcaps, what it still holds is inspected one last time as Suricata's flow-timeout pseudo
 //! packets do, and its transaction and `flow` events are written.
 
-use super::detect::{inspect_txs, Due};
+use super::detect::{inspect_txs, released, Due};
 use super::events::transactions_at_end;
 use super::track::ends;
 use super::verdict::{passes_filters, transaction, tune, write_alert};
@@ -10,7 +10,7 @@ use super::{Detector, Events, MemUse, WorkerConfig};
 use crate::decode::Packet;
 use crate::detect::rules::Action;
 use crate::detect::threshold::Subject;
-use crate::detect::{FlowFacts, View};
+use crate::detect::FlowFacts;
 use crate::flow::{EndReason, Flow};
 use crate::output::eve::{render_flow_event, AlertInput};
 use crate::output::EveSender;
@@ -134,25 +134,9 @@ fn final_stream(
                 }
                 s.app_off = upto;
             }
-            if let Some((start, end)) = s.range(s.raw_off, upto) {
-                let view = View::Stream {
-                    data: &s.window()[..end],
-                    new_from: start,
-                    base: s.window_off(),
-                    hits_until: &s.hits_until,
-                };
-                let (from, earlier) = (s.raw_off, &s.ooo_alerts);
-                d.engine
-                    .inspect(&mut d.ctx, p, *facts, Some(bits), view, |i| {
-                        // Not again for data it alerted on while queued past a hole.
-                        if !earlier.iter().any(|&(r, e)| r == i && e > from) {
-                            hits.push((dir, None, i))
-                        }
-                    });
-                stats.stream_bytes += (end - start) as u64;
-            }
-            s.raw_off = upto;
-            s.ooo_alerts.retain(|&(_, e)| e > upto);
+            // Not again for data a rule alerted on while it waited past a hole.
+            stats.stream_bytes +=
+                released(d, s, p, *facts, bits, upto, |i| hits.push((dir, None, i)));
             if s.pending() == 0 || s.flush(&cfg.flow.stream).is_none() {
                 break;
             }

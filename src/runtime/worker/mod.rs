@@ -264,7 +264,20 @@ impl Worker {
             refused,
         };
         let stream_active = match flow.as_deref_mut() {
-            Some(f) => stream::reassemble(f, seg, cfg, &mut mem.stream, stats, &mut facts, &mut ev),
+            Some(f) => {
+                let (scfg, memcap_hits) = (&cfg.flow.stream, &mut stats.stream_memcap);
+                let active = stream::reassemble(
+                    f,
+                    seg,
+                    scfg,
+                    &mut mem.stream,
+                    memcap_hits,
+                    &mut facts,
+                    &mut ev,
+                );
+                facts.stream_sizes = stream::sizes(f);
+                active
+            }
             None => false,
         };
         let progressed = match flow.as_deref_mut() {
@@ -275,7 +288,7 @@ impl Worker {
                 stream_active,
                 cfg,
                 &mut mem.app,
-                stats,
+                &mut stats.app,
                 &mut facts,
                 &mut ev,
             ),

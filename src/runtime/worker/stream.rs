@@ -7,10 +7,9 @@ use super::events::Events;
 use super::WorkerConfig;
 use crate::decode::{tcp_flags, Packet};
 use crate::detect::{stream_event, FlowFacts};
-use crate::flow::stream::{Reassembler, StreamEvents};
+use crate::flow::stream::{Reassembler, StreamConfig, StreamEvents};
 use crate::flow::tcp::Refusal;
 use crate::flow::Flow;
-use crate::stats::WorkerStats;
 
 /// A TCP packet as reassembly sees it.
 #[derive(Clone, Copy)]
@@ -61,51 +60,33 @@ pub(super) fn data_seq(p: &Packet<'_>) -> Option<u32> {
     })
 }
 
-/// Reassembles the segment into its flow's streams. Returns whether the flow's stream is
-/// active for this packet (rules then see its data on the stream, not on the packet).
-/// `mem`: the worker's stream bytes, counted against `stream.memcap`.
+/// Reassembles the segment into its flow's streams: its data into its direction, its ACK
+/// into the other. Returns whether the flow's stream is active for this packet (rules then
+/// see its data on the stream, not on the packet). Raises the stream events it caused.
+/// `mem`: the worker's stream bytes, counted against `stream.memcap`; `over_memcap`: segments
+/// not reassembled because of it.
 pub(super) fn reassemble(
     f: &mut Flow,
     seg: Segment<'_, '_>,
-    cfg: &WorkerConfig,
+    scfg: &StreamConfig,
     mem: &mut usize,
-    stats: &mut WorkerStats,
+    over_memcap: &mut u64,
     facts: &mut FlowFacts,
     ev: &mut Events<'_>,
 ) -> bool {
-    let active = seg.checksum_ok
-        && seg.refused.is_none()
-        && seg.p.tcp.is_some()
-        && f.streams.is_some()
-        && insert(f, seg, cfg, mem, stats, facts, ev);
+    let (p, dir, flow_id) = (seg.p, seg.dir, f.id);
     if let Some(why) = seg.refused {
-        ev.anomaly(Some((seg.p, Some(f.id))), "stream", why.anomaly_name());
+        ev.anomaly(Some((p, Some(flow_id))), "stream", why.anomaly_name());
     }
-    if let Some(s) = f.streams.as_deref() {
-        facts.stream_sizes = Some([s[0].size(), s[1].size()]);
-    }
-    active
-}
-
-/// Inserts the segment's data and acknowledgement; raises the stream events it caused.
-fn insert(
-    f: &mut Flow,
-    seg: Segment<'_, '_>,
-    cfg: &WorkerConfig,
-    mem: &mut usize,
-    stats: &mut WorkerStats,
-    facts: &mut FlowFacts,
-    ev: &mut Events<'_>,
-) -> bool {
-    let (p, dir) = (seg.p, seg.dir);
     let (Some(tcp), Some(seq)) = (p.tcp, data_seq(p)) else {
         return false;
     };
-    let scfg = &cfg.flow.stream;
-    let flow_id = f.id;
     let Some(streams) = f.streams.as_deref_mut() else {
         return false;
     };
+    if !seg.checksum_ok || seg.refused.is_some() {
+        return false;
+    }
     let before = (streams[0].events, streams[1].events);
     let mem_before = streams[0].mem() + streams[1].mem();
     if tcp.flags & tcp_flags::ACK != 0 {
@@ -114,22 +95,38 @@ fn insert(
         streams[1 - dir].ack_to(tcp.ack);
     }
     if *mem > scfg.memcap && !p.payload.is_empty() {
-        stats.stream_memcap += 1;
+        *over_memcap += 1;
     } else {
         // Detection sees the data when it is released, not here.
         let _ = streams[dir].insert(seq, p.payload, scfg);
     }
     let after = (streams[0].events, streams[1].events);
-    let grew =
-        |e: fn(&StreamEvents) -> u64| e(&after.0) + e(&after.1) > e(&before.0) + e(&before.1);
-    if grew(|e| u64::from(e.gaps)) {
-        facts.stream_events |= stream_event::SEQ_GAP;
-    }
-    if grew(|e| u64::from(e.overlap_diff)) {
-        facts.stream_events |= stream_event::OVERLAP_DIFF;
-    }
+    let grew = |e: fn(&StreamEvents) -> u32| {
+        let sum = |x: &StreamEvents, y: &StreamEvents| u64::from(e(x)) + u64::from(e(y));
+        sum(&after.0, &after.1) > sum(&before.0, &before.1)
+    };
     let mem_after = streams[0].mem() + streams[1].mem();
     *mem = (*mem + mem_after).saturating_sub(mem_before);
+    if grew(|e| e.overlap_diff) {
+        facts.stream_events |= stream_event::OVERLAP_DIFF;
+        let event = "stream.reassembly_overlap_different_data";
+        ev.anomaly(Some((p, Some(flow_id))), "stream", event);
+    }
+    if grew(|e| e.gaps) {
+        facts.stream_events |= stream_event::SEQ_GAP;
+        ev.anomaly(
+            Some((p, Some(flow_id))),
+            "stream",
+            "stream.reassembly_seq_gap",
+        );
+    }
+    if grew(|e| e.ooo_refused) {
+        ev.anomaly(
+            Some((p, Some(flow_id))),
+            "stream",
+            "stream.reassembly_segment_limit",
+        );
+    }
     let bit = 1u8 << dir;
     if tcp.flags & tcp_flags::RST != 0 {
         f.rsts |= bit;
@@ -138,20 +135,10 @@ fn insert(
         f.rsts &= !bit;
         facts.stream_events |= stream_event::RST_INJECT;
     }
-    for (g, event) in [
-        (
-            grew(|e| u64::from(e.overlap_diff)),
-            "stream.reassembly_overlap_different_data",
-        ),
-        (grew(|e| u64::from(e.gaps)), "stream.reassembly_seq_gap"),
-        (
-            grew(|e| u64::from(e.ooo_refused)),
-            "stream.reassembly_segment_limit",
-        ),
-    ] {
-        if g {
-            ev.anomaly(Some((p, Some(flow_id))), "stream", event);
-        }
-    }
     true
+}
+
+/// The sizes of a flow's two streams (client, server), as `stream_size` measures them.
+pub(super) fn sizes(f: &Flow) -> Option<[u64; 2]> {
+    f.streams.as_deref().map(|s| [s[0].size(), s[1].size()])
 }
