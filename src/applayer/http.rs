@@ -663,7 +663,7 @@ impl HttpState {
     }
 
     /// Feeds contiguous stream data of one direction. Returns whether any transaction
-    /// progressed (see [`HttpTx::updated`]).
+    /// progressed (see [`TxDetect::updated`]).
     pub fn feed(
         &mut self,
         to_server: bool,

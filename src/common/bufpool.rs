@@ -5,7 +5,7 @@
 //! Buffers come in size classes (64 bytes to 2 KiB; a full-size Ethernet segment fits the
 //! 1,536 class), so a buffer's capacity, which is what reassembly counts against its memcap,
 //! is never far above what it holds. Larger data gets an exact allocation that is freed, not
-//! pooled. The pool is bounded (at most [`MAX_BUFFERS`] per class), so it holds at most about
+//! pooled. The pool is bounded (at most `MAX_BUFFERS` per class), so it holds at most about
 //! 5 MiB per thread.
 
 use std::cell::RefCell;

@@ -1,5 +1,6 @@
 //! The TOML configuration: plain data (serde, unknown keys rejected), turned into runtime
-//! settings by [`Config::build`]. Command-line flags override it.
+//! settings by its methods (`flow()`, `defrag()`, `app_layer()`...). Command-line flags
+//! override it.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

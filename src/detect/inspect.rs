@@ -235,7 +235,7 @@ pub fn matches_ending_after(steps: &[Step], buf: &[u8], min_end: usize) -> bool 
     run(steps, 0, 0, &mut cur)
 }
 
-/// Like [`matches`], with byte_extract/byte_math variables carried in from earlier chains of
+/// Like [`matches()`], with byte_extract/byte_math variables carried in from earlier chains of
 /// the same rule and out to later ones.
 pub fn matches_with_vars(steps: &[Step], buf: &[u8], vars: &mut [i64; MAX_VARS]) -> bool {
     let mut cur = Cursor {

@@ -1,6 +1,6 @@
 //! Tuning: the SOC's severities for each alert, between detection and output.
 //!
-//! A [`Tuner`] is built once from tuning files (TOML, see [`file`]) against the loaded
+//! A [`Tuner`] is built once from tuning files (TOML, see [`mod@file`]) against the loaded
 //! signatures and shared read-only by the workers. For each signature it precomputes what does
 //! not depend on traffic: the incident type and base severity from the [`taxonomy`], the
 //! overrides that could apply (most specific first), suppressions, and the threshold. Per alert

@@ -1,18 +1,18 @@
 //! A worker: owns a flow table, a detection context and its counters, and runs every packet
 //! handed to it through the stages of the packet path, each in its own module:
 //!
-//! 1. [`decode`](self::decode): frame to packet, decoder anomalies, defragmentation, tunnels
+//! 1. `decode`: frame to packet, decoder anomalies, defragmentation, tunnels
 //!    (a rebuilt datagram or a tunnelled packet runs the rest of the path as its own packet);
-//! 2. [`track`]: checksum sampling, the packet's flow, tags, the flow facts rules test;
-//! 3. [`stream`]: TCP reassembly and its anomalies;
-//! 4. [`app`]: the app-layer parsers on released stream data or the datagram;
-//! 5. [`detect`](self::detect): packet, raw stream and transaction detection into the
+//! 2. `track`: checksum sampling, the packet's flow, tags, the flow facts rules test;
+//! 3. `stream`: TCP reassembly and its anomalies;
+//! 4. `app`: the app-layer parsers on released stream data or the datagram;
+//! 5. `detect`: packet, raw stream and transaction detection into the
 //!    packet's hits;
-//! 6. [`verdict`]: `pass`, drop or reject, thresholds and tuning, alerts and tags;
-//! 7. [`events`]: the EVE lines the stages write (anomalies, transactions).
+//! 6. `verdict`: `pass`, drop or reject, thresholds and tuning, alerts and tags;
+//! 7. `events`: the EVE lines the stages write (anomalies, transactions).
 //!
-//! [`flow_end`] runs when a flow ends: its last inspection and its EVE events.
-//! [`Worker::inspect_packet`] shows the order; each stage's signature shows what it touches.
+//! `flow_end` runs when a flow ends: its last inspection and its EVE events.
+//! `Worker::inspect_packet` shows the order; each stage's signature shows what it touches.
 
 mod app;
 mod decode;
