@@ -322,7 +322,6 @@ pub struct RuntimeConfig {
 
 /// `[output]`.
 #[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct OutputConfig {
     /// EVE file path (`-` for stdout).
     pub eve: Option<String>,
@@ -333,14 +332,13 @@ pub struct OutputConfig {
     /// Write EVE anomaly events for decode, stream, defrag and app-layer anomalies (default
     /// false).
     pub anomaly: Option<bool>,
-    /// Write an EVE `http` event per HTTP transaction (default false).
-    pub http: Option<bool>,
-    /// Write an EVE `tls` event per TLS handshake (default false).
-    pub tls: Option<bool>,
-    /// Write an EVE `dns` event per DNS message (default false).
-    pub dns: Option<bool>,
     /// Write packets tagged by a rule's `tag` keyword as EVE `packet` events (default true).
     pub tagged_packets: Option<bool>,
+    /// Transaction events per app-layer protocol, keyed by its name: `http = true` writes an
+    /// EVE `http` event per HTTP transaction, `tls` per handshake, `dns` per message (all
+    /// default false). Any other key is an error (see [`Config::validate`]).
+    #[serde(flatten)]
+    pub protocols: BTreeMap<String, toml::Value>,
 }
 
 impl OutputConfig {
@@ -348,13 +346,10 @@ impl OutputConfig {
     /// order): the `[output]` switch named after the protocol.
     pub fn app_events(&self) -> [bool; crate::applayer::PROTOCOL_COUNT] {
         crate::applayer::PROTOCOLS.map(|p| {
-            match p.name() {
-                "http" => self.http,
-                "tls" => self.tls,
-                "dns" => self.dns,
-                _ => None,
-            }
-            .unwrap_or(false)
+            self.protocols
+                .get(p.name())
+                .and_then(toml::Value::as_bool)
+                .unwrap_or(false)
         })
     }
 }
@@ -389,6 +384,15 @@ impl Config {
     /// Checks values serde cannot, reporting every problem at once.
     pub fn validate(&self) -> Result<(), String> {
         let mut errors = Vec::new();
+        // [output] takes its fixed keys plus one switch per registered app-layer protocol.
+        for (key, value) in &self.output.protocols {
+            let known = crate::applayer::PROTOCOLS.iter().any(|p| p.name() == key);
+            if !known {
+                errors.push(format!("output: unknown key '{key}'"));
+            } else if !value.is_bool() {
+                errors.push(format!("output.{key}: must be true or false"));
+            }
+        }
         if self.stream.max_segments == Some(0) {
             errors.push("stream.max_segments: must be at least 1".to_string());
         }
@@ -624,6 +628,24 @@ mod tests {
         assert!(e.contains("capacty"), "{e}");
         let e = Config::from_toml("bogus = 1\n").unwrap_err();
         assert!(e.contains("bogus"), "{e}");
+    }
+
+    #[test]
+    fn output_switches_per_registered_protocol() {
+        let c = Config::from_toml("[output]\nflow = true\ndns = true\nhttp = false\n").unwrap();
+        let on: Vec<&str> = crate::applayer::PROTOCOLS
+            .iter()
+            .zip(c.output.app_events())
+            .filter(|(_, on)| *on)
+            .map(|(p, _)| p.name())
+            .collect();
+        assert_eq!(on, ["dns"]);
+        assert_eq!(c.output.flow, Some(true));
+        let e = Config::from_toml("[output]\nhtpp = true\ntls = \"yes\"\n").unwrap_err();
+        assert!(e.contains("output: unknown key 'htpp'"), "{e}");
+        assert!(e.contains("output.tls: must be true or false"), "{e}");
+        let e = Config::from_toml("[output]\nflow = \"yes\"\n").unwrap_err();
+        assert!(e.contains("expected a boolean"), "{e}");
     }
 
     #[test]
