@@ -63,13 +63,14 @@ fn a_backtracking_pcre_on_a_stream_is_cut_at_the_limit_and_counted() {
     assert!(out.status.success(), "{err}");
     assert!(alert_sids(&events).is_empty());
     // The limit is hit, then the rules back off on this flow: a few searches run to the
-    // limit, most inspections of the two rules are skipped.
+    // limit, most inspections of the two rules are skipped. (Raw detection looks once per
+    // 2,560 acknowledged bytes: 27 times on these 70,000 bytes, for each of the two rules.)
     let (hits, skips) = (
         limit(&err, "match limit"),
         limit(&err, "skipped by backoff"),
     );
     assert!((2..30).contains(&hits), "{err}");
-    assert!(skips > 50, "{err}");
+    assert!(skips > 30 && skips > 3 * hits, "{err}");
 }
 
 #[test]

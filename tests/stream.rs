@@ -209,7 +209,11 @@ fn tag_logs_the_next_packets_of_the_session() {
         s.send(true, b"more");
         s.send(true, b"and more");
     });
-    let (out, events) = replay_frames(rules, &f);
+    // Raw detection on every acknowledgement (not once a 2,560-byte chunk is there), so the
+    // alert comes early in this short session and three packets follow it.
+    let cfg = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(cfg.path(), "[stream]\nraw_chunk = 1\n").unwrap();
+    let (out, events) = replay_frames_with(rules, &f, &["--config", cfg.path().to_str().unwrap()]);
     assert!(out.status.success());
     assert_eq!(alert_sids(&events), vec![7]);
     let alert_cnt = events.iter().find(|e| e["event_type"] == "alert").unwrap()["pcap_cnt"]

@@ -298,6 +298,9 @@ pub struct StreamSection {
     pub max_segments: Option<usize>,
     /// Bytes all streams of one worker may hold (default 256 MiB).
     pub memcap: Option<usize>,
+    /// Acknowledged bytes per direction before raw stream detection runs (default 2560,
+    /// Suricata's chunk size); 0 inspects on every acknowledgement.
+    pub raw_chunk: Option<u64>,
 }
 
 /// `[defrag]`.
@@ -557,6 +560,7 @@ impl Config {
                     policy: self.stream.policy.unwrap_or(d.policy),
                     max_segments: self.stream.max_segments.unwrap_or(d.max_segments),
                     memcap: self.stream.memcap.unwrap_or(d.memcap),
+                    raw_chunk: self.stream.raw_chunk.unwrap_or(d.raw_chunk),
                     ..d
                 }
             },

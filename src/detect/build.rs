@@ -268,7 +268,7 @@ impl Engine {
                                     .then(|| key.ranges().collect()),
                             };
                             entries[g][d].push(entry());
-                            if sig.packet_only && !sig.stream_only {
+                            if (sig.packet_only || sig.requires_packet) && !sig.stream_only {
                                 pkt_entries[g][d].push(entry());
                             }
                         }
@@ -277,7 +277,8 @@ impl Engine {
                     None => {
                         let lists = &mut non_mpm_lists[g];
                         lists[0].push(idx);
-                        if !sig.stream_only && (sig.packet_only || sig.steps.is_empty()) {
+                        let on_packets = sig.packet_only || sig.requires_packet;
+                        if !sig.stream_only && (on_packets || sig.steps.is_empty()) {
                             lists[1].push(idx);
                         }
                         if !sig.packet_only && !sig.steps.is_empty() {
@@ -545,6 +546,11 @@ impl Engine {
                 .iter()
                 .any(|c| matches!(c, PacketCond::Dsize(_) | PacketCond::Flags(_)));
         let stream_only = rule.flow.stream == Some(true);
+        // As in Suricata, a TCP payload rule pinned to a position (or using stream_size) is
+        // inspected on each packet's payload as well as on the stream.
+        let requires_packet = !stream_only
+            && !packet_only
+            && (inspect::pins_position(&steps) || !rule.stream_size.is_empty());
         let anchored = inspect::has_anchor(&steps);
         let longest = longest_content(&steps);
         if longest > MAX_CONTENT {
@@ -630,6 +636,7 @@ impl Engine {
             steps,
             packet_only,
             stream_only,
+            requires_packet,
             anchored,
             stream_lookback,
             ip_only,

@@ -253,6 +253,31 @@ pub fn matches_with_vars(steps: &[Step], buf: &[u8], vars: &mut [i64; MAX_VARS])
     ok
 }
 
+/// Whether a chain pins a content to a position in its buffer: `offset`, `depth` or
+/// `startswith`, or `distance`/`within` on the first content (which Suricata turns into
+/// `offset`/`depth`). Suricata inspects such TCP rules on each packet's payload as well as
+/// on the stream.
+pub fn pins_position(steps: &[Step]) -> bool {
+    let mut first = true;
+    for s in steps {
+        match s {
+            Step::Content(c) => {
+                if c.offset.is_some()
+                    || c.depth.is_some()
+                    || c.startswith
+                    || (first && c.is_relative())
+                {
+                    return true;
+                }
+                first = false;
+            }
+            Step::Pcre(_) => first = false,
+            _ => {}
+        }
+    }
+    false
+}
+
 /// Whether a chain has a positive content or pcre (so its match has an end position).
 pub fn has_anchor(steps: &[Step]) -> bool {
     steps.iter().any(|s| match s {

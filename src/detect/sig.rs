@@ -54,6 +54,9 @@ pub struct Sig {
     pub(super) packet_only: bool,
     /// Inspects the reassembled stream only (`flow:only_stream`).
     pub(super) stream_only: bool,
+    /// Also inspects each packet's payload while its flow is reassembled (a content pinned
+    /// by offset/depth/startswith, or `stream_size`), as Suricata's packet-and-stream rules.
+    pub(super) requires_packet: bool,
     /// The chain has a positive content/pcre, so a stream match has an end offset.
     pub(super) anchored: bool,
     /// Bytes before new stream data its verification looks at: [`STREAM_SCAN_LOOKBACK`], or
@@ -270,9 +273,8 @@ impl Sig {
     pub(super) fn payload_matches(&self, p: &Packet<'_>, view: View<'_>) -> bool {
         match view {
             View::Packet { stream_active } => {
-                if self.stream_only
-                    || (stream_active && !self.packet_only && !self.steps.is_empty())
-                {
+                let stream_rule = !self.packet_only && !self.requires_packet;
+                if self.stream_only || (stream_active && stream_rule && !self.steps.is_empty()) {
                     return false;
                 }
                 if !self.hdr_lists.is_empty() {

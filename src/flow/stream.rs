@@ -29,6 +29,10 @@ pub struct StreamConfig {
     pub window: usize,
     /// Bytes kept before new data when the window slides.
     pub lookback: usize,
+    /// IDS mode: acknowledged bytes that accumulate before raw stream detection inspects a
+    /// direction (Suricata's `toserver-chunk-size`/`toclient-chunk-size`). A FIN or RST,
+    /// the flow's end, inline mode and a full window inspect at once.
+    pub raw_chunk: u64,
 }
 
 impl Default for StreamConfig {
@@ -40,6 +44,7 @@ impl Default for StreamConfig {
             memcap: 256 << 20,
             window: 64 * 1024,
             lookback: 4096,
+            raw_chunk: 2560,
         }
     }
 }
@@ -63,6 +68,23 @@ struct Seg {
     data: Vec<u8>,
 }
 
+/// A rule that alerted on stream data before raw stream detection reached that data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EarlyAlert {
+    /// Engine index of the rule.
+    pub rule: u32,
+    /// Stream offset the data it alerted on ended at.
+    pub end: u64,
+    /// It matched a packet's own payload (a packet-and-stream rule); otherwise (inline) data
+    /// queued past a hole. Raw detection does not alert the rule again on data before `end`;
+    /// after a packet match, Suricata still does on live packets, and only the flow's end
+    /// skips it.
+    pub on_packet: bool,
+}
+
+/// Rule alerts remembered per direction for [`Reassembler::alerted`].
+pub const MAX_ALERTED: usize = 64;
+
 /// One direction of a TCP session.
 #[derive(Clone, Debug, Default)]
 pub struct Reassembler {
@@ -79,15 +101,17 @@ pub struct Reassembler {
     pub app_off: u64,
     /// Stream offset up to which raw stream detection looked.
     pub raw_off: u64,
+    /// The parser completed something in this direction: raw detection looks at the stream
+    /// on the direction's next packet without waiting for a full chunk.
+    pub raw_trigger: bool,
     /// Stream offset up to which raw-stream prefilter scans may have found fast patterns.
     pub hits_until: std::cell::Cell<u64>,
     /// Counters.
     pub events: StreamEvents,
     /// Overlap policy of the receiving host (from `[host_os_policy]`); None: the default.
     pub policy: Option<OverlapPolicy>,
-    /// Inline mode: rules that already alerted on data queued past a hole, with the stream
-    /// offset that data ended at; once the hole fills they do not alert again on it.
-    pub ooo_alerts: Vec<(u32, u64)>,
+    /// Rules that already alerted on data before raw stream detection reached it.
+    pub alerted: Vec<EarlyAlert>,
 }
 
 impl Drop for Reassembler {
@@ -190,6 +214,21 @@ impl Reassembler {
         let next = self.next_off();
         let delta = i64::from(seq.wrapping_sub(base).wrapping_sub(next as u32) as i32);
         (delta.abs() < (1 << 30)).then_some(next as i64 + delta)
+    }
+
+    /// Records a rule that alerted on data before raw detection reached it (at most
+    /// [`MAX_ALERTED`] kept, oldest dropped first).
+    pub fn note_alert(&mut self, alert: EarlyAlert) {
+        if self.alerted.len() >= MAX_ALERTED {
+            self.alerted.remove(0);
+        }
+        self.alerted.push(alert);
+    }
+
+    /// The stream offset just past `len` bytes sent at `seq`, if `seq` is in this stream.
+    pub fn end_of(&self, seq: u32, len: usize) -> Option<u64> {
+        let end = self.offset_of(seq)? + len as i64;
+        u64::try_from(end).ok()
     }
 
     /// Adds a segment. Returns the range of new contiguous data, if any.

@@ -1252,6 +1252,15 @@ pub fn parse_rule(text: &str, vars: &Vars) -> Result<Rule, String> {
     for (kw, v) in split_options(body)? {
         b.option(kw, v).map_err(|e| format!("{kw}: {e}"))?;
     }
+    // `tcp-pkt` matches packets only and `tcp-stream` the reassembled stream only, as
+    // `flow:no_stream` / `flow:only_stream` do (an explicit flow option takes precedence).
+    if b.rule.flow.stream.is_none() {
+        match parts[1].to_ascii_lowercase().as_str() {
+            "tcp-pkt" => b.rule.flow.stream = Some(false),
+            "tcp-stream" => b.rule.flow.stream = Some(true),
+            _ => {}
+        }
+    }
     if b.rule.sid == 0 {
         return Err("rule has no sid".into());
     }

@@ -40,14 +40,14 @@ pub(super) fn parse(
                     continue;
                 }
                 if let Some((_, end)) = st[d].range(0, upto) {
-                    progressed |= app.on_stream(
-                        d,
-                        &st[d].window()[..end],
-                        st[d].window_off(),
-                        &cfg.app,
-                        *mem > cfg.app.memcap,
-                        stats,
-                    );
+                    let window = &st[d].window()[..end];
+                    let over = *mem > cfg.app.memcap;
+                    if app.on_stream(d, window, st[d].window_off(), &cfg.app, over, stats) {
+                        // A message the parser finished is inspected on the raw stream at
+                        // once, as Suricata's parsers trigger raw reassembly.
+                        st[d].raw_trigger = true;
+                        progressed = true;
+                    }
                 }
                 st[d].app_off = upto;
             }

@@ -10,7 +10,7 @@ use crate::applayer::Parser;
 use crate::decode::Packet;
 use crate::detect::flowbits::FlowBits;
 use crate::detect::{FlowFacts, View, STREAM_SCAN_LOOKBACK};
-use crate::flow::stream::Reassembler;
+use crate::flow::stream::{EarlyAlert, Reassembler};
 use crate::flow::Flow;
 
 /// What detection found on one packet (buffers reused from packet to packet).
@@ -75,6 +75,17 @@ pub(super) fn stream(
         matched, ooo_buf, ..
     } = hits;
     let s = &mut st[dir];
+    // Rules that matched this packet's own payload (packet-and-stream rules) do not alert
+    // again when raw detection reaches the same data, as in Suricata.
+    if let Some(end) = data_seq(p).and_then(|seq| s.end_of(seq, p.payload.len())) {
+        for &rule in matched.iter() {
+            s.note_alert(EarlyAlert {
+                rule,
+                end,
+                on_packet: true,
+            });
+        }
+    }
     if let (true, Some(seq)) = (cfg.ips, data_seq(p)) {
         if let Some((base, new_from)) =
             s.ooo_block(seq, p.payload.len(), STREAM_SCAN_LOOKBACK, ooo_buf)
@@ -88,39 +99,74 @@ pub(super) fn stream(
                 hits_until: &scanned,
             };
             let end = base + ooo_buf.len() as u64;
-            let alerts = &mut s.ooo_alerts;
+            let before = matched.len();
             d.engine
                 .inspect(&mut d.ctx, p, facts, Some(bits), view, |idx| {
                     if !matched.contains(&idx) {
                         matched.push(idx);
-                        if alerts.len() >= 64 {
-                            alerts.remove(0);
-                        }
-                        alerts.push((idx, end));
                     }
                 });
+            for &rule in &matched[before..] {
+                s.note_alert(EarlyAlert {
+                    rule,
+                    end,
+                    on_packet: false,
+                });
+            }
         }
     }
-    let upto = release_to(s, cfg, true, closing(p), s.raw_off);
-    *stream_bytes += released(d, s, p, facts, bits, upto, |idx| {
-        if !matched.contains(&idx) {
-            matched.push(idx);
-        }
-    });
+    let closing = closing(p);
+    let upto = release_to(s, cfg, true, closing, s.raw_off);
+    // IDS mode: raw detection waits until a chunk of acknowledged data is there, as
+    // Suricata's does, unless the direction closes, its parser finished a message, or the
+    // window fills.
+    let scfg = &cfg.flow.stream;
+    let forced = cfg.ips || closing || s.raw_trigger || s.unconsumed() as usize > scfg.window / 2;
+    if !forced && upto < s.raw_off.saturating_add(scfg.raw_chunk) {
+        return;
+    }
+    s.raw_trigger = false;
+    *stream_bytes += released(
+        d,
+        s,
+        p,
+        facts,
+        bits,
+        Upto {
+            upto,
+            at_end: false,
+        },
+        |idx| {
+            if !matched.contains(&idx) {
+                matched.push(idx);
+            }
+        },
+    );
+}
+
+/// How far raw detection looks, and whether the flow ends.
+#[derive(Clone, Copy)]
+pub(super) struct Upto {
+    /// Stream offset to look up to.
+    pub upto: u64,
+    /// The flow ends (its last inspection).
+    pub at_end: bool,
 }
 
 /// Raw detection on a direction's stream data from where it last looked up to stream offset
 /// `upto`, which becomes where it looked. Rules that alerted on part of this data while it
-/// waited past a hole (inline) do not match it again. Returns the bytes inspected.
+/// waited past a hole (inline) do not match it again, nor, at the flow's end (`at_end`),
+/// rules that matched a packet's own payload there. Returns the bytes inspected.
 pub(super) fn released(
     d: &mut Detector,
     s: &mut Reassembler,
     p: &Packet<'_>,
     facts: FlowFacts,
     bits: &mut FlowBits,
-    upto: u64,
+    to: Upto,
     mut on_match: impl FnMut(u32),
 ) -> u64 {
+    let Upto { upto, at_end } = to;
     let mut inspected = 0;
     if let Some((start, end)) = s.range(s.raw_off, upto) {
         let view = View::Stream {
@@ -129,10 +175,12 @@ pub(super) fn released(
             base: s.window_off(),
             hits_until: &s.hits_until,
         };
-        let (from, earlier) = (s.raw_off, &s.ooo_alerts);
+        let (from, earlier) = (s.raw_off, &s.alerted);
         d.engine
             .inspect(&mut d.ctx, p, facts, Some(bits), view, |idx| {
-                if !earlier.iter().any(|&(r, e)| r == idx && e > from) {
+                let seen =
+                    |a: &EarlyAlert| a.rule == idx && a.end > from && (at_end || !a.on_packet);
+                if !earlier.iter().any(seen) {
                     on_match(idx);
                 }
             });
@@ -140,7 +188,7 @@ pub(super) fn released(
     }
     s.raw_off = s.raw_off.max(upto);
     let done = s.raw_off;
-    s.ooo_alerts.retain(|&(_, e)| e > done);
+    s.alerted.retain(|a| a.end > done);
     inspected
 }
 

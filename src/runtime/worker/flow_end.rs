@@ -2,7 +2,7 @@
 //! memcaps, what it still holds is inspected one last time as Suricata's flow-timeout pseudo
 //! packets do, and its transaction and `flow` events are written.
 
-use super::detect::{inspect_txs, released, Due};
+use super::detect::{inspect_txs, released, Due, Upto};
 use super::events::transactions_at_end;
 use super::track::ends;
 use super::verdict::{passes_filters, transaction, tune, write_alert};
@@ -136,7 +136,9 @@ fn final_stream(
             }
             // Not again for data a rule alerted on while it waited past a hole.
             stats.stream_bytes +=
-                released(d, s, p, *facts, bits, upto, |i| hits.push((dir, None, i)));
+                released(d, s, p, *facts, bits, Upto { upto, at_end: true }, |i| {
+                    hits.push((dir, None, i))
+                });
             if s.pending() == 0 || s.flush(&cfg.flow.stream).is_none() {
                 break;
             }

@@ -1,0 +1,128 @@
+//! Payload inspection on TCP as Suricata does it: rules pinned to a position (depth, offset,
+//! startswith) look at each packet's payload as well as the stream; unanchored rules look at
+//! the stream in chunks; a packet match is not repeated when the flow ends; `tcp-pkt` and
+//! `tcp-stream` select one of the two.
+
+mod common;
+
+use common::*;
+use sekimori::testgen::synth::{Frame, TcpSession};
+use std::net::Ipv4Addr;
+
+fn session(f: impl FnOnce(&mut TcpSession)) -> Vec<Frame> {
+    let mut s = TcpSession::open(
+        (Ipv4Addr::new(10, 0, 0, 1), 40_000),
+        (Ipv4Addr::new(10, 0, 0, 2), 80),
+        1_000_000,
+    );
+    f(&mut s);
+    s.close()
+}
+
+/// The alerts' (sid, pcap_cnt), in order, replaying with `extra` arguments.
+fn alerts_with(rules: &str, frames: &[Frame], extra: &[&str]) -> Vec<(u64, u64)> {
+    let (out, events) = replay_frames_with(rules, frames, extra);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    events
+        .iter()
+        .filter(|e| e["event_type"] == "alert")
+        .map(|e| {
+            let sid = e["alert"]["signature_id"].as_u64().unwrap();
+            (sid, e["pcap_cnt"].as_u64().unwrap_or(0))
+        })
+        .collect()
+}
+
+fn alerts(rules: &str, frames: &[Frame]) -> Vec<(u64, u64)> {
+    alerts_with(rules, frames, &[])
+}
+
+const ANCHORED: &str = r#"alert tcp any any -> any 80 (msg:"message start"; flow:established,to_server; content:"{|22|id|22 3a|"; depth:6; content:"mining."; distance:0; sid:1;)
+"#;
+
+#[test]
+fn anchored_rule_matches_each_message_of_a_stream() {
+    // One JSON message per packet (stratum mining): the rule is anchored to the start of
+    // the buffer, which is each packet's payload, not only the stream's first bytes.
+    let f = session(|s| {
+        for i in 0..3 {
+            let msg = format!("{{\"id\": {i}, \"method\": \"mining.submit\"}}\n");
+            s.send(true, msg.as_bytes());
+        }
+    });
+    // One per message packet: frames 4, 6 and 8 (after the handshake, each message is
+    // followed by the server's ACK). The client's FIN (frame 10) makes raw detection look at
+    // the stream, whose start matches too: Suricata alerts there as well.
+    let a = alerts(ANCHORED, &f);
+    assert_eq!(a, [(1, 4), (1, 6), (1, 8), (1, 10)]);
+}
+
+#[test]
+fn a_packet_match_is_not_repeated_when_the_flow_ends() {
+    let mut f = session(|s| {
+        s.send(true, b"{\"id\": 1, \"method\": \"mining.subscribe\"}\n");
+    });
+    // No FIN: the flow ends with the capture, and its last inspection sees the same data.
+    f.truncate(f.len() - 3);
+    assert_eq!(alerts(ANCHORED, &f), [(1, 4)]);
+}
+
+const UNANCHORED: &str = r#"alert tcp any any -> any 80 (msg:"anywhere"; flow:established,to_server; content:"evil"; sid:2;)
+"#;
+
+#[test]
+fn unanchored_rules_inspect_the_stream_in_chunks() {
+    let f = session(|s| {
+        for _ in 0..3 {
+            s.send(true, b"xx evil xx\n");
+        }
+    });
+    // The three messages are fewer bytes than a chunk: raw detection looks once, when the
+    // client's FIN (frame 10) closes its direction.
+    assert_eq!(alerts(UNANCHORED, &f), [(2, 10)]);
+    // With a chunk of 1 byte every acknowledged message is inspected on the client's next
+    // packet: the second and third messages, and the FIN.
+    let cfg = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(cfg.path(), "[stream]\nraw_chunk = 1\n").unwrap();
+    let small = alerts_with(UNANCHORED, &f, &["--config", cfg.path().to_str().unwrap()]);
+    assert_eq!(small, [(2, 6), (2, 8), (2, 10)]);
+}
+
+#[test]
+fn a_large_message_is_inspected_once_a_chunk_is_acknowledged() {
+    let mut big = vec![b'a'; 3000];
+    big[100..104].copy_from_slice(b"evil");
+    let f = session(|s| {
+        s.send(true, &big);
+        s.send(true, b"tail");
+    });
+    // 3,000 acknowledged bytes are more than a chunk: the next client packet (frame 6)
+    // inspects them, before the FIN.
+    assert_eq!(alerts(UNANCHORED, &f), [(2, 6)]);
+}
+
+#[test]
+fn tcp_pkt_and_tcp_stream_select_packet_or_stream() {
+    let rules = r#"alert tcp-pkt any any -> any 80 (msg:"packets"; content:"EVIL-PART"; sid:3;)
+alert tcp-stream any any -> any 80 (msg:"stream"; content:"EVIL-PART"; sid:4;)
+alert tcp-pkt any any -> any 80 (msg:"packets, whole"; content:"WHOLE"; sid:5;)
+alert tcp-stream any any -> any 80 (msg:"stream, whole"; content:"WHOLE"; depth:5; sid:6;)
+"#;
+    let split = session(|s| {
+        s.send_parts(true, &[(0, b"xEVIL-"), (6, b"PARTx")]);
+    });
+    // Only the stream sees the content across the two segments.
+    let sids: Vec<u64> = alerts(rules, &split).iter().map(|a| a.0).collect();
+    assert_eq!(sids, [4]);
+    let whole = session(|s| {
+        s.send(true, b"WHOLE message");
+    });
+    // The packet rule on its packet; the stream rule (anchored, yet stream only) once on
+    // the stream.
+    let sids: Vec<u64> = alerts(rules, &whole).iter().map(|a| a.0).collect();
+    assert_eq!(sids, [5, 6]);
+}
