@@ -126,3 +126,29 @@ alert tcp-stream any any -> any 80 (msg:"stream, whole"; content:"WHOLE"; depth:
     let sids: Vec<u64> = alerts(rules, &whole).iter().map(|a| a.0).collect();
     assert_eq!(sids, [5, 6]);
 }
+
+#[test]
+fn base64_data_on_an_http_request_body() {
+    // As ET's XML-RPC and Exchange rules: decode after a marker in the body, match the
+    // decoded bytes.
+    let rules = r#"alert http any any -> any any (msg:"decoded"; flow:established,to_server; http.request_body; content:"<base64>"; base64_decode:bytes 64, offset 0, relative; base64_data; content:"system("; sid:7;)
+"#;
+    let body = "<methodCall><base64>c3lzdGVtKCJpZCIp</base64></methodCall>";
+    let req = format!(
+        "POST /xmlrpc HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let f = session(|s| {
+        s.send(true, req.as_bytes());
+        s.send(false, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    });
+    let sids: Vec<u64> = alerts(rules, &f).iter().map(|a| a.0).collect();
+    assert_eq!(sids, [7]);
+    // The same body with other decoded bytes does not match.
+    let other = req.replace("c3lzdGVtKCJpZCIp", "ZWNobyAiaGki");
+    let f = session(|s| {
+        s.send(true, other.as_bytes());
+        s.send(false, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    });
+    assert!(alerts(rules, &f).is_empty());
+}

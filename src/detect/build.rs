@@ -506,6 +506,14 @@ impl Engine {
                 }),
             }
         }
+        // base64_decode/base64_data: the steps on the decoded bytes nest inside their chain.
+        let steps = inspect::nest_base64(steps)?;
+        for l in &mut app_lists {
+            l.steps = inspect::nest_base64(std::mem::take(&mut l.steps))?;
+        }
+        for (_, s) in &mut hdr_lists {
+            *s = inspect::nest_base64(std::mem::take(s))?;
+        }
         let alproto_conds = rule
             .app_layer_protocol
             .iter()

@@ -15,8 +15,8 @@ use std::cell::Cell;
 use pcre2::bytes::{Regex, RegexBuilder};
 
 use crate::detect::rules::keywords::{
-    Base, ByteExtract, ByteJump, ByteMath, ByteOp, ByteTest, Cmp, Endian, Extract, IsDataAt,
-    MathOp, PcreSpec, Value, MAX_VARS,
+    Base, Base64Decode, ByteExtract, ByteJump, ByteMath, ByteOp, ByteTest, Cmp, Endian, Extract,
+    IsDataAt, MathOp, PcreSpec, Value, MAX_VARS,
 };
 use crate::detect::rules::{Content, Inspect};
 
@@ -122,6 +122,82 @@ pub enum Step {
     ByteMath(ByteMath),
     /// `bsize`.
     Bsize(Cmp),
+    /// `base64_decode` + `base64_data`: decodes part of the buffer and runs the rest of the
+    /// rule's steps on the decoded bytes (built by [`nest_base64`]).
+    Base64(Box<Base64Chain>),
+    /// `base64_decode` as parsed, before [`nest_base64`].
+    Base64Decode(Base64Decode),
+    /// `base64_data` as parsed, before [`nest_base64`].
+    Base64Data,
+}
+
+/// What `base64_decode` decodes, and the steps `base64_data` runs on it.
+#[derive(Debug)]
+pub struct Base64Chain {
+    /// Which bytes are decoded.
+    pub decode: Base64Decode,
+    /// Steps on the decoded bytes.
+    pub tail: Vec<Step>,
+}
+
+/// Folds `base64_decode; base64_data; <steps>` of a chain into one [`Step::Base64`] whose
+/// tail holds the steps on the decoded data (so the prefilter and anchoring look only at
+/// the steps on the buffer itself).
+pub fn nest_base64(mut steps: Vec<Step>) -> Result<Vec<Step>, String> {
+    let Some(at) = steps
+        .iter()
+        .position(|s| matches!(s, Step::Base64Decode(_)))
+    else {
+        return match steps.iter().any(|s| matches!(s, Step::Base64Data)) {
+            true => Err("base64_data without a base64_decode before it".into()),
+            false => Ok(steps),
+        };
+    };
+    let mut rest = steps.split_off(at);
+    let Step::Base64Decode(decode) = rest.remove(0) else {
+        unreachable!("found above");
+    };
+    if !matches!(rest.first(), Some(Step::Base64Data)) {
+        return Err("base64_decode must be followed by base64_data".into());
+    }
+    rest.remove(0);
+    let tail = nest_base64(rest)?;
+    steps.push(Step::Base64(Box::new(Base64Chain { decode, tail })));
+    Ok(steps)
+}
+
+/// Decodes base64 (RFC 4648 alphabet) from the start of `input` into `out`, stopping at the
+/// first byte outside the alphabet (padding included), as Suricata does; a trailing partial
+/// group yields the whole bytes it holds.
+pub fn decode_base64(input: &[u8], out: &mut Vec<u8>) {
+    fn val(b: u8) -> Option<u32> {
+        Some(match b {
+            b'A'..=b'Z' => b - b'A',
+            b'a'..=b'z' => b - b'a' + 26,
+            b'0'..=b'9' => b - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        } as u32)
+    }
+    out.clear();
+    let (mut acc, mut n) = (0u32, 0u32);
+    for &b in input {
+        let Some(v) = val(b) else {
+            break;
+        };
+        acc = (acc << 6) | v;
+        n += 1;
+        if n == 4 {
+            out.extend_from_slice(&acc.to_be_bytes()[1..]);
+            (acc, n) = (0, 0);
+        }
+    }
+    match n {
+        2 => out.push((acc >> 4) as u8),
+        3 => out.extend_from_slice(&((acc >> 2) as u16).to_be_bytes()),
+        _ => {}
+    }
 }
 
 impl Step {
@@ -136,6 +212,8 @@ impl Step {
             Inspect::ByteExtract(e) => Step::ByteExtract(e),
             Inspect::ByteMath(m) => Step::ByteMath(m),
             Inspect::Bsize(c) => Step::Bsize(c),
+            Inspect::Base64Decode(d) => Step::Base64Decode(d),
+            Inspect::Base64Data => Step::Base64Data,
         })
     }
 
@@ -173,7 +251,9 @@ impl Step {
             Step::ByteJump(j) => j.ex.relative,
             Step::ByteExtract(e) => e.ex.relative,
             Step::ByteMath(m) => m.ex.relative,
-            Step::Bsize(_) => false,
+            Step::Base64(b) => b.decode.relative,
+            Step::Base64Decode(d) => d.relative,
+            Step::Bsize(_) | Step::Base64Data => false,
         }
     }
 }
@@ -308,6 +388,49 @@ fn run(steps: &[Step], idx: usize, prev_end: usize, cur: &mut Cursor<'_>) -> boo
     ok
 }
 
+thread_local! {
+    /// Decoded bytes of `base64_decode`, reused (one per nesting level in use).
+    static B64_BUFS: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// `base64_decode` at `prev_end` (or the buffer start), then the tail on the decoded bytes;
+/// on success the rest of the outer chain continues where the decoded input ended.
+fn base64(
+    steps: &[Step],
+    idx: usize,
+    b: &Base64Chain,
+    prev_end: usize,
+    cur: &mut Cursor<'_>,
+) -> bool {
+    let len = cur.buf.len();
+    let start = if b.decode.relative { prev_end } else { 0 } + b.decode.offset as usize;
+    if start >= len {
+        return false;
+    }
+    let take = match b.decode.bytes {
+        0 => len - start,
+        n => (n as usize).min(len - start),
+    };
+    let input = &cur.buf[start..start + take];
+    let mut buf = B64_BUFS.with_borrow_mut(|v| v.pop()).unwrap_or_default();
+    decode_base64(input, &mut buf);
+    let mut sub = Cursor {
+        buf: &buf,
+        vars: cur.vars,
+        budget: cur.budget,
+        min_end: 0,
+        failed: 0,
+        limited: 0,
+    };
+    let ok = !buf.is_empty() && run(&b.tail, 0, 0, &mut sub);
+    cur.budget = sub.budget;
+    if ok {
+        cur.vars = sub.vars;
+    }
+    B64_BUFS.with_borrow_mut(|v| v.push(buf));
+    ok && run(steps, idx + 1, start + take, cur)
+}
+
 fn run_step(
     steps: &[Step],
     idx: usize,
@@ -331,6 +454,9 @@ fn run_step(
             data != d.negated && run(steps, idx + 1, prev_end, cur)
         }
         Step::Bsize(cmp) => cmp.test(len as u64) && run(steps, idx + 1, prev_end, cur),
+        Step::Base64(b) => base64(steps, idx, b, prev_end, cur),
+        // Folded into `Base64` when the rule is built.
+        Step::Base64Decode(_) | Step::Base64Data => false,
         Step::ByteTest(t) => {
             let Some((v, _)) = read(&t.ex, prev_end, cur) else {
                 return false;
@@ -628,10 +754,69 @@ mod tests {
             &Vars::default(),
         )
         .unwrap();
-        r.inspect
+        let flat = r
+            .inspect
+            .into_iter()
+            .map(|(_, i)| Step::compile(i).unwrap())
+            .collect();
+        nest_base64(flat).unwrap()
+    }
+
+    #[test]
+    fn base64_decoding_stops_outside_the_alphabet() {
+        let mut out = Vec::new();
+        decode_base64(b"dGVzdA==", &mut out);
+        assert_eq!(out, b"test");
+        decode_base64(b"dGVzdA", &mut out);
+        assert_eq!(out, b"test");
+        decode_base64(b"dGVz dA==", &mut out);
+        assert_eq!(out, b"tes");
+        decode_base64(b"!dGVz", &mut out);
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn base64_data_inspects_the_decoded_bytes() {
+        // "<base64>" then base64 of "`id`": the tail is anchored to the decoded start.
+        let rule = r#"content:"<base64>"; base64_decode:offset 0,relative; base64_data; content:"|60|id"; startswith;"#;
+        assert!(m(rule, b"xx<base64>YGlkYA==</base64>"));
+        assert!(!m(rule, b"xx<base64>eGlkYA==</base64>"));
+        // Not relative: decoded from the buffer start (offset 2 skips "xx").
+        let abs = r#"base64_decode:bytes 8, offset 2; base64_data; content:"test"; depth:4;"#;
+        assert!(m(abs, b"xxdGVzdA==yy"));
+        assert!(!m(abs, b"xdGVzdA==yy"));
+        // The decoded content is not the encoded one: no match on the raw bytes.
+        assert!(!m(
+            r#"base64_decode; base64_data; content:"dGVz";"#,
+            b"dGVzdA=="
+        ));
+        // Only steps before base64_data feed the prefilter.
+        let s = steps(rule);
+        assert!(matches!(s.last(), Some(Step::Base64(_))));
+        assert_eq!(s.len(), 2);
+    }
+
+    #[test]
+    fn base64_keywords_must_pair() {
+        let flat = |opts: &str| -> Vec<Step> {
+            parse_rule(
+                &format!("alert tcp any any -> any any ({opts} sid:1;)"),
+                &Vars::default(),
+            )
+            .unwrap()
+            .inspect
             .into_iter()
             .map(|(_, i)| Step::compile(i).unwrap())
             .collect()
+        };
+        let e = nest_base64(flat(r#"content:"a"; base64_decode;"#)).unwrap_err();
+        assert!(e.contains("followed by base64_data"), "{e}");
+        let e = parse_rule(
+            r#"alert tcp any any -> any any (content:"a"; base64_data; content:"b"; sid:1;)"#,
+            &Vars::default(),
+        )
+        .unwrap_err();
+        assert!(e.contains("must follow a base64_decode"), "{e}");
     }
 
     fn m(opts: &str, payload: &[u8]) -> bool {

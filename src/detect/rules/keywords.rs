@@ -309,6 +309,49 @@ pub fn parse_pcre(v: &str) -> Result<(PcreSpec, Option<&'static str>), String> {
     Ok((spec, buffer))
 }
 
+/// `base64_decode:[bytes N][, offset N][, relative]`: which bytes of the buffer are decoded
+/// for the `base64_data` that follows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Base64Decode {
+    /// Encoded bytes decoded at most (0: to the end of the buffer); at most 64 KiB.
+    pub bytes: u32,
+    /// Bytes skipped first, from the buffer start or (relative) the previous match.
+    pub offset: u32,
+    /// Start from the end of the previous match.
+    pub relative: bool,
+}
+
+impl Base64Decode {
+    /// Parses the keyword's value (None: decode the whole buffer).
+    pub fn parse(v: Option<&str>) -> Result<Base64Decode, String> {
+        let mut d = Base64Decode {
+            bytes: 0,
+            offset: 0,
+            relative: false,
+        };
+        for opt in v
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|o| !o.is_empty())
+        {
+            let mut words = opt.split_whitespace();
+            let key = words.next().unwrap_or("");
+            let num = |w: Option<&str>| -> Result<u32, String> {
+                w.and_then(|n| n.parse::<u32>().ok())
+                    .ok_or_else(|| format!("'{key}' needs a number"))
+            };
+            match key {
+                "bytes" => d.bytes = num(words.next())?.min(65_535),
+                "offset" => d.offset = num(words.next())?.min(65_535),
+                "relative" => d.relative = true,
+                other => return Err(format!("unknown base64_decode option '{other}'")),
+            }
+        }
+        Ok(d)
+    }
+}
+
 /// `isdataat:[!]N[,relative]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct IsDataAt {

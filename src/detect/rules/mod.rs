@@ -126,6 +126,10 @@ pub enum Inspect {
     ByteMath(keywords::ByteMath),
     /// `bsize`: the buffer's length.
     Bsize(keywords::Cmp),
+    /// `base64_decode`: decode part of the buffer for `base64_data`.
+    Base64Decode(keywords::Base64Decode),
+    /// `base64_data`: the following steps inspect what `base64_decode` decoded.
+    Base64Data,
 }
 
 /// Where a rule came from, for error messages and tuning reports.

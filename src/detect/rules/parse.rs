@@ -4,8 +4,8 @@ use super::content::{parse_content_value, Content, FastPattern};
 use super::header::{parse_addr, parse_ports, Vars};
 use super::keywords::{
     parse_flags, parse_flowbits, parse_pcre, parse_stream_size, parse_threshold, parse_xbits, Base,
-    ByteExtract, ByteJump, ByteMath, ByteOp, ByteTest, Cmp, CsumKind, Endian, Extract, IsDataAt,
-    MathOp, PacketCond, Value, MAX_VARS,
+    Base64Decode, ByteExtract, ByteJump, ByteMath, ByteOp, ByteTest, Cmp, CsumKind, Endian,
+    Extract, IsDataAt, MathOp, PacketCond, Value, MAX_VARS,
 };
 use super::{Action, Buffer, FlowMatch, Inspect, Rule, Target, L4};
 
@@ -121,7 +121,6 @@ const STICKY_BUFFERS: &[(&str, &str)] = &[
     ("ftp.command", "ftp.command"),
     ("ftp.command_data", "ftp.command_data"),
     ("quic.sni", "quic.sni"),
-    ("base64_data", "base64_data"),
     ("tcp.hdr", "tcp.hdr"),
     ("udp.hdr", "udp.hdr"),
     ("ipv4.hdr", "ipv4.hdr"),
@@ -197,7 +196,6 @@ const NOT_YET: &[&str] = &[
     "lua",
     "luajit",
     "asn1",
-    "base64_decode",
     "replace",
     "geoip",
     "rpc",
@@ -910,6 +908,25 @@ impl Builder {
                 }
                 self.push_step(Inspect::Pcre(spec));
                 self.sticky = saved;
+                self.last_content = None;
+            }
+            "base64_decode" => {
+                let d = Base64Decode::parse(v)?;
+                self.push_step(Inspect::Base64Decode(d));
+                self.last_content = None;
+            }
+            "base64_data" => {
+                let decoded = self
+                    .rule
+                    .inspect
+                    .iter()
+                    .rev()
+                    .find(|(b, _)| *b == self.sticky)
+                    .is_some_and(|(_, i)| matches!(i, Inspect::Base64Decode(_)));
+                if !decoded {
+                    return Err("base64_data must follow a base64_decode on the same buffer".into());
+                }
+                self.push_step(Inspect::Base64Data);
                 self.last_content = None;
             }
             "isdataat" => {
