@@ -152,3 +152,20 @@ fn base64_data_on_an_http_request_body() {
     });
     assert!(alerts(rules, &f).is_empty());
 }
+
+#[test]
+fn flowint_counts_across_packets_of_a_flow() {
+    // A counting rule (no alert) runs before the rule that tests the count on the same
+    // packet, as Suricata orders modifying rules first.
+    let rules = r#"alert tcp-pkt any any -> any 80 (msg:"test"; flow:established,to_server; content:"req"; depth:3; flowint:n,>=,3; sid:11;)
+alert tcp-pkt any any -> any 80 (msg:"count"; flow:established,to_server; content:"req"; depth:3; flowint:n,+,1; noalert; sid:10;)
+alert tcp-pkt any any -> any 80 (msg:"never set"; flow:established,to_server; content:"req"; flowint:other,isset; sid:12;)
+"#;
+    let f = session(|s| {
+        for i in 0..4 {
+            s.send(true, format!("req{i}").as_bytes());
+        }
+    });
+    // Third and fourth requests: frames 8 and 10.
+    assert_eq!(alerts(rules, &f), [(11, 8), (11, 10)]);
+}

@@ -6,6 +6,34 @@ use super::sig::{FlowbitAct, HdrBuf};
 use super::tx::AppList;
 use super::*;
 
+/// Ids of the variables rules name (flowbits, xbits, flow integers), assigned in order of
+/// first use while the engine is built.
+#[derive(Default)]
+struct VarNames {
+    bits: HashMap<String, u32>,
+    xbits: HashMap<String, u32>,
+    ints: HashMap<String, u32>,
+}
+
+impl VarNames {
+    fn id(map: &mut HashMap<String, u32>, name: &str) -> u32 {
+        let next = map.len() as u32;
+        *map.entry(name.to_string()).or_insert(next)
+    }
+
+    fn bit(&mut self, name: &str) -> u32 {
+        Self::id(&mut self.bits, name)
+    }
+
+    fn xbit(&mut self, name: &str) -> u32 {
+        Self::id(&mut self.xbits, name)
+    }
+
+    fn int(&mut self, name: &str) -> u32 {
+        Self::id(&mut self.ints, name)
+    }
+}
+
 /// A rule that was parsed but is not running, and why.
 #[derive(Clone, Debug)]
 pub struct Skipped {
@@ -147,6 +175,23 @@ fn flowbit_rank(r: &Rule) -> u8 {
     }
 }
 
+/// Then, likewise, rules that modify flow integers before rules that only test them.
+fn flowint_rank(r: &Rule) -> u8 {
+    let modifies = |op: FlowintOp| {
+        matches!(
+            op,
+            FlowintOp::Set | FlowintOp::Add | FlowintOp::Sub | FlowintOp::Unset
+        )
+    };
+    let sets = r.flowints.iter().any(|f| modifies(f.op));
+    let reads = r.flowints.iter().any(|f| !modifies(f.op));
+    match (sets, reads) {
+        (true, false) => 0,
+        (true, true) => 1,
+        _ => 2,
+    }
+}
+
 impl Engine {
     /// Compiles `rules`. Rules using keywords the engine cannot run, a pcre that does not
     /// compile or an unknown classtype are left out ([`BuildReport::skipped`]); rules that need
@@ -165,9 +210,8 @@ impl Engine {
     ) -> Result<Engine, String> {
         let started = Instant::now();
         let mut report = BuildReport::default();
-        rules.sort_by_key(flowbit_rank);
-        let mut bit_ids: HashMap<String, u32> = HashMap::new();
-        let mut xbit_ids: HashMap<String, u32> = HashMap::new();
+        rules.sort_by_key(|r| (flowbit_rank(r), flowint_rank(r)));
+        let mut names = VarNames::default();
         let mut ds: (HashMap<String, u32>, dataset::Datasets) = Default::default();
         let mut sigs = Vec::with_capacity(rules.len());
         for rule in rules {
@@ -211,9 +255,7 @@ impl Engine {
             }
             if !needs.is_empty() {
                 // Still compiled, so a broken pcre or classtype is reported now, not later.
-                if let Err(reason) =
-                    Self::compile_rule(rule, classes, &mut bit_ids, &mut xbit_ids, &mut ds, false)
-                {
+                if let Err(reason) = Self::compile_rule(rule, classes, &mut names, &mut ds, false) {
                     report.skipped.push(skip(reason, Vec::new()));
                 } else {
                     report
@@ -222,12 +264,12 @@ impl Engine {
                 }
                 continue;
             }
-            match Self::compile_rule(rule, classes, &mut bit_ids, &mut xbit_ids, &mut ds, true) {
+            match Self::compile_rule(rule, classes, &mut names, &mut ds, true) {
                 Ok(sig) => sigs.push(sig),
                 Err(reason) => report.skipped.push(skip(reason, Vec::new())),
             }
         }
-        report.flowbits = bit_ids.len();
+        report.flowbits = names.bits.len();
         let mut entries: [[Vec<mpmgroup::Entry<'_>>; DIRS]; GROUPS] = Default::default();
         let mut pkt_entries: [[Vec<mpmgroup::Entry<'_>>; DIRS]; GROUPS] = Default::default();
         let mut groups: [Group; GROUPS] = Default::default();
@@ -404,8 +446,7 @@ impl Engine {
     fn compile_rule(
         rule: Rule,
         classes: &Classifications,
-        bit_ids: &mut HashMap<String, u32>,
-        xbit_ids: &mut HashMap<String, u32>,
+        names: &mut VarNames,
         ds: &mut (HashMap<String, u32>, dataset::Datasets),
         runnable: bool,
     ) -> Result<Sig, String> {
@@ -541,10 +582,6 @@ impl Engine {
                 app_proto.map_or("?", AppProto::name)
             ));
         }
-        let mut id_of = |name: &String| -> u32 {
-            let next = bit_ids.len() as u32;
-            *bit_ids.entry(name.clone()).or_insert(next)
-        };
         // Keywords about one packet (its size, its TCP flags, its headers) make the payload a
         // packet's.
         let packet_only = rule.flow.stream == Some(false)
@@ -577,6 +614,7 @@ impl Engine {
             && rule.flow == FlowMatch::default()
             && rule.stream_size.is_empty()
             && rule.xbits.is_empty()
+            && rule.flowints.is_empty()
             && rule.app_proto.is_none()
             && rule.app_layer_protocol.is_empty()
             && rule.stream_events == 0
@@ -585,31 +623,43 @@ impl Engine {
             && app_lists.is_empty()
             && !rule.src.has_negation()
             && !rule.dst.has_negation();
-        let mut xbit_id = |name: &String| -> u32 {
-            let next = xbit_ids.len() as u32;
-            *xbit_ids.entry(name.clone()).or_insert(next)
-        };
         let mut fb_conds = Vec::new();
         let mut fb_sets = Vec::new();
         for op in &rule.flowbits {
             match op {
-                FlowbitOp::Set(n) => fb_sets.extend(n.iter().map(|x| (FlowbitAct::Set, id_of(x)))),
+                FlowbitOp::Set(n) => {
+                    fb_sets.extend(n.iter().map(|x| (FlowbitAct::Set, names.bit(x))))
+                }
                 FlowbitOp::Unset(n) => {
-                    fb_sets.extend(n.iter().map(|x| (FlowbitAct::Unset, id_of(x))))
+                    fb_sets.extend(n.iter().map(|x| (FlowbitAct::Unset, names.bit(x))))
                 }
                 FlowbitOp::Toggle(n) => {
-                    fb_sets.extend(n.iter().map(|x| (FlowbitAct::Toggle, id_of(x))))
+                    fb_sets.extend(n.iter().map(|x| (FlowbitAct::Toggle, names.bit(x))))
                 }
-                FlowbitOp::IsSet(n, all) => {
-                    fb_conds.push(FlowbitCond::IsSet(n.iter().map(&mut id_of).collect(), *all))
-                }
+                FlowbitOp::IsSet(n, all) => fb_conds.push(FlowbitCond::IsSet(
+                    n.iter().map(|x| names.bit(x)).collect(),
+                    *all,
+                )),
                 FlowbitOp::IsNotSet(n, all) => fb_conds.push(FlowbitCond::IsNotSet(
-                    n.iter().map(&mut id_of).collect(),
+                    n.iter().map(|x| names.bit(x)).collect(),
                     *all,
                 )),
             }
         }
+        let flowints = rule
+            .flowints
+            .iter()
+            .map(|f| FlowintStep {
+                var: names.int(&f.name),
+                op: f.op,
+                value: f.value.as_ref().map(|v| match v {
+                    FlowintValue::Lit(n) => FlowintOperand::Lit(*n),
+                    FlowintValue::Var(other) => FlowintOperand::Var(names.int(other)),
+                }),
+            })
+            .collect();
         Ok(Sig {
+            flowints,
             gid: rule.gid,
             sid: rule.sid,
             rev: rule.rev,
@@ -629,7 +679,7 @@ impl Engine {
             xbits: rule
                 .xbits
                 .iter()
-                .map(|(n, op, t)| (xbit_id(n), *op, *t))
+                .map(|(n, op, t)| (names.xbit(n), *op, *t))
                 .collect(),
             l4: rule.l4,
             src: rule.src,

@@ -1,10 +1,15 @@
-//! Per-flow flowbits: a small growable bitset, allocated only once a flow sets a bit.
+//! Per-flow variables: flowbits (a small growable bitset, allocated only once a flow sets a
+//! bit) and flow integers (`flowint`).
+
+use crate::detect::rules::keywords::FlowintOp;
 
 /// The flowbits of one flow, by bit id (assigned per flowbit name when the engine is built),
 /// and the flow's other per-rule detection state.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FlowBits {
     words: Vec<u64>,
+    /// Flow integers set on this flow: (variable id, value).
+    ints: Vec<(u32, i64)>,
     /// Rules backing off on this flow after hitting PCRE2 limits.
     pub backoff: super::backoff::Backoff,
 }
@@ -43,10 +48,29 @@ impl FlowBits {
         }
     }
 
-    /// Clears every bit (keeping the storage) and the rule backoffs.
+    /// Clears every bit (keeping the storage), the flow integers and the rule backoffs.
     pub fn clear(&mut self) {
         self.words.iter_mut().for_each(|w| *w = 0);
+        self.ints.clear();
         self.backoff.clear();
+    }
+
+    /// The flow integer `var`, if set.
+    pub fn int(&self, var: u32) -> Option<i64> {
+        self.ints.iter().find(|(v, _)| *v == var).map(|(_, x)| *x)
+    }
+
+    /// Sets the flow integer `var`.
+    pub fn set_int(&mut self, var: u32, value: i64) {
+        match self.ints.iter_mut().find(|(v, _)| *v == var) {
+            Some(slot) => slot.1 = value,
+            None => self.ints.push((var, value)),
+        }
+    }
+
+    /// Unsets the flow integer `var`.
+    pub fn unset_int(&mut self, var: u32) {
+        self.ints.retain(|(v, _)| *v != var);
     }
 }
 
@@ -72,9 +96,107 @@ impl FlowbitCond {
     }
 }
 
+/// The operand of a compiled `flowint`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FlowintOperand {
+    /// A number.
+    Lit(i64),
+    /// Another flow integer, by id.
+    Var(u32),
+}
+
+/// A compiled `flowint`: variable id, operation, operand.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FlowintStep {
+    /// Variable id (assigned per name when the engine is built).
+    pub var: u32,
+    /// Operation.
+    pub op: FlowintOp,
+    /// Operand.
+    pub value: Option<FlowintOperand>,
+}
+
+/// Runs a rule's `flowint`s in order, as Suricata does once the rule's other conditions
+/// matched: modifications apply, and the first condition that fails stops the rule (the
+/// modifications before it stay). Returns whether every condition held. Without a flow
+/// (`tracked` false) conditions fail and nothing is modified.
+pub fn run_flowints(steps: &[FlowintStep], bits: &mut FlowBits, tracked: bool) -> bool {
+    for s in steps {
+        let operand = match s.value {
+            Some(FlowintOperand::Lit(n)) => Some(n),
+            Some(FlowintOperand::Var(v)) => bits.int(v),
+            None => None,
+        };
+        let cur = bits.int(s.var);
+        let ok = match s.op {
+            _ if !tracked => false,
+            FlowintOp::Set => operand.map(|n| bits.set_int(s.var, n)).is_some(),
+            FlowintOp::Add => operand
+                .map(|n| bits.set_int(s.var, cur.unwrap_or(0).saturating_add(n)))
+                .is_some(),
+            FlowintOp::Sub => operand
+                .map(|n| bits.set_int(s.var, cur.unwrap_or(0).saturating_sub(n)))
+                .is_some(),
+            FlowintOp::Unset => {
+                bits.unset_int(s.var);
+                true
+            }
+            FlowintOp::IsSet => cur.is_some(),
+            FlowintOp::NotSet => cur.is_none(),
+            FlowintOp::Cmp(c) => matches!((cur, operand), (Some(a), Some(b)) if c.test(a, b)),
+        };
+        if !ok {
+            return false;
+        }
+    }
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::detect::rules::keywords::FlowintCmp;
+
+    #[test]
+    fn flowints_count_and_compare_in_rule_order() {
+        let add = FlowintStep {
+            var: 0,
+            op: FlowintOp::Add,
+            value: Some(FlowintOperand::Lit(1)),
+        };
+        let over_two = FlowintStep {
+            var: 0,
+            op: FlowintOp::Cmp(FlowintCmp::Gt),
+            value: Some(FlowintOperand::Lit(2)),
+        };
+        let mut b = FlowBits::default();
+        // The counter grows on each evaluation; the rule holds from the third on.
+        let held: Vec<bool> = (0..4)
+            .map(|_| run_flowints(&[add, over_two], &mut b, true))
+            .collect();
+        assert_eq!(held, [false, false, true, true]);
+        assert_eq!(b.int(0), Some(4));
+        // A comparison with another variable; an unset variable fails comparisons.
+        let eq_other = FlowintStep {
+            var: 1,
+            op: FlowintOp::Cmp(FlowintCmp::Eq),
+            value: Some(FlowintOperand::Var(0)),
+        };
+        assert!(!run_flowints(&[eq_other], &mut b, true));
+        b.set_int(1, 4);
+        assert!(run_flowints(&[eq_other], &mut b, true));
+        let notset = FlowintStep {
+            var: 2,
+            op: FlowintOp::NotSet,
+            value: None,
+        };
+        assert!(run_flowints(&[notset], &mut b, true));
+        // Without a flow nothing changes and nothing holds.
+        assert!(!run_flowints(&[add], &mut b, false));
+        assert_eq!(b.int(0), Some(4));
+        b.clear();
+        assert_eq!(b.int(0), None);
+    }
 
     #[test]
     fn set_unset_toggle_grow() {

@@ -66,10 +66,12 @@ use crate::applayer::{AppProto, Buf, TxRef, PROTOCOL_COUNT};
 use crate::common::net::addr_key;
 use crate::common::time::Micros;
 use crate::decode::Packet;
-use flowbits::{FlowBits, FlowbitCond};
+use flowbits::{run_flowints, FlowBits, FlowbitCond, FlowintOperand, FlowintStep};
 use inspect::Step;
 use rules::classification::Classifications;
-use rules::keywords::{Cmp, CsumKind, FlowbitOp, PacketCond, StreamSide, ThresholdSpec};
+use rules::keywords::{
+    Cmp, CsumKind, FlowbitOp, FlowintOp, FlowintValue, PacketCond, StreamSide, ThresholdSpec,
+};
 use rules::{Action, AddrSet, Buffer, Content, FastPattern, FlowMatch, PortSet, Rule, Target, L4};
 use transform::Transform;
 use xbits::{XBits, XOp, XTrack};

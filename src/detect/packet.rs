@@ -116,7 +116,8 @@ impl Engine {
                 && sig.packet_matches(p)
                 && sig.fb_conds.iter().all(|c| c.holds(bits))
                 && sig.payload_matches(p, view)
-                && sig.xbits_hold(&ctx.xbits, p, flow.now);
+                && sig.xbits_hold(&ctx.xbits, p, flow.now)
+                && run_flowints(&sig.flowints, bits, flow.tracked);
             bits.backoff
                 .record(idx, inspect::pcre_limit_hits_so_far() != limit_hits);
             if matched {

@@ -47,6 +47,8 @@ pub struct Sig {
     pub(super) flow: FlowMatch,
     pub(super) packet: Vec<PacketCond>,
     pub(super) fb_conds: Vec<FlowbitCond>,
+    /// `flowint`s in rule order, run once the other conditions matched.
+    pub(super) flowints: Vec<FlowintStep>,
     pub(super) fb_sets: Vec<(FlowbitAct, u32)>,
     pub(super) xbits: Vec<(u32, XOp, XTrack)>,
     pub(super) steps: Vec<Step>,

@@ -116,7 +116,8 @@ impl Engine {
                     .all(|l| l.matches(&tx, flow.to_server, &self.datasets, a, b))
                 || !(sig.steps.is_empty()
                     || (!payload.is_empty() && inspect::matches(&sig.steps, payload)))
-                || !sig.xbits_hold(&ctx.xbits, p, flow.now);
+                || !sig.xbits_hold(&ctx.xbits, p, flow.now)
+                || !run_flowints(&sig.flowints, bits, flow.tracked);
             bits.backoff
                 .record(idx, inspect::pcre_limit_hits_so_far() != limit_hits);
             if failed {

@@ -309,6 +309,115 @@ pub fn parse_pcre(v: &str) -> Result<(PcreSpec, Option<&'static str>), String> {
     Ok((spec, buffer))
 }
 
+/// What a `flowint` does: modify the flow's integer, or test it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FlowintOp {
+    /// `=`: set.
+    Set,
+    /// `+`: add (a missing variable counts from 0).
+    Add,
+    /// `-`: subtract.
+    Sub,
+    /// `unset`.
+    Unset,
+    /// `isset`.
+    IsSet,
+    /// `notset` / `isnotset`.
+    NotSet,
+    /// A comparison of the variable with the value (the variable must be set).
+    Cmp(FlowintCmp),
+}
+
+/// `flowint` comparisons.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub enum FlowintCmp {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+impl FlowintCmp {
+    /// Whether `a <op> b`.
+    pub fn test(self, a: i64, b: i64) -> bool {
+        match self {
+            FlowintCmp::Eq => a == b,
+            FlowintCmp::Ne => a != b,
+            FlowintCmp::Lt => a < b,
+            FlowintCmp::Le => a <= b,
+            FlowintCmp::Gt => a > b,
+            FlowintCmp::Ge => a >= b,
+        }
+    }
+}
+
+/// The operand of a `flowint`: a number or another flow integer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FlowintValue {
+    /// A number.
+    Lit(i64),
+    /// Another variable, by name.
+    Var(String),
+}
+
+/// `flowint:name, op[, value]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FlowintSpec {
+    /// Variable name.
+    pub name: String,
+    /// Operation.
+    pub op: FlowintOp,
+    /// Operand (modifications and comparisons).
+    pub value: Option<FlowintValue>,
+}
+
+/// Parses a `flowint` value.
+pub fn parse_flowint(v: &str) -> Result<FlowintSpec, String> {
+    let parts: Vec<&str> = v.split(',').map(str::trim).collect();
+    let name = parts.first().copied().unwrap_or("");
+    if name.is_empty() || name.contains(char::is_whitespace) {
+        return Err(format!("bad variable name '{name}'"));
+    }
+    let op_text = parts.get(1).copied().ok_or("needs an operation")?;
+    let op = match op_text {
+        "=" => FlowintOp::Set,
+        "+" => FlowintOp::Add,
+        "-" => FlowintOp::Sub,
+        "unset" => FlowintOp::Unset,
+        "isset" => FlowintOp::IsSet,
+        "notset" | "isnotset" => FlowintOp::NotSet,
+        "==" => FlowintOp::Cmp(FlowintCmp::Eq),
+        "!=" => FlowintOp::Cmp(FlowintCmp::Ne),
+        "<" => FlowintOp::Cmp(FlowintCmp::Lt),
+        "<=" => FlowintOp::Cmp(FlowintCmp::Le),
+        ">" => FlowintOp::Cmp(FlowintCmp::Gt),
+        ">=" => FlowintOp::Cmp(FlowintCmp::Ge),
+        other => return Err(format!("unknown operation '{other}'")),
+    };
+    let needs_value = !matches!(op, FlowintOp::Unset | FlowintOp::IsSet | FlowintOp::NotSet);
+    let value = match (parts.get(2).copied(), needs_value) {
+        (Some(t), true) if !t.is_empty() => Some(match t.parse::<i64>() {
+            Ok(n) => FlowintValue::Lit(n),
+            Err(_) if !t.contains(char::is_whitespace) => FlowintValue::Var(t.to_string()),
+            Err(_) => return Err(format!("bad value '{t}'")),
+        }),
+        (_, true) => return Err(format!("'{op_text}' needs a value")),
+        (None, false) => None,
+        (Some(_), false) => return Err(format!("'{op_text}' takes no value")),
+    };
+    if parts.len() > 3 {
+        return Err("too many arguments".into());
+    }
+    Ok(FlowintSpec {
+        name: name.to_string(),
+        op,
+        value,
+    })
+}
+
 /// `base64_decode:[bytes N][, offset N][, relative]`: which bytes of the buffer are decoded
 /// for the `base64_data` that follows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -200,6 +200,8 @@ pub struct Rule {
     pub packet: Vec<keywords::PacketCond>,
     /// `flowbits` operations and conditions.
     pub flowbits: Vec<keywords::FlowbitOp>,
+    /// `flowint` operations and conditions, in rule order.
+    pub flowints: Vec<keywords::FlowintSpec>,
     /// `xbits` operations and conditions: (name, operation, track).
     pub xbits: Vec<(
         String,

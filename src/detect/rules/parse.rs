@@ -3,9 +3,9 @@
 use super::content::{parse_content_value, Content, FastPattern};
 use super::header::{parse_addr, parse_ports, Vars};
 use super::keywords::{
-    parse_flags, parse_flowbits, parse_pcre, parse_stream_size, parse_threshold, parse_xbits, Base,
-    Base64Decode, ByteExtract, ByteJump, ByteMath, ByteOp, ByteTest, Cmp, CsumKind, Endian,
-    Extract, IsDataAt, MathOp, PacketCond, Value, MAX_VARS,
+    parse_flags, parse_flowbits, parse_flowint, parse_pcre, parse_stream_size, parse_threshold,
+    parse_xbits, Base, Base64Decode, ByteExtract, ByteJump, ByteMath, ByteOp, ByteTest, Cmp,
+    CsumKind, Endian, Extract, IsDataAt, MathOp, PacketCond, Value, MAX_VARS,
 };
 use super::{Action, Buffer, FlowMatch, Inspect, Rule, Target, L4};
 
@@ -162,7 +162,6 @@ const LEGACY_MODIFIERS: &[(&str, &str)] = &[
 /// A rule using one loads as "unsupported" (reported, not silently weakened).
 const NOT_YET: &[&str] = &[
     "hostbits",
-    "flowint",
     "tos",
     "ipopts",
     "fragbits",
@@ -910,6 +909,7 @@ impl Builder {
                 self.sticky = saved;
                 self.last_content = None;
             }
+            "flowint" => self.rule.flowints.push(parse_flowint(need_v()?)?),
             "base64_decode" => {
                 let d = Base64Decode::parse(v)?;
                 self.push_step(Inspect::Base64Decode(d));
@@ -1241,6 +1241,7 @@ pub fn parse_rule(text: &str, vars: &Vars) -> Result<Rule, String> {
             target: None,
             packet: Vec::new(),
             flowbits: Vec::new(),
+            flowints: Vec::new(),
             xbits: Vec::new(),
             noalert: false,
             tags: Vec::new(),
@@ -1300,6 +1301,7 @@ pub fn sniff_sid(text: &str) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::detect::rules::keywords::{FlowintCmp, FlowintOp, FlowintValue};
 
     fn parse(s: &str) -> Result<Rule, String> {
         parse_rule(s, &Vars::suricata_defaults())
@@ -1399,9 +1401,31 @@ mod tests {
     }
 
     #[test]
+    fn flowint_forms() {
+        let r = parse(r#"alert tcp any any -> any any (flowint: a.b, +, 1; flowint:c,notset; flowint:a.b,>=,c; sid:1;)"#).unwrap();
+        let ops: Vec<_> = r.flowints.iter().map(|f| (f.name.as_str(), f.op)).collect();
+        assert_eq!(
+            ops,
+            [
+                ("a.b", FlowintOp::Add),
+                ("c", FlowintOp::NotSet),
+                ("a.b", FlowintOp::Cmp(FlowintCmp::Ge))
+            ]
+        );
+        assert_eq!(r.flowints[2].value, Some(FlowintValue::Var("c".into())));
+        for bad in ["x", "x,+", "x,isset,1", "x,**,1", "x,=,1,2", ",=,1"] {
+            let rule = format!("alert tcp any any -> any any (flowint:{bad}; sid:1;)");
+            assert!(parse(&rule).is_err(), "accepted flowint:{bad}");
+        }
+    }
+
+    #[test]
     fn unimplemented_keywords_are_listed_not_dropped() {
-        let r = parse(r#"alert tcp any any -> any any (content:"a"; flowint:x,+,1; asn1:oversize_length 100; sid:1;)"#).unwrap();
-        assert_eq!(r.unsupported, vec!["flowint", "asn1"]);
+        let r = parse(
+            r#"alert tcp any any -> any any (content:"a"; asn1:oversize_length 100; sid:1;)"#,
+        )
+        .unwrap();
+        assert_eq!(r.unsupported, vec!["asn1"]);
     }
 
     #[test]
