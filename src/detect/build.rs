@@ -115,10 +115,13 @@ pub(super) fn fast_pattern(steps: &[Step]) -> Option<&Content> {
 }
 
 /// The transforms a rule applies to `buffer`, in rule order.
-fn transforms_of(all: &[(Buffer, &'static str)], buffer: Buffer) -> Result<Vec<Transform>, String> {
+fn transforms_of(
+    all: &[(Buffer, &'static str, Option<String>)],
+    buffer: Buffer,
+) -> Result<Vec<Transform>, String> {
     all.iter()
-        .filter(|(b, _)| *b == buffer)
-        .map(|(_, t)| Transform::from_keyword(t))
+        .filter(|(b, _, _)| *b == buffer)
+        .map(|(_, t, arg)| Transform::from_keyword(t, arg.as_deref()))
         .collect()
 }
 
@@ -276,6 +279,9 @@ impl Engine {
         let mut ip_only_lists: [Vec<u32>; GROUPS] = Default::default();
         // Rules without a fast pattern per group: all, packet view on a stream, stream view.
         let mut non_mpm_lists: [[Vec<u32>; 3]; GROUPS] = Default::default();
+        // Transforms order and compare by their keyword and text only (a pcrexform's compiled
+        // regex and its match cache play no part), so the key cannot change inside the map.
+        #[allow(clippy::mutable_key_type)]
         let mut app_builders: BTreeMap<(Buf, Vec<Transform>), mpm::MpmBuilder> = BTreeMap::new();
         let mut app_non_mpm: [Vec<u32>; PROTOCOL_COUNT] = Default::default();
         for (idx, sig) in sigs.iter().enumerate() {
@@ -615,6 +621,7 @@ impl Engine {
             && rule.stream_size.is_empty()
             && rule.xbits.is_empty()
             && rule.flowints.is_empty()
+            && rule.ip_version.is_none()
             && rule.app_proto.is_none()
             && rule.app_layer_protocol.is_empty()
             && rule.stream_events == 0
@@ -682,6 +689,7 @@ impl Engine {
                 .map(|(n, op, t)| (names.xbit(n), *op, *t))
                 .collect(),
             l4: rule.l4,
+            ip_version: rule.ip_version,
             src: rule.src,
             sport: rule.sport,
             dst: rule.dst,

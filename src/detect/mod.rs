@@ -345,6 +345,23 @@ mod tests {
     }
 
     #[test]
+    fn ipv4_and_ipv6_header_protocols() {
+        let e = engine(&[
+            r#"alert ipv4 any any -> any any (content:"probe"; sid:1;)"#,
+            r#"alert ipv6 any any -> any any (content:"probe"; sid:2;)"#,
+            r#"alert ip any any -> any any (content:"probe"; sid:3;)"#,
+        ]);
+        let v4 = udp([10, 0, 0, 1], [10, 0, 0, 2], 1000, 53, b"probe");
+        assert_eq!(hits(&e, &v4, FlowFacts::default()), vec![1, 3]);
+        let mut v6 = Vec::new();
+        etherparse::PacketBuilder::ipv6([1; 16], [2; 16], 64)
+            .udp(1000, 53)
+            .write(&mut v6, b"probe")
+            .unwrap();
+        assert_eq!(hits(&e, &v6, FlowFacts::default()), vec![2, 3]);
+    }
+
+    #[test]
     fn prefilter_then_verify() {
         let e = engine(&[
             r#"alert udp any any -> any 53 (msg:"a"; content:"evil"; nocase; sid:1;)"#,
@@ -596,7 +613,7 @@ mod tests {
     fn unsupported_and_waiting_rules_are_reported() {
         let vars = Vars::suricata_defaults();
         let rules = [
-            r#"alert tcp any any -> any any (content:"a"; flowint:x,+,1; sid:1;)"#,
+            r#"alert tcp any any -> any any (content:"a"; asn1:oversize_length 100; sid:1;)"#,
             r#"alert smb any any -> any any (content:"a"; sid:2;)"#,
             r#"alert tcp any any -> any any (smb.share; content:"a"; sid:3;)"#,
             r#"alert tcp any any -> any any (content:"a"; classtype:nope; sid:4;)"#,
@@ -616,7 +633,7 @@ mod tests {
             .map(|s| (s.sid, s.reason.as_str()))
             .collect();
         assert_eq!(skipped.len(), 3, "{skipped:?}");
-        assert!(skipped[0].1.contains("flowint"));
+        assert!(skipped[0].1.contains("asn1"));
         assert!(skipped[1].1.contains("classtype"));
         assert!(skipped[2].1.contains("pcre does not compile"));
         let waiting: Vec<u32> = e.report.waiting.iter().map(|s| s.sid).collect();

@@ -39,6 +39,8 @@ pub struct Sig {
     pub detection_filter: Option<ThresholdSpec>,
     pub(super) stream_size: Vec<(StreamSide, Cmp)>,
     pub(super) l4: L4,
+    /// `ipv4`/`ipv6` in the header: packets of that IP version only.
+    pub(super) ip_version: Option<u8>,
     pub(super) src: AddrSet,
     pub(super) sport: PortSet,
     pub(super) dst: AddrSet,
@@ -174,6 +176,9 @@ impl Sig {
     #[inline]
     pub(super) fn header_matches(&self, p: &Packet<'_>) -> bool {
         if !self.l4.matches(p.proto) || p.events & self.decode_events != self.decode_events {
+            return false;
+        }
+        if self.ip_version.is_some_and(|v| v != p.ip_version) {
             return false;
         }
         let ports_any = self.sport.is_any() && self.dport.is_any();

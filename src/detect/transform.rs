@@ -1,10 +1,42 @@
 //! Sticky-buffer transforms (`dotprefix`, `url_decode`, `to_lowercase`...): applied to a
 //! buffer instance before its inspection chain runs.
 
+use std::sync::Arc;
+
 use md5::Digest;
+use pcre2::bytes::{Regex, RegexBuilder};
+
+/// A compiled `pcrexform` expression (compared by its text).
+#[derive(Clone, Debug)]
+pub struct PcreXform {
+    text: String,
+    re: Arc<Regex>,
+}
+
+impl PartialEq for PcreXform {
+    fn eq(&self, o: &Self) -> bool {
+        self.text == o.text
+    }
+}
+impl Eq for PcreXform {}
+impl PartialOrd for PcreXform {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for PcreXform {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        self.text.cmp(&o.text)
+    }
+}
+impl std::hash::Hash for PcreXform {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.text.hash(h)
+    }
+}
 
 /// A transform with semantics in the engine.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Transform {
     /// `to_lowercase`.
     Lower,
@@ -28,12 +60,48 @@ pub enum Transform {
     Sha256,
     /// `strip_pseudo_headers`: HTTP/2 pseudo-headers; HTTP/1 buffers have none.
     StripPseudoHeaders,
+    /// `xor:"<hex key>"`: each byte XORed with the key, repeated.
+    Xor(Vec<u8>),
+    /// `pcrexform:"<regex>"`: the first capture group of the first match (the whole match
+    /// without a group); no match leaves an empty buffer.
+    PcreXform(PcreXform),
 }
 
 impl Transform {
-    /// The transform of a rule keyword; Err names transforms without semantics yet.
-    pub fn from_keyword(name: &str) -> Result<Transform, String> {
+    /// The transform of a rule keyword and its value; Err names transforms without semantics
+    /// yet, or a bad value.
+    pub fn from_keyword(name: &str, arg: Option<&str>) -> Result<Transform, String> {
+        let needs_arg = matches!(name, "xor" | "pcrexform");
+        if needs_arg == arg.is_none() {
+            return Err(match needs_arg {
+                true => format!("transform '{name}' needs a value"),
+                false => format!("transform '{name}' takes no value"),
+            });
+        }
         Ok(match name {
+            "xor" => {
+                let hex = arg.unwrap_or("");
+                let key: Option<Vec<u8>> = (hex.len() % 2 == 0 && !hex.is_empty())
+                    .then(|| {
+                        (0..hex.len())
+                            .step_by(2)
+                            .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+                            .collect()
+                    })
+                    .flatten();
+                Transform::Xor(key.ok_or_else(|| format!("xor: bad hex key '{hex}'"))?)
+            }
+            "pcrexform" => {
+                let text = arg.unwrap_or("").to_string();
+                let re = RegexBuilder::new()
+                    .jit_if_available(true)
+                    .build(&format!("(*LIMIT_MATCH=3500)(*LIMIT_DEPTH=1500){text}"))
+                    .map_err(|e| format!("pcrexform: {e}"))?;
+                Transform::PcreXform(PcreXform {
+                    text,
+                    re: Arc::new(re),
+                })
+            }
             "to_lowercase" => Transform::Lower,
             "to_uppercase" => Transform::Upper,
             "dotprefix" => Transform::DotPrefix,
@@ -50,7 +118,7 @@ impl Transform {
     }
 
     /// Writes the transformed `input` to `out` (cleared first).
-    pub fn apply(self, input: &[u8], out: &mut Vec<u8>) {
+    pub fn apply(&self, input: &[u8], out: &mut Vec<u8>) {
         out.clear();
         let ws = |b: u8| matches!(b, b' ' | b'\t' | b'\r' | b'\n' | 0x0b | 0x0c);
         match self {
@@ -117,6 +185,16 @@ impl Transform {
             }
             Transform::Sha256 => out.extend_from_slice(&sha2::Sha256::digest(input)),
             Transform::StripPseudoHeaders => out.extend_from_slice(input),
+            Transform::Xor(key) => {
+                out.extend(input.iter().zip(key.iter().cycle()).map(|(b, k)| b ^ k))
+            }
+            Transform::PcreXform(x) => {
+                if let Ok(Some(caps)) = x.re.captures(input) {
+                    if let Some(m) = caps.get(1).or_else(|| caps.get(0)) {
+                        out.extend_from_slice(m.as_bytes());
+                    }
+                }
+            }
         }
     }
 }
@@ -175,6 +253,39 @@ mod tests {
             &mut b,
         );
         assert_eq!(out, b".AB");
-        assert!(Transform::from_keyword("xor").is_err());
+        assert!(Transform::from_keyword("xor", None).is_err());
+        assert!(Transform::from_keyword("to_lowercase", Some("x")).is_err());
+        assert!(Transform::from_keyword("from_base64", None).is_err());
+    }
+
+    #[test]
+    fn xor_with_a_repeated_key() {
+        let x = Transform::from_keyword("xor", Some("0d0a")).unwrap();
+        assert_eq!(t(x.clone(), b"\x0d\x0a\x0d"), [0, 0, 0]);
+        assert_eq!(t(x, b"ab"), [b'a' ^ 0x0d, b'b' ^ 0x0a]);
+        for bad in ["", "0", "zz", "0d0"] {
+            assert!(Transform::from_keyword("xor", Some(bad)).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn pcrexform_keeps_the_first_capture() {
+        let x = Transform::from_keyword("pcrexform", Some(r"[a-zA-Z]+\s+(.*)\s+HTTP")).unwrap();
+        assert_eq!(t(x.clone(), b"GET /dropper.php HTTP/1.1"), b"/dropper.php");
+        // No match: an empty buffer, so contents cannot match.
+        assert!(t(x, b"nothing here").is_empty());
+        let tld = Transform::from_keyword("pcrexform", Some(r"\.([^\.]+)$")).unwrap();
+        assert_eq!(t(tld, b"www.example.xyz"), b"xyz");
+        assert!(Transform::from_keyword("pcrexform", Some("[")).is_err());
+        // Equal by their expression text (they key prefilter databases).
+        let a = Transform::from_keyword("pcrexform", Some("(a)")).unwrap();
+        assert_eq!(
+            a,
+            Transform::from_keyword("pcrexform", Some("(a)")).unwrap()
+        );
+        assert_ne!(
+            a,
+            Transform::from_keyword("pcrexform", Some("(b)")).unwrap()
+        );
     }
 }

@@ -137,7 +137,10 @@ pub fn parse_xbits(
     let mut track = None;
     let mut expire = None;
     for opt in &parts[2..] {
-        let mut w = opt.split_whitespace();
+        // `track ip_src`, and as Suricata also takes it, `expire: 10`.
+        let mut w = opt
+            .split(|c: char| c.is_whitespace() || c == ':')
+            .filter(|w| !w.is_empty());
         match (w.next(), w.next(), w.next()) {
             (Some("track"), Some(t), None) => {
                 track = Some(match t {
@@ -1002,6 +1005,12 @@ mod tests {
             XOp::Set(XBITS_DEFAULT_EXPIRE)
         );
         assert!(parse_xbits("noalert").unwrap().is_none());
+        // Whitespace and a colon inside the options, as Suricata accepts them.
+        let (_, op, t) = parse_xbits("set,x,track ip_src, expire: 10")
+            .unwrap()
+            .unwrap();
+        assert_eq!((op, t), (XOp::Set(10), XTrack::IpSrc));
+        assert!(parse_xbits("set,x,track ip_src, expire: ten").is_err());
         assert!(parse_xbits("set,a").is_err());
         assert!(parse_xbits("set,a,track host").is_err());
         assert!(parse_xbits("frob,a,track ip_src").is_err());

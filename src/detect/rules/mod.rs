@@ -148,6 +148,8 @@ pub struct Rule {
     pub action: Action,
     /// Layer-4 protocol.
     pub l4: L4,
+    /// IP version the header names (`ipv4`, `ipv6`); None: either.
+    pub ip_version: Option<u8>,
     /// App-layer protocol named in the header (`http`, `tls`, `dns`...), if any.
     pub app_proto: Option<String>,
     /// Source addresses.
@@ -219,7 +221,7 @@ pub struct Rule {
     /// `detection_filter`.
     pub detection_filter: Option<keywords::ThresholdSpec>,
     /// Transforms applied to sticky buffers, by buffer.
-    pub transforms: Vec<(Buffer, &'static str)>,
+    pub transforms: Vec<(Buffer, &'static str, Option<String>)>,
     /// Engine parts the rule needs beyond packets (e.g. "stream reassembly"); until they exist
     /// the rule is loaded but cannot match.
     pub needs: Vec<&'static str>,

@@ -312,7 +312,7 @@ fn parse_action(s: &str) -> Result<Action, String> {
 fn parse_proto(s: &str) -> Result<(L4, Option<String>), String> {
     let lower = s.to_ascii_lowercase();
     let l4 = match lower.as_str() {
-        "ip" | "pkthdr" | "any" => L4::Any,
+        "ip" | "pkthdr" | "any" | "ipv4" | "ip4" | "ipv6" | "ip6" => L4::Any,
         "tcp" | "tcp-pkt" | "tcp-stream" => L4::Tcp,
         "udp" => L4::Udp,
         "icmp" => L4::IcmpAny,
@@ -376,6 +376,28 @@ fn push_option<'a>(opt: &'a str, out: &mut Vec<(&'a str, Option<&'a str>)>) -> R
 }
 
 /// Removes `\` escapes from a quoted string option (msg) and strips its quotes.
+/// A quoted option value whose backslashes mostly belong to it (a regular expression):
+/// only the rule-level escapes `\"`, `\;` and `\\` are undone.
+fn unquote_verbatim(v: &str) -> String {
+    let v = v.trim();
+    let v = v
+        .strip_prefix('"')
+        .and_then(|x| x.strip_suffix('"'))
+        .unwrap_or(v);
+    let mut out = String::with_capacity(v.len());
+    let mut chars = v.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, chars.peek()) {
+            ('\\', Some(&n)) if matches!(n, '"' | ';' | '\\') => {
+                out.push(n);
+                chars.next();
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
 fn unquote(v: &str) -> String {
     let v = v.trim();
     let v = v
@@ -1175,7 +1197,10 @@ impl Builder {
         if let Some(name) = TRANSFORMS.iter().find(|n| **n == kw) {
             match self.sticky {
                 Buffer::Payload => return Err(format!("transform '{kw}' needs a sticky buffer")),
-                b => self.rule.transforms.push((b, name)),
+                b => {
+                    let arg = v.map(unquote_verbatim);
+                    self.rule.transforms.push((b, name, arg))
+                }
             }
             return Ok(());
         }
@@ -1218,10 +1243,16 @@ pub fn parse_rule(text: &str, vars: &Vars) -> Result<Rule, String> {
     let dst = parse_addr(parts[5], vars).map_err(|e| format!("destination address: {e}"))?;
     let dport = parse_ports(parts[6], vars).map_err(|e| format!("destination port: {e}"))?;
 
+    let ip_version = match parts[1].to_ascii_lowercase().as_str() {
+        "ipv4" | "ip4" => Some(4),
+        "ipv6" | "ip6" => Some(6),
+        _ => None,
+    };
     let mut b = Builder {
         rule: Rule {
             action,
             l4,
+            ip_version,
             app_proto,
             src,
             sport,
@@ -1401,6 +1432,21 @@ mod tests {
     }
 
     #[test]
+    fn transform_values_keep_regex_escapes() {
+        let r = parse(r#"alert dns any any -> any any (dns.query; pcrexform:"\\.([^\\.]+)$"; content:"xyz"; sid:1;)"#).unwrap();
+        assert_eq!(
+            r.transforms,
+            vec![(
+                Buffer::App("dns.query"),
+                "pcrexform",
+                Some(r"\.([^\.]+)$".to_string())
+            )]
+        );
+        let r = parse(r#"alert http any any -> any any (http.request_line; pcrexform:"[a-z]+\s+(.*)\s+HTTP"; content:"/x"; sid:1;)"#).unwrap();
+        assert_eq!(r.transforms[0].2.as_deref(), Some(r"[a-z]+\s+(.*)\s+HTTP"));
+    }
+
+    #[test]
     fn flowint_forms() {
         let r = parse(r#"alert tcp any any -> any any (flowint: a.b, +, 1; flowint:c,notset; flowint:a.b,>=,c; sid:1;)"#).unwrap();
         let ops: Vec<_> = r.flowints.iter().map(|f| (f.name.as_str(), f.op)).collect();
@@ -1432,7 +1478,10 @@ mod tests {
     fn needs_are_recorded() {
         let r = parse(r#"alert http any any -> any any (http.uri; content:"a"; dns.query; dotprefix; content:".x"; sid:1;)"#).unwrap();
         assert_eq!(r.needs, vec!["http parser", "dns parser"]);
-        assert_eq!(r.transforms, vec![(Buffer::App("dns.query"), "dotprefix")]);
+        assert_eq!(
+            r.transforms,
+            vec![(Buffer::App("dns.query"), "dotprefix", None)]
+        );
         let r = parse(r#"alert tcp any any -> any any (flow:only_stream; content:"a"; sid:1;)"#)
             .unwrap();
         assert!(r.needs.is_empty());
