@@ -188,6 +188,7 @@ fn benches(c: &mut Criterion) {
                 app: None,
                 pseudo: false,
                 tuned: None,
+                var_names: None,
             };
             render_alert(&mut line, &input, sig);
             black_box(line.len())

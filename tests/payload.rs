@@ -169,3 +169,33 @@ alert tcp-pkt any any -> any 80 (msg:"never set"; flow:established,to_server; co
     // Third and fourth requests: frames 8 and 10.
     assert_eq!(alerts(rules, &f), [(11, 8), (11, 10)]);
 }
+
+#[test]
+fn alerts_carry_the_flows_flowbits_and_flowints_as_metadata() {
+    let rules = r#"alert tcp-pkt any any -> any 80 (msg:"irc"; content:"NICK "; depth:5; flowbits:set,is_proto_irc; flowint:joins,=,0; flowbits:noalert; sid:20;)
+alert tcp-pkt any any -> any 80 (msg:"join"; content:"JOIN "; depth:5; flowbits:isset,is_proto_irc; flowint:joins,+,1; sid:21;)
+"#;
+    let f = session(|s| {
+        s.send(true, b"NICK bob\r\n");
+        s.send(true, b"JOIN #c2\r\n");
+    });
+    let (out, events) = replay_frames(rules, &f);
+    assert!(out.status.success());
+    let alerts: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|e| e["event_type"] == "alert")
+        .collect();
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(
+        alerts[0]["metadata"],
+        serde_json::json!({"flowbits": ["is_proto_irc"], "flowints": {"joins": 1}})
+    );
+    if let Some(v) = eve_validator() {
+        assert_valid_eve(&v, &events);
+    }
+    // A flow without variables gets no metadata.
+    let plain = "alert tcp-pkt any any -> any 80 (msg:\"j\"; content:\"JOIN \"; sid:22;)\n";
+    let (_, events) = replay_frames(plain, &f);
+    let a = events.iter().find(|e| e["event_type"] == "alert").unwrap();
+    assert!(a.get("metadata").is_none(), "{a}");
+}

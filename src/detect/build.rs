@@ -9,13 +9,22 @@ use super::*;
 /// Ids of the variables rules name (flowbits, xbits, flow integers), assigned in order of
 /// first use while the engine is built.
 #[derive(Default)]
-struct VarNames {
+struct VarIds {
     bits: HashMap<String, u32>,
     xbits: HashMap<String, u32>,
     ints: HashMap<String, u32>,
 }
 
-impl VarNames {
+impl VarIds {
+    /// Names by id of a map.
+    fn by_id(map: &HashMap<String, u32>) -> Vec<String> {
+        let mut v = vec![String::new(); map.len()];
+        for (name, &id) in map {
+            v[id as usize] = name.clone();
+        }
+        v
+    }
+
     fn id(map: &mut HashMap<String, u32>, name: &str) -> u32 {
         let next = map.len() as u32;
         *map.entry(name.to_string()).or_insert(next)
@@ -214,7 +223,7 @@ impl Engine {
         let started = Instant::now();
         let mut report = BuildReport::default();
         rules.sort_by_key(|r| (flowbit_rank(r), flowint_rank(r)));
-        let mut names = VarNames::default();
+        let mut names = VarIds::default();
         let mut ds: (HashMap<String, u32>, dataset::Datasets) = Default::default();
         let mut sigs = Vec::with_capacity(rules.len());
         for rule in rules {
@@ -445,6 +454,10 @@ impl Engine {
             app_mpm,
             app_non_mpm,
             datasets: ds.1,
+            names: VarNames {
+                flowbits: VarIds::by_id(&names.bits),
+                flowints: VarIds::by_id(&names.ints),
+            },
             report,
         })
     }
@@ -452,7 +465,7 @@ impl Engine {
     fn compile_rule(
         rule: Rule,
         classes: &Classifications,
-        names: &mut VarNames,
+        names: &mut VarIds,
         ds: &mut (HashMap<String, u32>, dataset::Datasets),
         runnable: bool,
     ) -> Result<Sig, String> {

@@ -55,6 +55,20 @@ impl FlowBits {
         self.backoff.clear();
     }
 
+    /// The set bits, ascending.
+    pub fn set_bits(&self) -> impl Iterator<Item = u32> + '_ {
+        self.words.iter().enumerate().flat_map(|(i, &w)| {
+            (0..64u32)
+                .filter(move |b| w & (1 << b) != 0)
+                .map(move |b| i as u32 * 64 + b)
+        })
+    }
+
+    /// The flow integers set: (variable id, value), in the order they were first set.
+    pub fn ints(&self) -> &[(u32, i64)] {
+        &self.ints
+    }
+
     /// The flow integer `var`, if set.
     pub fn int(&self, var: u32) -> Option<i64> {
         self.ints.iter().find(|(v, _)| *v == var).map(|(_, x)| *x)

@@ -216,6 +216,8 @@ pub struct Engine {
     app_non_mpm: [Vec<u32>; PROTOCOL_COUNT],
     /// Datasets named by rules.
     datasets: dataset::Datasets,
+    /// Names of the flowbits and flow integers, by id (EVE `metadata`).
+    names: VarNames,
     /// What the build did.
     pub report: BuildReport,
 }
@@ -250,7 +252,21 @@ impl DetectCtx {
     }
 }
 
+/// The names rules gave flow variables, by id: what EVE's `metadata` shows of a flow.
+#[derive(Debug, Default)]
+pub struct VarNames {
+    /// Flowbit names.
+    pub flowbits: Vec<String>,
+    /// Flow integer names.
+    pub flowints: Vec<String>,
+}
+
 impl Engine {
+    /// Names of the flowbits and flow integers, by id.
+    pub fn var_names(&self) -> &VarNames {
+        &self.names
+    }
+
     /// Loaded rules, in engine order.
     pub fn sigs(&self) -> &[Sig] {
         &self.sigs

@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use crate::applayer::{AppProto, TxRef};
 use crate::common::json::{push_json_str, push_key};
 use crate::detect::rules::{Action, Target};
-use crate::detect::Sig;
+use crate::detect::{Sig, VarNames};
 use crate::flow::{EndReason, Flow, Micros, TcpState};
 use crate::output::community_id::community_id_bytes;
 use crate::tune::{Adjust, Tuned};
@@ -117,6 +117,9 @@ pub struct AlertInput<'a> {
     pub pseudo: bool,
     /// The SOC's tuning of this alert: sets `alert.severity` and adds the `sekimori` object.
     pub tuned: Option<Tuned<'a>>,
+    /// Names of flow variables: the flow's flowbits and flow integers are logged in
+    /// `metadata`, as Suricata does.
+    pub var_names: Option<&'a VarNames>,
 }
 
 /// The flow of a transaction event.
@@ -294,6 +297,9 @@ pub fn render_alert(out: &mut Vec<u8>, a: &AlertInput<'_>, sig: &Sig) {
     }
     if let Some((f, _)) = a.flow {
         render_flow_object(out, f);
+        if let Some(names) = a.var_names {
+            render_metadata(out, f, names);
+        }
     }
     if let Some(t) = &a.tuned {
         render_tuning(out, t);
@@ -450,6 +456,48 @@ pub struct StatsInput<'a> {
     pub reloads: (u64, u64),
     /// Merged worker counters.
     pub workers: Option<&'a crate::stats::WorkerStats>,
+}
+
+/// Appends `,"metadata":{...}` with the flow's set flowbits and flow integers, if any.
+fn render_metadata(out: &mut Vec<u8>, f: &Flow, names: &VarNames) {
+    let mut bits = f
+        .bits
+        .set_bits()
+        .filter_map(|b| names.flowbits.get(b as usize))
+        .peekable();
+    let ints = f.bits.ints();
+    if bits.peek().is_none() && ints.is_empty() {
+        return;
+    }
+    out.extend_from_slice(b",\"metadata\":{");
+    let mut first = true;
+    if bits.peek().is_some() {
+        out.extend_from_slice(b"\"flowbits\":[");
+        for (i, name) in bits.enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            push_json_str(out, name);
+        }
+        out.push(b']');
+        first = false;
+    }
+    if !ints.is_empty() {
+        if !first {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"\"flowints\":{");
+        for (i, (id, v)) in ints.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            let name = names.flowints.get(*id as usize).map_or("", String::as_str);
+            push_json_str(out, name);
+            let _ = write!(out, ":{v}");
+        }
+        out.push(b'}');
+    }
+    out.push(b'}');
 }
 
 /// Renders an EVE `stats` event: Suricata's field names where they exist; sekimori's own

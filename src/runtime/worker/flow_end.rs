@@ -195,6 +195,7 @@ fn end_alert(
         app: slot.and_then(|s| transaction(flow, s)),
         pseudo: true,
         tuned,
+        var_names: Some(d.engine.var_names()),
     };
     write_alert(ev, stats, &input, sig, idx);
     true

@@ -106,6 +106,7 @@ pub(super) fn decide(
             app,
             pseudo: false,
             tuned,
+            var_names: Some(engine.var_names()),
         };
         write_alert(ev, stats, &input, sig, idx);
         start_tags(sig, flow.as_deref_mut(), host_tags, p, ev.ts);
