@@ -193,6 +193,20 @@ alert tcp-pkt any any -> any 80 (msg:"join"; content:"JOIN "; depth:5; flowbits:
     if let Some(v) = eve_validator() {
         assert_valid_eve(&v, &events);
     }
+    // Flowbits named traffic/id/... and traffic/label/... are the flow's traffic tags.
+    let tagged = r#"alert tcp-pkt any any -> any 80 (msg:"tag"; content:"NICK "; depth:5; flowbits:set,traffic/id/irc; flowbits:set,traffic/label/chat; flowbits:noalert; sid:23;)
+alert tcp-pkt any any -> any 80 (msg:"j"; content:"JOIN "; sid:24;)
+"#;
+    let (_, events) = replay_frames(tagged, &f);
+    let a = events.iter().find(|e| e["event_type"] == "alert").unwrap();
+    assert_eq!(
+        a["traffic"],
+        serde_json::json!({"id": ["irc"], "label": ["chat"]})
+    );
+    assert!(a.get("metadata").is_none(), "{a}");
+    if let Some(v) = eve_validator() {
+        assert_valid_eve(&v, &events);
+    }
     // A flow without variables gets no metadata.
     let plain = "alert tcp-pkt any any -> any 80 (msg:\"j\"; content:\"JOIN \"; sid:22;)\n";
     let (_, events) = replay_frames(plain, &f);

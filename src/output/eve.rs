@@ -458,46 +458,73 @@ pub struct StatsInput<'a> {
     pub workers: Option<&'a crate::stats::WorkerStats>,
 }
 
-/// Appends `,"metadata":{...}` with the flow's set flowbits and flow integers, if any.
+/// Appends `,"metadata":{...}` with the flow's set flowbits and flow integers, and
+/// `,"traffic":{...}` with its `traffic/id/...` and `traffic/label/...` flowbits, as
+/// Suricata logs them. Nothing when the flow has none.
 fn render_metadata(out: &mut Vec<u8>, f: &Flow, names: &VarNames) {
-    let mut bits = f
-        .bits
-        .set_bits()
-        .filter_map(|b| names.flowbits.get(b as usize))
-        .peekable();
+    let named = || {
+        f.bits
+            .set_bits()
+            .filter_map(|b| names.flowbits.get(b as usize))
+    };
+    let traffic = |kind: &'static str| {
+        named().filter_map(move |n| n.strip_prefix("traffic/")?.strip_prefix(kind))
+    };
+    let plain =
+        || named().filter(|n| !n.starts_with("traffic/id/") && !n.starts_with("traffic/label/"));
     let ints = f.bits.ints();
-    if bits.peek().is_none() && ints.is_empty() {
-        return;
-    }
-    out.extend_from_slice(b",\"metadata\":{");
-    let mut first = true;
-    if bits.peek().is_some() {
-        out.extend_from_slice(b"\"flowbits\":[");
-        for (i, name) in bits.enumerate() {
-            if i > 0 {
+    let has_plain = plain().next().is_some();
+    if has_plain || !ints.is_empty() {
+        out.extend_from_slice(b",\"metadata\":{");
+        if has_plain {
+            out.extend_from_slice(b"\"flowbits\":");
+            push_str_array(out, plain().map(String::as_str));
+        }
+        if !ints.is_empty() {
+            if has_plain {
                 out.push(b',');
             }
-            push_json_str(out, name);
-        }
-        out.push(b']');
-        first = false;
-    }
-    if !ints.is_empty() {
-        if !first {
-            out.push(b',');
-        }
-        out.extend_from_slice(b"\"flowints\":{");
-        for (i, (id, v)) in ints.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
+            out.extend_from_slice(b"\"flowints\":{");
+            for (i, (id, v)) in ints.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                let name = names.flowints.get(*id as usize).map_or("", String::as_str);
+                push_json_str(out, name);
+                let _ = write!(out, ":{v}");
             }
-            let name = names.flowints.get(*id as usize).map_or("", String::as_str);
-            push_json_str(out, name);
-            let _ = write!(out, ":{v}");
+            out.push(b'}');
         }
         out.push(b'}');
     }
-    out.push(b'}');
+    let (ids, labels) = (traffic("id/").next(), traffic("label/").next());
+    if ids.is_some() || labels.is_some() {
+        out.extend_from_slice(b",\"traffic\":{");
+        if ids.is_some() {
+            out.extend_from_slice(b"\"id\":");
+            push_str_array(out, traffic("id/"));
+        }
+        if labels.is_some() {
+            if ids.is_some() {
+                out.push(b',');
+            }
+            out.extend_from_slice(b"\"label\":");
+            push_str_array(out, traffic("label/"));
+        }
+        out.push(b'}');
+    }
+}
+
+/// Appends a JSON array of strings.
+fn push_str_array<'s>(out: &mut Vec<u8>, items: impl Iterator<Item = &'s str>) {
+    out.push(b'[');
+    for (i, s) in items.enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        push_json_str(out, s);
+    }
+    out.push(b']');
 }
 
 /// Renders an EVE `stats` event: Suricata's field names where they exist; sekimori's own
