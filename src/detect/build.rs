@@ -574,15 +574,21 @@ impl Engine {
         for (_, s) in &mut hdr_lists {
             *s = inspect::nest_base64(std::mem::take(s))?;
         }
-        let alproto_conds = rule
-            .app_layer_protocol
-            .iter()
-            .filter_map(|(neg, name)| match AppProto::from_rule_name(name) {
-                Some(p) => Some(Ok((*neg, p))),
-                None if runnable => Some(Err(format!("no parser for protocol '{name}'"))),
-                None => None,
-            })
-            .collect::<Result<Vec<_>, String>>()?;
+        // Names without a parser can never be the flow's protocol: they drop out of a list.
+        let mut alproto_conds = Vec::new();
+        for (neg, names) in &rule.app_layer_protocol {
+            let protos: Vec<AppProto> = names
+                .iter()
+                .filter_map(|n| AppProto::from_rule_name(n))
+                .collect();
+            if protos.is_empty() {
+                if runnable {
+                    return Err(format!("no parser for protocol '{}'", names.join("|")));
+                }
+                continue;
+            }
+            alproto_conds.push((*neg, protos));
+        }
         let app_proto = match rule.app_proto.as_deref() {
             Some(name) => match AppProto::from_rule_name(name) {
                 Some(p) => Some(p),

@@ -361,6 +361,35 @@ mod tests {
     }
 
     #[test]
+    fn app_layer_protocol_lists_qualifiers_and_unknown() {
+        let e = engine(&[
+            r#"alert ip any any -> any any (app-layer-protocol:tls|http,either; sid:1;)"#,
+            r#"alert ip any any -> any any (app-layer-protocol:!tls|http; sid:2;)"#,
+            r#"alert ip any any -> any any (app-layer-protocol:unknown; sid:3;)"#,
+            r#"alert ip any any -> any any (app-layer-protocol:dns,exact; sid:4;)"#,
+            r#"alert ip any any -> any any (app-layer-protocol:smb|http,to_server; sid:5;)"#,
+        ]);
+        let pkt = udp([10, 0, 0, 1], [10, 0, 0, 2], 1000, 53, b"x");
+        let on = |app_proto| {
+            let f = FlowFacts {
+                tracked: true,
+                app_proto,
+                ..FlowFacts::default()
+            };
+            hits(&e, &pkt, f)
+        };
+        assert_eq!(on(AppProto::Http), vec![1, 5]);
+        assert_eq!(on(AppProto::Dns), vec![2, 4]);
+        assert_eq!(on(AppProto::Unknown), vec![3]);
+        assert_eq!(on(AppProto::Failed), vec![2]);
+        let vars = Vars::suricata_defaults();
+        for bad in ["!unknown", "http,sideways", "http|"] {
+            let r = format!("alert ip any any -> any any (app-layer-protocol:{bad}; sid:9;)");
+            assert!(parse_rule(&r, &vars).is_err(), "accepted {bad}");
+        }
+    }
+
+    #[test]
     fn ipv4_and_ipv6_header_protocols() {
         let e = engine(&[
             r#"alert ipv4 any any -> any any (content:"probe"; sid:1;)"#,

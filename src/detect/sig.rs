@@ -72,7 +72,8 @@ pub struct Sig {
     pub(super) app_proto: Option<AppProto>,
     /// `app-layer-protocol` conditions: (negated, protocol); never true before the flow's
     /// protocol is known.
-    pub(super) alproto_conds: Vec<(bool, AppProto)>,
+    /// `app-layer-protocol` conditions: negated, and the protocols any of which matches.
+    pub(super) alproto_conds: Vec<(bool, Vec<AppProto>)>,
     /// Inspection chains on app-layer buffers: the rule is inspected per transaction.
     pub(super) app_lists: Vec<AppList>,
     /// HTTP transaction events the rule requires (`app-layer-event`).
@@ -205,8 +206,12 @@ impl Sig {
         if f.stream_events & self.stream_events != self.stream_events {
             return false;
         }
-        for &(neg, proto) in &self.alproto_conds {
-            if f.app_proto == AppProto::Unknown || (f.app_proto == proto) == neg {
+        for (neg, protos) in &self.alproto_conds {
+            let listed = protos.contains(&f.app_proto);
+            // `unknown` matches a flow whose protocol is not known yet; a negated list does
+            // not match such a flow.
+            let known = f.app_proto != AppProto::Unknown;
+            if listed == *neg || (!known && *neg) {
                 return false;
             }
         }

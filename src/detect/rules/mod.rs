@@ -181,7 +181,7 @@ pub struct Rule {
     /// `flow` constraints.
     pub flow: FlowMatch,
     /// `app-layer-protocol` conditions: (negated, protocol name).
-    pub app_layer_protocol: Vec<(bool, String)>,
+    pub app_layer_protocol: Vec<(bool, Vec<String>)>,
     /// `absent` on a sticky buffer: (buffer, `or_else`).
     pub absent: Vec<(Buffer, bool)>,
     /// `app-layer-event` on HTTP transactions: the events (bits of

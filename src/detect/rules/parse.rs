@@ -1087,25 +1087,41 @@ impl Builder {
                 self.rule.tags.push(spec);
             }
             "app-layer-protocol" => {
+                // `[!]proto[|proto...][,qualifier...]`: a mode (direction, to_server,
+                // to_client, either, final, original) and `exact`. The flow has one protocol,
+                // so every mode asks the same question.
                 let v = need_v()?.trim();
-                let negated = v.starts_with('!');
-                let name = v
+                let mut parts = v.split(',').map(str::trim);
+                let first = parts.next().unwrap_or("");
+                let negated = first.starts_with('!');
+                let names: Vec<String> = first
                     .trim_start_matches('!')
-                    .split(',')
-                    .next()
-                    .unwrap_or("")
-                    .trim()
-                    .to_ascii_lowercase();
-                if name.is_empty() {
+                    .split('|')
+                    .map(|n| n.trim().to_ascii_lowercase())
+                    .collect();
+                if names.iter().any(String::is_empty) {
                     return Err("app-layer-protocol needs a protocol".into());
                 }
-                let need = app_need(&name);
-                self.need(if need == "app-layer parser" {
-                    "app-layer protocol detection"
-                } else {
-                    need
-                });
-                self.rule.app_layer_protocol.push((negated, name));
+                if negated && names.iter().any(|n| n == "unknown") {
+                    return Err("'unknown' cannot be negated".into());
+                }
+                for q in parts {
+                    let modes = ["direction", "to_server", "to_client", "either", "final"];
+                    if !modes.contains(&q) && !["original", "exact"].contains(&q) {
+                        return Err(format!("unknown app-layer-protocol qualifier '{q}'"));
+                    }
+                }
+                // The rule waits for a parser only when none of the names has one.
+                let known = |n: &String| crate::applayer::AppProto::from_rule_name(n).is_some();
+                if !names.iter().any(known) {
+                    let need = app_need(&names[0]);
+                    self.need(if need == "app-layer parser" {
+                        "app-layer protocol detection"
+                    } else {
+                        need
+                    });
+                }
+                self.rule.app_layer_protocol.push((negated, names));
             }
             "stream-event" => {
                 let bit = match crate::detect::stream_event::by_name(need_v()?.trim()) {
