@@ -7,16 +7,9 @@ mod common;
 
 use common::*;
 use sekimori::testgen::synth::{Frame, TcpSession};
-use std::net::Ipv4Addr;
 
 fn session(f: impl FnOnce(&mut TcpSession)) -> Vec<Frame> {
-    let mut s = TcpSession::open(
-        (Ipv4Addr::new(10, 0, 0, 1), 40_000),
-        (Ipv4Addr::new(10, 0, 0, 2), 80),
-        1_000_000,
-    );
-    f(&mut s);
-    s.close()
+    http_port_session(f)
 }
 
 /// The alerts' (sid, pcap_cnt), in order, replaying with `extra` arguments.

@@ -5,7 +5,6 @@ mod common;
 
 use common::*;
 use sekimori::testgen::synth::{write_pcap, Frame, TcpSession};
-use std::net::Ipv4Addr;
 
 const RULES: &str = r#"alert tcp any any -> any 80 (msg:"split"; flow:established,to_server; content:"EVIL-PAYLOAD-MARKER"; sid:1;)
 alert tcp any any -> any 80 (msg:"packet only"; flow:to_server,no_stream; content:"EVIL"; sid:2;)
@@ -13,13 +12,7 @@ alert tcp any any -> any 80 (msg:"two parts"; flow:established,to_server; conten
 "#;
 
 fn session(f: impl FnOnce(&mut TcpSession)) -> Vec<Frame> {
-    let mut s = TcpSession::open(
-        (Ipv4Addr::new(10, 0, 0, 1), 40_000),
-        (Ipv4Addr::new(10, 0, 0, 2), 80),
-        1_000_000,
-    );
-    f(&mut s);
-    s.close()
+    http_port_session(f)
 }
 
 fn alerts(frames: &[Frame]) -> Vec<u64> {

@@ -127,3 +127,17 @@ pub fn replay_frames_with(
     let events = read_eve(&eve);
     (out, events)
 }
+
+/// A TCP session from 10.0.0.1:40000 to 10.0.0.2:80 (handshake, what `f` sends, FIN close).
+#[allow(dead_code)]
+pub fn http_port_session(
+    f: impl FnOnce(&mut sekimori::testgen::synth::TcpSession),
+) -> Vec<sekimori::testgen::synth::Frame> {
+    let mut s = sekimori::testgen::synth::TcpSession::open(
+        (std::net::Ipv4Addr::new(10, 0, 0, 1), 40_000),
+        (std::net::Ipv4Addr::new(10, 0, 0, 2), 80),
+        1_000_000,
+    );
+    f(&mut s);
+    s.close()
+}

@@ -375,15 +375,18 @@ fn push_option<'a>(opt: &'a str, out: &mut Vec<(&'a str, Option<&'a str>)>) -> R
     Ok(())
 }
 
-/// Removes `\` escapes from a quoted string option (msg) and strips its quotes.
+/// The text between a quoted option value's quotes (the trimmed value when unquoted).
+fn strip_quotes(v: &str) -> &str {
+    let v = v.trim();
+    v.strip_prefix('"')
+        .and_then(|x| x.strip_suffix('"'))
+        .unwrap_or(v)
+}
+
 /// A quoted option value whose backslashes mostly belong to it (a regular expression):
 /// only the rule-level escapes `\"`, `\;` and `\\` are undone.
 fn unquote_verbatim(v: &str) -> String {
-    let v = v.trim();
-    let v = v
-        .strip_prefix('"')
-        .and_then(|x| x.strip_suffix('"'))
-        .unwrap_or(v);
+    let v = strip_quotes(v);
     let mut out = String::with_capacity(v.len());
     let mut chars = v.chars().peekable();
     while let Some(c) = chars.next() {
@@ -398,12 +401,9 @@ fn unquote_verbatim(v: &str) -> String {
     out
 }
 
+/// Removes `\` escapes from a quoted string option (msg) and strips its quotes.
 fn unquote(v: &str) -> String {
-    let v = v.trim();
-    let v = v
-        .strip_prefix('"')
-        .and_then(|x| x.strip_suffix('"'))
-        .unwrap_or(v);
+    let v = strip_quotes(v);
     let mut out = String::with_capacity(v.len());
     let mut chars = v.chars();
     while let Some(c) = chars.next() {
