@@ -14,15 +14,8 @@ fn session(f: impl FnOnce(&mut TcpSession)) -> Vec<Frame> {
 
 /// The alerts' (sid, pcap_cnt), in order, replaying with `extra` arguments.
 fn alerts_with(rules: &str, frames: &[Frame], extra: &[&str]) -> Vec<(u64, u64)> {
-    let (out, events) = replay_frames_with(rules, frames, extra);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    events
+    replay_alerts(rules, frames, extra)
         .iter()
-        .filter(|e| e["event_type"] == "alert")
         .map(|e| {
             let sid = e["alert"]["signature_id"].as_u64().unwrap();
             (sid, e["pcap_cnt"].as_u64().unwrap_or(0))

@@ -245,15 +245,9 @@ fn inline_mode_inspects_data_queued_past_a_hole_once() {
         s.send_parts(true, &[(0, b"xxxxx"), (15, b"xxEVIL-PAYLOAD-MARKERxx")]);
     });
     let stream_alerts = |extra: &[&str]| {
-        let (out, events) = replay_frames_with(RULES, &f, extra);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        events
+        replay_alerts(RULES, &f, extra)
             .iter()
-            .filter(|e| e["event_type"] == "alert" && e["alert"]["signature_id"] == 1)
+            .filter(|e| e["alert"]["signature_id"] == 1)
             .map(|e| e["pcap_cnt"].as_u64().unwrap())
             .collect::<Vec<u64>>()
     };

@@ -141,3 +141,22 @@ pub fn http_port_session(
     f(&mut s);
     s.close()
 }
+
+/// The alert events of a replay of `frames` with `rules` (the replay must succeed).
+#[allow(dead_code)]
+pub fn replay_alerts(
+    rules: &str,
+    frames: &[sekimori::testgen::synth::Frame],
+    extra: &[&str],
+) -> Vec<serde_json::Value> {
+    let (out, events) = replay_frames_with(rules, frames, extra);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    events
+        .into_iter()
+        .filter(|e| e["event_type"] == "alert")
+        .collect()
+}
