@@ -395,6 +395,7 @@ impl DnsParser {
     fn message(&mut self, to_server: bool, data: &[u8], stats: &mut AppStats) -> bool {
         if self.live == self.msgs.len() {
             if self.msgs.len() >= MAX_RECORDS {
+                stats.tx_limit_hits += 1;
                 return false;
             }
             self.msgs.push(DnsTx::default());
@@ -602,5 +603,22 @@ mod tests {
         assert!(done);
         assert_eq!(t.tx_count(), 1);
         assert_eq!(st.txs[AppProto::Dns.index().unwrap()], 1);
+        // More messages in one packet's data than a flow keeps: the rest are counted.
+        let mut many = Vec::new();
+        for _ in 0..70 {
+            many.extend_from_slice(&framed);
+        }
+        let mut t = (PROTOCOL.new_parser)(true);
+        let mut cx = ParseCtx {
+            cfg: &cfg,
+            stats: &mut st,
+        };
+        t.feed(true, &many, &mut cx);
+        assert_eq!(t.tx_count(), MAX_RECORDS);
+        assert_eq!(st.tx_limit_hits, 70 - MAX_RECORDS as u64);
+        assert_eq!(
+            st.txs[AppProto::Dns.index().unwrap()],
+            1 + MAX_RECORDS as u64
+        );
     }
 }

@@ -235,6 +235,9 @@ pub struct AppStats {
     pub parse_errors: u64,
     /// HTTP header blocks cut at `max_headers` fields or `header_limit` bytes.
     pub header_limit_hits: u64,
+    /// Transactions not kept because their flow already held its limit (DNS: messages past
+    /// 64 in one packet's data).
+    pub tx_limit_hits: u64,
     /// Stream data not given to a parser because the worker's app-layer memcap was reached.
     pub memcap_skips: u64,
     /// Stream bytes the parsers could not see (data that slid out before the protocol was
@@ -254,6 +257,7 @@ impl AppStats {
         self.failed += o.failed;
         self.parse_errors += o.parse_errors;
         self.header_limit_hits += o.header_limit_hits;
+        self.tx_limit_hits += o.tx_limit_hits;
         self.memcap_skips += o.memcap_skips;
         self.missed_bytes += o.missed_bytes;
     }
