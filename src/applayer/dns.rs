@@ -276,7 +276,7 @@ pub static PROTOCOL: Protocol = Protocol {
 /// One DNS message as a transaction.
 #[derive(Debug, Default)]
 pub struct DnsTx {
-    /// Number of the message within its flow (EVE `tx_id`).
+    /// Transaction number within its flow (EVE `tx_id`); a response shares its request's.
     pub id: u64,
     /// Sent by the client.
     pub to_server: bool,
@@ -386,9 +386,16 @@ pub struct DnsParser {
     /// Message slots; the first `live` hold this packet's messages, oldest first.
     msgs: Vec<DnsTx>,
     live: usize,
-    /// Messages seen on the flow.
-    seen: u64,
+    /// Transactions started on the flow (a request and its response share one).
+    next_tx: u64,
+    /// Requests waiting for their response: (DNS id, transaction), the last few.
+    pending: [Option<(u16, u64)>; PENDING],
+    /// Next slot of `pending` to overwrite.
+    pending_next: usize,
 }
+
+/// Requests remembered per flow to pair responses with (oldest forgotten first).
+const PENDING: usize = 16;
 
 impl DnsParser {
     /// Parses one message into the next free slot; false when it is malformed (counted).
@@ -406,7 +413,31 @@ impl DnsParser {
             return false;
         }
         stats.count_tx(AppProto::Dns);
-        slot.id = self.seen;
+        // As in Suricata, a response belongs to its request's transaction.
+        let dns_id = slot.msg.id;
+        // The latest request with this id answered by this response, if any (taken: a later
+        // response with the same id starts its own transaction).
+        let paired = match slot.msg.is_response() {
+            true => self
+                .pending
+                .iter_mut()
+                .filter(|p| p.is_some_and(|(id, _)| id == dns_id))
+                .max_by_key(|p| p.map_or(0, |(_, tx)| tx))
+                .and_then(Option::take),
+            false => None,
+        };
+        slot.id = match paired {
+            Some((_, tx)) => tx,
+            None => {
+                let tx = self.next_tx;
+                self.next_tx += 1;
+                if !slot.msg.is_response() {
+                    self.pending[self.pending_next] = Some((dns_id, tx));
+                    self.pending_next = (self.pending_next + 1) % PENDING;
+                }
+                tx
+            }
+        };
         slot.to_server = to_server;
         slot.det = TxDetect {
             alerted: std::mem::take(&mut slot.det.alerted),
@@ -414,7 +445,6 @@ impl DnsParser {
             ..TxDetect::default()
         };
         slot.det.alerted.clear();
-        self.seen += 1;
         self.live += 1;
         true
     }
@@ -534,6 +564,7 @@ pub fn rcode_name(c: u8) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::applayer::AppConfig;
 
     fn query(name: &str) -> Vec<u8> {
         let mut m = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
@@ -543,6 +574,33 @@ mod tests {
         }
         m.extend_from_slice(&[0, 0, 1, 0, 1]);
         m
+    }
+
+    #[test]
+    fn a_response_shares_its_requests_transaction() {
+        let msg = |id: u16, response: bool| {
+            let mut m = query("x.org");
+            m[..2].copy_from_slice(&id.to_be_bytes());
+            if response {
+                m[2] |= 0x80;
+            }
+            m
+        };
+        let cfg = AppConfig::default();
+        let mut st = AppStats::default();
+        let mut p = (PROTOCOL.new_parser)(false);
+        let mut ids = Vec::new();
+        for (id, resp) in [(7, false), (9, false), (7, true), (7, true), (9, true)] {
+            let mut cx = ParseCtx {
+                cfg: &cfg,
+                stats: &mut st,
+            };
+            assert!(p.feed(!resp, &msg(id, resp), &mut cx));
+            ids.push(p.tx(0).unwrap().0.id());
+            p.gc();
+        }
+        // The second response to 7 has no request left: a transaction of its own.
+        assert_eq!(ids, [0, 1, 0, 2, 1]);
     }
 
     #[test]
@@ -591,7 +649,7 @@ mod tests {
         );
         let mut t = (PROTOCOL.new_parser)(true);
         let mut st = AppStats::default();
-        let cfg = super::super::AppConfig::default();
+        let cfg = AppConfig::default();
         let mut done = false;
         for b in framed.chunks(3) {
             let mut cx = ParseCtx {
