@@ -108,7 +108,8 @@ fn shard(v: &[u8]) -> usize {
     (h.finish() as usize) % SHARDS
 }
 
-fn unhex(s: &str) -> Option<Vec<u8>> {
+/// Decodes a hex string (even length, no separators); None when it is not one.
+pub(crate) fn unhex(s: &str) -> Option<Vec<u8>> {
     if s.len() % 2 != 0 {
         return None;
     }
@@ -118,34 +119,14 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-/// Decodes standard base64 (with or without padding).
+/// Decodes standard base64 (with or without padding); None unless all of it is base64.
 fn unbase64(s: &str) -> Option<Vec<u8>> {
-    let val = |c: u8| -> Option<u32> {
-        Some(match c {
-            b'A'..=b'Z' => u32::from(c - b'A'),
-            b'a'..=b'z' => u32::from(c - b'a') + 26,
-            b'0'..=b'9' => u32::from(c - b'0') + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        })
-    };
-    let bytes: Vec<u8> = s.bytes().filter(|&c| c != b'=').collect();
-    let mut out = Vec::with_capacity(bytes.len() * 3 / 4);
-    for chunk in bytes.chunks(4) {
-        let mut acc = 0u32;
-        for (i, &c) in chunk.iter().enumerate() {
-            acc |= val(c)? << (18 - 6 * i);
-        }
-        let n = match chunk.len() {
-            4 => 3,
-            3 => 2,
-            2 => 1,
-            _ => return None,
-        };
-        out.extend_from_slice(&acc.to_be_bytes()[1..1 + n]);
-    }
-    Some(out)
+    let body = s.trim_end_matches('=');
+    let mut out = Vec::with_capacity(body.len() * 3 / 4);
+    super::inspect::decode_base64(body.as_bytes(), &mut out);
+    // The decoder stops at the first byte outside the alphabet: all of it was decoded when
+    // the output has the length the input gives (a lone trailing character gives none).
+    (body.len() % 4 != 1 && out.len() == body.len() * 3 / 4).then_some(out)
 }
 
 impl Datasets {

@@ -81,14 +81,7 @@ impl Transform {
         Ok(match name {
             "xor" => {
                 let hex = arg.unwrap_or("");
-                let key: Option<Vec<u8>> = (hex.len() % 2 == 0 && !hex.is_empty())
-                    .then(|| {
-                        (0..hex.len())
-                            .step_by(2)
-                            .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
-                            .collect()
-                    })
-                    .flatten();
+                let key = super::dataset::unhex(hex).filter(|k| !k.is_empty());
                 Transform::Xor(key.ok_or_else(|| format!("xor: bad hex key '{hex}'"))?)
             }
             "pcrexform" => {
