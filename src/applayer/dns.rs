@@ -284,6 +284,9 @@ pub struct DnsTx {
     pub msg: DnsMessage,
     /// Detection and logging state.
     pub det: TxDetect,
+    /// Heap bytes of the message's names and records, measured when it was parsed (so the
+    /// per-packet memcap accounting does not walk every record).
+    records: usize,
 }
 
 impl Transaction for DnsTx {
@@ -408,7 +411,14 @@ impl DnsParser {
             self.msgs.push(DnsTx::default());
         }
         let slot = &mut self.msgs[self.live];
-        if slot.msg.parse(data).is_err() {
+        let parsed = slot.msg.parse(data);
+        let m = &slot.msg;
+        slot.records = m.queries.iter().map(|q| q.0.capacity() + 32).sum::<usize>()
+            + m.answers
+                .iter()
+                .map(|a| a.name.capacity() + a.rdata.capacity() + 64)
+                .sum::<usize>();
+        if parsed.is_err() {
             stats.parse_errors += 1;
             return false;
         }
@@ -478,23 +488,7 @@ impl Parser for DnsParser {
     }
 
     fn heap(&self) -> usize {
-        let msgs: usize = self
-            .msgs
-            .iter()
-            .map(|m| {
-                m.det.heap()
-                    + m.msg
-                        .queries
-                        .iter()
-                        .map(|q| q.0.capacity() + 32)
-                        .sum::<usize>()
-                    + m.msg
-                        .answers
-                        .iter()
-                        .map(|a| a.name.capacity() + a.rdata.capacity() + 64)
-                        .sum::<usize>()
-            })
-            .sum();
+        let msgs: usize = self.msgs.iter().map(|m| m.det.heap() + m.records).sum();
         std::mem::size_of::<DnsParser>()
             + self.buf.iter().map(Vec::capacity).sum::<usize>()
             + self.msgs.capacity() * std::mem::size_of::<DnsTx>()
