@@ -133,6 +133,12 @@ pub(super) enum FlowbitAct {
 }
 
 impl Sig {
+    /// Whether the rule inspects packet payloads and the stream both, so that a match on a
+    /// packet may meet the same data again on the stream.
+    pub fn on_packets_and_stream(&self) -> bool {
+        self.requires_packet
+    }
+
     /// Whether the rule's xbits conditions hold for the packet's hosts.
     #[inline]
     pub(super) fn xbits_hold(&self, xbits: &XBits, p: &Packet<'_>, now: Micros) -> bool {

@@ -75,10 +75,16 @@ pub(super) fn stream(
         matched, ooo_buf, ..
     } = hits;
     let s = &mut st[dir];
-    // Rules that matched this packet's own payload (packet-and-stream rules) do not alert
-    // again when raw detection reaches the same data, as in Suricata.
-    if let Some(end) = data_seq(p).and_then(|seq| s.end_of(seq, p.payload.len())) {
-        for &rule in matched.iter() {
+    // Packet-and-stream rules that matched this packet's own payload are remembered, so the
+    // flow's end does not alert them again on the same data (packet-only rules never see
+    // the stream: they take no room).
+    let both = |r: &&u32| d.engine.sig(**r).on_packets_and_stream();
+    let noted = matched.iter().any(|r| both(&r));
+    if let (true, Some(end)) = (
+        noted,
+        data_seq(p).and_then(|seq| s.end_of(seq, p.payload.len())),
+    ) {
+        for &rule in matched.iter().filter(both) {
             s.note_alert(EarlyAlert {
                 rule,
                 end,
