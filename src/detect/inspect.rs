@@ -40,6 +40,11 @@ pub fn pcre_limit_hits_so_far() -> u64 {
     PCRE_LIMIT_HITS.with(Cell::get)
 }
 
+/// Counts a PCRE2 search that gave up at its limits (counted as no match).
+pub(crate) fn count_pcre_limit_hit() {
+    PCRE_LIMIT_HITS.with(|c| c.set(c.get() + 1));
+}
+
 /// pcre searches on this thread that gave up at the match or depth limit (counted as no
 /// match) since the last call; resets the count.
 pub fn take_pcre_limit_hits() -> u64 {
@@ -707,7 +712,7 @@ fn pcre(
     let search = |from: usize, limited: &mut u64| match p.re.find_at(subject, from) {
         Ok(m) => m.map(|m| (m.start(), m.end())),
         Err(_) => {
-            PCRE_LIMIT_HITS.with(|c| c.set(c.get() + 1));
+            count_pcre_limit_hit();
             *limited |= bit;
             None
         }

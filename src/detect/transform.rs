@@ -181,13 +181,16 @@ impl Transform {
             Transform::Xor(key) => {
                 out.extend(input.iter().zip(key.iter().cycle()).map(|(b, k)| b ^ k))
             }
-            Transform::PcreXform(x) => {
-                if let Ok(Some(caps)) = x.re.captures(input) {
+            Transform::PcreXform(x) => match x.re.captures(input) {
+                Ok(Some(caps)) => {
                     if let Some(m) = caps.get(1).or_else(|| caps.get(0)) {
                         out.extend_from_slice(m.as_bytes());
                     }
                 }
-            }
+                Ok(None) => {}
+                // Stopped at its limits: an empty buffer, counted like a rule's pcre.
+                Err(_) => super::inspect::count_pcre_limit_hit(),
+            },
         }
     }
 }
@@ -270,6 +273,13 @@ mod tests {
         let tld = Transform::from_keyword("pcrexform", Some(r"\.([^\.]+)$")).unwrap();
         assert_eq!(t(tld, b"www.example.xyz"), b"xyz");
         assert!(Transform::from_keyword("pcrexform", Some("[")).is_err());
+        // A search stopped at PCRE2's limits leaves an empty buffer and is counted.
+        let slow = Transform::from_keyword("pcrexform", Some("(a+)+$")).unwrap();
+        let mut input = vec![b'a'; 40];
+        input.push(b'b');
+        crate::detect::inspect::take_pcre_limit_hits();
+        assert!(t(slow, &input).is_empty());
+        assert_eq!(crate::detect::inspect::take_pcre_limit_hits(), 1);
         // Equal by their expression text (they key prefilter databases).
         let a = Transform::from_keyword("pcrexform", Some("(a)")).unwrap();
         assert_eq!(
