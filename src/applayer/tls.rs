@@ -44,6 +44,8 @@ pub struct TlsSession {
     pub errors: u32,
     /// Detection and logging state of the session (the flow's one transaction).
     pub det: TxDetect,
+    /// The session was counted as a transaction (at its first parsed handshake message).
+    counted: bool,
 }
 
 /// TLS's registration.
@@ -302,6 +304,10 @@ impl TlsSession {
         }
         if progressed {
             self.det.updated[d] = true;
+            if !self.counted {
+                self.counted = true;
+                stats.count_tx(AppProto::Tls);
+            }
         }
         progressed
     }
@@ -710,6 +716,8 @@ mod tests {
             s.feed(true, c, &mut st);
         }
         assert_eq!(s.sni.as_deref(), Some(&b"ftp.example.org"[..]));
+        // The session is one transaction in the counters.
+        assert_eq!(st.txs[AppProto::Tls.index().unwrap()], 1);
         let (ja3, hash) = s.ja3.clone().unwrap();
         assert_eq!(ja3, "771,49199-156,0-10-11-16,29-23,0");
         assert_eq!(hash, md5_hex("771,49199-156,0-10-11-16,29-23,0"));
