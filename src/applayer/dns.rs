@@ -263,7 +263,7 @@ pub static PROTOCOL: Protocol = Protocol {
         ("dns.queries.rrname", Buf::DnsQueriesRrname),
         ("dns.answers.rrname", Buf::DnsAnswersRrname),
     ],
-    probe_tcp: Some(probe_tcp),
+    probe_tcp: Some(|d, _| probe_tcp(d)),
     probe_udp: Some(probe_udp),
     new_parser: |tcp| {
         Box::new(DnsParser {
@@ -271,6 +271,7 @@ pub static PROTOCOL: Protocol = Protocol {
             ..DnsParser::default()
         })
     },
+    event_by_name: |_| None,
 };
 
 /// One DNS message as a transaction.

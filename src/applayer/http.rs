@@ -1232,9 +1232,10 @@ pub static PROTOCOL: Protocol = Protocol {
         ("http.response_header", Buf::HttpResponseHeader),
         ("file.data", Buf::FileData),
     ],
-    probe_tcp: Some(probe),
+    probe_tcp: Some(|d, _| probe(d)),
     probe_udp: None,
     new_parser: |_| Box::<HttpState>::default(),
+    event_by_name: event::by_name,
 };
 
 impl Transaction for HttpTx {

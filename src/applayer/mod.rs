@@ -1,6 +1,6 @@
-//! Application layer: protocol detection by content, and the HTTP/1.x, TLS and DNS parsers
-//! that turn reassembled streams (and UDP datagrams) into transactions whose buffers the
-//! detection engine inspects.
+//! Application layer: protocol detection by content, and the parsers (HTTP/1.x, TLS, DNS,
+//! SMTP, FTP and FTP data, SSH) that turn reassembled streams (and UDP datagrams) into
+//! transactions whose buffers the detection engine inspects, with the files they carry.
 //!
 //! A flow's [`AppLayer`] probes the first bytes of each direction; once a protocol is
 //! recognised the flow's parser consumes every new contiguous byte of the stream. Parsers keep
@@ -8,15 +8,30 @@
 //! transaction, never a panic.
 
 pub mod dns;
+pub mod expect;
+pub mod files;
+pub mod ftp;
 pub mod http;
+pub mod mime;
 pub mod parser;
+pub mod smtp;
+pub mod ssh;
 pub mod tls;
 
-pub use parser::{ParseCtx, Parser, Protocol, Transaction, TxDetect, TxRef};
+pub use files::{File, FileConfig, FileState};
+pub use parser::{Expectation, ParseCtx, Parser, Protocol, Transaction, TxDetect, TxRef};
 
 /// Every parser the sensor runs, in probing order. A new protocol registers here (and names
 /// its [`AppProto`] variant and its [`Buf`] buffers); see ARCHITECTURE.md.
-pub static PROTOCOLS: [&Protocol; 3] = [&http::PROTOCOL, &tls::PROTOCOL, &dns::PROTOCOL];
+pub static PROTOCOLS: [&Protocol; 7] = [
+    &http::PROTOCOL,
+    &tls::PROTOCOL,
+    &dns::PROTOCOL,
+    &smtp::PROTOCOL,
+    &ftp::PROTOCOL,
+    &ssh::PROTOCOL,
+    &ftp::DATA_PROTOCOL,
+];
 
 /// Number of registered protocols (sizes per-protocol counters and switches).
 pub const PROTOCOL_COUNT: usize = PROTOCOLS.len();
@@ -33,6 +48,14 @@ pub enum AppProto {
     Tls,
     /// DNS over UDP or TCP.
     Dns,
+    /// SMTP (and its STARTTLS hand-over).
+    Smtp,
+    /// FTP control channel.
+    Ftp,
+    /// An FTP data connection, linked to its control session.
+    FtpData,
+    /// SSH, up to where it becomes encrypted.
+    Ssh,
     /// Probing gave up: none of the parsers recognised the traffic.
     Failed,
 }
@@ -46,6 +69,20 @@ impl AppProto {
     /// Position in [`PROTOCOLS`], for protocols with a parser.
     pub fn index(self) -> Option<usize> {
         PROTOCOLS.iter().position(|p| p.proto == self)
+    }
+
+    /// The protocol's bit in protocol masks (0 for protocols without a parser).
+    pub fn bit(self) -> u32 {
+        self.index().map_or(0, |i| 1 << i)
+    }
+
+    /// The protocols of a mask.
+    pub fn of_mask(mask: u32) -> impl Iterator<Item = AppProto> {
+        PROTOCOLS
+            .iter()
+            .enumerate()
+            .filter(move |(i, _)| mask & (1 << i) != 0)
+            .map(|(_, p)| p.proto)
     }
 
     /// EVE `app_proto` value.
@@ -119,6 +156,22 @@ pub enum Buf {
     DnsQuery,
     DnsQueriesRrname,
     DnsAnswersRrname,
+    FileName,
+    FileMagic,
+    FtpDataCommand,
+    /// The address of an FTP PORT command (4 bytes), for `ftpbounce`; no rule names it.
+    FtpPortAddr,
+    SmtpHelo,
+    SmtpMailFrom,
+    SmtpRcptTo,
+    FtpCommand,
+    FtpCommandData,
+    SshProto,
+    SshSoftware,
+    SshHassh,
+    SshHasshString,
+    SshHasshServer,
+    SshHasshServerString,
 }
 
 impl Buf {
@@ -131,14 +184,15 @@ impl Buf {
             .map(|(_, b)| *b)
     }
 
-    /// The protocol whose parser fills the buffer.
-    pub fn proto(self) -> AppProto {
-        static OWNER: std::sync::OnceLock<[AppProto; Buf::COUNT]> = std::sync::OnceLock::new();
-        OWNER.get_or_init(|| {
-            let mut t = [AppProto::Unknown; Buf::COUNT];
+    /// The protocols whose parsers fill the buffer, as a mask of [`AppProto::bit`]s
+    /// (`file.data` comes from every protocol that carries files).
+    pub fn protos(self) -> u32 {
+        static OWNERS: std::sync::OnceLock<[u32; Buf::COUNT]> = std::sync::OnceLock::new();
+        OWNERS.get_or_init(|| {
+            let mut t = [0u32; Buf::COUNT];
             for p in PROTOCOLS {
                 for &(_, b) in p.buffers {
-                    t[b as usize] = p.proto;
+                    t[b as usize] |= p.proto.bit();
                 }
             }
             t
@@ -146,7 +200,7 @@ impl Buf {
     }
 
     /// Number of buffer ids (for per-buffer tables).
-    pub const COUNT: usize = Buf::DnsAnswersRrname as usize + 1;
+    pub const COUNT: usize = Buf::SshHasshServerString as usize + 1;
 }
 
 /// Application-layer settings.
@@ -165,6 +219,16 @@ pub struct AppConfig {
     /// Heap bytes the parsers of one worker's flows may hold; past it, new stream data is not
     /// parsed (counted) until flows end or free transactions.
     pub memcap: usize,
+    /// Parsers switched off (a mask of [`AppProto::bit`]s): never probed nor started.
+    pub disabled: u32,
+    /// The file model's limits and hashes.
+    pub files: FileConfig,
+    /// SMTP and FTP: longest command or reply line accepted; longer ones are cut (an event).
+    pub line_limit: usize,
+    /// MIME: deepest multipart nesting parsed; deeper parts are counted, not parsed.
+    pub mime_max_depth: usize,
+    /// MIME: header bytes kept per part.
+    pub mime_header_limit: usize,
 }
 
 impl Default for AppConfig {
@@ -176,6 +240,11 @@ impl Default for AppConfig {
             max_txs: 64,
             max_headers: 1024,
             memcap: 256 << 20,
+            disabled: 0,
+            files: FileConfig::default(),
+            line_limit: 4096,
+            mime_max_depth: 16,
+            mime_header_limit: 16 * 1024,
         }
     }
 }
@@ -191,16 +260,18 @@ pub enum Probe {
     NoMatch,
 }
 
-/// Recognises the protocol of a TCP stream from its first bytes in one direction: the first
-/// registered protocol whose probe does not rule the data out decides.
-pub fn probe_tcp(data: &[u8]) -> Probe {
+/// Recognises the protocol of a TCP stream from its first bytes in one direction
+/// (`to_server`: sent by the client): the first registered protocol whose probe does not rule
+/// the data out decides.
+pub fn probe_tcp(data: &[u8], to_server: bool, disabled: u32) -> Probe {
     if data.is_empty() {
         return Probe::NeedMore;
     }
     PROTOCOLS
         .iter()
+        .filter(|p| p.proto.bit() & disabled == 0)
         .filter_map(|p| p.probe_tcp)
-        .map(|probe| probe(data))
+        .map(|probe| probe(data, to_server))
         .find(|r| *r != Probe::NoMatch)
         .unwrap_or(Probe::NoMatch)
 }
@@ -219,6 +290,8 @@ pub struct AppLayer {
     /// A packet of the flow was `established`: the flow's end may inspect transactions once
     /// more.
     pub was_established: bool,
+    /// The protocol the session started as, when it handed over (SMTP before STARTTLS).
+    pub upgraded_from: Option<AppProto>,
 }
 
 /// Parser counters of one worker.
@@ -297,7 +370,7 @@ impl AppLayer {
             if self.no_match[dir] {
                 return false;
             }
-            let probe = match probe_tcp(window) {
+            let probe = match probe_tcp(window, dir == 0, cfg.disabled) {
                 Probe::NeedMore if window.len() > 1024 => Probe::NoMatch,
                 p => p,
             };
@@ -330,10 +403,62 @@ impl AppLayer {
         };
         self.fed[dir] = end;
         let mut cx = ParseCtx { cfg, stats };
-        match self.parser.as_deref_mut() {
+        let progressed = match self.parser.as_deref_mut() {
             Some(parser) => parser.feed(dir == 0, &window[from..], &mut cx),
             None => false,
+        };
+        progressed | self.upgrade(cfg, stats)
+    }
+
+    /// Hands the session over when its parser asks (STARTTLS): the new protocol's parser
+    /// starts with the bytes the old one received for it. The old parser's transactions end
+    /// with it. Returns whether the new parser made progress.
+    fn upgrade(&mut self, cfg: &AppConfig, stats: &mut AppStats) -> bool {
+        let Some((proto, tails)) = self.parser.as_deref_mut().and_then(|p| p.upgrade()) else {
+            return false;
+        };
+        let Some(p) = proto.protocol() else {
+            return false;
+        };
+        self.upgraded_from = Some(self.proto);
+        self.proto = proto;
+        if let Some(i) = proto.index() {
+            stats.detected[i] += 1;
         }
+        let mut parser = (p.new_parser)(true);
+        let mut cx = ParseCtx { cfg, stats };
+        let mut progressed = false;
+        for (d, tail) in tails.iter().enumerate() {
+            if !tail.is_empty() {
+                progressed |= parser.feed(d == 0, tail, &mut cx);
+            }
+        }
+        self.parser = Some(parser);
+        progressed
+    }
+
+    /// Starts the parser of a connection a control session announced (an FTP data
+    /// connection), before any probing.
+    pub fn start_expected(&mut self, e: &Expectation, cfg: &AppConfig, stats: &mut AppStats) {
+        if self.proto != AppProto::Unknown || e.proto.bit() & cfg.disabled != 0 {
+            return;
+        }
+        self.start(e.proto, true, stats);
+        if let Some(p) = self.parser.as_deref_mut() {
+            p.expected(e);
+        }
+    }
+
+    /// Moves out the connections the parser announced.
+    pub fn take_expectations(&mut self, out: &mut Vec<Expectation>) {
+        if let Some(p) = self.parser.as_deref_mut() {
+            p.take_expectations(out);
+        }
+    }
+
+    /// Whether the session went encrypted both ways (no payload inspection is worth it).
+    pub fn encrypted(&self) -> bool {
+        self.parser.as_deref().is_some_and(|p| p.encrypted())
     }
 
     /// Offers one datagram of direction `dir` (0 to server): the flow's first datagram is
@@ -346,9 +471,9 @@ impl AppLayer {
         stats: &mut AppStats,
     ) -> bool {
         if self.proto == AppProto::Unknown {
-            let found = PROTOCOLS
-                .iter()
-                .find(|p| p.probe_udp.is_some_and(|probe| probe(data)));
+            let found = PROTOCOLS.iter().find(|p| {
+                p.proto.bit() & cfg.disabled == 0 && p.probe_udp.is_some_and(|probe| probe(data))
+            });
             match found {
                 Some(p) => self.start(p.proto, false, stats),
                 None => self.give_up(stats),

@@ -7,6 +7,7 @@
 //! logging track per transaction ([`TxDetect`]) is the same for every protocol, so the worker
 //! drives every parser with one loop.
 
+use super::files::File;
 use super::{AppConfig, AppProto, AppStats, Buf, Probe};
 
 /// One transaction (an HTTP request/response, a TLS handshake, a DNS message) as detection and
@@ -51,6 +52,11 @@ pub trait Transaction {
 
     /// Appends the protocol's EVE object with a leading comma: `,"http":{...}`.
     fn write_eve(&self, out: &mut Vec<u8>);
+
+    /// Files the transaction carries (oldest first).
+    fn files(&self) -> &[File] {
+        &[]
+    }
 }
 
 /// A transaction as detection and EVE are handed it.
@@ -70,6 +76,8 @@ pub struct TxDetect {
     pub unsettled: [bool; 2],
     /// Its EVE event was written (or events of its protocol are off).
     pub logged: bool,
+    /// Files of the transaction whose `fileinfo` event was written (bit per file slot).
+    pub files_logged: u64,
 }
 
 impl TxDetect {
@@ -113,6 +121,41 @@ pub trait Parser: std::fmt::Debug + Send {
 
     /// After a packet's detection and logging: frees transactions no longer needed.
     fn gc(&mut self) {}
+
+    /// The session hands over to another protocol (SMTP's STARTTLS to TLS): the protocol and
+    /// the bytes of each direction (to-server, to-client) already received that belong to it.
+    fn upgrade(&mut self) -> Option<(AppProto, [Vec<u8>; 2])> {
+        None
+    }
+
+    /// The session went encrypted in both directions: its payload is not worth inspecting.
+    fn encrypted(&self) -> bool {
+        false
+    }
+
+    /// Moves out the data connections the session announced (FTP's PASV/PORT with the
+    /// command that uses them).
+    fn take_expectations(&mut self, _out: &mut Vec<Expectation>) {}
+
+    /// The parser runs on a connection its control session announced: what was said of it.
+    fn expected(&mut self, _e: &Expectation) {}
+}
+
+/// A connection a control session announced (an FTP data connection): the flow whose
+/// responder is `port` on the control session's server (passive mode) or client (active
+/// mode) belongs to `proto`, with what the control session said of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Expectation {
+    /// The responder is the control session's server (else its client).
+    pub on_server: bool,
+    /// Responder port.
+    pub port: u16,
+    /// Its protocol.
+    pub proto: AppProto,
+    /// The command using it (FTP: RETR, STOR...) as sent; empty when not known yet.
+    pub command: Vec<u8>,
+    /// The file it carries (FTP: the command's argument).
+    pub file: Vec<u8>,
 }
 
 /// A protocol's registration: everything the sensor needs to know to run its parser.
@@ -126,12 +169,14 @@ pub struct Protocol {
     pub parser_error_event: &'static str,
     /// Rule buffer names the parser fills, and the buffer behind each.
     pub buffers: &'static [(&'static str, Buf)],
-    /// Recognises the protocol from a TCP direction's first bytes.
-    pub probe_tcp: Option<fn(&[u8]) -> Probe>,
+    /// Recognises the protocol from a TCP direction's first bytes (true: sent by the client).
+    pub probe_tcp: Option<fn(&[u8], bool) -> Probe>,
     /// Recognises the protocol from a UDP flow's first datagram.
     pub probe_udp: Option<fn(&[u8]) -> bool>,
     /// A parser for a new flow (`tcp`: stream framing, else datagrams).
     pub new_parser: fn(tcp: bool) -> Box<dyn Parser>,
+    /// The bit of an `app-layer-event:<proto>.<name>` name, if the parser raises it.
+    pub event_by_name: fn(&str) -> Option<u32>,
 }
 
 impl Protocol {

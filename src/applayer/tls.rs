@@ -67,9 +67,10 @@ pub static PROTOCOL: Protocol = Protocol {
         ("ja3s.string", Buf::Ja3sString),
         ("ja4.hash", Buf::Ja4Hash),
     ],
-    probe_tcp: Some(probe),
+    probe_tcp: Some(|d, _| probe(d)),
     probe_udp: None,
     new_parser: |_| Box::<TlsSession>::default(),
+    event_by_name: |_| None,
 };
 
 impl Transaction for TlsSession {

@@ -177,6 +177,23 @@ pub struct AppLayerSection {
     /// Heap bytes all parsers of one worker may hold (default 256 MiB); past it new stream
     /// data is not parsed (counted) until flows end.
     pub memcap: Option<usize>,
+    /// Parsers switched off by name (`disabled = ["ftp"]`): their traffic stays unparsed and
+    /// rules on their buffers never match.
+    #[serde(default)]
+    pub disabled: Vec<String>,
+    /// Longest SMTP/FTP command or reply line (default 4,096); longer ones are cut, an event.
+    pub line_limit: Option<usize>,
+    /// Deepest MIME multipart nesting parsed (default 16).
+    pub mime_max_depth: Option<usize>,
+    /// MIME header bytes kept per part (default 16 KiB).
+    pub mime_header_limit: Option<usize>,
+    /// Bytes of each file kept for `file.data` (default 1 MiB); an open file is inspected
+    /// when this fills and again when it closes.
+    pub file_inspect_limit: Option<usize>,
+    /// File hashes computed for `fileinfo` and hash rules (default all of md5, sha1, sha256).
+    pub file_hashes: Option<Vec<String>>,
+    /// Files tracked per transaction (default 64); more are counted, not tracked.
+    pub max_files_per_tx: Option<usize>,
 }
 
 /// `[vars]`: overrides and additions to Suricata's default variables.
@@ -396,6 +413,18 @@ impl Config {
                 errors.push(format!("output.{key}: must be true or false"));
             }
         }
+        for name in &self.app_layer.disabled {
+            if crate::applayer::AppProto::from_rule_name(name).is_none_or(|p| p.index().is_none()) {
+                errors.push(format!("app_layer.disabled: unknown protocol '{name}'"));
+            }
+        }
+        for name in self.app_layer.file_hashes.iter().flatten() {
+            if crate::applayer::files::hash::by_name(name).is_none() {
+                errors.push(format!(
+                    "app_layer.file_hashes: unknown hash '{name}' (md5, sha1, sha256)"
+                ));
+            }
+        }
         if self.stream.max_segments == Some(0) {
             errors.push("stream.max_segments: must be at least 1".to_string());
         }
@@ -527,6 +556,31 @@ impl Config {
             max_txs: a.max_txs.unwrap_or(d.max_txs).max(1),
             max_headers: a.max_headers.unwrap_or(d.max_headers).max(1),
             memcap: a.memcap.unwrap_or(d.memcap),
+            disabled: a
+                .disabled
+                .iter()
+                .filter_map(|n| crate::applayer::AppProto::from_rule_name(n))
+                .fold(0, |m, p| m | p.bit()),
+            files: crate::applayer::FileConfig {
+                inspect_limit: a
+                    .file_inspect_limit
+                    .unwrap_or(d.files.inspect_limit)
+                    .max(64),
+                hashes: match &a.file_hashes {
+                    Some(names) => names
+                        .iter()
+                        .filter_map(|n| crate::applayer::files::hash::by_name(n))
+                        .fold(0, |m, h| m | h),
+                    None => d.files.hashes,
+                },
+                max_per_tx: a
+                    .max_files_per_tx
+                    .unwrap_or(d.files.max_per_tx)
+                    .clamp(1, 64),
+            },
+            line_limit: a.line_limit.unwrap_or(d.line_limit).max(64),
+            mime_max_depth: a.mime_max_depth.unwrap_or(d.mime_max_depth).max(1),
+            mime_header_limit: a.mime_header_limit.unwrap_or(d.mime_header_limit).max(256),
         }
     }
 

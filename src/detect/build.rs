@@ -139,6 +139,7 @@ fn transforms_of(
 /// registered app-layer protocol.
 fn built(part: &str) -> bool {
     part == "header buffers"
+        || part == "file tracking"
         || part
             .strip_suffix(" parser")
             .and_then(AppProto::from_rule_name)
@@ -295,7 +296,7 @@ impl Engine {
         let mut app_non_mpm: [Vec<u32>; PROTOCOL_COUNT] = Default::default();
         for (idx, sig) in sigs.iter().enumerate() {
             let idx = idx as u32;
-            if let Some(proto) = sig.tx_proto() {
+            if sig.tx_protos != 0 {
                 match app_fast_pattern(sig) {
                     Some((buf, ts, c)) => app_builders.entry((buf, ts.to_vec())).or_default().add(
                         c.mpm_bytes(),
@@ -303,7 +304,9 @@ impl Engine {
                         idx,
                     ),
                     None => {
-                        app_non_mpm[proto.index().unwrap_or(0)].push(idx);
+                        for p in AppProto::of_mask(sig.tx_protos) {
+                            app_non_mpm[p.index().unwrap_or(0)].push(idx);
+                        }
                         report.non_mpm += 1;
                     }
                 }
@@ -595,15 +598,32 @@ impl Engine {
                 None if runnable => return Err(format!("no parser for protocol '{name}'")),
                 None => None,
             },
-            None => app_lists.first().map(|l| l.buf.proto()),
+            None => None,
         };
-        if let Some(l) = app_lists
-            .iter()
-            .find(|l| runnable && Some(l.buf.proto()) != app_proto)
-        {
+        // The protocols whose transactions the rule inspects: those that fill every buffer it
+        // names (file.data comes from several), raise its events, and its header names.
+        let tx_rule = !app_lists.is_empty() || rule.app_events != 0 || rule.ftpbounce;
+        let mut tx_protos = if tx_rule { u32::MAX } else { 0 };
+        for l in &app_lists {
+            tx_protos &= l.buf.protos();
+        }
+        if rule.app_events != 0 {
+            tx_protos &= rule.app_event_proto.map_or(0, AppProto::bit);
+        }
+        if rule.ftpbounce {
+            tx_protos &= AppProto::Ftp.bit();
+        }
+        if let Some(p) = app_proto {
+            tx_protos &= p.bit();
+        }
+        if tx_rule && tx_protos == 0 && runnable {
+            let names: Vec<&str> = app_lists
+                .iter()
+                .flat_map(|l| AppProto::of_mask(l.buf.protos()).map(AppProto::name))
+                .collect();
             return Err(format!(
-                "buffer of protocol {} in a {} rule",
-                l.buf.proto().name(),
+                "buffers of protocol {} in a {} rule",
+                names.join("/"),
                 app_proto.map_or("?", AppProto::name)
             ));
         }
@@ -729,6 +749,8 @@ impl Engine {
             app_lists,
             alproto_conds,
             app_events: rule.app_events,
+            tx_protos,
+            ftpbounce: rule.ftpbounce,
             stream_events: rule.stream_events,
             decode_events: rule.decode_events,
             hdr_lists,

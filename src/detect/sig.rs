@@ -76,8 +76,13 @@ pub struct Sig {
     pub(super) alproto_conds: Vec<(bool, Vec<AppProto>)>,
     /// Inspection chains on app-layer buffers: the rule is inspected per transaction.
     pub(super) app_lists: Vec<AppList>,
-    /// HTTP transaction events the rule requires (`app-layer-event`).
+    /// Transaction events the rule requires (`app-layer-event`).
     pub(super) app_events: u32,
+    /// The protocols whose transactions the rule inspects (a mask of [`AppProto::bit`]s);
+    /// 0 for packet and stream rules.
+    pub(super) tx_protos: u32,
+    /// `ftpbounce`.
+    pub(super) ftpbounce: bool,
     /// Stream events the packet must have raised (`stream-event`).
     pub(super) stream_events: u8,
     /// Decoder events the packet must carry (`decode-event`).
@@ -168,15 +173,6 @@ impl Sig {
                     FlowbitAct::Toggle => bits.toggle(bit),
                 }
             }
-        }
-    }
-
-    /// The protocol of the transactions the rule inspects; None for packet/stream rules.
-    pub(super) fn tx_proto(&self) -> Option<AppProto> {
-        match self.app_lists.first() {
-            Some(l) => Some(l.buf.proto()),
-            None if self.app_events != 0 => Some(AppProto::Http),
-            None => None,
         }
     }
 

@@ -42,6 +42,17 @@ impl AppList {
     }
 }
 
+/// `ftpbounce`: the transaction is an FTP PORT command naming an address other than the
+/// client's (the packet's source on the client's side).
+fn ftp_bounce(tx: TxRef<'_>, p: &Packet<'_>) -> bool {
+    let mut bounce = false;
+    tx.each(Buf::FtpPortAddr, true, &mut |a| {
+        bounce = a.len() == 4 && IpAddr::from([a[0], a[1], a[2], a[3]]) != p.src;
+        true
+    });
+    bounce
+}
+
 impl Engine {
     /// Inspects one app-layer transaction with the rules on its buffers, calling `on_match`
     /// with each matching rule's engine index in engine order. `done` lists the rules that
@@ -66,7 +77,7 @@ impl Engine {
             let (ta, tb) = (&mut ctx.tbuf.0, &mut ctx.tbuf.1);
             let mut errors = 0;
             for (buf, ts, m) in &self.app_mpm {
-                if buf.proto() != proto {
+                if buf.protos() & proto.bit() == 0 {
                     continue;
                 }
                 tx.each(*buf, flow.to_server, &mut |inst| {
@@ -101,7 +112,8 @@ impl Engine {
             }
             let limit_hits = inspect::pcre_limit_hits_so_far();
             let sig = &self.sigs[idx as usize];
-            let failed = sig.app_proto.is_some_and(|x| x != proto)
+            let failed = sig.tx_protos & proto.bit() == 0
+                || (sig.ftpbounce && !ftp_bounce(tx, p))
                 || !sig.header_matches(p)
                 || !sig.flow_matches(FlowFacts {
                     app_proto: proto,

@@ -123,6 +123,42 @@ pub struct FlowKey {
     vlan: [u16; 2],
 }
 
+/// The flow key of the packet an ICMPv4 error quotes (destination unreachable, source
+/// quench, redirect, time exceeded, parameter problem), when it quotes a TCP or UDP header.
+fn icmp_error_key(p: &Packet<'_>) -> Option<FlowKey> {
+    let (ty, _) = p.icmp.filter(|_| p.proto == 1)?;
+    if !matches!(ty, 3 | 4 | 5 | 11 | 12) {
+        return None;
+    }
+    let e = p.payload;
+    if e.len() < 20 || e[0] >> 4 != 4 {
+        return None;
+    }
+    let ihl = usize::from(e[0] & 15) * 4;
+    let proto = e[9];
+    if !matches!(proto, 6 | 17) || e.len() < ihl + 4 {
+        return None;
+    }
+    let src = IpAddr::from([e[12], e[13], e[14], e[15]]);
+    let dst = IpAddr::from([e[16], e[17], e[18], e[19]]);
+    let sport = u16::from_be_bytes([e[ihl], e[ihl + 1]]);
+    let dport = u16::from_be_bytes([e[ihl + 2], e[ihl + 3]]);
+    let (s, d) = (addr_key(src), addr_key(dst));
+    let ((a, a_port), (b, b_port)) = if (s, sport) <= (d, dport) {
+        ((s, sport), (d, dport))
+    } else {
+        ((d, dport), (s, sport))
+    };
+    Some(FlowKey {
+        a,
+        b,
+        a_port,
+        b_port,
+        proto,
+        vlan: p.vlan,
+    })
+}
+
 impl FlowKey {
     /// The key of a packet's flow.
     #[inline]
@@ -567,6 +603,24 @@ impl FlowTable {
             self.next_sweep = now.saturating_add(SWEEP_INTERVAL);
         }
         if matches!(p.proto, 4 | 41 | 47) && !p.fragment {
+            return Lookup {
+                flow: None,
+                to_server: true,
+                refused: None,
+            };
+        }
+        if let Some(i) = icmp_error_key(p).and_then(|k| self.map.get(&k).copied()) {
+            // An ICMP error about a packet of a known flow (unreachable, time exceeded...)
+            // belongs to that flow, as in Suricata: counted there, no flow of its own.
+            let flow = &mut self.slot_mut(i).flow;
+            flow.last = flow.last.max(now);
+            if flow.client.0 == p.src {
+                flow.pkts_toserver += 1;
+                flow.bytes_toserver += p.frame_len as u64;
+            } else {
+                flow.pkts_toclient += 1;
+                flow.bytes_toclient += p.frame_len as u64;
+            }
             return Lookup {
                 flow: None,
                 to_server: true,

@@ -185,6 +185,21 @@ pub fn render_app_event(
     out.extend_from_slice(b"}\n");
 }
 
+/// Appends `,"files":[...]`: the files of an alert's transaction.
+fn push_files(out: &mut Vec<u8>, files: &[crate::applayer::File]) {
+    if files.is_empty() {
+        return;
+    }
+    out.extend_from_slice(b",\"files\":[");
+    for (i, f) in files.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        f.write_eve(out);
+    }
+    out.push(b']');
+}
+
 /// Appends `,"app_proto":"..."` for a flow whose protocol was probed.
 fn push_app_proto(out: &mut Vec<u8>, f: &Flow) {
     if f.app.proto != AppProto::Unknown {
@@ -294,6 +309,7 @@ pub fn render_alert(out: &mut Vec<u8>, a: &AlertInput<'_>, sig: &Sig) {
     render_alert_object(out, a, sig);
     if let Some(tx) = a.app {
         tx.write_eve(out);
+        push_files(out, tx.files());
     }
     if let Some((f, _)) = a.flow {
         render_flow_object(out, f);

@@ -184,9 +184,13 @@ pub struct Rule {
     pub app_layer_protocol: Vec<(bool, Vec<String>)>,
     /// `absent` on a sticky buffer: (buffer, `or_else`).
     pub absent: Vec<(Buffer, bool)>,
-    /// `app-layer-event` on HTTP transactions: the events (bits of
-    /// [`crate::applayer::http::event`]) that must all have been raised.
+    /// `app-layer-event` on transactions: the protocol's events (bits its parser defines)
+    /// that must all have been raised.
     pub app_events: u32,
+    /// The protocol of `app_events`.
+    pub app_event_proto: Option<crate::applayer::AppProto>,
+    /// `ftpbounce`: an FTP PORT command naming an address other than the client's.
+    pub ftpbounce: bool,
     /// `stream-event`: stream events ([`crate::detect::stream_event`] bits) the packet must
     /// have raised.
     pub stream_events: u8,

@@ -85,6 +85,9 @@ const STICKY_BUFFERS: &[(&str, &str)] = &[
     ("file.data", "file.data"),
     ("file_data", "file.data"),
     ("file.name", "file.name"),
+    ("file.magic", "file.magic"),
+    ("ssh.hassh.string", "ssh.hassh.string"),
+    ("ssh.hassh.server.string", "ssh.hassh.server.string"),
     ("tls.sni", "tls.sni"),
     ("tls_sni", "tls.sni"),
     ("tls.cert_subject", "tls.cert_subject"),
@@ -182,14 +185,10 @@ const NOT_YET: &[&str] = &[
     "dns.opcode",
     "dns.rrtype",
     "filestore",
-    "filemagic",
-    "filename",
-    "fileext",
     "filemd5",
     "filesha1",
     "filesha256",
     "filesize",
-    "file.magic",
     "datarep",
     "iprep",
     "lua",
@@ -198,8 +197,6 @@ const NOT_YET: &[&str] = &[
     "replace",
     "geoip",
     "rpc",
-    "ftpbounce",
-    "ftpdata_command",
     "requires",
     "bypass",
     "config",
@@ -281,7 +278,8 @@ const TRANSFORMS: &[&str] = &[
 fn app_need(name: &str) -> &'static str {
     let proto = name.split(['.', '_']).next().unwrap_or(name);
     match proto {
-        "http" | "http1" | "file" | "urilen" => "http parser",
+        "http" | "http1" | "urilen" => "http parser",
+        "file" | "ftpdata" => "file tracking",
         "http2" => "http2 parser",
         "tls" | "ssl" | "ja3" | "ja3s" | "ja4" => "tls parser",
         "dns" => "dns parser",
@@ -1140,13 +1138,79 @@ impl Builder {
             "app-layer-event" => {
                 let v = need_v()?.trim();
                 let (proto, name) = v.split_once('.').unwrap_or(("", v));
-                match (proto, crate::applayer::http::event::by_name(name)) {
-                    ("http" | "http1", Some(bit)) => {
+                let found = crate::applayer::AppProto::from_rule_name(proto)
+                    .filter(|p| self.rule.app_event_proto.is_none_or(|q| q == *p))
+                    .and_then(|p| Some((p, (p.protocol()?.event_by_name)(name)?)));
+                match found {
+                    Some((p, bit)) => {
                         self.rule.app_events |= bit;
-                        self.need("http parser");
+                        self.rule.app_event_proto = Some(p);
+                        self.need(app_need(proto));
                     }
-                    _ => self.not_yet("app-layer-event"),
+                    None => self.not_yet("app-layer-event"),
                 }
+            }
+            "filename" | "fileext" | "filemagic" => {
+                let (mut pattern, negated) = parse_content_value(need_v()?)?;
+                let ext = kw == "fileext";
+                if ext {
+                    pattern.insert(0, b'.');
+                }
+                let c = Content {
+                    pattern,
+                    negated,
+                    nocase: ext,
+                    endswith: ext,
+                    ..Content::default()
+                };
+                let saved = self.sticky;
+                self.sticky = Buffer::App(if kw == "filemagic" {
+                    "file.magic"
+                } else {
+                    "file.name"
+                });
+                self.push_step(Inspect::Content(c));
+                self.sticky = saved;
+                self.last_content = Some(self.rule.inspect.len() - 1);
+            }
+            "ftpdata_command" => {
+                let v = need_v()?.trim().to_ascii_lowercase();
+                if v != "retr" && v != "stor" {
+                    return Err(format!("ftpdata_command must be retr or stor, not '{v}'"));
+                }
+                let c = Content {
+                    pattern: v.into_bytes(),
+                    nocase: true,
+                    startswith: true,
+                    endswith: true,
+                    ..Content::default()
+                };
+                let saved = self.sticky;
+                self.sticky = Buffer::App("ftpdata_command");
+                self.push_step(Inspect::Content(c));
+                self.sticky = saved;
+            }
+            "ftpbounce" => {
+                self.rule.ftpbounce = true;
+                self.need("ftp parser");
+            }
+            "ssh.protoversion" | "ssh.softwareversion" => {
+                let v = unquote(need_v()?);
+                let proto = kw == "ssh.protoversion";
+                if proto && v == "2_compat" {
+                    self.not_yet("ssh.protoversion");
+                    return Ok(());
+                }
+                let c = Content {
+                    pattern: v.into_bytes(),
+                    startswith: true,
+                    endswith: proto,
+                    ..Content::default()
+                };
+                let saved = self.sticky;
+                self.sticky = Buffer::App(if proto { "ssh.proto" } else { "ssh.software" });
+                self.push_step(Inspect::Content(c));
+                self.sticky = saved;
             }
             "dataset" => {
                 let spec = crate::detect::dataset::DatasetSpec::parse(need_v()?)?;
@@ -1299,6 +1363,8 @@ pub fn parse_rule(text: &str, vars: &Vars) -> Result<Rule, String> {
             app_layer_protocol: Vec::new(),
             absent: Vec::new(),
             app_events: 0,
+            app_event_proto: None,
+            ftpbounce: false,
             stream_events: 0,
             decode_events: 0,
             datasets: Vec::new(),

@@ -6,13 +6,15 @@
 use super::events::Events;
 use super::stream::{closing, release_to};
 use super::WorkerConfig;
-use crate::applayer::AppStats;
+use crate::applayer::expect::Expectations;
+use crate::applayer::{AppProto, AppStats};
 use crate::decode::{tcp_flags, Packet};
 use crate::detect::FlowFacts;
 use crate::flow::Flow;
 
 /// Hands the parser what this packet releases. Returns whether a transaction progressed.
-/// `mem`: the worker's parser bytes, counted against `app_layer.memcap`.
+/// `mem`: the worker's parser bytes, counted against `app_layer.memcap`; `expect`: the
+/// connections control sessions announced (a new flow to one of them starts its parser).
 #[allow(clippy::too_many_arguments)]
 pub(super) fn parse(
     f: &mut Flow,
@@ -21,10 +23,16 @@ pub(super) fn parse(
     stream_active: bool,
     cfg: &WorkerConfig,
     mem: &mut usize,
+    expect: &mut Expectations,
     stats: &mut AppStats,
     facts: &mut FlowFacts,
     ev: &mut Events<'_>,
 ) -> bool {
+    if f.app.proto == AppProto::Unknown && f.proto == 6 && !expect.is_empty() {
+        if let Some(e) = expect.take(f.server.0, f.server.1, facts.now) {
+            f.app.start_expected(&e, &cfg.app, stats);
+        }
+    }
     let errors_before = stats.parse_errors;
     let heap_before = f.app.heap();
     let mut progressed = false;
@@ -65,6 +73,14 @@ pub(super) fn parse(
         let s = &st[dir];
         if tcp.flags & tcp_flags::FIN != 0 && s.pending() == 0 && s.app_off >= s.next_off() {
             progressed |= f.app.on_close(dir, &cfg.app, stats);
+        }
+    }
+    if progressed && f.app.proto == AppProto::Ftp {
+        let mut announced = Vec::new();
+        f.app.take_expectations(&mut announced);
+        for e in announced {
+            let addr = if e.on_server { f.server.0 } else { f.client.0 };
+            expect.insert(addr, e, facts.now);
         }
     }
     *mem = (*mem + f.app.heap()).saturating_sub(heap_before);

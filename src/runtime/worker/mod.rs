@@ -138,6 +138,8 @@ pub struct Worker {
     hits: Hits,
     /// Heap bytes held by this worker's flows, counted against the memcaps.
     mem: MemUse,
+    /// Connections control sessions announced (FTP data), waiting for their flow.
+    expect: crate::applayer::expect::Expectations,
     /// Counters.
     pub stats: WorkerStats,
 }
@@ -200,6 +202,7 @@ impl Worker {
             ),
             defrag: Defragmenter::new(cfg.defrag.clone()),
             defrag_buf: Vec::new(),
+            expect: Default::default(),
             eve,
             checksums: ChecksumSampler::new(cfg.checksums),
             cfg,
@@ -238,6 +241,7 @@ impl Worker {
             host_tags,
             hits,
             mem,
+            expect,
             stats,
             ..
         } = self;
@@ -288,6 +292,7 @@ impl Worker {
                 stream_active,
                 cfg,
                 &mut mem.app,
+                expect,
                 &mut stats.app,
                 &mut facts,
                 &mut ev,
