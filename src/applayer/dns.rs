@@ -229,13 +229,20 @@ pub fn probe_udp(data: &[u8]) -> bool {
 
 /// Probe for DNS over TCP: a length prefix and a well-formed message start.
 pub fn probe_tcp(data: &[u8]) -> Probe {
+    // Rule out what cannot be DNS from the bytes there are: a length below a header's, or
+    // an impossible question count.
+    if data.len() >= 2 && usize::from(u16::from_be_bytes([data[0], data[1]])) < 12 {
+        return Probe::NoMatch;
+    }
+    if data.len() >= 8
+        && !(1..=MAX_RECORDS as u16).contains(&u16::from_be_bytes([data[6], data[7]]))
+    {
+        return Probe::NoMatch;
+    }
     if data.len() < 14 {
         return Probe::NeedMore;
     }
     let len = usize::from(u16::from_be_bytes([data[0], data[1]]));
-    if len < 12 {
-        return Probe::NoMatch;
-    }
     if data.len() < 2 + len {
         // Check what we have: the header's counts must be sane.
         let qd = u16::from_be_bytes([data[6], data[7]]);

@@ -11,6 +11,10 @@ use md5::Digest;
 
 use crate::common::json::{push_json_bytes, push_key};
 
+/// File bytes a protocol that inspects its own buffers (HTTP bodies) keeps per file: enough
+/// to recognise the type.
+pub const MAGIC_BYTES: usize = 512;
+
 /// Hash algorithms computed on file contents (bits of [`FileConfig::hashes`]).
 pub mod hash {
     /// MD5.
@@ -34,7 +38,7 @@ pub mod hash {
 }
 
 /// Limits and options of the file model.
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug)]
 pub struct FileConfig {
     /// Bytes of each file kept for `file.data` inspection (its prefix).
     pub inspect_limit: usize,

@@ -460,6 +460,8 @@ pub struct HttpTx {
     pub host: Vec<u8>,
     /// Anomalies ([`event`] bits).
     pub events: u32,
+    /// Files: the request body (an upload) and the response body, as they come.
+    pub files: Vec<super::files::File>,
     /// Detection and logging state.
     pub det: TxDetect,
 }
@@ -653,6 +655,7 @@ impl HttpState {
                     + t.response.heap()
                     + t.uri.capacity()
                     + t.host.capacity()
+                    + t.files.iter().map(super::files::File::heap).sum::<usize>()
                     + t.det.heap()
             })
             .sum();
@@ -1120,8 +1123,41 @@ impl HttpState {
             &mut tx.response
         };
         let mut ev = 0;
+        let decoded_before = msg.decoder.as_ref().map(|d| d.output().len());
         msg.add_body(data, limit, &mut ev);
         tx.events |= ev;
+        // The body is also a file: as sent, or as decompressed while the decompressor runs
+        // (past its limit the file is cut).
+        let msg = if to_server { &tx.request } else { &tx.response };
+        let decoded = match (decoded_before, &msg.decoder) {
+            (Some(before), Some(d)) => Some(&d.output()[before.min(d.output().len())..]),
+            (Some(_), None) => None,
+            (None, _) => Some(data),
+        };
+        // `file.data` inspects the body itself: the file keeps only what its type needs.
+        let fcfg = super::files::FileConfig {
+            inspect_limit: super::files::MAGIC_BYTES,
+            ..cfg.files
+        };
+        let tx_id = tx.id;
+        let slot = match tx.files.iter().position(|f| f.to_server == to_server) {
+            Some(i) => i,
+            None => {
+                let name = file_name(tx, to_server);
+                tx.files
+                    .push(super::files::File::new(&name, to_server, tx_id, &fcfg));
+                tx.files.len() - 1
+            }
+        };
+        let files = &mut tx.files;
+        match decoded {
+            Some(d) if !d.is_empty() || decoded_before.is_none() => files[slot].append(d, &fcfg),
+            Some(_) => {}
+            None => files[slot].truncate(),
+        }
+        if decoded_before.is_some() && msg.body().len() >= limit {
+            files[slot].truncate();
+        }
         // Re-inspect the body as it grows, in steps, so a large body is not rescanned for
         // every segment.
         let msg = if to_server {
@@ -1154,6 +1190,9 @@ impl HttpState {
         msg.phase = Phase::Done;
         msg.inspected_body = msg.body().len();
         tx.det.updated[usize::from(!to_server)] = true;
+        if let Some(f) = tx.files.iter_mut().find(|f| f.to_server == to_server) {
+            f.close();
+        }
         true
     }
 
@@ -1166,6 +1205,18 @@ impl HttpState {
             let mut line = pending;
             line.push(b'\n');
             progressed |= self.line(to_server, &line, false, cfg, stats);
+        }
+        if matches!(
+            self.dir(to_server).mode,
+            Mode::Length(_) | Mode::ChunkSize | Mode::ChunkData(_) | Mode::ChunkEnd
+        ) {
+            // The body was cut by the close: its file is incomplete.
+            let id = self.dir(to_server).tx;
+            if let Some(tx) = self.tx_mut(id) {
+                if let Some(f) = tx.files.iter_mut().find(|f| f.to_server == to_server) {
+                    f.truncate();
+                }
+            }
         }
         match self.dir(to_server).mode {
             Mode::Headers => progressed |= self.headers_done(to_server, stats),
@@ -1193,6 +1244,26 @@ impl HttpState {
             }
         }
     }
+}
+
+/// The name of a body's file: the `Content-Disposition` filename, else the request URI's
+/// path.
+fn file_name(tx: &HttpTx, to_server: bool) -> Vec<u8> {
+    let msg = if to_server { &tx.request } else { &tx.response };
+    if let Some(name) = msg
+        .headers
+        .get("content-disposition")
+        .and_then(|d| super::mime::param(d, b"filename"))
+    {
+        return name;
+    }
+    let path = if tx.uri.is_empty() {
+        tx.uri_raw().unwrap_or_default()
+    } else {
+        &tx.uri
+    };
+    let end = path.iter().position(|&b| b == b'?').unwrap_or(path.len());
+    path[..end].to_vec()
 }
 
 /// HTTP/1's registration.
@@ -1261,6 +1332,10 @@ impl Transaction for HttpTx {
 
     fn complete(&self) -> bool {
         HttpTx::complete(self)
+    }
+
+    fn files(&self) -> &[super::files::File] {
+        &self.files
     }
 
     fn worth_logging(&self) -> bool {

@@ -292,6 +292,12 @@ pub struct AppLayer {
     pub was_established: bool,
     /// The protocol the session started as, when it handed over (SMTP before STARTTLS).
     pub upgraded_from: Option<AppProto>,
+    /// The session went encrypted both ways (SSH after NEWKEYS): the stream offsets of each
+    /// direction where it did; past them the stream is no longer inspected.
+    pub encrypted: Option<[u64; 2]>,
+    /// Stream offset at which the parser started, per direction (0, or where a hand-over
+    /// began).
+    parser_base: [u64; 2],
 }
 
 /// Parser counters of one worker.
@@ -316,6 +322,8 @@ pub struct AppStats {
     /// Stream bytes the parsers could not see (data that slid out before the protocol was
     /// known, or gaps).
     pub missed_bytes: u64,
+    /// Sessions that went encrypted (SSH): their streams are no longer inspected.
+    pub encrypted: u64,
 }
 
 impl AppStats {
@@ -333,6 +341,7 @@ impl AppStats {
         self.tx_limit_hits += o.tx_limit_hits;
         self.memcap_skips += o.memcap_skips;
         self.missed_bytes += o.missed_bytes;
+        self.encrypted += o.encrypted;
     }
 
     /// Counts a transaction of protocol `p`.
@@ -426,6 +435,9 @@ impl AppLayer {
             stats.detected[i] += 1;
         }
         let mut parser = (p.new_parser)(true);
+        for d in 0..2 {
+            self.parser_base[d] = self.fed[d].saturating_sub(tails[d].len() as u64);
+        }
         let mut cx = ParseCtx { cfg, stats };
         let mut progressed = false;
         for (d, tail) in tails.iter().enumerate() {
@@ -456,9 +468,16 @@ impl AppLayer {
         }
     }
 
-    /// Whether the session went encrypted both ways (no payload inspection is worth it).
-    pub fn encrypted(&self) -> bool {
-        self.parser.as_deref().is_some_and(|p| p.encrypted())
+    /// Notes when the session went encrypted both ways (no stream inspection is worth it
+    /// from then on); counts it once.
+    pub fn check_encrypted(&mut self, stats: &mut AppStats) {
+        if self.encrypted.is_some() {
+            return;
+        }
+        if let Some(at) = self.parser.as_deref().and_then(|p| p.encrypted()) {
+            self.encrypted = Some([self.parser_base[0] + at[0], self.parser_base[1] + at[1]]);
+            stats.encrypted += 1;
+        }
     }
 
     /// Offers one datagram of direction `dir` (0 to server): the flow's first datagram is
@@ -489,6 +508,7 @@ impl AppLayer {
     /// The protocol is known: counts it and starts its parser.
     fn start(&mut self, proto: AppProto, tcp: bool, stats: &mut AppStats) {
         self.proto = proto;
+        self.parser_base = self.fed;
         if let (Some(i), Some(p)) = (proto.index(), proto.protocol()) {
             stats.detected[i] += 1;
             self.parser = Some((p.new_parser)(tcp));

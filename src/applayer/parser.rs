@@ -128,9 +128,10 @@ pub trait Parser: std::fmt::Debug + Send {
         None
     }
 
-    /// The session went encrypted in both directions: its payload is not worth inspecting.
-    fn encrypted(&self) -> bool {
-        false
+    /// The session went encrypted in both directions: where, in bytes of each direction
+    /// (to-server, to-client) given to the parser. Payload past those is not worth inspecting.
+    fn encrypted(&self) -> Option<[u64; 2]> {
+        None
     }
 
     /// Moves out the data connections the session announced (FTP's PASV/PORT with the
@@ -180,8 +181,17 @@ pub struct Protocol {
 }
 
 impl Protocol {
-    /// EVE name.
+    /// EVE `app_proto` name.
     pub fn name(&self) -> &'static str {
         self.names[0]
+    }
+
+    /// EVE `event_type` of its transaction events, and their `[output]` switch
+    /// (`ftp_data` for the `ftp-data` protocol, as Suricata names it).
+    pub fn event_type(&self) -> &'static str {
+        match self.proto {
+            AppProto::FtpData => "ftp_data",
+            _ => self.name(),
+        }
     }
 }

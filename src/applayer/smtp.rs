@@ -15,7 +15,7 @@ use super::parser::{ParseCtx, Parser, Protocol, Transaction, TxDetect, TxRef};
 use super::{AppConfig, AppProto, AppStats, Buf, Probe};
 use crate::common::json::{push_json_bytes, push_key};
 
-/// SMTP anomalies (bits of a transaction's events; MIME's own are shifted by 16).
+/// SMTP anomalies (bits of a transaction's events), MIME's included.
 pub mod event {
     /// A reply line that is not `NNN text`.
     pub const INVALID_REPLY: u32 = 1 << 0;
@@ -40,10 +40,37 @@ pub mod event {
     /// Transactions past the per-flow limit were not kept.
     pub const TOO_MANY_TRANSACTIONS: u32 = 1 << 10;
 
+    /// MIME: nesting or part count past the limits (parts not parsed).
+    pub const MIME_PARSE_FAILED: u32 = 1 << 11;
+    /// MIME: a multipart without boundary, or a message ending inside one.
+    pub const MIME_MALFORMED_MSG: u32 = 1 << 12;
+    /// MIME: invalid base64.
+    pub const MIME_INVALID_BASE64: u32 = 1 << 13;
+    /// MIME: invalid quoted-printable.
+    pub const MIME_INVALID_QP: u32 = 1 << 14;
+    /// MIME: a line longer than the limit.
+    pub const MIME_LONG_LINE: u32 = 1 << 15;
+    /// MIME: a header block past its limit.
+    pub const MIME_LONG_HEADER: u32 = 1 << 16;
+
+    /// The SMTP events of a MIME decoder's events.
+    pub fn of_mime(m: u32) -> u32 {
+        use super::mime::event as e;
+        let map = [
+            (e::DEPTH_EXCEEDED | e::TOO_MANY_PARTS, MIME_PARSE_FAILED),
+            (e::MISSING_BOUNDARY | e::MALFORMED, MIME_MALFORMED_MSG),
+            (e::INVALID_BASE64, MIME_INVALID_BASE64),
+            (e::INVALID_QP, MIME_INVALID_QP),
+            (e::LONG_LINE, MIME_LONG_LINE),
+            (e::LONG_HEADER, MIME_LONG_HEADER),
+        ];
+        map.iter()
+            .filter(|(from, _)| m & from != 0)
+            .fold(0, |acc, (_, to)| acc | to)
+    }
+
     /// The bit of an `app-layer-event:smtp.<name>` name.
     pub fn by_name(name: &str) -> Option<u32> {
-        use super::mime::event as m;
-        let mime = |b: u32| Some(b << 16);
         match name {
             "invalid_reply" => Some(INVALID_REPLY),
             "unable_to_match_reply_with_request" => Some(UNABLE_TO_MATCH_REPLY),
@@ -56,12 +83,12 @@ pub mod event {
             "data_command_rejected" => Some(DATA_COMMAND_REJECTED),
             "truncated_data" => Some(TRUNCATED_DATA),
             "too_many_transactions" => Some(TOO_MANY_TRANSACTIONS),
-            "mime_invalid_base64" => mime(m::INVALID_BASE64),
-            "mime_invalid_qp" => mime(m::INVALID_QP),
-            "mime_long_header_value" | "mime_long_header_name" => mime(m::LONG_HEADER),
-            "mime_parse_failed" => mime(m::DEPTH_EXCEEDED | m::TOO_MANY_PARTS),
-            "mime_malformed_msg" => mime(m::MISSING_BOUNDARY | m::MALFORMED),
-            "mime_long_line" | "mime_long_enc_line" => mime(m::LONG_LINE),
+            "mime_parse_failed" => Some(MIME_PARSE_FAILED),
+            "mime_malformed_msg" => Some(MIME_MALFORMED_MSG),
+            "mime_invalid_base64" => Some(MIME_INVALID_BASE64),
+            "mime_invalid_qp" => Some(MIME_INVALID_QP),
+            "mime_long_line" | "mime_long_enc_line" => Some(MIME_LONG_LINE),
+            "mime_long_header_value" | "mime_long_header_name" => Some(MIME_LONG_HEADER),
             _ => None,
         }
     }
@@ -142,6 +169,8 @@ pub struct SmtpState {
     mode: Mode,
     /// In DATA, the last message piece did not end its line.
     data_mid_line: bool,
+    /// A message line cut by the end of a BDAT chunk (the next chunk continues it).
+    bdat_line: Vec<u8>,
     pending: VecDeque<Cmd>,
     helo: Option<Vec<u8>>,
     /// A server reply was seen.
@@ -432,7 +461,7 @@ impl SmtpState {
             || full_files(m) != full_before
             || m.events != events_before;
         if changed {
-            tx.events |= m.events << 16;
+            tx.events |= event::of_mime(m.events);
             tx.det.updated[0] = true;
         }
         changed
@@ -448,31 +477,31 @@ impl SmtpState {
     ) -> bool {
         let mut progressed = false;
         let mut rest = chunk;
+        let mut buf = std::mem::take(&mut self.bdat_line);
         while !rest.is_empty() {
-            let (line, eol, used) = next_line(&mut self.line[0], rest, cfg.line_limit);
+            let (line, eol, used) = next_line(&mut buf, rest, cfg.line_limit);
             rest = &rest[used..];
             if let Some(line) = line {
                 progressed |= self.mime_line(&line, eol, cfg);
-                self.line[0] = line;
-                self.line[0].clear();
+                buf = line;
+                buf.clear();
             }
         }
         let _ = stats;
         if left == 0 {
             self.mode = Mode::Command;
-            if !self.line[0].is_empty() {
-                // A chunk ends mid-line: the line continues in the next chunk.
-                if last {
-                    let line = std::mem::take(&mut self.line[0]);
-                    progressed |= self.mime_line(&line, false, cfg);
-                }
-            }
             if last {
+                // The message ends with the last chunk, a cut line included.
+                if !buf.is_empty() {
+                    progressed |= self.mime_line(&buf, true, cfg);
+                    buf.clear();
+                }
                 progressed |= self.end_message(cfg);
             }
         } else {
             self.mode = Mode::Bdat { left, last };
         }
+        self.bdat_line = buf;
         progressed
     }
 
@@ -482,7 +511,7 @@ impl SmtpState {
         };
         if let Some(m) = &mut tx.mime {
             m.finish(&cfg.files);
-            tx.events |= m.events << 16;
+            tx.events |= event::of_mime(m.events);
         }
         tx.done = true;
         tx.det.updated = [true, true];
@@ -514,13 +543,13 @@ impl SmtpState {
         }
         self.reply_open = false;
         if !self.replied {
+            // The server speaks first: its first reply is the greeting, whatever the client
+            // already sent.
             self.replied = true;
-            if self.pending.is_empty() {
-                if code != 220 {
-                    self.event(event::NO_SERVER_WELCOME_MESSAGE);
-                }
+            if code == 220 {
                 return false;
             }
+            self.event(event::NO_SERVER_WELCOME_MESSAGE);
         }
         let Some(cmd) = self.pending.pop_front() else {
             self.event(event::UNABLE_TO_MATCH_REPLY);
@@ -757,6 +786,7 @@ impl Parser for SmtpState {
 
     fn heap(&self) -> usize {
         self.line.iter().map(Vec::capacity).sum::<usize>()
+            + self.bdat_line.capacity()
             + self.tail.iter().map(Vec::capacity).sum::<usize>()
             + self.helo.as_ref().map_or(0, Vec::capacity)
             + self.txs.iter().map(SmtpTx::heap).sum::<usize>()
@@ -795,5 +825,47 @@ impl Parser for SmtpState {
         }
         self.mode = Mode::Tls;
         Some((AppProto::Tls, std::mem::take(&mut self.tail)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(steps: &[(bool, &[u8])]) -> SmtpState {
+        let cfg = AppConfig::default();
+        let mut stats = AppStats::default();
+        let mut s = SmtpState::default();
+        for (to_server, data) in steps {
+            s.feed(*to_server, data, &cfg, &mut stats);
+        }
+        s
+    }
+
+    #[test]
+    fn starttls_accepted_hands_over_with_what_followed() {
+        let mut s = run(&[
+            (true, b"EHLO c\r\n"),
+            (false, b"220 mx\r\n250-mx\r\n250 STARTTLS\r\n"),
+            (true, b"STARTTLS\r\n\x16\x03\x01"),
+            (false, b"220 go\r\n"),
+        ]);
+        let (proto, tails) = Parser::upgrade(&mut s).expect("upgrade");
+        assert_eq!(proto, AppProto::Tls);
+        assert_eq!(tails[0], b"\x16\x03\x01");
+        assert!(Parser::upgrade(&mut s).is_none());
+    }
+
+    #[test]
+    fn starttls_refused_keeps_parsing_commands() {
+        let mut s = run(&[
+            (false, b"220 mx\r\n"),
+            (true, b"EHLO c\r\nSTARTTLS\r\nMAIL FROM:<a@b>\r\n"),
+            (false, b"250 mx\r\n454 no tls\r\n"),
+        ]);
+        assert!(Parser::upgrade(&mut s).is_none());
+        assert_eq!(s.txs.len(), 1);
+        assert_eq!(s.txs[0].mail_from.as_deref(), Some(&b"<a@b>"[..]));
+        assert!(s.txs[0].events & event::TLS_REJECTED != 0);
     }
 }

@@ -57,6 +57,10 @@ pub struct SshSide {
     pub hassh: Option<(String, String)>,
     /// NEWKEYS seen: what follows is encrypted.
     pub encrypted: bool,
+    /// Bytes of this direction parsed (where encryption started, once `encrypted`).
+    fed: u64,
+    /// The record being skipped is NEWKEYS: encryption starts after it.
+    newkeys: bool,
     buf: Vec<u8>,
     /// Bytes of the current record still to skip.
     skip: u64,
@@ -113,20 +117,25 @@ impl SshSession {
         let mut progressed = false;
         while !data.is_empty() && !self.sides[d].encrypted {
             let side = &mut self.sides[d];
-            if side.skip > 0 {
+            let used = if side.skip > 0 {
                 let n = side.skip.min(data.len() as u64) as usize;
                 side.skip -= n as u64;
-                data = &data[n..];
-                continue;
-            }
-            if !side.banner_done {
+                n
+            } else if !side.banner_done {
                 let used;
                 (used, progressed) = self.banner(d, data, progressed);
-                data = &data[used..];
-                continue;
-            }
-            let used = self.record(d, data, &mut progressed);
+                used
+            } else {
+                self.record(d, data, &mut progressed)
+            };
             data = &data[used..];
+            let side = &mut self.sides[d];
+            side.fed += used as u64;
+            if side.newkeys && side.skip == 0 {
+                side.newkeys = false;
+                side.encrypted = true;
+                progressed = true;
+            }
         }
         if progressed && !self.counted {
             self.counted = true;
@@ -204,9 +213,10 @@ impl SshSession {
             let body = u64::from(len) - 2;
             match msg {
                 MSG_NEWKEYS => {
-                    side.encrypted = true;
+                    // Encrypted from the end of this record on.
+                    side.newkeys = true;
+                    side.skip = body;
                     side.buf.clear();
-                    *progressed = true;
                     return n;
                 }
                 MSG_KEXINIT if side.hassh.is_none() && (len as usize) <= MAX_KEX => {}
@@ -386,8 +396,9 @@ impl Parser for SshSession {
         (slot == 0).then_some(&mut self.det)
     }
 
-    fn encrypted(&self) -> bool {
-        self.sides.iter().all(|s| s.encrypted)
+    fn encrypted(&self) -> Option<[u64; 2]> {
+        let [c, s] = &self.sides;
+        (c.encrypted && s.encrypted).then_some([c.fed, s.fed])
     }
 }
 
@@ -447,7 +458,7 @@ mod tests {
         let (string, hash) = s.sides[0].hassh.clone().unwrap();
         assert_eq!(string, "curve25519-sha256;aes128-ctr;hmac-sha2-256;none");
         assert_eq!(hash.len(), 32);
-        assert!(s.sides[0].encrypted && !Parser::encrypted(&s));
+        assert!(s.sides[0].encrypted && Parser::encrypted(&s).is_none());
         Parser::feed(&mut s, false, b"SSH-1.99-Cisco-1.25\r\n", &mut cx);
         Parser::feed(&mut s, false, &kexinit(lists), &mut cx);
         assert_eq!(
@@ -460,7 +471,7 @@ mod tests {
             &[0, 0, 0, 12, 10, MSG_NEWKEYS, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
             &mut cx,
         );
-        assert!(Parser::encrypted(&s));
+        assert!(Parser::encrypted(&s).is_some());
         let mut out = Vec::new();
         s.write_eve(&mut out);
         let v: serde_json::Value =

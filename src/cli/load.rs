@@ -75,6 +75,7 @@ pub(super) fn worker_config(
         tagged_packets: cfg.output.tagged_packets.unwrap_or(true),
         app: cfg.app_layer(),
         app_events: cfg.output.app_events(),
+        fileinfo_events: cfg.output.fileinfo.unwrap_or(false),
         tuner,
         ..WorkerConfig::default()
     }

@@ -354,6 +354,9 @@ pub struct OutputConfig {
     pub anomaly: Option<bool>,
     /// Write packets tagged by a rule's `tag` keyword as EVE `packet` events (default true).
     pub tagged_packets: Option<bool>,
+    /// Write an EVE `fileinfo` event for every file (HTTP, SMTP, FTP data) when it closes or
+    /// its flow ends (default false).
+    pub fileinfo: Option<bool>,
     /// Transaction events per app-layer protocol, keyed by its name: `http = true` writes an
     /// EVE `http` event per HTTP transaction, `tls` per handshake, `dns` per message (all
     /// default false). Any other key is an error (see [`Config::validate`]).
@@ -367,7 +370,7 @@ impl OutputConfig {
     pub fn app_events(&self) -> [bool; crate::applayer::PROTOCOL_COUNT] {
         crate::applayer::PROTOCOLS.map(|p| {
             self.protocols
-                .get(p.name())
+                .get(p.event_type())
                 .and_then(toml::Value::as_bool)
                 .unwrap_or(false)
         })
@@ -406,7 +409,9 @@ impl Config {
         let mut errors = Vec::new();
         // [output] takes its fixed keys plus one switch per registered app-layer protocol.
         for (key, value) in &self.output.protocols {
-            let known = crate::applayer::PROTOCOLS.iter().any(|p| p.name() == key);
+            let known = crate::applayer::PROTOCOLS
+                .iter()
+                .any(|p| p.event_type() == key);
             if !known {
                 errors.push(format!("output: unknown key '{key}'"));
             } else if !value.is_bool() {

@@ -164,7 +164,7 @@ pub fn render_app_event(
     let tx_id = tx.id();
     out.extend_from_slice(b"{\"timestamp\":");
     push_timestamp(out, ts);
-    let kind = tx.proto().name();
+    let kind = tx.proto().protocol().map_or("unknown", |p| p.event_type());
     let _ = write!(
         out,
         ",\"flow_id\":{},\"event_type\":\"{kind}\",\"src_ip\":",
@@ -182,6 +182,53 @@ pub fn render_app_event(
     }
     let _ = write!(out, ",\"tx_id\":{tx_id}");
     tx.write_eve(out);
+    out.extend_from_slice(b"}\n");
+}
+
+/// Renders a `fileinfo` event: the file, oriented in the direction its bytes flowed, with its
+/// transaction's protocol object. `ended`: the flow ended, so a file still open is reported
+/// as truncated.
+pub fn render_fileinfo(
+    out: &mut Vec<u8>,
+    ts: Micros,
+    f: TxFlow,
+    tx: TxRef<'_>,
+    file: &crate::applayer::File,
+    ended: bool,
+    community_id: bool,
+) {
+    let (src, dst) = if file.to_server {
+        (f.client, f.server)
+    } else {
+        (f.server, f.client)
+    };
+    out.extend_from_slice(b"{\"timestamp\":");
+    push_timestamp(out, ts);
+    let _ = write!(
+        out,
+        ",\"flow_id\":{},\"event_type\":\"fileinfo\",\"src_ip\":",
+        f.id
+    );
+    push_ip(out, src.0);
+    let _ = write!(out, ",\"src_port\":{},\"dest_ip\":", src.1);
+    push_ip(out, dst.0);
+    let _ = write!(out, ",\"dest_port\":{}", dst.1);
+    push_proto(out, f.proto);
+    if community_id {
+        out.extend_from_slice(b",\"community_id\":\"");
+        out.extend_from_slice(&community_id_bytes(src.0, dst.0, f.proto, src.1, dst.1));
+        out.push(b'"');
+    }
+    let _ = write!(out, ",\"app_proto\":\"{}\"", tx.proto().name());
+    tx.write_eve(out);
+    out.extend_from_slice(b",\"fileinfo\":");
+    if ended && !file.done() {
+        let mut cut = file.clone();
+        cut.truncate();
+        cut.write_eve(out);
+    } else {
+        file.write_eve(out);
+    }
     out.extend_from_slice(b"}\n");
 }
 

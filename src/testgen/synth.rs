@@ -140,6 +140,17 @@ impl TcpSession {
         }
     }
 
+    /// Lets `us` microseconds pass before the next frame (to interleave sessions).
+    pub fn advance(&mut self, us: Micros) -> &mut Self {
+        self.ts += us;
+        self
+    }
+
+    /// The time of the next frame.
+    pub fn now(&self) -> Micros {
+        self.ts
+    }
+
     /// The client and server endpoints.
     pub fn endpoints(&self) -> ((Ipv4Addr, u16), (Ipv4Addr, u16)) {
         (self.client, self.server)

@@ -83,6 +83,9 @@ pub(super) fn parse(
             expect.insert(addr, e, facts.now);
         }
     }
+    if progressed {
+        f.app.check_encrypted(stats);
+    }
     *mem = (*mem + f.app.heap()).saturating_sub(heap_before);
     facts.app_proto = f.app.proto;
     f.app.was_established |= facts.established;

@@ -67,6 +67,7 @@ pub(super) fn stream(
     hits: &mut Hits,
     stream_bytes: &mut u64,
 ) {
+    let encrypted_at = f.app.encrypted.map(|at| at[dir]);
     let Flow { streams, bits, .. } = f;
     let Some(st) = streams.as_deref_mut() else {
         return;
@@ -122,12 +123,23 @@ pub(super) fn stream(
         }
     }
     let closing = closing(p);
-    let upto = release_to(s, cfg, true, closing, s.raw_off);
+    let mut upto = release_to(s, cfg, true, closing, s.raw_off);
     // IDS mode: raw detection waits until a chunk of acknowledged data is there, as
     // Suricata's does, unless the direction closes, its parser finished a message, or the
     // window fills.
     let scfg = &cfg.flow.stream;
-    let forced = cfg.ips || closing || s.raw_trigger || s.unconsumed() as usize > scfg.window / 2;
+    let mut forced =
+        cfg.ips || closing || s.raw_trigger || s.unconsumed() as usize > scfg.window / 2;
+    if let Some(at) = encrypted_at {
+        // Encrypted from `at` on (SSH after NEWKEYS): the plaintext before it is inspected
+        // now; what follows counts as inspected, so the stream can let it go.
+        if s.raw_off >= at {
+            s.raw_off = s.raw_off.max(s.next_off());
+            return;
+        }
+        upto = upto.min(at);
+        forced = true;
+    }
     if !forced && upto < s.raw_off.saturating_add(scfg.raw_chunk) {
         return;
     }

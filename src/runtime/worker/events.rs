@@ -6,7 +6,7 @@ use super::{At, WorkerConfig};
 use crate::applayer::TxRef;
 use crate::decode::Packet;
 use crate::flow::{Flow, Micros};
-use crate::output::eve::{render_anomaly, render_app_event, TxFlow};
+use crate::output::eve::{render_anomaly, render_app_event, render_fileinfo, TxFlow};
 use crate::output::EveSender;
 
 /// The EVE output of one packet.
@@ -55,7 +55,7 @@ impl<'a> Events<'a> {
             let Some((tx, det)) = parser.tx(slot) else {
                 continue;
             };
-            if det.logged {
+            if det.logged && det.files_logged.count_ones() as usize >= tx.files().len().min(64) {
                 continue;
             }
             // With the protocol's events off, every transaction counts as logged (so the
@@ -64,8 +64,10 @@ impl<'a> Events<'a> {
             if on && due {
                 write_tx(self.eve, self.cfg, ts, ends, tx);
             }
+            let files = files_due(self.eve, self.cfg, ts, ends, tx, det.files_logged, false);
             if let Some(det) = parser.tx_detect(slot) {
                 det.logged = due || !on;
+                det.files_logged |= files;
             }
         }
         parser.gc();
@@ -83,16 +85,45 @@ pub(super) fn transactions_at_end(eve: &mut EveSender, cfg: &WorkerConfig, f: &F
     let Some(parser) = f.app.parser.as_deref() else {
         return;
     };
-    if !on {
+    if !on && !cfg.fileinfo_events {
         return;
     }
     for slot in 0..parser.tx_count() {
         if let Some((tx, det)) = parser.tx(slot) {
-            if !det.logged && tx.worth_logging() {
+            if on && !det.logged && tx.worth_logging() {
                 write_tx(eve, cfg, f.last, TxFlow::of(f), tx);
             }
+            files_due(eve, cfg, f.last, TxFlow::of(f), tx, det.files_logged, true);
         }
     }
+}
+
+/// Writes the `fileinfo` events of a transaction's files that are done (all of them when the
+/// flow `ended`) and not yet in `logged` (a bit per file). Returns the bits of the files
+/// handled (logged, or passed over with `fileinfo` events off).
+fn files_due(
+    eve: &mut EveSender,
+    cfg: &WorkerConfig,
+    ts: Micros,
+    f: TxFlow,
+    tx: TxRef<'_>,
+    logged: u64,
+    ended: bool,
+) -> u64 {
+    let mut bits = 0;
+    for (i, file) in tx.files().iter().enumerate().take(64) {
+        let bit = 1u64 << i;
+        if logged & bit != 0 || !(ended || file.done()) {
+            continue;
+        }
+        if cfg.fileinfo_events {
+            let mut line = eve.buffer();
+            render_fileinfo(&mut line, ts, f, tx, file, ended, cfg.community_id);
+            eve.send(line);
+        }
+        bits |= bit;
+    }
+    bits
 }
 
 /// Writes one transaction event.

@@ -134,11 +134,24 @@ fn final_stream(
                 }
                 s.app_off = upto;
             }
-            // Not again for data a rule alerted on while it waited past a hole.
-            stats.stream_bytes +=
-                released(d, s, p, *facts, bits, Upto { upto, at_end: true }, |i| {
-                    hits.push((dir, None, i))
-                });
+            // Not again for data a rule alerted on while it waited past a hole; not at all
+            // once the session went encrypted.
+            let plain_upto = app.encrypted.map_or(upto, |at| upto.min(at[dir]));
+            if app.encrypted.is_none() || plain_upto > s.raw_off {
+                stats.stream_bytes += released(
+                    d,
+                    s,
+                    p,
+                    *facts,
+                    bits,
+                    Upto {
+                        upto: plain_upto,
+                        at_end: true,
+                    },
+                    |i| hits.push((dir, None, i)),
+                );
+            }
+            s.raw_off = s.raw_off.max(upto);
             if s.pending() == 0 || s.flush(&cfg.flow.stream).is_none() {
                 break;
             }

@@ -80,6 +80,8 @@ pub struct WorkerConfig {
     pub app: AppConfig,
     /// Write EVE transaction events, per protocol (in [`crate::applayer::PROTOCOLS`] order).
     pub app_events: [bool; PROTOCOL_COUNT],
+    /// Write `fileinfo` events.
+    pub fileinfo_events: bool,
     /// The SOC's tuning (severities, suppressions, thresholds); None logs vendor severities.
     pub tuner: Option<Arc<Tuner>>,
 }
@@ -100,6 +102,7 @@ impl Default for WorkerConfig {
             xbits: Default::default(),
             app: AppConfig::default(),
             app_events: [false; PROTOCOL_COUNT],
+            fileinfo_events: false,
             tuner: None,
         }
     }
