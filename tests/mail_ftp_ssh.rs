@@ -321,3 +321,44 @@ alert tcp any any -> any any (msg:"before newkeys"; content:"PLAIN-KEXDH"; sid:5
         "{stderr}"
     );
 }
+
+#[test]
+fn file_size_and_hash_list_keywords() {
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("bad-sha256.txt");
+    std::fs::write(
+        &list,
+        "# known bad\nf51d663a59d2df3280c82c163638296fce51180734fdfb3ddcdbdf2bd57ceda9 invoice.exe\n",
+    )
+    .unwrap();
+    let other = dir.path().join("other-md5.txt");
+    std::fs::write(&other, "00112233445566778899aabbccddeeff\n").unwrap();
+    let rules = format!(
+        r#"alert smtp any any -> any any (msg:"size"; filesize:85; sid:1;)
+alert smtp any any -> any any (msg:"size range"; filesize:1<>1KB; sid:2;)
+alert smtp any any -> any any (msg:"too big"; filesize:>1KB; sid:3;)
+alert smtp any any -> any any (msg:"known bad"; filesha256:{}; sid:4;)
+alert smtp any any -> any any (msg:"not in md5 list"; filemd5:!{}; fileext:"exe"; sid:5;)
+alert smtp any any -> any any (msg:"in md5 list"; filemd5:{}; sid:6;)
+"#,
+        list.display(),
+        other.display(),
+        other.display()
+    );
+    let f = session(25, |s| {
+        s.send(
+            true,
+            b"EHLO mx.evil\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n",
+        )
+        .send(false, b"220 x\r\n250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n")
+        .send(true, MAIL.as_bytes())
+        .send(false, b"250 queued\r\n");
+    });
+    let (_, events) = replay_all(&rules, &f);
+    assert_eq!(alert_sids(&events), vec![1, 2, 4, 5]);
+    // A malformed list is a clear load error naming the file and line.
+    std::fs::write(&other, "not-hex\n").unwrap();
+    let (out, _) = replay_frames(&rules, &f);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("other-md5.txt:1"), "{stderr}");
+}

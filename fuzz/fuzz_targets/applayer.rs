@@ -76,6 +76,7 @@ fuzz_target!(|data: &[u8]| {
         max_txs: 8,
         max_headers: 16,
         memcap: 1 << 20,
+        ..AppConfig::default()
     };
     let mut st = AppStats::default();
     // Through probing, as a flow sees it (window = everything so far).

@@ -25,6 +25,7 @@ fuzz_target!(|data: &[u8]| {
         max_txs: 8,
         max_headers: usize::from(sel % 32) + 1,
         memcap: 1 << 20,
+        ..AppConfig::default()
     };
     let mut st = AppStats::default();
     let mut h = HttpState::default();

@@ -41,7 +41,8 @@ fuzz_target!(|data: &[u8]| {
         ips: sel & 0x40 != 0,
         flow_events: true,
         anomaly_events: true,
-        app_events: [true; 3],
+        app_events: [true; sekimori::applayer::PROTOCOL_COUNT],
+        fileinfo_events: true,
         ..WorkerConfig::default()
     };
     let mut w = Worker::new(0, common::engine(RULES), Default::default(), sender, cfg).unwrap();

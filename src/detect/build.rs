@@ -2,9 +2,11 @@
 //! port, with Hyperscan prefilter databases (cached on disk), and a report of what loaded,
 //! what waits for an engine part, and what was refused and why.
 
-use super::sig::{FlowbitAct, HdrBuf};
+use super::rules::keywords::FileCondSpec;
+use super::sig::{FileCond, FlowbitAct, HdrBuf};
 use super::tx::AppList;
 use super::*;
+use std::collections::HashSet;
 
 /// Ids of the variables rules name (flowbits, xbits, flow integers), assigned in order of
 /// first use while the engine is built.
@@ -146,6 +148,48 @@ fn built(part: &str) -> bool {
             .is_some_and(|p| p.index().is_some())
 }
 
+/// Hash lists of `filemd5`/`filesha1`/`filesha256` rules, loaded once per file and kind.
+#[derive(Default)]
+pub(super) struct HashLists(HashMap<(u8, PathBuf), Arc<HashSet<Vec<u8>>>>);
+
+impl HashLists {
+    /// The list at `path` (hex digests, one per line; `#` comments and blank lines skipped).
+    fn load(&mut self, kind: u8, path: &Path) -> Result<Arc<HashSet<Vec<u8>>>, String> {
+        if let Some(set) = self.0.get(&(kind, path.to_path_buf())) {
+            return Ok(set.clone());
+        }
+        let len = match kind {
+            crate::applayer::files::hash::MD5 => 16,
+            crate::applayer::files::hash::SHA1 => 20,
+            _ => 32,
+        };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("hash list {}: {e}", path.display()))?;
+        let mut set = HashSet::new();
+        for (n, line) in text.lines().enumerate() {
+            // A line may carry a name after the digest (`<hex> <file name>`).
+            let hex = line.split_whitespace().next().unwrap_or("");
+            if hex.is_empty() || hex.starts_with('#') {
+                continue;
+            }
+            match dataset::unhex(hex) {
+                Some(h) if h.len() == len => set.insert(h),
+                _ => {
+                    return Err(format!(
+                        "hash list {}:{}: not a {}-byte hex digest",
+                        path.display(),
+                        n + 1,
+                        len
+                    ))
+                }
+            };
+        }
+        let set = Arc::new(set);
+        self.0.insert((kind, path.to_path_buf()), set.clone());
+        Ok(set)
+    }
+}
+
 /// The prefilter pattern of a transaction rule and the buffer (with its transforms) it is in:
 /// an explicit `fast_pattern`, else the longest positive content. None when the chosen content
 /// is in the payload (the transaction prefilter cannot see it).
@@ -226,6 +270,7 @@ impl Engine {
         rules.sort_by_key(|r| (flowbit_rank(r), flowint_rank(r)));
         let mut names = VarIds::default();
         let mut ds: (HashMap<String, u32>, dataset::Datasets) = Default::default();
+        let mut hash_lists = HashLists::default();
         let mut sigs = Vec::with_capacity(rules.len());
         for rule in rules {
             let origin = (
@@ -268,7 +313,9 @@ impl Engine {
             }
             if !needs.is_empty() {
                 // Still compiled, so a broken pcre or classtype is reported now, not later.
-                if let Err(reason) = Self::compile_rule(rule, classes, &mut names, &mut ds, false) {
+                if let Err(reason) =
+                    Self::compile_rule(rule, classes, &mut names, &mut ds, &mut hash_lists, false)
+                {
                     report.skipped.push(skip(reason, Vec::new()));
                 } else {
                     report
@@ -277,7 +324,7 @@ impl Engine {
                 }
                 continue;
             }
-            match Self::compile_rule(rule, classes, &mut names, &mut ds, true) {
+            match Self::compile_rule(rule, classes, &mut names, &mut ds, &mut hash_lists, true) {
                 Ok(sig) => sigs.push(sig),
                 Err(reason) => report.skipped.push(skip(reason, Vec::new())),
             }
@@ -451,7 +498,15 @@ impl Engine {
         }
         report.loaded = sigs.len();
         report.compile_time = started.elapsed();
+        let file_hashes = sigs
+            .iter()
+            .flat_map(|s| s.file_conds.iter())
+            .fold(0, |m, c| match c {
+                FileCond::Hash { kind, .. } => m | kind,
+                _ => m,
+            });
         Ok(Engine {
+            file_hashes,
             sigs,
             groups,
             app_mpm,
@@ -470,6 +525,7 @@ impl Engine {
         classes: &Classifications,
         names: &mut VarIds,
         ds: &mut (HashMap<String, u32>, dataset::Datasets),
+        hash_lists: &mut HashLists,
         runnable: bool,
     ) -> Result<Sig, String> {
         let class = match &rule.classtype {
@@ -602,7 +658,33 @@ impl Engine {
         };
         // The protocols whose transactions the rule inspects: those that fill every buffer it
         // names (file.data comes from several), raise its events, and its header names.
-        let tx_rule = !app_lists.is_empty() || rule.app_events != 0 || rule.ftpbounce;
+        let mut file_conds = Vec::with_capacity(rule.file_conds.len());
+        for c in &rule.file_conds {
+            file_conds.push(match c {
+                FileCondSpec::Size(cmp) => FileCond::Size(*cmp),
+                FileCondSpec::Hash {
+                    kind,
+                    negated,
+                    list,
+                } => {
+                    let base = rule.origin.as_ref().and_then(|o| o.file.parent());
+                    let path = match base {
+                        Some(dir) if !Path::new(list).is_absolute() => dir.join(list),
+                        _ => PathBuf::from(list),
+                    };
+                    FileCond::Hash {
+                        kind: *kind,
+                        negated: *negated,
+                        set: hash_lists.load(*kind, &path)?,
+                    }
+                }
+                FileCondSpec::Store => FileCond::Store,
+            });
+        }
+        let tx_rule = !app_lists.is_empty()
+            || rule.app_events != 0
+            || rule.ftpbounce
+            || !file_conds.is_empty();
         let mut tx_protos = if tx_rule { u32::MAX } else { 0 };
         for l in &app_lists {
             tx_protos &= l.buf.protos();
@@ -612,6 +694,10 @@ impl Engine {
         }
         if rule.ftpbounce {
             tx_protos &= AppProto::Ftp.bit();
+        }
+        if !file_conds.is_empty() {
+            // The protocols that carry files.
+            tx_protos &= Buf::FileName.protos() | AppProto::Http.bit();
         }
         if let Some(p) = app_proto {
             tx_protos &= p.bit();
@@ -751,6 +837,7 @@ impl Engine {
             app_events: rule.app_events,
             tx_protos,
             ftpbounce: rule.ftpbounce,
+            file_conds,
             stream_events: rule.stream_events,
             decode_events: rule.decode_events,
             hdr_lists,

@@ -207,6 +207,8 @@ struct Group {
 
 /// The compiled detection engine: built once, then shared read-only (`Arc<Engine>`).
 pub struct Engine {
+    /// File hashes rules compare (`filemd5`...): the parsers must compute these.
+    file_hashes: u8,
     sigs: Vec<Sig>,
     groups: [Group; GROUPS],
     /// Per app-layer buffer prefilter for transaction rules.
@@ -262,6 +264,12 @@ pub struct VarNames {
 }
 
 impl Engine {
+    /// File hashes the loaded rules compare ([`crate::applayer::files::hash`] bits); the
+    /// app layer computes at least these.
+    pub fn file_hashes(&self) -> u8 {
+        self.file_hashes
+    }
+
     /// Names of the flowbits and flow integers, by id.
     pub fn var_names(&self) -> &VarNames {
         &self.names

@@ -83,6 +83,8 @@ pub struct Sig {
     pub(super) tx_protos: u32,
     /// `ftpbounce`.
     pub(super) ftpbounce: bool,
+    /// Conditions one file of the transaction must all meet.
+    pub(super) file_conds: Vec<FileCond>,
     /// Stream events the packet must have raised (`stream-event`).
     pub(super) stream_events: u8,
     /// Decoder events the packet must carry (`decode-event`).
@@ -321,6 +323,41 @@ impl Sig {
                     inspect::matches(&self.steps, &data[new_from..])
                 }
             }
+        }
+    }
+}
+
+/// A compiled condition on a file (`filesize`, `filemd5`...).
+#[derive(Debug)]
+pub(super) enum FileCond {
+    Size(crate::detect::rules::keywords::Cmp),
+    Hash {
+        kind: u8,
+        negated: bool,
+        set: Arc<std::collections::HashSet<Vec<u8>>>,
+    },
+    /// `filestore`: always holds; marks the file for the store when the rule fires.
+    Store,
+}
+
+impl FileCond {
+    /// Whether `f` meets the condition. Sizes other than `>`/`>=` and hashes wait for the
+    /// file's end (a closed file's size and digest are final).
+    pub(super) fn holds(&self, f: &crate::applayer::File) -> bool {
+        use crate::detect::rules::keywords::Cmp;
+        match self {
+            FileCond::Size(cmp @ (Cmp::Gt(_) | Cmp::Ge(_))) => cmp.test(f.size),
+            FileCond::Size(cmp) => f.done() && cmp.test(f.size),
+            FileCond::Hash { kind, negated, set } => {
+                use crate::applayer::files::hash;
+                let digest: Option<&[u8]> = match *kind {
+                    hash::MD5 => f.md5.as_ref().map(|h| &h[..]),
+                    hash::SHA1 => f.sha1.as_ref().map(|h| &h[..]),
+                    _ => f.sha256.as_ref().map(|h| &h[..]),
+                };
+                digest.is_some_and(|d| set.contains(d) != *negated)
+            }
+            FileCond::Store => true,
         }
     }
 }

@@ -114,6 +114,10 @@ impl Engine {
             let sig = &self.sigs[idx as usize];
             let failed = sig.tx_protos & proto.bit() == 0
                 || (sig.ftpbounce && !ftp_bounce(tx, p))
+                || !(sig.file_conds.is_empty()
+                    || tx.files().iter().any(|f| {
+                        f.to_server == flow.to_server && sig.file_conds.iter().all(|c| c.holds(f))
+                    }))
                 || !sig.header_matches(p)
                 || !sig.flow_matches(FlowFacts {
                     app_proto: proto,

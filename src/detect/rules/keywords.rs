@@ -107,6 +107,60 @@ impl Cmp {
     }
 }
 
+/// A condition on a transaction's files; all of a rule's must hold for one file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FileCondSpec {
+    /// `filesize`: the file's size (`<`, `=` and ranges once the file is complete).
+    Size(Cmp),
+    /// `filemd5`/`filesha1`/`filesha256:[!]list`: the file's hash is (not) in the list file.
+    Hash {
+        /// The hash ([`crate::applayer::files::hash`] bit).
+        kind: u8,
+        /// `!`: the hash must not be in the list.
+        negated: bool,
+        /// The list file, relative to the rule file's directory.
+        list: String,
+    },
+    /// `filestore`: the file is written to the file store.
+    Store,
+}
+
+/// Parses a `filesize` value: a comparison whose numbers may carry a unit (`KB`, `MB`,
+/// `GB`, powers of 1024).
+pub fn parse_filesize(v: &str) -> Result<Cmp, String> {
+    // Scale each number by its unit, then parse the comparison.
+    let mut text = String::new();
+    let mut rest = v.trim();
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        if digits == 0 {
+            let c = rest.chars().next().expect("not empty");
+            text.push(c);
+            rest = &rest[c.len_utf8()..];
+            continue;
+        }
+        let n: u64 = rest[..digits]
+            .parse()
+            .map_err(|_| format!("invalid size '{v}'"))?;
+        rest = &rest[digits..];
+        let upper = rest.to_ascii_uppercase();
+        let (mult, unit_len) = match () {
+            _ if upper.starts_with("KB") => (1u64 << 10, 2),
+            _ if upper.starts_with("MB") => (1 << 20, 2),
+            _ if upper.starts_with("GB") => (1 << 30, 2),
+            _ => (1, 0),
+        };
+        rest = &rest[unit_len..];
+        let scaled = n
+            .checked_mul(mult)
+            .ok_or_else(|| format!("size '{v}' too large"))?;
+        text.push_str(&scaled.to_string());
+    }
+    Cmp::parse(&text, u64::MAX)
+}
+
 /// Seconds an xbit lives when the rule gives no `expire`.
 pub const XBITS_DEFAULT_EXPIRE: u32 = 30;
 

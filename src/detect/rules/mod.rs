@@ -198,6 +198,8 @@ pub struct Rule {
     pub decode_events: u32,
     /// `dataset` operations on sticky buffers.
     pub datasets: Vec<(Buffer, crate::detect::dataset::DatasetSpec)>,
+    /// Conditions on a transaction's files (`filesize`, `filemd5`...).
+    pub file_conds: Vec<keywords::FileCondSpec>,
     /// Inspection steps, each bound to a buffer.
     pub inspect: Vec<(Buffer, Inspect)>,
     /// `target`.

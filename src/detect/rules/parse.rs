@@ -3,9 +3,10 @@
 use super::content::{parse_content_value, Content, FastPattern};
 use super::header::{parse_addr, parse_ports, Vars};
 use super::keywords::{
-    parse_flags, parse_flowbits, parse_flowint, parse_pcre, parse_stream_size, parse_threshold,
-    parse_xbits, Base, Base64Decode, ByteExtract, ByteJump, ByteMath, ByteOp, ByteTest, Cmp,
-    CsumKind, Endian, Extract, IsDataAt, MathOp, PacketCond, Value, MAX_VARS,
+    parse_filesize, parse_flags, parse_flowbits, parse_flowint, parse_pcre, parse_stream_size,
+    parse_threshold, parse_xbits, Base, Base64Decode, ByteExtract, ByteJump, ByteMath, ByteOp,
+    ByteTest, Cmp, CsumKind, Endian, Extract, FileCondSpec, IsDataAt, MathOp, PacketCond, Value,
+    MAX_VARS,
 };
 use super::{Action, Buffer, FlowMatch, Inspect, Rule, Target, L4};
 
@@ -185,10 +186,6 @@ const NOT_YET: &[&str] = &[
     "dns.opcode",
     "dns.rrtype",
     "filestore",
-    "filemd5",
-    "filesha1",
-    "filesha256",
-    "filesize",
     "datarep",
     "iprep",
     "lua",
@@ -1190,6 +1187,32 @@ impl Builder {
                 self.push_step(Inspect::Content(c));
                 self.sticky = saved;
             }
+            "filesize" => {
+                let cmp = parse_filesize(need_v()?)?;
+                self.rule.file_conds.push(FileCondSpec::Size(cmp));
+                self.need("file tracking");
+            }
+            "filemd5" | "filesha1" | "filesha256" => {
+                let v = need_v()?.trim();
+                let (negated, list) = match v.strip_prefix('!') {
+                    Some(l) => (true, l.trim()),
+                    None => (false, v),
+                };
+                if list.is_empty() {
+                    return Err(format!("'{kw}' needs a list file"));
+                }
+                let kind = match kw {
+                    "filemd5" => crate::applayer::files::hash::MD5,
+                    "filesha1" => crate::applayer::files::hash::SHA1,
+                    _ => crate::applayer::files::hash::SHA256,
+                };
+                self.rule.file_conds.push(FileCondSpec::Hash {
+                    kind,
+                    negated,
+                    list: unquote(list),
+                });
+                self.need("file tracking");
+            }
             "ftpbounce" => {
                 self.rule.ftpbounce = true;
                 self.need("ftp parser");
@@ -1368,6 +1391,7 @@ pub fn parse_rule(text: &str, vars: &Vars) -> Result<Rule, String> {
             stream_events: 0,
             decode_events: 0,
             datasets: Vec::new(),
+            file_conds: Vec::new(),
             needs: Vec::new(),
             unsupported: Vec::new(),
             origin: None,

@@ -181,9 +181,11 @@ impl Worker {
         engine: Arc<Engine>,
         thresholds: Arc<Thresholds>,
         eve: EveSender,
-        cfg: WorkerConfig,
+        mut cfg: WorkerConfig,
     ) -> Result<Worker, String> {
         let ctx = engine.new_ctx_shared(cfg.xbits.clone())?;
+        // The parsers compute the file hashes the rules compare, whatever the config says.
+        cfg.app.files.hashes |= engine.file_hashes();
         let stats = WorkerStats {
             per_sig: vec![0; engine.sigs().len()],
             ..WorkerStats::default()
@@ -371,6 +373,8 @@ impl Worker {
         ctx.scan_errors = self.det.ctx.scan_errors;
         ctx.backoff_skips = self.det.ctx.backoff_skips;
         self.stats.per_sig = vec![0; engine.sigs().len()];
+        // Hashes new rules compare are computed from now on (kept ones stay on).
+        self.cfg.app.files.hashes |= engine.file_hashes();
         self.det = Detector {
             engine,
             thresholds,
