@@ -128,7 +128,7 @@ alert dns any any -> any any (msg:"dns over tcp"; dns.query; content:"tunnel.exa
     frames.extend(session(8443, |s| {
         s.send(true, &tls_client_hello("evil.c2.example"));
     }));
-    // `!http` holds once the protocol is decided: after both sides spoke something else.
+    // `!http` holds once the protocol is decided: SMTP, on port 80.
     frames.extend(session(80, |s| {
         s.send(true, b"EHLO not http\r\n")
             .send(false, b"220 mail.example ESMTP ready\r\n")
@@ -154,7 +154,7 @@ alert dns any any -> any any (msg:"dns over tcp"; dns.query; content:"tunnel.exa
     };
     assert_eq!(proto(1), "http");
     assert_eq!(proto(2), "tls");
-    assert_eq!(proto(3), "failed");
+    assert_eq!(proto(3), "smtp");
     assert_eq!(proto(4), "dns");
 }
 

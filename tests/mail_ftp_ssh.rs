@@ -362,3 +362,71 @@ alert smtp any any -> any any (msg:"in md5 list"; filemd5:{}; sid:6;)
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("other-md5.txt:1"), "{stderr}");
 }
+
+#[test]
+fn filestore_writes_matched_files_once_under_their_sha256() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[output]\nfileinfo = true\n[filestore]\ndir = \"{}\"\n",
+            store.display()
+        ),
+    )
+    .unwrap();
+    let rules = r#"alert smtp any any -> any any (msg:"store exe"; fileext:"exe"; filestore; sid:1;)
+"#;
+    let mail = |s: &mut TcpSession| {
+        s.send(
+            true,
+            b"EHLO mx.evil\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n",
+        )
+        .send(false, b"220 x\r\n250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n")
+        .send(true, MAIL.as_bytes())
+        .send(false, b"250 queued\r\n");
+    };
+    // The same attachment in two sessions: stored once.
+    let mut frames = session(25, mail);
+    let mut second = TcpSession::open((CLIENT, 40_002), (SERVER, 25), 9_000_000);
+    mail(&mut second);
+    frames.extend(second.close());
+    let (out, events) = replay_frames_with(rules, &frames, &["--config", cfg.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("filestore: 1 files stored, 1 already there"),
+        "{stderr}"
+    );
+    let sha = "f51d663a59d2df3280c82c163638296fce51180734fdfb3ddcdbdf2bd57ceda9";
+    let stored = std::fs::read(store.join(&sha[..2]).join(sha)).unwrap();
+    assert_eq!(stored.len(), 85);
+    assert!(stored.starts_with(b"MZ") && stored.ends_with(b"evil payload"));
+    let info = of_type(&events, "fileinfo");
+    assert_eq!(info.len(), 2);
+    assert!(info.iter().all(|e| e["fileinfo"]["stored"] == true));
+}
+
+#[test]
+fn a_mail_cut_by_the_close_leaves_a_truncated_file() {
+    let rules = r#"alert smtp any any -> any any (msg:"truncated"; app-layer-event:smtp.truncated_data; sid:1;)
+"#;
+    let cut = &MAIL.as_bytes()[..MAIL.len() - 40];
+    let f = session(25, |s| {
+        s.send(
+            true,
+            b"EHLO mx.evil\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n",
+        )
+        .send(false, b"220 x\r\n250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n")
+        .send(true, cut);
+    });
+    let (_, events) = replay_all(rules, &f);
+    let info = of_type(&events, "fileinfo");
+    assert_eq!(info.len(), 1);
+    assert_eq!(info[0]["fileinfo"]["state"], "TRUNCATED");
+    assert!(info[0]["fileinfo"].get("sha256").is_none());
+    let smtp = of_type(&events, "smtp");
+    assert_eq!(smtp.len(), 1);
+    assert_ne!(smtp[0]["email"]["status"], "PARSE_DONE");
+}

@@ -46,6 +46,9 @@ pub struct FileConfig {
     pub hashes: u8,
     /// Files kept per transaction; more are counted and not tracked.
     pub max_per_tx: usize,
+    /// Bytes of each file kept whole for the file store (0: no store); larger files are not
+    /// stored.
+    pub store_limit: usize,
 }
 
 impl Default for FileConfig {
@@ -54,6 +57,7 @@ impl Default for FileConfig {
             inspect_limit: 1 << 20,
             hashes: hash::ALL,
             max_per_tx: 64,
+            store_limit: 0,
         }
     }
 }
@@ -109,8 +113,11 @@ pub struct File {
     pub to_server: bool,
     /// Its transaction's id (EVE `tx_id`).
     pub tx_id: u64,
-    /// The first bytes, for `file.data` (at most [`FileConfig::inspect_limit`]).
+    /// The first bytes: for `file.data` (at most [`FileConfig::inspect_limit`]), and the
+    /// whole file for the store (up to [`FileConfig::store_limit`]).
     data: Vec<u8>,
+    /// Bytes of `data` that `file.data` inspects.
+    inspect_len: usize,
     hashers: Option<Box<Hashers>>,
     /// MD5 of the content, once closed (when computed).
     pub md5: Option<[u8; 16]>,
@@ -146,6 +153,7 @@ impl File {
             to_server,
             tx_id,
             data: Vec::new(),
+            inspect_len: cfg.inspect_limit,
             hashers,
             md5: None,
             sha1: None,
@@ -163,8 +171,9 @@ impl File {
             return;
         }
         self.size += data.len() as u64;
-        let room = cfg.inspect_limit.saturating_sub(self.data.len());
-        self.window_full |= data.len() >= room;
+        let keep = cfg.inspect_limit.max(cfg.store_limit);
+        self.window_full |= self.data.len() + data.len() >= cfg.inspect_limit;
+        let room = keep.saturating_sub(self.data.len());
         self.data.extend_from_slice(&data[..data.len().min(room)]);
         if let Some(h) = self.hashers.as_deref_mut() {
             if let Some(m) = &mut h.md5 {
@@ -221,9 +230,20 @@ impl File {
         self.done() || self.window_full
     }
 
-    /// The kept prefix of the content (for `file.data`).
+    /// The prefix `file.data` inspects.
     pub fn data(&self) -> &[u8] {
-        &self.data
+        &self.data[..self.data.len().min(self.inspect_len)]
+    }
+
+    /// The whole content with its SHA-256, when the file is closed, complete and was kept
+    /// whole (for the file store).
+    pub fn storable(&self) -> Option<(&[u8; 32], &[u8])> {
+        let whole =
+            self.state == FileState::Closed && !self.gaps && self.size == self.data.len() as u64;
+        self.sha256
+            .as_ref()
+            .filter(|_| whole)
+            .map(|h| (h, &self.data[..]))
     }
 
     /// The name's extension (after the last dot), if any.
@@ -249,6 +269,12 @@ impl File {
 
     /// Writes the file as an EVE object (`fileinfo`, or an element of an alert's `files`).
     pub fn write_eve(&self, out: &mut Vec<u8>) {
+        self.write_eve_as(out, self.state, self.stored);
+    }
+
+    /// [`File::write_eve`] with the state and stored flag given (a file still open when its
+    /// flow ended is reported truncated; a stored one as stored).
+    pub fn write_eve_as(&self, out: &mut Vec<u8>, state: FileState, stored: bool) {
         out.push(b'{');
         push_key(out, "filename");
         push_json_bytes(out, &self.name);
@@ -264,8 +290,8 @@ impl File {
         let _ = write!(
             out,
             ",\"state\":\"{}\",\"stored\":{},\"size\":{},\"tx_id\":{}}}",
-            self.state.name(),
-            self.stored,
+            state.name(),
+            stored,
             self.size,
             self.tx_id
         );
@@ -375,6 +401,16 @@ mod tests {
             inspect_limit: 4,
             ..FileConfig::default()
         };
+        // With the store on, the whole file is kept while `file.data` sees its prefix.
+        let store = FileConfig {
+            store_limit: 100,
+            ..cfg
+        };
+        let mut s = File::new(b"s", true, 0, &store);
+        s.append(b"abcdefg", &store);
+        s.close();
+        assert_eq!(s.data(), b"abcd");
+        assert_eq!(s.storable().unwrap().1, b"abcdefg");
         let mut f = File::new(b"a.txt", true, 3, &cfg);
         f.append(b"ab", &cfg);
         f.append(b"c", &cfg);

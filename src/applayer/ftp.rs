@@ -588,6 +588,12 @@ impl Parser for FtpDataState {
         progressed
     }
 
+    fn gap(&mut self, to_server: bool, len: u64) {
+        if let Some(f) = self.file.as_mut().filter(|f| f.to_server == to_server) {
+            f.gap(len);
+        }
+    }
+
     fn close(&mut self, to_server: bool, _cx: &mut ParseCtx<'_>) -> bool {
         match &mut self.file {
             Some(f) if f.to_server == to_server && !f.done() => {

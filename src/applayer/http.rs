@@ -1376,6 +1376,16 @@ impl Parser for HttpState {
         HttpState::feed(self, to_server, data, cx.cfg, cx.stats)
     }
 
+    fn gap(&mut self, to_server: bool, len: u64) {
+        // The body being received misses bytes: its file does.
+        let id = self.dir(to_server).tx;
+        if let Some(tx) = self.tx_mut(id) {
+            if let Some(f) = tx.files.iter_mut().find(|f| f.to_server == to_server) {
+                f.gap(len);
+            }
+        }
+    }
+
     fn close(&mut self, to_server: bool, cx: &mut ParseCtx<'_>) -> bool {
         HttpState::close(self, to_server, cx.cfg, cx.stats)
     }

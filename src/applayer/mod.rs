@@ -406,6 +406,9 @@ impl AppLayer {
         }
         let from = if fed < window_off {
             stats.missed_bytes += window_off - fed;
+            if let Some(p) = self.parser.as_deref_mut() {
+                p.gap(dir == 0, window_off - fed);
+            }
             0
         } else {
             (fed - window_off) as usize

@@ -101,6 +101,10 @@ pub trait Parser: std::fmt::Debug + Send {
     /// datagram). Returns whether a transaction progressed (and was marked updated).
     fn feed(&mut self, to_server: bool, data: &[u8], cx: &mut ParseCtx<'_>) -> bool;
 
+    /// `len` bytes of a direction were lost (a stream gap, or data that slid out before
+    /// parsing): files being transferred lose their integrity.
+    fn gap(&mut self, _to_server: bool, _len: u64) {}
+
     /// The direction's stream ended: finish what the close completes. Returns whether a
     /// transaction progressed.
     fn close(&mut self, _to_server: bool, _cx: &mut ParseCtx<'_>) -> bool {

@@ -784,6 +784,15 @@ impl Parser for SmtpState {
         SmtpState::close(self, to_server, cx.cfg)
     }
 
+    fn gap(&mut self, to_server: bool, len: u64) {
+        // Client bytes lost: the files of the message being sent miss them.
+        if let (true, Some(t)) = (to_server, self.txs.back_mut().filter(|t| !t.done)) {
+            for f in t.mime.iter_mut().flat_map(|m| m.files.iter_mut()) {
+                f.gap(len);
+            }
+        }
+    }
+
     fn heap(&self) -> usize {
         self.line.iter().map(Vec::capacity).sum::<usize>()
             + self.bdat_line.capacity()

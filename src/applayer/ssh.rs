@@ -201,7 +201,9 @@ impl SshSession {
                 return n;
             }
             let len = u32::from_be_bytes([side.buf[0], side.buf[1], side.buf[2], side.buf[3]]);
-            if !(2..=MAX_RECORD).contains(&len) || u32::from(side.buf[4]) >= len {
+            // The padding leaves at least the message type (RFC 4253 6: length covers the
+            // padding-length byte, the payload and the padding).
+            if !(2..=MAX_RECORD).contains(&len) || u32::from(side.buf[4]) + 2 > len {
                 // Not a cleartext record: stop parsing this side.
                 self.events |= event::INVALID_RECORD;
                 side.encrypted = true;
@@ -477,6 +479,25 @@ mod tests {
         let v: serde_json::Value =
             serde_json::from_slice(out[1..].splitn(2, |&b| b == b':').nth(1).unwrap()).unwrap();
         assert_eq!(v["server"]["software_version"], "Cisco-1.25");
+    }
+
+    #[test]
+    fn padding_as_long_as_the_record_is_refused() {
+        // Found by fuzzing: a KEXINIT whose padding covers its message type.
+        let cfg = AppConfig::default();
+        let mut stats = AppStats::default();
+        let mut cx = ParseCtx {
+            cfg: &cfg,
+            stats: &mut stats,
+        };
+        let mut s = SshSession::default();
+        Parser::feed(
+            &mut s,
+            true,
+            b"SSH-2.0-x\r\n\x00\x00\x00\x03\x02\x14\x00\x00",
+            &mut cx,
+        );
+        assert!(s.events & event::INVALID_RECORD != 0);
     }
 
     #[test]

@@ -142,3 +142,34 @@ pub(super) fn load_line(engine: &Engine, set: &RuleSet, took: std::time::Duratio
         took.as_secs_f64()
     )
 }
+
+/// Starts the file store when the config names its directory; its sender goes to the
+/// workers (`WorkerConfig::filestore`).
+pub(super) fn start_filestore(
+    cfg: &Config,
+) -> Result<
+    Option<(
+        crate::output::filestore::FileStore,
+        crate::output::filestore::StoreSender,
+    )>,
+    String,
+> {
+    let Some(dir) = &cfg.filestore.dir else {
+        return Ok(None);
+    };
+    let max = cfg.filestore.max_size.unwrap_or(16 << 20);
+    crate::output::filestore::FileStore::start(dir, max)
+        .map(Some)
+        .map_err(|e| format!("filestore {}: {e}", dir.display()))
+}
+
+/// Waits for the file store to write what it was given (the workers are done) and reports.
+pub(super) fn finish_filestore(store: Option<crate::output::filestore::FileStore>) {
+    if let Some(store) = store {
+        let s = store.finish();
+        eprintln!(
+            "filestore: {} files stored, {} already there, {} dropped (queue full), {} write errors",
+            s.stored, s.existing, s.dropped, s.errors
+        );
+    }
+}

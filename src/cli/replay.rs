@@ -15,7 +15,10 @@ use crate::output::EveTarget;
 use crate::runtime::worker::{ChecksumMode, WorkerConfig};
 use crate::runtime::{replay, ReplayOptions, ReplaySummary};
 
-use super::load::{load_config, load_engine, load_line, load_tuner, worker_config};
+use super::load::{
+    finish_filestore, load_config, load_engine, load_line, load_tuner, start_filestore,
+    worker_config,
+};
 use super::{parse_workers, ChecksumArg};
 
 /// `replay` flags.
@@ -89,6 +92,7 @@ pub(super) fn run_replay(args: ReplayArgs) -> Result<ExitCode, String> {
         ChecksumArg::No => ChecksumMode::No,
     };
     let tuner = load_tuner(&cfg, &args.tuning, &engine)?;
+    let (store, store_tx) = start_filestore(&cfg)?.unzip();
     let opts = ReplayOptions {
         inputs: args.inputs,
         eve: eve.clone(),
@@ -96,12 +100,15 @@ pub(super) fn run_replay(args: ReplayArgs) -> Result<ExitCode, String> {
         worker: WorkerConfig {
             ips: args.ips,
             flow_events: args.flow_events || cfg.output.flow.unwrap_or(false),
+            filestore: store_tx,
             ..worker_config(&cfg, checksums, tuner)
         },
     };
     let engine = Arc::new(engine);
     let summary = replay(engine.clone(), &opts)?;
     print_summary(&engine, &summary, &eve, workers);
+    drop(opts);
+    finish_filestore(store);
     if let Some(e) = &summary.writer.error {
         // Events were lost: that is a failure of the run, whatever else went well.
         return Err(format!(

@@ -9,7 +9,7 @@ use crate::output::EveTarget;
 use crate::runtime::live;
 use crate::runtime::worker::{ChecksumMode, WorkerConfig};
 
-use super::load::{load_config, load_detection, worker_config};
+use super::load::{finish_filestore, load_config, load_detection, start_filestore, worker_config};
 use super::{parse_workers, ChecksumArg};
 
 /// `run` flags (they override the config).
@@ -88,6 +88,7 @@ pub(super) fn run_live_cmd(args: RunArgs) -> Result<ExitCode, String> {
         ChecksumArg::Yes => ChecksumMode::Yes,
         ChecksumArg::No => ChecksumMode::No,
     };
+    let (store, store_tx) = start_filestore(&cfg)?.unzip();
     let opts = live::LiveOptions {
         interfaces,
         ips,
@@ -104,6 +105,7 @@ pub(super) fn run_live_cmd(args: RunArgs) -> Result<ExitCode, String> {
         },
         worker: WorkerConfig {
             flow_events: cfg.output.flow.unwrap_or(false),
+            filestore: store_tx,
             ..worker_config(&cfg, checksums, None)
         },
         stats_interval: match cfg.service.stats_interval.unwrap_or(30) {
@@ -129,6 +131,8 @@ pub(super) fn run_live_cmd(args: RunArgs) -> Result<ExitCode, String> {
         )
     };
     let s = live::run_live(first, &mut reload, &opts)?;
+    drop(opts);
+    finish_filestore(store);
     let st = &s.stats;
     eprintln!(
         "run: {:.1} s, {} packets ({} kernel drops, {} interface drops, {} ring drops), {} alerts, {} blocked, {} forward errors, {} reloads ({} failed), {} EVE events",

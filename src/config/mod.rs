@@ -54,6 +54,20 @@ pub struct Config {
     /// Overlap policy by receiving network (target-based reassembly).
     #[serde(default)]
     pub host_os_policy: HostOsPolicySection,
+    /// Where files matched by `filestore` rules are written.
+    #[serde(default)]
+    pub filestore: FileStoreSection,
+}
+
+/// `[filestore]`: files that `filestore` rules match, written once under their SHA-256.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileStoreSection {
+    /// Directory of the store (off when unset). Files land in `<dir>/<2 hex>/<sha256>`.
+    pub dir: Option<PathBuf>,
+    /// Largest file stored, in bytes (default 16 MiB); files are kept whole in memory up to
+    /// this while they transfer, counted against `app_layer.memcap`.
+    pub max_size: Option<usize>,
 }
 
 /// `[host_os_policy]`: networks (CIDR or addresses) per overlap policy. A segment or fragment
@@ -388,6 +402,7 @@ impl Config {
             .files
             .iter_mut()
             .chain(cfg.rules.files.iter_mut())
+            .chain(cfg.filestore.dir.iter_mut())
         {
             if f.is_relative() {
                 *f = dir.join(&*f);
@@ -432,6 +447,9 @@ impl Config {
         }
         if self.stream.max_segments == Some(0) {
             errors.push("stream.max_segments: must be at least 1".to_string());
+        }
+        if self.filestore.max_size == Some(0) {
+            errors.push("filestore.max_size: must be more than 0".to_string());
         }
         if self.flow.capacity == Some(0) {
             errors.push("flow.capacity: must be at least 1".to_string());
@@ -582,6 +600,8 @@ impl Config {
                     .max_files_per_tx
                     .unwrap_or(d.files.max_per_tx)
                     .clamp(1, 64),
+                // Set by the workers when a file store and rules that use it are there.
+                store_limit: 0,
             },
             line_limit: a.line_limit.unwrap_or(d.line_limit).max(64),
             mime_max_depth: a.mime_max_depth.unwrap_or(d.mime_max_depth).max(1),

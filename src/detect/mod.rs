@@ -270,6 +270,11 @@ impl Engine {
         self.file_hashes
     }
 
+    /// Whether a loaded rule stores files (`filestore`).
+    pub fn stores_files(&self) -> bool {
+        self.sigs.iter().any(Sig::stores_files)
+    }
+
     /// Names of the flowbits and flow integers, by id.
     pub fn var_names(&self) -> &VarNames {
         &self.names

@@ -340,6 +340,13 @@ pub(super) enum FileCond {
     Store,
 }
 
+impl Sig {
+    /// Whether the rule stores the files it matches (`filestore`).
+    pub fn stores_files(&self) -> bool {
+        self.file_conds.iter().any(|c| matches!(c, FileCond::Store))
+    }
+}
+
 impl FileCond {
     /// Whether `f` meets the condition. Sizes other than `>`/`>=` and hashes wait for the
     /// file's end (a closed file's size and digest are final).

@@ -161,10 +161,50 @@ pub fn render_app_event(
     } else {
         (f.server, f.client)
     };
-    let tx_id = tx.id();
+    let kind = tx.proto().protocol().map_or("unknown", |p| p.event_type());
+    push_flow_event_head(out, ts, &f, kind, (src, dst), community_id);
+    let _ = write!(out, ",\"tx_id\":{}", tx.id());
+    tx.write_eve(out);
+    out.extend_from_slice(b"}\n");
+}
+
+/// Renders a `fileinfo` event: the file, oriented in the direction its bytes flowed, with its
+/// transaction's protocol object. `shown`: the state to report (a file still open when its
+/// flow ended is truncated) and whether it went to the file store.
+pub fn render_fileinfo(
+    out: &mut Vec<u8>,
+    ts: Micros,
+    f: TxFlow,
+    tx: TxRef<'_>,
+    file: &crate::applayer::File,
+    shown: (crate::applayer::FileState, bool),
+    community_id: bool,
+) {
+    let (src, dst) = if file.to_server {
+        (f.client, f.server)
+    } else {
+        (f.server, f.client)
+    };
+    push_flow_event_head(out, ts, &f, "fileinfo", (src, dst), community_id);
+    let _ = write!(out, ",\"app_proto\":\"{}\"", tx.proto().name());
+    tx.write_eve(out);
+    out.extend_from_slice(b",\"fileinfo\":");
+    file.write_eve_as(out, shown.0, shown.1);
+    out.extend_from_slice(b"}\n");
+}
+
+/// Opens an event about a flow's transaction or file: time, flow id, type, the endpoints in
+/// the given orientation, protocol and Community ID.
+fn push_flow_event_head(
+    out: &mut Vec<u8>,
+    ts: Micros,
+    f: &TxFlow,
+    kind: &str,
+    (src, dst): ((IpAddr, u16), (IpAddr, u16)),
+    community_id: bool,
+) {
     out.extend_from_slice(b"{\"timestamp\":");
     push_timestamp(out, ts);
-    let kind = tx.proto().protocol().map_or("unknown", |p| p.event_type());
     let _ = write!(
         out,
         ",\"flow_id\":{},\"event_type\":\"{kind}\",\"src_ip\":",
@@ -180,56 +220,6 @@ pub fn render_app_event(
         out.extend_from_slice(&community_id_bytes(src.0, dst.0, f.proto, src.1, dst.1));
         out.push(b'"');
     }
-    let _ = write!(out, ",\"tx_id\":{tx_id}");
-    tx.write_eve(out);
-    out.extend_from_slice(b"}\n");
-}
-
-/// Renders a `fileinfo` event: the file, oriented in the direction its bytes flowed, with its
-/// transaction's protocol object. `ended`: the flow ended, so a file still open is reported
-/// as truncated.
-pub fn render_fileinfo(
-    out: &mut Vec<u8>,
-    ts: Micros,
-    f: TxFlow,
-    tx: TxRef<'_>,
-    file: &crate::applayer::File,
-    ended: bool,
-    community_id: bool,
-) {
-    let (src, dst) = if file.to_server {
-        (f.client, f.server)
-    } else {
-        (f.server, f.client)
-    };
-    out.extend_from_slice(b"{\"timestamp\":");
-    push_timestamp(out, ts);
-    let _ = write!(
-        out,
-        ",\"flow_id\":{},\"event_type\":\"fileinfo\",\"src_ip\":",
-        f.id
-    );
-    push_ip(out, src.0);
-    let _ = write!(out, ",\"src_port\":{},\"dest_ip\":", src.1);
-    push_ip(out, dst.0);
-    let _ = write!(out, ",\"dest_port\":{}", dst.1);
-    push_proto(out, f.proto);
-    if community_id {
-        out.extend_from_slice(b",\"community_id\":\"");
-        out.extend_from_slice(&community_id_bytes(src.0, dst.0, f.proto, src.1, dst.1));
-        out.push(b'"');
-    }
-    let _ = write!(out, ",\"app_proto\":\"{}\"", tx.proto().name());
-    tx.write_eve(out);
-    out.extend_from_slice(b",\"fileinfo\":");
-    if ended && !file.done() {
-        let mut cut = file.clone();
-        cut.truncate();
-        cut.write_eve(out);
-    } else {
-        file.write_eve(out);
-    }
-    out.extend_from_slice(b"}\n");
 }
 
 /// Appends `,"files":[...]`: the files of an alert's transaction.

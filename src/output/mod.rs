@@ -7,6 +7,7 @@
 
 pub mod community_id;
 pub mod eve;
+pub mod filestore;
 
 use std::fs::File;
 use std::io::{self, Write};

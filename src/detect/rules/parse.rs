@@ -185,7 +185,6 @@ const NOT_YET: &[&str] = &[
     "tcp.mss",
     "dns.opcode",
     "dns.rrtype",
-    "filestore",
     "datarep",
     "iprep",
     "lua",
@@ -1186,6 +1185,13 @@ impl Builder {
                 self.sticky = Buffer::App("ftpdata_command");
                 self.push_step(Inspect::Content(c));
                 self.sticky = saved;
+            }
+            "filestore" => {
+                // `filestore[:direction,scope]`: the matched transaction's files are stored.
+                if !self.rule.file_conds.contains(&FileCondSpec::Store) {
+                    self.rule.file_conds.push(FileCondSpec::Store);
+                }
+                self.need("file tracking");
             }
             "filesize" => {
                 let cmp = parse_filesize(need_v()?)?;

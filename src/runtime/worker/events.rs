@@ -5,6 +5,7 @@
 use super::{At, WorkerConfig};
 use crate::applayer::TxRef;
 use crate::decode::Packet;
+use crate::detect::Engine;
 use crate::flow::{Flow, Micros};
 use crate::output::eve::{render_anomaly, render_app_event, render_fileinfo, TxFlow};
 use crate::output::EveSender;
@@ -45,7 +46,7 @@ impl<'a> Events<'a> {
 
     /// After detection: writes the transaction events that are due (complete, not yet
     /// logged), then lets the parser free what it no longer needs.
-    pub fn transactions_done(&mut self, f: &mut Flow) {
+    pub fn transactions_done(&mut self, f: &mut Flow, engine: &Engine) {
         let on = self.logs(f);
         let (ts, ends) = (self.ts, TxFlow::of(f));
         let Some(parser) = f.app.parser.as_deref_mut() else {
@@ -61,12 +62,12 @@ impl<'a> Events<'a> {
             // With the protocol's events off, every transaction counts as logged (so the
             // parser can free it once inspected).
             let due = tx.complete();
-            if on && due {
+            if on && due && !det.logged {
                 write_tx(self.eve, self.cfg, ts, ends, tx);
             }
-            let files = files_due(self.eve, self.cfg, ts, ends, tx, det.files_logged, false);
+            let files = files_due(self.eve, self.cfg, engine, ts, ends, (tx, det), false);
             if let Some(det) = parser.tx_detect(slot) {
-                det.logged = due || !on;
+                det.logged |= due || !on;
                 det.files_logged |= files;
             }
         }
@@ -80,7 +81,12 @@ impl<'a> Events<'a> {
 }
 
 /// The flow ends: transactions never logged are logged as far as they got.
-pub(super) fn transactions_at_end(eve: &mut EveSender, cfg: &WorkerConfig, f: &Flow) {
+pub(super) fn transactions_at_end(
+    eve: &mut EveSender,
+    cfg: &WorkerConfig,
+    engine: &Engine,
+    f: &Flow,
+) {
     let on = f.app.proto.index().is_some_and(|i| cfg.app_events[i]);
     let Some(parser) = f.app.parser.as_deref() else {
         return;
@@ -93,32 +99,58 @@ pub(super) fn transactions_at_end(eve: &mut EveSender, cfg: &WorkerConfig, f: &F
             if on && !det.logged && tx.worth_logging() {
                 write_tx(eve, cfg, f.last, TxFlow::of(f), tx);
             }
-            files_due(eve, cfg, f.last, TxFlow::of(f), tx, det.files_logged, true);
+            files_due(eve, cfg, engine, f.last, TxFlow::of(f), (tx, det), true);
         }
     }
 }
 
 /// Writes the `fileinfo` events of a transaction's files that are done (all of them when the
-/// flow `ended`) and not yet in `logged` (a bit per file). Returns the bits of the files
-/// handled (logged, or passed over with `fileinfo` events off).
+/// flow `ended`) and not yet logged, and hands those a `filestore` rule matched to the file
+/// store. Returns the bits of the files handled (logged, or passed over with `fileinfo`
+/// events off).
 fn files_due(
     eve: &mut EveSender,
     cfg: &WorkerConfig,
+    engine: &Engine,
     ts: Micros,
     f: TxFlow,
-    tx: TxRef<'_>,
-    logged: u64,
+    (tx, det): (TxRef<'_>, &crate::applayer::TxDetect),
     ended: bool,
 ) -> u64 {
     let mut bits = 0;
+    let store = cfg
+        .filestore
+        .as_ref()
+        .filter(|_| det.alerted.iter().any(|&r| engine.sig(r).stores_files()));
     for (i, file) in tx.files().iter().enumerate().take(64) {
         let bit = 1u64 << i;
-        if logged & bit != 0 || !(ended || file.done()) {
+        // Due once done and inspected in its direction since (so a `filestore` rule had its
+        // chance to match), or when the flow ends.
+        let inspected = !det.updated[usize::from(!file.to_server)];
+        if det.files_logged & bit != 0 || !(ended || (file.done() && inspected)) {
             continue;
+        }
+        let mut stored = false;
+        if let (Some(s), Some((sha, content))) = (store, file.storable()) {
+            s.store(*sha, content);
+            stored = true;
         }
         if cfg.fileinfo_events {
             let mut line = eve.buffer();
-            render_fileinfo(&mut line, ts, f, tx, file, ended, cfg.community_id);
+            let state = if ended && !file.done() {
+                crate::applayer::FileState::Truncated
+            } else {
+                file.state
+            };
+            render_fileinfo(
+                &mut line,
+                ts,
+                f,
+                tx,
+                file,
+                (state, stored),
+                cfg.community_id,
+            );
             eve.send(line);
         }
         bits |= bit;

@@ -33,7 +33,7 @@ pub(super) fn on_flow_end(
     }
     final_inspection(d, eve, cfg, stats, flow);
     // Transactions still open when the flow ends are logged as they are.
-    transactions_at_end(eve, cfg, flow);
+    transactions_at_end(eve, cfg, &d.engine, flow);
     if cfg.flow_events {
         let mut line = eve.buffer();
         render_flow_event(&mut line, flow, why, cfg.community_id);

@@ -82,6 +82,8 @@ pub struct WorkerConfig {
     pub app_events: [bool; PROTOCOL_COUNT],
     /// Write `fileinfo` events.
     pub fileinfo_events: bool,
+    /// The file store, when configured: files `filestore` rules match go there.
+    pub filestore: Option<crate::output::filestore::StoreSender>,
     /// The SOC's tuning (severities, suppressions, thresholds); None logs vendor severities.
     pub tuner: Option<Arc<Tuner>>,
 }
@@ -103,6 +105,7 @@ impl Default for WorkerConfig {
             app: AppConfig::default(),
             app_events: [false; PROTOCOL_COUNT],
             fileinfo_events: false,
+            filestore: None,
             tuner: None,
         }
     }
@@ -184,8 +187,14 @@ impl Worker {
         mut cfg: WorkerConfig,
     ) -> Result<Worker, String> {
         let ctx = engine.new_ctx_shared(cfg.xbits.clone())?;
-        // The parsers compute the file hashes the rules compare, whatever the config says.
+        // The parsers compute the file hashes the rules compare, whatever the config says,
+        // and keep files whole for the store when rules may store them.
         cfg.app.files.hashes |= engine.file_hashes();
+        cfg.app.files.store_limit = 0;
+        if let (Some(s), true) = (&cfg.filestore, engine.stores_files()) {
+            cfg.app.files.store_limit = s.max_size;
+            cfg.app.files.hashes |= crate::applayer::files::hash::SHA256;
+        }
         let stats = WorkerStats {
             per_sig: vec![0; engine.sigs().len()],
             ..WorkerStats::default()
@@ -326,7 +335,7 @@ impl Worker {
             hits,
         );
         if let Some(f) = flow {
-            ev.transactions_done(f);
+            ev.transactions_done(f, &d.engine);
         }
         Outcome { verdict, tagged }
     }
@@ -373,8 +382,13 @@ impl Worker {
         ctx.scan_errors = self.det.ctx.scan_errors;
         ctx.backoff_skips = self.det.ctx.backoff_skips;
         self.stats.per_sig = vec![0; engine.sigs().len()];
-        // Hashes new rules compare are computed from now on (kept ones stay on).
+        // Hashes new rules compare are computed from now on (kept ones stay on), and files
+        // are kept whole for the store if the new rules may store them.
         self.cfg.app.files.hashes |= engine.file_hashes();
+        if let (Some(s), true) = (&self.cfg.filestore, engine.stores_files()) {
+            self.cfg.app.files.store_limit = s.max_size;
+            self.cfg.app.files.hashes |= crate::applayer::files::hash::SHA256;
+        }
         self.det = Detector {
             engine,
             thresholds,
