@@ -189,6 +189,7 @@ fn benches(c: &mut Criterion) {
                 pseudo: false,
                 tuned: None,
                 var_names: None,
+                pktvars: &[],
             };
             render_alert(&mut line, &input, sig);
             black_box(line.len())

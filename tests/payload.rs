@@ -199,3 +199,40 @@ alert tcp-pkt any any -> any 80 (msg:"j"; content:"JOIN "; sid:24;)
     let a = events.iter().find(|e| e["event_type"] == "alert").unwrap();
     assert!(a.get("metadata").is_none(), "{a}");
 }
+
+#[test]
+fn pcre_captures_become_flow_and_packet_variables_in_alert_metadata() {
+    let rules = r#"alert http any any -> any any (msg:"user agent captured"; flow:to_server; http.user_agent; pcre:"/^(\w+)\/([\d.]+)/,flow:ua_name,pkt:ua_version"; sid:1;)
+alert http any any -> any any (msg:"later request"; flow:to_server; http.uri; content:"/second"; sid:2;)
+alert http any any -> any any (msg:"named group"; flow:to_server; http.host; pcre:"/(?P<pkt_hostname>[a-z]+)\.example/"; sid:3;)
+"#;
+    let f = session(|s| {
+        s.send(
+            true,
+            b"GET /first HTTP/1.1\r\nHost: www.example\r\nUser-Agent: curl/8.5.0\r\n\r\n",
+        )
+        .send(false, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+        .send(true, b"GET /second HTTP/1.1\r\nHost: x\r\n\r\n")
+        .send(false, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    });
+    let events = replay_alerts(rules, &f, &[]);
+    if let Some(v) = eve_validator() {
+        assert_valid_eve(&v, &events);
+    }
+    let of = |sid: u64| {
+        events
+            .iter()
+            .find(|e| e["alert"]["signature_id"] == sid)
+            .unwrap_or_else(|| panic!("no alert {sid}"))
+    };
+    let first = of(1);
+    assert_eq!(first["metadata"]["flowvars"][0]["ua_name"], "curl");
+    assert_eq!(first["metadata"]["pktvars"][0]["ua_version"], "8.5.0");
+    // The flow variable stays with the flow; the packet variable does not.
+    let later = of(2);
+    assert_eq!(later["metadata"]["flowvars"][0]["ua_name"], "curl");
+    assert!(later["metadata"].get("pktvars").is_none(), "{later}");
+    // Packet variables are the packet's: every alert on it shows all of them.
+    let pkt = of(3)["metadata"]["pktvars"].as_array().unwrap().clone();
+    assert!(pkt.iter().any(|v| v["hostname"] == "www"), "{pkt:?}");
+}

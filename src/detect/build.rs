@@ -755,6 +755,9 @@ impl Engine {
             && app_lists.is_empty()
             && !rule.src.has_negation()
             && !rule.dst.has_negation();
+        let captures = inspect::captures(&steps)
+            || app_lists.iter().any(|l| inspect::captures(&l.steps))
+            || hdr_lists.iter().any(|(_, s)| inspect::captures(s));
         let mut fb_conds = Vec::new();
         let mut fb_sets = Vec::new();
         for op in &rule.flowbits {
@@ -838,6 +841,7 @@ impl Engine {
             tx_protos,
             ftpbounce: rule.ftpbounce,
             file_conds,
+            captures,
             stream_events: rule.stream_events,
             decode_events: rule.decode_events,
             hdr_lists,

@@ -10,11 +10,30 @@ pub struct FlowBits {
     words: Vec<u64>,
     /// Flow integers set on this flow: (variable id, value).
     ints: Vec<(u32, i64)>,
+    /// Flow variables pcre captures set: (name, value), at most [`MAX_FLOWVARS`].
+    vars: Vec<(std::sync::Arc<str>, Vec<u8>)>,
     /// Rules backing off on this flow after hitting PCRE2 limits.
     pub backoff: super::backoff::Backoff,
 }
 
+/// Flow variables kept per flow; a capture into a new name past this is dropped.
+pub const MAX_FLOWVARS: usize = 32;
+
 impl FlowBits {
+    /// Sets flow variable `name` (a pcre capture).
+    pub fn set_var(&mut self, name: &std::sync::Arc<str>, value: Vec<u8>) {
+        if let Some((_, v)) = self.vars.iter_mut().find(|(n, _)| n == name) {
+            *v = value;
+        } else if self.vars.len() < MAX_FLOWVARS {
+            self.vars.push((name.clone(), value));
+        }
+    }
+
+    /// The flow variables set, in the order they first were.
+    pub fn vars(&self) -> &[(std::sync::Arc<str>, Vec<u8>)] {
+        &self.vars
+    }
+
     /// Whether `bit` is set.
     #[inline]
     pub fn get(&self, bit: u32) -> bool {

@@ -57,6 +57,8 @@ pub struct Pcre {
     re: Regex,
     negated: bool,
     relative: bool,
+    /// Capture groups stored in variables, in group order: (flow variable, name).
+    captures: Vec<(bool, std::sync::Arc<str>)>,
 }
 
 impl Pcre {
@@ -104,6 +106,11 @@ impl Pcre {
             re,
             negated: spec.negated,
             relative: spec.relative,
+            captures: spec
+                .captures
+                .iter()
+                .map(|(flow, name)| (*flow, std::sync::Arc::from(name.as_str())))
+                .collect(),
         })
     }
 }
@@ -724,6 +731,9 @@ fn pcre(
         }
         return !found && run(steps, idx + 1, prev_end, cur);
     }
+    if !p.captures.is_empty() {
+        return pcre_capturing(steps, idx, p, base, retry, cur);
+    }
     let mut from = 0;
     loop {
         let Some(m) = search(from, &mut cur.limited) else {
@@ -737,6 +747,82 @@ fn pcre(
         }
         from = m.0 + 1;
     }
+}
+
+/// A pcre whose groups go to variables: as [`pcre`], but each match's groups are kept, and
+/// those of the match the rest of the chain accepted are recorded for the rule's actions.
+fn pcre_capturing(
+    steps: &[Step],
+    idx: usize,
+    p: &Pcre,
+    base: usize,
+    retry: bool,
+    cur: &mut Cursor<'_>,
+) -> bool {
+    let subject = &cur.buf[base..];
+    let bit = 1u64.checked_shl(idx as u32).unwrap_or(0);
+    let mut locs = p.re.capture_locations();
+    let mut from = 0;
+    loop {
+        let m = match p.re.captures_read_at(&mut locs, subject, from) {
+            Ok(Some(m)) => (m.start(), m.end()),
+            Ok(None) => return false,
+            Err(_) => {
+                count_pcre_limit_hit();
+                cur.limited |= bit;
+                return false;
+            }
+        };
+        if run(steps, idx + 1, base + m.1, cur) {
+            CAPTURED.with_borrow_mut(|c| {
+                for (i, (flow, name)) in p.captures.iter().enumerate() {
+                    if let Some((s, e)) = locs.get(i + 1) {
+                        let v = &subject[s..e];
+                        if c.len() < MAX_CAPTURES {
+                            c.push((*flow, name.clone(), v[..v.len().min(MAX_VAR_LEN)].to_vec()));
+                        }
+                    }
+                }
+            });
+            return true;
+        }
+        if !retry || m.0 >= subject.len() || cur.rest_failed(idx + 1) || !cur.spend() {
+            return false;
+        }
+        from = m.0 + 1;
+    }
+}
+
+/// Values a pcre's captures can leave per rule evaluation, at most.
+const MAX_CAPTURES: usize = 16;
+/// Bytes kept of a captured value.
+pub const MAX_VAR_LEN: usize = 1024;
+
+thread_local! {
+    /// Captures of the rule being evaluated, waiting for the rule to match.
+    static CAPTURED: std::cell::RefCell<Vec<(bool, std::sync::Arc<str>, Vec<u8>)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Forgets captures left by an earlier evaluation (before evaluating a capturing rule).
+pub fn clear_captures() {
+    CAPTURED.with_borrow_mut(Vec::clear);
+}
+
+/// Hands the captures of the rule that just matched to `f`: (flow variable, name, value).
+pub fn take_captures(mut f: impl FnMut(bool, &std::sync::Arc<str>, Vec<u8>)) {
+    CAPTURED.with_borrow_mut(|c| {
+        for (flow, name, v) in c.drain(..) {
+            f(flow, &name, v);
+        }
+    });
+}
+
+/// Whether a chain stores captures in variables.
+pub fn captures(steps: &[Step]) -> bool {
+    steps
+        .iter()
+        .any(|s| matches!(s, Step::Pcre(p) if !p.captures.is_empty()))
 }
 
 #[inline]

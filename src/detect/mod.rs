@@ -240,6 +240,9 @@ pub struct DetectCtx {
     /// Rule inspections skipped because the rule backs off on the flow after PCRE2 limit
     /// hits ([`backoff`]).
     pub backoff_skips: u64,
+    /// Packet variables pcre captures set on the current packet (EVE `metadata.pktvars`);
+    /// the worker clears them per packet.
+    pub pktvars: Vec<(Arc<str>, Vec<u8>)>,
 }
 
 impl DetectCtx {
@@ -317,6 +320,7 @@ impl Engine {
             backoff_skips: 0,
             tbuf: (Vec::new(), Vec::new()),
             scan_errors: 0,
+            pktvars: Vec::new(),
         })
     }
 }

@@ -111,6 +111,9 @@ impl Engine {
                 continue;
             }
             let limit_hits = inspect::pcre_limit_hits_so_far();
+            if sig.captures {
+                inspect::clear_captures();
+            }
             let matched = sig.header_matches(p)
                 && sig.flow_matches(flow)
                 && sig.packet_matches(p)
@@ -121,7 +124,7 @@ impl Engine {
             bits.backoff
                 .record(idx, inspect::pcre_limit_hits_so_far() != limit_hits);
             if matched {
-                sig.apply_actions(&ctx.xbits, bits, p, flow);
+                sig.apply_actions(&ctx.xbits, bits, &mut ctx.pktvars, p, flow);
                 on_match(idx);
             }
         }

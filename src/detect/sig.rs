@@ -85,6 +85,8 @@ pub struct Sig {
     pub(super) ftpbounce: bool,
     /// Conditions one file of the transaction must all meet.
     pub(super) file_conds: Vec<FileCond>,
+    /// A pcre stores captures in variables.
+    pub(super) captures: bool,
     /// Stream events the packet must have raised (`stream-event`).
     pub(super) stream_events: u8,
     /// Decoder events the packet must carry (`decode-event`).
@@ -156,14 +158,27 @@ impl Sig {
         })
     }
 
-    /// What a match does besides alerting: xbits and flowbits set, unset, toggled.
+    /// What a match does besides alerting: xbits and flowbits set, unset, toggled; pcre
+    /// captures stored in flow variables (`bits`) or packet variables (`pktvars`).
     pub(super) fn apply_actions(
         &self,
         xbits: &XBits,
         bits: &mut FlowBits,
+        pktvars: &mut Vec<(Arc<str>, Vec<u8>)>,
         p: &Packet<'_>,
         f: FlowFacts,
     ) {
+        if self.captures {
+            inspect::take_captures(|flow, name, v| {
+                if flow {
+                    if f.tracked {
+                        bits.set_var(name, v);
+                    }
+                } else if pktvars.len() < 16 {
+                    pktvars.push((name.clone(), v));
+                }
+            });
+        }
         for &(bit, op, track) in &self.xbits {
             xbits.apply(bit, op, track, p.src, p.dst, f.now);
         }

@@ -112,6 +112,9 @@ impl Engine {
             }
             let limit_hits = inspect::pcre_limit_hits_so_far();
             let sig = &self.sigs[idx as usize];
+            if sig.captures {
+                inspect::clear_captures();
+            }
             let failed = sig.tx_protos & proto.bit() == 0
                 || (sig.ftpbounce && !ftp_bounce(tx, p))
                 || !(sig.file_conds.is_empty()
@@ -139,7 +142,7 @@ impl Engine {
             if failed {
                 continue;
             }
-            sig.apply_actions(&ctx.xbits, bits, p, flow);
+            sig.apply_actions(&ctx.xbits, bits, &mut ctx.pktvars, p, flow);
             on_match(idx);
         }
     }

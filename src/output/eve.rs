@@ -7,7 +7,7 @@ use std::io::Write;
 use std::net::IpAddr;
 
 use crate::applayer::{AppProto, TxRef};
-use crate::common::json::{push_json_str, push_key};
+use crate::common::json::{push_json_bytes, push_json_str, push_key};
 use crate::detect::rules::{Action, Target};
 use crate::detect::{Sig, VarNames};
 use crate::flow::{EndReason, Flow, Micros, TcpState};
@@ -120,6 +120,8 @@ pub struct AlertInput<'a> {
     /// Names of flow variables: the flow's flowbits and flow integers are logged in
     /// `metadata`, as Suricata does.
     pub var_names: Option<&'a VarNames>,
+    /// Packet variables pcre captures set on the packet.
+    pub pktvars: &'a [(std::sync::Arc<str>, Vec<u8>)],
 }
 
 /// The flow of a transaction event.
@@ -351,7 +353,7 @@ pub fn render_alert(out: &mut Vec<u8>, a: &AlertInput<'_>, sig: &Sig) {
     if let Some((f, _)) = a.flow {
         render_flow_object(out, f);
         if let Some(names) = a.var_names {
-            render_metadata(out, f, names);
+            render_metadata(out, f, names, a.pktvars);
         }
     }
     if let Some(t) = &a.tuned {
@@ -514,7 +516,12 @@ pub struct StatsInput<'a> {
 /// Appends `,"metadata":{...}` with the flow's set flowbits and flow integers, and
 /// `,"traffic":{...}` with its `traffic/id/...` and `traffic/label/...` flowbits, as
 /// Suricata logs them. Nothing when the flow has none.
-fn render_metadata(out: &mut Vec<u8>, f: &Flow, names: &VarNames) {
+fn render_metadata(
+    out: &mut Vec<u8>,
+    f: &Flow,
+    names: &VarNames,
+    pktvars: &[(std::sync::Arc<str>, Vec<u8>)],
+) {
     let named = || {
         f.bits
             .set_bits()
@@ -526,17 +533,35 @@ fn render_metadata(out: &mut Vec<u8>, f: &Flow, names: &VarNames) {
     let plain =
         || named().filter(|n| !n.starts_with("traffic/id/") && !n.starts_with("traffic/label/"));
     let ints = f.bits.ints();
+    let vars = f.bits.vars();
     let has_plain = plain().next().is_some();
-    if has_plain || !ints.is_empty() {
+    if has_plain || !ints.is_empty() || !vars.is_empty() || !pktvars.is_empty() {
         out.extend_from_slice(b",\"metadata\":{");
+        let mark = out.len();
         if has_plain {
-            out.extend_from_slice(b"\"flowbits\":");
+            out.extend_from_slice(b",\"flowbits\":");
             push_str_array(out, plain().map(String::as_str));
         }
-        if !ints.is_empty() {
-            if has_plain {
-                out.push(b',');
+        // Suricata's form: an array of one-key objects, `[{"name":"value"}]`.
+        for (key, list) in [("flowvars", vars), ("pktvars", pktvars)] {
+            if list.is_empty() {
+                continue;
             }
+            let _ = write!(out, ",\"{key}\":[");
+            for (i, (name, v)) in list.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                out.push(b'{');
+                push_json_str(out, name);
+                out.push(b':');
+                push_json_bytes(out, v);
+                out.push(b'}');
+            }
+            out.push(b']');
+        }
+        if !ints.is_empty() {
+            out.push(b',');
             out.extend_from_slice(b"\"flowints\":{");
             for (i, (id, v)) in ints.iter().enumerate() {
                 if i > 0 {
@@ -547,6 +572,9 @@ fn render_metadata(out: &mut Vec<u8>, f: &Flow, names: &VarNames) {
                 let _ = write!(out, ":{v}");
             }
             out.push(b'}');
+        }
+        if out.len() > mark && out[mark] == b',' {
+            out.remove(mark);
         }
         out.push(b'}');
     }

@@ -292,6 +292,10 @@ pub struct PcreSpec {
     pub ungreedy: bool,
     /// `E`: `$` matches only at the very end.
     pub dollar_endonly: bool,
+    /// Capture groups stored in variables, in group order: (flow variable (else packet
+    /// variable), name). From `,flow:name`/`,pkt:name` after the flags, or named groups
+    /// `(?P<flow_name>...)`/`(?P<pkt_name>...)`.
+    pub captures: Vec<(bool, String)>,
 }
 
 /// Parses a pcre value; returns the spec and the buffer its flags select (if any).
@@ -302,14 +306,52 @@ pub fn parse_pcre(v: &str) -> Result<(PcreSpec, Option<&'static str>), String> {
         negated = true;
         s = r.trim_start();
     }
-    let body = s
-        .strip_prefix('"')
-        .and_then(|b| b.strip_suffix('"'))
-        .ok_or_else(|| format!("pcre value must be quoted: {v}"))?;
+    // Quoted as usual; Suricata also takes the value bare (`pcre: /x/i, flow:v`).
+    let body = match s.strip_prefix('"') {
+        Some(b) => b
+            .strip_suffix('"')
+            .ok_or_else(|| format!("pcre value is not closed by a quote: {v}"))?,
+        None => s,
+    };
     let body = body.replace("\\;", ";").replace("\\\"", "\"");
     let body = body.strip_prefix('/').ok_or("pcre must start with '/'")?;
     let end = body.rfind('/').ok_or("pcre must end with '/flags'")?;
-    let (pattern, flags) = (&body[..end], &body[end + 1..]);
+    let (pattern, tail) = (&body[..end], &body[end + 1..]);
+    // After the flags: the variables the capture groups go to.
+    let (flags, vars) = match tail.split_once(',') {
+        Some((f, vars)) => (f.trim(), Some(vars)),
+        None => (tail.trim(), None),
+    };
+    let mut captures = Vec::new();
+    for var in vars.into_iter().flat_map(|v| v.split(',')) {
+        let var = var.trim().trim_matches('"');
+        let (scope, name) = var
+            .split_once(':')
+            .ok_or_else(|| format!("pcre capture '{var}' is not flow:NAME or pkt:NAME"))?;
+        let flow = match scope.trim() {
+            "flow" => true,
+            "pkt" => false,
+            other => return Err(format!("pcre capture scope '{other}' (flow or pkt)")),
+        };
+        let name = name.trim();
+        if name.is_empty() {
+            return Err("pcre capture without a variable name".into());
+        }
+        captures.push((flow, name.to_string()));
+    }
+    if captures.is_empty() {
+        // Named groups `(?P<flow_x>` / `(?P<pkt_x>` capture into variables by their name.
+        let mut rest = pattern;
+        while let Some(i) = rest.find("(?P<") {
+            rest = &rest[i + 4..];
+            let name = &rest[..rest.find('>').unwrap_or(0)];
+            if let Some(n) = name.strip_prefix("flow_") {
+                captures.push((true, n.to_string()));
+            } else if let Some(n) = name.strip_prefix("pkt_") {
+                captures.push((false, n.to_string()));
+            }
+        }
+    }
     let mut spec = PcreSpec {
         pattern: pattern.to_string(),
         negated,
@@ -321,6 +363,7 @@ pub fn parse_pcre(v: &str) -> Result<(PcreSpec, Option<&'static str>), String> {
         anchored: false,
         ungreedy: false,
         dollar_endonly: false,
+        captures,
     };
     let mut buffer = None;
     let mut set_buf = |name: &'static str| -> Result<(), String> {
@@ -1028,6 +1071,18 @@ mod tests {
         assert!(parse_pcre(r#""/x/UH""#).is_err());
         assert!(parse_pcre(r#""/x/q""#).is_err());
         assert!(parse_pcre(r#""x""#).is_err());
+        // Captures into variables, quoted or bare, and named groups.
+        let (p, _) = parse_pcre(r#""/(a)(b)/i, flow:one,pkt:two""#).unwrap();
+        assert_eq!(
+            p.captures,
+            vec![(true, "one".into()), (false, "two".into())]
+        );
+        assert!(p.caseless);
+        let (p, _) = parse_pcre(r#"/:authority: ([^:]*:[^@]*)@/,flow:http2_userinfo"#).unwrap();
+        assert_eq!(p.captures, vec![(true, "http2_userinfo".into())]);
+        let (p, _) = parse_pcre(r#""/(?P<pkt_ua>.*)/""#).unwrap();
+        assert_eq!(p.captures, vec![(false, "ua".into())]);
+        assert!(parse_pcre(r#""/(a)/,host:x""#).is_err());
     }
 
     #[test]

@@ -209,6 +209,7 @@ fn end_alert(
         pseudo: true,
         tuned,
         var_names: Some(d.engine.var_names()),
+        pktvars: &[],
     };
     write_alert(ev, stats, &input, sig, idx);
     true

@@ -244,6 +244,7 @@ impl Worker {
     /// The packet path after decoding, for one packet: flow, stream, app layer, detection,
     /// verdict and alerts.
     fn inspect_packet(&mut self, p: &Packet<'_>, at: At<'_>) -> Outcome {
+        self.det.ctx.pktvars.clear();
         self.stats.inspected += 1;
         self.stats.truncated += u64::from(p.truncated);
         let checksum_ok = self.checksums.check(p, &mut self.stats);

@@ -107,6 +107,7 @@ pub(super) fn decide(
             pseudo: false,
             tuned,
             var_names: Some(engine.var_names()),
+            pktvars: &d.ctx.pktvars,
         };
         write_alert(ev, stats, &input, sig, idx);
         start_tags(sig, flow.as_deref_mut(), host_tags, p, ev.ts);
