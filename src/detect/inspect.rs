@@ -798,9 +798,12 @@ const MAX_CAPTURES: usize = 16;
 /// Bytes kept of a captured value.
 pub const MAX_VAR_LEN: usize = 1024;
 
+/// A captured value: (flow variable (else packet variable), name, value).
+type Captured = (bool, std::sync::Arc<str>, Vec<u8>);
+
 thread_local! {
     /// Captures of the rule being evaluated, waiting for the rule to match.
-    static CAPTURED: std::cell::RefCell<Vec<(bool, std::sync::Arc<str>, Vec<u8>)>> =
+    static CAPTURED: std::cell::RefCell<Vec<Captured>> =
         const { std::cell::RefCell::new(Vec::new()) };
 }
 
