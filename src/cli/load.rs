@@ -73,7 +73,15 @@ pub(super) fn worker_config(
         community_id: cfg.output.community_id.unwrap_or(true),
         anomaly_events: cfg.output.anomaly.unwrap_or(false),
         tagged_packets: cfg.output.tagged_packets.unwrap_or(true),
-        app: cfg.app_layer(),
+        app: {
+            // Hashing every file costs; it is done for fileinfo events (and for the rules
+            // and the store that need a digest, which the workers add).
+            let mut app = cfg.app_layer();
+            if !cfg.output.fileinfo.unwrap_or(false) {
+                app.files.hashes = 0;
+            }
+            app
+        },
         app_events: cfg.output.app_events(),
         fileinfo_events: cfg.output.fileinfo.unwrap_or(false),
         tuner,

@@ -204,7 +204,8 @@ pub struct AppLayerSection {
     /// Bytes of each file kept for `file.data` (default 1 MiB); an open file is inspected
     /// when this fills and again when it closes.
     pub file_inspect_limit: Option<usize>,
-    /// File hashes computed for `fileinfo` and hash rules (default all of md5, sha1, sha256).
+    /// File hashes computed when `fileinfo` events are on (default all of md5, sha1, sha256);
+    /// hash rules and the file store add the ones they need.
     pub file_hashes: Option<Vec<String>>,
     /// Files tracked per transaction (default 64); more are counted, not tracked.
     pub max_files_per_tx: Option<usize>,
