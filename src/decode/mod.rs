@@ -113,11 +113,13 @@ pub enum DecodeError {
     L4Checksum,
     /// A link type sekimori cannot decode.
     UnsupportedLink,
+    /// An NSH header with a bad version or length, or carrying an unknown protocol.
+    NshInvalid,
 }
 
 impl DecodeError {
     /// Every reason, in counter order.
-    pub const ALL: [DecodeError; 12] = [
+    pub const ALL: [DecodeError; 13] = [
         DecodeError::LinkTruncated,
         DecodeError::NotIp,
         DecodeError::Ipv4Invalid,
@@ -130,6 +132,7 @@ impl DecodeError {
         DecodeError::Ipv4Checksum,
         DecodeError::L4Checksum,
         DecodeError::UnsupportedLink,
+        DecodeError::NshInvalid,
     ];
 
     /// Name of the EVE anomaly event for this reason (None: not an anomaly, e.g. ARP).
@@ -146,6 +149,7 @@ impl DecodeError {
             DecodeError::VlanInvalid => "decoder.vlan.invalid",
             DecodeError::Ipv4Checksum => "decoder.ipv4.checksum",
             DecodeError::L4Checksum => "decoder.l4.checksum",
+            DecodeError::NshInvalid => "decoder.nsh.bad_header_length",
         })
     }
 
@@ -164,6 +168,7 @@ impl DecodeError {
             DecodeError::Ipv4Checksum => "ipv4_checksum",
             DecodeError::L4Checksum => "l4_checksum",
             DecodeError::UnsupportedLink => "unsupported_link",
+            DecodeError::NshInvalid => "nsh_invalid",
         }
     }
 }
@@ -459,6 +464,45 @@ fn strip_nflog(f: &[u8]) -> Result<(Option<u16>, &[u8]), DecodeError> {
     Err(DecodeError::NotIp)
 }
 
+/// Ether type of NSH (RFC 8300).
+const ETHERTYPE_NSH: u16 = 0x894f;
+
+/// The NSH header of an Ethernet frame (after up to two VLAN tags), if the frame carries one.
+fn nsh_in_ethernet(f: &[u8]) -> Option<&[u8]> {
+    let mut off = 12;
+    for _ in 0..3 {
+        let et = u16::from_be_bytes([*f.get(off)?, *f.get(off + 1)?]);
+        match et {
+            0x8100 | 0x88a8 => off += 4,
+            ETHERTYPE_NSH => return f.get(off + 2..),
+            _ => return None,
+        }
+    }
+    None
+}
+
+/// Strips an NSH header (RFC 8300: base header, service path header, context headers of the
+/// announced length); returns the ether type of the next protocol (None: Ethernet) and the
+/// packet after the header. NSH inside NSH is followed a few levels deep.
+fn strip_nsh(d: &[u8], depth: u8) -> Result<(Option<u16>, &[u8]), DecodeError> {
+    let [b0, b1, b2, next, ..] = *d else {
+        return Err(DecodeError::NshInvalid);
+    };
+    let len = usize::from(b1 & 0x3f) * 4;
+    let md_type = b2 & 0x0f;
+    if b0 >> 6 != 0 || len < 8 || len > d.len() || (md_type == 1 && len != 24) {
+        return Err(DecodeError::NshInvalid);
+    }
+    let inner = &d[len..];
+    match next {
+        1 => Ok((Some(0x0800), inner)),
+        2 => Ok((Some(0x86dd), inner)),
+        3 => Ok((None, inner)),
+        4 if depth < 4 => strip_nsh(inner, depth + 1),
+        _ => Err(DecodeError::NshInvalid),
+    }
+}
+
 /// Strips the link header, returning the ether type of what follows and the rest.
 fn strip_link(link: LinkType, frame: &[u8]) -> Result<(Option<u16>, &[u8]), DecodeError> {
     fn family_to_ethertype(af: u32) -> Option<u16> {
@@ -681,7 +725,16 @@ fn routing_type0(mut next: u8, mut data: &[u8]) -> bool {
 
 /// Decodes a captured frame of the given link type.
 pub fn decode(link: LinkType, frame: &[u8]) -> Result<Packet<'_>, DecodeError> {
-    let (ether_type, rest) = strip_link(link, frame)?;
+    let (mut ether_type, mut rest) = strip_link(link, frame)?;
+    // NSH (service function chaining) between the link and what it carries.
+    let nsh = match ether_type {
+        None => nsh_in_ethernet(rest),
+        Some(ETHERTYPE_NSH) => Some(rest),
+        _ => None,
+    };
+    if let Some(header) = nsh {
+        (ether_type, rest) = strip_nsh(header, 0)?;
+    }
     let sliced = match ether_type {
         None => LaxSlicedPacket::from_ethernet(rest).map_err(|_| DecodeError::LinkTruncated)?,
         Some(0) => match rest.first().map(|b| b >> 4) {
@@ -1118,6 +1171,42 @@ mod tests {
         let p = decode(LinkType::Ethernet, &f[..f.len() - 3]).unwrap();
         assert!(p.truncated);
         assert_eq!(p.payload, b"payl");
+    }
+
+    #[test]
+    fn nsh_carries_ip_and_ethernet() {
+        let inner = crate::testgen::synth::udp_frame(
+            (std::net::Ipv4Addr::new(10, 0, 0, 1), 1000),
+            (std::net::Ipv4Addr::new(10, 0, 0, 2), 53),
+            b"x",
+        );
+        // Ethernet, NSH (MD type 2, 2 words, next protocol Ethernet), the inner frame.
+        let mut f = inner[..12].to_vec();
+        f.extend_from_slice(&[0x89, 0x4f, 0x0f, 0xc2, 0x02, 0x03, 0, 0, 1, 0xff]);
+        f.extend_from_slice(&inner);
+        let p = decode(LinkType::Ethernet, &f).unwrap();
+        assert_eq!((p.proto, p.dport), (17, 53));
+        // Next protocol IPv4 directly.
+        let mut g = inner[..12].to_vec();
+        g.extend_from_slice(&[0x89, 0x4f, 0x0f, 0xc2, 0x02, 0x01, 0, 0, 1, 0xff]);
+        g.extend_from_slice(&inner[14..]);
+        assert_eq!(decode(LinkType::Ethernet, &g).unwrap().dport, 53);
+        // A length past the frame, an MD type 1 of the wrong length, an unknown payload.
+        for bad in [
+            [0x0f, 0xff, 0x02, 0x01],
+            [0x0f, 0xc2, 0x01, 0x01],
+            [0x0f, 0xc2, 0x02, 0x09],
+        ] {
+            let mut h = inner[..12].to_vec();
+            h.extend_from_slice(&[0x89, 0x4f]);
+            h.extend_from_slice(&bad);
+            h.extend_from_slice(&[0, 0, 1, 0xff]);
+            h.extend_from_slice(&inner[14..]);
+            assert_eq!(
+                decode(LinkType::Ethernet, &h).unwrap_err(),
+                DecodeError::NshInvalid
+            );
+        }
     }
 
     #[test]

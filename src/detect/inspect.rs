@@ -124,6 +124,8 @@ pub enum Step {
     Pcre(Box<Pcre>),
     /// `isdataat`.
     IsDataAt(IsDataAt),
+    /// `asn1`.
+    Asn1(crate::detect::asn1::Asn1Spec),
     /// `byte_test`.
     ByteTest(ByteTest),
     /// `byte_jump`.
@@ -219,6 +221,7 @@ impl Step {
             Inspect::Content(c) => Step::Content(c),
             Inspect::Pcre(p) => Step::Pcre(Box::new(Pcre::compile(&p)?)),
             Inspect::IsDataAt(d) => Step::IsDataAt(d),
+            Inspect::Asn1(a) => Step::Asn1(a),
             Inspect::ByteTest(t) => Step::ByteTest(t),
             Inspect::ByteJump(j) => Step::ByteJump(j),
             Inspect::ByteExtract(e) => Step::ByteExtract(e),
@@ -259,6 +262,7 @@ impl Step {
             Step::Content(c) => c.is_relative(),
             Step::Pcre(p) => p.relative,
             Step::IsDataAt(d) => d.relative,
+            Step::Asn1(a) => a.relative_offset.is_some(),
             Step::ByteTest(t) => t.ex.relative,
             Step::ByteJump(j) => j.ex.relative,
             Step::ByteExtract(e) => e.ex.relative,
@@ -466,6 +470,7 @@ fn run_step(
             data != d.negated && run(steps, idx + 1, prev_end, cur)
         }
         Step::Bsize(cmp) => cmp.test(len as u64) && run(steps, idx + 1, prev_end, cur),
+        Step::Asn1(a) => a.matches(cur.buf, prev_end) && run(steps, idx + 1, prev_end, cur),
         Step::Base64(b) => base64(steps, idx, b, prev_end, cur),
         // Folded into `Base64` when the rule is built.
         Step::Base64Decode(_) | Step::Base64Data => false,

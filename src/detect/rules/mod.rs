@@ -116,6 +116,8 @@ pub enum Inspect {
     Pcre(keywords::PcreSpec),
     /// `isdataat`.
     IsDataAt(keywords::IsDataAt),
+    /// `asn1`.
+    Asn1(crate::detect::asn1::Asn1Spec),
     /// `byte_test`.
     ByteTest(keywords::ByteTest),
     /// `byte_jump`.

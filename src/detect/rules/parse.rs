@@ -189,7 +189,6 @@ const NOT_YET: &[&str] = &[
     "iprep",
     "lua",
     "luajit",
-    "asn1",
     "replace",
     "geoip",
     "rpc",
@@ -944,6 +943,10 @@ impl Builder {
                 }
                 self.push_step(Inspect::Base64Data);
                 self.last_content = None;
+            }
+            "asn1" => {
+                let spec = crate::detect::asn1::Asn1Spec::parse(need_v()?)?;
+                self.push_step(Inspect::Asn1(spec));
             }
             "isdataat" => {
                 let raw = need_v()?;
