@@ -676,7 +676,7 @@ mod tests {
     fn unsupported_and_waiting_rules_are_reported() {
         let vars = Vars::suricata_defaults();
         let rules = [
-            r#"alert tcp any any -> any any (content:"a"; asn1:oversize_length 100; sid:1;)"#,
+            r#"alert tcp any any -> any any (content:"a"; iprep:any,BadHosts,>,50; sid:1;)"#,
             r#"alert smb any any -> any any (content:"a"; sid:2;)"#,
             r#"alert tcp any any -> any any (smb.share; content:"a"; sid:3;)"#,
             r#"alert tcp any any -> any any (content:"a"; classtype:nope; sid:4;)"#,
@@ -696,7 +696,7 @@ mod tests {
             .map(|s| (s.sid, s.reason.as_str()))
             .collect();
         assert_eq!(skipped.len(), 3, "{skipped:?}");
-        assert!(skipped[0].1.contains("asn1"));
+        assert!(skipped[0].1.contains("iprep"));
         assert!(skipped[1].1.contains("classtype"));
         assert!(skipped[2].1.contains("pcre does not compile"));
         let waiting: Vec<u32> = e.report.waiting.iter().map(|s| s.sid).collect();

@@ -1582,11 +1582,10 @@ mod tests {
 
     #[test]
     fn unimplemented_keywords_are_listed_not_dropped() {
-        let r = parse(
-            r#"alert tcp any any -> any any (content:"a"; asn1:oversize_length 100; sid:1;)"#,
-        )
-        .unwrap();
-        assert_eq!(r.unsupported, vec!["asn1"]);
+        let r =
+            parse(r#"alert tcp any any -> any any (content:"a"; iprep:any,BadHosts,>,50; sid:1;)"#)
+                .unwrap();
+        assert_eq!(r.unsupported, vec!["iprep"]);
     }
 
     #[test]
