@@ -97,6 +97,7 @@ fn benches(c: &mut Criterion) {
             stream_sizes: None,
             now: 0,
             app_proto: Default::default(),
+            upgraded_from: Default::default(),
             stream_events: 0,
         };
         b.iter(|| {

@@ -123,6 +123,8 @@ alert smtp any any -> any any (msg:"chunk len"; app-layer-event:smtp.bdat_chunk_
 #[test]
 fn smtp_starttls_hands_over_to_tls() {
     let rules = r#"alert tls any any -> any any (msg:"sni after starttls"; tls.sni; content:"mail.example"; sid:1;)
+alert tls any any -> any any (msg:"started as smtp"; app-layer-protocol:smtp,original; tls.sni; content:"mail"; sid:2;)
+alert tls any any -> any any (msg:"is smtp now"; app-layer-protocol:smtp; tls.sni; content:"mail"; sid:3;)
 "#;
     let f = session(587, |s| {
         s.send(false, b"220 mail.example ESMTP\r\n")
@@ -133,7 +135,7 @@ fn smtp_starttls_hands_over_to_tls() {
             .send(true, &tls_client_hello("mail.example"));
     });
     let (stderr, events) = replay_all(rules, &f);
-    assert_eq!(alert_sids(&events), vec![1], "{stderr}");
+    assert_eq!(alert_sids(&events), vec![1, 2], "{stderr}");
     assert!(stderr.contains("smtp 1"), "{stderr}");
 }
 

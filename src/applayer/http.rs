@@ -422,6 +422,20 @@ const METHODS: &[&[u8]] = &[
 
 /// Probe for HTTP/1: a known method and a space, or a response status line.
 pub fn probe(data: &[u8]) -> Probe {
+    // Stray line ends before a request or response do not hide it.
+    let skip = data
+        .iter()
+        .take(64)
+        .take_while(|&&b| b == b'\r' || b == b'\n')
+        .count();
+    let data = &data[skip..];
+    if data.is_empty() {
+        return if skip < 64 {
+            Probe::NeedMore
+        } else {
+            Probe::NoMatch
+        };
+    }
     let token_end = data.iter().position(|&b| b == b' ' || b == b'\t');
     match token_end {
         Some(end) if METHODS.iter().any(|m| m.eq_ignore_ascii_case(&data[..end])) => {
@@ -1608,6 +1622,18 @@ mod tests {
     }
 
     const REQ: &[u8] = b"GET /a/./b/../c%41?x=%41 HTTP/1.1\r\nHost: Example.COM:8080\r\nUser-Agent: curl/8\r\nCookie: k=v\r\nX-Long: one\r\n two\r\n\r\n";
+
+    #[test]
+    fn leading_empty_lines_are_skipped_by_probe_and_parser() {
+        // Clients may send stray line ends before a request (or after a body).
+        let data = b"\r\n\r\nGET /x HTTP/1.1\r\nHost: a\r\n\r\n";
+        assert_eq!(probe(data), Probe::Found(AppProto::Http));
+        assert_eq!(probe(b"\r\n"), Probe::NeedMore);
+        assert_eq!(probe(b"\r\nSSH-2.0"), Probe::NoMatch);
+        let mut h = HttpState::default();
+        feed_all(&mut h, true, data, 5);
+        assert_eq!(get(&h.txs[0], Buf::HttpUri, true).unwrap(), b"/x");
+    }
 
     #[test]
     fn request_buffers_in_any_segmentation() {

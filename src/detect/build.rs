@@ -635,7 +635,7 @@ impl Engine {
         }
         // Names without a parser can never be the flow's protocol: they drop out of a list.
         let mut alproto_conds = Vec::new();
-        for (neg, names) in &rule.app_layer_protocol {
+        for (neg, names, original) in &rule.app_layer_protocol {
             let protos: Vec<AppProto> = names
                 .iter()
                 .filter_map(|n| AppProto::from_rule_name(n))
@@ -646,7 +646,7 @@ impl Engine {
                 }
                 continue;
             }
-            alproto_conds.push((*neg, protos));
+            alproto_conds.push((*neg, protos, *original));
         }
         let app_proto = match rule.app_proto.as_deref() {
             Some(name) => match AppProto::from_rule_name(name) {

@@ -120,6 +120,8 @@ pub struct FlowFacts {
     pub now: Micros,
     /// The flow's app-layer protocol.
     pub app_proto: AppProto,
+    /// The protocol the flow started as when it handed over (else `Unknown`).
+    pub upgraded_from: AppProto,
     /// Stream events this packet raised ([`stream_event`] bits).
     pub stream_events: u8,
 }
@@ -464,6 +466,7 @@ mod tests {
             stream_sizes: None,
             now: 0,
             app_proto: AppProto::Unknown,
+            upgraded_from: AppProto::Unknown,
             stream_events: 0,
         };
         assert_eq!(hits(&e, &f, ts), vec![1, 3, 4]);
@@ -475,6 +478,7 @@ mod tests {
             stream_sizes: None,
             now: 0,
             app_proto: AppProto::Unknown,
+            upgraded_from: AppProto::Unknown,
             stream_events: 0,
         };
         assert_eq!(hits(&e, &f, tc), vec![2, 3]);
@@ -513,6 +517,7 @@ mod tests {
             stream_sizes: None,
             now: 0,
             app_proto: AppProto::Unknown,
+            upgraded_from: AppProto::Unknown,
             stream_events: 0,
         };
         let mut bits = FlowBits::default();
@@ -542,6 +547,7 @@ mod tests {
             stream_sizes: None,
             now: 0,
             app_proto: AppProto::Unknown,
+            upgraded_from: AppProto::Unknown,
             stream_events: 0,
         };
         let later = FlowFacts {
@@ -567,6 +573,7 @@ mod tests {
             stream_sizes: None,
             now: 0,
             app_proto: AppProto::Unknown,
+            upgraded_from: AppProto::Unknown,
             stream_events: 0,
         };
         assert!(hits(&e, &f, base).is_empty());

@@ -73,7 +73,7 @@ pub struct Sig {
     /// `app-layer-protocol` conditions: (negated, protocol); never true before the flow's
     /// protocol is known.
     /// `app-layer-protocol` conditions: negated, and the protocols any of which matches.
-    pub(super) alproto_conds: Vec<(bool, Vec<AppProto>)>,
+    pub(super) alproto_conds: Vec<(bool, Vec<AppProto>, bool)>,
     /// Inspection chains on app-layer buffers: the rule is inspected per transaction.
     pub(super) app_lists: Vec<AppList>,
     /// Transaction events the rule requires (`app-layer-event`).
@@ -225,8 +225,14 @@ impl Sig {
         if f.stream_events & self.stream_events != self.stream_events {
             return false;
         }
-        for (neg, protos) in &self.alproto_conds {
-            let listed = protos.contains(&f.app_proto);
+        for (neg, protos, original) in &self.alproto_conds {
+            // `original`: the protocol before a hand-over (SMTP before STARTTLS); the
+            // other modes all see the flow's one protocol.
+            let proto = match (*original, f.upgraded_from) {
+                (true, AppProto::Unknown) | (false, _) => f.app_proto,
+                (true, before) => before,
+            };
+            let listed = protos.contains(&proto);
             // `unknown` matches a flow whose protocol is not known yet; a negated list does
             // not match such a flow.
             let known = f.app_proto != AppProto::Unknown;

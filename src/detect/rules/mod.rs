@@ -182,8 +182,9 @@ pub struct Rule {
     pub references: Vec<String>,
     /// `flow` constraints.
     pub flow: FlowMatch,
-    /// `app-layer-protocol` conditions: (negated, protocol name).
-    pub app_layer_protocol: Vec<(bool, Vec<String>)>,
+    /// `app-layer-protocol` conditions: (negated, protocol names, `original`: the protocol
+    /// the flow started as, before a hand-over such as STARTTLS).
+    pub app_layer_protocol: Vec<(bool, Vec<String>, bool)>,
     /// `absent` on a sticky buffer: (buffer, `or_else`).
     pub absent: Vec<(Buffer, bool)>,
     /// `app-layer-event` on transactions: the protocol's events (bits its parser defines)

@@ -1102,8 +1102,10 @@ impl Builder {
                 if negated && names.iter().any(|n| n == "unknown") {
                     return Err("'unknown' cannot be negated".into());
                 }
+                let mut original = false;
                 for q in parts {
                     let modes = ["direction", "to_server", "to_client", "either", "final"];
+                    original |= q == "original";
                     if !modes.contains(&q) && !["original", "exact"].contains(&q) {
                         return Err(format!("unknown app-layer-protocol qualifier '{q}'"));
                     }
@@ -1118,7 +1120,9 @@ impl Builder {
                         need
                     });
                 }
-                self.rule.app_layer_protocol.push((negated, names));
+                self.rule
+                    .app_layer_protocol
+                    .push((negated, names, original));
             }
             "stream-event" => {
                 let bit = match crate::detect::stream_event::by_name(need_v()?.trim()) {

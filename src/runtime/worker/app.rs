@@ -88,6 +88,7 @@ pub(super) fn parse(
     }
     *mem = (*mem + f.app.heap()).saturating_sub(heap_before);
     facts.app_proto = f.app.proto;
+    facts.upgraded_from = f.app.upgraded_from.unwrap_or_default();
     f.app.was_established |= facts.established;
     if stats.parse_errors > errors_before {
         // Malformed app-layer data: one anomaly per packet that brought some.

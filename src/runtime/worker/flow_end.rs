@@ -249,6 +249,7 @@ fn pseudo_packet(flow: &Flow, d: usize) -> (Packet<'static>, FlowFacts) {
         stream_sizes: None,
         now: flow.last,
         app_proto: flow.app.proto,
+        upgraded_from: flow.app.upgraded_from.unwrap_or_default(),
         stream_events: 0,
     };
     (p, facts)

@@ -125,6 +125,7 @@ pub(super) fn facts(
             stream_sizes: None,
             now: ts,
             app_proto: f.app.proto,
+            upgraded_from: f.app.upgraded_from.unwrap_or_default(),
             stream_events: refused.map_or(0, Refusal::stream_event),
         },
         None => FlowFacts {
