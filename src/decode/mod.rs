@@ -632,6 +632,14 @@ pub fn dispatch_hash(link: LinkType, frame: &[u8]) -> u64 {
             rest = &rest[4..];
         }
     }
+    if et == ETHERTYPE_NSH {
+        // Spread service-chained traffic by the addresses it carries.
+        match strip_nsh(rest, 0) {
+            Ok((Some(inner), r)) => (et, rest) = (inner, r),
+            Ok((None, r)) => return dispatch_hash(LinkType::Ethernet, r),
+            Err(_) => return 0,
+        }
+    }
     let version = rest.first().map_or(0, |b| b >> 4);
     let (a, b) = match (et, version) {
         (0x0800, 4) | (0, 4) if rest.len() >= 20 => (&rest[12..16], &rest[16..20]),
@@ -1186,6 +1194,11 @@ mod tests {
         f.extend_from_slice(&inner);
         let p = decode(LinkType::Ethernet, &f).unwrap();
         assert_eq!((p.proto, p.dport), (17, 53));
+        // Dispatched by the inner addresses, like the packet without NSH.
+        assert_eq!(
+            dispatch_hash(LinkType::Ethernet, &f),
+            dispatch_hash(LinkType::Ethernet, &inner)
+        );
         // Next protocol IPv4 directly.
         let mut g = inner[..12].to_vec();
         g.extend_from_slice(&[0x89, 0x4f, 0x0f, 0xc2, 0x02, 0x01, 0, 0, 1, 0xff]);
