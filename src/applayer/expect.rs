@@ -17,29 +17,33 @@ const TTL: Micros = 120_000_000;
 #[derive(Debug, Default)]
 pub struct Expectations {
     map: HashMap<(IpAddr, u16), (Expectation, Micros)>,
-    /// Announcements that pushed out an older one (the table was full).
+    /// Announcements that pushed out another (the table was full).
     pub evicted: u64,
+    /// Traffic time of the next sweep of expired entries when full.
+    next_sweep: Micros,
 }
 
 impl Expectations {
-    /// Records an announcement for a connection to `addr` (the responder).
-    pub fn insert(&mut self, addr: IpAddr, e: Expectation, now: Micros) {
+    /// Records an announcement for a connection to `addr` (the responder). Returns whether
+    /// another had to go to make room.
+    pub fn insert(&mut self, addr: IpAddr, e: Expectation, now: Micros) -> bool {
+        let before = self.evicted;
         if self.map.len() >= CAPACITY && !self.map.contains_key(&(addr, e.port)) {
-            self.expire(now);
+            // Full: sweep expired entries at most once per second of traffic time, else push
+            // out any one entry (constant work per announcement, whatever a flood sends).
+            if now >= self.next_sweep {
+                self.expire(now);
+                self.next_sweep = now + 1_000_000;
+            }
             if self.map.len() >= CAPACITY {
-                // Still full: the entry closest to expiring goes.
-                if let Some(k) = self
-                    .map
-                    .iter()
-                    .min_by_key(|(_, (_, t))| *t)
-                    .map(|(k, _)| *k)
-                {
+                if let Some(k) = self.map.keys().next().copied() {
                     self.map.remove(&k);
                     self.evicted += 1;
                 }
             }
         }
         self.map.insert((addr, e.port), (e, now + TTL));
+        self.evicted != before
     }
 
     /// The announcement for a new connection to `addr:port`, if any (taken out).
@@ -66,5 +70,42 @@ impl Expectations {
     /// Whether none are held.
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::applayer::AppProto;
+
+    fn e(port: u16) -> Expectation {
+        Expectation {
+            on_server: true,
+            port,
+            proto: AppProto::FtpData,
+            command: b"RETR".to_vec(),
+            file: b"f".to_vec(),
+        }
+    }
+
+    #[test]
+    fn bounded_taken_once_and_expiring() {
+        let mut t = Expectations::default();
+        let a: IpAddr = [10, 0, 0, 2].into();
+        // A flood of announcements stays within the capacity.
+        for p in 0..10_000u16 {
+            t.insert(a, e(p), i64::from(p));
+        }
+        assert_eq!(t.len(), CAPACITY);
+        assert!(t.evicted >= 10_000 - CAPACITY as u64);
+        // An announcement is taken once.
+        t.insert(a, e(20_000), 10_000);
+        assert_eq!(t.take(a, 20_000, 10_000).map(|x| x.port), Some(20_000));
+        assert!(t.take(a, 20_000, 10_000).is_none());
+        // Past its time an announcement is gone.
+        t.insert(a, e(1), 0);
+        assert!(t.take(a, 1, TTL + 1).is_none());
+        t.expire(i64::MAX);
+        assert!(t.is_empty());
     }
 }

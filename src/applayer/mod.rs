@@ -324,6 +324,8 @@ pub struct AppStats {
     pub missed_bytes: u64,
     /// Sessions that went encrypted (SSH): their streams are no longer inspected.
     pub encrypted: u64,
+    /// Announced connections (FTP data) pushed out of a full table before their flow came.
+    pub expect_evicted: u64,
 }
 
 impl AppStats {
@@ -342,6 +344,7 @@ impl AppStats {
         self.memcap_skips += o.memcap_skips;
         self.missed_bytes += o.missed_bytes;
         self.encrypted += o.encrypted;
+        self.expect_evicted += o.expect_evicted;
     }
 
     /// Counts a transaction of protocol `p`.

@@ -194,8 +194,8 @@ pub(super) fn print_summary(engine: &Engine, s: &ReplaySummary, eve: &EveTarget,
     };
     let _ = writeln!(
         err,
-        "app layer: flows detected {}, {} undetected; transactions {}, {} parser errors, {} stream bytes not parsed, {} encrypted sessions not inspected further",
-        per_proto(&a.detected), a.failed, per_proto(&a.txs), a.parse_errors, a.missed_bytes, a.encrypted
+        "app layer: flows detected {}, {} undetected; transactions {}, {} parser errors, {} stream bytes not parsed, {} encrypted sessions not inspected further, {} announced data connections pushed out of a full table",
+        per_proto(&a.detected), a.failed, per_proto(&a.txs), a.parse_errors, a.missed_bytes, a.encrypted, a.expect_evicted
     );
     let target = match eve {
         EveTarget::File(p) => p.display().to_string(),

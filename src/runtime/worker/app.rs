@@ -80,7 +80,9 @@ pub(super) fn parse(
         f.app.take_expectations(&mut announced);
         for e in announced {
             let addr = if e.on_server { f.server.0 } else { f.client.0 };
-            expect.insert(addr, e, facts.now);
+            if expect.insert(addr, e, facts.now) {
+                stats.expect_evicted += 1;
+            }
         }
     }
     if progressed {
