@@ -9,7 +9,7 @@ use std::io::Write;
 use std::net::Ipv4Addr;
 
 use super::files::File;
-use super::parser::{Expectation, ParseCtx, Parser, Protocol, Transaction, TxDetect, TxRef};
+use super::parser::{Expectation, ParseCtx, Parser, Protocol, Transaction, TxDetect};
 use super::smtp::next_line;
 use super::{AppConfig, AppProto, AppStats, Buf, Probe};
 use crate::common::json::{push_json_bytes, push_key};
@@ -454,17 +454,7 @@ impl Parser for FtpState {
             + self.expect.len() * std::mem::size_of::<Expectation>()
     }
 
-    fn tx_count(&self) -> usize {
-        self.txs.len()
-    }
-
-    fn tx(&self, slot: usize) -> Option<(TxRef<'_>, &TxDetect)> {
-        self.txs.get(slot).map(|t| (t as TxRef<'_>, &t.det))
-    }
-
-    fn tx_detect(&mut self, slot: usize) -> Option<&mut TxDetect> {
-        self.txs.get_mut(slot).map(|t| &mut t.det)
-    }
+    crate::parser_tx_slots!(txs);
 
     fn gc(&mut self) {
         while self.txs.len() > 1 && self.txs.front().is_some_and(|t| t.done && t.det.logged) {
@@ -613,17 +603,7 @@ impl Parser for FtpDataState {
             + self.det.heap()
     }
 
-    fn tx_count(&self) -> usize {
-        1
-    }
-
-    fn tx(&self, slot: usize) -> Option<(TxRef<'_>, &TxDetect)> {
-        (slot == 0).then_some((self as TxRef<'_>, &self.det))
-    }
-
-    fn tx_detect(&mut self, slot: usize) -> Option<&mut TxDetect> {
-        (slot == 0).then_some(&mut self.det)
-    }
+    crate::parser_single_tx!();
 
     fn expected(&mut self, e: &Expectation) {
         self.command.clone_from(&e.command);

@@ -9,7 +9,7 @@
 use std::collections::VecDeque;
 use std::io::Write;
 
-use super::parser::{ParseCtx, Parser, Protocol, Transaction, TxDetect, TxRef};
+use super::parser::{ParseCtx, Parser, Protocol, Transaction, TxDetect};
 use super::{AppConfig, AppProto, AppStats, Buf, Probe};
 use crate::common::json::push_opt;
 
@@ -1408,17 +1408,7 @@ impl Parser for HttpState {
         HttpState::heap(self)
     }
 
-    fn tx_count(&self) -> usize {
-        self.txs.len()
-    }
-
-    fn tx(&self, slot: usize) -> Option<(TxRef<'_>, &TxDetect)> {
-        self.txs.get(slot).map(|t| (t as TxRef<'_>, &t.det))
-    }
-
-    fn tx_detect(&mut self, slot: usize) -> Option<&mut TxDetect> {
-        self.txs.get_mut(slot).map(|t| &mut t.det)
-    }
+    crate::parser_tx_slots!(txs);
 
     fn gc(&mut self) {
         HttpState::gc(self)

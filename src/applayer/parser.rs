@@ -95,6 +95,52 @@ pub struct ParseCtx<'a> {
     pub stats: &'a mut AppStats,
 }
 
+/// Implements [`Parser`]'s transaction access for a parser whose transactions (each with a
+/// `det: TxDetect`) sit in the collection `$field` (a `VecDeque` or `Vec`), oldest first.
+#[macro_export]
+macro_rules! parser_tx_slots {
+    ($field:ident) => {
+        fn tx_count(&self) -> usize {
+            self.$field.len()
+        }
+
+        fn tx(
+            &self,
+            slot: usize,
+        ) -> Option<($crate::applayer::TxRef<'_>, &$crate::applayer::TxDetect)> {
+            self.$field
+                .get(slot)
+                .map(|t| (t as $crate::applayer::TxRef<'_>, &t.det))
+        }
+
+        fn tx_detect(&mut self, slot: usize) -> Option<&mut $crate::applayer::TxDetect> {
+            self.$field.get_mut(slot).map(|t| &mut t.det)
+        }
+    };
+}
+
+/// Implements [`Parser`]'s transaction access for a parser that is its flow's one
+/// transaction (with a `det: TxDetect` field).
+#[macro_export]
+macro_rules! parser_single_tx {
+    () => {
+        fn tx_count(&self) -> usize {
+            1
+        }
+
+        fn tx(
+            &self,
+            slot: usize,
+        ) -> Option<($crate::applayer::TxRef<'_>, &$crate::applayer::TxDetect)> {
+            (slot == 0).then_some((self as $crate::applayer::TxRef<'_>, &self.det))
+        }
+
+        fn tx_detect(&mut self, slot: usize) -> Option<&mut $crate::applayer::TxDetect> {
+            (slot == 0).then_some(&mut self.det)
+        }
+    };
+}
+
 /// A protocol's per-flow parser.
 pub trait Parser: std::fmt::Debug + Send {
     /// Consumes new contiguous data of one direction (a stream's next bytes, or one

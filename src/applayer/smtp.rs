@@ -11,7 +11,7 @@ use std::io::Write;
 
 use super::files::File;
 use super::mime::{self, Limits, Mime};
-use super::parser::{ParseCtx, Parser, Protocol, Transaction, TxDetect, TxRef};
+use super::parser::{ParseCtx, Parser, Protocol, Transaction, TxDetect};
 use super::{AppConfig, AppProto, AppStats, Buf, Probe};
 use crate::common::json::{push_json_bytes, push_key};
 
@@ -801,17 +801,7 @@ impl Parser for SmtpState {
             + self.txs.iter().map(SmtpTx::heap).sum::<usize>()
     }
 
-    fn tx_count(&self) -> usize {
-        self.txs.len()
-    }
-
-    fn tx(&self, slot: usize) -> Option<(TxRef<'_>, &TxDetect)> {
-        self.txs.get(slot).map(|t| (t as TxRef<'_>, &t.det))
-    }
-
-    fn tx_detect(&mut self, slot: usize) -> Option<&mut TxDetect> {
-        self.txs.get_mut(slot).map(|t| &mut t.det)
-    }
+    crate::parser_tx_slots!(txs);
 
     fn gc(&mut self) {
         // Completed, logged mails whose files were all logged are no longer needed; the open

@@ -7,7 +7,7 @@
 
 use md5::Digest;
 
-use super::parser::{ParseCtx, Parser, Protocol, Transaction, TxDetect, TxRef};
+use super::parser::{ParseCtx, Parser, Protocol, Transaction, TxDetect};
 use super::{AppProto, AppStats, Buf, Probe};
 use crate::common::json::{push_json_bytes, push_key};
 
@@ -386,17 +386,7 @@ impl Parser for SshSession {
             + self.det.heap()
     }
 
-    fn tx_count(&self) -> usize {
-        1
-    }
-
-    fn tx(&self, slot: usize) -> Option<(TxRef<'_>, &TxDetect)> {
-        (slot == 0).then_some((self as TxRef<'_>, &self.det))
-    }
-
-    fn tx_detect(&mut self, slot: usize) -> Option<&mut TxDetect> {
-        (slot == 0).then_some(&mut self.det)
-    }
+    crate::parser_single_tx!();
 
     fn encrypted(&self) -> Option<[u64; 2]> {
         let [c, s] = &self.sides;

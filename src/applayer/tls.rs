@@ -6,7 +6,7 @@ use md5::Digest;
 
 use std::io::Write;
 
-use super::parser::{ParseCtx, Parser, Protocol, Transaction, TxDetect, TxRef};
+use super::parser::{ParseCtx, Parser, Protocol, Transaction, TxDetect};
 use super::{AppProto, AppStats, Buf, Probe};
 use crate::common::json::{push_json_str, push_opt};
 
@@ -132,17 +132,7 @@ impl Parser for TlsSession {
         TlsSession::heap(self)
     }
 
-    fn tx_count(&self) -> usize {
-        1
-    }
-
-    fn tx(&self, slot: usize) -> Option<(TxRef<'_>, &TxDetect)> {
-        (slot == 0).then_some((self as TxRef<'_>, &self.det))
-    }
-
-    fn tx_detect(&mut self, slot: usize) -> Option<&mut TxDetect> {
-        (slot == 0).then_some(&mut self.det)
-    }
+    crate::parser_single_tx!();
 }
 
 /// What detection and EVE use of a certificate.
