@@ -125,12 +125,6 @@ pub struct File {
     pub sha1: Option<[u8; 20]>,
     /// SHA-256 of the content, once closed.
     pub sha256: Option<[u8; 32]>,
-    /// Its `fileinfo` event was written.
-    pub logged: bool,
-    /// A `filestore` rule asked for the file to be written out.
-    pub store: bool,
-    /// It was written to the file store.
-    pub stored: bool,
     /// The kept prefix reached the inspection limit.
     window_full: bool,
 }
@@ -158,9 +152,6 @@ impl File {
             md5: None,
             sha1: None,
             sha256: None,
-            logged: false,
-            store: false,
-            stored: false,
             window_full: false,
         }
     }
@@ -246,12 +237,6 @@ impl File {
             .map(|h| (h, &self.data[..]))
     }
 
-    /// The name's extension (after the last dot), if any.
-    pub fn ext(&self) -> Option<&[u8]> {
-        let dot = self.name.iter().rposition(|&b| b == b'.')?;
-        Some(&self.name[dot + 1..]).filter(|e| !e.is_empty())
-    }
-
     /// The file's type as recognised from its first bytes (libmagic-style text).
     pub fn magic(&self) -> Option<&'static str> {
         magic(&self.data)
@@ -267,9 +252,9 @@ impl File {
                 .map_or(0, |_| std::mem::size_of::<Hashers>())
     }
 
-    /// Writes the file as an EVE object (`fileinfo`, or an element of an alert's `files`).
+    /// Writes the file as an EVE object (an element of an alert's `files`; not stored yet).
     pub fn write_eve(&self, out: &mut Vec<u8>) {
-        self.write_eve_as(out, self.state, self.stored);
+        self.write_eve_as(out, self.state, false);
     }
 
     /// [`File::write_eve`] with the state and stored flag given (a file still open when its
@@ -427,7 +412,6 @@ mod tests {
             hex(&f.sha256.unwrap()),
             "7d1a54127b222502f5b79b5fb0803061152a44f92b37e23c6527baf665d4da9a"
         );
-        assert_eq!(f.ext(), Some(&b"txt"[..]));
         let mut out = Vec::new();
         f.write_eve(&mut out);
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();

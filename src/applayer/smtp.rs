@@ -175,8 +175,6 @@ pub struct SmtpState {
     helo: Option<Vec<u8>>,
     /// A server reply was seen.
     replied: bool,
-    /// Inside a multi-line reply.
-    reply_open: bool,
     /// Bytes after STARTTLS (client) and after its 220 (server), for the TLS parser.
     tail: [Vec<u8>; 2],
     /// The server accepted STARTTLS: hand over.
@@ -538,10 +536,9 @@ impl SmtpState {
             }
         };
         if line.get(3) == Some(&b'-') {
-            self.reply_open = true;
+            // A continuation line: the last line of the reply answers the command.
             return false;
         }
-        self.reply_open = false;
         if !self.replied {
             // The server speaks first: its first reply is the greeting, whatever the client
             // already sent.

@@ -5,8 +5,6 @@
 //! Lines before the banner are bounded, as is the one record buffered (KEXINIT); other
 //! records are skipped by their length without being kept.
 
-use md5::Digest;
-
 use super::parser::{ParseCtx, Parser, Protocol, Transaction, TxDetect};
 use super::{AppProto, AppStats, Buf, Probe};
 use crate::common::json::{push_json_bytes, push_key};
@@ -272,8 +270,7 @@ fn hassh(p: &[u8], client: bool) -> Option<(String, String)> {
         .map(|l| String::from_utf8_lossy(l))
         .collect::<Vec<_>>()
         .join(";");
-    let h = md5::Md5::digest(s.as_bytes());
-    let hex = h.iter().map(|b| format!("{b:02x}")).collect();
+    let hex = super::tls::md5_hex(&s);
     Some((s, hex))
 }
 

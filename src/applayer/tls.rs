@@ -210,7 +210,8 @@ fn join<T: std::fmt::Display>(it: impl Iterator<Item = T>) -> String {
     v.join("-")
 }
 
-fn md5_hex(s: &str) -> String {
+/// Lowercase hex MD5 of a string (JA3, HASSH).
+pub(crate) fn md5_hex(s: &str) -> String {
     let h = md5::Md5::digest(s.as_bytes());
     h.iter().map(|b| format!("{b:02x}")).collect()
 }

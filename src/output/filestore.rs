@@ -130,7 +130,7 @@ impl FileStore {
 
 /// Where a file with this digest lives in the store.
 pub fn path_of(dir: &Path, sha256: &[u8; 32]) -> PathBuf {
-    let hex: String = sha256.iter().map(|b| format!("{b:02x}")).collect();
+    let hex = crate::applayer::files::hex(sha256);
     dir.join(&hex[..2]).join(hex)
 }
 
