@@ -9,8 +9,8 @@ use std::io::Write;
 use std::net::Ipv4Addr;
 
 use super::files::File;
+use super::line::{next_line, Verb};
 use super::parser::{Expectation, ParseCtx, Parser, Protocol, Transaction, TxDetect};
-use super::smtp::next_line;
 use super::{AppConfig, AppProto, AppStats, Buf, Probe};
 use crate::common::json::{push_json_bytes, push_key};
 
@@ -176,7 +176,8 @@ impl FtpState {
             Some(sp) => (&line[..sp], &line[sp + 1..]),
             None => (line, &b""[..]),
         };
-        let upper = verb.to_ascii_uppercase();
+        let verb_upper = Verb::upper(verb);
+        let upper = verb_upper.as_bytes();
         let mut announce = None;
         if upper == b"PORT" {
             announce = parse_port(arg).map(|(a, p)| (p, false, Some(a)));
@@ -184,7 +185,7 @@ impl FtpState {
             announce = parse_eprt(arg).map(|p| (p, false, None));
         }
         let data_cmd = matches!(
-            upper.as_slice(),
+            upper,
             b"RETR" | b"STOR" | b"APPE" | b"STOU" | b"LIST" | b"NLST" | b"MLSD"
         );
         let expect = if data_cmd { self.data_port } else { None };
@@ -203,12 +204,12 @@ impl FtpState {
             self.announce(port, passive, b"", b"");
         }
         if let Some((port, passive)) = expect {
-            let file = if matches!(upper.as_slice(), b"LIST" | b"NLST" | b"MLSD") {
+            let file = if matches!(upper, b"LIST" | b"NLST" | b"MLSD") {
                 Vec::new()
             } else {
                 arg.to_vec()
             };
-            self.announce(port, passive, &upper, &file);
+            self.announce(port, passive, upper, &file);
         }
     }
 

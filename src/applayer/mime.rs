@@ -130,6 +130,8 @@ pub struct Mime {
     pub events: u32,
     /// Progress.
     pub status: Status,
+    /// Attachments not tracked because the transaction held its limit of files.
+    pub files_dropped: u64,
     /// Scratch for decoded bytes.
     out: Vec<u8>,
 }
@@ -384,7 +386,9 @@ impl Mime {
             // An attachment without a name is still a file.
             attachment.then(Vec::new)
         }) {
-            if self.files.len() < cfg.max_per_tx {
+            if self.files.len() >= cfg.max_per_tx {
+                self.files_dropped += 1;
+            } else {
                 self.email.attachments.push(name.clone());
                 self.files.push(File::new(&name, true, tx_id, cfg));
                 part.file = Some(self.files.len() - 1);
@@ -475,7 +479,9 @@ impl Mime {
         if mode.is_empty() || !mode.iter().all(u8::is_ascii_digit) || name.is_empty() {
             return;
         }
-        if self.files.len() < cfg.max_per_tx {
+        if self.files.len() >= cfg.max_per_tx {
+            self.files_dropped += 1;
+        } else {
             self.email.attachments.push(name.to_vec());
             self.files.push(File::new(name, true, tx_id, cfg));
             self.uu = Some(self.files.len() - 1);
@@ -701,6 +707,27 @@ mod tests {
         assert_eq!(m.files.len(), 1);
         assert_eq!(m.files[0].name, b"cat.txt");
         assert_eq!(m.files[0].data(), b"cat");
+    }
+
+    #[test]
+    fn attachments_past_the_limit_are_counted() {
+        let mut m = Mime::default();
+        let cfg = FileConfig {
+            max_per_tx: 2,
+            ..FileConfig::default()
+        };
+        let mut text = String::from("Content-Type: multipart/mixed; boundary=b\r\n\r\n");
+        for i in 0..5 {
+            text.push_str(&format!(
+                "--b\r\nContent-Type: text/plain; name={i}.txt\r\n\r\nx\r\n"
+            ));
+        }
+        text.push_str("--b--");
+        for l in text.split("\r\n") {
+            m.line(l.as_bytes(), true, 0, &cfg, LIM);
+        }
+        m.finish(&cfg);
+        assert_eq!((m.files.len(), m.files_dropped), (2, 3));
     }
 
     #[test]

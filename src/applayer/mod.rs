@@ -12,6 +12,7 @@ pub mod expect;
 pub mod files;
 pub mod ftp;
 pub mod http;
+mod line;
 pub mod mime;
 pub mod parser;
 pub mod smtp;
@@ -326,6 +327,8 @@ pub struct AppStats {
     pub encrypted: u64,
     /// Announced connections (FTP data) pushed out of a full table before their flow came.
     pub expect_evicted: u64,
+    /// Files not tracked because their transaction held `max_files_per_tx`.
+    pub files_over_limit: u64,
 }
 
 impl AppStats {
@@ -345,6 +348,7 @@ impl AppStats {
         self.missed_bytes += o.missed_bytes;
         self.encrypted += o.encrypted;
         self.expect_evicted += o.expect_evicted;
+        self.files_over_limit += o.files_over_limit;
     }
 
     /// Counts a transaction of protocol `p`.

@@ -10,6 +10,7 @@ use std::collections::VecDeque;
 use std::io::Write;
 
 use super::files::File;
+use super::line::{next_line, Verb};
 use super::mime::{self, Limits, Mime};
 use super::parser::{ParseCtx, Parser, Protocol, Transaction, TxDetect};
 use super::{AppConfig, AppProto, AppStats, Buf, Probe};
@@ -340,10 +341,10 @@ impl SmtpState {
             Some(sp) => (&line[..sp], line[sp + 1..].trim_ascii()),
             None => (line.trim_ascii_end(), &b""[..]),
         };
-        let verb = verb.to_ascii_uppercase();
+        let verb = Verb::upper(verb);
         let mut cmd = Cmd::Other;
         let mut progressed = false;
-        match verb.as_slice() {
+        match verb.as_bytes() {
             b"HELO" | b"EHLO" | b"LHLO" => {
                 self.helo = Some(arg[..arg.len().min(1024)].to_vec());
                 if let Some(t) = self.txs.back_mut().filter(|t| !t.done) {
@@ -421,13 +422,7 @@ impl SmtpState {
         progressed
     }
 
-    fn data_line(
-        &mut self,
-        line: &[u8],
-        eol: bool,
-        cfg: &AppConfig,
-        _stats: &mut AppStats,
-    ) -> bool {
+    fn data_line(&mut self, line: &[u8], eol: bool, cfg: &AppConfig, stats: &mut AppStats) -> bool {
         let line_start = !std::mem::replace(&mut self.data_mid_line, !eol);
         if line_start && eol && line == b"." {
             self.mode = Mode::Command;
@@ -438,12 +433,12 @@ impl SmtpState {
             [b'.', rest @ ..] if line_start => rest,
             _ => line,
         };
-        self.mime_line(line, eol, cfg)
+        self.mime_line(line, eol, cfg, stats)
     }
 
     /// Feeds a message line to the open transaction's MIME decoder. Returns whether a file
     /// reached a point worth inspecting (its inspection window filled).
-    fn mime_line(&mut self, line: &[u8], eol: bool, cfg: &AppConfig) -> bool {
+    fn mime_line(&mut self, line: &[u8], eol: bool, cfg: &AppConfig, stats: &mut AppStats) -> bool {
         let lim = Self::limits(cfg);
         let Some(tx) = self.txs.back_mut().filter(|t| !t.done) else {
             return false;
@@ -453,8 +448,9 @@ impl SmtpState {
             return false;
         };
         let (files_before, full_before) = (m.files.len(), full_files(m));
-        let events_before = m.events;
+        let (events_before, dropped_before) = (m.events, m.files_dropped);
         m.line(line, eol, id, &cfg.files, lim);
+        stats.files_over_limit += m.files_dropped - dropped_before;
         let changed = m.files.len() != files_before
             || full_files(m) != full_before
             || m.events != events_before;
@@ -480,18 +476,17 @@ impl SmtpState {
             let (line, eol, used) = next_line(&mut buf, rest, cfg.line_limit);
             rest = &rest[used..];
             if let Some(line) = line {
-                progressed |= self.mime_line(&line, eol, cfg);
+                progressed |= self.mime_line(&line, eol, cfg, stats);
                 buf = line;
                 buf.clear();
             }
         }
-        let _ = stats;
         if left == 0 {
             self.mode = Mode::Command;
             if last {
                 // The message ends with the last chunk, a cut line included.
                 if !buf.is_empty() {
-                    progressed |= self.mime_line(&buf, true, cfg);
+                    progressed |= self.mime_line(&buf, true, cfg, stats);
                     buf.clear();
                 }
                 progressed |= self.end_message(cfg);
@@ -614,35 +609,6 @@ fn strip_ci<'a>(s: &'a [u8], prefix: &[u8]) -> &'a [u8] {
         &t[prefix.len()..]
     } else {
         t
-    }
-}
-
-/// Takes the next line out of `buf` + `data`. Returns the line (without CRLF/LF) when
-/// complete or when it reached `limit` (then `eol` is false), and the bytes of `data` used.
-/// The returned vector is `buf`'s storage; callers hand it back cleared.
-pub(crate) fn next_line(
-    buf: &mut Vec<u8>,
-    data: &[u8],
-    limit: usize,
-) -> (Option<Vec<u8>>, bool, usize) {
-    let room = limit.saturating_sub(buf.len()).max(1);
-    let window = &data[..data.len().min(room)];
-    match memchr::memchr(b'\n', window) {
-        Some(i) => {
-            buf.extend_from_slice(&window[..i]);
-            if buf.last() == Some(&b'\r') {
-                buf.pop();
-            }
-            (Some(std::mem::take(buf)), true, i + 1)
-        }
-        None => {
-            buf.extend_from_slice(window);
-            if buf.len() >= limit {
-                (Some(std::mem::take(buf)), false, window.len())
-            } else {
-                (None, false, window.len())
-            }
-        }
     }
 }
 
