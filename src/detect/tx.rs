@@ -71,13 +71,14 @@ impl Engine {
         mut on_match: impl FnMut(u32),
     ) {
         let proto = tx.proto();
+        let proto_bit = proto.bit();
         ctx.next_packet();
         if let Some(scratch) = &ctx.scratch {
             let (seen, stamp, cands) = (&mut ctx.seen, ctx.stamp, &mut ctx.candidates);
             let (ta, tb) = (&mut ctx.tbuf.0, &mut ctx.tbuf.1);
             let mut errors = 0;
             for (buf, ts, m) in &self.app_mpm {
-                if buf.protos() & proto.bit() == 0 {
+                if buf.protos() & proto_bit == 0 {
                     continue;
                 }
                 tx.each(*buf, flow.to_server, &mut |inst| {
@@ -115,7 +116,7 @@ impl Engine {
             if sig.captures {
                 inspect::clear_captures();
             }
-            let failed = sig.tx_protos & proto.bit() == 0
+            let failed = sig.tx_protos & proto_bit == 0
                 || (sig.ftpbounce && !ftp_bounce(tx, p))
                 || !(sig.file_conds.is_empty()
                     || tx.files().iter().any(|f| {

@@ -118,6 +118,9 @@ fn files_due(
     ended: bool,
 ) -> u64 {
     let mut bits = 0;
+    if tx.files().is_empty() {
+        return 0;
+    }
     let store = cfg
         .filestore
         .as_ref()
