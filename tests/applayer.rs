@@ -224,3 +224,17 @@ alert dns any any -> any any (msg:"first sighting"; dns.query; dataset:set,seen-
     // sid 1 on the listed domain only; sid 2 on the first sighting of each name.
     assert_eq!(sids(&read_eve(&eve)), vec![1, 2, 2]);
 }
+
+#[test]
+fn http_bodies_are_files_for_the_file_keywords() {
+    let rules = r#"alert http any any -> any any (msg:"exe download"; flow:to_client; fileext:"exe"; filemagic:"MS-DOS"; filesize:>10; sid:1;)
+alert http any any -> any any (msg:"named by disposition"; flow:to_client; filename:"report.pdf"; sid:2;)
+"#;
+    let f = session(8080, |s| {
+        s.send(true, b"GET /dl/tool.exe?x=1 HTTP/1.1\r\nHost: a\r\n\r\n")
+            .send(false, b"HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\nMZ..................")
+            .send(true, b"GET /r HTTP/1.1\r\nHost: a\r\n\r\n")
+            .send(false, b"HTTP/1.1 200 OK\r\nContent-Disposition: attachment; filename=\"report.pdf\"\r\nContent-Length: 4\r\n\r\n%PDF");
+    });
+    assert_eq!(sids(&alerts(rules, &f)), vec![1, 2]);
+}

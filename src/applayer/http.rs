@@ -606,6 +606,13 @@ impl HttpTx {
                 }
                 return Some((0..m.headers.len()).any(|i| f(m.headers.field_at(i))));
             }
+            Buf::FileName | Buf::FileMagic => {
+                let file = self.files.iter().find(|x| x.to_server == to_server)?;
+                return match b {
+                    Buf::FileName => Some(f(&file.name)),
+                    _ => file.magic().map(|m| f(m.as_bytes())),
+                };
+            }
             _ => return None,
         };
         one.map(f)
@@ -1316,6 +1323,8 @@ pub static PROTOCOL: Protocol = Protocol {
         ("http.request_header", Buf::HttpRequestHeader),
         ("http.response_header", Buf::HttpResponseHeader),
         ("file.data", Buf::FileData),
+        ("file.name", Buf::FileName),
+        ("file.magic", Buf::FileMagic),
     ],
     probe_tcp: Some(|d, _| probe(d)),
     probe_udp: None,

@@ -697,7 +697,7 @@ impl Engine {
         }
         if !file_conds.is_empty() {
             // The protocols that carry files.
-            tx_protos &= Buf::FileName.protos() | AppProto::Http.bit();
+            tx_protos &= Buf::FileName.protos();
         }
         if let Some(p) = app_proto {
             tx_protos &= p.bit();
