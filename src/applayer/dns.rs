@@ -264,6 +264,7 @@ pub fn probe_tcp(data: &[u8]) -> Probe {
 pub static PROTOCOL: Protocol = Protocol {
     proto: AppProto::Dns,
     names: &["dns"],
+    event_type: "dns",
     parser_error_event: "dns.parser_error",
     buffers: &[
         ("dns.query", Buf::DnsQuery),

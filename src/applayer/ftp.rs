@@ -84,6 +84,7 @@ pub struct FtpState {
 pub static PROTOCOL: Protocol = Protocol {
     proto: AppProto::Ftp,
     names: &["ftp"],
+    event_type: "ftp",
     parser_error_event: "ftp.parser_error",
     buffers: &[
         ("ftp.command", Buf::FtpCommand),
@@ -486,6 +487,7 @@ pub struct FtpDataState {
 pub static DATA_PROTOCOL: Protocol = Protocol {
     proto: AppProto::FtpData,
     names: &["ftp-data"],
+    event_type: "ftp_data",
     parser_error_event: "ftp-data.parser_error",
     buffers: &[
         ("file.data", Buf::FileData),

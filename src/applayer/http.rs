@@ -1291,6 +1291,7 @@ fn file_name(tx: &HttpTx, to_server: bool) -> Vec<u8> {
 pub static PROTOCOL: Protocol = Protocol {
     proto: AppProto::Http,
     names: &["http", "http1"],
+    event_type: "http",
     parser_error_event: "http.parser_error",
     buffers: &[
         ("http.method", Buf::HttpMethod),

@@ -214,8 +214,11 @@ pub struct Protocol {
     /// The protocol.
     pub proto: AppProto,
     /// Names rules use for it (`alert http ...`, `app-layer-protocol:tls`); the first is the
-    /// EVE `app_proto` and `event_type` name, and the `[output]` switch of its events.
+    /// EVE `app_proto`.
     pub names: &'static [&'static str],
+    /// EVE `event_type` of its transaction events and their `[output]` switch (Suricata's
+    /// name: `ftp_data` for the `ftp-data` protocol).
+    pub event_type: &'static str,
     /// EVE anomaly event for malformed data (`http.parser_error`).
     pub parser_error_event: &'static str,
     /// Rule buffer names the parser fills, and the buffer behind each.
@@ -236,12 +239,8 @@ impl Protocol {
         self.names[0]
     }
 
-    /// EVE `event_type` of its transaction events, and their `[output]` switch
-    /// (`ftp_data` for the `ftp-data` protocol, as Suricata names it).
+    /// EVE `event_type` of its transaction events, and their `[output]` switch.
     pub fn event_type(&self) -> &'static str {
-        match self.proto {
-            AppProto::FtpData => "ftp_data",
-            _ => self.name(),
-        }
+        self.event_type
     }
 }

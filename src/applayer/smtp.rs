@@ -190,6 +190,7 @@ pub struct SmtpState {
 pub static PROTOCOL: Protocol = Protocol {
     proto: AppProto::Smtp,
     names: &["smtp"],
+    event_type: "smtp",
     parser_error_event: "smtp.parser_error",
     buffers: &[
         ("smtp.helo", Buf::SmtpHelo),

@@ -82,6 +82,7 @@ pub struct SshSession {
 pub static PROTOCOL: Protocol = Protocol {
     proto: AppProto::Ssh,
     names: &["ssh"],
+    event_type: "ssh",
     parser_error_event: "ssh.parser_error",
     buffers: &[
         ("ssh.proto", Buf::SshProto),

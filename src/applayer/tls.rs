@@ -52,6 +52,7 @@ pub struct TlsSession {
 pub static PROTOCOL: Protocol = Protocol {
     proto: AppProto::Tls,
     names: &["tls", "ssl"],
+    event_type: "tls",
     parser_error_event: "tls.parser_error",
     buffers: &[
         ("tls.sni", Buf::TlsSni),
