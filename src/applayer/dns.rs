@@ -280,6 +280,7 @@ pub static PROTOCOL: Protocol = Protocol {
         })
     },
     event_by_name: |_| None,
+    triggers_raw: true,
 };
 
 /// One DNS message as a transaction.

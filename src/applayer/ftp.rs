@@ -94,6 +94,7 @@ pub static PROTOCOL: Protocol = Protocol {
     probe_udp: None,
     new_parser: |_| Box::<FtpState>::default(),
     event_by_name: event::by_name,
+    triggers_raw: true,
 };
 
 /// Probe: a client's usual first commands. The server's `220` greeting waits for them (SMTP
@@ -499,6 +500,7 @@ pub static DATA_PROTOCOL: Protocol = Protocol {
     probe_udp: None,
     new_parser: |_| Box::<FtpDataState>::default(),
     event_by_name: |_| None,
+    triggers_raw: true,
 };
 
 impl Transaction for FtpDataState {

@@ -1331,6 +1331,7 @@ pub static PROTOCOL: Protocol = Protocol {
     probe_udp: None,
     new_parser: |_| Box::<HttpState>::default(),
     event_by_name: event::by_name,
+    triggers_raw: true,
 };
 
 impl Transaction for HttpTx {

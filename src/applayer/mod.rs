@@ -1,5 +1,5 @@
 //! Application layer: protocol detection by content, and the parsers (HTTP/1.x, TLS, DNS,
-//! SMTP, FTP and FTP data, SSH) that turn reassembled streams (and UDP datagrams) into
+//! SMTP, FTP and FTP data, SSH, SMB, DCERPC) that turn reassembled streams (and UDP datagrams) into
 //! transactions whose buffers the detection engine inspects, with the files they carry.
 //!
 //! A flow's [`AppLayer`] probes the first bytes of each direction; once a protocol is
@@ -7,6 +7,7 @@
 //! bounded state per flow and per transaction; malformed input becomes an event counted on the
 //! transaction, never a panic.
 
+pub mod dcerpc;
 pub mod dns;
 pub mod expect;
 pub mod files;
@@ -14,17 +15,20 @@ pub mod ftp;
 pub mod http;
 mod line;
 pub mod mime;
+pub mod ntlmssp;
 pub mod parser;
+pub mod smb;
 pub mod smtp;
 pub mod ssh;
 pub mod tls;
+pub mod wire;
 
 pub use files::{File, FileConfig, FileState};
 pub use parser::{Expectation, ParseCtx, Parser, Protocol, Transaction, TxDetect, TxRef};
 
 /// Every parser the sensor runs, in probing order. A new protocol registers here (and names
 /// its [`AppProto`] variant and its [`Buf`] buffers); see ARCHITECTURE.md.
-pub static PROTOCOLS: [&Protocol; 7] = [
+pub static PROTOCOLS: [&Protocol; 9] = [
     &http::PROTOCOL,
     &tls::PROTOCOL,
     &dns::PROTOCOL,
@@ -32,6 +36,8 @@ pub static PROTOCOLS: [&Protocol; 7] = [
     &ftp::PROTOCOL,
     &ssh::PROTOCOL,
     &ftp::DATA_PROTOCOL,
+    &smb::PROTOCOL,
+    &dcerpc::PROTOCOL,
 ];
 
 /// Number of registered protocols (sizes per-protocol counters and switches).
@@ -57,6 +63,10 @@ pub enum AppProto {
     FtpData,
     /// SSH, up to where it becomes encrypted.
     Ssh,
+    /// SMB 1/2/3 (with DCERPC over its named pipes).
+    Smb,
+    /// DCERPC over TCP.
+    Dcerpc,
     /// Probing gave up: none of the parsers recognised the traffic.
     Failed,
 }
@@ -84,6 +94,20 @@ impl AppProto {
             .enumerate()
             .filter(move |(i, _)| mask & (1 << i) != 0)
             .map(|(_, p)| p.proto)
+    }
+
+    /// Whether a rule written for protocol `rule` (its header) applies to a flow of
+    /// protocol `flow`: DCERPC rules also apply to SMB, which carries DCERPC over its pipes.
+    pub fn rule_matches(rule: AppProto, flow: AppProto) -> bool {
+        rule == flow || (rule == AppProto::Dcerpc && flow == AppProto::Smb)
+    }
+
+    /// The protocols a rule written for `rule` inspects, as a mask of bits.
+    pub fn of_rule_mask(rule: AppProto) -> u32 {
+        match rule {
+            AppProto::Dcerpc => AppProto::Dcerpc.bit() | AppProto::Smb.bit(),
+            p => p.bit(),
+        }
     }
 
     /// EVE `app_proto` value.
@@ -173,6 +197,18 @@ pub enum Buf {
     SshHasshString,
     SshHasshServer,
     SshHasshServerString,
+    SmbShare,
+    SmbNamedPipe,
+    SmbNtlmsspUser,
+    SmbNtlmsspDomain,
+    /// The transaction's SMB version (one byte, 1 or 2), for `smb.version`.
+    SmbVersion,
+    DceStubData,
+    /// The interface a DCERPC request's context names (UUID, versions, first-fragment
+    /// flag), for `dce_iface`; no rule names it.
+    DceIface,
+    /// A DCERPC request's opnum (2 bytes LE), for `dce_opnum`; no rule names it.
+    DceOpnum,
 }
 
 impl Buf {
@@ -201,7 +237,7 @@ impl Buf {
     }
 
     /// Number of buffer ids (for per-buffer tables).
-    pub const COUNT: usize = Buf::SshHasshServerString as usize + 1;
+    pub const COUNT: usize = Buf::DceOpnum as usize + 1;
 }
 
 /// Application-layer settings.
@@ -523,6 +559,11 @@ impl AppLayer {
             stats.detected[i] += 1;
             self.parser = Some((p.new_parser)(tcp));
         }
+    }
+
+    /// Whether the flow's parser has finished messages inspected on the raw stream at once.
+    pub fn triggers_raw(&self) -> bool {
+        self.proto.protocol().is_some_and(|p| p.triggers_raw)
     }
 
     /// Heap bytes the parser state holds.

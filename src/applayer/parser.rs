@@ -231,6 +231,9 @@ pub struct Protocol {
     pub new_parser: fn(tcp: bool) -> Box<dyn Parser>,
     /// The bit of an `app-layer-event:<proto>.<name>` name, if the parser raises it.
     pub event_by_name: fn(&str) -> Option<u32>,
+    /// A message the parser finished has the raw stream inspected at once (as Suricata's
+    /// parsers trigger raw reassembly); otherwise raw detection waits for its usual chunk.
+    pub triggers_raw: bool,
 }
 
 impl Protocol {

@@ -204,6 +204,7 @@ pub static PROTOCOL: Protocol = Protocol {
     probe_udp: None,
     new_parser: |_| Box::<SmtpState>::default(),
     event_by_name: event::by_name,
+    triggers_raw: true,
 };
 
 /// Probe: a client greeting (`EHLO`/`HELO`/`LHLO`). A server's `220` greeting is shared with

@@ -96,6 +96,7 @@ pub static PROTOCOL: Protocol = Protocol {
     probe_udp: None,
     new_parser: |_| Box::<SshSession>::default(),
     event_by_name: event::by_name,
+    triggers_raw: true,
 };
 
 /// Probe: a banner starting `SSH-` from either side.

@@ -72,6 +72,7 @@ pub static PROTOCOL: Protocol = Protocol {
     probe_udp: None,
     new_parser: |_| Box::<TlsSession>::default(),
     event_by_name: |_| None,
+    triggers_raw: true,
 };
 
 impl Transaction for TlsSession {

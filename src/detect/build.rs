@@ -681,9 +681,11 @@ impl Engine {
                 FileCondSpec::Store => FileCond::Store,
             });
         }
+        let dce = rule.dce_iface.is_some() || !rule.dce_opnums.is_empty();
         let tx_rule = !app_lists.is_empty()
             || rule.app_events != 0
             || rule.ftpbounce
+            || dce
             || !file_conds.is_empty();
         let mut tx_protos = if tx_rule { u32::MAX } else { 0 };
         for l in &app_lists {
@@ -695,12 +697,16 @@ impl Engine {
         if rule.ftpbounce {
             tx_protos &= AppProto::Ftp.bit();
         }
+        if dce {
+            // DCERPC on TCP, or over SMB named pipes.
+            tx_protos &= Buf::DceIface.protos();
+        }
         if !file_conds.is_empty() {
             // The protocols that carry files.
             tx_protos &= Buf::FileName.protos();
         }
         if let Some(p) = app_proto {
-            tx_protos &= p.bit();
+            tx_protos &= AppProto::of_rule_mask(p);
         }
         if tx_rule && tx_protos == 0 && runnable {
             let names: Vec<&str> = app_lists
@@ -840,6 +846,8 @@ impl Engine {
             app_events: rule.app_events,
             tx_protos,
             ftpbounce: rule.ftpbounce,
+            dce_iface: rule.dce_iface.clone(),
+            dce_opnums: rule.dce_opnums.clone(),
             file_conds,
             captures,
             stream_events: rule.stream_events,

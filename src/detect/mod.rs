@@ -684,8 +684,8 @@ mod tests {
         let vars = Vars::suricata_defaults();
         let rules = [
             r#"alert tcp any any -> any any (content:"a"; iprep:any,BadHosts,>,50; sid:1;)"#,
-            r#"alert smb any any -> any any (content:"a"; sid:2;)"#,
-            r#"alert tcp any any -> any any (smb.share; content:"a"; sid:3;)"#,
+            r#"alert sip any any -> any any (content:"a"; sid:2;)"#,
+            r#"alert udp any any -> any any (sip.method; content:"a"; sid:3;)"#,
             r#"alert tcp any any -> any any (content:"a"; classtype:nope; sid:4;)"#,
             r#"alert tcp any any -> any any (content:"a"; pcre:"/(unclosed/"; sid:5;)"#,
             r#"alert tcp any any -> any any (content:"a"; sid:6;)"#,
@@ -710,7 +710,7 @@ mod tests {
         assert_eq!(waiting, vec![2, 3]);
         assert_eq!(
             e.report.waiting_by_need(),
-            vec![("smb parser".to_string(), 2)]
+            vec![("sip parser".to_string(), 2)]
         );
     }
 

@@ -83,6 +83,10 @@ pub struct Sig {
     pub(super) tx_protos: u32,
     /// `ftpbounce`.
     pub(super) ftpbounce: bool,
+    /// `dce_iface`.
+    pub(super) dce_iface: Option<crate::detect::rules::keywords::DceIface>,
+    /// `dce_opnum` ranges (empty: no test).
+    pub(super) dce_opnums: Vec<(u16, u16)>,
     /// Conditions one file of the transaction must all meet.
     pub(super) file_conds: Vec<FileCond>,
     /// A pcre stores captures in variables.
@@ -219,7 +223,10 @@ impl Sig {
 
     #[inline]
     pub(super) fn flow_matches(&self, f: FlowFacts) -> bool {
-        if self.app_proto.is_some_and(|a| a != f.app_proto) {
+        if self
+            .app_proto
+            .is_some_and(|a| !AppProto::rule_matches(a, f.app_proto))
+        {
             return false;
         }
         if f.stream_events & self.stream_events != self.stream_events {

@@ -53,6 +53,28 @@ fn ftp_bounce(tx: TxRef<'_>, p: &Packet<'_>) -> bool {
     bounce
 }
 
+/// `dce_iface` and `dce_opnum`: the transaction is a DCERPC request on that interface and
+/// operation.
+fn dce_holds(sig: &Sig, tx: TxRef<'_>) -> bool {
+    if let Some(iface) = &sig.dce_iface {
+        if tx.each(Buf::DceIface, true, &mut |rec| iface.holds(rec)) != Some(true) {
+            return false;
+        }
+    }
+    if !sig.dce_opnums.is_empty() {
+        let found = tx.each(Buf::DceOpnum, true, &mut |op| {
+            let op = u16::from_le_bytes([op[0], op[1]]);
+            sig.dce_opnums
+                .iter()
+                .any(|&(lo, hi)| (lo..=hi).contains(&op))
+        });
+        if found != Some(true) {
+            return false;
+        }
+    }
+    true
+}
+
 impl Engine {
     /// Inspects one app-layer transaction with the rules on its buffers, calling `on_match`
     /// with each matching rule's engine index in engine order. `done` lists the rules that
@@ -118,6 +140,7 @@ impl Engine {
             }
             let failed = sig.tx_protos & proto_bit == 0
                 || (sig.ftpbounce && !ftp_bounce(tx, p))
+                || !dce_holds(sig, tx)
                 || !(sig.file_conds.is_empty()
                     || tx.files().iter().any(|f| {
                         f.to_server == flow.to_server && sig.file_conds.iter().all(|c| c.holds(f))

@@ -1174,3 +1174,125 @@ mod tests {
         );
     }
 }
+
+/// `dce_iface` / `dcerpc.iface`: the interface a DCERPC request's context names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DceIface {
+    /// Interface UUID in its little-endian wire form.
+    pub uuid: [u8; 16],
+    /// Version test on the interface's major version: `<`, `>`, `=` or `!`, and the value.
+    pub version: Option<(u8, u16)>,
+    /// Match on any fragment of a call, not only the first.
+    pub any_frag: bool,
+}
+
+impl DceIface {
+    /// Whether a request's interface record (UUID, major, minor, first-fragment flag; see
+    /// [`crate::applayer::Buf::DceIface`]) satisfies the test.
+    pub fn holds(&self, rec: &[u8]) -> bool {
+        if rec.len() < 21 || rec[..16] != self.uuid {
+            return false;
+        }
+        if !self.any_frag && rec[20] == 0 {
+            return false;
+        }
+        let major = u16::from_le_bytes([rec[16], rec[17]]);
+        match self.version {
+            None => true,
+            Some((b'<', v)) => major < v,
+            Some((b'>', v)) => major > v,
+            Some((b'!', v)) => major != v,
+            Some((_, v)) => major == v,
+        }
+    }
+}
+
+/// Parses `dce_iface`'s value: `<uuid>[,<op><version>][,any_frag][,preack]`.
+pub fn parse_dce_iface(v: &str) -> Result<DceIface, String> {
+    let mut parts = v.split(',').map(str::trim);
+    let uuid_s = parts.next().unwrap_or("");
+    let uuid = crate::applayer::wire::parse_guid(uuid_s)
+        .ok_or_else(|| format!("dce_iface: '{uuid_s}' is not a UUID"))?;
+    let mut spec = DceIface {
+        uuid,
+        version: None,
+        any_frag: false,
+    };
+    for p in parts {
+        match p {
+            "any_frag" => spec.any_frag = true,
+            // Matching before the server's acknowledgement (SMB): the interface record
+            // only exists once the bind was answered, which this keyword does not relax.
+            "preack" => {}
+            _ => {
+                let (op, num) = match p.as_bytes().first() {
+                    Some(&c @ (b'<' | b'>' | b'=' | b'!')) => (c, &p[1..]),
+                    _ => return Err(format!("dce_iface: unknown option '{p}'")),
+                };
+                let n: u16 = num
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("dce_iface: bad version '{p}'"))?;
+                spec.version = Some((op, n));
+            }
+        }
+    }
+    Ok(spec)
+}
+
+/// Parses `dce_opnum`'s value into inclusive ranges: `15`, `12,24,62`, `10-20`, `>10`, `<5`,
+/// `!7`, `=3`.
+pub fn parse_dce_opnum(v: &str) -> Result<Vec<(u16, u16)>, String> {
+    let num = |s: &str| -> Result<u16, String> {
+        s.trim()
+            .parse::<u16>()
+            .map_err(|_| format!("dce_opnum: bad opnum '{s}'"))
+    };
+    let mut out = Vec::new();
+    for p in v.split(',').map(str::trim) {
+        if p.is_empty() {
+            return Err("dce_opnum: empty item".into());
+        }
+        match p.as_bytes()[0] {
+            b'>' => {
+                let n = num(&p[1..])?;
+                if n < u16::MAX {
+                    out.push((n + 1, u16::MAX));
+                }
+            }
+            b'<' => {
+                let n = num(&p[1..])?;
+                if n > 0 {
+                    out.push((0, n - 1));
+                }
+            }
+            b'=' => {
+                let n = num(&p[1..])?;
+                out.push((n, n));
+            }
+            b'!' => {
+                let n = num(&p[1..])?;
+                if n > 0 {
+                    out.push((0, n - 1));
+                }
+                if n < u16::MAX {
+                    out.push((n + 1, u16::MAX));
+                }
+            }
+            _ => match p.split_once('-') {
+                Some((a, b)) => {
+                    let (a, b) = (num(a)?, num(b)?);
+                    if a > b {
+                        return Err(format!("dce_opnum: empty range '{p}'"));
+                    }
+                    out.push((a, b));
+                }
+                None => {
+                    let n = num(p)?;
+                    out.push((n, n));
+                }
+            },
+        }
+    }
+    Ok(out)
+}

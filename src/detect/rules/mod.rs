@@ -194,6 +194,10 @@ pub struct Rule {
     pub app_event_proto: Option<crate::applayer::AppProto>,
     /// `ftpbounce`: an FTP PORT command naming an address other than the client's.
     pub ftpbounce: bool,
+    /// `dce_iface`: the DCERPC request's interface.
+    pub dce_iface: Option<keywords::DceIface>,
+    /// `dce_opnum`: the DCERPC request's opnum lies in one of these inclusive ranges.
+    pub dce_opnums: Vec<(u16, u16)>,
     /// `stream-event`: stream events ([`crate::detect::stream_event`] bits) the packet must
     /// have raised.
     pub stream_events: u8,

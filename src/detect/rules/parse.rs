@@ -3,10 +3,10 @@
 use super::content::{parse_content_value, Content, FastPattern};
 use super::header::{parse_addr, parse_ports, Vars};
 use super::keywords::{
-    parse_filesize, parse_flags, parse_flowbits, parse_flowint, parse_pcre, parse_stream_size,
-    parse_threshold, parse_xbits, Base, Base64Decode, ByteExtract, ByteJump, ByteMath, ByteOp,
-    ByteTest, Cmp, CsumKind, Endian, Extract, FileCondSpec, IsDataAt, MathOp, PacketCond, Value,
-    MAX_VARS,
+    parse_dce_iface, parse_dce_opnum, parse_filesize, parse_flags, parse_flowbits, parse_flowint,
+    parse_pcre, parse_stream_size, parse_threshold, parse_xbits, Base, Base64Decode, ByteExtract,
+    ByteJump, ByteMath, ByteOp, ByteTest, Cmp, CsumKind, Endian, Extract, FileCondSpec, IsDataAt,
+    MathOp, PacketCond, Value, MAX_VARS,
 };
 use super::{Action, Buffer, FlowMatch, Inspect, Rule, Target, L4};
 
@@ -115,6 +115,10 @@ const STICKY_BUFFERS: &[(&str, &str)] = &[
     ("ssh.hassh.server", "ssh.hassh.server"),
     ("smb.named_pipe", "smb.named_pipe"),
     ("smb.share", "smb.share"),
+    ("smb.ntlmssp_user", "smb.ntlmssp_user"),
+    ("smb.ntlmssp_domain", "smb.ntlmssp_domain"),
+    ("dce_stub_data", "dce_stub_data"),
+    ("dcerpc.stub_data", "dce_stub_data"),
     ("smtp.helo", "smtp.helo"),
     ("smtp.mail_from", "smtp.mail_from"),
     ("smtp.rcpt_to", "smtp.rcpt_to"),
@@ -233,11 +237,6 @@ const NOT_YET: &[&str] = &[
     "cip_service",
     "krb5_msg_type",
     "krb5_err_code",
-    "smb.ntlmssp_user",
-    "smb.ntlmssp_domain",
-    "dcerpc.iface",
-    "dcerpc.opnum",
-    "dcerpc.stub_data",
     "nfs_procedure",
     "nfs.version",
     "file.data.toclient",
@@ -278,7 +277,8 @@ fn app_need(name: &str) -> &'static str {
         "http2" => "http2 parser",
         "tls" | "ssl" | "ja3" | "ja3s" | "ja4" => "tls parser",
         "dns" => "dns parser",
-        "smb" | "dcerpc" => "smb parser",
+        "smb" => "smb parser",
+        "dce" | "dcerpc" => "dcerpc parser",
         "smtp" | "imap" | "pop3" => "smtp parser",
         "ssh" => "ssh parser",
         "ftp" | "ftp-data" => "ftp parser",
@@ -1230,6 +1230,32 @@ impl Builder {
                 self.rule.ftpbounce = true;
                 self.need("ftp parser");
             }
+            "dce_iface" | "dcerpc.iface" => {
+                self.rule.dce_iface = Some(parse_dce_iface(need_v()?)?);
+                self.need("dcerpc parser");
+            }
+            "dce_opnum" | "dcerpc.opnum" => {
+                self.rule.dce_opnums = parse_dce_opnum(need_v()?)?;
+                self.need("dcerpc parser");
+            }
+            "smb.version" => {
+                let v = need_v()?.trim();
+                let n: u8 = match v {
+                    "1" => 1,
+                    "2" | "3" => 2,
+                    _ => return Err(format!("smb.version must be 1 or 2, not '{v}'")),
+                };
+                let c = Content {
+                    pattern: vec![n],
+                    startswith: true,
+                    endswith: true,
+                    ..Content::default()
+                };
+                let saved = self.sticky;
+                self.sticky = Buffer::App("smb.version");
+                self.push_step(Inspect::Content(c));
+                self.sticky = saved;
+            }
             "ssh.protoversion" | "ssh.softwareversion" => {
                 let v = unquote(need_v()?);
                 let proto = kw == "ssh.protoversion";
@@ -1401,6 +1427,8 @@ pub fn parse_rule(text: &str, vars: &Vars) -> Result<Rule, String> {
             app_events: 0,
             app_event_proto: None,
             ftpbounce: false,
+            dce_iface: None,
+            dce_opnums: Vec::new(),
             stream_events: 0,
             decode_events: 0,
             datasets: Vec::new(),

@@ -52,8 +52,9 @@ pub(super) fn parse(
                     let over = *mem > cfg.app.memcap;
                     if app.on_stream(d, window, st[d].window_off(), &cfg.app, over, stats) {
                         // A message the parser finished is inspected on the raw stream at
-                        // once, as Suricata's parsers trigger raw reassembly.
-                        st[d].raw_trigger = true;
+                        // once, where Suricata's parser triggers raw reassembly (its SMB
+                        // parser does not).
+                        st[d].raw_trigger |= app.triggers_raw();
                         progressed = true;
                     }
                 }

@@ -1,0 +1,839 @@
+//! DCERPC (connection-oriented, version 5) over TCP and inside SMB named pipes: binds and
+//! their acknowledgements (which interface each context id names, and whether the server
+//! accepted it), requests and responses with their fragments reassembled per call. Rules see
+//! the request's interface (`dce_iface`), its operation number (`dce_opnum`) and the stub
+//! data of each direction (`dce_stub_data`).
+//!
+//! [`Binding`] and [`DceCall`] are shared with the SMB parser, which hands over what a pipe
+//! carries; [`DcerpcState`] frames PDUs out of a TCP stream itself.
+
+use std::collections::VecDeque;
+use std::io::Write;
+
+use super::parser::{ParseCtx, Parser, Protocol, Transaction, TxDetect};
+use super::wire::{guid_string, slice, u8_at};
+use super::{AppProto, Buf, Probe};
+use crate::common::json::push_key;
+
+/// PDU types.
+pub mod ptype {
+    /// Request.
+    pub const REQUEST: u8 = 0;
+    /// Response.
+    pub const RESPONSE: u8 = 2;
+    /// Fault.
+    pub const FAULT: u8 = 3;
+    /// Bind.
+    pub const BIND: u8 = 11;
+    /// Bind acknowledgement.
+    pub const BIND_ACK: u8 = 12;
+    /// Bind refused.
+    pub const BIND_NAK: u8 = 13;
+    /// Alter context (a further bind on the association).
+    pub const ALTER_CONTEXT: u8 = 14;
+    /// Alter context response.
+    pub const ALTER_CONTEXT_RESP: u8 = 15;
+
+    /// EVE name of a PDU type.
+    pub fn name(t: u8) -> &'static str {
+        match t {
+            REQUEST => "REQUEST",
+            1 => "PING",
+            RESPONSE => "RESPONSE",
+            FAULT => "FAULT",
+            4 => "WORKING",
+            5 => "NOCALL",
+            6 => "REJECT",
+            7 => "ACK",
+            8 => "CL_CANCEL",
+            9 => "FACK",
+            10 => "CANCEL_ACK",
+            BIND => "BIND",
+            BIND_ACK => "BINDACK",
+            BIND_NAK => "BINDNAK",
+            ALTER_CONTEXT => "ALTER_CONTEXT",
+            ALTER_CONTEXT_RESP => "ALTER_CONTEXT_RESP",
+            16 => "AUTH3",
+            17 => "SHUTDOWN",
+            18 => "CO_CANCEL",
+            19 => "ORPHANED",
+            20 => "RTS",
+            _ => "UNKNOWN",
+        }
+    }
+}
+
+/// Header flag: first fragment of a call.
+pub const PFC_FIRST_FRAG: u8 = 0x01;
+/// Header flag: last fragment of a call.
+pub const PFC_LAST_FRAG: u8 = 0x02;
+/// Header flag: the request carries an object UUID.
+const PFC_OBJECT_UUID: u8 = 0x80;
+/// Header bytes.
+pub const HDR_LEN: usize = 16;
+/// Stub data bytes kept per call and direction; the rest is counted, not kept.
+pub const STUB_LIMIT: usize = 256 * 1024;
+/// Interfaces (presentation contexts) kept per association.
+const MAX_IFACES: usize = 64;
+
+/// A PDU's common header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Hdr {
+    /// Minor version (0 or 1).
+    pub minor: u8,
+    /// PDU type ([`ptype`]).
+    pub ptype: u8,
+    /// PFC flags.
+    pub flags: u8,
+    /// Integers are little-endian (the data representation's first byte).
+    pub le: bool,
+    /// Length of the whole fragment.
+    pub frag_len: u16,
+    /// Length of the authentication verifier.
+    pub auth_len: u16,
+    /// Call id.
+    pub call_id: u32,
+}
+
+/// Reads a PDU header; None unless it is a plausible version 5 header.
+pub fn header(d: &[u8]) -> Option<Hdr> {
+    let h = slice(d, 0, HDR_LEN)?;
+    if h[0] != 5 || h[1] > 1 || h[2] > 20 {
+        return None;
+    }
+    let le = h[4] & 0x10 != 0;
+    let rd16 = |o: usize| {
+        let b = [h[o], h[o + 1]];
+        if le {
+            u16::from_le_bytes(b)
+        } else {
+            u16::from_be_bytes(b)
+        }
+    };
+    let call = [h[12], h[13], h[14], h[15]];
+    let frag_len = rd16(8);
+    if usize::from(frag_len) < HDR_LEN {
+        return None;
+    }
+    Some(Hdr {
+        minor: h[1],
+        ptype: h[2],
+        flags: h[3],
+        le,
+        frag_len,
+        auth_len: rd16(10),
+        call_id: if le {
+            u32::from_le_bytes(call)
+        } else {
+            u32::from_be_bytes(call)
+        },
+    })
+}
+
+fn rd16(d: &[u8], o: usize, le: bool) -> Option<u16> {
+    let b: [u8; 2] = slice(d, o, 2)?.try_into().ok()?;
+    Some(if le {
+        u16::from_le_bytes(b)
+    } else {
+        u16::from_be_bytes(b)
+    })
+}
+
+/// A UUID as sent, in little-endian form whatever the PDU's byte order.
+fn uuid_at(d: &[u8], o: usize, le: bool) -> Option<[u8; 16]> {
+    let mut u: [u8; 16] = slice(d, o, 16)?.try_into().ok()?;
+    if !le {
+        u[0..4].reverse();
+        u[4..6].reverse();
+        u[6..8].reverse();
+    }
+    Some(u)
+}
+
+/// One presentation context of an association: the interface a context id names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Iface {
+    /// Context id.
+    pub ctx_id: u16,
+    /// Interface UUID (little-endian form).
+    pub uuid: [u8; 16],
+    /// Interface major version.
+    pub major: u16,
+    /// Interface minor version.
+    pub minor: u16,
+    /// The server's answer (0 accepted), once acknowledged.
+    pub result: Option<u16>,
+}
+
+/// The interfaces bound on an association (a TCP connection or an SMB session's pipes).
+#[derive(Clone, Debug, Default)]
+pub struct Binding {
+    ifaces: Vec<Iface>,
+    /// Indexes of the contexts the last bind proposed, in order, for its acknowledgement.
+    pending: Vec<usize>,
+}
+
+impl Binding {
+    /// Records the contexts a BIND or ALTER_CONTEXT proposes; returns them.
+    pub fn on_bind(&mut self, pdu: &[u8], h: &Hdr) -> Vec<Iface> {
+        self.pending.clear();
+        let mut out = Vec::new();
+        let Some(n) = u8_at(pdu, 24) else {
+            return out;
+        };
+        let mut o = 28;
+        for _ in 0..n {
+            let (Some(ctx_id), Some(ntrans), Some(uuid), Some(major), Some(minor)) = (
+                rd16(pdu, o, h.le),
+                u8_at(pdu, o + 2),
+                uuid_at(pdu, o + 4, h.le),
+                rd16(pdu, o + 20, h.le),
+                rd16(pdu, o + 22, h.le),
+            ) else {
+                break;
+            };
+            let iface = Iface {
+                ctx_id,
+                uuid,
+                major,
+                minor,
+                result: None,
+            };
+            let at = match self.ifaces.iter().position(|i| i.ctx_id == ctx_id) {
+                Some(i) => {
+                    self.ifaces[i] = iface;
+                    Some(i)
+                }
+                None if self.ifaces.len() < MAX_IFACES => {
+                    self.ifaces.push(iface);
+                    Some(self.ifaces.len() - 1)
+                }
+                None => None,
+            };
+            if let Some(i) = at {
+                self.pending.push(i);
+            }
+            out.push(iface);
+            o += 24 + 20 * usize::from(ntrans);
+        }
+        out
+    }
+
+    /// Applies a BIND_ACK or ALTER_CONTEXT_RESP to the contexts the last bind proposed;
+    /// returns the results in order.
+    pub fn on_bind_ack(&mut self, pdu: &[u8], h: &Hdr) -> Vec<u16> {
+        let mut results = Vec::new();
+        let Some(sec_len) = rd16(pdu, 24, h.le) else {
+            return results;
+        };
+        // The secondary address, then padding to a 4-byte boundary.
+        let o = (26 + usize::from(sec_len)).next_multiple_of(4);
+        let Some(n) = u8_at(pdu, o) else {
+            return results;
+        };
+        for k in 0..usize::from(n) {
+            let Some(r) = rd16(pdu, o + 4 + 24 * k, h.le) else {
+                break;
+            };
+            results.push(r);
+            if let Some(&i) = self.pending.get(k) {
+                self.ifaces[i].result = Some(r);
+            }
+        }
+        self.pending.clear();
+        results
+    }
+
+    /// The accepted interface context `ctx_id` names.
+    pub fn accepted(&self, ctx_id: u16) -> Option<&Iface> {
+        self.ifaces
+            .iter()
+            .find(|i| i.ctx_id == ctx_id && i.result == Some(0))
+    }
+}
+
+/// One call: a bind and its answer, or a request and its response, fragments reassembled.
+#[derive(Clone, Debug, Default)]
+pub struct DceCall {
+    /// Call id.
+    pub call_id: u32,
+    /// Minor version of the protocol.
+    pub minor: u8,
+    /// The request's PDU type.
+    pub req_type: u8,
+    /// The answer's PDU type, once seen.
+    pub res_type: Option<u8>,
+    /// Operation number (requests).
+    pub opnum: Option<u16>,
+    /// Context id (requests).
+    pub ctx_id: u16,
+    /// The interface the context id names, accepted by the server: UUID, major, minor.
+    pub iface: Option<([u8; 16], u16, u16)>,
+    /// The request's first fragment carried the first-fragment flag.
+    pub first_frag: bool,
+    /// Stub data of the request and the response (up to [`STUB_LIMIT`] each).
+    pub stub: [Vec<u8>; 2],
+    /// Stub bytes seen per direction (kept or not).
+    pub stub_size: [u64; 2],
+    /// Fragments per direction.
+    pub frags: [u32; 2],
+    /// The request's last fragment was seen.
+    pub req_done: bool,
+    /// The answer's last fragment was seen.
+    pub res_done: bool,
+    /// Binds: the proposed interfaces, with the server's answers once acknowledged.
+    pub bound: Vec<Iface>,
+}
+
+impl DceCall {
+    /// Starts a call from its first PDU (a request or a bind).
+    pub fn new(h: &Hdr) -> DceCall {
+        DceCall {
+            call_id: h.call_id,
+            minor: h.minor,
+            req_type: h.ptype,
+            first_frag: h.flags & PFC_FIRST_FRAG != 0,
+            ..DceCall::default()
+        }
+    }
+
+    /// Adds a REQUEST fragment: context, opnum and stub data. Returns whether it was the
+    /// last.
+    pub fn add_request(&mut self, pdu: &[u8], h: &Hdr, binding: &Binding) -> bool {
+        let ctx = rd16(pdu, 20, h.le);
+        let op = rd16(pdu, 22, h.le);
+        if self.frags[0] == 0 {
+            self.ctx_id = ctx.unwrap_or(0);
+            self.opnum = op;
+            self.iface = binding
+                .accepted(self.ctx_id)
+                .map(|i| (i.uuid, i.major, i.minor));
+        }
+        let start = if h.flags & PFC_OBJECT_UUID != 0 {
+            40
+        } else {
+            24
+        };
+        self.add_stub(0, pdu, h, start);
+        if h.flags & PFC_LAST_FRAG != 0 {
+            self.req_done = true;
+        }
+        self.req_done
+    }
+
+    /// Adds a RESPONSE (or FAULT) fragment. Returns whether it was the last.
+    pub fn add_response(&mut self, pdu: &[u8], h: &Hdr) -> bool {
+        self.res_type = Some(h.ptype);
+        if h.ptype == ptype::RESPONSE {
+            self.add_stub(1, pdu, h, 24);
+        } else {
+            self.frags[1] += 1;
+        }
+        if h.flags & PFC_LAST_FRAG != 0 || h.ptype != ptype::RESPONSE {
+            self.res_done = true;
+        }
+        self.res_done
+    }
+
+    fn add_stub(&mut self, dir: usize, pdu: &[u8], h: &Hdr, start: usize) {
+        self.frags[dir] += 1;
+        let auth = match h.auth_len {
+            0 => 0,
+            n => usize::from(n) + 8,
+        };
+        let end = usize::from(h.frag_len).min(pdu.len()).saturating_sub(auth);
+        let Some(stub) = pdu.get(start..end) else {
+            return;
+        };
+        self.stub_size[dir] += stub.len() as u64;
+        let room = STUB_LIMIT.saturating_sub(self.stub[dir].len());
+        self.stub[dir].extend_from_slice(&stub[..stub.len().min(room)]);
+    }
+
+    /// Complete: both sides seen (a call without answer completes at the flow's end).
+    pub fn complete(&self) -> bool {
+        self.req_done && self.res_done
+    }
+
+    /// The rule buffers of the call: stub data per direction, and the internal interface
+    /// and opnum records `dce_iface` and `dce_opnum` test.
+    pub fn each(&self, b: Buf, to_server: bool, f: &mut dyn FnMut(&[u8]) -> bool) -> Option<bool> {
+        match b {
+            Buf::DceStubData => {
+                let s = &self.stub[usize::from(!to_server)];
+                (!s.is_empty()).then(|| f(s))
+            }
+            Buf::DceIface => {
+                let (uuid, major, minor) = self.iface?;
+                let mut rec = [0u8; 21];
+                rec[..16].copy_from_slice(&uuid);
+                rec[16..18].copy_from_slice(&major.to_le_bytes());
+                rec[18..20].copy_from_slice(&minor.to_le_bytes());
+                rec[20] = u8::from(self.first_frag);
+                Some(f(&rec))
+            }
+            Buf::DceOpnum => self.opnum.map(|op| f(&op.to_le_bytes())),
+            _ => None,
+        }
+    }
+
+    /// Heap bytes held.
+    pub fn heap(&self) -> usize {
+        self.stub[0].capacity()
+            + self.stub[1].capacity()
+            + self.bound.capacity() * std::mem::size_of::<Iface>()
+    }
+
+    /// Writes the call's EVE fields (without braces): request/response types, interfaces,
+    /// call id, and per direction the fragment count and stub size. `opnum_in_req` places
+    /// the opnum inside `req` (DCERPC's own events) or beside it (SMB's).
+    pub fn write_eve_fields(&self, out: &mut Vec<u8>, opnum_in_req: bool) {
+        let _ = write!(out, "\"request\":\"{}\"", ptype::name(self.req_type));
+        let _ = write!(
+            out,
+            ",\"response\":\"{}\"",
+            self.res_type.map_or("UNREPLIED", ptype::name)
+        );
+        if !self.bound.is_empty() {
+            out.extend_from_slice(b",\"interfaces\":[");
+            for (k, i) in self.bound.iter().enumerate() {
+                if k > 0 {
+                    out.push(b',');
+                }
+                let _ = write!(
+                    out,
+                    "{{\"uuid\":\"{}\",\"version\":\"{}.{}\"",
+                    guid_string(&i.uuid),
+                    i.major,
+                    i.minor
+                );
+                if let Some(r) = i.result {
+                    let _ = write!(out, ",\"ack_result\":{r}");
+                }
+                out.push(b'}');
+            }
+            out.push(b']');
+        }
+        if self.req_type == ptype::REQUEST {
+            if !opnum_in_req {
+                if let Some(op) = self.opnum {
+                    let _ = write!(out, ",\"opnum\":{op}");
+                }
+            }
+            out.push(b',');
+            push_key(out, "req");
+            out.push(b'{');
+            if opnum_in_req {
+                if let Some(op) = self.opnum {
+                    let _ = write!(out, "\"opnum\":{op},");
+                }
+            }
+            let _ = write!(
+                out,
+                "\"frag_cnt\":{},\"stub_data_size\":{}}}",
+                self.frags[0], self.stub_size[0]
+            );
+            if self.res_type.is_some() {
+                let _ = write!(
+                    out,
+                    ",\"res\":{{\"frag_cnt\":{},\"stub_data_size\":{}}}",
+                    self.frags[1], self.stub_size[1]
+                );
+            }
+        }
+        let _ = write!(out, ",\"call_id\":{}", self.call_id);
+    }
+}
+
+/// A DCERPC transaction on TCP: one call.
+#[derive(Debug, Default)]
+pub struct DceTx {
+    /// Transaction number within its flow (EVE `tx_id`).
+    pub id: u64,
+    /// The call.
+    pub call: DceCall,
+    /// Detection and logging state.
+    pub det: TxDetect,
+}
+
+/// Per-flow DCERPC-over-TCP state.
+#[derive(Debug, Default)]
+pub struct DcerpcState {
+    /// Partial PDU per direction (at most one fragment: 64 KiB).
+    buf: [Vec<u8>; 2],
+    /// A direction stopped making sense (not a PDU header): no more parsing of it.
+    lost: [bool; 2],
+    binding: Binding,
+    txs: VecDeque<DceTx>,
+    next_id: u64,
+}
+
+/// DCERPC's registration.
+pub static PROTOCOL: Protocol = Protocol {
+    proto: AppProto::Dcerpc,
+    names: &["dcerpc"],
+    event_type: "dcerpc",
+    parser_error_event: "dcerpc.parser_error",
+    buffers: &[
+        ("dce_stub_data", Buf::DceStubData),
+        ("dce_iface", Buf::DceIface),
+        ("dce_opnum", Buf::DceOpnum),
+    ],
+    probe_tcp: Some(probe),
+    probe_udp: None,
+    new_parser: |_| Box::<DcerpcState>::default(),
+    event_by_name: |_| None,
+    triggers_raw: true,
+};
+
+/// Probe: a version 5 PDU header of a type that opens (client) or answers (server) a
+/// connection.
+pub fn probe(data: &[u8], to_server: bool) -> Probe {
+    if data[0] != 5 {
+        return Probe::NoMatch;
+    }
+    if data.len() < HDR_LEN {
+        return Probe::NeedMore;
+    }
+    match header(data) {
+        Some(h)
+            if (to_server
+                && matches!(h.ptype, ptype::BIND | ptype::ALTER_CONTEXT | ptype::REQUEST))
+                || (!to_server
+                    && matches!(h.ptype, ptype::BIND_ACK | ptype::BIND_NAK | ptype::RESPONSE)) =>
+        {
+            Probe::Found(AppProto::Dcerpc)
+        }
+        _ => Probe::NoMatch,
+    }
+}
+
+impl DcerpcState {
+    /// Handles one complete PDU of a direction. Returns whether a transaction progressed.
+    fn pdu(&mut self, to_server: bool, pdu: &[u8], h: &Hdr, cx: &mut ParseCtx<'_>) -> bool {
+        let dir = usize::from(!to_server);
+        match (to_server, h.ptype) {
+            (true, ptype::BIND | ptype::ALTER_CONTEXT) => {
+                let bound = self.binding.on_bind(pdu, h);
+                let tx = self.new_tx(h, cx);
+                tx.call.bound = bound;
+                tx.call.frags[0] = 1;
+                tx.call.req_done = true;
+                tx.det.updated[dir] = true;
+                true
+            }
+            (false, ptype::BIND_ACK | ptype::ALTER_CONTEXT_RESP | ptype::BIND_NAK) => {
+                let results = if h.ptype == ptype::BIND_NAK {
+                    Vec::new()
+                } else {
+                    self.binding.on_bind_ack(pdu, h)
+                };
+                let Some(tx) = self.txs.iter_mut().rev().find(|t| {
+                    matches!(t.call.req_type, ptype::BIND | ptype::ALTER_CONTEXT)
+                        && !t.call.res_done
+                }) else {
+                    return false;
+                };
+                for (i, r) in tx.call.bound.iter_mut().zip(results) {
+                    i.result = Some(r);
+                }
+                tx.call.res_type = Some(h.ptype);
+                tx.call.frags[1] = 1;
+                tx.call.res_done = true;
+                tx.det.updated[dir] = true;
+                true
+            }
+            (true, ptype::REQUEST) => {
+                let open = self.txs.iter().rposition(|t| {
+                    t.call.call_id == h.call_id
+                        && t.call.req_type == ptype::REQUEST
+                        && !t.call.req_done
+                });
+                let binding = &self.binding;
+                let tx = match open {
+                    Some(i) => &mut self.txs[i],
+                    None => {
+                        if self.txs.len() >= cx.cfg.max_txs {
+                            self.txs.pop_front();
+                            cx.stats.tx_limit_hits += 1;
+                        }
+                        cx.stats.count_tx(AppProto::Dcerpc);
+                        let id = self.next_id;
+                        self.next_id += 1;
+                        self.txs.push_back(DceTx {
+                            id,
+                            call: DceCall::new(h),
+                            det: TxDetect::default(),
+                        });
+                        self.txs.back_mut().expect("just pushed")
+                    }
+                };
+                tx.call.add_request(pdu, h, binding);
+                tx.det.updated[dir] = true;
+                true
+            }
+            (false, ptype::RESPONSE | ptype::FAULT) => {
+                let Some(tx) = self.txs.iter_mut().rev().find(|t| {
+                    t.call.call_id == h.call_id
+                        && t.call.req_type == ptype::REQUEST
+                        && !t.call.res_done
+                }) else {
+                    return false;
+                };
+                tx.call.add_response(pdu, h);
+                tx.det.updated[dir] = true;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn new_tx(&mut self, h: &Hdr, cx: &mut ParseCtx<'_>) -> &mut DceTx {
+        if self.txs.len() >= cx.cfg.max_txs {
+            self.txs.pop_front();
+            cx.stats.tx_limit_hits += 1;
+        }
+        cx.stats.count_tx(AppProto::Dcerpc);
+        let id = self.next_id;
+        self.next_id += 1;
+        self.txs.push_back(DceTx {
+            id,
+            call: DceCall::new(h),
+            det: TxDetect::default(),
+        });
+        self.txs.back_mut().expect("just pushed")
+    }
+}
+
+impl Transaction for DceTx {
+    fn proto(&self) -> AppProto {
+        AppProto::Dcerpc
+    }
+
+    fn id(&self) -> u64 {
+        self.id
+    }
+
+    fn each(&self, b: Buf, to_server: bool, f: &mut dyn FnMut(&[u8]) -> bool) -> Option<bool> {
+        self.call.each(b, to_server, f)
+    }
+
+    fn settled(&self, _b: Buf, to_server: bool) -> bool {
+        if to_server {
+            self.call.req_done
+        } else {
+            self.call.res_done
+        }
+    }
+
+    fn complete(&self) -> bool {
+        self.call.complete()
+    }
+
+    fn worth_logging(&self) -> bool {
+        true
+    }
+
+    fn write_eve(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b",\"dcerpc\":{");
+        self.call.write_eve_fields(out, true);
+        let _ = write!(out, ",\"rpc_version\":\"5.{}\"}}", self.call.minor);
+    }
+}
+
+impl Parser for DcerpcState {
+    fn feed(&mut self, to_server: bool, data: &[u8], cx: &mut ParseCtx<'_>) -> bool {
+        let d = usize::from(!to_server);
+        if self.lost[d] {
+            return false;
+        }
+        let mut progressed = false;
+        let mut data = data;
+        while !data.is_empty() {
+            // Whole PDUs straight from the data when nothing is pending.
+            if self.buf[d].is_empty() {
+                match header(data) {
+                    Some(h) if data.len() >= usize::from(h.frag_len) => {
+                        let (pdu, rest) = data.split_at(usize::from(h.frag_len));
+                        progressed |= self.pdu(to_server, pdu, &h, cx);
+                        data = rest;
+                        continue;
+                    }
+                    None if data.len() >= HDR_LEN => {
+                        self.lost[d] = true;
+                        cx.stats.parse_errors += 1;
+                        return progressed;
+                    }
+                    _ => {
+                        self.buf[d].extend_from_slice(data);
+                        return progressed;
+                    }
+                }
+            }
+            // Complete the pending PDU: its header first, then its length.
+            let have = self.buf[d].len();
+            let need = match header(&self.buf[d]) {
+                Some(h) => usize::from(h.frag_len),
+                None if have >= HDR_LEN => {
+                    self.lost[d] = true;
+                    self.buf[d] = Vec::new();
+                    cx.stats.parse_errors += 1;
+                    return progressed;
+                }
+                None => HDR_LEN,
+            };
+            let take = need.saturating_sub(have).min(data.len());
+            self.buf[d].extend_from_slice(&data[..take]);
+            data = &data[take..];
+            if let Some(h) = header(&self.buf[d]) {
+                if self.buf[d].len() >= usize::from(h.frag_len) {
+                    let pdu = std::mem::take(&mut self.buf[d]);
+                    progressed |= self.pdu(to_server, &pdu, &h, cx);
+                }
+            }
+        }
+        progressed
+    }
+
+    fn heap(&self) -> usize {
+        self.buf.iter().map(Vec::capacity).sum::<usize>()
+            + self
+                .txs
+                .iter()
+                .map(|t| t.call.heap() + t.det.heap())
+                .sum::<usize>()
+    }
+
+    crate::parser_tx_slots!(txs);
+
+    fn gc(&mut self) {
+        while self.txs.len() > 1
+            && self
+                .txs
+                .front()
+                .is_some_and(|t| t.call.complete() && t.det.logged)
+        {
+            self.txs.pop_front();
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::applayer::{AppConfig, AppStats};
+
+    /// A PDU of type `t` with `body` after the header (little-endian, the given flags).
+    pub(crate) fn pdu(t: u8, flags: u8, call_id: u32, body: &[u8]) -> Vec<u8> {
+        let mut p = vec![5, 0, t, flags, 0x10, 0, 0, 0];
+        p.extend_from_slice(&((HDR_LEN + body.len()) as u16).to_le_bytes());
+        p.extend_from_slice(&0u16.to_le_bytes());
+        p.extend_from_slice(&call_id.to_le_bytes());
+        p.extend_from_slice(body);
+        p
+    }
+
+    /// A BIND proposing `uuid` version `major`.`minor` as context `ctx`.
+    pub(crate) fn bind(call_id: u32, ctx: u16, uuid: &[u8; 16], major: u16) -> Vec<u8> {
+        let mut b = vec![0xb8, 0x10, 0xb8, 0x10, 0, 0, 0, 0, 1, 0, 0, 0];
+        b.extend_from_slice(&ctx.to_le_bytes());
+        b.extend_from_slice(&[1, 0]);
+        b.extend_from_slice(uuid);
+        b.extend_from_slice(&major.to_le_bytes());
+        b.extend_from_slice(&0u16.to_le_bytes());
+        b.extend_from_slice(&[0x04, 0x5d, 0x88, 0x8a, 0xeb, 0x1c, 0xc9, 0x11]);
+        b.extend_from_slice(&[0x9f, 0xe8, 0x08, 0x00, 0x2b, 0x10, 0x48, 0x60, 2, 0, 0, 0]);
+        pdu(ptype::BIND, 3, call_id, &b)
+    }
+
+    /// A BIND_ACK accepting (result 0) or refusing one context.
+    pub(crate) fn bind_ack(call_id: u32, result: u16) -> Vec<u8> {
+        let mut b = vec![0xb8, 0x10, 0xb8, 0x10, 0x12, 0x34, 0, 0];
+        b.extend_from_slice(&4u16.to_le_bytes());
+        b.extend_from_slice(b"135\0");
+        b.extend_from_slice(&[0, 0]); // pad to 4
+        b.extend_from_slice(&[1, 0, 0, 0]);
+        b.extend_from_slice(&result.to_le_bytes());
+        b.extend_from_slice(&0u16.to_le_bytes());
+        b.extend_from_slice(&[0u8; 20]);
+        pdu(ptype::BIND_ACK, 3, call_id, &b)
+    }
+
+    /// A REQUEST fragment on context `ctx` for `opnum`.
+    pub(crate) fn request(call_id: u32, flags: u8, ctx: u16, opnum: u16, stub: &[u8]) -> Vec<u8> {
+        let mut b = (stub.len() as u32).to_le_bytes().to_vec();
+        b.extend_from_slice(&ctx.to_le_bytes());
+        b.extend_from_slice(&opnum.to_le_bytes());
+        b.extend_from_slice(stub);
+        pdu(ptype::REQUEST, flags, call_id, &b)
+    }
+
+    pub(crate) const NETLOGON: [u8; 16] = [
+        0x78, 0x56, 0x34, 0x12, 0x34, 0x12, 0xcd, 0xab, 0xef, 0x00, 0x01, 0x23, 0x45, 0x67, 0xcf,
+        0xfb,
+    ];
+
+    #[test]
+    fn bind_then_fragmented_request_then_response() {
+        let cfg = AppConfig::default();
+        let mut stats = AppStats::default();
+        let mut cx = ParseCtx {
+            cfg: &cfg,
+            stats: &mut stats,
+        };
+        let mut s = DcerpcState::default();
+        let mut c2s = bind(1, 0, &NETLOGON, 1);
+        c2s.extend(request(2, PFC_FIRST_FRAG, 0, 4, b"AAAA"));
+        c2s.extend(request(2, PFC_LAST_FRAG, 0, 4, b"BBBB"));
+        // The client's bytes come one at a time; the server acknowledges the bind once it
+        // has it.
+        let (bind_pdu, rest) = c2s.split_at(bind(1, 0, &NETLOGON, 1).len());
+        for b in bind_pdu.chunks(1) {
+            s.feed(true, b, &mut cx);
+        }
+        s.feed(false, &bind_ack(1, 0), &mut cx);
+        for b in rest.chunks(1) {
+            s.feed(true, b, &mut cx);
+        }
+        let mut resp = 8u32.to_le_bytes().to_vec();
+        resp.extend_from_slice(&[0, 0, 0, 0]);
+        resp.extend_from_slice(b"RESULT!!");
+        s.feed(false, &pdu(ptype::RESPONSE, 3, 2, &resp), &mut cx);
+        assert_eq!(s.txs.len(), 2);
+        let call = &s.txs[1].call;
+        assert_eq!(call.opnum, Some(4));
+        assert_eq!(call.stub[0], b"AAAABBBB");
+        assert_eq!(call.stub[1], b"RESULT!!");
+        assert_eq!(call.frags, [2, 1]);
+        assert_eq!(call.iface.map(|i| i.0), Some(NETLOGON));
+        assert!(call.complete());
+        let mut eve = Vec::new();
+        s.txs[0].write_eve(&mut eve);
+        let json = format!("{{{}}}", String::from_utf8_lossy(&eve[1..]));
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(v["dcerpc"]["request"], "BIND");
+        assert_eq!(v["dcerpc"]["interfaces"][0]["ack_result"], 0);
+        assert_eq!(
+            v["dcerpc"]["interfaces"][0]["uuid"],
+            "12345678-1234-abcd-ef00-01234567cffb"
+        );
+    }
+
+    #[test]
+    fn refused_interface_is_not_the_requests() {
+        let cfg = AppConfig::default();
+        let mut stats = AppStats::default();
+        let mut cx = ParseCtx {
+            cfg: &cfg,
+            stats: &mut stats,
+        };
+        let mut s = DcerpcState::default();
+        s.feed(true, &bind(1, 0, &NETLOGON, 1), &mut cx);
+        s.feed(false, &bind_ack(1, 2), &mut cx);
+        s.feed(true, &request(2, 3, 0, 4, b"x"), &mut cx);
+        assert_eq!(s.txs[1].call.iface, None);
+        // Garbage stops the direction, counted.
+        s.feed(true, &[0x41; 32], &mut cx);
+        assert_eq!(stats.parse_errors, 1);
+    }
+}

@@ -1,0 +1,390 @@
+//! SMB parser tests on messages built here: SMB1 and SMB2 file transfers (whole, segmented,
+//! out of order, large), compounded requests, NTLMSSP, DCERPC over pipes, hostile input.
+
+use super::*;
+use crate::applayer::dcerpc::tests::{bind, bind_ack, request, NETLOGON};
+use crate::applayer::ntlmssp::tests::auth_message;
+use crate::applayer::{AppConfig, AppStats};
+
+fn utf16(s: &str) -> Vec<u8> {
+    s.encode_utf16().flat_map(u16::to_le_bytes).collect()
+}
+
+/// A NetBIOS session message around `msg`.
+fn nbss(msg: &[u8]) -> Vec<u8> {
+    let n = msg.len();
+    let mut r = vec![0, (n >> 16) as u8, (n >> 8) as u8, n as u8];
+    r.extend_from_slice(msg);
+    r
+}
+
+/// An SMB2 header for `cmd` (response when `resp`), with `next` and `status`.
+fn h2(cmd: u16, msg_id: u64, resp: bool, tree: u32, status: u32, next: u32) -> Vec<u8> {
+    let mut h = vec![0xfe, b'S', b'M', b'B', 64, 0, 1, 0];
+    h.extend_from_slice(&status.to_le_bytes());
+    h.extend_from_slice(&cmd.to_le_bytes());
+    h.extend_from_slice(&1u16.to_le_bytes());
+    h.extend_from_slice(&u32::from(resp).to_le_bytes());
+    h.extend_from_slice(&next.to_le_bytes());
+    h.extend_from_slice(&msg_id.to_le_bytes());
+    h.extend_from_slice(&0u32.to_le_bytes());
+    h.extend_from_slice(&tree.to_le_bytes());
+    h.extend_from_slice(&0x77u64.to_le_bytes());
+    h.extend_from_slice(&[0; 16]);
+    h
+}
+
+fn tree_connect(msg_id: u64, path: &str) -> Vec<u8> {
+    let p = utf16(path);
+    let mut m = h2(3, msg_id, false, 0, 0, 0);
+    m.extend_from_slice(&9u16.to_le_bytes());
+    m.extend_from_slice(&0u16.to_le_bytes());
+    m.extend_from_slice(&72u16.to_le_bytes());
+    m.extend_from_slice(&(p.len() as u16).to_le_bytes());
+    m.extend_from_slice(&p);
+    m
+}
+
+fn tree_connect_resp(msg_id: u64, tree: u32, share_type: u8) -> Vec<u8> {
+    let mut m = h2(3, msg_id, true, tree, 0, 0);
+    m.extend_from_slice(&16u16.to_le_bytes());
+    m.push(share_type);
+    m.extend_from_slice(&[0; 13]);
+    m
+}
+
+fn create(msg_id: u64, tree: u32, name: &str) -> Vec<u8> {
+    let n = utf16(name);
+    let mut m = h2(5, msg_id, false, tree, 0, 0);
+    let mut body = vec![0u8; 56];
+    body[0..2].copy_from_slice(&57u16.to_le_bytes());
+    body[36..40].copy_from_slice(&2u32.to_le_bytes());
+    body[44..46].copy_from_slice(&120u16.to_le_bytes());
+    body[46..48].copy_from_slice(&(n.len() as u16).to_le_bytes());
+    m.extend_from_slice(&body);
+    m.extend_from_slice(&n);
+    m
+}
+
+fn create_resp(msg_id: u64, tree: u32, fid: u8) -> Vec<u8> {
+    let mut m = h2(5, msg_id, true, tree, 0, 0);
+    let mut body = vec![0u8; 88];
+    body[0..2].copy_from_slice(&89u16.to_le_bytes());
+    body[8..16].copy_from_slice(&132_000_000_000_000_000u64.to_le_bytes());
+    body[64] = fid;
+    m.extend_from_slice(&body);
+    m
+}
+
+fn write(msg_id: u64, tree: u32, fid: u8, offset: u64, data: &[u8]) -> Vec<u8> {
+    let mut m = h2(9, msg_id, false, tree, 0, 0);
+    let mut body = vec![0u8; 48];
+    body[0..2].copy_from_slice(&49u16.to_le_bytes());
+    body[2..4].copy_from_slice(&112u16.to_le_bytes());
+    body[4..8].copy_from_slice(&(data.len() as u32).to_le_bytes());
+    body[8..16].copy_from_slice(&offset.to_le_bytes());
+    body[16] = fid;
+    m.extend_from_slice(&body);
+    m.extend_from_slice(data);
+    m
+}
+
+fn read(msg_id: u64, tree: u32, fid: u8, offset: u64, len: u32) -> Vec<u8> {
+    let mut m = h2(8, msg_id, false, tree, 0, 0);
+    let mut body = vec![0u8; 48];
+    body[0..2].copy_from_slice(&49u16.to_le_bytes());
+    body[4..8].copy_from_slice(&len.to_le_bytes());
+    body[8..16].copy_from_slice(&offset.to_le_bytes());
+    body[16] = fid;
+    m.extend_from_slice(&body);
+    m
+}
+
+fn read_resp(msg_id: u64, data: &[u8]) -> Vec<u8> {
+    let mut m = h2(8, msg_id, true, 0, 0, 0);
+    let mut body = vec![0u8; 16];
+    body[0..2].copy_from_slice(&17u16.to_le_bytes());
+    body[2] = 80;
+    body[4..8].copy_from_slice(&(data.len() as u32).to_le_bytes());
+    m.extend_from_slice(&body);
+    m.extend_from_slice(data);
+    m
+}
+
+fn close(msg_id: u64, tree: u32, fid: u8) -> Vec<u8> {
+    let mut m = h2(6, msg_id, false, tree, 0, 0);
+    let mut body = vec![0u8; 24];
+    body[0..2].copy_from_slice(&24u16.to_le_bytes());
+    body[8] = fid;
+    m.extend_from_slice(&body);
+    m
+}
+
+fn session_setup(msg_id: u64, blob: &[u8]) -> Vec<u8> {
+    let mut m = h2(1, msg_id, false, 0, 0, 0);
+    let mut body = vec![0u8; 24];
+    body[0..2].copy_from_slice(&25u16.to_le_bytes());
+    body[12..14].copy_from_slice(&88u16.to_le_bytes());
+    body[14..16].copy_from_slice(&(blob.len() as u16).to_le_bytes());
+    m.extend_from_slice(&body);
+    m.extend_from_slice(blob);
+    m
+}
+
+struct Run {
+    s: SmbState,
+    cfg: AppConfig,
+    stats: AppStats,
+}
+
+impl Run {
+    fn new() -> Run {
+        Run {
+            s: SmbState::default(),
+            cfg: AppConfig::default(),
+            stats: AppStats::default(),
+        }
+    }
+
+    fn feed(&mut self, to_server: bool, data: &[u8]) {
+        let mut cx = ParseCtx {
+            cfg: &self.cfg,
+            stats: &mut self.stats,
+        };
+        self.s.feed(to_server, data, &mut cx);
+    }
+
+    /// Sends each record in pieces of `piece` bytes.
+    fn send(&mut self, to_server: bool, msg: &[u8], piece: usize) {
+        for c in nbss(msg).chunks(piece) {
+            self.feed(to_server, c);
+        }
+    }
+
+    fn file(&self, name: &[u8]) -> &File {
+        self.s
+            .txs
+            .iter()
+            .flat_map(|t| t.files.iter())
+            .find(|f| f.name == name)
+            .expect("the file")
+    }
+
+    fn buf(&self, b: Buf, to_server: bool) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        for t in &self.s.txs {
+            t.each(b, to_server, &mut |x| {
+                out.push(x.to_vec());
+                false
+            });
+        }
+        out
+    }
+}
+
+/// Connects to `\\srv\share` (tree 5) and opens `name` as file id 9.
+fn open_file(r: &mut Run, name: &str, piece: usize) {
+    r.send(true, &tree_connect(1, "\\\\srv\\share"), piece);
+    r.send(false, &tree_connect_resp(1, 5, 1), piece);
+    r.send(true, &create(2, 5, name), piece);
+    r.send(false, &create_resp(2, 5, 9), piece);
+}
+
+#[test]
+fn smb2_write_becomes_a_file_whatever_the_segmentation() {
+    for piece in [1, 3, 7, 64, 4096] {
+        let mut r = Run::new();
+        open_file(&mut r, "dir\\eicar.com", piece);
+        r.send(true, &write(3, 5, 9, 0, b"X5O!P%@AP"), piece);
+        r.send(true, &write(4, 5, 9, 9, b"[4\\PZX54"), piece);
+        r.send(true, &close(5, 5, 9), piece);
+        let f = r.file(b"dir\\eicar.com");
+        assert_eq!(f.data(), b"X5O!P%@AP[4\\PZX54", "piece {piece}");
+        assert!(f.done() && f.to_server);
+        assert_eq!(r.buf(Buf::SmbShare, true), vec![b"\\\\srv\\share".to_vec()]);
+        assert_eq!(r.buf(Buf::SmbVersion, true)[0], [2]);
+    }
+}
+
+#[test]
+fn out_of_order_writes_are_put_back_in_order() {
+    let mut r = Run::new();
+    open_file(&mut r, "a.bin", 4096);
+    r.send(true, &write(4, 5, 9, 4, b"EFGH"), 4096);
+    r.send(true, &write(5, 5, 9, 8, b"IJ"), 4096);
+    r.send(true, &write(3, 5, 9, 0, b"ABCD"), 4096);
+    // A retransmitted chunk overlapping what was seen is skipped, and flagged.
+    r.send(true, &write(6, 5, 9, 6, b"GHIJKL"), 4096);
+    r.send(true, &close(7, 5, 9), 4096);
+    let f = r.file(b"a.bin");
+    assert_eq!(f.data(), b"ABCDEFGHIJKL");
+    assert!(!f.gaps);
+    assert!(r.s.txs.iter().any(|t| t.events & event::FILE_OVERLAP != 0));
+    assert_eq!(r.s.pending_bytes, 0);
+}
+
+#[test]
+fn reads_match_their_requests_and_large_records_stream() {
+    let mut r = Run::new();
+    open_file(&mut r, "big.iso", 4096);
+    // A read larger than the record buffer streams through.
+    let big: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    r.send(true, &read(3, 5, 9, 0, big.len() as u32), 4096);
+    r.send(false, &read_resp(3, &big), 1460);
+    r.send(true, &close(4, 5, 9), 4096);
+    let f = r.file(b"big.iso");
+    assert!(!f.to_server);
+    assert_eq!(f.size, big.len() as u64);
+    assert_eq!(&f.data()[..1000], &big[..1000]);
+    // Nothing of the record was kept past its prefix.
+    assert!(r.s.heap() < 400_000, "heap {}", r.s.heap());
+    assert_eq!(r.s.framers[1].buf.len(), 0);
+}
+
+#[test]
+fn compounded_requests_are_each_parsed() {
+    let mut r = Run::new();
+    r.send(true, &tree_connect(1, "\\\\srv\\share"), 4096);
+    r.send(false, &tree_connect_resp(1, 5, 1), 4096);
+    // CREATE and CLOSE of another handle in one record (8-byte aligned chain).
+    let mut first = create(2, 5, "one.txt");
+    while first.len() % 8 != 0 {
+        first.push(0);
+    }
+    let next = first.len() as u32;
+    first[20..24].copy_from_slice(&next.to_le_bytes());
+    let mut chain = first;
+    chain.extend_from_slice(&create(3, 5, "two.txt"));
+    r.send(true, &chain, 4096);
+    let names: Vec<Vec<u8>> =
+        r.s.txs
+            .iter()
+            .filter_map(|t| match &t.detail {
+                Detail::Create { name, .. } => Some(name.clone()),
+                _ => None,
+            })
+            .collect();
+    assert_eq!(names, vec![b"one.txt".to_vec(), b"two.txt".to_vec()]);
+}
+
+#[test]
+fn ntlmssp_user_and_domain() {
+    let mut r = Run::new();
+    let mut blob = b"\xa1\x81\x80\x30\x7e".to_vec();
+    blob.extend_from_slice(&auth_message("administrator", "CORP", "WS7"));
+    r.send(true, &session_setup(1, &blob), 13);
+    assert_eq!(
+        r.buf(Buf::SmbNtlmsspUser, true),
+        vec![b"administrator".to_vec()]
+    );
+    assert_eq!(r.buf(Buf::SmbNtlmsspDomain, true), vec![b"CORP".to_vec()]);
+    let mut eve = Vec::new();
+    r.s.txs[0].write_eve(&mut eve);
+    let json = format!("{{{}}}", String::from_utf8_lossy(&eve[1..]));
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["smb"]["ntlmssp"]["host"], "WS7");
+    assert_eq!(v["smb"]["command"], "SMB2_COMMAND_SESSION_SETUP");
+}
+
+#[test]
+fn dcerpc_over_a_pipe_write_and_read() {
+    let mut r = Run::new();
+    r.send(true, &tree_connect(1, "\\\\dc\\IPC$"), 4096);
+    r.send(false, &tree_connect_resp(1, 7, 2), 4096);
+    r.send(true, &create(2, 7, "netlogon"), 4096);
+    r.send(false, &create_resp(2, 7, 3), 4096);
+    r.send(true, &write(3, 7, 3, 0, &bind(1, 0, &NETLOGON, 1)), 4096);
+    r.send(true, &read(4, 7, 3, 0, 1024), 4096);
+    r.send(false, &read_resp(4, &bind_ack(1, 0)), 4096);
+    r.send(
+        true,
+        &write(5, 7, 3, 0, &request(2, 3, 0, 26, b"\x5c\x00\x5c\x00STUB")),
+        4096,
+    );
+    assert_eq!(
+        r.buf(Buf::SmbNamedPipe, true),
+        vec![b"\\\\dc\\IPC$".to_vec()]
+    );
+    assert!(r.buf(Buf::SmbShare, true).is_empty());
+    assert_eq!(
+        r.buf(Buf::DceOpnum, true),
+        vec![26u16.to_le_bytes().to_vec()]
+    );
+    let iface = r.buf(Buf::DceIface, true);
+    assert_eq!(&iface[0][..16], &NETLOGON);
+    assert_eq!(
+        r.buf(Buf::DceStubData, true),
+        vec![b"\x5c\x00\x5c\x00STUB".to_vec()]
+    );
+    // Pipe data is not a file.
+    assert!(r.s.txs.iter().all(|t| t.files.is_empty()));
+}
+
+#[test]
+fn smb1_negotiate_answered_in_smb2_and_encrypted_messages_counted() {
+    let mut r = Run::new();
+    let mut m = vec![0xff, b'S', b'M', b'B', 0x72];
+    m.extend_from_slice(&[0; 27]);
+    m.push(0);
+    let dialects = b"\x02NT LM 0.12\0\x02SMB 2.002\0\x02SMB 2.???\0";
+    m.extend_from_slice(&(dialects.len() as u16).to_le_bytes());
+    m.extend_from_slice(dialects);
+    r.send(true, &m, 4096);
+    let mut resp = h2(0, 0, true, 0, 0, 0);
+    let mut body = vec![0u8; 64];
+    body[0..2].copy_from_slice(&65u16.to_le_bytes());
+    body[4..6].copy_from_slice(&0x02ffu16.to_le_bytes());
+    resp.extend_from_slice(&body);
+    r.send(false, &resp, 4096);
+    let tx = &r.s.txs[0];
+    assert!(tx.complete_());
+    assert_eq!(tx.version, 2);
+    match &tx.detail {
+        Detail::Negotiate { client, chosen, .. } => {
+            assert_eq!(client.len(), 3);
+            assert_eq!(chosen.as_deref(), Some(&b"2.??"[..]));
+        }
+        d => panic!("{d:?}"),
+    }
+    let mut enc = vec![0xfd, b'S', b'M', b'B'];
+    enc.extend_from_slice(&[0xaa; 60]);
+    r.send(true, &enc, 4096);
+    r.send(true, &enc, 4096);
+    assert_eq!(r.s.encrypted_msgs, 2);
+    assert_eq!(r.stats.encrypted, 1);
+}
+
+#[test]
+fn hostile_input_is_bounded_and_never_panics() {
+    // Every cut of a real exchange, and garbage.
+    let mut script = Vec::new();
+    script.extend(nbss(&tree_connect(1, "\\\\srv\\share")));
+    script.extend(nbss(&create(2, 5, "x")));
+    script.extend(nbss(&write(3, 5, 9, 0, b"data")));
+    for cut in 0..script.len() {
+        let mut r = Run::new();
+        r.feed(true, &script[..cut]);
+        r.feed(true, &[0xff; 16]);
+    }
+    // A flood of requests never answered stays within the transaction limit.
+    let mut r = Run::new();
+    for i in 0..1000 {
+        r.send(true, &create(i, 5, "f"), 4096);
+    }
+    assert!(r.s.txs.len() <= r.cfg.max_txs);
+    assert!(r.stats.tx_limit_hits > 0);
+    // Out-of-order chunks past the queue's limit become a gap, not memory.
+    let mut r = Run::new();
+    open_file(&mut r, "g", 4096);
+    let chunk = vec![0x41u8; 60_000];
+    for i in 1..40u64 {
+        r.send(true, &write(10 + i, 5, 9, i * 100_000, &chunk), 4096);
+    }
+    assert!(r.s.pending_bytes <= MAX_PENDING);
+    assert!(r.file(b"g").gaps);
+    // A lying NetBIOS type stops the direction.
+    let mut r = Run::new();
+    r.feed(true, b"\x42\x00\x00\x10AAAAAAAAAAAAAAAA");
+    assert!(r.s.framers[0].lost);
+    assert_eq!(r.stats.parse_errors, 1);
+}
