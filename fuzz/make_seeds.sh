@@ -25,6 +25,8 @@ PY
 extra=()
 [ -d ../shared/corpus ] && extra=(../shared/corpus/benign ../shared/corpus/malicious)
 python3 fuzz/applayer_seeds.py fuzz/corpus/applayer pcaps "${extra[@]}"
+# SMB and DCERPC flows as framed scripts (every byte value reaches those parsers).
+python3 fuzz/framed_seeds.py fuzz/corpus pcaps "${extra[@]}" ${extra:+../shared/conformance/cases}
 # Per-parser corpora: the same flows by protocol (second byte of a seed: 0 http, 1 tls, 2-3 dns).
 for f in fuzz/corpus/applayer/*; do
   case $(od -An -tu1 -j1 -N1 "$f" | tr -d ' ') in

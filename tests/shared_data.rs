@@ -91,7 +91,7 @@ fn corpus_run(shared: &Path) -> &'static CorpusRun {
             &config,
             "[output]\nflow = true\nanomaly = true\nhttp = true\ntls = true\ndns = true\n\
              smtp = true\nftp = true\nftp_data = true\nssh = true\nsmb = true\n\
-             dcerpc = true\nfileinfo = true\n",
+             dcerpc = true\nkrb5 = true\nfileinfo = true\n",
         )
         .unwrap();
         for folder in ["benign", "malicious", "evasion"] {
@@ -141,12 +141,12 @@ fn corpus_replays_without_crash_and_eve_validates() {
         let events = read_eve(&corpus.dir.path().join(format!("{folder}.json")));
         assert_valid_eve(&validator, &events);
         if folder != "evasion" {
-            // The corpus has web, TLS, DNS, mail, FTP (with transfers), SSH, SMB and DCERPC
-            // traffic: each parser must have produced events, and the files they carried
-            // `fileinfo`.
+            // The corpus has web, TLS, DNS, mail, FTP (with transfers), SSH, SMB, DCERPC and
+            // Kerberos traffic: each parser must have produced events, and the files they
+            // carried `fileinfo`.
             let kinds = [
-                "http", "tls", "dns", "smtp", "ftp", "ftp_data", "ssh", "smb", "dcerpc", "fileinfo",
-                "alert", "flow",
+                "http", "tls", "dns", "smtp", "ftp", "ftp_data", "ssh", "smb", "dcerpc", "krb5",
+                "fileinfo", "alert", "flow",
             ];
             for kind in kinds {
                 let n = events.iter().filter(|e| e["event_type"] == kind).count();

@@ -719,59 +719,10 @@ impl Parser for DcerpcState {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
     use crate::applayer::{AppConfig, AppStats};
-
-    /// A PDU of type `t` with `body` after the header (little-endian, the given flags).
-    pub(crate) fn pdu(t: u8, flags: u8, call_id: u32, body: &[u8]) -> Vec<u8> {
-        let mut p = vec![5, 0, t, flags, 0x10, 0, 0, 0];
-        p.extend_from_slice(&((HDR_LEN + body.len()) as u16).to_le_bytes());
-        p.extend_from_slice(&0u16.to_le_bytes());
-        p.extend_from_slice(&call_id.to_le_bytes());
-        p.extend_from_slice(body);
-        p
-    }
-
-    /// A BIND proposing `uuid` version `major`.`minor` as context `ctx`.
-    pub(crate) fn bind(call_id: u32, ctx: u16, uuid: &[u8; 16], major: u16) -> Vec<u8> {
-        let mut b = vec![0xb8, 0x10, 0xb8, 0x10, 0, 0, 0, 0, 1, 0, 0, 0];
-        b.extend_from_slice(&ctx.to_le_bytes());
-        b.extend_from_slice(&[1, 0]);
-        b.extend_from_slice(uuid);
-        b.extend_from_slice(&major.to_le_bytes());
-        b.extend_from_slice(&0u16.to_le_bytes());
-        b.extend_from_slice(&[0x04, 0x5d, 0x88, 0x8a, 0xeb, 0x1c, 0xc9, 0x11]);
-        b.extend_from_slice(&[0x9f, 0xe8, 0x08, 0x00, 0x2b, 0x10, 0x48, 0x60, 2, 0, 0, 0]);
-        pdu(ptype::BIND, 3, call_id, &b)
-    }
-
-    /// A BIND_ACK accepting (result 0) or refusing one context.
-    pub(crate) fn bind_ack(call_id: u32, result: u16) -> Vec<u8> {
-        let mut b = vec![0xb8, 0x10, 0xb8, 0x10, 0x12, 0x34, 0, 0];
-        b.extend_from_slice(&4u16.to_le_bytes());
-        b.extend_from_slice(b"135\0");
-        b.extend_from_slice(&[0, 0]); // pad to 4
-        b.extend_from_slice(&[1, 0, 0, 0]);
-        b.extend_from_slice(&result.to_le_bytes());
-        b.extend_from_slice(&0u16.to_le_bytes());
-        b.extend_from_slice(&[0u8; 20]);
-        pdu(ptype::BIND_ACK, 3, call_id, &b)
-    }
-
-    /// A REQUEST fragment on context `ctx` for `opnum`.
-    pub(crate) fn request(call_id: u32, flags: u8, ctx: u16, opnum: u16, stub: &[u8]) -> Vec<u8> {
-        let mut b = (stub.len() as u32).to_le_bytes().to_vec();
-        b.extend_from_slice(&ctx.to_le_bytes());
-        b.extend_from_slice(&opnum.to_le_bytes());
-        b.extend_from_slice(stub);
-        pdu(ptype::REQUEST, flags, call_id, &b)
-    }
-
-    pub(crate) const NETLOGON: [u8; 16] = [
-        0x78, 0x56, 0x34, 0x12, 0x34, 0x12, 0xcd, 0xab, 0xef, 0x00, 0x01, 0x23, 0x45, 0x67, 0xcf,
-        0xfb,
-    ];
+    use crate::testgen::smb::{bind, bind_ack, pdu, request, NETLOGON};
 
     #[test]
     fn bind_then_fragmented_request_then_response() {

@@ -1,5 +1,5 @@
 //! Application layer: protocol detection by content, and the parsers (HTTP/1.x, TLS, DNS,
-//! SMTP, FTP and FTP data, SSH, SMB, DCERPC) that turn reassembled streams (and UDP datagrams) into
+//! SMTP, FTP and FTP data, SSH, SMB, DCERPC, Kerberos) that turn reassembled streams (and UDP datagrams) into
 //! transactions whose buffers the detection engine inspects, with the files they carry.
 //!
 //! A flow's [`AppLayer`] probes the first bytes of each direction; once a protocol is
@@ -13,6 +13,7 @@ pub mod expect;
 pub mod files;
 pub mod ftp;
 pub mod http;
+pub mod krb5;
 mod line;
 pub mod mime;
 pub mod ntlmssp;
@@ -28,7 +29,7 @@ pub use parser::{Expectation, ParseCtx, Parser, Protocol, Transaction, TxDetect,
 
 /// Every parser the sensor runs, in probing order. A new protocol registers here (and names
 /// its [`AppProto`] variant and its [`Buf`] buffers); see ARCHITECTURE.md.
-pub static PROTOCOLS: [&Protocol; 9] = [
+pub static PROTOCOLS: [&Protocol; 10] = [
     &http::PROTOCOL,
     &tls::PROTOCOL,
     &dns::PROTOCOL,
@@ -38,6 +39,7 @@ pub static PROTOCOLS: [&Protocol; 9] = [
     &ftp::DATA_PROTOCOL,
     &smb::PROTOCOL,
     &dcerpc::PROTOCOL,
+    &krb5::PROTOCOL,
 ];
 
 /// Number of registered protocols (sizes per-protocol counters and switches).
@@ -67,6 +69,8 @@ pub enum AppProto {
     Smb,
     /// DCERPC over TCP.
     Dcerpc,
+    /// Kerberos 5 over UDP and TCP.
+    Krb5,
     /// Probing gave up: none of the parsers recognised the traffic.
     Failed,
 }
@@ -209,6 +213,14 @@ pub enum Buf {
     DceIface,
     /// A DCERPC request's opnum (2 bytes LE), for `dce_opnum`; no rule names it.
     DceOpnum,
+    Krb5Cname,
+    Krb5Sname,
+    /// The Kerberos message type (one byte), for `krb5_msg_type`; no rule names it.
+    Krb5MsgType,
+    /// A KRB-ERROR's code (4 bytes LE), for `krb5_err_code`; no rule names it.
+    Krb5ErrCode,
+    /// A reply's ticket encryption type (4 bytes LE), for `krb5.ticket_encryption`.
+    Krb5TicketEtype,
 }
 
 impl Buf {
@@ -237,7 +249,7 @@ impl Buf {
     }
 
     /// Number of buffer ids (for per-buffer tables).
-    pub const COUNT: usize = Buf::DceOpnum as usize + 1;
+    pub const COUNT: usize = Buf::Krb5TicketEtype as usize + 1;
 }
 
 /// Application-layer settings.

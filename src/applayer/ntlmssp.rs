@@ -89,31 +89,9 @@ fn parse_auth(msg: &[u8]) -> Option<NtlmAuth> {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-
-    /// An AUTHENTICATE message for `user`@`domain` from `host` (UTF-16, with a version).
-    pub(crate) fn auth_message(user: &str, domain: &str, host: &str) -> Vec<u8> {
-        let enc = |s: &str| -> Vec<u8> { s.encode_utf16().flat_map(u16::to_le_bytes).collect() };
-        let (d, u, h) = (enc(domain), enc(user), enc(host));
-        let mut m = SIGNATURE.to_vec();
-        m.extend_from_slice(&3u32.to_le_bytes());
-        let mut payload = Vec::new();
-        let mut fields = Vec::new();
-        let base = 72u32;
-        for part in [&b""[..], &b""[..], &d, &u, &h, &b""[..]] {
-            let off = base + payload.len() as u32;
-            fields.extend_from_slice(&(part.len() as u16).to_le_bytes());
-            fields.extend_from_slice(&(part.len() as u16).to_le_bytes());
-            fields.extend_from_slice(&off.to_le_bytes());
-            payload.extend_from_slice(part);
-        }
-        m.extend_from_slice(&fields);
-        m.extend_from_slice(&(NEGOTIATE_UNICODE | NEGOTIATE_VERSION).to_le_bytes());
-        m.extend_from_slice(&[6, 1, 0xb1, 0x1d, 0, 0, 0, 15]);
-        m.extend_from_slice(&payload);
-        m
-    }
+    use crate::testgen::smb::auth_message;
 
     #[test]
     fn reads_user_domain_host_and_version() {

@@ -682,10 +682,21 @@ impl Engine {
             });
         }
         let dce = rule.dce_iface.is_some() || !rule.dce_opnums.is_empty();
+        let mut int_conds = Vec::with_capacity(rule.int_conds.len());
+        for &(name, cmp) in &rule.int_conds {
+            match Buf::from_name(name) {
+                Some(b) => int_conds.push((b, cmp)),
+                None if runnable => return Err(format!("'{name}' has no parser yet")),
+                None => {}
+            }
+        }
+
         let tx_rule = !app_lists.is_empty()
             || rule.app_events != 0
             || rule.ftpbounce
             || dce
+            || !int_conds.is_empty()
+            || rule.ticket_enc.is_some()
             || !file_conds.is_empty();
         let mut tx_protos = if tx_rule { u32::MAX } else { 0 };
         for l in &app_lists {
@@ -700,6 +711,12 @@ impl Engine {
         if dce {
             // DCERPC on TCP, or over SMB named pipes.
             tx_protos &= Buf::DceIface.protos();
+        }
+        for (b, _) in &int_conds {
+            tx_protos &= b.protos();
+        }
+        if rule.ticket_enc.is_some() {
+            tx_protos &= Buf::Krb5TicketEtype.protos();
         }
         if !file_conds.is_empty() {
             // The protocols that carry files.
@@ -848,6 +865,8 @@ impl Engine {
             ftpbounce: rule.ftpbounce,
             dce_iface: rule.dce_iface.clone(),
             dce_opnums: rule.dce_opnums.clone(),
+            int_conds,
+            ticket_enc: rule.ticket_enc.clone(),
             file_conds,
             captures,
             stream_events: rule.stream_events,

@@ -87,6 +87,10 @@ pub struct Sig {
     pub(super) dce_iface: Option<crate::detect::rules::keywords::DceIface>,
     /// `dce_opnum` ranges (empty: no test).
     pub(super) dce_opnums: Vec<(u16, u16)>,
+    /// Integer tests on transaction fields (`krb5_msg_type`...).
+    pub(super) int_conds: Vec<(Buf, crate::detect::rules::keywords::Cmp)>,
+    /// `krb5.ticket_encryption`.
+    pub(super) ticket_enc: Option<crate::detect::rules::keywords::EtypeCond>,
     /// Conditions one file of the transaction must all meet.
     pub(super) file_conds: Vec<FileCond>,
     /// A pcre stores captures in variables.

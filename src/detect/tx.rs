@@ -75,6 +75,20 @@ fn dce_holds(sig: &Sig, tx: TxRef<'_>) -> bool {
     true
 }
 
+/// Integer keywords on transaction fields, and `krb5.ticket_encryption`: some instance of
+/// each field passes its test.
+fn fields_hold(sig: &Sig, tx: TxRef<'_>) -> bool {
+    let le = |b: &[u8]| b.iter().rev().fold(0u64, |a, &x| a << 8 | u64::from(x));
+    sig.int_conds
+        .iter()
+        .all(|(buf, cmp)| tx.each(*buf, true, &mut |b| cmp.test(le(b))) == Some(true))
+        && sig.ticket_enc.as_ref().is_none_or(|c| {
+            tx.each(Buf::Krb5TicketEtype, true, &mut |b| {
+                b.len() == 4 && c.holds(i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            }) == Some(true)
+        })
+}
+
 impl Engine {
     /// Inspects one app-layer transaction with the rules on its buffers, calling `on_match`
     /// with each matching rule's engine index in engine order. `done` lists the rules that
@@ -141,6 +155,7 @@ impl Engine {
             let failed = sig.tx_protos & proto_bit == 0
                 || (sig.ftpbounce && !ftp_bounce(tx, p))
                 || !dce_holds(sig, tx)
+                || !fields_hold(sig, tx)
                 || !(sig.file_conds.is_empty()
                     || tx.files().iter().any(|f| {
                         f.to_server == flow.to_server && sig.file_conds.iter().all(|c| c.holds(f))

@@ -14,20 +14,68 @@ pub fn exercise(proto: &Protocol, data: &[u8], cfg: &AppConfig) -> usize {
         return 0;
     };
     let piece = usize::from(size % 64) + 1;
+    let pieces = data[2..]
+        .split(|&b| b == 0xff)
+        .flat_map(|p| p.chunks(piece))
+        .enumerate()
+        .map(|(i, chunk)| (dirs >> (i % 8) & 1 == 1, chunk));
+    run_script(proto, true, pieces, cfg)
+}
+
+/// Runs `data` through a fresh TCP parser of `proto`, for binary protocols whose messages
+/// use every byte value (SMB, DCERPC): the input is a sequence of pieces, each a header byte
+/// (bit 7: sent by the client; bits 0-6: length - 1) and that many bytes.
+pub fn exercise_framed(proto: &Protocol, data: &[u8], cfg: &AppConfig) -> usize {
+    run_script(proto, true, framed_pieces(data), cfg)
+}
+
+/// Runs `data` through a fresh UDP parser of `proto`: the same framing as
+/// [`exercise_framed`], each piece one datagram.
+pub fn exercise_datagrams(proto: &Protocol, data: &[u8], cfg: &AppConfig) -> usize {
+    run_script(proto, false, framed_pieces(data), cfg)
+}
+
+/// Splits a framed script into its pieces: (sent by the client, bytes).
+fn framed_pieces(data: &[u8]) -> impl Iterator<Item = (bool, &[u8])> {
+    let mut rest = data;
+    std::iter::from_fn(move || {
+        let (&h, tail) = rest.split_first()?;
+        let n = (usize::from(h & 0x7f) + 1).min(tail.len());
+        let (chunk, more) = tail.split_at(n);
+        rest = more;
+        Some((h & 0x80 != 0, chunk))
+    })
+}
+
+/// Encodes a session for [`exercise_framed`]: each (to_server, bytes) in pieces of at most
+/// 128 bytes.
+pub fn frame_script(session: &[(bool, &[u8])]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for &(to_server, data) in session {
+        for c in data.chunks(128) {
+            out.push(u8::from(to_server) << 7 | (c.len() - 1) as u8);
+            out.extend_from_slice(c);
+        }
+    }
+    out
+}
+
+/// Feeds the pieces as the worker would, reading everything after each; returns the
+/// parser's heap bytes at the end.
+fn run_script<'a>(
+    proto: &Protocol,
+    tcp: bool,
+    pieces: impl Iterator<Item = (bool, &'a [u8])>,
+    cfg: &AppConfig,
+) -> usize {
     let mut stats = AppStats::default();
     let mut cx = ParseCtx {
         cfg,
         stats: &mut stats,
     };
-    let mut parser = (proto.new_parser)(true);
-    let script = &data[2..];
+    let mut parser = (proto.new_parser)(tcp);
     let mut announced: Vec<Expectation> = Vec::new();
-    for (i, chunk) in script
-        .split(|&b| b == 0xff)
-        .flat_map(|p| p.chunks(piece))
-        .enumerate()
-    {
-        let to_server = dirs >> (i % 8) & 1 == 1;
+    for (to_server, chunk) in pieces {
         parser.feed(to_server, chunk, &mut cx);
         if let Some((_, tails)) = parser.upgrade() {
             assert!(
@@ -69,7 +117,7 @@ fn read_all(parser: &dyn crate::applayer::Parser) {
 }
 
 /// The buffers of the parsers this module drives.
-const ALL_BUFS: [Buf; 16] = [
+const ALL_BUFS: [Buf; 29] = [
     Buf::FileData,
     Buf::FileName,
     Buf::FileMagic,
@@ -86,6 +134,19 @@ const ALL_BUFS: [Buf; 16] = [
     Buf::SshHasshString,
     Buf::SshHasshServer,
     Buf::SshHasshServerString,
+    Buf::SmbShare,
+    Buf::SmbNamedPipe,
+    Buf::SmbNtlmsspUser,
+    Buf::SmbNtlmsspDomain,
+    Buf::SmbVersion,
+    Buf::DceStubData,
+    Buf::DceIface,
+    Buf::DceOpnum,
+    Buf::Krb5Cname,
+    Buf::Krb5Sname,
+    Buf::Krb5MsgType,
+    Buf::Krb5ErrCode,
+    Buf::Krb5TicketEtype,
 ];
 
 #[cfg(test)]
@@ -105,5 +166,40 @@ mod tests {
             let heap = exercise(p, smtp, &cfg);
             assert!(heap < 1 << 20, "{}: {heap}", p.name());
         }
+    }
+
+    #[test]
+    fn framed_scripts_carry_every_byte_value() {
+        use crate::testgen::smb::*;
+        let cfg = AppConfig::default();
+        let mut smb1_negotiate = vec![0xff, b'S', b'M', b'B', 0x72];
+        smb1_negotiate.extend_from_slice(&[0; 28]);
+        smb1_negotiate.extend_from_slice(&[12, 0, 2]);
+        smb1_negotiate.extend_from_slice(b"NT LM 0.12\0");
+        let script = frame_script(&[
+            (true, &nbss(&smb1_negotiate)),
+            (true, &nbss(&tree_connect(1, "\\\\s\\share"))),
+            (false, &nbss(&tree_connect_resp(1, 5, 1))),
+        ]);
+        for p in [
+            &crate::applayer::smb::PROTOCOL,
+            &crate::applayer::dcerpc::PROTOCOL,
+        ] {
+            let heap = exercise_framed(p, &script, &cfg);
+            assert!(heap < 1 << 20, "{}: {heap}", p.name());
+        }
+        // The SMB1 header's 0xff survives the framing: the negotiation is a transaction.
+        let mut stats = AppStats::default();
+        let mut cx = ParseCtx {
+            cfg: &cfg,
+            stats: &mut stats,
+        };
+        let mut smb = (crate::applayer::smb::PROTOCOL.new_parser)(true);
+        smb.feed(true, &nbss(&smb1_negotiate), &mut cx);
+        assert_eq!(smb.tx_count(), 1);
+        assert_eq!(
+            exercise_framed(&crate::applayer::smb::PROTOCOL, &[], &cfg),
+            0
+        );
     }
 }

@@ -5,4 +5,6 @@
 
 pub mod drive;
 pub mod hostile;
+pub mod krb5;
+pub mod smb;
 pub mod synth;

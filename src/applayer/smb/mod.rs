@@ -318,9 +318,7 @@ pub fn probe(data: &[u8], _to_server: bool) -> Probe {
     if data.len() < 8 {
         // Every byte so far must agree with a record header and an SMB signature.
         let sig = b"SMB";
-        let ok = data
-            .get(4)
-            .is_none_or(|&b| matches!(b, 0xfc..=0xff))
+        let ok = data.get(4).is_none_or(|&b| matches!(b, 0xfc..=0xff))
             && data.iter().skip(5).zip(sig).all(|(a, b)| a == b);
         return if ok { Probe::NeedMore } else { Probe::NoMatch };
     }

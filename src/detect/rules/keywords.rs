@@ -1296,3 +1296,55 @@ pub fn parse_dce_opnum(v: &str) -> Result<Vec<(u16, u16)>, String> {
     }
     Ok(out)
 }
+
+/// `krb5.ticket_encryption`: `weak`, `!weak`, or a list of encryption types (names or
+/// numbers, each possibly negated).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EtypeCond {
+    /// `weak` (true) or `!weak` (false).
+    pub weak: Option<bool>,
+    /// Types that match.
+    pub any_of: Vec<i32>,
+    /// Types that must not be used.
+    pub none_of: Vec<i32>,
+}
+
+impl EtypeCond {
+    /// Parses the keyword's value.
+    pub fn parse(v: &str) -> Result<EtypeCond, String> {
+        let mut c = EtypeCond {
+            weak: None,
+            any_of: Vec::new(),
+            none_of: Vec::new(),
+        };
+        for item in v.split(',').map(str::trim) {
+            let (neg, name) = match item.strip_prefix('!') {
+                Some(n) => (true, n.trim()),
+                None => (false, item),
+            };
+            if name == "weak" {
+                c.weak = Some(!neg);
+                continue;
+            }
+            let e = crate::applayer::krb5::etype_by_name(name)
+                .ok_or_else(|| format!("krb5.ticket_encryption: unknown type '{name}'"))?;
+            if neg {
+                c.none_of.push(e);
+            } else {
+                c.any_of.push(e);
+            }
+        }
+        if c.weak.is_some() && !(c.any_of.is_empty() && c.none_of.is_empty()) {
+            return Err("krb5.ticket_encryption: 'weak' cannot be combined with types".into());
+        }
+        Ok(c)
+    }
+
+    /// Whether a ticket encrypted with `etype` satisfies the condition.
+    pub fn holds(&self, etype: i32) -> bool {
+        if let Some(w) = self.weak {
+            return crate::applayer::krb5::weak_etype(etype) == w;
+        }
+        !self.none_of.contains(&etype) && (self.any_of.is_empty() || self.any_of.contains(&etype))
+    }
+}

@@ -198,6 +198,11 @@ pub struct Rule {
     pub dce_iface: Option<keywords::DceIface>,
     /// `dce_opnum`: the DCERPC request's opnum lies in one of these inclusive ranges.
     pub dce_opnums: Vec<(u16, u16)>,
+    /// Integer keywords on a transaction field (`krb5_msg_type`, `krb5_err_code`): the
+    /// parser buffer's name and the comparison its little-endian value must pass.
+    pub int_conds: Vec<(&'static str, keywords::Cmp)>,
+    /// `krb5.ticket_encryption`.
+    pub ticket_enc: Option<keywords::EtypeCond>,
     /// `stream-event`: stream events ([`crate::detect::stream_event`] bits) the packet must
     /// have raised.
     pub stream_events: u8,

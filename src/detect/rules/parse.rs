@@ -5,8 +5,8 @@ use super::header::{parse_addr, parse_ports, Vars};
 use super::keywords::{
     parse_dce_iface, parse_dce_opnum, parse_filesize, parse_flags, parse_flowbits, parse_flowint,
     parse_pcre, parse_stream_size, parse_threshold, parse_xbits, Base, Base64Decode, ByteExtract,
-    ByteJump, ByteMath, ByteOp, ByteTest, Cmp, CsumKind, Endian, Extract, FileCondSpec, IsDataAt,
-    MathOp, PacketCond, Value, MAX_VARS,
+    ByteJump, ByteMath, ByteOp, ByteTest, Cmp, CsumKind, Endian, EtypeCond, Extract, FileCondSpec,
+    IsDataAt, MathOp, PacketCond, Value, MAX_VARS,
 };
 use super::{Action, Buffer, FlowMatch, Inspect, Rule, Target, L4};
 
@@ -124,6 +124,8 @@ const STICKY_BUFFERS: &[(&str, &str)] = &[
     ("smtp.rcpt_to", "smtp.rcpt_to"),
     ("krb5_cname", "krb5.cname"),
     ("krb5_sname", "krb5.sname"),
+    ("krb5.cname", "krb5.cname"),
+    ("krb5.sname", "krb5.sname"),
     ("sip.method", "sip.method"),
     ("sip.uri", "sip.uri"),
     ("ftp.command", "ftp.command"),
@@ -235,8 +237,6 @@ const NOT_YET: &[&str] = &[
     "dnp3_data",
     "enip_command",
     "cip_service",
-    "krb5_msg_type",
-    "krb5_err_code",
     "nfs_procedure",
     "nfs.version",
     "file.data.toclient",
@@ -1238,6 +1238,20 @@ impl Builder {
                 self.rule.dce_opnums = parse_dce_opnum(need_v()?)?;
                 self.need("dcerpc parser");
             }
+            "krb5_msg_type" | "krb5.msg_type" => {
+                let cmp = Cmp::parse(need_v()?.trim(), 255)?;
+                self.rule.int_conds.push(("krb5_msg_type", cmp));
+                self.need("krb5 parser");
+            }
+            "krb5_err_code" | "krb5.err_code" => {
+                let cmp = Cmp::parse(need_v()?.trim(), u64::from(u32::MAX))?;
+                self.rule.int_conds.push(("krb5_err_code", cmp));
+                self.need("krb5 parser");
+            }
+            "krb5.ticket_encryption" => {
+                self.rule.ticket_enc = Some(EtypeCond::parse(need_v()?)?);
+                self.need("krb5 parser");
+            }
             "smb.version" => {
                 let v = need_v()?.trim();
                 let n: u8 = match v {
@@ -1429,6 +1443,8 @@ pub fn parse_rule(text: &str, vars: &Vars) -> Result<Rule, String> {
             ftpbounce: false,
             dce_iface: None,
             dce_opnums: Vec::new(),
+            int_conds: Vec::new(),
+            ticket_enc: None,
             stream_events: 0,
             decode_events: 0,
             datasets: Vec::new(),
