@@ -369,7 +369,7 @@ pub struct OutputConfig {
     pub anomaly: Option<bool>,
     /// Write packets tagged by a rule's `tag` keyword as EVE `packet` events (default true).
     pub tagged_packets: Option<bool>,
-    /// Write an EVE `fileinfo` event for every file (HTTP, SMTP, FTP data) when it closes or
+    /// Write an EVE `fileinfo` event for every file (HTTP, SMTP, FTP data, SMB) when it closes or
     /// its flow ends (default false).
     pub fileinfo: Option<bool>,
     /// Transaction events per app-layer protocol, keyed by its name: `http = true` writes an
