@@ -511,97 +511,140 @@ pub fn probe(data: &[u8], to_server: bool) -> Probe {
 impl DcerpcState {
     /// Handles one complete PDU of a direction. Returns whether a transaction progressed.
     fn pdu(&mut self, to_server: bool, pdu: &[u8], h: &Hdr, cx: &mut ParseCtx<'_>) -> bool {
-        let dir = usize::from(!to_server);
-        match (to_server, h.ptype) {
-            (true, ptype::BIND | ptype::ALTER_CONTEXT) => {
-                let bound = self.binding.on_bind(pdu, h);
-                let tx = self.new_tx(h, cx);
-                tx.call.bound = bound;
-                tx.call.frags[0] = 1;
-                tx.call.req_done = true;
-                tx.det.updated[dir] = true;
-                true
+        let slot = match apply(&mut self.binding, &self.txs, to_server, pdu, h) {
+            Applied::Ignored => return false,
+            Applied::Existing(i, update) => {
+                update.run(&mut self.txs[i].call, &mut self.binding, pdu, h);
+                i
             }
-            (false, ptype::BIND_ACK | ptype::ALTER_CONTEXT_RESP | ptype::BIND_NAK) => {
+            Applied::New(call) => {
+                if self.txs.len() >= cx.cfg.max_txs {
+                    self.txs.pop_front();
+                    cx.stats.tx_limit_hits += 1;
+                }
+                cx.stats.count_tx(AppProto::Dcerpc);
+                let id = self.next_id;
+                self.next_id += 1;
+                self.txs.push_back(DceTx {
+                    id,
+                    call: *call,
+                    det: TxDetect::default(),
+                });
+                self.txs.len() - 1
+            }
+        };
+        self.txs[slot].det.updated[usize::from(!to_server)] = true;
+        true
+    }
+}
+
+/// Transactions that may carry a DCERPC call (DCERPC's own, SMB's over a pipe).
+pub trait HasCall {
+    /// The call, if the transaction carries one.
+    fn call(&self) -> Option<&DceCall>;
+}
+
+impl HasCall for DceTx {
+    fn call(&self) -> Option<&DceCall> {
+        Some(&self.call)
+    }
+}
+
+/// What a PDU does to a connection's calls.
+pub enum Applied {
+    /// Nothing (a PDU type not tracked, or an answer to no known call).
+    Ignored,
+    /// It continues or answers the call in this slot: apply the update to it.
+    Existing(usize, Update),
+    /// It opens a call (a bind, or a request's first fragment), already built.
+    New(Box<DceCall>),
+}
+
+/// How a PDU continues an existing call.
+#[derive(Clone, Copy, Debug)]
+pub enum Update {
+    /// A bind's acknowledgement (or refusal).
+    BindAck,
+    /// A request's further fragment.
+    Request,
+    /// A response or fault fragment.
+    Response,
+}
+
+impl Update {
+    /// Applies the PDU to the call it continues.
+    pub fn run(self, call: &mut DceCall, binding: &mut Binding, pdu: &[u8], h: &Hdr) {
+        match self {
+            Update::BindAck => {
                 let results = if h.ptype == ptype::BIND_NAK {
                     Vec::new()
                 } else {
-                    self.binding.on_bind_ack(pdu, h)
+                    binding.on_bind_ack(pdu, h)
                 };
-                let Some(tx) = self.txs.iter_mut().rev().find(|t| {
-                    matches!(t.call.req_type, ptype::BIND | ptype::ALTER_CONTEXT)
-                        && !t.call.res_done
-                }) else {
-                    return false;
-                };
-                for (i, r) in tx.call.bound.iter_mut().zip(results) {
+                for (i, r) in call.bound.iter_mut().zip(results) {
                     i.result = Some(r);
                 }
-                tx.call.res_type = Some(h.ptype);
-                tx.call.frags[1] = 1;
-                tx.call.res_done = true;
-                tx.det.updated[dir] = true;
-                true
+                call.res_type = Some(h.ptype);
+                call.frags[1] = 1;
+                call.res_done = true;
             }
-            (true, ptype::REQUEST) => {
-                let open = self.txs.iter().rposition(|t| {
-                    t.call.call_id == h.call_id
-                        && t.call.req_type == ptype::REQUEST
-                        && !t.call.req_done
-                });
-                let binding = &self.binding;
-                let tx = match open {
-                    Some(i) => &mut self.txs[i],
-                    None => {
-                        if self.txs.len() >= cx.cfg.max_txs {
-                            self.txs.pop_front();
-                            cx.stats.tx_limit_hits += 1;
-                        }
-                        cx.stats.count_tx(AppProto::Dcerpc);
-                        let id = self.next_id;
-                        self.next_id += 1;
-                        self.txs.push_back(DceTx {
-                            id,
-                            call: DceCall::new(h),
-                            det: TxDetect::default(),
-                        });
-                        self.txs.back_mut().expect("just pushed")
-                    }
-                };
-                tx.call.add_request(pdu, h, binding);
-                tx.det.updated[dir] = true;
-                true
+            Update::Request => {
+                call.add_request(pdu, h, binding);
             }
-            (false, ptype::RESPONSE | ptype::FAULT) => {
-                let Some(tx) = self.txs.iter_mut().rev().find(|t| {
-                    t.call.call_id == h.call_id
-                        && t.call.req_type == ptype::REQUEST
-                        && !t.call.res_done
-                }) else {
-                    return false;
-                };
-                tx.call.add_response(pdu, h);
-                tx.det.updated[dir] = true;
-                true
+            Update::Response => {
+                call.add_response(pdu, h);
             }
-            _ => false,
         }
     }
+}
 
-    fn new_tx(&mut self, h: &Hdr, cx: &mut ParseCtx<'_>) -> &mut DceTx {
-        if self.txs.len() >= cx.cfg.max_txs {
-            self.txs.pop_front();
-            cx.stats.tx_limit_hits += 1;
+/// Decides what one PDU does to a connection's calls (`calls`, oldest first): binds and
+/// requests open calls, acknowledgements, further fragments and responses continue the
+/// newest matching one. The bind's interfaces are recorded in `binding` as it goes.
+pub fn apply<T: HasCall>(
+    binding: &mut Binding,
+    calls: &VecDeque<T>,
+    to_server: bool,
+    pdu: &[u8],
+    h: &Hdr,
+) -> Applied {
+    let newest = |f: &dyn Fn(&DceCall) -> bool| calls.iter().rposition(|t| t.call().is_some_and(f));
+    match (to_server, h.ptype) {
+        (true, ptype::BIND | ptype::ALTER_CONTEXT) => {
+            let mut call = DceCall::new(h);
+            call.bound = binding.on_bind(pdu, h);
+            call.frags[0] = 1;
+            call.req_done = true;
+            Applied::New(Box::new(call))
         }
-        cx.stats.count_tx(AppProto::Dcerpc);
-        let id = self.next_id;
-        self.next_id += 1;
-        self.txs.push_back(DceTx {
-            id,
-            call: DceCall::new(h),
-            det: TxDetect::default(),
-        });
-        self.txs.back_mut().expect("just pushed")
+        (false, ptype::BIND_ACK | ptype::ALTER_CONTEXT_RESP | ptype::BIND_NAK) => {
+            match newest(&|c| {
+                matches!(c.req_type, ptype::BIND | ptype::ALTER_CONTEXT) && !c.res_done
+            }) {
+                Some(i) => Applied::Existing(i, Update::BindAck),
+                None => Applied::Ignored,
+            }
+        }
+        (true, ptype::REQUEST) => {
+            let open =
+                newest(&|c| c.call_id == h.call_id && c.req_type == ptype::REQUEST && !c.req_done);
+            match open {
+                Some(i) => Applied::Existing(i, Update::Request),
+                None => {
+                    let mut call = DceCall::new(h);
+                    call.add_request(pdu, h, binding);
+                    Applied::New(Box::new(call))
+                }
+            }
+        }
+        (false, ptype::RESPONSE | ptype::FAULT) => {
+            match newest(&|c| c.call_id == h.call_id && c.req_type == ptype::REQUEST && !c.res_done)
+            {
+                Some(i) => Applied::Existing(i, Update::Response),
+                None => Applied::Ignored,
+            }
+        }
+        _ => Applied::Ignored,
     }
 }
 

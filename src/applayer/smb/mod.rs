@@ -15,7 +15,7 @@ mod smb2;
 use std::collections::VecDeque;
 use std::io::Write;
 
-use super::dcerpc::{self, ptype, Binding, DceCall};
+use super::dcerpc::{self, Applied, Binding, DceCall, HasCall};
 use super::files::File;
 use super::ntlmssp::NtlmAuth;
 use super::parser::{ParseCtx, Parser, Protocol, Transaction, TxDetect};
@@ -184,13 +184,6 @@ impl SmbTx {
             Detail::Dce(c) => c.heap() + std::mem::size_of::<DceCall>(),
         };
         detail + self.files.iter().map(File::heap).sum::<usize>() + self.det.heap()
-    }
-
-    fn dce(&mut self) -> Option<&mut DceCall> {
-        match &mut self.detail {
-            Detail::Dce(c) => Some(c),
-            _ => None,
-        }
     }
 
     fn complete_(&self) -> bool {
@@ -616,84 +609,32 @@ impl SmbState {
 
     /// DCERPC PDUs a pipe carried (a write, a read's data, a transaction's data).
     fn dce_data(&mut self, via: Carrier, to_server: bool, mut data: &[u8], cx: &mut ParseCtx<'_>) {
-        let dir = usize::from(!to_server);
         while let Some(h) = dcerpc::header(data) {
             let len = usize::from(h.frag_len).min(data.len());
             let pdu = &data[..len];
             data = &data[len..];
-            match (to_server, h.ptype) {
-                (true, ptype::BIND | ptype::ALTER_CONTEXT) => {
-                    let bound = self.binding.on_bind(pdu, &h);
-                    let tx = self.new_dce_tx(via, cx);
-                    let mut call = DceCall::new(&h);
-                    call.bound = bound;
-                    call.frags[0] = 1;
-                    call.req_done = true;
-                    tx.detail = Detail::Dce(Box::new(call));
-                    tx.request_done = true;
-                    tx.det.updated[dir] = true;
-                }
-                (false, ptype::BIND_ACK | ptype::ALTER_CONTEXT_RESP | ptype::BIND_NAK) => {
-                    let results = if h.ptype == ptype::BIND_NAK {
-                        Vec::new()
-                    } else {
-                        self.binding.on_bind_ack(pdu, &h)
-                    };
-                    let found = self.txs.iter_mut().rev().find(|t| {
-                        matches!(&t.detail, Detail::Dce(c)
-                            if matches!(c.req_type, ptype::BIND | ptype::ALTER_CONTEXT)
-                                && !c.res_done)
-                    });
-                    if let Some(tx) = found {
-                        let call = tx.dce().expect("a dcerpc transaction");
-                        for (i, r) in call.bound.iter_mut().zip(results) {
-                            i.result = Some(r);
-                        }
-                        call.res_type = Some(h.ptype);
-                        call.frags[1] = 1;
-                        call.res_done = true;
-                        tx.response_done = true;
-                        tx.status = via.status;
-                        tx.det.updated[dir] = true;
+            let slot = match dcerpc::apply(&mut self.binding, &self.txs, to_server, pdu, &h) {
+                Applied::Ignored => continue,
+                Applied::Existing(i, update) => {
+                    if let Detail::Dce(c) = &mut self.txs[i].detail {
+                        update.run(c, &mut self.binding, pdu, &h);
                     }
+                    i
                 }
-                (true, ptype::REQUEST) => {
-                    let open = self.txs.iter().rposition(|t| {
-                        matches!(&t.detail, Detail::Dce(c)
-                            if c.call_id == h.call_id && c.req_type == ptype::REQUEST && !c.req_done)
-                    });
-                    let i = match open {
-                        Some(i) => i,
-                        None => {
-                            let tx = self.new_dce_tx(via, cx);
-                            tx.detail = Detail::Dce(Box::new(DceCall::new(&h)));
-                            self.txs.len() - 1
-                        }
-                    };
-                    let binding = &self.binding;
-                    let tx = &mut self.txs[i];
-                    if let Detail::Dce(c) = &mut tx.detail {
-                        tx.request_done = c.add_request(pdu, &h, binding);
-                    }
-                    tx.det.updated[dir] = true;
+                Applied::New(call) => {
+                    self.new_dce_tx(via, cx).detail = Detail::Dce(call);
+                    self.txs.len() - 1
                 }
-                (false, ptype::RESPONSE | ptype::FAULT) => {
-                    let found = self.txs.iter_mut().rev().find(|t| {
-                        matches!(&t.detail, Detail::Dce(c)
-                            if c.call_id == h.call_id && c.req_type == ptype::REQUEST && !c.res_done)
-                    });
-                    if let Some(tx) = found {
-                        let done = tx
-                            .dce()
-                            .expect("a dcerpc transaction")
-                            .add_response(pdu, &h);
-                        tx.response_done = done;
-                        tx.status = via.status;
-                        tx.det.updated[dir] = true;
-                    }
-                }
-                _ => {}
+            };
+            let tx = &mut self.txs[slot];
+            if let Detail::Dce(c) = &tx.detail {
+                tx.request_done = c.req_done;
+                tx.response_done = c.res_done;
             }
+            if !to_server {
+                tx.status = via.status;
+            }
+            tx.det.updated[usize::from(!to_server)] = true;
         }
     }
 
@@ -741,6 +682,15 @@ impl SmbState {
             offset,
             from,
             to,
+        }
+    }
+}
+
+impl HasCall for SmbTx {
+    fn call(&self) -> Option<&DceCall> {
+        match &self.detail {
+            Detail::Dce(c) => Some(c),
+            _ => None,
         }
     }
 }
