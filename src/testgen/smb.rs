@@ -213,3 +213,159 @@ pub fn auth_message(user: &str, domain: &str, host: &str) -> Vec<u8> {
     m.extend_from_slice(&payload);
     m
 }
+
+/// SMB1 messages (Unicode, PID 0x1234).
+pub mod smb1 {
+    use super::utf16;
+
+    /// An SMB1 header for `cmd` (a reply when `reply`).
+    pub fn header(cmd: u8, reply: bool, tid: u16, mid: u16, status: u32) -> Vec<u8> {
+        let mut h = vec![0xff, b'S', b'M', b'B', cmd];
+        h.extend_from_slice(&status.to_le_bytes());
+        h.push(if reply { 0x98 } else { 0x18 });
+        h.extend_from_slice(&0xc843u16.to_le_bytes());
+        h.extend_from_slice(&[0; 12]);
+        h.extend_from_slice(&tid.to_le_bytes());
+        h.extend_from_slice(&0x1234u16.to_le_bytes());
+        h.extend_from_slice(&0x0800u16.to_le_bytes());
+        h.extend_from_slice(&mid.to_le_bytes());
+        h
+    }
+
+    /// Appends a command block: word count, words, byte count, bytes.
+    fn block(m: &mut Vec<u8>, words: &[u8], bytes: &[u8]) {
+        m.push((words.len() / 2) as u8);
+        m.extend_from_slice(words);
+        m.extend_from_slice(&(bytes.len() as u16).to_le_bytes());
+        m.extend_from_slice(bytes);
+    }
+
+    /// The AndX words heading a block: no further command.
+    const NO_ANDX: [u8; 4] = [0xff, 0, 0, 0];
+
+    /// TREE_CONNECT_ANDX for `path`.
+    pub fn tree_connect(mid: u16, path: &str) -> Vec<u8> {
+        let mut m = header(0x75, false, 0xffff, mid, 0);
+        let mut w = NO_ANDX.to_vec();
+        w.extend_from_slice(&[0, 0, 1, 0]);
+        // Password (1 byte) puts the Unicode path on an even offset.
+        let mut b = vec![0];
+        b.extend_from_slice(&utf16(path));
+        b.extend_from_slice(&[0, 0]);
+        b.extend_from_slice(b"?????\0");
+        block(&mut m, &w, &b);
+        m
+    }
+
+    /// TREE_CONNECT_ANDX response giving `tid` for `service` (`A:` disk, `IPC` pipe).
+    pub fn tree_connect_resp(mid: u16, tid: u16, service: &str) -> Vec<u8> {
+        let mut m = header(0x75, true, tid, mid, 0);
+        let mut w = NO_ANDX.to_vec();
+        w.extend_from_slice(&[1, 0]);
+        let mut b = service.as_bytes().to_vec();
+        b.push(0);
+        block(&mut m, &w, &b);
+        m
+    }
+
+    /// NT_CREATE_ANDX for `name` on tree `tid`.
+    pub fn nt_create(mid: u16, tid: u16, name: &str) -> Vec<u8> {
+        let mut m = header(0xa2, false, tid, mid, 0);
+        let n = utf16(name);
+        let mut w = vec![0u8; 48];
+        w[..4].copy_from_slice(&NO_ANDX);
+        w[5..7].copy_from_slice(&((n.len() + 2) as u16).to_le_bytes());
+        w[35..39].copy_from_slice(&1u32.to_le_bytes());
+        // The data starts on an odd offset: one pad byte aligns the name.
+        let mut b = vec![0];
+        b.extend_from_slice(&n);
+        b.extend_from_slice(&[0, 0]);
+        block(&mut m, &w, &b);
+        m
+    }
+
+    /// NT_CREATE_ANDX response giving `fid`, the file `size` bytes long.
+    pub fn nt_create_resp(mid: u16, tid: u16, fid: u16, size: u64) -> Vec<u8> {
+        let mut m = header(0xa2, true, tid, mid, 0);
+        let mut w = vec![0u8; 68];
+        w[..4].copy_from_slice(&NO_ANDX);
+        w[5..7].copy_from_slice(&fid.to_le_bytes());
+        w[7..11].copy_from_slice(&1u32.to_le_bytes());
+        w[11..19].copy_from_slice(&132_000_000_000_000_000u64.to_le_bytes());
+        w[55..63].copy_from_slice(&size.to_le_bytes());
+        block(&mut m, &w, &[]);
+        m
+    }
+
+    /// WRITE_ANDX of `data` at `offset` of `fid`.
+    pub fn write(mid: u16, tid: u16, fid: u16, offset: u32, data: &[u8]) -> Vec<u8> {
+        let mut m = header(0x2f, false, tid, mid, 0);
+        let mut w = vec![0u8; 28];
+        w[..4].copy_from_slice(&NO_ANDX);
+        w[4..6].copy_from_slice(&fid.to_le_bytes());
+        w[6..10].copy_from_slice(&offset.to_le_bytes());
+        w[20..22].copy_from_slice(&(data.len() as u16).to_le_bytes());
+        // Header, word count, words, byte count, one pad byte.
+        w[22..24].copy_from_slice(&64u16.to_le_bytes());
+        let mut b = vec![0];
+        b.extend_from_slice(data);
+        block(&mut m, &w, &b);
+        m
+    }
+
+    /// READ_ANDX of `max` bytes at `offset` of `fid`.
+    pub fn read(mid: u16, tid: u16, fid: u16, offset: u32, max: u16) -> Vec<u8> {
+        let mut m = header(0x2e, false, tid, mid, 0);
+        let mut w = vec![0u8; 24];
+        w[..4].copy_from_slice(&NO_ANDX);
+        w[4..6].copy_from_slice(&fid.to_le_bytes());
+        w[6..10].copy_from_slice(&offset.to_le_bytes());
+        w[10..12].copy_from_slice(&max.to_le_bytes());
+        block(&mut m, &w, &[]);
+        m
+    }
+
+    /// READ_ANDX response carrying `data`.
+    pub fn read_resp(mid: u16, tid: u16, data: &[u8]) -> Vec<u8> {
+        let mut m = header(0x2e, true, tid, mid, 0);
+        let mut w = vec![0u8; 24];
+        w[..4].copy_from_slice(&NO_ANDX);
+        w[10..12].copy_from_slice(&(data.len() as u16).to_le_bytes());
+        w[12..14].copy_from_slice(&60u16.to_le_bytes());
+        let mut b = vec![0];
+        b.extend_from_slice(data);
+        block(&mut m, &w, &b);
+        m
+    }
+
+    /// CLOSE of `fid`.
+    pub fn close(mid: u16, tid: u16, fid: u16) -> Vec<u8> {
+        let mut m = header(0x04, false, tid, mid, 0);
+        let mut w = fid.to_le_bytes().to_vec();
+        w.extend_from_slice(&[0xff; 4]);
+        block(&mut m, &w, &[]);
+        m
+    }
+
+    /// SESSION_SETUP_ANDX (extended security) carrying `blob`, chained to a
+    /// TREE_CONNECT_ANDX for `path` in the same message.
+    pub fn session_setup_then_tree(mid: u16, blob: &[u8], path: &str) -> Vec<u8> {
+        let mut m = header(0x73, false, 0xffff, mid, 0);
+        let mut w = vec![0u8; 24];
+        w[0] = 0x75;
+        w[14..16].copy_from_slice(&(blob.len() as u16).to_le_bytes());
+        // The blob, empty native OS and LAN manager strings, and padding so the chained
+        // block (and the Unicode path in it) starts on an even offset, as clients send it.
+        let mut b = blob.to_vec();
+        b.extend_from_slice(&[0; 4]);
+        if (32 + 1 + w.len() + 2 + b.len()) % 2 == 1 {
+            b.push(0);
+        }
+        let next = 32 + 1 + w.len() + 2 + b.len();
+        w[2..4].copy_from_slice(&(next as u16).to_le_bytes());
+        block(&mut m, &w, &b);
+        let tree = tree_connect(mid, path);
+        m.extend_from_slice(&tree[32..]);
+        m
+    }
+}

@@ -262,3 +262,41 @@ fn hostile_input_is_bounded_and_never_panics() {
     assert!(r.s.framers[0].lost);
     assert_eq!(r.stats.parse_errors, 1);
 }
+
+#[test]
+fn smb1_files_reads_out_of_order_and_andx_chains() {
+    use crate::testgen::smb::smb1;
+    for piece in [1, 5, 4096] {
+        let mut r = Run::new();
+        let mut blob = b"\xa1\x81\x80\x30\x7e".to_vec();
+        blob.extend_from_slice(&auth_message("bob", "LAB", "PC1"));
+        // Session setup and tree connect chained in one message.
+        r.send(
+            true,
+            &smb1::session_setup_then_tree(1, &blob, "\\\\fs\\data"),
+            piece,
+        );
+        assert_eq!(r.buf(Buf::SmbNtlmsspUser, true), vec![b"bob".to_vec()]);
+        assert_eq!(r.buf(Buf::SmbShare, true), vec![b"\\\\fs\\data".to_vec()]);
+        r.send(false, &smb1::tree_connect_resp(1, 3, "A:"), piece);
+        r.send(true, &smb1::nt_create(2, 3, "\\docs\\plan.txt"), piece);
+        r.send(false, &smb1::nt_create_resp(2, 3, 0x4001, 12), piece);
+        // Two reads; their responses come back in the opposite order.
+        r.send(true, &smb1::read(3, 3, 0x4001, 0, 6), piece);
+        r.send(true, &smb1::read(4, 3, 0x4001, 6, 6), piece);
+        r.send(false, &smb1::read_resp(4, 3, b"world!"), piece);
+        r.send(false, &smb1::read_resp(3, 3, b"hello "), piece);
+        r.send(true, &smb1::close(5, 3, 0x4001), piece);
+        let f = r.file(b"\\docs\\plan.txt");
+        assert_eq!(f.data(), b"hello world!", "piece {piece}");
+        assert!(!f.to_server && f.done() && !f.gaps);
+        assert_eq!(r.buf(Buf::SmbVersion, true)[0], [1]);
+        // An upload on the same tree.
+        r.send(true, &smb1::nt_create(6, 3, "\\up.bin"), piece);
+        r.send(false, &smb1::nt_create_resp(6, 3, 0x4002, 0), piece);
+        r.send(true, &smb1::write(7, 3, 0x4002, 0, b"MZ upload"), piece);
+        r.send(true, &smb1::close(8, 3, 0x4002), piece);
+        assert_eq!(r.file(b"\\up.bin").data(), b"MZ upload");
+        assert!(r.s.txs.iter().all(|t| t.events == 0), "piece {piece}");
+    }
+}
