@@ -106,10 +106,13 @@ pub enum Detail {
     },
     /// Tree connect.
     Tree {
-        /// The share path as sent (`\\server\share`).
+        /// The share path (`\server\share`: as Suricata gives it, one of the two leading
+        /// backslashes dropped, so rules written for it match).
         share: Vec<u8>,
         /// The tree is the IPC$ pipe tree (from the response).
         pipe: Option<bool>,
+        /// SMB1: the service asked for and the one answered (`A:`, `IPC`, `?????`).
+        service: [Option<Vec<u8>>; 2],
     },
     /// Create/open of a file, directory or pipe; the file's data lands here.
     Create {
@@ -143,6 +146,9 @@ pub struct SmbTx {
     key: u64,
     /// NT status of the response.
     pub status: Option<u32>,
+    /// The session's dialect when the transaction started (SMB2 revision, 0x0100 for NT LM
+    /// 0.12).
+    pub dialect: Option<u16>,
     /// SMB2 session and tree ids (SMB1 UID and TID).
     pub session_id: u64,
     /// Tree id.
@@ -179,7 +185,9 @@ impl SmbTx {
                         .map(|(a, b)| a.capacity() + b.capacity())
                         .sum::<usize>()
             }
-            Detail::Tree { share, .. } => share.capacity(),
+            Detail::Tree { share, service, .. } => {
+                share.capacity() + service.iter().flatten().map(Vec::capacity).sum::<usize>()
+            }
             Detail::Create { name, .. } => name.capacity(),
             Detail::Dce(c) => c.heap() + std::mem::size_of::<DceCall>(),
         };
@@ -322,6 +330,14 @@ pub fn probe(data: &[u8], _to_server: bool) -> Probe {
     }
 }
 
+/// A tree path as Suricata keeps it: the first of its two leading backslashes dropped.
+fn share_path(mut p: Vec<u8>) -> Vec<u8> {
+    if p.starts_with(b"\\\\") {
+        p.remove(0);
+    }
+    p
+}
+
 /// NT status names for the codes seen most.
 fn status_name(s: u32) -> Option<&'static str> {
     Some(match s {
@@ -429,6 +445,7 @@ impl SmbState {
             version,
             command,
             key,
+            dialect: self.dialect,
             events,
             ..SmbTx::default()
         });
@@ -707,12 +724,15 @@ impl Transaction for SmbTx {
     fn each(&self, b: Buf, to_server: bool, f: &mut dyn FnMut(&[u8]) -> bool) -> Option<bool> {
         match (b, &self.detail) {
             (Buf::SmbVersion, _) => Some(f(&[self.version])),
-            (Buf::SmbShare, Detail::Tree { share, pipe }) if *pipe != Some(true) => Some(f(share)),
+            (Buf::SmbShare, Detail::Tree { share, pipe, .. }) if *pipe != Some(true) => {
+                Some(f(share))
+            }
             (
                 Buf::SmbNamedPipe,
                 Detail::Tree {
                     share,
                     pipe: Some(true),
+                    ..
                 },
             ) => Some(f(share)),
             (Buf::SmbNtlmsspUser, Detail::Session { ntlm: Some(n), .. }) => Some(f(&n.user)),
@@ -754,7 +774,23 @@ impl Transaction for SmbTx {
     }
 
     fn write_eve(&self, out: &mut Vec<u8>) {
-        let _ = write!(out, ",\"smb\":{{\"id\":{}", self.id);
+        // Suricata numbers SMB transactions from 1 in the `smb` object.
+        let _ = write!(out, ",\"smb\":{{\"id\":{}", self.id + 1);
+        let chosen = match &self.detail {
+            Detail::Negotiate { chosen, .. } => chosen.as_deref(),
+            _ => None,
+        };
+        match (chosen, self.dialect) {
+            (Some(d), _) => {
+                out.push(b',');
+                push_key(out, "dialect");
+                push_json_bytes(out, d);
+            }
+            (None, Some(d)) => {
+                let _ = write!(out, ",\"dialect\":\"{}\"", dialect_name(d));
+            }
+            (None, None) => out.extend_from_slice(b",\"dialect\":\"unknown\""),
+        }
         let cmd = if self.version == 1 {
             smb1::command_name(self.command as u8)
         } else {
@@ -782,15 +818,10 @@ impl Transaction for SmbTx {
             Detail::Generic => {}
             Detail::Negotiate {
                 client,
-                chosen,
                 server_guid,
                 max_rw,
+                ..
             } => {
-                if let Some(d) = chosen {
-                    out.push(b',');
-                    push_key(out, "dialect");
-                    push_json_bytes(out, d);
-                }
                 if !client.is_empty() {
                     out.extend_from_slice(b",\"client_dialects\":[");
                     for (i, d) in client.iter().enumerate() {
@@ -831,7 +862,11 @@ impl Transaction for SmbTx {
                     }
                 }
             }
-            Detail::Tree { share, pipe } => {
+            Detail::Tree {
+                share,
+                pipe,
+                service,
+            } => {
                 let key = if *pipe == Some(true) {
                     "named_pipe"
                 } else {
@@ -843,6 +878,21 @@ impl Transaction for SmbTx {
                 if let Some(p) = pipe {
                     let t = if *p { "PIPE" } else { "FILE" };
                     let _ = write!(out, ",\"share_type\":\"{t}\"");
+                }
+                if service.iter().any(Option::is_some) {
+                    out.extend_from_slice(b",\"service\":{");
+                    let mut first = true;
+                    for (key, v) in ["request", "response"].iter().zip(service) {
+                        if let Some(v) = v {
+                            if !first {
+                                out.push(b',');
+                            }
+                            first = false;
+                            push_key(out, key);
+                            push_json_bytes(out, v);
+                        }
+                    }
+                    out.push(b'}');
                 }
             }
             Detail::Create {

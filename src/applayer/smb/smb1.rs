@@ -301,21 +301,32 @@ fn command(
         (TREE_CONNECT_ANDX, true) => {
             let (off, bytes) = b.bytes();
             let pw = usize::from(b.w16(6).unwrap_or(0)).min(bytes.len());
-            let (share, _) = string_at(msg, off + pw, off + bytes.len(), h.unicode);
+            let end = off + bytes.len();
+            let (share, next) = string_at(msg, off + pw, end, h.unicode);
+            let service = cstr(&msg[next.min(end)..end]).to_vec();
             let tx = new_tx(s, cmd, h, cx);
-            tx.detail = Detail::Tree { share, pipe: None };
+            tx.detail = Detail::Tree {
+                share: super::share_path(share),
+                pipe: None,
+                service: [Some(service), None],
+            };
         }
         (TREE_CONNECT_ANDX, false) => {
             let (_, bytes) = b.bytes();
-            let pipe = cstr(bytes) == b"IPC";
+            let answered = cstr(bytes).to_vec();
+            let pipe = answered == b"IPC";
             let ok = h.status == 0;
             if ok {
                 s.add_tree(u32::from(h.tid), pipe);
             }
             if let Some(tx) = respond(s, h) {
                 tx.tree_id = u32::from(h.tid);
-                if let Detail::Tree { pipe: p, .. } = &mut tx.detail {
+                if let Detail::Tree {
+                    pipe: p, service, ..
+                } = &mut tx.detail
+                {
                     *p = ok.then_some(pipe);
+                    service[1] = ok.then_some(answered);
                 }
             }
         }

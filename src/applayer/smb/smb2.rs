@@ -323,7 +323,11 @@ fn request(s: &mut SmbState, m: &[u8], h: &Hdr, cx: &mut ParseCtx<'_>) {
                 (Some(o), Some(l)) => utf16le(data_at(m, usize::from(o), usize::from(l))),
                 _ => Vec::new(),
             };
-            new_tx(s, h, cx).detail = Detail::Tree { share, pipe: None };
+            new_tx(s, h, cx).detail = Detail::Tree {
+                share: super::share_path(share),
+                pipe: None,
+                service: [None, None],
+            };
         }
         CREATE => {
             let name = match (le16(m, b + 44), le16(m, b + 46)) {
