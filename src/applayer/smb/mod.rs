@@ -266,6 +266,10 @@ pub struct SmbState {
     binding: Binding,
     /// Encrypted (SMB3 transform) and compressed messages skipped.
     pub encrypted_msgs: u64,
+    /// Bytes given to the parser per direction.
+    fed: [u64; 2],
+    /// Per direction: how many bytes had been given when its first encrypted message came.
+    encrypted_at: [Option<u64>; 2],
 }
 
 /// SMB's registration.
@@ -657,13 +661,19 @@ impl SmbState {
 
     /// One complete (or prefix of a large) SMB message of a record.
     fn message(&mut self, to_server: bool, msg: &[u8], cx: &mut ParseCtx<'_>) {
+        let d = usize::from(!to_server);
         match msg.get(..4) {
             Some([0xff, b'S', b'M', b'B']) => smb1::message(self, to_server, msg, cx),
             Some([0xfe, b'S', b'M', b'B']) => smb2::message(self, to_server, msg, cx),
-            Some([0xfd | 0xfc, b'S', b'M', b'B']) => {
+            Some([0xfd, b'S', b'M', b'B']) => {
+                // From here on the direction is ciphertext: once both are, the stream is no
+                // longer worth inspecting (`Parser::encrypted`).
                 self.encrypted_msgs += 1;
-                cx.stats.encrypted += u64::from(self.encrypted_msgs == 1);
+                let fed = self.fed[d];
+                self.encrypted_at[d].get_or_insert(fed);
             }
+            // Compressed: skipped (not decompressed), counted with the encrypted ones.
+            Some([0xfc, b'S', b'M', b'B']) => self.encrypted_msgs += 1,
             _ => cx.stats.parse_errors += 1,
         }
     }
@@ -948,6 +958,7 @@ impl Transaction for SmbTx {
 impl Parser for SmbState {
     fn feed(&mut self, to_server: bool, mut data: &[u8], cx: &mut ParseCtx<'_>) -> bool {
         let d = usize::from(!to_server);
+        self.fed[d] += data.len() as u64;
         let before = self.next_id;
         let mut touched = false;
         while !data.is_empty() && !self.framers[d].lost {
@@ -1079,6 +1090,10 @@ impl Parser for SmbState {
     }
 
     crate::parser_tx_slots!(txs);
+
+    fn encrypted(&self) -> Option<[u64; 2]> {
+        Some([self.encrypted_at[0]?, self.encrypted_at[1]?])
+    }
 
     fn gc(&mut self) {
         while self.txs.len() > 1

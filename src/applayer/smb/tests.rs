@@ -222,7 +222,11 @@ fn smb1_negotiate_answered_in_smb2_and_encrypted_messages_counted() {
     r.send(true, &enc, 4096);
     r.send(true, &enc, 4096);
     assert_eq!(r.s.encrypted_msgs, 2);
-    assert_eq!(r.stats.encrypted, 1);
+    // One direction encrypted is not yet an encrypted session; both are.
+    assert_eq!(Parser::encrypted(&r.s), None);
+    r.send(false, &enc, 4096);
+    let at = Parser::encrypted(&r.s).expect("both directions encrypted");
+    assert!(at[0] > 0 && at[1] > 0);
 }
 
 #[test]
