@@ -513,6 +513,9 @@ impl Parser for Krb5State {
             if buf.len() == need && need > 4 {
                 let rec = std::mem::take(&mut self.buf[d]);
                 progressed |= self.message(to_server, &rec[4..], cx);
+            } else if buf.len() == 4 && buf[..] == [0, 0, 0, 0] {
+                // A record of length 0: nothing in it.
+                buf.clear();
             }
         }
         progressed
@@ -628,6 +631,13 @@ mod tests {
         };
         t.feed(true, &[0x7f, 0xff, 0xff, 0xff, 0x6a], &mut cx);
         assert!(t.lost[0]);
+        // Empty records are skipped (found by fuzzing: they used to spin).
+        let mut e = Krb5State {
+            tcp: true,
+            ..Krb5State::default()
+        };
+        e.feed(true, &[0, 0, 0, 0, 0, 0, 0, 0, 0, 0], &mut cx);
+        assert!(!e.lost[0] && e.txs.is_empty());
         assert!(t.heap() < 1024);
     }
 }
