@@ -285,6 +285,33 @@ fn parse_message(d: &[u8]) -> Option<Krb5Tx> {
     Some(tx)
 }
 
+/// The service ticket of a Kerberos AP-REQ inside a security blob (SPNEGO in an SMB session
+/// setup): its realm and server principal name parts. Scans at most the blob's first 64
+/// candidate tags.
+pub fn ap_req_ticket(blob: &[u8]) -> Option<(Vec<u8>, Vec<Vec<u8>>)> {
+    let mut from = 0;
+    for _ in 0..64 {
+        let i = from + memchr::memchr(0x6e, &blob[from..])?;
+        from = i + 1;
+        let Some((0x6e, body, _)) = der(&blob[i..]) else {
+            continue;
+        };
+        let Some((0x30, seq, _)) = der(body) else {
+            continue;
+        };
+        let Some((0x61, t, _)) = field(seq, 3).and_then(der) else {
+            continue;
+        };
+        let Some((0x30, ts, _)) = der(t) else {
+            continue;
+        };
+        let realm = field(ts, 1).and_then(string).unwrap_or_default();
+        let sname = field(ts, 2).and_then(principal).unwrap_or_default();
+        return Some((realm, sname));
+    }
+    None
+}
+
 /// Per-flow Kerberos state.
 #[derive(Debug, Default)]
 pub struct Krb5State {

@@ -119,3 +119,47 @@ pub fn krb_error(code: i32, user: &str, sname: &[&str]) -> Vec<u8> {
     );
     tlv(0x7e, &seq)
 }
+
+/// An SPNEGO-wrapped Kerberos AP-REQ for a ticket to `sname` in `realm` (an SMB session
+/// setup's security blob).
+pub fn spnego_ap_req(realm: &str, sname: &[&str]) -> Vec<u8> {
+    let ticket = tlv(
+        0x61,
+        &tlv(
+            0x30,
+            &[
+                ctx(0, &int(5)),
+                ctx(1, &kstr(realm)),
+                ctx(2, &principal(sname)),
+                ctx(3, &enc_data(18)),
+            ]
+            .concat(),
+        ),
+    );
+    let ap_req = tlv(
+        0x6e,
+        &tlv(
+            0x30,
+            &[
+                ctx(0, &int(5)),
+                ctx(1, &int(14)),
+                ctx(2, &tlv(0x03, b"\x00\x20\x00\x00\x00")),
+                ctx(3, &ticket),
+                ctx(4, &enc_data(18)),
+            ]
+            .concat(),
+        ),
+    );
+    // GSS-API framing: the Kerberos OID and the AP-REQ token id, inside SPNEGO's init token.
+    let mut krb = b"\x06\x09\x2a\x86\x48\x86\xf7\x12\x01\x02\x02\x01\x00".to_vec();
+    krb.extend_from_slice(&ap_req);
+    let mech_token = ctx(2, &tlv(0x04, &tlv(0x60, &krb)));
+    tlv(
+        0x60,
+        &[
+            b"\x06\x06\x2b\x06\x01\x05\x05\x02".to_vec(),
+            ctx(0, &tlv(0x30, &mech_token)),
+        ]
+        .concat(),
+    )
+}

@@ -77,6 +77,9 @@ const MAX_PENDING: usize = 1 << 20;
 /// SMB1 AndX commands followed per message.
 const MAX_ANDX: usize = 8;
 
+/// A Kerberos service ticket's realm and server name parts.
+pub type KrbTicket = (Vec<u8>, Vec<Vec<u8>>);
+
 /// A file's handle: SMB2's 16-byte FileId, or SMB1's FID in the first two bytes.
 pub type FileKey = [u8; 16];
 
@@ -101,6 +104,8 @@ pub enum Detail {
     Session {
         /// NTLMSSP AUTHENTICATE fields.
         ntlm: Option<NtlmAuth>,
+        /// Kerberos: the service ticket's realm and server name parts.
+        krb: Option<KrbTicket>,
         /// SMB1: native OS and LAN manager of the request and the response.
         native: [Option<(Vec<u8>, Vec<u8>)>; 2],
     },
@@ -177,8 +182,11 @@ impl SmbTx {
                 client.iter().map(Vec::capacity).sum::<usize>()
                     + chosen.as_ref().map_or(0, Vec::capacity)
             }
-            Detail::Session { ntlm, native } => {
+            Detail::Session { ntlm, native, krb } => {
                 ntlm.as_ref().map_or(0, NtlmAuth::heap)
+                    + krb.as_ref().map_or(0, |(r, s)| {
+                        r.capacity() + s.iter().map(Vec::capacity).sum::<usize>()
+                    })
                     + native
                         .iter()
                         .flatten()
@@ -332,6 +340,19 @@ pub fn probe(data: &[u8], _to_server: bool) -> Probe {
     } else {
         Probe::NoMatch
     }
+}
+
+/// What a session setup's security blob says of who authenticates: NTLMSSP's user, domain
+/// and host, or a Kerberos ticket's realm and service; and whether an NTLMSSP AUTHENTICATE
+/// was there but could not be read.
+fn security_blob(blob: &[u8]) -> (Option<NtlmAuth>, Option<KrbTicket>, bool) {
+    if memchr::memmem::find(blob, b"NTLMSSP\0").is_some() {
+        let ntlm = super::ntlmssp::find_auth(blob);
+        let malformed =
+            ntlm.is_none() && memchr::memmem::find(blob, b"NTLMSSP\0\x03\0\0\0").is_some();
+        return (ntlm, None, malformed);
+    }
+    (None, super::krb5::ap_req_ticket(blob), false)
 }
 
 /// A tree path as Suricata keeps it: the first of its two leading backslashes dropped.
@@ -849,7 +870,22 @@ impl Transaction for SmbTx {
                     let _ = write!(out, ",\"max_read_size\":{r},\"max_write_size\":{w}");
                 }
             }
-            Detail::Session { ntlm, native } => {
+            Detail::Session { ntlm, native, krb } => {
+                if let Some((realm, snames)) = krb {
+                    out.extend_from_slice(b",\"kerberos\":{\"realm\":");
+                    push_json_bytes(out, realm);
+                    if !snames.is_empty() {
+                        out.extend_from_slice(b",\"snames\":[");
+                        for (i, p) in snames.iter().enumerate() {
+                            if i > 0 {
+                                out.push(b',');
+                            }
+                            push_json_bytes(out, p);
+                        }
+                        out.push(b']');
+                    }
+                    out.push(b'}');
+                }
                 if let Some(n) = ntlm {
                     out.extend_from_slice(b",\"ntlmssp\":{\"domain\":");
                     push_json_bytes(out, &n.domain);

@@ -3,7 +3,6 @@
 //! named-pipe transactions).
 
 use super::{event, Carrier, Detail, FileKey, ParseCtx, PendingRead, SmbState, MAX_ANDX};
-use crate::applayer::ntlmssp;
 use crate::applayer::wire::{cstr, le16, le32, le64, u8_at, utf16le};
 
 const NEGOTIATE: u8 = 0x72;
@@ -266,16 +265,13 @@ fn command(
         (SESSION_SETUP_ANDX, true) => {
             let (_, bytes) = b.bytes();
             let mut ntlm = None;
+            let mut krb = None;
             let mut native = None;
             let mut malformed = false;
             if b.wc() == 12 {
                 let blob_len = usize::from(b.w16(14).unwrap_or(0)).min(bytes.len());
                 let blob = &bytes[..blob_len];
-                if memchr::memmem::find(blob, b"NTLMSSP\0").is_some() {
-                    ntlm = ntlmssp::find_auth(blob);
-                    malformed =
-                        ntlm.is_none() && blob.windows(12).any(|w| w == b"NTLMSSP\0\x03\0\0\0");
-                }
+                (ntlm, krb, malformed) = super::security_blob(blob);
                 native = Some(native_pair(&bytes[blob_len..], h.unicode));
             }
             let tx = new_tx(s, cmd, h, cx);
@@ -284,6 +280,7 @@ fn command(
             }
             tx.detail = Detail::Session {
                 ntlm,
+                krb,
                 native: [native, None],
             };
         }

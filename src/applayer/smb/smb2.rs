@@ -3,7 +3,6 @@
 //! connect, create, close, read, write, IOCTL pipe transceive).
 
 use super::{event, Carrier, Detail, FileKey, ParseCtx, PendingRead, SmbState, SmbTx};
-use crate::applayer::ntlmssp;
 use crate::applayer::wire::{le16, le32, le64, slice, utf16le};
 
 const NEGOTIATE: u16 = 0x00;
@@ -306,15 +305,14 @@ fn request(s: &mut SmbState, m: &[u8], h: &Hdr, cx: &mut ParseCtx<'_>) {
                 (Some(o), Some(l)) => data_at(m, usize::from(o), usize::from(l)),
                 _ => &[],
             };
-            let ntlm = ntlmssp::find_auth(blob);
-            let malformed =
-                ntlm.is_none() && memchr::memmem::find(blob, b"NTLMSSP\0\x03\0\0\0").is_some();
+            let (ntlm, krb, malformed) = super::security_blob(blob);
             let tx = new_tx(s, h, cx);
             if malformed {
                 tx.events |= event::MALFORMED_NTLMSSP_REQUEST;
             }
             tx.detail = Detail::Session {
                 ntlm,
+                krb,
                 native: [None, None],
             };
         }

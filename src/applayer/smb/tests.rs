@@ -301,3 +301,17 @@ fn smb1_files_reads_out_of_order_and_andx_chains() {
         assert!(r.s.txs.iter().all(|t| t.events == 0), "piece {piece}");
     }
 }
+
+#[test]
+fn kerberos_session_setup_names_the_ticket() {
+    let mut r = Run::new();
+    let blob = crate::testgen::krb5::spnego_ap_req("CORP.EXAMPLE", &["cifs", "fs01.corp.example"]);
+    r.send(true, &session_setup(1, &blob), 7);
+    let mut eve = Vec::new();
+    r.s.txs[0].write_eve(&mut eve);
+    let json = format!("{{{}}}", String::from_utf8_lossy(&eve[1..]));
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["smb"]["kerberos"]["realm"], "CORP.EXAMPLE");
+    assert_eq!(v["smb"]["kerberos"]["snames"][1], "fs01.corp.example");
+    assert!(v["smb"]["ntlmssp"].is_null());
+}
