@@ -350,6 +350,13 @@ impl DceCall {
         self.stub[dir].extend_from_slice(&stub[..stub.len().min(room)]);
     }
 
+    /// Stub bytes seen but not kept (past [`STUB_LIMIT`]), both directions.
+    pub fn cut(&self) -> u64 {
+        (0..2)
+            .map(|d| self.stub_size[d] - self.stub[d].len() as u64)
+            .sum()
+    }
+
     /// Complete: both sides seen (a call without answer completes at the flow's end).
     pub fn complete(&self) -> bool {
         self.req_done && self.res_done
@@ -514,7 +521,10 @@ impl DcerpcState {
         let slot = match apply(&mut self.binding, &self.txs, to_server, pdu, h) {
             Applied::Ignored => return false,
             Applied::Existing(i, update) => {
-                update.run(&mut self.txs[i].call, &mut self.binding, pdu, h);
+                let call = &mut self.txs[i].call;
+                let cut = call.cut();
+                update.run(call, &mut self.binding, pdu, h);
+                cx.stats.data_cut += call.cut() - cut;
                 i
             }
             Applied::New(call) => {
@@ -826,6 +836,16 @@ mod tests {
         s.feed(false, &bind_ack(1, 2), &mut cx);
         s.feed(true, &request(2, 3, 0, 4, b"x"), &mut cx);
         assert_eq!(s.txs[1].call.iface, None);
+        // A call's stub past what it keeps is counted, not held.
+        let chunk = vec![0x42u8; 60_000];
+        s.feed(true, &request(3, PFC_FIRST_FRAG, 0, 4, &chunk), &mut cx);
+        for _ in 0..5 {
+            s.feed(true, &request(3, 0, 0, 4, &chunk), &mut cx);
+        }
+        let call = &s.txs.back().unwrap().call;
+        assert_eq!(call.stub[0].len(), STUB_LIMIT);
+        assert_eq!(call.stub_size[0], 360_000);
+        assert_eq!(cx.stats.data_cut, 360_000 - STUB_LIMIT as u64);
         // Garbage stops the direction, counted.
         s.feed(true, &[0x41; 32], &mut cx);
         assert_eq!(stats.parse_errors, 1);

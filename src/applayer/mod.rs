@@ -377,6 +377,9 @@ pub struct AppStats {
     pub expect_evicted: u64,
     /// Files not tracked because their transaction held `max_files_per_tx`.
     pub files_over_limit: u64,
+    /// Bytes a parser let go at one of its limits (DCERPC stub data past what a call keeps,
+    /// SMB file data skipped when too much waited out of order).
+    pub data_cut: u64,
 }
 
 impl AppStats {
@@ -397,6 +400,7 @@ impl AppStats {
         self.encrypted += o.encrypted;
         self.expect_evicted += o.expect_evicted;
         self.files_over_limit += o.files_over_limit;
+        self.data_cut += o.data_cut;
     }
 
     /// Counts a transaction of protocol `p`.

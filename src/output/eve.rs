@@ -654,7 +654,7 @@ pub fn render_stats(out: &mut Vec<u8>, s: &StatsInput<'_>) {
     );
     let _ = writeln!(
         out,
-        ",\"sekimori\":{{\"stats\":{{\"ring_drops\":{},\"reloads\":{},\"reload_failures\":{},\"eve_dropped\":{},\"tuning_suppressed\":{},\"thresholded\":{},\"defrag_fragments\":{},\"defrag_reassembled\":{},\"defrag_timeouts\":{},\"tcp_invalid_timestamp\":{},\"tcp_synack_wrong_ack\":{},\"tcp_out_of_window\":{},\"tcp_rst_out_of_window\":{},\"pcre_limit_hits\":{},\"rule_backoff_skips\":{},\"app_tx_limit_hits\":{}}}}}}}",
+        ",\"sekimori\":{{\"stats\":{{\"ring_drops\":{},\"reloads\":{},\"reload_failures\":{},\"eve_dropped\":{},\"tuning_suppressed\":{},\"thresholded\":{},\"defrag_fragments\":{},\"defrag_reassembled\":{},\"defrag_timeouts\":{},\"tcp_invalid_timestamp\":{},\"tcp_synack_wrong_ack\":{},\"tcp_out_of_window\":{},\"tcp_rst_out_of_window\":{},\"pcre_limit_hits\":{},\"rule_backoff_skips\":{},\"app_tx_limit_hits\":{},\"app_data_cut\":{}}}}}}}",
         s.ring_drops,
         s.reloads.0,
         s.reloads.1,
@@ -670,7 +670,8 @@ pub fn render_stats(out: &mut Vec<u8>, s: &StatsInput<'_>) {
         w.flow.tcp_refused[3],
         w.pcre_limit_hits,
         w.backoff_skips,
-        w.app.tx_limit_hits
+        w.app.tx_limit_hits,
+        w.app.data_cut
     );
 }
 

@@ -617,6 +617,8 @@ impl SmbState {
                 self.pending_bytes += data.len();
                 self.pending.push((*key, offset, data.to_vec()));
             } else {
+                // Too much waits already: the bytes before this chunk are given up.
+                cx.stats.data_cut += offset - end;
                 file.gap(offset - end);
                 file.append(data, &cfg);
                 tx.events |= event::FILE_OVERLAP;
@@ -659,7 +661,9 @@ impl SmbState {
                 Applied::Ignored => continue,
                 Applied::Existing(i, update) => {
                     if let Detail::Dce(c) = &mut self.txs[i].detail {
+                        let cut = c.cut();
                         update.run(c, &mut self.binding, pdu, &h);
+                        cx.stats.data_cut += c.cut() - cut;
                     }
                     i
                 }

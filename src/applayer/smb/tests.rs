@@ -257,6 +257,7 @@ fn hostile_input_is_bounded_and_never_panics() {
     }
     assert!(r.s.pending_bytes <= MAX_PENDING);
     assert!(r.file(b"g").gaps);
+    assert!(r.stats.data_cut > 0);
     // A lying NetBIOS type stops the direction.
     let mut r = Run::new();
     r.feed(true, b"\x42\x00\x00\x10AAAAAAAAAAAAAAAA");
