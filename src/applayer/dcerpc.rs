@@ -760,13 +760,12 @@ impl Parser for DcerpcState {
     crate::parser_tx_slots!(txs);
 
     fn gc(&mut self) {
-        while self.txs.len() > 1
-            && self
-                .txs
-                .front()
-                .is_some_and(|t| t.call.complete() && t.det.logged)
-        {
-            self.txs.pop_front();
+        // Finished, logged calls go wherever they are: one never answered must not hold the
+        // later ones (the newest stays).
+        let done = |t: &DceTx| t.call.complete() && t.det.logged;
+        if self.txs.len() > 1 && self.txs.iter().rev().skip(1).any(done) {
+            let newest = self.txs.back().map(|t| t.id);
+            self.txs.retain(|t| Some(t.id) == newest || !done(t));
         }
     }
 }

@@ -1136,14 +1136,16 @@ impl Parser for SmbState {
     }
 
     fn gc(&mut self) {
-        while self.txs.len() > 1
-            && self.txs.front().is_some_and(|t| {
-                t.complete_()
-                    && t.det.logged
-                    && t.det.files_logged.count_ones() as usize >= t.files.len().min(64)
-            })
-        {
-            self.txs.pop_front();
+        // Finished, logged transactions go wherever they are: a file or pipe left open for
+        // the whole session must not hold every later transaction (the newest stays).
+        let done = |t: &SmbTx| {
+            t.complete_()
+                && t.det.logged
+                && t.det.files_logged.count_ones() as usize >= t.files.len().min(64)
+        };
+        if self.txs.len() > 1 && self.txs.iter().rev().skip(1).any(done) {
+            let newest = self.txs.back().map(|t| t.id);
+            self.txs.retain(|t| Some(t.id) == newest || !done(t));
         }
     }
 }

@@ -316,3 +316,29 @@ fn kerberos_session_setup_names_the_ticket() {
     assert_eq!(v["smb"]["kerberos"]["snames"][1], "fs01.corp.example");
     assert!(v["smb"]["ntlmssp"].is_null());
 }
+
+#[test]
+fn a_pipe_left_open_does_not_hold_later_transactions() {
+    let mut r = Run::new();
+    r.send(true, &tree_connect(1, "\\\\dc\\IPC$"), 4096);
+    r.send(false, &tree_connect_resp(1, 7, 2), 4096);
+    r.send(true, &create(2, 7, "lsarpc"), 4096);
+    r.send(false, &create_resp(2, 7, 3), 4096);
+    // The pipe stays open; 200 finished, logged transactions come and go behind it.
+    for i in 0..200u64 {
+        r.send(true, &tree_connect(10 + i, "\\\\dc\\share"), 4096);
+        r.send(false, &tree_connect_resp(10 + i, 8, 1), 4096);
+        for slot in 0..r.s.tx_count() {
+            r.s.tx_detect(slot).unwrap().logged = true;
+        }
+        r.s.gc();
+    }
+    assert!(r.s.txs.len() <= 3, "{}", r.s.txs.len());
+    assert_eq!(r.stats.tx_limit_hits, 0);
+    // The open pipe's transaction is still there for its calls.
+    assert!(r
+        .s
+        .txs
+        .iter()
+        .any(|t| matches!(&t.detail, Detail::Create { name, .. } if name == b"lsarpc")));
+}
