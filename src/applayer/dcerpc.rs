@@ -163,6 +163,8 @@ pub struct Iface {
     pub minor: u16,
     /// The server's answer (0 accepted), once acknowledged.
     pub result: Option<u16>,
+    /// The reason given with the answer.
+    pub reason: u16,
 }
 
 /// The interfaces bound on an association (a TCP connection or an SMB session's pipes).
@@ -198,6 +200,7 @@ impl Binding {
                 major,
                 minor,
                 result: None,
+                reason: 0,
             };
             let at = match self.ifaces.iter().position(|i| i.ctx_id == ctx_id) {
                 Some(i) => {
@@ -220,8 +223,8 @@ impl Binding {
     }
 
     /// Applies a BIND_ACK or ALTER_CONTEXT_RESP to the contexts the last bind proposed;
-    /// returns the results in order.
-    pub fn on_bind_ack(&mut self, pdu: &[u8], h: &Hdr) -> Vec<u16> {
+    /// returns the results and reasons in order.
+    pub fn on_bind_ack(&mut self, pdu: &[u8], h: &Hdr) -> Vec<(u16, u16)> {
         let mut results = Vec::new();
         let Some(sec_len) = rd16(pdu, 24, h.le) else {
             return results;
@@ -235,9 +238,11 @@ impl Binding {
             let Some(r) = rd16(pdu, o + 4 + 24 * k, h.le) else {
                 break;
             };
-            results.push(r);
+            let reason = rd16(pdu, o + 6 + 24 * k, h.le).unwrap_or(0);
+            results.push((r, reason));
             if let Some(&i) = self.pending.get(k) {
                 self.ifaces[i].result = Some(r);
+                self.ifaces[i].reason = reason;
             }
         }
         self.pending.clear();
@@ -392,9 +397,11 @@ impl DceCall {
     }
 
     /// Writes the call's EVE fields (without braces): request/response types, interfaces,
-    /// call id, and per direction the fragment count and stub size. `opnum_in_req` places
-    /// the opnum inside `req` (DCERPC's own events) or beside it (SMB's).
-    pub fn write_eve_fields(&self, out: &mut Vec<u8>, opnum_in_req: bool) {
+    /// call id, and per direction the fragment count and stub size. DCERPC's own events
+    /// (`over_smb` false) place the opnum inside `req`; SMB's beside it, and add each
+    /// interface's `ack_reason`, as Suricata's schema has them.
+    pub fn write_eve_fields(&self, out: &mut Vec<u8>, over_smb: bool) {
+        let opnum_in_req = !over_smb;
         let _ = write!(out, "\"request\":\"{}\"", ptype::name(self.req_type));
         let _ = write!(
             out,
@@ -416,6 +423,9 @@ impl DceCall {
                 );
                 if let Some(r) = i.result {
                     let _ = write!(out, ",\"ack_result\":{r}");
+                    if over_smb {
+                        let _ = write!(out, ",\"ack_reason\":{}", i.reason);
+                    }
                 }
                 out.push(b'}');
             }
@@ -591,8 +601,9 @@ impl Update {
                 } else {
                     binding.on_bind_ack(pdu, h)
                 };
-                for (i, r) in call.bound.iter_mut().zip(results) {
+                for (i, (r, reason)) in call.bound.iter_mut().zip(results) {
                     i.result = Some(r);
+                    i.reason = reason;
                 }
                 call.res_type = Some(h.ptype);
                 call.frags[1] = 1;
@@ -689,7 +700,7 @@ impl Transaction for DceTx {
 
     fn write_eve(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(b",\"dcerpc\":{");
-        self.call.write_eve_fields(out, true);
+        self.call.write_eve_fields(out, false);
         let _ = write!(out, ",\"rpc_version\":\"5.{}\"}}", self.call.minor);
     }
 }

@@ -129,6 +129,8 @@ pub enum Detail {
         pipe: bool,
         /// A directory (SMB1: from the response; SMB2: from the create options).
         directory: bool,
+        /// Opened to be deleted on close (create option FILE_DELETE_ON_CLOSE).
+        delete_on_close: bool,
         /// Created, accessed, modified, changed (Unix seconds), from the response.
         times: Option<[i64; 4]>,
         /// End of file, from the response.
@@ -353,6 +355,14 @@ fn security_blob(blob: &[u8]) -> (Option<NtlmAuth>, Option<KrbTicket>, bool) {
         return (ntlm, None, malformed);
     }
     (None, super::krb5::ap_req_ticket(blob), false)
+}
+
+/// A file id as Suricata prints it: GUID-like groups, the first four each in reverse byte
+/// order.
+fn fuid_string(k: &FileKey) -> String {
+    let mut g = *k;
+    g[8..10].reverse();
+    guid_string(&g)
 }
 
 /// A tree path as Suricata keeps it: the first of its two leading backslashes dropped.
@@ -948,13 +958,15 @@ impl Transaction for SmbTx {
             Detail::Create {
                 name,
                 disposition,
-                pipe,
                 directory,
+                delete_on_close,
                 times,
                 size,
+                ..
             } => {
+                // Pipes too are a create's `filename`, as Suricata logs them.
                 out.push(b',');
-                push_key(out, if *pipe { "named_pipe" } else { "filename" });
+                push_key(out, "filename");
                 push_json_bytes(out, name);
                 let _ = write!(
                     out,
@@ -973,13 +985,19 @@ impl Transaction for SmbTx {
                 if let Some(s) = size {
                     let _ = write!(out, ",\"size\":{s}");
                 }
+                let access = if *delete_on_close {
+                    "delete on close"
+                } else {
+                    "normal"
+                };
+                let _ = write!(out, ",\"access\":\"{access}\"");
                 if let Some(k) = &self.fuid {
-                    let _ = write!(out, ",\"fuid\":\"{}\"", guid_string(k));
+                    let _ = write!(out, ",\"fuid\":\"{}\"", fuid_string(k));
                 }
             }
             Detail::Dce(c) => {
                 out.extend_from_slice(b",\"dcerpc\":{");
-                c.write_eve_fields(out, false);
+                c.write_eve_fields(out, true);
                 out.push(b'}');
             }
         }

@@ -337,6 +337,7 @@ fn command(
             }
             let disposition = b.w32(35).unwrap_or(0);
             let directory = b.w32(39).unwrap_or(0) & 1 != 0;
+            let delete_on_close = b.w32(39).unwrap_or(0) & 0x1000 != 0;
             let pipe = s.tree_is_pipe(u32::from(h.tid));
             let tx = new_tx(s, cmd, h, cx);
             tx.detail = Detail::Create {
@@ -344,6 +345,7 @@ fn command(
                 disposition,
                 pipe,
                 directory,
+                delete_on_close,
                 times: None,
                 size: None,
             };

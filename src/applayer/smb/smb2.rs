@@ -334,12 +334,14 @@ fn request(s: &mut SmbState, m: &[u8], h: &Hdr, cx: &mut ParseCtx<'_>) {
             };
             let disposition = le32(m, b + 36).unwrap_or(0);
             let directory = le32(m, b + 40).unwrap_or(0) & 1 != 0;
+            let delete_on_close = le32(m, b + 40).unwrap_or(0) & 0x1000 != 0;
             let pipe = s.tree_is_pipe(h.tree_id);
             new_tx(s, h, cx).detail = Detail::Create {
                 name,
                 disposition,
                 pipe,
                 directory,
+                delete_on_close,
                 times: None,
                 size: None,
             };

@@ -342,3 +342,29 @@ fn a_pipe_left_open_does_not_hold_later_transactions() {
         .iter()
         .any(|t| matches!(&t.detail, Detail::Create { name, .. } if name == b"lsarpc")));
 }
+
+#[test]
+fn pipe_create_logs_as_suricata_does() {
+    let mut r = Run::new();
+    r.send(true, &tree_connect(1, "\\\\dc\\IPC$"), 4096);
+    r.send(false, &tree_connect_resp(1, 7, 2), 4096);
+    r.send(true, &create(2, 7, "atsvc"), 4096);
+    // FileId: persistent 0x4d, volatile 0xffffffff00000005.
+    let mut resp = create_resp(2, 7, 0x4d);
+    resp[64 + 72..64 + 80].copy_from_slice(&0xffff_ffff_0000_0005u64.to_le_bytes());
+    r.send(false, &resp, 4096);
+    let tx =
+        r.s.txs
+            .iter()
+            .find(|t| matches!(t.detail, Detail::Create { .. }))
+            .unwrap();
+    let mut eve = Vec::new();
+    tx.write_eve(&mut eve);
+    let json = format!("{{{}}}", String::from_utf8_lossy(&eve[1..]));
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["smb"]["filename"], "atsvc");
+    assert_eq!(v["smb"]["access"], "normal");
+    assert_eq!(v["smb"]["fuid"], "0000004d-0000-0000-0005-0000ffffffff");
+    assert_eq!(v["smb"]["id"], 2);
+    assert_eq!(v["smb"]["dialect"], "unknown");
+}
