@@ -278,3 +278,55 @@ alert krb5 any any -> any any (msg:"aes ticket"; krb5.ticket_encryption: aes256-
     assert_eq!(rep["krb5"]["ticket_weak_encryption"], true);
     assert_eq!(rep["krb5"]["sname"], "MSSQLSvc/db.corp.example");
 }
+
+#[test]
+fn dcerpc_over_udp_fragments_and_keywords() {
+    use sekimori::testgen::synth::udp_frame;
+    let rules = r#"alert dcerpc any any -> any any (msg:"iface+opnum+stub over udp"; dce_iface:12345678-1234-abcd-ef00-01234567cffb; dce_opnum:7; dce_stub_data; content:"PART1PART2"; sid:30;)
+alert dcerpc any any -> any any (msg:"response stub"; flow:to_client; dce_stub_data; content:"DONE"; sid:31;)
+alert dcerpc any any -> any any (msg:"wrong opnum"; dce_opnum:8; sid:32;)
+"#;
+    let activity = [0x5a; 16];
+    let (c, s) = ((CLIENT, 40_100), (SERVER, 34_567));
+    // A request in two fragments, then the response.
+    let frames: Vec<Frame> = vec![
+        (
+            1_000_000,
+            udp_frame(
+                c,
+                s,
+                &cl_pdu(0, 0x04, &NETLOGON, &activity, 9, 7, 0, b"PART1"),
+            ),
+        ),
+        (
+            1_000_100,
+            udp_frame(
+                c,
+                s,
+                &cl_pdu(0, 0x06, &NETLOGON, &activity, 9, 7, 1, b"PART2"),
+            ),
+        ),
+        (
+            1_000_200,
+            udp_frame(
+                s,
+                c,
+                &cl_pdu(2, 0x00, &NETLOGON, &activity, 9, 7, 0, b"DONE"),
+            ),
+        ),
+    ];
+    let events = replay_all(rules, &frames);
+    let mut sids = alert_sids(&events);
+    sids.dedup();
+    assert_eq!(sids, vec![30, 31]);
+    let dce = of_type(&events, "dcerpc");
+    assert_eq!(dce.len(), 1, "{dce:?}");
+    let d = &dce[0]["dcerpc"];
+    assert_eq!(d["rpc_version"], "4.0");
+    assert_eq!(d["seqnum"], 9);
+    assert_eq!(d["activityuuid"], "5a5a5a5a-5a5a-5a5a-5a5a-5a5a5a5a5a5a");
+    assert_eq!(d["req"]["frag_cnt"], 2);
+    assert_eq!(d["req"]["opnum"], 7);
+    assert_eq!(d["response"], "RESPONSE");
+    assert_eq!(dce[0]["proto"], "UDP");
+}

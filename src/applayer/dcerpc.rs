@@ -288,6 +288,9 @@ pub struct DceCall {
     pub res_done: bool,
     /// Binds: the proposed interfaces, with the server's answers once acknowledged.
     pub bound: Vec<Iface>,
+    /// Connectionless (UDP) calls: the activity the call belongs to; `call_id` is then its
+    /// sequence number.
+    pub activity: Option<[u8; 16]>,
 }
 
 impl DceCall {
@@ -350,6 +353,11 @@ impl DceCall {
         let Some(stub) = pdu.get(start..end) else {
             return;
         };
+        self.push_stub(dir, stub);
+    }
+
+    /// Appends stub data of a direction, kept up to [`STUB_LIMIT`].
+    fn push_stub(&mut self, dir: usize, stub: &[u8]) {
         self.stub_size[dir] += stub.len() as u64;
         let room = STUB_LIMIT.saturating_sub(self.stub[dir].len());
         self.stub[dir].extend_from_slice(&stub[..stub.len().min(room)]);
@@ -459,6 +467,14 @@ impl DceCall {
             }
         }
         let _ = write!(out, ",\"call_id\":{}", self.call_id);
+        if let Some(a) = &self.activity {
+            let _ = write!(
+                out,
+                ",\"activityuuid\":\"{}\",\"seqnum\":{}",
+                guid_string(a),
+                self.call_id
+            );
+        }
     }
 }
 
@@ -476,6 +492,8 @@ pub struct DceTx {
 /// Per-flow DCERPC-over-TCP state.
 #[derive(Debug, Default)]
 pub struct DcerpcState {
+    /// Connectionless DCERPC over UDP (one PDU per datagram), else over TCP.
+    udp: bool,
     /// Partial PDU per direction (at most one fragment: 64 KiB).
     buf: [Vec<u8>; 2],
     /// A direction stopped making sense (not a PDU header): no more parsing of it.
@@ -497,8 +515,13 @@ pub static PROTOCOL: Protocol = Protocol {
         ("dce_opnum", Buf::DceOpnum),
     ],
     probe_tcp: Some(probe),
-    probe_udp: None,
-    new_parser: |_| Box::<DcerpcState>::default(),
+    probe_udp: Some(probe_udp),
+    new_parser: |tcp| {
+        Box::new(DcerpcState {
+            udp: !tcp,
+            ..DcerpcState::default()
+        })
+    },
     event_by_name: |_| None,
     triggers_raw: true,
 };
@@ -554,6 +577,135 @@ impl DcerpcState {
             }
         };
         self.txs[slot].det.updated[usize::from(!to_server)] = true;
+        true
+    }
+}
+
+/// Connectionless (version 4, UDP) PDU header length.
+const CL_HDR_LEN: usize = 80;
+/// Connectionless flags1: last fragment.
+const CL_LAST_FRAG: u8 = 0x02;
+/// Connectionless flags1: the call is fragmented.
+const CL_FRAG: u8 = 0x04;
+
+/// A connectionless PDU header: what the sensor uses of it.
+#[derive(Clone, Copy, Debug)]
+struct ClHdr {
+    ptype: u8,
+    flags: u8,
+    if_id: [u8; 16],
+    activity: [u8; 16],
+    if_vers: u32,
+    seqnum: u32,
+    opnum: u16,
+    fragnum: u16,
+    len: usize,
+}
+
+/// Reads a connectionless PDU header; None unless the datagram holds a plausible one whose
+/// body fits.
+fn cl_header(d: &[u8]) -> Option<ClHdr> {
+    if d.len() < CL_HDR_LEN || d[0] != 4 || d[1] > 10 {
+        return None;
+    }
+    let le = d[4] & 0x10 != 0;
+    let rd32 = |o: usize| -> Option<u32> {
+        let b: [u8; 4] = slice(d, o, 4)?.try_into().ok()?;
+        Some(if le {
+            u32::from_le_bytes(b)
+        } else {
+            u32::from_be_bytes(b)
+        })
+    };
+    let h = ClHdr {
+        ptype: d[1],
+        flags: d[2],
+        if_id: uuid_at(d, 24, le)?,
+        activity: uuid_at(d, 40, le)?,
+        if_vers: rd32(60)?,
+        seqnum: rd32(64)?,
+        opnum: rd16(d, 68, le)?,
+        fragnum: rd16(d, 76, le)?,
+        len: usize::from(rd16(d, 74, le)?),
+    };
+    (CL_HDR_LEN + h.len <= d.len()).then_some(h)
+}
+
+/// UDP probe: a connectionless request (or a response to one) whose body fits the datagram.
+pub fn probe_udp(d: &[u8]) -> bool {
+    cl_header(d).is_some_and(|h| matches!(h.ptype, ptype::REQUEST | ptype::RESPONSE))
+}
+
+impl DcerpcState {
+    /// One connectionless PDU (a UDP datagram): requests open or continue the call of their
+    /// activity and sequence number (fragments appended in order of arrival), responses and
+    /// faults answer it. Returns whether a transaction progressed.
+    fn datagram(&mut self, to_server: bool, d: &[u8], cx: &mut ParseCtx<'_>) -> bool {
+        let Some(h) = cl_header(d) else {
+            cx.stats.parse_errors += 1;
+            return false;
+        };
+        let body = &d[CL_HDR_LEN..CL_HDR_LEN + h.len];
+        let last = h.flags & CL_FRAG == 0 || h.flags & CL_LAST_FRAG != 0;
+        let ours = |t: &DceTx| t.call.activity == Some(h.activity) && t.call.call_id == h.seqnum;
+        let dir = usize::from(!to_server);
+        let slot = match (to_server, h.ptype) {
+            (true, ptype::REQUEST) => {
+                let open = self.txs.iter().rposition(|t| ours(t) && !t.call.req_done);
+                let i = match open {
+                    Some(i) => i,
+                    None => {
+                        if self.txs.len() >= cx.cfg.max_txs {
+                            self.txs.pop_front();
+                            cx.stats.tx_limit_hits += 1;
+                        }
+                        cx.stats.count_tx(AppProto::Dcerpc);
+                        let id = self.next_id;
+                        self.next_id += 1;
+                        let call = DceCall {
+                            call_id: h.seqnum,
+                            req_type: ptype::REQUEST,
+                            opnum: Some(h.opnum),
+                            // The interface travels in every header: no bind.
+                            iface: Some((h.if_id, h.if_vers as u16, (h.if_vers >> 16) as u16)),
+                            first_frag: h.fragnum == 0,
+                            activity: Some(h.activity),
+                            ..DceCall::default()
+                        };
+                        self.txs.push_back(DceTx {
+                            id,
+                            call,
+                            det: TxDetect::default(),
+                        });
+                        self.txs.len() - 1
+                    }
+                };
+                let call = &mut self.txs[i].call;
+                let cut = call.cut();
+                call.frags[0] += 1;
+                call.push_stub(0, body);
+                call.req_done |= last;
+                cx.stats.data_cut += call.cut() - cut;
+                i
+            }
+            (false, ptype::RESPONSE | ptype::FAULT | 6) => {
+                let Some(i) = self.txs.iter().rposition(|t| ours(t) && !t.call.res_done) else {
+                    return false;
+                };
+                let call = &mut self.txs[i].call;
+                let cut = call.cut();
+                call.res_type = Some(h.ptype);
+                call.frags[1] += 1;
+                if h.ptype == ptype::RESPONSE {
+                    call.push_stub(1, body);
+                }
+                call.res_done |= last || h.ptype != ptype::RESPONSE;
+                cx.stats.data_cut += call.cut() - cut;
+                i
+            }
+            _ => return false,
+        };
+        self.txs[slot].det.updated[dir] = true;
         true
     }
 }
@@ -701,12 +853,16 @@ impl Transaction for DceTx {
     fn write_eve(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(b",\"dcerpc\":{");
         self.call.write_eve_fields(out, false);
-        let _ = write!(out, ",\"rpc_version\":\"5.{}\"}}", self.call.minor);
+        let major = if self.call.activity.is_some() { 4 } else { 5 };
+        let _ = write!(out, ",\"rpc_version\":\"{major}.{}\"}}", self.call.minor);
     }
 }
 
 impl Parser for DcerpcState {
     fn feed(&mut self, to_server: bool, data: &[u8], cx: &mut ParseCtx<'_>) -> bool {
+        if self.udp {
+            return self.datagram(to_server, data, cx);
+        }
         let d = usize::from(!to_server);
         if self.lost[d] {
             return false;
@@ -859,5 +1015,11 @@ mod tests {
         // Garbage stops the direction, counted.
         s.feed(true, &[0x41; 32], &mut cx);
         assert_eq!(stats.parse_errors, 1);
+        // Connectionless: every cut of a datagram is refused cleanly.
+        let pdu = crate::testgen::smb::cl_pdu(0, 0, &NETLOGON, &[1; 16], 1, 2, 0, b"stub");
+        assert!(probe_udp(&pdu));
+        for cut in 0..pdu.len() {
+            assert_eq!(cl_header(&pdu[..cut]).is_some(), cut == pdu.len());
+        }
     }
 }

@@ -369,3 +369,33 @@ pub mod smb1 {
         m
     }
 }
+
+/// A connectionless (UDP) DCERPC PDU: `ptype` with `flags1`, for interface `if_id` version
+/// 1, in `activity`, sequence `seqnum`, operation `opnum`, fragment `fragnum`, with `body`.
+#[allow(clippy::too_many_arguments)]
+pub fn cl_pdu(
+    ptype: u8,
+    flags: u8,
+    if_id: &[u8; 16],
+    activity: &[u8; 16],
+    seqnum: u32,
+    opnum: u16,
+    fragnum: u16,
+    body: &[u8],
+) -> Vec<u8> {
+    let mut p = vec![4, ptype, flags, 0, 0x10, 0, 0, 0];
+    p.extend_from_slice(&[0; 16]);
+    p.extend_from_slice(if_id);
+    p.extend_from_slice(activity);
+    p.extend_from_slice(&0u32.to_le_bytes());
+    p.extend_from_slice(&1u32.to_le_bytes());
+    p.extend_from_slice(&seqnum.to_le_bytes());
+    p.extend_from_slice(&opnum.to_le_bytes());
+    p.extend_from_slice(&0xffffu16.to_le_bytes());
+    p.extend_from_slice(&0xffffu16.to_le_bytes());
+    p.extend_from_slice(&(body.len() as u16).to_le_bytes());
+    p.extend_from_slice(&fragnum.to_le_bytes());
+    p.extend_from_slice(&[0, 0]);
+    p.extend_from_slice(body);
+    p
+}

@@ -20,7 +20,7 @@ const APP_PROTOS: &[(&str, L4)] = &[
     ("ftp", L4::Tcp),
     ("ftp-data", L4::Tcp),
     ("smb", L4::Tcp),
-    ("dcerpc", L4::Tcp),
+    ("dcerpc", L4::Any),
     ("smtp", L4::Tcp),
     ("imap", L4::Tcp),
     ("pop3", L4::Tcp),
