@@ -17,27 +17,15 @@ fn session(port: u16, f: impl FnOnce(&mut TcpSession)) -> Vec<Frame> {
     s.close()
 }
 
-/// Replays with every protocol's events and `fileinfo` on; returns all events.
+/// Replays with every protocol's events and `fileinfo` on; returns stderr and all events.
 fn replay_all(rules: &str, frames: &[Frame]) -> (String, Vec<serde_json::Value>) {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("c.toml");
-    std::fs::write(
-        &cfg,
-        "[output]\nsmtp = true\nftp = true\nftp_data = true\nssh = true\ntls = true\nfileinfo = true\nanomaly = true\n",
+    replay_with_outputs(
+        rules,
+        frames,
+        &[
+            "smtp", "ftp", "ftp_data", "ssh", "tls", "fileinfo", "anomaly",
+        ],
     )
-    .unwrap();
-    let (out, events) = replay_frames_with(rules, frames, &["--config", cfg.to_str().unwrap()]);
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "{stderr}");
-    assert!(!stderr.contains("rule not loaded"), "{stderr}");
-    if let Some(v) = eve_validator() {
-        assert_valid_eve(&v, &events);
-    }
-    (stderr, events)
-}
-
-fn of_type<'a>(events: &'a [serde_json::Value], t: &str) -> Vec<&'a serde_json::Value> {
-    events.iter().filter(|e| e["event_type"] == t).collect()
 }
 
 const MAIL: &str = "From: \"Eve\" <eve@evil.example>\r\nTo: <bob@corp.example>, alice@corp.example\r\n\

@@ -18,27 +18,14 @@ fn session(port: u16, f: impl FnOnce(&mut TcpSession)) -> Vec<Frame> {
     s.close()
 }
 
-/// Replays with SMB, DCERPC and `fileinfo` events on; returns all events.
+/// Replays with SMB, DCERPC, Kerberos and `fileinfo` events on; returns all events.
 fn replay_all(rules: &str, frames: &[Frame]) -> Vec<serde_json::Value> {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("c.toml");
-    std::fs::write(
-        &cfg,
-        "[output]\nsmb = true\ndcerpc = true\nkrb5 = true\nfileinfo = true\nanomaly = true\n",
+    replay_with_outputs(
+        rules,
+        frames,
+        &["smb", "dcerpc", "krb5", "fileinfo", "anomaly"],
     )
-    .unwrap();
-    let (out, events) = replay_frames_with(rules, frames, &["--config", cfg.to_str().unwrap()]);
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "{stderr}");
-    assert!(!stderr.contains("rule not loaded"), "{stderr}");
-    if let Some(v) = eve_validator() {
-        assert_valid_eve(&v, &events);
-    }
-    events
-}
-
-fn of_type<'a>(events: &'a [serde_json::Value], t: &str) -> Vec<&'a serde_json::Value> {
-    events.iter().filter(|e| e["event_type"] == t).collect()
+    .1
 }
 
 const PAYLOAD: &[u8] = b"MZ\x90\x00\x03\x00\x00\x00 this program drops an evil payload here";

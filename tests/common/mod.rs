@@ -160,3 +160,35 @@ pub fn replay_alerts(
         .filter(|e| e["event_type"] == "alert")
         .collect()
 }
+
+/// Replays `frames` with the `[output]` switches named in `outputs` (e.g. `["smb", "fileinfo"]`)
+/// turned on; checks the run succeeded, every rule loaded and the EVE validates (when the
+/// schema is there). Returns stderr and all events.
+#[allow(dead_code)]
+pub fn replay_with_outputs(
+    rules: &str,
+    frames: &[sekimori::testgen::synth::Frame],
+    outputs: &[&str],
+) -> (String, Vec<serde_json::Value>) {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    let mut text = String::from("[output]\n");
+    for o in outputs {
+        text.push_str(&format!("{o} = true\n"));
+    }
+    std::fs::write(&cfg, text).unwrap();
+    let (out, events) = replay_frames_with(rules, frames, &["--config", cfg.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("rule not loaded"), "{stderr}");
+    if let Some(v) = eve_validator() {
+        assert_valid_eve(&v, &events);
+    }
+    (stderr, events)
+}
+
+/// The events of one `event_type`.
+#[allow(dead_code)]
+pub fn of_type<'a>(events: &'a [serde_json::Value], t: &str) -> Vec<&'a serde_json::Value> {
+    events.iter().filter(|e| e["event_type"] == t).collect()
+}

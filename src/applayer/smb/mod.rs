@@ -21,7 +21,7 @@ use super::ntlmssp::NtlmAuth;
 use super::parser::{ParseCtx, Parser, Protocol, Transaction, TxDetect};
 use super::wire::guid_string;
 use super::{AppProto, Buf, Probe};
-use crate::common::json::{push_json_bytes, push_key};
+use crate::common::json::{push_json_bytes, push_key, push_str_array};
 
 /// SMB anomalies (Suricata's `smb.*` event names).
 pub mod event {
@@ -868,14 +868,7 @@ impl Transaction for SmbTx {
                 ..
             } => {
                 if !client.is_empty() {
-                    out.extend_from_slice(b",\"client_dialects\":[");
-                    for (i, d) in client.iter().enumerate() {
-                        if i > 0 {
-                            out.push(b',');
-                        }
-                        push_json_bytes(out, d);
-                    }
-                    out.push(b']');
+                    push_str_array(out, "client_dialects", client.iter().map(Vec::as_slice));
                 }
                 if let Some(g) = server_guid {
                     let _ = write!(out, ",\"server_guid\":\"{}\"", guid_string(g));
@@ -889,14 +882,7 @@ impl Transaction for SmbTx {
                     out.extend_from_slice(b",\"kerberos\":{\"realm\":");
                     push_json_bytes(out, realm);
                     if !snames.is_empty() {
-                        out.extend_from_slice(b",\"snames\":[");
-                        for (i, p) in snames.iter().enumerate() {
-                            if i > 0 {
-                                out.push(b',');
-                            }
-                            push_json_bytes(out, p);
-                        }
-                        out.push(b']');
+                        push_str_array(out, "snames", snames.iter().map(Vec::as_slice));
                     }
                     out.push(b'}');
                 }
