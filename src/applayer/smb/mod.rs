@@ -74,6 +74,9 @@ const MAX_TREES: usize = 64;
 const MAX_READS: usize = 256;
 /// Out-of-order file bytes held per flow until the gap before them fills.
 const MAX_PENDING: usize = 1 << 20;
+/// Out-of-order chunks held per flow (each arrival scans them: a bound on the work as well
+/// as the bytes, whatever chunk sizes an attacker picks).
+const MAX_PENDING_CHUNKS: usize = 64;
 /// SMB1 AndX commands followed per message.
 const MAX_ANDX: usize = 8;
 
@@ -600,14 +603,15 @@ impl SmbState {
         let Some(tx) = self.txs.iter_mut().find(|t| t.id == o.tx_id) else {
             return;
         };
-        let name = match &tx.detail {
-            Detail::Create { name, .. } => name.clone(),
-            _ => Vec::new(),
-        };
         let slot = match tx.files.iter().position(|f| f.to_server == to_server) {
             Some(i) => i,
             None if tx.files.len() < max_files.max(1) => {
-                tx.files.push(File::new(&name, to_server, tx.id, &cfg));
+                let name = match &tx.detail {
+                    Detail::Create { name, .. } => name.as_slice(),
+                    _ => &[],
+                };
+                let file = File::new(name, to_server, tx.id, &cfg);
+                tx.files.push(file);
                 tx.files.len() - 1
             }
             None => {
@@ -623,7 +627,9 @@ impl SmbState {
         let before = file.inspectable();
         if offset > end {
             // Ahead of the file's end: hold it until the bytes before it arrive.
-            if self.pending_bytes + data.len() <= MAX_PENDING {
+            if self.pending_bytes + data.len() <= MAX_PENDING
+                && self.pending.len() < MAX_PENDING_CHUNKS
+            {
                 self.pending_bytes += data.len();
                 self.pending.push((*key, offset, data.to_vec()));
             } else {
@@ -733,7 +739,7 @@ impl SmbState {
             cx.stats.parse_errors += 1;
             return Sink::Skip;
         };
-        let to = from.saturating_add(len).min(rec_len);
+        let to = from.saturating_add(len).min(rec_len).max(from);
         // The prefix's own share of the data.
         if from < prefix.len() {
             let here = &prefix[from..to.min(prefix.len())];

@@ -368,3 +368,15 @@ fn pipe_create_logs_as_suricata_does() {
     assert_eq!(v["smb"]["id"], 2);
     assert_eq!(v["smb"]["dialect"], "unknown");
 }
+
+#[test]
+fn many_tiny_out_of_order_chunks_are_bounded_in_number() {
+    let mut r = Run::new();
+    open_file(&mut r, "t", 4096);
+    // 1-byte chunks, all ahead of the file's end: at most MAX_PENDING_CHUNKS wait.
+    for i in 1..1000u64 {
+        r.send(true, &write(10 + i, 5, 9, i * 2, b"x"), 4096);
+    }
+    assert!(r.s.pending.len() <= MAX_PENDING_CHUNKS);
+    assert!(r.stats.data_cut > 0);
+}
