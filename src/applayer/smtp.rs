@@ -14,7 +14,7 @@ use super::line::{next_line, Verb};
 use super::mime::{self, Limits, Mime};
 use super::parser::{ParseCtx, Parser, Protocol, Transaction, TxDetect};
 use super::{AppConfig, AppProto, AppStats, Buf, Probe};
-use crate::common::json::{push_json_bytes, push_key};
+use crate::common::json::{push_json_bytes, push_key, push_list};
 
 /// SMTP anomalies (bits of a transaction's events), MIME's included.
 pub mod event {
@@ -722,22 +722,6 @@ impl Transaction for SmtpTx {
     fn files(&self) -> &[File] {
         self.files_()
     }
-}
-
-fn push_list(out: &mut Vec<u8>, key: &str, items: &[Vec<u8>]) {
-    if items.is_empty() {
-        return;
-    }
-    out.push(b',');
-    push_key(out, key);
-    out.push(b'[');
-    for (i, v) in items.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        push_json_bytes(out, v);
-    }
-    out.push(b']');
 }
 
 impl Parser for SmtpState {

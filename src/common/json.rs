@@ -36,16 +36,20 @@ pub fn push_opt(out: &mut Vec<u8>, key: &str, v: Option<&[u8]>) {
     }
 }
 
-/// Appends `,"key":[...]`: the items as JSON strings (invalid UTF-8 replaced).
-pub fn push_str_array<'a>(out: &mut Vec<u8>, key: &str, items: impl IntoIterator<Item = &'a [u8]>) {
+/// Appends `,"key":[...]` with the items as JSON strings (invalid UTF-8 replaced); nothing
+/// when there are none.
+pub fn push_list(out: &mut Vec<u8>, key: &str, items: &[Vec<u8>]) {
+    if items.is_empty() {
+        return;
+    }
     out.push(b',');
     push_key(out, key);
     out.push(b'[');
-    for (i, item) in items.into_iter().enumerate() {
+    for (i, v) in items.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        push_json_bytes(out, item);
+        push_json_bytes(out, v);
     }
     out.push(b']');
 }

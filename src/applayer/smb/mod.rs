@@ -21,7 +21,7 @@ use super::ntlmssp::NtlmAuth;
 use super::parser::{ParseCtx, Parser, Protocol, Transaction, TxDetect};
 use super::wire::guid_string;
 use super::{AppProto, Buf, Probe};
-use crate::common::json::{push_json_bytes, push_key, push_str_array};
+use crate::common::json::{push_json_bytes, push_key, push_list};
 
 /// SMB anomalies (Suricata's `smb.*` event names).
 pub mod event {
@@ -873,9 +873,7 @@ impl Transaction for SmbTx {
                 max_rw,
                 ..
             } => {
-                if !client.is_empty() {
-                    push_str_array(out, "client_dialects", client.iter().map(Vec::as_slice));
-                }
+                push_list(out, "client_dialects", client);
                 if let Some(g) = server_guid {
                     let _ = write!(out, ",\"server_guid\":\"{}\"", guid_string(g));
                 }
@@ -887,9 +885,7 @@ impl Transaction for SmbTx {
                 if let Some((realm, snames)) = krb {
                     out.extend_from_slice(b",\"kerberos\":{\"realm\":");
                     push_json_bytes(out, realm);
-                    if !snames.is_empty() {
-                        push_str_array(out, "snames", snames.iter().map(Vec::as_slice));
-                    }
+                    push_list(out, "snames", snames);
                     out.push(b'}');
                 }
                 if let Some(n) = ntlm {
