@@ -256,8 +256,18 @@ struct Framer {
     buf: Vec<u8>,
     /// Large record: where bytes past the prefix go.
     sink: Option<Sink>,
-    /// The direction stopped making sense: no more parsing of it.
-    lost: bool,
+    /// The framing was lost (a stream gap, a record that is not NetBIOS): bytes are skipped
+    /// until the next SMB record header.
+    resync: bool,
+}
+
+/// Where in `d` the next NetBIOS session message carrying an SMB header starts (a record
+/// header split across two deliveries is missed; the one after it is found).
+fn next_record(d: &[u8]) -> Option<usize> {
+    memchr::memmem::find_iter(d, b"SMB")
+        .filter(|&p| p >= 5)
+        .map(|p| p - 5)
+        .find(|&i| d[i] == 0 && matches!(d[i + 4], 0xfc..=0xff))
 }
 
 /// Per-flow SMB state.
@@ -1007,8 +1017,19 @@ impl Parser for SmbState {
         self.fed[d] += data.len() as u64;
         let before = self.next_id;
         let mut touched = false;
-        while !data.is_empty() && !self.framers[d].lost {
+        while !data.is_empty() {
             let fr = &mut self.framers[d];
+            if fr.resync {
+                let Some(at) = next_record(data) else {
+                    break;
+                };
+                data = &data[at..];
+                *fr = Framer {
+                    buf: std::mem::take(&mut fr.buf),
+                    ..Framer::default()
+                };
+                fr.buf.clear();
+            }
             let Some((rtype, rlen)) = fr.rec else {
                 let take = (4 - fr.hdr_len).min(data.len());
                 fr.hdr[fr.hdr_len..fr.hdr_len + take].copy_from_slice(&data[..take]);
@@ -1019,9 +1040,10 @@ impl Parser for SmbState {
                     // Session messages carry a 24-bit length (direct TCP, port 445); the
                     // other NetBIOS records a 17-bit one.
                     if !matches!(h[0], 0x00 | 0x81..=0x85) || (h[0] != 0 && h[1] & 0xfe != 0) {
-                        fr.lost = true;
+                        fr.resync = true;
+                        fr.hdr_len = 0;
                         cx.stats.parse_errors += 1;
-                        break;
+                        continue;
                     }
                     let len = usize::from(h[1]) << 16 | usize::from(h[2]) << 8 | usize::from(h[3]);
                     fr.rec = Some((h[0], len));
@@ -1098,9 +1120,10 @@ impl Parser for SmbState {
     }
 
     fn gap(&mut self, to_server: bool, len: u64) {
-        // The framing is lost; open files lose their integrity.
+        // The framing is lost until the next record header; open files lose their
+        // integrity.
         let d = usize::from(!to_server);
-        self.framers[d].lost = true;
+        self.framers[d].resync = true;
         let _ = len;
         for tx in &mut self.txs {
             for f in tx.files.iter_mut().filter(|f| f.to_server == to_server) {

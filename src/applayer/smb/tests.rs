@@ -258,11 +258,29 @@ fn hostile_input_is_bounded_and_never_panics() {
     assert!(r.s.pending_bytes <= MAX_PENDING);
     assert!(r.file(b"g").gaps);
     assert!(r.stats.data_cut > 0);
-    // A lying NetBIOS type stops the direction.
+    // A lying NetBIOS type loses the framing, counted; parsing picks up at the next record.
     let mut r = Run::new();
     r.feed(true, b"\x42\x00\x00\x10AAAAAAAAAAAAAAAA");
-    assert!(r.s.framers[0].lost);
+    assert!(r.s.framers[0].resync);
     assert_eq!(r.stats.parse_errors, 1);
+    let mut junk_then_record = b"AAAA".to_vec();
+    junk_then_record.extend(nbss(&tree_connect(1, "\\\\srv\\after")));
+    r.feed(true, &junk_then_record);
+    assert!(!r.s.framers[0].resync);
+    assert_eq!(r.buf(Buf::SmbShare, true), vec![b"\\srv\\after".to_vec()]);
+}
+
+#[test]
+fn a_stream_gap_resyncs_on_the_next_record() {
+    let mut r = Run::new();
+    let first = nbss(&tree_connect(1, "\\\\srv\\one"));
+    // Half a record, then a gap: its rest never comes.
+    r.feed(true, &first[..30]);
+    Parser::gap(&mut r.s, true, 40);
+    let mut after = first[30..].to_vec();
+    after.extend(nbss(&tree_connect(2, "\\\\srv\\two")));
+    r.feed(true, &after);
+    assert_eq!(r.buf(Buf::SmbShare, true), vec![b"\\srv\\two".to_vec()]);
 }
 
 #[test]
