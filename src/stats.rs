@@ -68,6 +68,9 @@ pub struct WorkerStats {
     pub per_sig: Vec<u64>,
     /// Flows in the table when the snapshot was taken.
     pub active_flows: u64,
+    /// Captures (replay file indexes; 0 live) where `auto` checksum validation found
+    /// offloading and turned validation off: sorted, each once after [`WorkerStats::merge`].
+    pub checksum_offload: Vec<u32>,
 }
 
 impl WorkerStats {
@@ -120,6 +123,9 @@ impl WorkerStats {
         for (a, b) in self.per_sig.iter_mut().zip(o.per_sig.iter()) {
             *a += b;
         }
+        self.checksum_offload.extend_from_slice(&o.checksum_offload);
+        self.checksum_offload.sort_unstable();
+        self.checksum_offload.dedup();
     }
 
     /// Packets that were not inspected at all.

@@ -217,11 +217,29 @@ fn bad_rules_are_reported_and_the_rest_load() {
     ]);
     assert!(out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
+    // One line per reason by default...
+    assert!(
+        stderr.contains("rules not loaded: 1, by reason")
+            && stderr.contains("     1  failed to parse: content: invalid hex digit"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("sid 77"), "{stderr}");
+    assert_eq!(alert_sids(&read_eve(&eve)), vec![78]);
+    // ...and every rule with its file, line and sid under -v.
+    let out = run(&[
+        "replay",
+        "-v",
+        "--rules",
+        rules.to_str().unwrap(),
+        "--eve",
+        eve.to_str().unwrap(),
+        "pcaps/dns-c2.pcap",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("mixed.rules:1: sid 77: content: invalid hex digit"),
         "{stderr}"
     );
-    assert_eq!(alert_sids(&read_eve(&eve)), vec![78]);
 }
 
 #[test]

@@ -73,7 +73,12 @@ fn visit(p: &Path, named: bool, seen: &mut HashSet<(u64, u64)>, out: &mut Inputs
     if !wanted {
         return;
     }
-    if !meta.is_file() {
+    // A named pipe given by name is read as it is written (`tcpdump -w fifo`).
+    let fifo = named && {
+        use std::os::unix::fs::FileTypeExt;
+        meta.file_type().is_fifo()
+    };
+    if !meta.is_file() && !fifo {
         out.failed
             .push(format!("{}: not a regular file, skipped", p.display()));
     } else if seen.insert((meta.dev(), meta.ino())) {

@@ -12,6 +12,16 @@ use crate::runtime::live;
 use crate::runtime::worker::{ChecksumMode, WorkerConfig};
 use crate::tune::{SigInfo, Tuner};
 
+/// The run's EVE sinks: the EVE file from `--eve` (else `output.eve`, else `eve.json`; `-`
+/// is standard output, empty is none), then `[[output.sinks]]`.
+pub(super) fn eve_sinks(
+    cfg: &Config,
+    arg: Option<&str>,
+) -> Result<Vec<crate::output::SinkSpec>, String> {
+    let eve = arg.or(cfg.output.eve.as_deref()).unwrap_or("eve.json");
+    crate::config::output::build_sinks(eve, &cfg.output.sinks)
+}
+
 pub(super) fn load_config(path: Option<&PathBuf>) -> Result<Config, String> {
     match path {
         Some(p) => Config::from_file(p),
@@ -19,13 +29,26 @@ pub(super) fn load_config(path: Option<&PathBuf>) -> Result<Config, String> {
     }
 }
 
-/// Loads packs and builds the engine, reporting every rule that did not make it.
+/// How a load reports the rules that did not make it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum RuleLog {
+    /// Not at all (the caller reports).
+    Silent,
+    /// One line per reason with its count, printed by the caller after the load line
+    /// ([`not_loaded_summary`]).
+    Summary,
+    /// One warning per rule (`-v`).
+    Each,
+}
+
+/// Loads packs and builds the engine, reporting the rules that did not make it.
 pub(super) fn load_engine(
     cfg: &Config,
     extra: &[PathBuf],
     cache: Option<&PathBuf>,
-    log_each: bool,
+    log: RuleLog,
 ) -> Result<(Engine, RuleSet), String> {
+    let log_each = log == RuleLog::Each;
     let mut paths = cfg.rules.files.clone();
     paths.extend_from_slice(extra);
     if paths.is_empty() {
@@ -57,6 +80,74 @@ pub(super) fn load_engine(
         }
     }
     Ok((engine, set))
+}
+
+/// Rules that did not load, one line per reason with its count, most frequent first (at
+/// most 20 reasons; `-v` or `rules check --all` list every rule).
+pub(super) fn not_loaded_summary(set: &RuleSet, engine: &Engine) -> Vec<String> {
+    let mut by: std::collections::BTreeMap<String, usize> = Default::default();
+    for f in &set.failures {
+        *by.entry(format!("failed to parse: {}", reason_group(&f.reason)))
+            .or_default() += 1;
+    }
+    for s in &engine.report.skipped {
+        *by.entry(format!("not supported: {}", reason_group(&s.reason)))
+            .or_default() += 1;
+    }
+    if by.is_empty() {
+        return Vec::new();
+    }
+    let total: usize = by.values().sum();
+    let mut v: Vec<(String, usize)> = by.into_iter().collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let mut out = vec![format!(
+        "rules not loaded: {total}, by reason (-v or `sekimori rules check --all` lists each rule):"
+    )];
+    let shown = v.len().min(20);
+    for (r, n) in &v[..shown] {
+        out.push(format!("  {n:>6}  {r}"));
+    }
+    if v.len() > shown {
+        let rest: usize = v[shown..].iter().map(|x| x.1).sum();
+        out.push(format!("  {rest:>6}  ({} other reasons)", v.len() - shown));
+    }
+    out
+}
+
+/// A reason without what varies from rule to rule: quoted names and values become `'…'`,
+/// numbers `N`, and anything after a second `: ` (a library's own detail) is left out.
+fn reason_group(reason: &str) -> String {
+    let mut out = String::with_capacity(reason.len());
+    let mut quote: Option<char> = None;
+    let mut last_digit = false;
+    for ch in reason.chars() {
+        match quote {
+            Some(q) if ch == q => {
+                out.push('…');
+                out.push(q);
+                quote = None;
+            }
+            Some(_) => {}
+            None if ch == '\'' || ch == '"' || ch == '`' => {
+                out.push(ch);
+                quote = Some(ch);
+            }
+            // A number on its own (`offset 39`), not part of a name (`PCRE2`).
+            None if ch.is_ascii_digit() && !out.ends_with(|c: char| c.is_ascii_alphabetic()) => {
+                if !last_digit {
+                    out.push('N');
+                }
+            }
+            None => out.push(ch),
+        }
+        last_digit = ch.is_ascii_digit() && quote.is_none();
+    }
+    let mut parts = out.splitn(3, ": ");
+    match (parts.next(), parts.next()) {
+        (Some(a), Some(b)) => format!("{a}: {b}"),
+        (Some(a), None) => a.to_string(),
+        _ => out,
+    }
 }
 
 /// Per-worker settings from the config (IDS mode, flow events as configured).
@@ -118,10 +209,11 @@ pub(super) fn load_detection(
     tuning: &[PathBuf],
     cache: Option<&PathBuf>,
     strict: bool,
+    log: RuleLog,
 ) -> Result<live::Detection, String> {
     let cfg = load_config(config)?;
     let started = Instant::now();
-    let (engine, set) = load_engine(&cfg, rules, cache, true)?;
+    let (engine, set) = load_engine(&cfg, rules, cache, log)?;
     if strict && !set.failures.is_empty() {
         let first: Vec<String> = set.failures.iter().take(3).map(|f| f.to_string()).collect();
         return Err(format!(
@@ -131,11 +223,28 @@ pub(super) fn load_detection(
         ));
     }
     eprintln!("{}", load_line(&engine, &set, started.elapsed()));
+    if log == RuleLog::Summary {
+        for line in not_loaded_summary(&set, &engine) {
+            eprintln!("{line}");
+        }
+    }
     let tuner = load_tuner(&cfg, tuning, &engine)?;
+    let rules = rule_counts(&engine, &set);
     Ok(live::Detection {
         engine: Arc::new(engine),
         tuner,
+        rules,
     })
+}
+
+/// Rule counts for the metrics endpoint.
+pub(super) fn rule_counts(engine: &Engine, set: &RuleSet) -> crate::output::metrics::RuleCounts {
+    crate::output::metrics::RuleCounts {
+        loaded: engine.report.loaded as u64,
+        failed: set.failures.len() as u64,
+        unsupported: engine.report.skipped.len() as u64,
+        waiting: engine.report.waiting.len() as u64,
+    }
 }
 
 /// The one-line account of a rule load: running, waiting, refused, files and time.
@@ -179,5 +288,21 @@ pub(super) fn finish_filestore(store: Option<crate::output::filestore::FileStore
             "filestore: {} files stored, {} already there, {} dropped (queue full), {} write errors",
             s.stored, s.existing, s.dropped, s.errors
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reason_group;
+
+    #[test]
+    fn reasons_group_without_names_and_numbers() {
+        assert_eq!(reason_group("foo: unknown keyword 'foo'"), "foo: unknown keyword '…'");
+        assert_eq!(
+            reason_group("pcre does not compile: PCRE2: error compiling pattern at offset 39"),
+            "pcre does not compile: PCRE2"
+        );
+        assert_eq!(reason_group("depth 70000 is over 65535"), "depth N is over N");
+        assert_eq!(reason_group("x: not in PCRE2 or md5"), "x: not in PCRE2 or md5");
     }
 }

@@ -11,15 +11,34 @@ use clap::Args;
 use crate::applayer::{PROTOCOLS, PROTOCOL_COUNT};
 use crate::decode::DecodeError;
 use crate::detect::Engine;
-use crate::output::EveTarget;
+use crate::output::metrics::{Board, MetricsServer};
+use crate::output::OutputReport;
 use crate::runtime::worker::{ChecksumMode, WorkerConfig};
 use crate::runtime::{replay, ReplayOptions, ReplaySummary};
 
 use super::load::{
-    finish_filestore, load_config, load_engine, load_line, load_tuner, start_filestore,
+    eve_sinks, finish_filestore, load_config, load_engine, load_line, load_tuner, not_loaded_summary, rule_counts,
+    start_filestore, RuleLog,
     worker_config,
 };
 use super::{parse_workers, ChecksumArg};
+
+/// A progress bar on standard error when it is a terminal (files, elapsed, packets, rate).
+fn progress_bar() -> Option<indicatif::ProgressBar> {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let pb = indicatif::ProgressBar::new(0);
+    let style = indicatif::ProgressStyle::with_template(
+        "{spinner} {elapsed_precise} [{bar:30}] {pos}/{len} files  {msg}",
+    )
+    .ok()?
+    .progress_chars("=> ");
+    pb.set_style(style);
+    pb.enable_steady_tick(std::time::Duration::from_millis(200));
+    Some(pb)
+}
 
 /// `replay` flags.
 #[derive(Debug, Args)]
@@ -53,6 +72,13 @@ pub struct ReplayArgs {
     /// several, later ones refining earlier ones.
     #[arg(long = "tuning", value_name = "FILE")]
     pub tuning: Vec<PathBuf>,
+    /// Serve Prometheus metrics on this address while the replay runs (overrides
+    /// metrics.listen), e.g. 127.0.0.1:9917.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub metrics: Option<String>,
+    /// Log every rule that does not load (default: one line per reason).
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
     /// Capture files or directories.
     #[arg(required = true, value_name = "PCAP_OR_DIR")]
     pub inputs: Vec<PathBuf>,
@@ -61,9 +87,19 @@ pub struct ReplayArgs {
 pub(super) fn run_replay(args: ReplayArgs) -> Result<ExitCode, String> {
     let cfg = load_config(args.config.as_ref())?;
     let load_started = Instant::now();
-    let (engine, set) = load_engine(&cfg, &args.rules, args.cache_dir.as_ref(), true)?;
+    let log = if args.verbose {
+        RuleLog::Each
+    } else {
+        RuleLog::Summary
+    };
+    let (engine, set) = load_engine(&cfg, &args.rules, args.cache_dir.as_ref(), log)?;
     let load_time = load_started.elapsed();
     eprintln!("{}", load_line(&engine, &set, load_time));
+    if log == RuleLog::Summary {
+        for line in not_loaded_summary(&set, &engine) {
+            eprintln!("{line}");
+        }
+    }
     let waiting: Vec<String> = engine
         .report
         .waiting_by_need()
@@ -73,15 +109,7 @@ pub(super) fn run_replay(args: ReplayArgs) -> Result<ExitCode, String> {
     if !waiting.is_empty() {
         eprintln!("rules waiting, by what they need: {}", waiting.join(", "));
     }
-    let eve_arg = args
-        .eve
-        .or_else(|| cfg.output.eve.clone())
-        .unwrap_or_else(|| "eve.json".into());
-    let eve = if eve_arg == "-" {
-        EveTarget::Stdout
-    } else {
-        EveTarget::File(PathBuf::from(&eve_arg))
-    };
+    let sinks = eve_sinks(&cfg, args.eve.as_deref())?;
     let workers = args
         .workers
         .or(cfg.runtime.workers)
@@ -93,10 +121,29 @@ pub(super) fn run_replay(args: ReplayArgs) -> Result<ExitCode, String> {
     };
     let tuner = load_tuner(&cfg, &args.tuning, &engine)?;
     let (store, store_tx) = start_filestore(&cfg)?.unzip();
+    let board = Arc::new(Board::new("replay", workers, rule_counts(&engine, &set)));
+    let metrics = match args.metrics.as_ref().or(cfg.metrics.listen.as_ref()) {
+        Some(addr) => {
+            let server = MetricsServer::start(addr, board.clone())?;
+            eprintln!("metrics: http://{}/metrics", server.addr);
+            Some(server)
+        }
+        None => None,
+    };
+    let bar = progress_bar();
     let opts = ReplayOptions {
         inputs: args.inputs,
-        eve: eve.clone(),
+        sinks,
         workers,
+        board: metrics.as_ref().map(|_| board.clone()),
+        progress: bar.clone().map(|pb| {
+            Box::new(move |done: usize, total: usize, packets: u64| {
+                pb.set_length(total as u64);
+                pb.set_position(done as u64);
+                let rate = packets as f64 / pb.elapsed().as_secs_f64().max(1e-3);
+                pb.set_message(format!("{packets} packets, {rate:.0} packets/s"));
+            }) as crate::runtime::Progress
+        }),
         worker: WorkerConfig {
             ips: args.ips,
             flow_events: args.flow_events || cfg.output.flow.unwrap_or(false),
@@ -105,15 +152,21 @@ pub(super) fn run_replay(args: ReplayArgs) -> Result<ExitCode, String> {
         },
     };
     let engine = Arc::new(engine);
-    let summary = replay(engine.clone(), &opts)?;
-    print_summary(&engine, &summary, &eve, workers);
+    let summary = replay(engine.clone(), &opts);
+    if let Some(pb) = bar {
+        pb.finish_and_clear();
+    }
+    drop(metrics);
+    let summary = summary?;
+    print_summary(&engine, &summary, workers);
     drop(opts);
     finish_filestore(store);
-    if let Some(e) = &summary.writer.error {
+    if let Some(s) = summary.outputs.local_failure() {
         // Events were lost: that is a failure of the run, whatever else went well.
         return Err(format!(
-            "EVE output {e}: {} events could not be written",
-            summary.writer.lost
+            "EVE output {}: {} events could not be written",
+            s.error.as_deref().unwrap_or("?"),
+            s.lost
         ));
     }
     Ok(if summary.files_failed.is_empty() {
@@ -123,7 +176,7 @@ pub(super) fn run_replay(args: ReplayArgs) -> Result<ExitCode, String> {
     })
 }
 
-pub(super) fn print_summary(engine: &Engine, s: &ReplaySummary, eve: &EveTarget, workers: usize) {
+pub(super) fn print_summary(engine: &Engine, s: &ReplaySummary, workers: usize) {
     let st = &s.stats;
     let mut err = std::io::stderr().lock();
     let secs = s.elapsed.as_secs_f64().max(1e-9);
@@ -151,6 +204,14 @@ pub(super) fn print_summary(engine: &Engine, s: &ReplaySummary, eve: &EveTarget,
         st.passed,
         st.dropped
     );
+    if !st.checksum_offload.is_empty() {
+        let _ = writeln!(
+            err,
+            "checksums: offloading assumed for {} of {} captures (most of their first packets had bad checksums), validation off for them",
+            st.checksum_offload.len(),
+            s.files
+        );
+    }
     let reasons: Vec<String> = DecodeError::ALL
         .iter()
         .zip(st.decode_errors.iter())
@@ -197,15 +258,9 @@ pub(super) fn print_summary(engine: &Engine, s: &ReplaySummary, eve: &EveTarget,
         "app layer: flows detected {}, {} undetected; transactions {}, {} parser errors, {} stream bytes not parsed, {} encrypted sessions not inspected further, {} announced data connections pushed out of a full table",
         per_proto(&a.detected), a.failed, per_proto(&a.txs), a.parse_errors, a.missed_bytes, a.encrypted, a.expect_evicted
     );
-    let target = match eve {
-        EveTarget::File(p) => p.display().to_string(),
-        EveTarget::Stdout => "standard output".into(),
-    };
-    let _ = writeln!(
-        err,
-        "eve: {} events written to {target}, {} lost to write errors",
-        s.writer.lines, s.writer.lost
-    );
+    drop(err);
+    print_outputs(&s.outputs);
+    let mut err = std::io::stderr().lock();
     let _ = writeln!(
         err,
         "alerts: {}, tagged packets logged: {}",
@@ -243,4 +298,33 @@ pub(super) fn print_summary(engine: &Engine, s: &ReplaySummary, eve: &EveTarget,
         "limits: {} pcre searches stopped at the match limit, {} rule inspections skipped by backoff, {} http header blocks cut, {} flows evicted from full tables, {} packets without room for a flow, {} fragments refused, {} segments over the stream memcap, {} parses skipped at the app-layer memcap, {} transactions over a flow's limit, {} files over a transaction's limit, {} app-layer bytes cut at a parser's limit",
         st.pcre_limit_hits, st.backoff_skips, st.app.header_limit_hits, st.flow.evicted, st.flow.no_room, st.defrag.refused, st.stream_memcap, st.app.memcap_skips, st.app.tx_limit_hits, st.app.files_over_limit, st.app.data_cut
     );
+}
+
+/// One line per sink: what it wrote, dropped and lost.
+pub(super) fn print_outputs(o: &OutputReport) {
+    let mut err = std::io::stderr().lock();
+    for s in &o.sinks {
+        let _ = write!(
+            err,
+            "eve: {} events written to {} {}",
+            s.written, s.kind, s.target
+        );
+        if s.kind == "file" || s.kind == "stdout" {
+            let _ = write!(err, ", {} lost to write errors", s.lost);
+        } else {
+            let _ = write!(
+                err,
+                ", {} dropped at a full queue, {} refused, {} reconnects",
+                s.dropped, s.lost, s.reconnects
+            );
+        }
+        match &s.error {
+            Some(e) if s.dropped + s.lost > 0 || s.kind != "file" => {
+                let _ = writeln!(err, " (first error: {e})");
+            }
+            _ => {
+                let _ = writeln!(err);
+            }
+        }
+    }
 }

@@ -10,7 +10,7 @@ use clap::{Args, Subcommand};
 
 use crate::detect::BuildReport;
 
-use super::load::{load_config, load_engine};
+use super::load::{load_config, load_engine, RuleLog};
 use super::peak_rss_kb;
 
 /// `rules` subcommands.
@@ -43,7 +43,7 @@ pub struct CheckArgs {
 pub(super) fn run_check(args: CheckArgs) -> Result<ExitCode, String> {
     let cfg = load_config(args.config.as_ref())?;
     let started = Instant::now();
-    let (engine, set) = load_engine(&cfg, &args.paths, args.cache_dir.as_ref(), false)?;
+    let (engine, set) = load_engine(&cfg, &args.paths, args.cache_dir.as_ref(), RuleLog::Silent)?;
     let elapsed = started.elapsed();
     let r: &BuildReport = &engine.report;
     let mut out = std::io::stdout().lock();

@@ -2,14 +2,19 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::Args;
 
-use crate::output::EveTarget;
+use crate::output::metrics::{Board, MetricsServer};
 use crate::runtime::live;
 use crate::runtime::worker::{ChecksumMode, WorkerConfig};
 
-use super::load::{finish_filestore, load_config, load_detection, start_filestore, worker_config};
+use super::load::{
+    eve_sinks, finish_filestore, load_config, load_detection, start_filestore, worker_config,
+    RuleLog,
+};
+use super::replay::print_outputs;
 use super::{parse_workers, ChecksumArg};
 
 /// `run` flags (they override the config).
@@ -51,6 +56,13 @@ pub struct RunArgs {
     /// Checksum validation (live traffic on virtual interfaces often has offloaded checksums).
     #[arg(long, value_enum, default_value = "auto")]
     pub checksum_checks: ChecksumArg,
+    /// Serve Prometheus metrics on this address (overrides metrics.listen), e.g.
+    /// 127.0.0.1:9917.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub metrics: Option<String>,
+    /// Log every rule that does not load (default: one line per reason).
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
 }
 
 /// `ctl` flags.
@@ -65,12 +77,18 @@ pub struct CtlArgs {
 
 pub(super) fn run_live_cmd(args: RunArgs) -> Result<ExitCode, String> {
     let cfg = load_config(args.config.as_ref())?;
+    let log = if args.verbose {
+        RuleLog::Each
+    } else {
+        RuleLog::Summary
+    };
     let first = load_detection(
         args.config.as_ref(),
         &args.rules,
         &args.tuning,
         args.cache_dir.as_ref(),
         false,
+        log,
     )?;
     let interfaces = if args.interfaces.is_empty() {
         cfg.capture.interfaces.clone()
@@ -78,18 +96,14 @@ pub(super) fn run_live_cmd(args: RunArgs) -> Result<ExitCode, String> {
         args.interfaces.clone()
     };
     let ips = args.ips || cfg.capture.mode == Some(crate::config::CaptureMode::Ips);
-    let eve_arg = args
-        .eve
-        .clone()
-        .or_else(|| cfg.output.eve.clone())
-        .unwrap_or_else(|| "eve.json".into());
+    let sinks = eve_sinks(&cfg, args.eve.as_deref())?;
     let checksums = match args.checksum_checks {
         ChecksumArg::Auto => ChecksumMode::Auto,
         ChecksumArg::Yes => ChecksumMode::Yes,
         ChecksumArg::No => ChecksumMode::No,
     };
     let (store, store_tx) = start_filestore(&cfg)?.unzip();
-    let opts = live::LiveOptions {
+    let mut opts = live::LiveOptions {
         interfaces,
         ips,
         bpf: args.bpf.clone().or_else(|| cfg.capture.bpf.clone()),
@@ -98,11 +112,7 @@ pub(super) fn run_live_cmd(args: RunArgs) -> Result<ExitCode, String> {
             .workers
             .or(cfg.runtime.workers)
             .unwrap_or_else(crate::runtime::default_workers),
-        eve: if eve_arg == "-" {
-            EveTarget::Stdout
-        } else {
-            EveTarget::File(PathBuf::from(&eve_arg))
-        },
+        sinks,
         worker: WorkerConfig {
             flow_events: cfg.output.flow.unwrap_or(false),
             filestore: store_tx,
@@ -120,6 +130,17 @@ pub(super) fn run_live_cmd(args: RunArgs) -> Result<ExitCode, String> {
             == crate::config::RunMode::Workers,
         user: cfg.service.user.clone(),
         group: cfg.service.group.clone(),
+        board: None,
+    };
+    let metrics = match args.metrics.as_ref().or(cfg.metrics.listen.as_ref()) {
+        Some(addr) => {
+            let board = Arc::new(Board::new("live", opts.workers, first.rules));
+            let server = MetricsServer::start(addr, board.clone())?;
+            eprintln!("metrics: http://{}/metrics", server.addr);
+            opts.board = Some(board);
+            Some(server)
+        }
+        None => None,
     };
     let mut reload = || {
         load_detection(
@@ -128,10 +149,12 @@ pub(super) fn run_live_cmd(args: RunArgs) -> Result<ExitCode, String> {
             &args.tuning,
             args.cache_dir.as_ref(),
             true,
+            log,
         )
     };
     let s = live::run_live(first, &mut reload, &opts)?;
     drop(opts);
+    drop(metrics);
     finish_filestore(store);
     let st = &s.stats;
     eprintln!(
@@ -146,7 +169,8 @@ pub(super) fn run_live_cmd(args: RunArgs) -> Result<ExitCode, String> {
         s.forward_errors,
         s.reloads.0,
         s.reloads.1,
-        s.writer.lines
+        s.outputs.lines()
     );
+    print_outputs(&s.outputs);
     Ok(ExitCode::SUCCESS)
 }

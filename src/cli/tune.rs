@@ -6,12 +6,12 @@ use std::sync::Arc;
 
 use clap::{Args, Subcommand};
 
-use crate::output::EveTarget;
+use crate::output::{SinkSpec, SinkTarget};
 use crate::runtime::worker::ChecksumMode;
 use crate::runtime::{replay, ReplayOptions};
 use crate::tune::report;
 
-use super::load::{load_config, load_engine, worker_config};
+use super::load::{load_config, load_engine, worker_config, RuleLog};
 
 /// `tune` subcommands.
 #[derive(Debug, Subcommand)]
@@ -114,16 +114,18 @@ pub(super) fn run_tune_diff(args: DiffArgs) -> Result<ExitCode, String> {
     let mut eve_files = eves;
     let tmp = std::env::temp_dir().join(format!("sekimori-tune-diff-{}.json", std::process::id()));
     if !captures.is_empty() {
-        let (engine, _) = load_engine(&cfg, &args.rules, args.cache_dir.as_ref(), false)?;
+        let (engine, _) = load_engine(&cfg, &args.rules, args.cache_dir.as_ref(), RuleLog::Silent)?;
         let workers = cfg
             .runtime
             .workers
             .unwrap_or_else(crate::runtime::default_workers);
         let opts = ReplayOptions {
             inputs: captures,
-            eve: EveTarget::File(tmp.clone()),
+            sinks: vec![SinkSpec::new("eve", SinkTarget::File(tmp.clone()))],
             workers,
             worker: worker_config(&cfg, ChecksumMode::Auto, None),
+            board: None,
+            progress: None,
         };
         let s = replay(Arc::new(engine), &opts)?;
         eprintln!(

@@ -2,6 +2,8 @@
 //! settings by its methods (`flow()`, `defrag()`, `app_layer()`...). Command-line flags
 //! override it.
 
+pub mod output;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -57,6 +59,9 @@ pub struct Config {
     /// Where files matched by `filestore` rules are written.
     #[serde(default)]
     pub filestore: FileStoreSection,
+    /// Prometheus endpoint.
+    #[serde(default)]
+    pub metrics: output::MetricsSection,
 }
 
 /// `[filestore]`: files that `filestore` rules match, written once under their SHA-256.
@@ -372,6 +377,9 @@ pub struct OutputConfig {
     /// Write an EVE `fileinfo` event for every file (HTTP, SMTP, FTP data, SMB) when it closes or
     /// its flow ends (default false).
     pub fileinfo: Option<bool>,
+    /// EVE destinations besides `eve` (`[[output.sinks]]`).
+    #[serde(default)]
+    pub sinks: Vec<output::SinkSection>,
     /// Transaction events per app-layer protocol, keyed by its name: `http = true` writes an
     /// EVE `http` event per HTTP transaction, `tls` per handshake, `dns` per message (all
     /// default false). Any other key is an error (see [`Config::validate`]).
@@ -432,6 +440,19 @@ impl Config {
                 errors.push(format!("output: unknown key '{key}'"));
             } else if !value.is_bool() {
                 errors.push(format!("output.{key}: must be true or false"));
+            }
+        }
+        if let Err(e) = output::build_sinks(
+            self.output.eve.as_deref().unwrap_or("eve.json"),
+            &self.output.sinks,
+        ) {
+            errors.push(e);
+        }
+        if let Some(l) = &self.metrics.listen {
+            if l.parse::<std::net::SocketAddr>().is_err() {
+                errors.push(format!(
+                    "metrics.listen: '{l}' is not an address and port (e.g. 127.0.0.1:9917)"
+                ));
             }
         }
         for name in &self.app_layer.disabled {

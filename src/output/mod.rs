@@ -1,23 +1,28 @@
-//! Output: EVE rendering ([`eve`]) and the writer thread that keeps file I/O off the packet path.
+//! Output: EVE rendering ([`eve`]), the sinks events go to ([`sink`]: files, sockets, syslog,
+//! Redis) and the output thread that keeps all of it off the packet path.
 //!
-//! Workers send finished lines over a bounded crossbeam channel; the writer returns the emptied
-//! buffers on a second channel so that steady-state alerting allocates nothing. In replay the
-//! sender waits when the channel is full (no event is lost); live capture uses
-//! [`Backpressure::Drop`], so a slow disk costs counted events, never captured packets.
+//! Workers send finished lines over a bounded crossbeam channel; the output thread returns the
+//! emptied buffers on a second channel so that steady-state alerting allocates nothing, and
+//! offers a copy of each line to every sink that wants its event type. In replay the sender
+//! waits when the channel is full (no event is lost); live capture uses [`Backpressure::Drop`],
+//! so a slow disk costs counted events, never captured packets.
 
 pub mod community_id;
 pub mod eve;
 pub mod filestore;
+pub mod metrics;
+pub mod sink;
 
-use std::fs::File;
-use std::io::{self, Write};
+use std::io;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
+use crossbeam_channel::{bounded, Receiver, SendTimeoutError, Sender, TrySendError};
+
+pub use sink::{SinkCounters, SinkReport, SinkSpec, SinkTarget, WriterStats};
 
 /// Where EVE lines go.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -78,128 +83,7 @@ impl EveSender {
     }
 }
 
-/// What the writer did.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct WriterStats {
-    /// Lines written.
-    pub lines: u64,
-    /// Bytes written.
-    pub bytes: u64,
-    /// Lines lost to write errors (a full disk): never half-written, always counted.
-    pub lost: u64,
-    /// The first write error, with the path.
-    pub error: Option<String>,
-}
-
-/// Bytes gathered before a write.
-const WRITE_CHUNK: usize = 1 << 16;
-/// After a write error, lines are counted as lost for this long before writing is retried.
-const RETRY_AFTER: Duration = Duration::from_secs(1);
-
-/// A destination that can be cut back to a length (so a failed write leaves no half line).
-trait Sink: Write + Send {
-    /// Truncates to `len` bytes and continues writing there; unsupported for streams.
-    fn rewind_to(&mut self, _len: u64) -> io::Result<()> {
-        Err(io::Error::from(io::ErrorKind::Unsupported))
-    }
-}
-
-impl Sink for File {
-    fn rewind_to(&mut self, len: u64) -> io::Result<()> {
-        use std::io::Seek;
-        self.set_len(len)?;
-        self.seek(io::SeekFrom::Start(len)).map(|_| ())
-    }
-}
-
-impl Sink for io::Stdout {}
-
-/// Writes whole lines in chunks. A failed write is cut back to the last whole line, reported
-/// at once with the path, and its lines counted as lost; writing is retried a second later
-/// (a disk may get room again).
-struct LineWriter {
-    out: Box<dyn Sink>,
-    name: String,
-    buf: Vec<u8>,
-    /// Lines in `buf`.
-    pending: u64,
-    /// Bytes of whole lines in the file.
-    committed: u64,
-    failed_at: Option<Instant>,
-    stats: WriterStats,
-}
-
-impl LineWriter {
-    fn new(out: Box<dyn Sink>, name: String, committed: u64) -> LineWriter {
-        LineWriter {
-            out,
-            name,
-            buf: Vec::with_capacity(WRITE_CHUNK),
-            pending: 0,
-            committed,
-            failed_at: None,
-            stats: WriterStats::default(),
-        }
-    }
-
-    fn push(&mut self, line: &[u8]) {
-        if self.failed_at.is_some_and(|t| t.elapsed() < RETRY_AFTER) {
-            self.stats.lost += 1;
-            return;
-        }
-        self.buf.extend_from_slice(line);
-        self.pending += 1;
-        if self.buf.len() >= WRITE_CHUNK {
-            self.flush();
-        }
-    }
-
-    fn flush(&mut self) {
-        if !self.buf.is_empty() {
-            match self.out.write_all(&self.buf) {
-                Ok(()) => {
-                    self.committed += self.buf.len() as u64;
-                    self.stats.lines += self.pending;
-                    self.stats.bytes += self.buf.len() as u64;
-                    self.failed_at = None;
-                }
-                Err(e) => self.fail(e),
-            }
-            self.buf.clear();
-            self.pending = 0;
-        }
-        if let Err(e) = self.out.flush() {
-            self.fail(e);
-        }
-    }
-
-    fn fail(&mut self, e: io::Error) {
-        // Whatever part of the chunk reached the file goes again: no half line stays.
-        let cut = self.out.rewind_to(self.committed);
-        self.stats.lost += self.pending;
-        if self.failed_at.is_none() {
-            let msg = format!("{}: {e}", self.name);
-            tracing::error!(
-                "EVE output {msg}: events are counted as lost until writing succeeds again{}",
-                if cut.is_err() {
-                    ""
-                } else {
-                    " (no partial line left)"
-                }
-            );
-            self.stats.error.get_or_insert(msg);
-        }
-        self.failed_at = Some(Instant::now());
-    }
-}
-
-/// The writer thread.
-pub struct EveWriter {
-    handle: JoinHandle<io::Result<WriterStats>>,
-    reopen: Arc<AtomicBool>,
-}
-
-/// How the writer treats its file.
+/// How file sinks treat their file.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct WriterMode {
     /// Append to an existing file instead of truncating it (a service restarting).
@@ -209,87 +93,153 @@ pub struct WriterMode {
     pub flush_every: Option<Duration>,
 }
 
-/// Opens the target: the sink, its name for messages, and the bytes already in it.
-fn open_sink(target: &EveTarget, append: bool) -> io::Result<(Box<dyn Sink>, String, u64)> {
-    Ok(match target {
-        EveTarget::File(path) => {
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir)?;
-            }
-            let f = if append {
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(path)
-            } else {
-                File::create(path)
-            };
-            let f = f.map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
-            let len = f.metadata().map_or(0, |m| m.len());
-            (Box::new(f), path.display().to_string(), len)
+/// The output thread: takes every line from the workers and offers a copy to each sink
+/// whose filter wants its event type (see [`sink`]).
+pub struct EveWriter {
+    /// Returns each sink's first error, in configuration order.
+    handle: JoinHandle<Vec<Option<String>>>,
+    sinks: Vec<SinkView>,
+}
+
+/// A running sink as the rest of the sensor sees it (summary, metrics).
+#[derive(Clone)]
+pub struct SinkView {
+    /// Configured name.
+    pub name: String,
+    /// Kind.
+    pub kind: &'static str,
+    /// Destination.
+    pub target: String,
+    /// Live counters.
+    pub counters: Arc<SinkCounters>,
+    reopen: Arc<AtomicBool>,
+}
+
+/// What the outputs did: one report per sink, in configuration order.
+#[derive(Clone, Debug, Default)]
+pub struct OutputReport {
+    /// Per sink.
+    pub sinks: Vec<SinkReport>,
+}
+
+impl OutputReport {
+    /// Events written by the first sink (the EVE file in the common case).
+    pub fn lines(&self) -> u64 {
+        self.sinks.first().map_or(0, |s| s.written)
+    }
+
+    /// The first local (file or stdout) sink that lost events to write errors: such a run
+    /// has failed, whatever else went well.
+    pub fn local_failure(&self) -> Option<&SinkReport> {
+        self.sinks
+            .iter()
+            .find(|s| matches!(s.kind, "file" | "stdout") && s.error.is_some())
+    }
+}
+
+/// Offers one line to a sink. In replay, local sinks wait for room, and so do network sinks
+/// while their peer is up (an offline run loses nothing to a slow but live server); otherwise
+/// a full queue drops the line and counts it, at once.
+fn offer(r: &sink::Running, line: &[u8], policy: Backpressure) {
+    let mut buf = r.recycle.try_recv().unwrap_or_default();
+    buf.extend_from_slice(line);
+    let c = &r.counters;
+    if policy == Backpressure::Block {
+        if r.spec.target.is_local() {
+            let _ = r.tx.send(buf);
+            return;
         }
-        EveTarget::Stdout => (Box::new(io::stdout()), "standard output".into(), 0),
-    })
+        while c.connected.load(Ordering::Relaxed) {
+            match r.tx.send_timeout(buf, Duration::from_millis(20)) {
+                Ok(()) => return,
+                Err(SendTimeoutError::Timeout(b)) => buf = b,
+                Err(SendTimeoutError::Disconnected(_)) => {
+                    c.dropped.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+            }
+        }
+    }
+    if r.tx.try_send(buf).is_err() {
+        c.dropped.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 impl EveWriter {
-    /// Opens (truncating) the target and starts the writer thread.
+    /// One sink for every event (the EVE file or stdout), truncating a file.
     pub fn start(target: &EveTarget, policy: Backpressure) -> io::Result<(EveWriter, EveSender)> {
         Self::start_with(target, policy, WriterMode::default())
     }
 
-    /// Opens the target and starts the writer thread.
+    /// One sink for every event (the EVE file or stdout).
     pub fn start_with(
         target: &EveTarget,
         policy: Backpressure,
         mode: WriterMode,
     ) -> io::Result<(EveWriter, EveSender)> {
-        let (sink, name, len) = open_sink(target, mode.append)?;
+        let t = match target {
+            EveTarget::File(p) => SinkTarget::File(p.clone()),
+            EveTarget::Stdout => SinkTarget::Stdout,
+        };
+        Self::start_sinks(&[SinkSpec::new("eve", t)], policy, mode)
+    }
+
+    /// Opens every sink (files are created now: a bad path fails here) and starts the threads.
+    pub fn start_sinks(
+        specs: &[SinkSpec],
+        policy: Backpressure,
+        mode: WriterMode,
+    ) -> io::Result<(EveWriter, EveSender)> {
+        let mut running = Vec::with_capacity(specs.len());
+        for spec in specs {
+            let r = sink::start(spec, mode).map_err(|e| {
+                io::Error::new(e.kind(), format!("sink {} ({}): {e}", spec.name, spec.target.kind()))
+            })?;
+            running.push(r);
+        }
+        let sinks = running
+            .iter()
+            .map(|r| SinkView {
+                name: r.spec.name.clone(),
+                kind: r.spec.target.kind(),
+                target: r.spec.target.describe(),
+                counters: r.counters.clone(),
+                reopen: r.reopen.clone(),
+            })
+            .collect();
         let (tx, rx) = bounded::<Vec<u8>>(QUEUE);
         let (recycle_tx, recycle_rx) = bounded::<Vec<u8>>(QUEUE);
-        let reopen = Arc::new(AtomicBool::new(false));
-        let flag = reopen.clone();
-        let target = target.clone();
         let handle = std::thread::Builder::new()
-            .name("eve-writer".into())
+            .name("eve-out".into())
             .spawn(move || {
-                let mut out = LineWriter::new(sink, name, len);
-                let tick = mode.flush_every.unwrap_or(Duration::from_millis(250));
-                let mut last_flush = Instant::now();
-                loop {
-                    match rx.recv_timeout(tick) {
-                        Ok(mut line) => {
-                            out.push(&line);
-                            line.clear();
-                            let _ = recycle_tx.try_send(line);
-                        }
-                        Err(RecvTimeoutError::Timeout) => {}
-                        Err(RecvTimeoutError::Disconnected) => break,
-                    }
-                    if mode.flush_every.is_some_and(|d| last_flush.elapsed() >= d) {
-                        out.flush();
-                        last_flush = Instant::now();
-                    }
-                    if flag.swap(false, Ordering::AcqRel) {
-                        // logrotate moved the file away: continue in a new one.
-                        out.flush();
-                        match open_sink(&target, true) {
-                            Ok((s, name, len)) => {
-                                let stats = std::mem::take(&mut out.stats);
-                                out = LineWriter::new(s, name, len);
-                                out.stats = stats;
-                            }
-                            Err(e) => {
-                                tracing::error!("EVE reopen failed, keeping the old file: {e}")
-                            }
+                while let Ok(mut line) = rx.recv() {
+                    let et = sink::event_type(&line);
+                    for r in &running {
+                        if r.spec.wants(et) {
+                            offer(r, &line, policy);
                         }
                     }
+                    line.clear();
+                    let _ = recycle_tx.try_send(line);
                 }
-                out.flush();
-                Ok(out.stats)
+                // Every worker is done: the sinks drain their queues and finish.
+                let handles: Vec<_> = running
+                    .into_iter()
+                    .map(|r| {
+                        drop(r.tx);
+                        r.handle
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| {
+                        h.join()
+                            .unwrap_or_else(|_| Some("sink thread panicked".into()))
+                    })
+                    .collect::<Vec<_>>()
             })?;
         Ok((
-            EveWriter { handle, reopen },
+            EveWriter { handle, sinks },
             EveSender {
                 tx,
                 recycle: recycle_rx,
@@ -299,22 +249,52 @@ impl EveWriter {
         ))
     }
 
-    /// Asks the writer to reopen its file (after logrotate renamed it).
+    /// Asks the file sinks to reopen their files (after logrotate renamed them).
     pub fn reopen(&self) {
-        self.reopen.store(true, Ordering::Release);
+        for s in &self.sinks {
+            s.reopen.store(true, Ordering::Release);
+        }
     }
 
-    /// Waits for the writer to drain the queue (after every sender is dropped) and flush.
-    pub fn finish(self) -> io::Result<WriterStats> {
-        self.handle
+    /// The running sinks, for live counters.
+    pub fn sinks(&self) -> &[SinkView] {
+        &self.sinks
+    }
+
+    /// Waits for the sinks to drain (after every sender is dropped) and returns their counts.
+    pub fn finish(self) -> io::Result<OutputReport> {
+        let errors = self
+            .handle
             .join()
-            .map_err(|_| io::Error::other("EVE writer thread panicked"))?
+            .map_err(|_| io::Error::other("EVE output thread panicked"))?;
+        let sinks = self
+            .sinks
+            .iter()
+            .zip(errors)
+            .map(|(v, error)| {
+                let c = &v.counters;
+                SinkReport {
+                    name: v.name.clone(),
+                    kind: v.kind,
+                    target: v.target.clone(),
+                    written: c.written.load(Ordering::Relaxed),
+                    bytes: c.bytes.load(Ordering::Relaxed),
+                    dropped: c.dropped.load(Ordering::Relaxed),
+                    lost: c.lost.load(Ordering::Relaxed),
+                    failures: c.failures.load(Ordering::Relaxed),
+                    reconnects: c.reconnects.load(Ordering::Relaxed),
+                    error,
+                }
+            })
+            .collect();
+        Ok(OutputReport { sinks })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Instant;
 
     #[test]
     fn lines_reach_the_file_and_buffers_recycle() {
@@ -329,7 +309,7 @@ mod tests {
         }
         drop(s);
         let stats = w.finish().unwrap();
-        assert_eq!(stats.lines, 100);
+        assert_eq!(stats.lines(), 100);
         let text = std::fs::read_to_string(path).unwrap();
         assert_eq!(text.lines().count(), 100);
         assert!(text.ends_with("{\"n\":99}\n"));
@@ -375,59 +355,5 @@ mod tests {
             Backpressure::Block,
         );
         assert!(r.is_err());
-    }
-
-    /// Accepts `room` bytes, then fails like a full disk; can be cut back like a file.
-    struct FullDisk {
-        data: Arc<std::sync::Mutex<Vec<u8>>>,
-        room: usize,
-    }
-
-    impl Write for FullDisk {
-        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
-            let mut d = self.data.lock().unwrap();
-            let n = b.len().min(self.room.saturating_sub(d.len()));
-            if n == 0 {
-                return Err(io::Error::from_raw_os_error(28));
-            }
-            d.extend_from_slice(&b[..n]);
-            Ok(n)
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl Sink for FullDisk {
-        fn rewind_to(&mut self, len: u64) -> io::Result<()> {
-            self.data.lock().unwrap().truncate(len as usize);
-            Ok(())
-        }
-    }
-
-    #[test]
-    fn a_full_disk_leaves_whole_lines_and_counts_the_rest() {
-        let data = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let sink = FullDisk {
-            data: data.clone(),
-            room: 100_000,
-        };
-        let mut w = LineWriter::new(Box::new(sink), "disk/eve.json".into(), 0);
-        let line = format!(
-            "{{\"event_type\":\"alert\",\"pad\":\"{}\"}}\n",
-            "x".repeat(60)
-        );
-        for _ in 0..5000 {
-            w.push(line.as_bytes());
-        }
-        w.flush();
-        let written = data.lock().unwrap().clone();
-        assert!(written.ends_with(b"\n"), "no half line");
-        let whole = written.iter().filter(|&&b| b == b'\n').count() as u64;
-        assert_eq!(w.stats.lines, whole);
-        assert_eq!(w.stats.lines + w.stats.lost, 5000);
-        assert!(w.stats.lost > 0);
-        let err = w.stats.error.clone().unwrap();
-        assert!(err.starts_with("disk/eve.json: "), "{err}");
     }
 }

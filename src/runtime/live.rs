@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::thread;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Sender};
 use rtrb::{Consumer, Producer, RingBuffer};
@@ -27,12 +27,13 @@ use super::worker::{Verdict, Worker, WorkerConfig, WorkerStats};
 use super::{backoff, reject, Slot, RING};
 use crate::capture::live::{Injector, KernelStats, LiveCapture};
 use crate::capture::PacketSource;
-use crate::common::time::Micros;
+use crate::common::time::now_micros;
 use crate::decode::dispatch_hash;
 use crate::detect::threshold::Thresholds;
 use crate::detect::Engine;
 use crate::output::eve::{render_stats, StatsInput};
-use crate::output::{Backpressure, EveSender, EveTarget, EveWriter, WriterMode, WriterStats};
+use crate::output::metrics::{Board, CaptureCounts, RuleCounts};
+use crate::output::{Backpressure, EveSender, EveWriter, OutputReport, SinkSpec, WriterMode};
 use crate::tune::Tuner;
 
 /// A detection engine and the tuning compiled against it: they are swapped together.
@@ -41,6 +42,8 @@ pub struct Detection {
     pub engine: Arc<Engine>,
     /// The tuning, if any.
     pub tuner: Option<Arc<Tuner>>,
+    /// Rule counts of the load, for metrics.
+    pub rules: RuleCounts,
 }
 
 /// Live run settings.
@@ -55,8 +58,8 @@ pub struct LiveOptions {
     pub snaplen: i32,
     /// Worker threads.
     pub workers: usize,
-    /// EVE destination (appended to).
-    pub eve: EveTarget,
+    /// EVE sinks (files are appended to).
+    pub sinks: Vec<SinkSpec>,
     /// Per-worker settings.
     pub worker: WorkerConfig,
     /// How often `stats` events are written (None: never).
@@ -70,6 +73,8 @@ pub struct LiveOptions {
     pub user: Option<String>,
     /// Group for `user` (default: the user's primary group).
     pub group: Option<String>,
+    /// Metrics board to keep current, when the endpoint is on.
+    pub board: Option<Arc<Board>>,
 }
 
 /// What a live run did.
@@ -85,8 +90,8 @@ pub struct LiveSummary {
     pub forward_errors: u64,
     /// Reloads done and failed.
     pub reloads: (u64, u64),
-    /// Writer counters.
-    pub writer: WriterStats,
+    /// Per-sink counters.
+    pub outputs: OutputReport,
     /// Run time.
     pub elapsed: Duration,
 }
@@ -129,11 +134,6 @@ enum Report {
 /// How often workers do housekeeping (reload check, idle flow timeouts, stats).
 const TICK: Duration = Duration::from_millis(100);
 
-fn wall_micros() -> Micros {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as Micros)
-}
 
 /// Tells systemd (Type=notify) about the service state; a no-op outside systemd.
 pub fn sd_notify(state: &str) {
@@ -227,7 +227,7 @@ impl Housekeeping {
                 );
             }
         }
-        w.tick(wall_micros());
+        w.tick(now_micros());
         if self
             .stats_every
             .is_some_and(|d| self.last_report.elapsed() >= d)
@@ -485,8 +485,18 @@ pub fn run_live(
         append: true,
         flush_every: Some(Duration::from_millis(100)),
     };
-    let (writer, mut eve) = EveWriter::start_with(&opts.eve, Backpressure::Drop, mode)
+    let (writer, mut eve) = EveWriter::start_sinks(&opts.sinks, Backpressure::Drop, mode)
         .map_err(|e| format!("EVE output: {e}"))?;
+    if let Some(b) = &opts.board {
+        b.set_sinks(writer.sinks());
+    }
+    // Workers report to the main thread for EVE stats events, and about once a second when
+    // the metrics endpoint is on.
+    let report_every = match (&opts.board, opts.stats_interval) {
+        (Some(_), Some(d)) => Some(d.min(Duration::from_secs(1))),
+        (Some(_), None) => Some(Duration::from_secs(1)),
+        (None, d) => d,
+    };
     let control = match &opts.control_socket {
         Some(p) => {
             let _ = std::fs::remove_file(p);
@@ -554,12 +564,7 @@ pub fn run_live(
     let mut fanout_workers = Vec::new();
     for (id, own) in worker_caps.into_iter().enumerate() {
         let w = new_worker(id)?;
-        let (sh, rep, every, ips) = (
-            shared.clone(),
-            report_tx.clone(),
-            opts.stats_interval,
-            opts.ips,
-        );
+        let (sh, rep, every, ips) = (shared.clone(), report_tx.clone(), report_every, opts.ips);
         fanout_workers.push(
             thread::Builder::new()
                 .name(format!("worker-{id}"))
@@ -569,7 +574,7 @@ pub fn run_live(
     }
     for (id, (lanes, out)) in worker_lanes.into_iter().zip(injectors).enumerate() {
         let w = new_worker(id)?;
-        let (sh, rep, every) = (shared.clone(), report_tx.clone(), opts.stats_interval);
+        let (sh, rep, every) = (shared.clone(), report_tx.clone(), report_every);
         workers.push(
             thread::Builder::new()
                 .name(format!("worker-{id}"))
@@ -579,7 +584,7 @@ pub fn run_live(
     }
     let mut captures = Vec::new();
     for (idx, (cap, lanes)) in caps.into_iter().zip(capture_lanes).enumerate() {
-        let (sh, rep, every) = (shared.clone(), report_tx.clone(), opts.stats_interval);
+        let (sh, rep, every) = (shared.clone(), report_tx.clone(), report_every);
         captures.push(
             thread::Builder::new()
                 .name(format!("capture-{}", cap.name()))
@@ -612,6 +617,10 @@ pub fn run_live(
         match res {
             Ok(d) => {
                 let rules = d.engine.sigs().len();
+                if let Some(b) = &opts.board {
+                    b.set_rules(d.rules);
+                    b.set_reloads(reloads.0 + 1, reloads.1, Some(true));
+                }
                 *shared.current.write().unwrap_or_else(|p| p.into_inner()) = Current {
                     engine: d.engine,
                     thresholds: Arc::new(Thresholds::default()),
@@ -624,6 +633,9 @@ pub fn run_live(
             }
             Err(e) => {
                 reloads.1 += 1;
+                if let Some(b) = &opts.board {
+                    b.set_reloads(reloads.0, reloads.1, Some(false));
+                }
                 tracing::error!("reload failed, the running rules stay: {e}");
                 Err(e)
             }
@@ -637,11 +649,28 @@ pub fn run_live(
         if usr2.swap(false, Ordering::AcqRel) {
             writer.reopen();
         }
+        let mut fresh = false;
         while let Ok(r) = report_rx.try_recv() {
+            fresh = true;
             match r {
                 Report::Worker(i, s, fe) => latest_workers[i] = Some((*s, fe)),
                 Report::Capture(i, k, d) => latest_caps[i] = (k, d),
             }
+        }
+        if let (true, Some(b)) = (fresh, &opts.board) {
+            for (i, w) in latest_workers.iter().enumerate() {
+                if let Some((s, _)) = w {
+                    b.set_worker(i, s.clone());
+                }
+            }
+            b.set_capture(latest_caps.iter().fold(CaptureCounts::default(), |a, (k, d)| {
+                CaptureCounts {
+                    received: a.received + k.received,
+                    kernel_dropped: a.kernel_dropped + k.dropped,
+                    if_dropped: a.if_dropped + k.if_dropped,
+                    ring_dropped: a.ring_dropped + d,
+                }
+            }));
         }
         if let Some(l) = &control {
             while let Ok((stream, _)) = l.accept() {
@@ -711,7 +740,7 @@ pub fn run_live(
         write_stats(&mut eve, started, &caps, reloads, &summary.stats);
     }
     drop(eve);
-    summary.writer = writer.finish().map_err(|e| format!("EVE output: {e}"))?;
+    summary.outputs = writer.finish().map_err(|e| format!("EVE output: {e}"))?;
     summary.elapsed = started.elapsed();
     if let Some(p) = &opts.control_socket {
         let _ = std::fs::remove_file(p);
@@ -744,7 +773,7 @@ fn write_stats(
     s: &WorkerStats,
 ) {
     let input = StatsInput {
-        ts: wall_micros(),
+        ts: now_micros(),
         uptime: started.elapsed().as_secs(),
         kernel: caps.iter().fold((0, 0, 0), |a, (k, _)| {
             (a.0 + k.received, a.1 + k.dropped, a.2 + k.if_dropped)

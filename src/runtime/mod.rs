@@ -19,7 +19,8 @@ use crate::common::time::Micros;
 use crate::decode::{dispatch_hash, LinkType};
 use crate::detect::threshold::Thresholds;
 use crate::detect::Engine;
-use crate::output::{Backpressure, EveTarget, EveWriter, WriterStats};
+use crate::output::metrics::Board;
+use crate::output::{Backpressure, EveWriter, OutputReport, SinkSpec, WriterMode};
 use worker::{Worker, WorkerConfig, WorkerStats};
 
 /// Most worker threads: far above any core count this runs on, and low enough that per-worker
@@ -65,16 +66,23 @@ impl Slot {
     }
 }
 
+/// A replay progress callback: (files done, files in all, packets so far).
+pub type Progress = Box<dyn Fn(usize, usize, u64) + Send + Sync>;
+
 /// Replay settings.
 pub struct ReplayOptions {
     /// Capture files or directories.
     pub inputs: Vec<PathBuf>,
-    /// EVE destination.
-    pub eve: EveTarget,
+    /// EVE sinks (the EVE file first, when there is one).
+    pub sinks: Vec<SinkSpec>,
     /// Worker threads (at least 1).
     pub workers: usize,
     /// Per-worker settings.
     pub worker: WorkerConfig,
+    /// Metrics board to keep current, when the endpoint is on.
+    pub board: Option<Arc<Board>>,
+    /// Called between capture files and every 65,536 packets.
+    pub progress: Option<Progress>,
 }
 
 /// What a replay did.
@@ -88,8 +96,8 @@ pub struct ReplaySummary {
     pub files_truncated: Vec<String>,
     /// Merged worker counters.
     pub stats: WorkerStats,
-    /// Writer counters.
-    pub writer: WriterStats,
+    /// Per-sink counters.
+    pub outputs: OutputReport,
     /// Wall time from first packet read to last event written.
     pub elapsed: Duration,
 }
@@ -99,16 +107,34 @@ struct Lane {
     recycle: Consumer<Slot>,
 }
 
-fn run_worker(mut w: Worker, mut rx: Consumer<Slot>, mut back: Producer<Slot>) -> WorkerStats {
+/// How often a replay worker hands its counters to the metrics board.
+const PUBLISH_EVERY: Duration = Duration::from_millis(250);
+
+fn run_worker(
+    mut w: Worker,
+    mut rx: Consumer<Slot>,
+    mut back: Producer<Slot>,
+    board: Option<(usize, Arc<Board>)>,
+) -> WorkerStats {
     let mut idle = 0u32;
     let mut file = u32::MAX;
+    let mut count = 0u32;
+    let mut published = Instant::now();
     loop {
+        if let Some((id, b)) = &board {
+            // One clock read per 256 packets, or on every idle turn.
+            count = count.wrapping_add(1);
+            if (count % 256 == 0 || idle > 0) && published.elapsed() >= PUBLISH_EVERY {
+                published = Instant::now();
+                b.set_worker(*id, w.snapshot());
+            }
+        }
         match rx.pop() {
             Ok(slot) => {
                 idle = 0;
                 if slot.file != file {
                     file = slot.file;
-                    w.begin_capture();
+                    w.begin_capture(file);
                 }
                 w.process(slot.link, slot.ts, slot.pcap_cnt, &slot.data);
                 // If the reader is not taking buffers back fast enough, this one is freed.
@@ -122,7 +148,11 @@ fn run_worker(mut w: Worker, mut rx: Consumer<Slot>, mut back: Producer<Slot>) -
             Err(_) => backoff(&mut idle),
         }
     }
-    w.finish()
+    let s = w.finish();
+    if let Some((id, b)) = &board {
+        b.set_worker(*id, s.clone());
+    }
+    s
 }
 
 /// Waiting without a lock: spin a few times, yield a few times, then sleep in growing steps
@@ -156,7 +186,12 @@ pub fn replay(engine: Arc<Engine>, opts: &ReplayOptions) -> Result<ReplaySummary
     let files = inputs.files;
     let started = Instant::now();
     let (writer, sender) =
-        EveWriter::start(&opts.eve, Backpressure::Block).map_err(|e| format!("EVE output: {e}"))?;
+        EveWriter::start_sinks(&opts.sinks, Backpressure::Block, WriterMode::default())
+            .map_err(|e| format!("EVE output: {e}"))?;
+    if let Some(b) = &opts.board {
+        b.set_sinks(writer.sinks());
+        b.set_files(0, files.len() as u64);
+    }
     let n = opts.workers.max(1);
     let thresholds = Arc::new(Thresholds::default());
     let mut lanes = Vec::with_capacity(n);
@@ -171,9 +206,10 @@ pub fn replay(engine: Arc<Engine>, opts: &ReplayOptions) -> Result<ReplaySummary
             sender.clone(),
             opts.worker.clone(),
         )?;
+        let board = opts.board.clone().map(|b| (id, b));
         let h = thread::Builder::new()
             .name(format!("worker-{id}"))
-            .spawn(move || run_worker(w, rx, back_tx))
+            .spawn(move || run_worker(w, rx, back_tx, board))
             .map_err(|e| format!("cannot start worker thread: {e}"))?;
         lanes.push(Lane {
             tx,
@@ -188,7 +224,17 @@ pub fn replay(engine: Arc<Engine>, opts: &ReplayOptions) -> Result<ReplaySummary
         ..ReplaySummary::default()
     };
     let mut pcap_cnt = 0u64;
-    for path in &files {
+    let total = files.len();
+    let report = |done: usize, packets: u64| {
+        if let Some(p) = &opts.progress {
+            p(done, total, packets);
+        }
+        if let Some(b) = &opts.board {
+            b.set_files(done as u64, total as u64);
+        }
+    };
+    for (done, path) in files.iter().enumerate() {
+        report(done, pcap_cnt);
         let mut src = match PcapFile::open(path) {
             Ok(s) => s,
             Err(e) => {
@@ -204,6 +250,9 @@ pub fn replay(engine: Arc<Engine>, opts: &ReplayOptions) -> Result<ReplaySummary
             let mut sent = true;
             let res = src.next_frame(&mut |ts, data| {
                 pcap_cnt += 1;
+                if pcap_cnt % 65_536 == 0 {
+                    report(done, pcap_cnt);
+                }
                 let lane_idx = if n == 1 {
                     0
                 } else {
@@ -252,6 +301,7 @@ pub fn replay(engine: Arc<Engine>, opts: &ReplayOptions) -> Result<ReplaySummary
             }
         }
     }
+    report(total, pcap_cnt);
     drop(lanes);
     for h in handles {
         let stats = h
@@ -259,7 +309,7 @@ pub fn replay(engine: Arc<Engine>, opts: &ReplayOptions) -> Result<ReplaySummary
             .map_err(|_| "a worker thread panicked".to_string())?;
         summary.stats.merge(&stats);
     }
-    summary.writer = writer.finish().map_err(|e| format!("EVE output: {e}"))?;
+    summary.outputs = writer.finish().map_err(|e| format!("EVE output: {e}"))?;
     summary.elapsed = started.elapsed();
     Ok(summary)
 }

@@ -343,8 +343,8 @@ impl Worker {
 
     /// A new capture file starts: `auto` checksum validation samples it afresh (each capture
     /// may come from a host with or without checksum offloading).
-    pub fn begin_capture(&mut self) {
-        self.checksums.restart();
+    pub fn begin_capture(&mut self, capture: u32) {
+        self.checksums.restart(capture);
     }
 
     /// Live capture without packets: ends flows idle past their timeout at wall-clock `now`.

@@ -23,6 +23,8 @@ pub(super) struct ChecksumSampler {
     /// Packets and bad checksums seen in the current capture, for `auto`.
     seen: u64,
     bad: u64,
+    /// Which capture this is (a replay's file index), recorded when `auto` turns validation off.
+    capture: u32,
 }
 
 impl ChecksumSampler {
@@ -32,12 +34,14 @@ impl ChecksumSampler {
             validate: mode != ChecksumMode::No,
             seen: 0,
             bad: 0,
+            capture: 0,
         }
     }
 
     /// A new capture starts: `auto` samples it afresh.
-    pub fn restart(&mut self) {
+    pub fn restart(&mut self, capture: u32) {
         *self = ChecksumSampler::new(self.mode);
+        self.capture = capture;
     }
 
     /// Whether the packet's checksums count as good (always, when not validating). Bad ones
@@ -56,10 +60,15 @@ impl ChecksumSampler {
             && self.seen == AUTO_SAMPLE
             && self.bad * 10 > AUTO_SAMPLE
         {
-            tracing::info!(
-                "{} of the first {AUTO_SAMPLE} packets of a capture have bad checksums: assuming checksum offloading, validation off for it",
+            // Reported once per run, with the number of captures (see WorkerStats).
+            tracing::debug!(
+                "capture {}: {} of the first {AUTO_SAMPLE} packets have bad checksums: assuming checksum offloading, validation off for it",
+                self.capture,
                 self.bad
             );
+            if !stats.checksum_offload.contains(&self.capture) {
+                stats.checksum_offload.push(self.capture);
+            }
             self.validate = false;
         }
         ok
