@@ -1,11 +1,20 @@
 #!/usr/bin/env bash
-# Sets up, then runs every check CI runs: formatting, clippy (warnings are errors) and the test
-# suite in the release profile (tests that replay ../shared data use the release binary and
-# skip with a message when ../shared is absent). The conformance figure is printed for
+# Sets up (plus redis-server for the sink tests), then runs every check CI runs: formatting,
+# clippy (warnings are errors) and the test suite in the release profile (tests that replay
+# ../shared data use the release binary and skip with a message when ../shared is absent). The conformance figure is printed for
 # information; a test in tests/shared_data.rs holds it to a floor.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+# The sink tests talk to a real Redis server, which they start themselves on a loopback port.
+if ! command -v redis-server >/dev/null 2>&1; then
+  echo "test: installing redis-server"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends redis-server >/dev/null
+fi
+export SEKIMORI_REQUIRE_REDIS=1
 cargo fmt --all -- --check
 cargo clippy --release --all-targets --locked --quiet -- -D warnings
 if [ -x ../shared/conformance/run ]; then

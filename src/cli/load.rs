@@ -297,12 +297,21 @@ mod tests {
 
     #[test]
     fn reasons_group_without_names_and_numbers() {
-        assert_eq!(reason_group("foo: unknown keyword 'foo'"), "foo: unknown keyword '…'");
+        assert_eq!(
+            reason_group("foo: unknown keyword 'foo'"),
+            "foo: unknown keyword '…'"
+        );
         assert_eq!(
             reason_group("pcre does not compile: PCRE2: error compiling pattern at offset 39"),
             "pcre does not compile: PCRE2"
         );
-        assert_eq!(reason_group("depth 70000 is over 65535"), "depth N is over N");
-        assert_eq!(reason_group("x: not in PCRE2 or md5"), "x: not in PCRE2 or md5");
+        assert_eq!(
+            reason_group("depth 70000 is over 65535"),
+            "depth N is over N"
+        );
+        assert_eq!(
+            reason_group("x: not in PCRE2 or md5"),
+            "x: not in PCRE2 or md5"
+        );
     }
 }

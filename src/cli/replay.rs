@@ -17,9 +17,8 @@ use crate::runtime::worker::{ChecksumMode, WorkerConfig};
 use crate::runtime::{replay, ReplayOptions, ReplaySummary};
 
 use super::load::{
-    eve_sinks, finish_filestore, load_config, load_engine, load_line, load_tuner, not_loaded_summary, rule_counts,
-    start_filestore, RuleLog,
-    worker_config,
+    eve_sinks, finish_filestore, load_config, load_engine, load_line, load_tuner,
+    not_loaded_summary, rule_counts, start_filestore, worker_config, RuleLog,
 };
 use super::{parse_workers, ChecksumArg};
 

@@ -217,7 +217,10 @@ mod tests {
 
     fn parse(t: &str) -> Result<Vec<SinkSpec>, String> {
         let cfg = crate::config::Config::from_toml(t)?;
-        build_sinks(cfg.output.eve.as_deref().unwrap_or("eve.json"), &cfg.output.sinks)
+        build_sinks(
+            cfg.output.eve.as_deref().unwrap_or("eve.json"),
+            &cfg.output.sinks,
+        )
     }
 
     #[test]
@@ -251,7 +254,10 @@ address = "udp://127.0.0.1:514"
         let SinkTarget::Redis(r) = &s[2].target else {
             panic!()
         };
-        assert_eq!((r.mode, r.url.as_str()), (RedisMode::Lpush, "redis://127.0.0.1:6380"));
+        assert_eq!(
+            (r.mode, r.url.as_str()),
+            (RedisMode::Lpush, "redis://127.0.0.1:6380")
+        );
         assert_eq!(s[1].types, ["alert"]);
         let SinkTarget::Syslog(y) = &s[3].target else {
             panic!()
@@ -264,11 +270,23 @@ address = "udp://127.0.0.1:514"
         for (t, want) in [
             ("kind = \"kafka\"", "unknown kind 'kafka'"),
             ("kind = \"file\"", "needs 'path'"),
-            ("kind = \"syslog\"\nkey = \"x\"", "'key' does not apply to a syslog sink"),
-            ("kind = \"redis\"\nmode = \"set\"", "unknown redis mode 'set'"),
-            ("kind = \"stdout\"\ntypes = [\"alerts\"]", "unknown event type 'alerts'"),
+            (
+                "kind = \"syslog\"\nkey = \"x\"",
+                "'key' does not apply to a syslog sink",
+            ),
+            (
+                "kind = \"redis\"\nmode = \"set\"",
+                "unknown redis mode 'set'",
+            ),
+            (
+                "kind = \"stdout\"\ntypes = [\"alerts\"]",
+                "unknown event type 'alerts'",
+            ),
             ("kind = \"stdout\"\nbuffer = 0", "buffer must be"),
-            ("kind = \"syslog\"\nfacility = \"local9\"", "unknown syslog facility"),
+            (
+                "kind = \"syslog\"\nfacility = \"local9\"",
+                "unknown syslog facility",
+            ),
             ("kind = \"redis\"\nbogus = 1", "unknown field `bogus`"),
         ] {
             let e = parse(&format!("[[output.sinks]]\n{t}\n")).unwrap_err();

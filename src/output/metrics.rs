@@ -130,10 +130,7 @@ impl Board {
         m.gauge(
             "sekimori_info",
             "Sensor version and run mode.",
-            &[
-                ("version", env!("CARGO_PKG_VERSION")),
-                ("mode", self.mode),
-            ],
+            &[("version", env!("CARGO_PKG_VERSION")), ("mode", self.mode)],
             1,
         );
         m.gauge(
@@ -149,19 +146,64 @@ impl Board {
             st.workers.iter().flatten().count() as u64,
         );
         if let Some((done, total)) = st.files {
-            m.gauge("sekimori_replay_files_done", "Capture files read so far.", &[], done);
-            m.gauge("sekimori_replay_files", "Capture files to read.", &[], total);
+            m.gauge(
+                "sekimori_replay_files_done",
+                "Capture files read so far.",
+                &[],
+                done,
+            );
+            m.gauge(
+                "sekimori_replay_files",
+                "Capture files to read.",
+                &[],
+                total,
+            );
         }
         if let Some(c) = st.capture {
             let h = "Frames by capture outcome.";
-            m.counter("sekimori_capture_frames_total", h, &[("outcome", "received")], c.received);
-            m.counter("sekimori_capture_frames_total", h, &[("outcome", "kernel_dropped")], c.kernel_dropped);
-            m.counter("sekimori_capture_frames_total", h, &[("outcome", "interface_dropped")], c.if_dropped);
-            m.counter("sekimori_capture_frames_total", h, &[("outcome", "ring_dropped")], c.ring_dropped);
+            m.counter(
+                "sekimori_capture_frames_total",
+                h,
+                &[("outcome", "received")],
+                c.received,
+            );
+            m.counter(
+                "sekimori_capture_frames_total",
+                h,
+                &[("outcome", "kernel_dropped")],
+                c.kernel_dropped,
+            );
+            m.counter(
+                "sekimori_capture_frames_total",
+                h,
+                &[("outcome", "interface_dropped")],
+                c.if_dropped,
+            );
+            m.counter(
+                "sekimori_capture_frames_total",
+                h,
+                &[("outcome", "ring_dropped")],
+                c.ring_dropped,
+            );
         }
-        m.counter("sekimori_packets_total", "Packets handed to workers.", &[], w.packets);
-        m.counter("sekimori_bytes_total", "Captured bytes handed to workers.", &[], w.bytes);
-        m.counter("sekimori_packets_inspected_total", "Packets decoded and inspected.", &[], w.inspected);
+        m.counter(
+            "sekimori_packets_total",
+            "Packets handed to workers.",
+            &[],
+            w.packets,
+        );
+        m.counter(
+            "sekimori_bytes_total",
+            "Captured bytes handed to workers.",
+            &[],
+            w.bytes,
+        );
+        m.counter(
+            "sekimori_packets_inspected_total",
+            "Packets decoded and inspected.",
+            &[],
+            w.inspected,
+        );
         for (r, n) in DecodeError::ALL.iter().zip(w.decode_errors.iter()) {
             m.counter(
                 "sekimori_packets_not_inspected_total",
@@ -192,8 +234,18 @@ impl Board {
         ] {
             m.counter("sekimori_flows_total", h, &[("event", k)], n);
         }
-        m.counter("sekimori_flow_emergencies_total", "Times the flow table entered emergency mode.", &[], f.emergencies);
-        m.gauge("sekimori_flows_active", "Flows in the tables at the last snapshot.", &[], w.active_flows);
+        m.counter(
+            "sekimori_flow_emergencies_total",
+            "Times the flow table entered emergency mode.",
+            &[],
+            f.emergencies,
+        );
+        m.gauge(
+            "sekimori_flows_active",
+            "Flows in the tables at the last snapshot.",
+            &[],
+            w.active_flows,
+        );
         let df = &w.defrag;
         let h = "IP fragments and datagrams by defragmentation outcome.";
         for (k, n) in [
@@ -205,7 +257,12 @@ impl Board {
         ] {
             m.counter("sekimori_defrag_total", h, &[("event", k)], n);
         }
-        m.counter("sekimori_stream_bytes_total", "TCP payload bytes reassembled and inspected.", &[], w.stream_bytes);
+        m.counter(
+            "sekimori_stream_bytes_total",
+            "TCP payload bytes reassembled and inspected.",
+            &[],
+            w.stream_bytes,
+        );
         let se = &w.stream_events;
         let h = "TCP stream anomalies and limits.";
         for (k, n) in [
@@ -216,16 +273,51 @@ impl Board {
         ] {
             m.counter("sekimori_stream_events_total", h, &[("event", k)], n);
         }
-        m.counter("sekimori_stream_depth_bytes_total", "Stream bytes past the reassembly depth.", &[], se.depth_bytes);
+        m.counter(
+            "sekimori_stream_depth_bytes_total",
+            "Stream bytes past the reassembly depth.",
+            &[],
+            se.depth_bytes,
+        );
         let a = &w.app;
         for (i, p) in PROTOCOLS.iter().enumerate() {
-            m.counter("sekimori_app_flows_total", "Flows whose app-layer protocol was detected.", &[("proto", p.name())], a.detected[i]);
-            m.counter("sekimori_app_transactions_total", "App-layer transactions parsed.", &[("proto", p.name())], a.txs[i]);
+            m.counter(
+                "sekimori_app_flows_total",
+                "Flows whose app-layer protocol was detected.",
+                &[("proto", p.name())],
+                a.detected[i],
+            );
+            m.counter(
+                "sekimori_app_transactions_total",
+                "App-layer transactions parsed.",
+                &[("proto", p.name())],
+                a.txs[i],
+            );
         }
-        m.counter("sekimori_app_undetected_flows_total", "Flows with payload whose protocol was not recognised.", &[], a.failed);
-        m.counter("sekimori_app_parse_errors_total", "App-layer parser errors.", &[], a.parse_errors);
-        m.counter("sekimori_app_missed_bytes_total", "Stream bytes the app layer could not parse (gaps).", &[], a.missed_bytes);
-        m.counter("sekimori_app_memcap_skips_total", "Parses skipped at the app-layer memcap.", &[], a.memcap_skips);
+        m.counter(
+            "sekimori_app_undetected_flows_total",
+            "Flows with payload whose protocol was not recognised.",
+            &[],
+            a.failed,
+        );
+        m.counter(
+            "sekimori_app_parse_errors_total",
+            "App-layer parser errors.",
+            &[],
+            a.parse_errors,
+        );
+        m.counter(
+            "sekimori_app_missed_bytes_total",
+            "Stream bytes the app layer could not parse (gaps).",
+            &[],
+            a.missed_bytes,
+        );
+        m.counter(
+            "sekimori_app_memcap_skips_total",
+            "Parses skipped at the app-layer memcap.",
+            &[],
+            a.memcap_skips,
+        );
         m.counter("sekimori_alerts_total", "Alerts raised.", &[], w.alerts);
         for (label, n) in ["Informational", "Medium", "Serious", "Critical"]
             .iter()
@@ -238,28 +330,103 @@ impl Board {
                 n,
             );
         }
-        m.counter("sekimori_alerts_suppressed_total", "Alerts suppressed by tuning.", &[], w.suppressed);
-        m.counter("sekimori_alerts_thresholded_total", "Matches not alerted by threshold or detection_filter.", &[], w.thresholded);
-        m.counter("sekimori_eve_queue_dropped_total", "Events dropped between workers and the output thread.", &[], w.eve_dropped);
+        m.counter(
+            "sekimori_alerts_suppressed_total",
+            "Alerts suppressed by tuning.",
+            &[],
+            w.suppressed,
+        );
+        m.counter(
+            "sekimori_alerts_thresholded_total",
+            "Matches not alerted by threshold or detection_filter.",
+            &[],
+            w.thresholded,
+        );
+        m.counter(
+            "sekimori_eve_queue_dropped_total",
+            "Events dropped between workers and the output thread.",
+            &[],
+            w.eve_dropped,
+        );
         for s in self.sinks.lock().unwrap_or_else(|p| p.into_inner()).iter() {
             let c = &s.counters;
             let l = [("sink", s.name.as_str()), ("kind", s.kind)];
             let ld = |x: &std::sync::atomic::AtomicU64| x.load(Ordering::Relaxed);
-            m.counter("sekimori_sink_events_total", "Events a sink wrote.", &l, ld(&c.written));
-            m.counter("sekimori_sink_bytes_total", "Bytes a sink wrote.", &l, ld(&c.bytes));
-            m.counter("sekimori_sink_dropped_total", "Events a sink dropped at a full queue.", &l, ld(&c.dropped));
-            m.counter("sekimori_sink_lost_total", "Events lost to write errors or refused by the peer.", &l, ld(&c.lost));
-            m.counter("sekimori_sink_failures_total", "Failed writes or connection attempts.", &l, ld(&c.failures));
-            m.counter("sekimori_sink_reconnects_total", "Reconnections after the peer came back.", &l, ld(&c.reconnects));
-            m.gauge("sekimori_sink_up", "Whether the sink is connected and writing.", &l, u64::from(c.connected.load(Ordering::Relaxed)));
-            m.gauge("sekimori_sink_queued", "Events waiting in the sink's queue.", &l, ld(&c.queued));
+            m.counter(
+                "sekimori_sink_events_total",
+                "Events a sink wrote.",
+                &l,
+                ld(&c.written),
+            );
+            m.counter(
+                "sekimori_sink_bytes_total",
+                "Bytes a sink wrote.",
+                &l,
+                ld(&c.bytes),
+            );
+            m.counter(
+                "sekimori_sink_dropped_total",
+                "Events a sink dropped at a full queue.",
+                &l,
+                ld(&c.dropped),
+            );
+            m.counter(
+                "sekimori_sink_lost_total",
+                "Events lost to write errors or refused by the peer.",
+                &l,
+                ld(&c.lost),
+            );
+            m.counter(
+                "sekimori_sink_failures_total",
+                "Failed writes or connection attempts.",
+                &l,
+                ld(&c.failures),
+            );
+            m.counter(
+                "sekimori_sink_reconnects_total",
+                "Reconnections after the peer came back.",
+                &l,
+                ld(&c.reconnects),
+            );
+            m.gauge(
+                "sekimori_sink_up",
+                "Whether the sink is connected and writing.",
+                &l,
+                u64::from(c.connected.load(Ordering::Relaxed)),
+            );
+            m.gauge(
+                "sekimori_sink_queued",
+                "Events waiting in the sink's queue.",
+                &l,
+                ld(&c.queued),
+            );
         }
         let h = "Rule reloads by result.";
-        m.counter("sekimori_reloads_total", h, &[("result", "ok")], st.reloads.0);
-        m.counter("sekimori_reloads_total", h, &[("result", "failed")], st.reloads.1);
+        m.counter(
+            "sekimori_reloads_total",
+            h,
+            &[("result", "ok")],
+            st.reloads.0,
+        );
+        m.counter(
+            "sekimori_reloads_total",
+            h,
+            &[("result", "failed")],
+            st.reloads.1,
+        );
         if let Some((ok, at)) = st.last_reload {
-            m.gauge("sekimori_last_reload_success", "Whether the last reload succeeded.", &[], u64::from(ok));
-            m.gauge("sekimori_last_reload_timestamp_seconds", "When the last reload ran.", &[], at);
+            m.gauge(
+                "sekimori_last_reload_success",
+                "Whether the last reload succeeded.",
+                &[],
+                u64::from(ok),
+            );
+            m.gauge(
+                "sekimori_last_reload_timestamp_seconds",
+                "When the last reload ran.",
+                &[],
+                at,
+            );
         }
         let r = st.rules;
         let h = "Rules of the running engine by state.";
@@ -283,12 +450,21 @@ struct Metrics {
 }
 
 impl Metrics {
-    fn sample(&mut self, kind: &str, name: &'static str, help: &str, labels: &[(&str, &str)], v: u64) {
+    fn sample(
+        &mut self,
+        kind: &str,
+        name: &'static str,
+        help: &str,
+        labels: &[(&str, &str)],
+        v: u64,
+    ) {
         let idx = match self.families.iter().position(|(n, _)| *n == name) {
             Some(i) => i,
             None => {
-                self.families
-                    .push((name, format!("# HELP {name} {help}\n# TYPE {name} {kind}\n")));
+                self.families.push((
+                    name,
+                    format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"),
+                ));
                 self.families.len() - 1
             }
         };
@@ -435,7 +611,14 @@ mod tests {
 
     #[test]
     fn exposition_has_one_help_per_family_and_escaped_labels() {
-        let b = Board::new("replay", 2, RuleCounts { loaded: 5, ..Default::default() });
+        let b = Board::new(
+            "replay",
+            2,
+            RuleCounts {
+                loaded: 5,
+                ..Default::default()
+            },
+        );
         let mut w = WorkerStats {
             packets: 10,
             alerts: 3,
@@ -449,11 +632,17 @@ mod tests {
         assert!(t.contains("\nsekimori_packets_total 17\n"), "{t}");
         assert!(t.contains("\nsekimori_alerts_total 6\n"));
         assert!(t.contains("sekimori_rules{state=\"running\"} 5\n"));
-        assert_eq!(t.matches("# TYPE sekimori_app_flows_total counter").count(), 1);
+        assert_eq!(
+            t.matches("# TYPE sekimori_app_flows_total counter").count(),
+            1
+        );
         assert!(t.contains("sekimori_app_flows_total{proto=\"http\"} 0"));
         let mut m = Metrics::default();
         m.gauge("x", "h", &[("a", "q\"\\\n")], 1);
-        assert_eq!(m.finish(), "# HELP x h\n# TYPE x gauge\nx{a=\"q\\\"\\\\\\n\"} 1\n");
+        assert_eq!(
+            m.finish(),
+            "# HELP x h\n# TYPE x gauge\nx{a=\"q\\\"\\\\\\n\"} 1\n"
+        );
         // Every sample line is `name{labels} value` or `name value`.
         for l in t.lines().filter(|l| !l.starts_with('#')) {
             let (_, v) = l.rsplit_once(' ').unwrap();

@@ -193,7 +193,10 @@ impl EveWriter {
         let mut running = Vec::with_capacity(specs.len());
         for spec in specs {
             let r = sink::start(spec, mode).map_err(|e| {
-                io::Error::new(e.kind(), format!("sink {} ({}): {e}", spec.name, spec.target.kind()))
+                io::Error::new(
+                    e.kind(),
+                    format!("sink {} ({}): {e}", spec.name, spec.target.kind()),
+                )
             })?;
             running.push(r);
         }
@@ -226,6 +229,7 @@ impl EveWriter {
                 let handles: Vec<_> = running
                     .into_iter()
                     .map(|r| {
+                        r.closing.store(true, Ordering::Release);
                         drop(r.tx);
                         r.handle
                     })

@@ -134,7 +134,6 @@ enum Report {
 /// How often workers do housekeeping (reload check, idle flow timeouts, stats).
 const TICK: Duration = Duration::from_millis(100);
 
-
 /// Tells systemd (Type=notify) about the service state; a no-op outside systemd.
 pub fn sd_notify(state: &str) {
     let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
@@ -663,14 +662,16 @@ pub fn run_live(
                     b.set_worker(i, s.clone());
                 }
             }
-            b.set_capture(latest_caps.iter().fold(CaptureCounts::default(), |a, (k, d)| {
-                CaptureCounts {
-                    received: a.received + k.received,
-                    kernel_dropped: a.kernel_dropped + k.dropped,
-                    if_dropped: a.if_dropped + k.if_dropped,
-                    ring_dropped: a.ring_dropped + d,
-                }
-            }));
+            b.set_capture(
+                latest_caps
+                    .iter()
+                    .fold(CaptureCounts::default(), |a, (k, d)| CaptureCounts {
+                        received: a.received + k.received,
+                        kernel_dropped: a.kernel_dropped + k.dropped,
+                        if_dropped: a.if_dropped + k.if_dropped,
+                        ring_dropped: a.ring_dropped + d,
+                    }),
+            );
         }
         if let Some(l) = &control {
             while let Ok((stream, _)) = l.accept() {

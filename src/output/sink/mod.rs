@@ -211,6 +211,8 @@ pub(crate) struct Running {
     pub recycle: Receiver<Vec<u8>>,
     pub counters: Arc<SinkCounters>,
     pub reopen: Arc<AtomicBool>,
+    /// Set when no more lines will come (the sink drains its queue and ends).
+    pub closing: Arc<AtomicBool>,
     pub handle: JoinHandle<Option<String>>,
 }
 
@@ -230,21 +232,23 @@ pub(crate) fn start(spec: &SinkSpec, mode: crate::output::WriterMode) -> io::Res
     let (recycle_tx, recycle) = bounded::<Vec<u8>>(spec.buffer.clamp(1, 4096));
     let counters = Arc::new(SinkCounters::default());
     let reopen = Arc::new(AtomicBool::new(false));
-    let (c, flag, name, batch) = (
+    let closing = Arc::new(AtomicBool::new(false));
+    let (c, flags, name, batch) = (
         counters.clone(),
-        reopen.clone(),
+        [reopen.clone(), closing.clone()],
         spec.name.clone(),
         spec.batch.max(1),
     );
     let handle = std::thread::Builder::new()
         .name(format!("sink-{}", spec.name))
-        .spawn(move || run(transport, &name, batch, rx, recycle_tx, &c, &flag))?;
+        .spawn(move || run(transport, &name, batch, rx, recycle_tx, &c, &flags))?;
     Ok(Running {
         spec: spec.clone(),
         tx,
         recycle,
         counters,
         reopen,
+        closing,
         handle,
     })
 }
@@ -257,7 +261,7 @@ fn run(
     rx: Receiver<Vec<u8>>,
     recycle: Sender<Vec<u8>>,
     c: &SinkCounters,
-    reopen: &AtomicBool,
+    [reopen, closing]: &[Arc<AtomicBool>; 2],
 ) -> Option<String> {
     let mut batch: Vec<Vec<u8>> = Vec::with_capacity(batch_max);
     let mut connected = false;
@@ -272,6 +276,8 @@ fn run(
         if reopen.swap(false, Ordering::AcqRel) {
             t.reopen();
         }
+        // Seen even while a full batch waits for a peer that is down.
+        closed |= closing.load(Ordering::Acquire);
         if batch.is_empty() && !closed {
             match rx.recv_timeout(TICK) {
                 Ok(l) => batch.push(l),
@@ -294,7 +300,8 @@ fn run(
                     connected = true;
                     c.connected.store(true, Ordering::Relaxed);
                     if ever_connected || failing {
-                        c.reconnects.fetch_add(u64::from(ever_connected), Ordering::Relaxed);
+                        c.reconnects
+                            .fetch_add(u64::from(ever_connected), Ordering::Relaxed);
                         tracing::info!("EVE sink {name}: connected again");
                     }
                     ever_connected = true;
@@ -425,7 +432,8 @@ mod tests {
 
     #[test]
     fn event_types_are_read_from_the_line() {
-        let l = br#"{"timestamp":"x","flow_id":1,"event_type":"alert","alert":{"event_type":"no"}}"#;
+        let l =
+            br#"{"timestamp":"x","flow_id":1,"event_type":"alert","alert":{"event_type":"no"}}"#;
         assert_eq!(event_type(l), b"alert");
         assert_eq!(event_type(b"{}"), b"");
         assert_eq!(event_type(br#"{"event_type":"cut"#), b"");

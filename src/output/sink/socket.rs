@@ -30,8 +30,8 @@ impl UnixStreamSink {
 
 impl Transport for UnixStreamSink {
     fn connect(&mut self) -> Result<(), String> {
-        let s = UnixStream::connect(&self.path)
-            .map_err(|e| format!("{}: {e}", self.path.display()))?;
+        let s =
+            UnixStream::connect(&self.path).map_err(|e| format!("{}: {e}", self.path.display()))?;
         s.set_write_timeout(Some(WRITE_TIMEOUT))
             .map_err(|e| e.to_string())?;
         self.conn = Some(s);

@@ -151,7 +151,11 @@ impl Transport for SyslogSink {
                 .map_err(err)?
                 .next()
                 .ok_or_else(|| format!("syslog {a}: no address"))?;
-            let bind = if peer.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" };
+            let bind = if peer.is_ipv4() {
+                "0.0.0.0:0"
+            } else {
+                "[::]:0"
+            };
             let s = UdpSocket::bind(bind).map_err(err)?;
             s.connect(peer).map_err(err)?;
             Conn::Udp(s)
@@ -224,7 +228,10 @@ mod tests {
         assert!(m.starts_with("<170>1 "), "{m}");
         let parts: Vec<&str> = m.splitn(8, ' ').collect();
         assert_eq!(parts[1].len(), 27, "{m}");
-        assert!(parts[1].ends_with('Z') && parts[1].as_bytes()[10] == b'T', "{m}");
+        assert!(
+            parts[1].ends_with('Z') && parts[1].as_bytes()[10] == b'T',
+            "{m}"
+        );
         assert_eq!(parts[3], "sekimori");
         assert_eq!(parts[5], "alert");
         assert_eq!(parts[6], "-");
@@ -232,6 +239,9 @@ mod tests {
         s.render(b"{\"event_type\":\"dns\"}\n");
         assert!(String::from_utf8_lossy(&s.msg).starts_with("<174>1 "));
         assert!(Facility::parse("nope").is_err());
-        assert_eq!(syslog_severity(b"{\"alert\":{\"severity\":3}}", b"alert"), 4);
+        assert_eq!(
+            syslog_severity(b"{\"alert\":{\"severity\":3}}", b"alert"),
+            4
+        );
     }
 }
