@@ -404,6 +404,8 @@ fn passive_capture_sees_the_alert() {
             &b0,
             "--rules",
             rules.to_str().unwrap(),
+            "--metrics",
+            "127.0.0.1:9917",
         ],
     );
     // The control socket is bound just before the switch: give it a moment.
@@ -425,6 +427,33 @@ fn passive_capture_sees_the_alert() {
     let rx = net.receiver(1.0);
     assert!(net.send(50, 500, "hello").wait().unwrap().success());
     let got = received(rx);
+    // Prometheus metrics, read with an HTTP client inside the sensor's namespace, follow the
+    // workers' counters (reported about once a second).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let metrics = loop {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &net.ns("b"), "python3", "-c"])
+            .arg("import urllib.request as u; print(u.urlopen('http://127.0.0.1:9917/metrics', timeout=5).read().decode())")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        if text.contains("\nsekimori_alerts_total 50\n") {
+            break text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "metrics never showed the 50 alerts: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let received_frames = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("sekimori_capture_frames_total{outcome=\"received\"} "))
+        .and_then(|v| v.parse::<u64>().ok());
+    assert!(received_frames.is_some_and(|n| n >= 50), "{metrics}");
+    assert!(metrics.contains("sekimori_info{version=\"0.1.0\",mode=\"live\"} 1"));
+    assert!(metrics.contains("sekimori_sink_up{sink=\"eve\",kind=\"file\"} 1"), "{metrics}");
     let log = sensor.stop(&net);
     assert_eq!(got, "hello=50");
     let events = read_eve(&net.path("eve.json"));
