@@ -54,6 +54,8 @@ pub struct WorkerStats {
     pub by_severity: [u64; 4],
     /// EVE events lost to a full output queue (live mode only).
     pub eve_dropped: u64,
+    /// Frames of alerting flows the pcap output's queue could not take (live mode only).
+    pub pcap_dropped: u64,
     /// Prefilter scan errors.
     pub scan_errors: u64,
     /// pcre searches stopped at PCRE2's match or depth limit (counted as no match).
@@ -111,6 +113,7 @@ impl WorkerStats {
             *a += b;
         }
         self.eve_dropped += o.eve_dropped;
+        self.pcap_dropped += o.pcap_dropped;
         self.scan_errors += o.scan_errors;
         self.pcre_limit_hits += o.pcre_limit_hits;
         self.backoff_skips += o.backoff_skips;

@@ -453,7 +453,10 @@ fn passive_capture_sees_the_alert() {
         .and_then(|v| v.parse::<u64>().ok());
     assert!(received_frames.is_some_and(|n| n >= 50), "{metrics}");
     assert!(metrics.contains("sekimori_info{version=\"0.1.0\",mode=\"live\"} 1"));
-    assert!(metrics.contains("sekimori_sink_up{sink=\"eve\",kind=\"file\"} 1"), "{metrics}");
+    assert!(
+        metrics.contains("sekimori_sink_up{sink=\"eve\",kind=\"file\"} 1"),
+        "{metrics}"
+    );
     let log = sensor.stop(&net);
     assert_eq!(got, "hello=50");
     let events = read_eve(&net.path("eve.json"));

@@ -260,6 +260,53 @@ pub(super) fn load_line(engine: &Engine, set: &RuleSet, took: std::time::Duratio
     )
 }
 
+/// The pcap output of alerting flows, when `--pcap-out` or `[output.pcap]` asks for it.
+pub(super) struct PcapOut {
+    log: crate::output::pcaplog::PcapLog,
+    dir: PathBuf,
+}
+
+/// What each worker gets of the pcap output: its sender and the lookback in bytes.
+pub(super) type WorkerPcap = (crate::output::pcaplog::PcapSender, usize);
+
+/// Starts the pcap output; the sender and lookback go to the workers (`WorkerConfig::pcap`).
+pub(super) fn start_pcap(
+    cfg: &Config,
+    arg: Option<&PathBuf>,
+    policy: crate::output::Backpressure,
+) -> Result<Option<(PcapOut, WorkerPcap)>, String> {
+    let mut c = match (&cfg.output.pcap, arg) {
+        (Some(s), _) => s.build()?,
+        (None, Some(_)) => crate::output::pcaplog::PcapLogConfig::default(),
+        (None, None) => return Ok(None),
+    };
+    if let Some(dir) = arg {
+        c.dir = dir.clone();
+    }
+    let lookback = c.lookback;
+    let dir = c.dir.clone();
+    let (log, tx) = crate::output::pcaplog::PcapLog::start(c, policy)
+        .map_err(|e| format!("pcap output {}: {e}", dir.display()))?;
+    Ok(Some((PcapOut { log, dir }, (tx, lookback))))
+}
+
+/// Waits for the pcap output to write what it was sent; one line on what it wrote.
+pub(super) fn finish_pcap(p: Option<PcapOut>) {
+    let Some(p) = p else { return };
+    let s = p.log.finish();
+    eprintln!(
+        "pcap: {} frames of alerting flows written to {} ({} files started, {} deleted at the total cap, {} lost to write errors; flows.tsv maps flow_id to file)",
+        s.packets,
+        p.dir.display(),
+        s.files,
+        s.deleted,
+        s.lost
+    );
+    if let Some(e) = s.error {
+        eprintln!("pcap: first error: {e}");
+    }
+}
+
 /// Starts the file store when the config names its directory; its sender goes to the
 /// workers (`WorkerConfig::filestore`).
 pub(super) fn start_filestore(

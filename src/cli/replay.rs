@@ -17,8 +17,8 @@ use crate::runtime::worker::{ChecksumMode, WorkerConfig};
 use crate::runtime::{replay, ReplayOptions, ReplaySummary};
 
 use super::load::{
-    eve_sinks, finish_filestore, load_config, load_engine, load_line, load_tuner,
-    not_loaded_summary, rule_counts, start_filestore, worker_config, RuleLog,
+    eve_sinks, finish_filestore, finish_pcap, load_config, load_engine, load_line, load_tuner,
+    not_loaded_summary, rule_counts, start_filestore, start_pcap, worker_config, RuleLog,
 };
 use super::{parse_workers, ChecksumArg};
 
@@ -78,6 +78,10 @@ pub struct ReplayArgs {
     /// Log every rule that does not load (default: one line per reason).
     #[arg(long, short = 'v')]
     pub verbose: bool,
+    /// Write the frames of every flow that raised an alert to rotating pcap files in this
+    /// directory (or [output.pcap] in config).
+    #[arg(long, value_name = "DIR")]
+    pub pcap_out: Option<PathBuf>,
     /// Capture files or directories.
     #[arg(required = true, value_name = "PCAP_OR_DIR")]
     pub inputs: Vec<PathBuf>,
@@ -120,6 +124,12 @@ pub(super) fn run_replay(args: ReplayArgs) -> Result<ExitCode, String> {
     };
     let tuner = load_tuner(&cfg, &args.tuning, &engine)?;
     let (store, store_tx) = start_filestore(&cfg)?.unzip();
+    let (pcap, pcap_tx) = start_pcap(
+        &cfg,
+        args.pcap_out.as_ref(),
+        crate::output::Backpressure::Block,
+    )?
+    .unzip();
     let board = Arc::new(Board::new("replay", workers, rule_counts(&engine, &set)));
     let metrics = match args.metrics.as_ref().or(cfg.metrics.listen.as_ref()) {
         Some(addr) => {
@@ -147,6 +157,7 @@ pub(super) fn run_replay(args: ReplayArgs) -> Result<ExitCode, String> {
             ips: args.ips,
             flow_events: args.flow_events || cfg.output.flow.unwrap_or(false),
             filestore: store_tx,
+            pcap: pcap_tx,
             ..worker_config(&cfg, checksums, tuner)
         },
     };
@@ -160,6 +171,7 @@ pub(super) fn run_replay(args: ReplayArgs) -> Result<ExitCode, String> {
     print_summary(&engine, &summary, workers);
     drop(opts);
     finish_filestore(store);
+    finish_pcap(pcap);
     if let Some(s) = summary.outputs.local_failure() {
         // Events were lost: that is a failure of the run, whatever else went well.
         return Err(format!(

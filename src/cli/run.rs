@@ -11,8 +11,8 @@ use crate::runtime::live;
 use crate::runtime::worker::{ChecksumMode, WorkerConfig};
 
 use super::load::{
-    eve_sinks, finish_filestore, load_config, load_detection, start_filestore, worker_config,
-    RuleLog,
+    eve_sinks, finish_filestore, finish_pcap, load_config, load_detection, start_filestore,
+    start_pcap, worker_config, RuleLog,
 };
 use super::replay::print_outputs;
 use super::{parse_workers, ChecksumArg};
@@ -63,6 +63,10 @@ pub struct RunArgs {
     /// Log every rule that does not load (default: one line per reason).
     #[arg(long, short = 'v')]
     pub verbose: bool,
+    /// Write the frames of every flow that raised an alert to rotating pcap files in this
+    /// directory (or [output.pcap] in config).
+    #[arg(long, value_name = "DIR")]
+    pub pcap_out: Option<PathBuf>,
 }
 
 /// `ctl` flags.
@@ -103,6 +107,12 @@ pub(super) fn run_live_cmd(args: RunArgs) -> Result<ExitCode, String> {
         ChecksumArg::No => ChecksumMode::No,
     };
     let (store, store_tx) = start_filestore(&cfg)?.unzip();
+    let (pcap, pcap_tx) = start_pcap(
+        &cfg,
+        args.pcap_out.as_ref(),
+        crate::output::Backpressure::Drop,
+    )?
+    .unzip();
     let mut opts = live::LiveOptions {
         interfaces,
         ips,
@@ -116,6 +126,7 @@ pub(super) fn run_live_cmd(args: RunArgs) -> Result<ExitCode, String> {
         worker: WorkerConfig {
             flow_events: cfg.output.flow.unwrap_or(false),
             filestore: store_tx,
+            pcap: pcap_tx,
             ..worker_config(&cfg, checksums, None)
         },
         stats_interval: match cfg.service.stats_interval.unwrap_or(30) {
@@ -156,6 +167,7 @@ pub(super) fn run_live_cmd(args: RunArgs) -> Result<ExitCode, String> {
     drop(opts);
     drop(metrics);
     finish_filestore(store);
+    finish_pcap(pcap);
     let st = &s.stats;
     eprintln!(
         "run: {:.1} s, {} packets ({} kernel drops, {} interface drops, {} ring drops), {} alerts, {} blocked, {} forward errors, {} reloads ({} failed), {} EVE events",

@@ -380,6 +380,8 @@ pub struct OutputConfig {
     /// EVE destinations besides `eve` (`[[output.sinks]]`).
     #[serde(default)]
     pub sinks: Vec<output::SinkSection>,
+    /// pcap of alerting flows (`[output.pcap]`).
+    pub pcap: Option<output::PcapSection>,
     /// Transaction events per app-layer protocol, keyed by its name: `http = true` writes an
     /// EVE `http` event per HTTP transaction, `tls` per handshake, `dns` per message (all
     /// default false). Any other key is an error (see [`Config::validate`]).
@@ -412,6 +414,7 @@ impl Config {
             .iter_mut()
             .chain(cfg.rules.files.iter_mut())
             .chain(cfg.filestore.dir.iter_mut())
+            .chain(cfg.output.pcap.iter_mut().map(|p| &mut p.dir))
         {
             if f.is_relative() {
                 *f = dir.join(&*f);
@@ -446,6 +449,9 @@ impl Config {
             self.output.eve.as_deref().unwrap_or("eve.json"),
             &self.output.sinks,
         ) {
+            errors.push(e);
+        }
+        if let Some(Err(e)) = self.output.pcap.as_ref().map(output::PcapSection::build) {
             errors.push(e);
         }
         if let Some(l) = &self.metrics.listen {

@@ -203,6 +203,44 @@ pub fn build_sinks(eve: &str, sections: &[SinkSection]) -> Result<Vec<SinkSpec>,
     Ok(out)
 }
 
+/// `[output.pcap]`: the frames of every flow that raised an alert, in rotating pcap files.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PcapSection {
+    /// Directory of the files (and of `flows.tsv`, flow id to file).
+    pub dir: PathBuf,
+    /// Bytes per file before the next one starts (default 100 MiB).
+    pub file_size: Option<u64>,
+    /// Bytes all files may take; the oldest are deleted past it (default 1 GiB).
+    pub total_size: Option<u64>,
+    /// Bytes of recent frames each worker keeps, so an alerting flow's frames from before
+    /// the alert are written too (default 16 MiB; at least 64 KiB).
+    pub lookback: Option<usize>,
+}
+
+impl PcapSection {
+    /// The runtime settings.
+    pub fn build(&self) -> Result<crate::output::pcaplog::PcapLogConfig, String> {
+        let d = crate::output::pcaplog::PcapLogConfig::default();
+        let c = crate::output::pcaplog::PcapLogConfig {
+            dir: self.dir.clone(),
+            file_size: self.file_size.unwrap_or(d.file_size),
+            total_size: self.total_size.unwrap_or(d.total_size),
+            lookback: self.lookback.unwrap_or(d.lookback),
+        };
+        if c.file_size < 4096 || c.total_size < c.file_size {
+            return Err(
+                "output.pcap: file_size must be at least 4096 and total_size at least file_size"
+                    .into(),
+            );
+        }
+        if !(1 << 16..=1 << 32).contains(&c.lookback) {
+            return Err("output.pcap.lookback: 64 KiB to 4 GiB".into());
+        }
+        Ok(c)
+    }
+}
+
 /// `[metrics]`: the Prometheus endpoint.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]

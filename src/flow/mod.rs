@@ -247,6 +247,9 @@ pub struct Flow {
     pub tcp: TcpState,
     /// At least one alert was raised on this flow.
     pub alerted: bool,
+    /// The pcap output's handle on this flow's latest frame in the worker's packet ring
+    /// (0: none).
+    pub evidence: u64,
     /// A `pass` rule matched: the rest of the flow is not inspected.
     pub passed: bool,
     /// Inline mode dropped the flow: its remaining packets are dropped uninspected.
@@ -783,6 +786,7 @@ impl FlowTable {
             bytes_toclient: 0,
             tcp,
             alerted: false,
+            evidence: 0,
             passed: false,
             dropped: false,
             bits: Default::default(),

@@ -11,6 +11,7 @@ pub mod community_id;
 pub mod eve;
 pub mod filestore;
 pub mod metrics;
+pub mod pcaplog;
 pub mod sink;
 
 use std::io;

@@ -18,6 +18,7 @@ mod app;
 mod decode;
 mod detect;
 mod events;
+mod evidence;
 mod flow_end;
 mod stream;
 mod track;
@@ -86,6 +87,9 @@ pub struct WorkerConfig {
     pub filestore: Option<crate::output::filestore::StoreSender>,
     /// The SOC's tuning (severities, suppressions, thresholds); None logs vendor severities.
     pub tuner: Option<Arc<Tuner>>,
+    /// The pcap output of alerting flows, and the bytes of recent frames each worker keeps
+    /// to find a flow's earlier frames.
+    pub pcap: Option<(crate::output::pcaplog::PcapSender, usize)>,
 }
 
 impl Default for WorkerConfig {
@@ -107,6 +111,7 @@ impl Default for WorkerConfig {
             fileinfo_events: false,
             filestore: None,
             tuner: None,
+            pcap: None,
         }
     }
 }
@@ -146,6 +151,8 @@ pub struct Worker {
     mem: MemUse,
     /// Connections control sessions announced (FTP data), waiting for their flow.
     expect: crate::applayer::expect::Expectations,
+    /// Frames of alerting flows for the pcap output, when it is on.
+    evidence: Option<evidence::Evidence>,
     /// Counters.
     pub stats: WorkerStats,
 }
@@ -217,6 +224,10 @@ impl Worker {
             defrag: Defragmenter::new(cfg.defrag.clone()),
             defrag_buf: Vec::new(),
             expect: Default::default(),
+            evidence: cfg
+                .pcap
+                .clone()
+                .map(|(out, lookback)| evidence::Evidence::new(out, lookback)),
             eve,
             checksums: ChecksumSampler::new(cfg.checksums),
             cfg,
@@ -236,7 +247,13 @@ impl Worker {
             pcap_cnt,
             tunnel: None,
         };
+        if let Some(e) = &mut self.evidence {
+            e.begin(ts, link.dlt(), frame);
+        }
         let verdict = self.process_frame(link, at, frame);
+        if let Some(e) = &mut self.evidence {
+            e.end();
+        }
         self.stats.pcre_limit_hits += crate::detect::inspect::take_pcre_limit_hits();
         verdict
     }
@@ -258,6 +275,7 @@ impl Worker {
             mem,
             expect,
             stats,
+            evidence,
             ..
         } = self;
         // A TCP segment with a bad checksum is counted in its flow but does not move the
@@ -266,6 +284,10 @@ impl Worker {
             flow_end::on_flow_end(det, eve, cfg, mem, stats, f, why)
         });
         let (to_server, refused, mut flow) = (lookup.to_server, lookup.refused, lookup.flow);
+        if let (Some(e), Some(f)) = (evidence.as_mut(), flow.as_deref_mut()) {
+            e.claim(f);
+        }
+        let alerts_before = stats.alerts;
         if let Some(verdict) = track::decided(flow.as_deref(), stats) {
             return Outcome {
                 verdict,
@@ -335,6 +357,9 @@ impl Worker {
             at.tunnel,
             hits,
         );
+        if let Some(e) = evidence {
+            e.judged(flow.as_deref(), stats.alerts > alerts_before);
+        }
         if let Some(f) = flow {
             ev.transactions_done(f, &d.engine);
         }
@@ -409,6 +434,7 @@ impl Worker {
         s.flow = self.flows.stats;
         s.defrag = self.defrag.stats;
         s.eve_dropped = self.eve.dropped;
+        s.pcap_dropped = self.evidence.as_ref().map_or(0, |e| e.dropped());
         s.scan_errors = self.det.ctx.scan_errors;
         s.backoff_skips = self.det.ctx.backoff_skips;
         s.active_flows = self.flows.len() as u64;
