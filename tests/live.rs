@@ -475,6 +475,10 @@ fn passive_capture_sees_the_alert() {
             >= 50
     );
     assert_eq!(stats["stats"]["detect"]["alert"], 50);
+    // Each sink's counters ride along, flat in the sekimori object.
+    let ours = &stats["sekimori"]["stats"];
+    assert!(ours["sink_eve_written"].is_u64(), "{ours}");
+    assert_eq!(ours["sink_eve_dropped"], 0);
     if let Some(v) = eve_validator() {
         assert_valid_eve(&v, &events);
     }

@@ -511,6 +511,8 @@ pub struct StatsInput<'a> {
     pub reloads: (u64, u64),
     /// Merged worker counters.
     pub workers: Option<&'a crate::stats::WorkerStats>,
+    /// EVE sinks, whose counters go in as `sink_<name>_written`, `_dropped` and `_lost`.
+    pub sinks: &'a [crate::output::SinkView],
 }
 
 /// Appends `,"metadata":{...}` with the flow's set flowbits and flow integers, and
@@ -673,6 +675,25 @@ pub fn render_stats(out: &mut Vec<u8>, s: &StatsInput<'_>) {
         w.app.tx_limit_hits,
         w.app.data_cut
     );
+    // Per-sink counters, flat like the rest of the object: the line ends "}}}\n" above.
+    if !s.sinks.is_empty() {
+        out.truncate(out.len() - 4);
+        for v in s.sinks {
+            let c = &v.counters;
+            let ld =
+                |x: &std::sync::atomic::AtomicU64| x.load(std::sync::atomic::Ordering::Relaxed);
+            for (what, n) in [
+                ("written", ld(&c.written)),
+                ("dropped", ld(&c.dropped)),
+                ("lost", ld(&c.lost)),
+            ] {
+                out.push(b',');
+                push_json_str(out, &format!("sink_{}_{what}", v.name));
+                let _ = write!(out, ":{n}");
+            }
+        }
+        out.extend_from_slice(b"}}}\n");
+    }
 }
 
 /// Renders a `flow` event for a flow that ended.

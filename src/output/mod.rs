@@ -103,7 +103,7 @@ pub struct EveWriter {
 }
 
 /// A running sink as the rest of the sensor sees it (summary, metrics).
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct SinkView {
     /// Configured name.
     pub name: String,

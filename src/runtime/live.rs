@@ -33,7 +33,9 @@ use crate::detect::threshold::Thresholds;
 use crate::detect::Engine;
 use crate::output::eve::{render_stats, StatsInput};
 use crate::output::metrics::{Board, CaptureCounts, RuleCounts};
-use crate::output::{Backpressure, EveSender, EveWriter, OutputReport, SinkSpec, WriterMode};
+use crate::output::{
+    Backpressure, EveSender, EveWriter, OutputReport, SinkSpec, SinkView, WriterMode,
+};
 use crate::tune::Tuner;
 
 /// A detection engine and the tuning compiled against it: they are swapped together.
@@ -704,7 +706,7 @@ pub fn run_live(
             if last_stats.elapsed() >= every {
                 last_stats = Instant::now();
                 let s = merged(&latest_workers);
-                write_stats(&mut eve, started, &latest_caps, reloads, &s);
+                write_stats(&mut eve, writer.sinks(), started, &latest_caps, reloads, &s);
             }
         }
     }
@@ -738,7 +740,14 @@ pub fn run_live(
     }
     let caps: Vec<(KernelStats, u64)> = vec![(summary.kernel, summary.ring_drops)];
     if opts.stats_interval.is_some() {
-        write_stats(&mut eve, started, &caps, reloads, &summary.stats);
+        write_stats(
+            &mut eve,
+            writer.sinks(),
+            started,
+            &caps,
+            reloads,
+            &summary.stats,
+        );
     }
     drop(eve);
     summary.outputs = writer.finish().map_err(|e| format!("EVE output: {e}"))?;
@@ -768,6 +777,7 @@ fn merged(latest: &[Option<(WorkerStats, u64)>]) -> WorkerStats {
 
 fn write_stats(
     eve: &mut EveSender,
+    sinks: &[SinkView],
     started: Instant,
     caps: &[(KernelStats, u64)],
     reloads: (u64, u64),
@@ -782,6 +792,7 @@ fn write_stats(
         ring_drops: caps.iter().map(|c| c.1).sum(),
         reloads,
         workers: Some(s),
+        sinks,
     };
     let mut line = eve.buffer();
     render_stats(&mut line, &input);
