@@ -119,7 +119,8 @@ pub(super) fn not_loaded_summary(set: &RuleSet, engine: &Engine) -> Vec<String> 
 fn reason_group(reason: &str) -> String {
     let mut out = String::with_capacity(reason.len());
     let mut quote: Option<char> = None;
-    let mut last_digit = false;
+    // Inside a number already written as `N`.
+    let mut folding = false;
     for ch in reason.chars() {
         match quote {
             Some(q) if ch == q => {
@@ -133,14 +134,21 @@ fn reason_group(reason: &str) -> String {
                 quote = Some(ch);
             }
             // A number on its own (`offset 39`), not part of a name (`PCRE2`).
-            None if ch.is_ascii_digit() && !out.ends_with(|c: char| c.is_ascii_alphabetic()) => {
-                if !last_digit {
-                    out.push('N');
+            None if ch.is_ascii_digit() => {
+                if folding {
+                    continue;
                 }
+                if out.ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_') {
+                    out.push(ch);
+                } else {
+                    out.push('N');
+                    folding = true;
+                }
+                continue;
             }
             None => out.push(ch),
         }
-        last_digit = ch.is_ascii_digit() && quote.is_none();
+        folding = false;
     }
     let mut parts = out.splitn(3, ": ");
     match (parts.next(), parts.next()) {
