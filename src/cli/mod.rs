@@ -59,6 +59,22 @@ fn parse_workers(s: &str) -> Result<usize, String> {
     crate::runtime::check_workers(n)
 }
 
+/// Output flags `replay` and `run` share.
+#[derive(Debug, clap::Args)]
+pub struct OutputArgs {
+    /// Serve Prometheus metrics on this address (overrides metrics.listen), e.g.
+    /// 127.0.0.1:9917.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub metrics: Option<String>,
+    /// Log every rule that does not load (default: one line per reason).
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
+    /// Write the frames of every flow that raised an alert to rotating pcap files in this
+    /// directory (or [output.pcap] in config).
+    #[arg(long, value_name = "DIR")]
+    pub pcap_out: Option<std::path::PathBuf>,
+}
+
 /// Checksum validation flag values.
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum ChecksumArg {

@@ -20,7 +20,7 @@ use super::load::{
     eve_sinks, finish_filestore, finish_pcap, load_config, load_engine, load_line, load_tuner,
     not_loaded_summary, rule_counts, start_filestore, start_pcap, worker_config, RuleLog,
 };
-use super::{parse_workers, ChecksumArg};
+use super::{parse_workers, ChecksumArg, OutputArgs};
 
 /// A progress bar on standard error when it is a terminal (files, elapsed, packets, rate).
 fn progress_bar() -> Option<indicatif::ProgressBar> {
@@ -71,17 +71,9 @@ pub struct ReplayArgs {
     /// several, later ones refining earlier ones.
     #[arg(long = "tuning", value_name = "FILE")]
     pub tuning: Vec<PathBuf>,
-    /// Serve Prometheus metrics on this address while the replay runs (overrides
-    /// metrics.listen), e.g. 127.0.0.1:9917.
-    #[arg(long, value_name = "ADDR:PORT")]
-    pub metrics: Option<String>,
-    /// Log every rule that does not load (default: one line per reason).
-    #[arg(long, short = 'v')]
-    pub verbose: bool,
-    /// Write the frames of every flow that raised an alert to rotating pcap files in this
-    /// directory (or [output.pcap] in config).
-    #[arg(long, value_name = "DIR")]
-    pub pcap_out: Option<PathBuf>,
+    /// Metrics, pcap output and rule-load verbosity.
+    #[command(flatten)]
+    pub out: OutputArgs,
     /// Capture files or directories.
     #[arg(required = true, value_name = "PCAP_OR_DIR")]
     pub inputs: Vec<PathBuf>,
@@ -90,7 +82,7 @@ pub struct ReplayArgs {
 pub(super) fn run_replay(args: ReplayArgs) -> Result<ExitCode, String> {
     let cfg = load_config(args.config.as_ref())?;
     let load_started = Instant::now();
-    let log = if args.verbose {
+    let log = if args.out.verbose {
         RuleLog::Each
     } else {
         RuleLog::Summary
@@ -126,12 +118,12 @@ pub(super) fn run_replay(args: ReplayArgs) -> Result<ExitCode, String> {
     let (store, store_tx) = start_filestore(&cfg)?.unzip();
     let (pcap, pcap_tx) = start_pcap(
         &cfg,
-        args.pcap_out.as_ref(),
+        args.out.pcap_out.as_ref(),
         crate::output::Backpressure::Block,
     )?
     .unzip();
     let board = Arc::new(Board::new("replay", workers, rule_counts(&engine, &set)));
-    let metrics = match args.metrics.as_ref().or(cfg.metrics.listen.as_ref()) {
+    let metrics = match args.out.metrics.as_ref().or(cfg.metrics.listen.as_ref()) {
         Some(addr) => {
             let server = MetricsServer::start(addr, board.clone())?;
             eprintln!("metrics: http://{}/metrics", server.addr);

@@ -15,7 +15,7 @@ use super::load::{
     start_pcap, worker_config, RuleLog,
 };
 use super::replay::print_outputs;
-use super::{parse_workers, ChecksumArg};
+use super::{parse_workers, ChecksumArg, OutputArgs};
 
 /// `run` flags (they override the config).
 #[derive(Debug, Args)]
@@ -56,17 +56,9 @@ pub struct RunArgs {
     /// Checksum validation (live traffic on virtual interfaces often has offloaded checksums).
     #[arg(long, value_enum, default_value = "auto")]
     pub checksum_checks: ChecksumArg,
-    /// Serve Prometheus metrics on this address (overrides metrics.listen), e.g.
-    /// 127.0.0.1:9917.
-    #[arg(long, value_name = "ADDR:PORT")]
-    pub metrics: Option<String>,
-    /// Log every rule that does not load (default: one line per reason).
-    #[arg(long, short = 'v')]
-    pub verbose: bool,
-    /// Write the frames of every flow that raised an alert to rotating pcap files in this
-    /// directory (or [output.pcap] in config).
-    #[arg(long, value_name = "DIR")]
-    pub pcap_out: Option<PathBuf>,
+    /// Metrics, pcap output and rule-load verbosity.
+    #[command(flatten)]
+    pub out: OutputArgs,
 }
 
 /// `ctl` flags.
@@ -81,7 +73,7 @@ pub struct CtlArgs {
 
 pub(super) fn run_live_cmd(args: RunArgs) -> Result<ExitCode, String> {
     let cfg = load_config(args.config.as_ref())?;
-    let log = if args.verbose {
+    let log = if args.out.verbose {
         RuleLog::Each
     } else {
         RuleLog::Summary
@@ -109,7 +101,7 @@ pub(super) fn run_live_cmd(args: RunArgs) -> Result<ExitCode, String> {
     let (store, store_tx) = start_filestore(&cfg)?.unzip();
     let (pcap, pcap_tx) = start_pcap(
         &cfg,
-        args.pcap_out.as_ref(),
+        args.out.pcap_out.as_ref(),
         crate::output::Backpressure::Drop,
     )?
     .unzip();
@@ -143,7 +135,7 @@ pub(super) fn run_live_cmd(args: RunArgs) -> Result<ExitCode, String> {
         group: cfg.service.group.clone(),
         board: None,
     };
-    let metrics = match args.metrics.as_ref().or(cfg.metrics.listen.as_ref()) {
+    let metrics = match args.out.metrics.as_ref().or(cfg.metrics.listen.as_ref()) {
         Some(addr) => {
             let board = Arc::new(Board::new("live", opts.workers, first.rules));
             let server = MetricsServer::start(addr, board.clone())?;

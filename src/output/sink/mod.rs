@@ -356,14 +356,7 @@ fn run(
             c.queued.store(rx.len() as u64, Ordering::Relaxed);
         }
         t.tick();
-        if let Some((w, b, l, e)) = t.own_counts() {
-            c.written.store(w, Ordering::Relaxed);
-            c.bytes.store(b, Ordering::Relaxed);
-            c.lost.store(l, Ordering::Relaxed);
-            if first_error.is_none() {
-                first_error = e;
-            }
-        }
+        sync_own_counts(t.as_ref(), c, &mut first_error);
         if !connected {
             if closed {
                 // The run is over and the peer is down: give it a moment, then count the rest.
@@ -387,17 +380,22 @@ fn run(
         }
     }
     t.finish();
+    sync_own_counts(t.as_ref(), c, &mut first_error);
+    c.connected.store(false, Ordering::Relaxed);
+    c.queued.store(0, Ordering::Relaxed);
+    first_error
+}
+
+/// Copies the counts a transport keeps itself (a file's) into the shared counters.
+fn sync_own_counts(t: &dyn Transport, c: &SinkCounters, first_error: &mut Option<String>) {
     if let Some((w, b, l, e)) = t.own_counts() {
         c.written.store(w, Ordering::Relaxed);
         c.bytes.store(b, Ordering::Relaxed);
         c.lost.store(l, Ordering::Relaxed);
         if first_error.is_none() {
-            first_error = e;
+            *first_error = e;
         }
     }
-    c.connected.store(false, Ordering::Relaxed);
-    c.queued.store(0, Ordering::Relaxed);
-    first_error
 }
 
 fn recycle_all(batch: &mut Vec<Vec<u8>>, recycle: &Sender<Vec<u8>>) {
