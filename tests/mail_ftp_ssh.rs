@@ -346,11 +346,18 @@ alert smtp any any -> any any (msg:"in md5 list"; filemd5:{}; sid:6;)
     });
     let (_, events) = replay_all(&rules, &f);
     assert_eq!(alert_sids(&events), vec![1, 2, 4, 5]);
-    // A malformed list is a clear load error naming the file and line.
+    // A malformed list is a clear load error naming the file and line (-v lists each rule;
+    // the summary counts the reason).
     std::fs::write(&other, "not-hex\n").unwrap();
-    let (out, _) = replay_frames(&rules, &f);
+    let (out, _) = replay_frames_with(&rules, &f, &["-v"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("other-md5.txt:1"), "{stderr}");
+    let (out, _) = replay_frames(&rules, &f);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("2  not supported: hash list ") && stderr.contains("other-md5.txt:N"),
+        "{stderr}"
+    );
 }
 
 #[test]
