@@ -61,7 +61,11 @@ pub fn known_event_types() -> Vec<&'static str> {
 impl SinkSection {
     /// The runtime sink; `name` is used when none is configured.
     pub fn build(&self, name: String) -> Result<SinkSpec, String> {
-        let at = format!("output.sinks '{name}'");
+        let at = format!("output.sinks '{}'", name.escape_debug());
+        // The name labels a thread, metrics and stats keys: printable, one line.
+        if name.is_empty() || name.len() > 64 || name.chars().any(char::is_control) {
+            return Err(format!("{at}: a name is 1 to 64 printable characters"));
+        }
         let kind = self.kind.as_str();
         let allowed: &[&str] = match kind {
             "file" | "unix-stream" | "unix-dgram" => &["path"],
@@ -326,6 +330,10 @@ address = "udp://127.0.0.1:514"
                 "unknown syslog facility",
             ),
             ("kind = \"redis\"\nbogus = 1", "unknown field `bogus`"),
+            (
+                "kind = \"stdout\"\nname = \"a\\u0000b\"",
+                "1 to 64 printable",
+            ),
         ] {
             let e = parse(&format!("[[output.sinks]]\n{t}\n")).unwrap_err();
             assert!(e.contains(want), "{t}: {e}");

@@ -73,7 +73,7 @@ impl SinkTarget {
             SinkTarget::Stdout => "standard output".into(),
             SinkTarget::UnixStream(p) | SinkTarget::UnixDgram(p) => p.display().to_string(),
             SinkTarget::Syslog(s) => s.address.clone(),
-            SinkTarget::Redis(r) => format!("{} {} {}", r.url, r.mode.name(), r.key),
+            SinkTarget::Redis(r) => format!("{} {} {}", r.shown_url(), r.mode.name(), r.key),
         }
     }
 }

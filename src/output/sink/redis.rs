@@ -65,6 +65,22 @@ pub struct RedisSpec {
     pub stream_trim_exact: bool,
 }
 
+impl RedisSpec {
+    /// The URL for messages and summaries, its password (if any) masked.
+    pub fn shown_url(&self) -> String {
+        let Some((scheme, rest)) = self.url.split_once("://") else {
+            return self.url.clone();
+        };
+        match rest.split_once('@') {
+            Some((auth, host)) if auth.contains(':') => {
+                let user = auth.split(':').next().unwrap_or("");
+                format!("{scheme}://{user}:***@{host}")
+            }
+            _ => self.url.clone(),
+        }
+    }
+}
+
 /// Connecting, and each pipeline's reply, may take this long before the server counts as down.
 const TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -78,7 +94,7 @@ pub(super) struct RedisSink {
 impl RedisSink {
     pub(super) fn new(spec: &RedisSpec) -> std::io::Result<RedisSink> {
         let client = redis::Client::open(spec.url.as_str())
-            .map_err(|e| std::io::Error::other(format!("redis url {}: {e}", spec.url)))?;
+            .map_err(|e| std::io::Error::other(format!("redis url {}: {e}", spec.shown_url())))?;
         Ok(RedisSink {
             spec: spec.clone(),
             client,
@@ -90,7 +106,7 @@ impl RedisSink {
 
 impl Transport for RedisSink {
     fn connect(&mut self) -> Result<(), String> {
-        let url = &self.spec.url;
+        let url = self.spec.shown_url();
         let c = self
             .client
             .get_connection_with_timeout(TIMEOUT)
@@ -123,7 +139,7 @@ impl Transport for RedisSink {
             Ok(()) => Ok(()),
             Err(e) if e.is_io_error() || e.is_connection_dropped() || e.is_timeout() => {
                 self.conn = None;
-                Err(SendError::Retry(format!("redis {}: {e}", s.url)))
+                Err(SendError::Retry(format!("redis {}: {e}", s.shown_url())))
             }
             // An error reply (a key of another type, out of memory): the server is up but
             // refused the batch; resending it would fail the same way.
@@ -132,5 +148,24 @@ impl Transport for RedisSink {
                 why: format!("redis {} {}: {e}", s.mode.name(), s.key),
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_not_shown() {
+        let mut r = RedisSpec {
+            url: "redis://soc:s3cret@10.0.0.5:6379/0".into(),
+            mode: RedisMode::Xadd,
+            key: "k".into(),
+            stream_maxlen: 1,
+            stream_trim_exact: false,
+        };
+        assert_eq!(r.shown_url(), "redis://soc:***@10.0.0.5:6379/0");
+        r.url = "redis://127.0.0.1:6379".into();
+        assert_eq!(r.shown_url(), r.url);
     }
 }
