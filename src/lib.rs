@@ -9,7 +9,9 @@
 //! 4. [`detect`]: Suricata-syntax rules compiled into Hyperscan prefilters plus exact verification,
 //!    built once and shared read-only;
 //! 5. [`tune`]: the SOC's severity for each alert (taxonomy, overrides, assets, suppression);
-//! 6. [`output`]: EVE JSON rendered by workers, written by a thread off the packet path.
+//! 6. [`incident`]: alerts grouped into incidents with action cards, and the notification
+//!    policy (on the output thread, from the alerts' EVE lines);
+//! 7. [`output`]: EVE JSON rendered by workers, written by a thread off the packet path.
 //!
 //! [`runtime`] wires them: offline replay (a reader feeding per-core workers over lock-free
 //! rings) and live capture (workers owning fanout sockets, or capture threads feeding them;
@@ -26,6 +28,7 @@ pub mod config;
 pub mod decode;
 pub mod detect;
 pub mod flow;
+pub mod incident;
 pub mod output;
 pub mod runtime;
 pub mod stats;

@@ -188,6 +188,32 @@ pub(super) fn worker_config(
     }
 }
 
+/// The incident engine's settings: the tuning's `[incidents]`/`[notify]` policy (defaults
+/// without tuning), `$HOME_NET` and the classification table. None when incidents are off.
+pub(super) fn incident_settings(
+    cfg: &Config,
+    tuner: Option<Arc<Tuner>>,
+    end_reason: &'static str,
+) -> Result<Option<crate::incident::Settings>, String> {
+    let policy = tuner
+        .as_ref()
+        .map(|t| t.incidents.clone())
+        .unwrap_or_default();
+    if !policy.enabled {
+        return Ok(None);
+    }
+    let home = crate::detect::rules::header::parse_addr("$HOME_NET", &cfg.vars())
+        .map_err(|e| format!("HOME_NET: {e}"))?;
+    Ok(Some(crate::incident::Settings {
+        policy,
+        home: Some(home),
+        tuner,
+        types: crate::incident::TypeOf::new(&cfg.classifications()?),
+        keep_closed: false,
+        end_reason,
+    }))
+}
+
 /// Builds the tuning from the config's files and `extra`, against the engine's signatures.
 pub(super) fn load_tuner(
     cfg: &Config,

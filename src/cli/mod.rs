@@ -6,12 +6,15 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::runtime::live;
 
+mod incidents;
 mod load;
 mod replay;
 mod rules;
 mod run;
 mod tune;
 
+use incidents::run_incidents;
+pub use incidents::IncidentsArgs;
 use replay::run_replay;
 pub use replay::ReplayArgs;
 use rules::run_check;
@@ -45,6 +48,9 @@ pub enum Command {
         #[command(subcommand)]
         command: RulesCommand,
     },
+    /// Group the alerts of EVE files into incidents: the funnel (alerts, incidents,
+    /// notifications) and the incident list, or an HTML report.
+    Incidents(IncidentsArgs),
     /// Severity tuning tools: measure signatures on real traffic, compare tunings.
     Tune {
         /// Tune subcommand.
@@ -94,6 +100,7 @@ pub fn run(cli: Cli) -> ExitCode {
             command: RulesCommand::Check(args),
         } => run_check(args),
         Command::Run(args) => run_live_cmd(args),
+        Command::Incidents(args) => run_incidents(args),
         Command::Ctl(args) => match live::control(&args.socket, &args.command) {
             Ok(answer) => {
                 println!("{answer}");

@@ -17,8 +17,9 @@ use crate::runtime::worker::{ChecksumMode, WorkerConfig};
 use crate::runtime::{replay, ReplayOptions, ReplaySummary};
 
 use super::load::{
-    eve_sinks, finish_filestore, finish_pcap, load_config, load_engine, load_line, load_tuner,
-    not_loaded_summary, rule_counts, start_filestore, start_pcap, worker_config, RuleLog,
+    eve_sinks, finish_filestore, finish_pcap, incident_settings, load_config, load_engine,
+    load_line, load_tuner, not_loaded_summary, rule_counts, start_filestore, start_pcap,
+    worker_config, RuleLog,
 };
 use super::{parse_workers, ChecksumArg, OutputArgs};
 
@@ -115,6 +116,7 @@ pub(super) fn run_replay(args: ReplayArgs) -> Result<ExitCode, String> {
         ChecksumArg::No => ChecksumMode::No,
     };
     let tuner = load_tuner(&cfg, &args.tuning, &engine)?;
+    let incidents = incident_settings(&cfg, tuner.clone(), "end of input")?;
     let (store, store_tx) = start_filestore(&cfg)?.unzip();
     let (pcap, pcap_tx) = start_pcap(
         &cfg,
@@ -132,8 +134,9 @@ pub(super) fn run_replay(args: ReplayArgs) -> Result<ExitCode, String> {
         None => None,
     };
     let bar = progress_bar();
-    let opts = ReplayOptions {
+    let mut opts = ReplayOptions {
         inputs: args.inputs,
+        incidents,
         sinks,
         workers,
         board: metrics.as_ref().map(|_| board.clone()),
@@ -154,7 +157,7 @@ pub(super) fn run_replay(args: ReplayArgs) -> Result<ExitCode, String> {
         },
     };
     let engine = Arc::new(engine);
-    let summary = replay(engine.clone(), &opts);
+    let summary = replay(engine.clone(), &mut opts);
     if let Some(pb) = bar {
         pb.finish_and_clear();
     }
@@ -306,6 +309,23 @@ pub(super) fn print_summary(engine: &Engine, s: &ReplaySummary, workers: usize) 
 /// One line per sink: what it wrote, dropped and lost.
 pub(super) fn print_outputs(o: &OutputReport) {
     let mut err = std::io::stderr().lock();
+    if let Some(c) = &o.incidents {
+        let _ = writeln!(
+            err,
+            "incidents: {} alerts -> {} incidents ({} escalations, {} closed early by the open-incident cap) -> {} notifications ({} held back by the hourly cap){}",
+            c.alerts,
+            c.opened,
+            c.escalations,
+            c.evicted,
+            c.notifications,
+            c.capped,
+            if c.unreadable > 0 {
+                format!(", {} alert lines unreadable", c.unreadable)
+            } else {
+                String::new()
+            }
+        );
+    }
     for s in &o.sinks {
         let _ = write!(
             err,

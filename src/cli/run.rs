@@ -11,8 +11,8 @@ use crate::runtime::live;
 use crate::runtime::worker::{ChecksumMode, WorkerConfig};
 
 use super::load::{
-    eve_sinks, finish_filestore, finish_pcap, load_config, load_detection, start_filestore,
-    start_pcap, worker_config, RuleLog,
+    eve_sinks, finish_filestore, finish_pcap, incident_settings, load_config, load_detection,
+    start_filestore, start_pcap, worker_config, RuleLog,
 };
 use super::replay::print_outputs;
 use super::{parse_workers, ChecksumArg, OutputArgs};
@@ -134,6 +134,7 @@ pub(super) fn run_live_cmd(args: RunArgs) -> Result<ExitCode, String> {
         user: cfg.service.user.clone(),
         group: cfg.service.group.clone(),
         board: None,
+        incidents: incident_settings(&cfg, first.tuner.clone(), "shutdown")?,
     };
     let metrics = match args.out.metrics.as_ref().or(cfg.metrics.listen.as_ref()) {
         Some(addr) => {
@@ -155,7 +156,7 @@ pub(super) fn run_live_cmd(args: RunArgs) -> Result<ExitCode, String> {
             log,
         )
     };
-    let s = live::run_live(first, &mut reload, &opts)?;
+    let s = live::run_live(first, &mut reload, &mut opts)?;
     drop(opts);
     drop(metrics);
     finish_filestore(store);

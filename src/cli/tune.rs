@@ -119,15 +119,16 @@ pub(super) fn run_tune_diff(args: DiffArgs) -> Result<ExitCode, String> {
             .runtime
             .workers
             .unwrap_or_else(crate::runtime::default_workers);
-        let opts = ReplayOptions {
+        let mut opts = ReplayOptions {
             inputs: captures,
             sinks: vec![SinkSpec::new("eve", SinkTarget::File(tmp.clone()))],
             workers,
             worker: worker_config(&cfg, ChecksumMode::Auto, None),
             board: None,
             progress: None,
+            incidents: None,
         };
-        let s = replay(Arc::new(engine), &opts)?;
+        let s = replay(Arc::new(engine), &mut opts)?;
         eprintln!(
             "replayed {} capture files: {} packets, {} alerts",
             s.files, s.stats.packets, s.stats.alerts

@@ -10,6 +10,7 @@
 pub mod community_id;
 pub mod eve;
 pub mod filestore;
+pub mod html;
 pub mod metrics;
 pub mod pcaplog;
 pub mod sink;
@@ -97,8 +98,8 @@ pub struct WriterMode {
 /// The output thread: takes every line from the workers and offers a copy to each sink
 /// whose filter wants its event type (see [`sink`]).
 pub struct EveWriter {
-    /// Returns each sink's first error, in configuration order.
-    handle: JoinHandle<Vec<Option<String>>>,
+    /// Returns each sink's first error, in configuration order, and the incident counts.
+    handle: JoinHandle<(Vec<Option<String>>, Option<crate::incident::Counts>)>,
     sinks: Vec<SinkView>,
 }
 
@@ -121,6 +122,8 @@ pub struct SinkView {
 pub struct OutputReport {
     /// Per sink.
     pub sinks: Vec<SinkReport>,
+    /// What the incident engine did, when it ran.
+    pub incidents: Option<crate::incident::Counts>,
 }
 
 impl OutputReport {
@@ -182,14 +185,17 @@ impl EveWriter {
             EveTarget::File(p) => SinkTarget::File(p.clone()),
             EveTarget::Stdout => SinkTarget::Stdout,
         };
-        Self::start_sinks(&[SinkSpec::new("eve", t)], policy, mode)
+        Self::start_sinks(&[SinkSpec::new("eve", t)], policy, mode, None)
     }
 
     /// Opens every sink (files are created now: a bad path fails here) and starts the threads.
+    /// With an incident engine, every alert line is grouped before it is offered (its incident
+    /// id added to the `sekimori` object) and incident events follow it.
     pub fn start_sinks(
         specs: &[SinkSpec],
         policy: Backpressure,
         mode: WriterMode,
+        incidents: Option<crate::incident::Engine>,
     ) -> io::Result<(EveWriter, EveSender)> {
         let mut running = Vec::with_capacity(specs.len());
         for spec in specs {
@@ -216,15 +222,55 @@ impl EveWriter {
         let handle = std::thread::Builder::new()
             .name("eve-out".into())
             .spawn(move || {
-                while let Ok(mut line) = rx.recv() {
-                    let et = sink::event_type(&line);
+                let mut engine = incidents;
+                // Live, quiet periods still close incidents: the wall clock ticks them.
+                let tick = (engine.is_some() && policy == Backpressure::Drop)
+                    .then_some(Duration::from_secs(1));
+                let mut events: Vec<Vec<u8>> = Vec::new();
+                let mut last_tick = std::time::Instant::now();
+                let dispatch = |line: &[u8]| {
+                    let et = sink::event_type(line);
                     for r in &running {
                         if r.spec.wants(et) {
-                            offer(r, &line, policy);
+                            offer(r, line, policy);
                         }
                     }
-                    line.clear();
-                    let _ = recycle_tx.try_send(line);
+                };
+                loop {
+                    let got = match tick {
+                        Some(t) => match rx.recv_timeout(t) {
+                            Ok(l) => Some(l),
+                            Err(crossbeam_channel::RecvTimeoutError::Timeout) => None,
+                            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
+                        },
+                        None => match rx.recv() {
+                            Ok(l) => Some(l),
+                            Err(_) => break,
+                        },
+                    };
+                    if let (Some(e), Some(t)) = (engine.as_mut(), tick) {
+                        if last_tick.elapsed() >= t {
+                            last_tick = std::time::Instant::now();
+                            e.tick(crate::common::time::now_micros(), &mut events);
+                        }
+                    }
+                    if let Some(mut line) = got {
+                        if let Some(e) = engine.as_mut() {
+                            e.on_line(&mut line, &mut events);
+                        }
+                        dispatch(&line);
+                        line.clear();
+                        let _ = recycle_tx.try_send(line);
+                    }
+                    for ev in events.drain(..) {
+                        dispatch(&ev);
+                    }
+                }
+                if let Some(e) = engine.as_mut() {
+                    e.finish(&mut events);
+                    for ev in events.drain(..) {
+                        dispatch(&ev);
+                    }
                 }
                 // Every worker is done: the sinks drain their queues and finish.
                 let handles: Vec<_> = running
@@ -235,13 +281,14 @@ impl EveWriter {
                         r.handle
                     })
                     .collect();
-                handles
+                let errors = handles
                     .into_iter()
                     .map(|h| {
                         h.join()
                             .unwrap_or_else(|_| Some("sink thread panicked".into()))
                     })
-                    .collect::<Vec<_>>()
+                    .collect::<Vec<_>>();
+                (errors, engine.map(|e| e.counts))
             })?;
         Ok((
             EveWriter { handle, sinks },
@@ -268,7 +315,7 @@ impl EveWriter {
 
     /// Waits for the sinks to drain (after every sender is dropped) and returns their counts.
     pub fn finish(self) -> io::Result<OutputReport> {
-        let errors = self
+        let (errors, incidents) = self
             .handle
             .join()
             .map_err(|_| io::Error::other("EVE output thread panicked"))?;
@@ -292,7 +339,7 @@ impl EveWriter {
                 }
             })
             .collect();
-        Ok(OutputReport { sinks })
+        Ok(OutputReport { sinks, incidents })
     }
 }
 

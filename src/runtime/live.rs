@@ -77,6 +77,8 @@ pub struct LiveOptions {
     pub group: Option<String>,
     /// Metrics board to keep current, when the endpoint is on.
     pub board: Option<Arc<Board>>,
+    /// Group alerts into incidents (on the output thread), when set.
+    pub incidents: Option<crate::incident::Settings>,
 }
 
 /// What a live run did.
@@ -438,7 +440,7 @@ fn capture_loop(
 pub fn run_live(
     first: Detection,
     reload: &mut dyn FnMut() -> Result<Detection, String>,
-    opts: &LiveOptions,
+    opts: &mut LiveOptions,
 ) -> Result<LiveSummary, String> {
     let started = Instant::now();
     if opts.interfaces.is_empty() {
@@ -486,8 +488,13 @@ pub fn run_live(
         append: true,
         flush_every: Some(Duration::from_millis(100)),
     };
-    let (writer, mut eve) = EveWriter::start_sinks(&opts.sinks, Backpressure::Drop, mode)
-        .map_err(|e| format!("EVE output: {e}"))?;
+    let (writer, mut eve) = EveWriter::start_sinks(
+        &opts.sinks,
+        Backpressure::Drop,
+        mode,
+        opts.incidents.take().map(crate::incident::Engine::new),
+    )
+    .map_err(|e| format!("EVE output: {e}"))?;
     if let Some(b) = &opts.board {
         b.set_sinks(writer.sinks());
     }

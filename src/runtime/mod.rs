@@ -83,6 +83,8 @@ pub struct ReplayOptions {
     pub board: Option<Arc<Board>>,
     /// Called between capture files and every 65,536 packets.
     pub progress: Option<Progress>,
+    /// Group alerts into incidents (on the output thread), when set.
+    pub incidents: Option<crate::incident::Settings>,
 }
 
 /// What a replay did.
@@ -171,7 +173,7 @@ fn backoff(idle: &mut u32) {
 }
 
 /// Replays capture files through the pipeline.
-pub fn replay(engine: Arc<Engine>, opts: &ReplayOptions) -> Result<ReplaySummary, String> {
+pub fn replay(engine: Arc<Engine>, opts: &mut ReplayOptions) -> Result<ReplaySummary, String> {
     let inputs = expand_inputs(&opts.inputs);
     for e in &inputs.failed {
         tracing::error!("{e}");
@@ -185,9 +187,13 @@ pub fn replay(engine: Arc<Engine>, opts: &ReplayOptions) -> Result<ReplaySummary
     }
     let files = inputs.files;
     let started = Instant::now();
-    let (writer, sender) =
-        EveWriter::start_sinks(&opts.sinks, Backpressure::Block, WriterMode::default())
-            .map_err(|e| format!("EVE output: {e}"))?;
+    let (writer, sender) = EveWriter::start_sinks(
+        &opts.sinks,
+        Backpressure::Block,
+        WriterMode::default(),
+        opts.incidents.take().map(crate::incident::Engine::new),
+    )
+    .map_err(|e| format!("EVE output: {e}"))?;
     if let Some(b) = &opts.board {
         b.set_sinks(writer.sinks());
         b.set_files(0, files.len() as u64);

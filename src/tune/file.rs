@@ -31,6 +31,10 @@ pub struct TuningFile {
     /// Suricata threshold.config files (relative to this file) read after this file.
     #[serde(default)]
     pub threshold_config: Vec<PathBuf>,
+    /// `[incidents]`: how alerts group into incidents.
+    pub incidents: Option<super::policy::IncidentSection>,
+    /// `[notify]`: which incidents notify, and the action cards.
+    pub notify: Option<super::policy::NotifySection>,
 }
 
 /// `[taxonomy]`.
@@ -59,7 +63,7 @@ pub struct ClassEntry {
 }
 
 /// Asset criticality: `low` lowers by one, `high` raises by one.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Criticality {
     /// Lab, guest, test systems.

@@ -19,6 +19,7 @@
 //! perimeter stops it); criticality high +1, low -1.
 
 pub mod file;
+pub mod policy;
 pub mod report;
 pub mod taxonomy;
 
@@ -328,7 +329,8 @@ pub struct Asset {
     /// Name.
     pub name: String,
     nets: Vec<IpNet>,
-    criticality: Criticality,
+    /// Criticality.
+    pub criticality: Criticality,
     exposure: Option<Exposure>,
     roles: Option<Vec<String>>,
     vulns: Option<Vec<String>>,
@@ -446,6 +448,8 @@ pub struct Tuner {
     class_at: Vec<String>,
     /// What was loaded.
     pub summary: TuneSummary,
+    /// `[incidents]` and `[notify]`, merged over the files.
+    pub incidents: policy::IncidentPolicy,
 }
 
 /// Everything gathered from the files before it is matched against signatures.
@@ -459,6 +463,7 @@ struct Gathered {
     thresholds: Vec<Threshold>,
     assets: Vec<Asset>,
     files: usize,
+    incidents: policy::IncidentPolicy,
 }
 
 /// Line number (1-based) of a byte offset, from the offsets of the text's line starts.
@@ -722,6 +727,8 @@ fn gather(
     };
     let starts = line_starts(text);
     let at = |off: usize| format!("{name}:{}", line_of(&starts, off));
+    g.incidents
+        .merge(tf.incidents.as_ref(), tf.notify.as_ref(), &name, errors);
     // Taxonomy.
     if let Some(b) = tf.taxonomy.signature_severity {
         g.use_metadata = b;
@@ -1146,6 +1153,7 @@ fn compile(g: Gathered, sigs: &[SigInfo<'_>]) -> Result<Tuner, String> {
         assets: g.assets,
         class_at,
         summary,
+        incidents: g.incidents,
     })
 }
 

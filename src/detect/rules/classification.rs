@@ -87,6 +87,11 @@ impl Classifications {
             .min()
     }
 
+    /// Every classtype, as (name, class), in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Class)> {
+        self.by_name.iter().map(|(n, c)| (n.as_str(), c))
+    }
+
     /// Number of classtypes.
     pub fn len(&self) -> usize {
         self.by_name.len()
