@@ -38,6 +38,9 @@ pub struct ReportArgs {
     /// Show only the N busiest signatures in the table (default: all).
     #[arg(long)]
     pub top: Option<usize>,
+    /// Also write the report as one HTML page.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
     /// EVE files.
     #[arg(required = true, value_name = "EVE")]
     pub inputs: Vec<PathBuf>,
@@ -63,6 +66,9 @@ pub struct DiffArgs {
     /// Directory caching compiled Hyperscan databases.
     #[arg(long)]
     pub cache_dir: Option<PathBuf>,
+    /// Also write the diff as one HTML page.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
     /// EVE files, or pcap/pcapng captures (replayed with --rules).
     #[arg(required = true, value_name = "PCAP_OR_EVE")]
     pub inputs: Vec<PathBuf>,
@@ -93,6 +99,11 @@ pub(super) fn run_tune_report(args: ReportArgs) -> Result<ExitCode, String> {
         let text = report::suggest_toml(&rows, args.baseline, &args.inputs);
         std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))?;
         println!("suggested tuning written to {}", path.display());
+    }
+    if let Some(path) = &args.html {
+        let html = crate::tune::page::report_page(&rows, args.baseline, &args.inputs);
+        std::fs::write(path, html).map_err(|e| format!("{}: {e}", path.display()))?;
+        println!("HTML report written to {}", path.display());
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -155,5 +166,15 @@ pub(super) fn run_tune_diff(args: DiffArgs) -> Result<ExitCode, String> {
         "{}",
         report::render_diff(&d, &args.tuning[0], &args.tuning[1])
     );
+    if let Some(path) = &args.html {
+        let html = crate::tune::page::diff_page(
+            &d,
+            &args.tuning[0],
+            &args.tuning[1],
+            input.alerts.len(),
+        );
+        std::fs::write(path, html).map_err(|e| format!("{}: {e}", path.display()))?;
+        println!("HTML report written to {}", path.display());
+    }
     Ok(ExitCode::SUCCESS)
 }

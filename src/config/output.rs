@@ -53,7 +53,9 @@ pub struct SinkSection {
 
 /// Event types a filter may name.
 pub fn known_event_types() -> Vec<&'static str> {
-    let mut v = vec!["alert", "anomaly", "flow", "fileinfo", "stats", "packet"];
+    let mut v = vec![
+        "alert", "anomaly", "flow", "fileinfo", "stats", "packet", "incident",
+    ];
     v.extend(crate::applayer::PROTOCOLS.iter().map(|p| p.event_type()));
     v
 }

@@ -19,6 +19,7 @@
 //! perimeter stops it); criticality high +1, low -1.
 
 pub mod file;
+pub mod page;
 pub mod policy;
 pub mod report;
 pub mod taxonomy;
