@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Sets up (plus redis-server for the sink tests), then runs every check CI runs: formatting,
+# Sets up (plus redis-server for the sink tests and chromium for the report tests), then runs every check CI runs: formatting,
 # clippy (warnings are errors) and the test suite in the release profile (tests that replay
 # ../shared data use the release binary and skip with a message when ../shared is absent). The conformance figure is printed for
 # information; a test in tests/shared_data.rs holds it to a floor.
@@ -14,7 +14,16 @@ if ! command -v redis-server >/dev/null 2>&1; then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends redis-server >/dev/null
 fi
+# The report tests render the HTML pages in a real browser (Debian's chromium).
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "test: installing chromium"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
+fi
 export SEKIMORI_REQUIRE_REDIS=1
+export SEKIMORI_REQUIRE_CHROMIUM=1
 cargo fmt --all -- --check
 cargo clippy --release --all-targets --locked --quiet -- -D warnings
 if [ -x ../shared/conformance/run ]; then

@@ -10,7 +10,7 @@ use clap::Args;
 use crate::incident::{page, report};
 use crate::tune::Tuner;
 
-use super::load::{incident_settings, load_config};
+use super::load::{incident_settings, load_config, IncidentsIn};
 
 /// `incidents` flags.
 #[derive(Debug, Args)]
@@ -52,7 +52,7 @@ pub(super) fn run_incidents(args: IncidentsArgs) -> Result<ExitCode, String> {
         .as_ref()
         .map(|t| t.incidents.clone())
         .unwrap_or_default();
-    let mut settings = incident_settings(&cfg, tuner, "end of input")?
+    let mut settings = incident_settings(&cfg, tuner, IncidentsIn::Report)?
         .ok_or("incidents are turned off in the tuning ([incidents] enabled = false)")?;
     settings.keep_closed = true;
     let outcome = report::run(&args.inputs, settings)?;

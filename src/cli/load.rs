@@ -188,13 +188,31 @@ pub(super) fn worker_config(
     }
 }
 
-/// The incident engine's settings: the tuning's `[incidents]`/`[notify]` policy (defaults
-/// without tuning), `$HOME_NET` and the classification table. None when incidents are off.
+/// Where the incident engine runs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum IncidentsIn {
+    /// Replay: on with a tuning file (without one, EVE stays Suricata's).
+    Replay,
+    /// Live capture: as replay; incidents open at shutdown close with that reason.
+    Live,
+    /// `sekimori incidents`: always on, default policy without a tuning file.
+    Report,
+}
+
+/// The incident engine's settings: the tuning's `[incidents]`/`[notify]` policy, `$HOME_NET`
+/// and the classification table. None when incidents are off.
 pub(super) fn incident_settings(
     cfg: &Config,
     tuner: Option<Arc<Tuner>>,
-    end_reason: &'static str,
+    at: IncidentsIn,
 ) -> Result<Option<crate::incident::Settings>, String> {
+    if tuner.is_none() && at != IncidentsIn::Report {
+        return Ok(None);
+    }
+    let end_reason = match at {
+        IncidentsIn::Live => "shutdown",
+        _ => "end of input",
+    };
     let policy = tuner
         .as_ref()
         .map(|t| t.incidents.clone())

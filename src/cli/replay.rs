@@ -19,7 +19,7 @@ use crate::runtime::{replay, ReplayOptions, ReplaySummary};
 use super::load::{
     eve_sinks, finish_filestore, finish_pcap, incident_settings, load_config, load_engine,
     load_line, load_tuner, not_loaded_summary, rule_counts, start_filestore, start_pcap,
-    worker_config, RuleLog,
+    worker_config, IncidentsIn, RuleLog,
 };
 use super::{parse_workers, ChecksumArg, OutputArgs};
 
@@ -116,7 +116,7 @@ pub(super) fn run_replay(args: ReplayArgs) -> Result<ExitCode, String> {
         ChecksumArg::No => ChecksumMode::No,
     };
     let tuner = load_tuner(&cfg, &args.tuning, &engine)?;
-    let incidents = incident_settings(&cfg, tuner.clone(), "end of input")?;
+    let incidents = incident_settings(&cfg, tuner.clone(), IncidentsIn::Replay)?;
     let (store, store_tx) = start_filestore(&cfg)?.unzip();
     let (pcap, pcap_tx) = start_pcap(
         &cfg,

@@ -12,7 +12,7 @@ use crate::runtime::worker::{ChecksumMode, WorkerConfig};
 
 use super::load::{
     eve_sinks, finish_filestore, finish_pcap, incident_settings, load_config, load_detection,
-    start_filestore, start_pcap, worker_config, RuleLog,
+    start_filestore, start_pcap, worker_config, IncidentsIn, RuleLog,
 };
 use super::replay::print_outputs;
 use super::{parse_workers, ChecksumArg, OutputArgs};
@@ -134,7 +134,7 @@ pub(super) fn run_live_cmd(args: RunArgs) -> Result<ExitCode, String> {
         user: cfg.service.user.clone(),
         group: cfg.service.group.clone(),
         board: None,
-        incidents: incident_settings(&cfg, first.tuner.clone(), "shutdown")?,
+        incidents: incident_settings(&cfg, first.tuner.clone(), IncidentsIn::Live)?,
     };
     let metrics = match args.out.metrics.as_ref().or(cfg.metrics.listen.as_ref()) {
         Some(addr) => {

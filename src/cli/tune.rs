@@ -167,12 +167,8 @@ pub(super) fn run_tune_diff(args: DiffArgs) -> Result<ExitCode, String> {
         report::render_diff(&d, &args.tuning[0], &args.tuning[1])
     );
     if let Some(path) = &args.html {
-        let html = crate::tune::page::diff_page(
-            &d,
-            &args.tuning[0],
-            &args.tuning[1],
-            input.alerts.len(),
-        );
+        let html =
+            crate::tune::page::diff_page(&d, &args.tuning[0], &args.tuning[1], input.alerts.len());
         std::fs::write(path, html).map_err(|e| format!("{}: {e}", path.display()))?;
         println!("HTML report written to {}", path.display());
     }

@@ -60,3 +60,16 @@ pub fn push_key(out: &mut Vec<u8>, key: &str) {
     out.extend_from_slice(key.as_bytes());
     out.extend_from_slice(b"\":");
 }
+
+/// The event type of an EVE line (`"event_type":"..."`), empty when it has none.
+pub fn event_type(line: &[u8]) -> &[u8] {
+    const KEY: &[u8] = b"\"event_type\":\"";
+    let Some(at) = memchr::memmem::find(line, KEY) else {
+        return b"";
+    };
+    let rest = &line[at + KEY.len()..];
+    match memchr::memchr(b'"', rest) {
+        Some(end) => &rest[..end],
+        None => b"",
+    }
+}

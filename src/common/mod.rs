@@ -4,6 +4,7 @@
 
 pub mod bufpool;
 pub mod hostpolicy;
+pub mod html;
 pub mod intervals;
 pub mod json;
 pub mod net;

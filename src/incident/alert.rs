@@ -154,7 +154,7 @@ impl TypeOf {
 
 /// Whether a line is an alert (a cheap look at its `event_type`).
 pub fn is_alert(line: &[u8]) -> bool {
-    crate::output::sink::event_type(line) == b"alert"
+    crate::common::json::event_type(line) == b"alert"
 }
 
 /// Parses an alert line; None for other events and lines without the fields an incident

@@ -11,7 +11,7 @@ use crate::tune::policy::IncidentPolicy;
 /// EVE timestamp text.
 pub fn ts_text(ts: Micros) -> String {
     let mut b = Vec::with_capacity(34);
-    crate::output::eve::push_timestamp(&mut b, ts);
+    crate::common::time::push_timestamp(&mut b, ts);
     String::from_utf8_lossy(&b[1..b.len() - 1]).into_owned()
 }
 
@@ -110,7 +110,7 @@ pub fn render(
 ) -> Vec<u8> {
     let mut line = Vec::with_capacity(2048);
     line.extend_from_slice(b"{\"timestamp\":");
-    crate::output::eve::push_timestamp(&mut line, at);
+    crate::common::time::push_timestamp(&mut line, at);
     line.extend_from_slice(b",\"event_type\":\"incident\",\"incident\":");
     // Serialising a Value into a Vec cannot fail.
     let _ = serde_json::to_writer(&mut line, &object(inc, what, d, policy));

@@ -5,9 +5,8 @@ use std::fmt::Write as _;
 
 use super::report::{type_index, Outcome};
 use super::{card, event, Incident};
-use crate::output::html::{
-    badge, cell_bar, esc, funnel, grouped_bars, severity_color, short_ts, timeline, Page,
-};
+use crate::common::html::{cell_bar, esc, funnel, grouped_bars, short_ts, timeline, Page};
+use crate::tune::page::{badge, severity_color};
 use crate::tune::policy::{IncidentPolicy, ALL_TYPES};
 use crate::tune::Severity;
 
@@ -273,10 +272,10 @@ fn card_html(i: &Incident, policy: &IncidentPolicy) -> String {
                     .then(|| "other signatures".to_string()),
             )
             .collect();
-        let pts: Vec<(i64, usize, Severity)> = i
+        let pts: Vec<(i64, usize, &str)> = i
             .timeline
             .iter()
-            .map(|&(t, k, sev)| (t, usize::from(k).min(labels.len() - 1), sev))
+            .map(|&(t, k, sev)| (t, usize::from(k).min(labels.len() - 1), severity_color(sev)))
             .collect();
         s.push_str(&timeline(&labels, &pts, (i.first_seen, i.last_seen)));
     }

@@ -114,7 +114,7 @@ pub fn run(files: &[PathBuf], mut settings: Settings) -> Result<Outcome, String>
             if n == 0 {
                 break;
             }
-            let et = crate::output::sink::event_type(&line);
+            let et = crate::common::json::event_type(&line);
             if et == b"incident" {
                 out.input_incident_events += 1;
                 continue;

@@ -10,7 +10,6 @@
 pub mod community_id;
 pub mod eve;
 pub mod filestore;
-pub mod html;
 pub mod metrics;
 pub mod pcaplog;
 pub mod sink;

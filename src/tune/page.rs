@@ -6,7 +6,22 @@ use std::path::PathBuf;
 
 use super::report::{Diff, SigReport};
 use super::Severity;
-use crate::output::html::{badge, cell_bar, esc, grouped_bars, severity_color, Page};
+use crate::common::html::{cell_bar, esc, grouped_bars, Page};
+
+/// The colour of a severity.
+pub fn severity_color(s: Severity) -> &'static str {
+    match s {
+        Severity::Critical => "#b3261e",
+        Severity::Serious => "#e8710a",
+        Severity::Medium => "#c9a000",
+        Severity::Informational => "#5f7d95",
+    }
+}
+
+/// A severity badge.
+pub fn badge(s: Severity) -> String {
+    crate::common::html::badge(s.label(), severity_color(s))
+}
 
 fn inputs_line(inputs: &[PathBuf]) -> String {
     inputs

@@ -405,18 +405,7 @@ fn recycle_all(batch: &mut Vec<Vec<u8>>, recycle: &Sender<Vec<u8>>) {
     }
 }
 
-/// The event type of an EVE line (`"event_type":"..."`), empty when it has none.
-pub fn event_type(line: &[u8]) -> &[u8] {
-    const KEY: &[u8] = b"\"event_type\":\"";
-    let Some(at) = memchr::memmem::find(line, KEY) else {
-        return b"";
-    };
-    let rest = &line[at + KEY.len()..];
-    match memchr::memchr(b'"', rest) {
-        Some(end) => &rest[..end],
-        None => b"",
-    }
-}
+pub use crate::common::json::event_type;
 
 /// The line without its trailing newline.
 #[inline]

@@ -1,11 +1,9 @@
 //! Self-contained HTML reports: one file, inline CSS and SVG, no script and no network, so a
 //! page opens the same on an analyst's laptop, in a ticket attachment or in a headless browser.
 //! The incident report (`sekimori incidents --html`) and the tuning pages (`tune report|diff
-//! --html`) are drawn with these pieces.
+//! --html`) are drawn with these pieces; colours by severity are `tune::page`'s.
 
 use std::fmt::Write as _;
-
-use crate::tune::Severity;
 
 /// Escapes text for HTML content and attribute values.
 pub fn esc(s: &str) -> String {
@@ -23,22 +21,11 @@ pub fn esc(s: &str) -> String {
     o
 }
 
-/// The colour of a severity.
-pub fn severity_color(s: Severity) -> &'static str {
-    match s {
-        Severity::Critical => "#b3261e",
-        Severity::Serious => "#e8710a",
-        Severity::Medium => "#c9a000",
-        Severity::Informational => "#5f7d95",
-    }
-}
-
-/// A severity badge.
-pub fn badge(s: Severity) -> String {
+/// A coloured label.
+pub fn badge(label: &str, color: &str) -> String {
     format!(
-        "<span class=\"badge\" style=\"background:{}\">{}</span>",
-        severity_color(s),
-        s.label()
+        "<span class=\"badge\" style=\"background:{color}\">{}</span>",
+        esc(label)
     )
 }
 
@@ -202,7 +189,7 @@ pub fn grouped_bars(categories: &[&str], series: &[(&str, &str, Vec<u64>)]) -> S
 /// `2024-01-31 12:00:00` (UTC) for labels.
 pub fn short_ts(ts: i64) -> String {
     let mut b = Vec::with_capacity(34);
-    super::eve::push_timestamp(&mut b, ts);
+    super::time::push_timestamp(&mut b, ts);
     let t = String::from_utf8_lossy(&b);
     t.get(1..20).unwrap_or("").replace('T', " ")
 }
@@ -219,8 +206,8 @@ pub fn cell_bar(v: u64, max: u64, color: &str) -> String {
     )
 }
 
-/// A timeline strip: one row per label, a dot per event at its time.
-pub fn timeline(labels: &[String], events: &[(i64, usize, Severity)], span: (i64, i64)) -> String {
+/// A timeline strip: one row per label, a dot per event (time, row, colour).
+pub fn timeline(labels: &[String], events: &[(i64, usize, &str)], span: (i64, i64)) -> String {
     let rows = labels.len().max(1);
     let (w, row_h, left) = (900.0f64, 18.0f64, 330.0f64);
     let h = rows as f64 * row_h + 22.0;
@@ -242,13 +229,12 @@ pub fn timeline(labels: &[String], events: &[(i64, usize, Severity)], span: (i64
             y + 9.0
         );
     }
-    for &(t, row, sev) in events {
+    for &(t, row, color) in events {
         let x = left + (w - left - 14.0) * ((t - t0) as f64 / len);
         let y = row.min(rows - 1) as f64 * row_h + 9.0;
         let _ = write!(
             s,
-            "<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"4\" fill=\"{}\" fill-opacity=\"0.75\"/>",
-            severity_color(sev)
+            "<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"4\" fill=\"{color}\" fill-opacity=\"0.75\"/>"
         );
     }
     let _ = write!(
