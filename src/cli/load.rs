@@ -229,6 +229,7 @@ pub(super) fn incident_settings(
         types: crate::incident::TypeOf::new(&cfg.classifications()?),
         keep_closed: false,
         end_reason,
+        sweep: at == IncidentsIn::Live,
     }))
 }
 

@@ -20,9 +20,12 @@
 //! `opened` and `escalated` event says whether it notifies: at most once per incident and per
 //! severity rise, by the `[notify]` policy, and within the hourly cap (overflow counted).
 //!
-//! Time is the alerts' own (packet time), so a replay groups as the live sensor did; a jump
-//! back by more than the idle window (a replay moving to an older capture) closes what is
-//! open first.
+//! Time is the alerts' own (packet time), so a replay groups as the live sensor did. Live, the
+//! clock (alert time, and the wall clock while quiet) closes idle incidents as it passes. In a
+//! replay or a report, where captures of different years may interleave between workers, an
+//! incident closes when an alert for its victim and type falls outside its window (either
+//! way in time), when the cap evicts it, or at the end: grouping then depends only on each
+//! victim's own alerts, not on how workers interleave.
 
 pub mod alert;
 pub mod card;
@@ -68,6 +71,9 @@ pub struct Settings {
     pub keep_closed: bool,
     /// Why incidents still open at the end close ("end of input", "shutdown").
     pub end_reason: &'static str,
+    /// Close idle incidents as the clock passes (live); otherwise only on a later alert of the
+    /// same victim and type, the cap, or the end (replay, reports).
+    pub sweep: bool,
 }
 
 /// One signature on an incident.
@@ -360,21 +366,19 @@ impl Engine {
     pub fn alert(&mut self, a: &AlertIn<'_>, events: &mut Vec<Vec<u8>>) -> String {
         self.counts.alerts += 1;
         let idle = self.idle();
-        if self.clock != i64::MIN && a.ts < self.clock - idle {
-            // Time went back past the window: another capture, another timeline.
-            self.close_all("clock went back", events);
-            self.clock = a.ts;
-        } else if a.ts > self.clock {
+        if a.ts > self.clock {
             self.clock = a.ts;
         }
-        self.sweep(events);
+        if self.set.sweep {
+            self.sweep(events);
+        }
         let (victim, attacker) = self.sides(a);
         let key = (victim, a.itype);
         let max = self.max_span();
         let slot = match self.open.get(&key).copied() {
             Some(s) => {
                 let inc = self.slots[s].as_ref().expect("open slot");
-                if a.ts - inc.last_seen > idle {
+                if a.ts - inc.last_seen > idle || inc.first_seen - a.ts > idle {
                     self.close(s, "idle", events);
                     None
                 } else if a.ts - inc.first_seen > max {
@@ -585,6 +589,7 @@ impl Engine {
     /// Applies the stage and corroboration raises this alert completes; returns their reasons.
     fn raises(&mut self, slot: usize, a: &AlertIn<'_>, victim: IpAddr) -> Vec<String> {
         let mut reasons = Vec::new();
+        let idle = self.idle();
         let (itype, raised, sigs, began) = {
             let inc = self.slots[slot].as_ref().expect("slot");
             (inc.itype, inc.raised, inc.signatures_total, inc.first_seen)
@@ -595,7 +600,7 @@ impl Engine {
                 self.open
                     .get(&(victim, t))
                     .and_then(|&s| self.slots[s].as_ref())
-                    .filter(|e| e.first_seen <= began)
+                    .filter(|e| e.first_seen <= began && (a.ts - e.last_seen).abs() <= idle)
                     .map(|e| (e.id.clone(), e.first_seen))
             };
             if itype == IncidentType::UnauthorizedAccess && raised & RAISE_RECON == 0 {
@@ -685,22 +690,20 @@ impl Engine {
                 return no(format!("already notified at {}", prev.label()));
             }
         }
+        // The hour before this alert, in traffic time (captures of other years replayed in
+        // the same run do not count against it).
         let hour = 3_600_000_000;
-        while self
-            .notified_at
-            .front()
-            .is_some_and(|&t| self.clock - t >= hour)
-        {
-            self.notified_at.pop_front();
-        }
-        if p.per_hour > 0 && self.notified_at.len() >= p.per_hour {
+        let now = inc.last_seen;
+        self.notified_at.retain(|&t| (now - t).abs() < hour);
+        let in_hour = self.notified_at.iter().filter(|&&t| t <= now).count();
+        if p.per_hour > 0 && in_hour >= p.per_hour {
             self.counts.capped += 1;
             return no(format!(
                 "the hourly cap of {} notifications was reached",
                 p.per_hour
             ));
         }
-        self.notified_at.push_back(self.clock);
+        self.notified_at.push_back(now);
         self.counts.notifications += 1;
         let first = inc.notified.is_none();
         let sev = inc.severity;
