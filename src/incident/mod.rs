@@ -690,13 +690,12 @@ impl Engine {
                 return no(format!("already notified at {}", prev.label()));
             }
         }
-        // The hour before this alert, in traffic time (captures of other years replayed in
-        // the same run do not count against it).
+        // Notifications within an hour of this one either way, in traffic time (alerts may
+        // arrive slightly out of order; captures of other years do not count against it).
         let hour = 3_600_000_000;
         let now = inc.last_seen;
         self.notified_at.retain(|&t| (now - t).abs() < hour);
-        let in_hour = self.notified_at.iter().filter(|&&t| t <= now).count();
-        if p.per_hour > 0 && in_hour >= p.per_hour {
+        if p.per_hour > 0 && self.notified_at.len() >= p.per_hour {
             self.counts.capped += 1;
             return no(format!(
                 "the hourly cap of {} notifications was reached",
