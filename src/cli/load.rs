@@ -224,7 +224,7 @@ pub(super) fn incident_settings(
         .map_err(|e| format!("HOME_NET: {e}"))?;
     Ok(Some(crate::incident::Settings {
         policy,
-        home: Some(home),
+        home,
         tuner,
         types: crate::incident::TypeOf::new(&cfg.classifications()?),
         keep_closed: false,

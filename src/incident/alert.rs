@@ -5,7 +5,6 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use serde::de::IgnoredAny;
 use serde::Deserialize;
 
 use crate::detect::rules::classification::Classifications;
@@ -25,8 +24,6 @@ struct Line<'a> {
     dest_ip: Option<Cow<'a, str>>,
     src_port: Option<u16>,
     dest_port: Option<u16>,
-    #[serde(borrow)]
-    proto: Option<Cow<'a, str>>,
     #[serde(borrow)]
     direction: Option<Cow<'a, str>>,
     flow_id: Option<u64>,
@@ -53,8 +50,6 @@ struct AlertPart<'a> {
     severity: Option<u8>,
     #[serde(borrow)]
     target: Option<Endpoint<'a>>,
-    #[allow(dead_code, reason = "read past, not used")]
-    metadata: Option<IgnoredAny>,
 }
 
 #[derive(Deserialize)]
@@ -189,7 +184,6 @@ pub fn parse<'a>(line: &'a [u8], types: &TypeOf) -> Option<AlertIn<'a>> {
             None,
         ),
     };
-    let _ = l.proto;
     Some(AlertIn {
         ts,
         gid: a.gid.unwrap_or(1),

@@ -62,7 +62,7 @@ pub struct Settings {
     /// Windows, caps and the notification policy.
     pub policy: IncidentPolicy,
     /// `$HOME_NET`, to find the internal side.
-    pub home: Option<AddrSet>,
+    pub home: AddrSet,
     /// The tuning, for the victim's asset and criticality.
     pub tuner: Option<Arc<Tuner>>,
     /// Types of untuned alerts.
@@ -232,11 +232,6 @@ impl Engine {
         }
     }
 
-    /// The policy in force.
-    pub fn policy(&self) -> &IncidentPolicy {
-        &self.set.policy
-    }
-
     /// Open incidents now.
     pub fn open_now(&self) -> usize {
         self.open.len()
@@ -251,10 +246,7 @@ impl Engine {
     }
 
     fn is_home(&self, ip: IpAddr) -> bool {
-        match &self.set.home {
-            Some(h) => h.contains(ip),
-            None => is_private(ip),
-        }
+        self.set.home.contains(ip)
     }
 
     /// The victim and the attacker of an alert (see the module docs).
@@ -694,7 +686,9 @@ impl Engine {
         // arrive slightly out of order; captures of other years do not count against it).
         let hour = 3_600_000_000;
         let now = inc.last_seen;
-        self.notified_at.retain(|&t| (now - t).abs() < hour);
+        if p.per_hour > 0 {
+            self.notified_at.retain(|&t| (now - t).abs() < hour);
+        }
         if p.per_hour > 0 && self.notified_at.len() >= p.per_hour {
             self.counts.capped += 1;
             return no(format!(
@@ -702,38 +696,21 @@ impl Engine {
                 p.per_hour
             ));
         }
-        self.notified_at.push_back(now);
+        if p.per_hour > 0 {
+            // Never more than `per_hour` entries: the deque is bounded by the cap.
+            self.notified_at.push_back(now);
+        }
         self.counts.notifications += 1;
         let first = inc.notified.is_none();
-        let sev = inc.severity;
+        let (sev, label) = (inc.severity, inc.itype.label());
         self.slots[slot].as_mut().expect("slot").notified = Some(sev);
         Decision {
             notify: true,
             reason: if first {
-                format!(
-                    "{} {} meets the notify policy",
-                    sev.label(),
-                    inc_type_label(self, slot)
-                )
+                format!("{} {label} meets the notify policy", sev.label())
             } else {
                 format!("severity rose to {}", sev.label())
             },
-        }
-    }
-}
-
-fn inc_type_label(e: &Engine, slot: usize) -> &'static str {
-    e.slots[slot]
-        .as_ref()
-        .map_or("incident", |i| i.itype.label())
-}
-
-fn is_private(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v) => v.is_private() || v.is_loopback() || v.is_link_local(),
-        IpAddr::V6(v) => {
-            let s = v.segments()[0];
-            v.is_loopback() || (s & 0xfe00) == 0xfc00 || (s & 0xffc0) == 0xfe80
         }
     }
 }

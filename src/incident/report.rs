@@ -36,7 +36,7 @@ pub struct Outcome {
     pub files: Vec<PathBuf>,
     /// Alerts grouped.
     pub alerts: u64,
-    /// Alert lines that could not be read.
+    /// Lines that were not EVE, and alert lines without the fields an incident needs.
     pub unreadable: u64,
     /// Incident events already in the input (from the sensor).
     pub input_incident_events: u64,
@@ -115,6 +115,11 @@ pub fn run(files: &[PathBuf], mut settings: Settings) -> Result<Outcome, String>
                 break;
             }
             let et = crate::common::json::event_type(&line);
+            if et.is_empty() && !line.trim_ascii().is_empty() {
+                // Not an EVE line: counted, as tune report does.
+                out.unreadable += 1;
+                continue;
+            }
             if et == b"incident" {
                 out.input_incident_events += 1;
                 continue;
@@ -164,7 +169,6 @@ pub fn run(files: &[PathBuf], mut settings: Settings) -> Result<Outcome, String>
     out.notifications = engine.counts.notifications;
     out.capped = engine.counts.capped;
     out.evicted = engine.counts.evicted;
-    out.unreadable += engine.counts.unreadable;
     out.incidents = std::mem::take(&mut engine.closed);
     out.incidents.sort_by(|a, b| {
         b.severity
@@ -190,7 +194,7 @@ pub fn render_terminal(o: &Outcome, top: usize) -> String {
     if o.unreadable > 0 || o.evicted > 0 {
         let _ = writeln!(
             s,
-            "        {} alert lines unreadable, {} incidents closed early by the open-incident cap",
+            "        {} lines unreadable, {} incidents closed early by the open-incident cap",
             o.unreadable, o.evicted
         );
     }

@@ -9,7 +9,11 @@ const MIN: i64 = 60_000_000;
 fn settings(policy: IncidentPolicy) -> Settings {
     Settings {
         policy,
-        home: None,
+        home: crate::detect::rules::header::parse_addr(
+            "$HOME_NET",
+            &crate::detect::rules::Vars::suricata_defaults(),
+        )
+        .unwrap(),
         tuner: None,
         types: TypeOf::default(),
         keep_closed: true,
