@@ -10,13 +10,8 @@
 # for console messages and failed loads, and the run fails if there are any.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if ! command -v chromium >/dev/null 2>&1; then
-  echo "report-screenshots: installing chromium"
-  sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
-fi
+. scripts/lib.sh
+ensure_command chromium chromium
 bin=target/release/sekimori
 [ -x "$bin" ] || scripts/setup.sh
 out=out/reports

@@ -6,22 +6,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-# The sink tests talk to a real Redis server, which they start themselves on a loopback port.
-if ! command -v redis-server >/dev/null 2>&1; then
-  echo "test: installing redis-server"
-  sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends redis-server >/dev/null
-fi
-# The report tests render the HTML pages in a real browser (Debian's chromium).
-if ! command -v chromium >/dev/null 2>&1; then
-  echo "test: installing chromium"
-  sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
-fi
+# The sink tests talk to a real Redis server, which they start themselves on a loopback port;
+# the report tests render the HTML pages in a real browser (Debian's chromium).
+. scripts/lib.sh
+ensure_command redis-server redis-server --no-install-recommends
+ensure_command chromium chromium
 export SEKIMORI_REQUIRE_REDIS=1
 export SEKIMORI_REQUIRE_CHROMIUM=1
 cargo fmt --all -- --check
