@@ -326,7 +326,13 @@ impl Engine {
         if reason == "open-incident cap" {
             self.counts.evicted += 1;
         }
-        let at = self.clock.max(inc.last_seen);
+        // Live, it closes now; in a replay the clock may belong to a capture of another year,
+        // so the incident's own last alert dates it.
+        let at = if self.set.sweep {
+            self.clock.max(inc.last_seen)
+        } else {
+            inc.last_seen
+        };
         events.push(event::render(&inc, "closed", at, None, &self.set.policy));
         if self.set.keep_closed {
             self.closed.push(inc);
@@ -513,6 +519,12 @@ impl Engine {
             self.by_last.remove(&(inc.last_seen, slot));
             inc.last_seen = a.ts;
             self.by_last.insert((a.ts, slot));
+        }
+        if a.ts < inc.first_seen {
+            // An alert from another worker, slightly behind: the incident began earlier.
+            self.by_first.remove(&(inc.first_seen, slot));
+            inc.first_seen = a.ts;
+            self.by_first.insert((a.ts, slot));
         }
         inc.alerts += 1;
         inc.blocked += u64::from(a.blocked);

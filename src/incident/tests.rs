@@ -191,6 +191,18 @@ fn an_alert_far_before_the_open_incident_starts_another() {
     assert_ne!(a, b);
     assert_eq!(b, c);
     assert_eq!(e.counts.closed, 1);
+    // An alert a little behind joins, and the incident now begins with it.
+    let d = e.alert(
+        &alert(-5, 1, Medium, Malware, "10.0.0.5", "198.51.100.7"),
+        &mut ev,
+    );
+    assert_eq!(d, b);
+    e.finish(&mut ev);
+    let inc = e.closed.iter().find(|i| i.id == b).unwrap();
+    assert_eq!(
+        inc.first_seen,
+        alert(-5, 1, Medium, Malware, "10.0.0.5", "198.51.100.7").ts
+    );
 }
 
 #[test]
