@@ -191,6 +191,7 @@ fn benches(c: &mut Criterion) {
                 tuned: None,
                 var_names: None,
                 pktvars: &[],
+                intel: None,
             };
             render_alert(&mut line, &input, sig);
             black_box(line.len())

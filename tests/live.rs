@@ -671,3 +671,95 @@ fn reload_picks_up_changed_tuning() {
     assert!(sev[..20].iter().all(|&s| s == 4), "{sev:?}");
     assert!(sev[20..].iter().all(|&s| s == 1), "{sev:?}");
 }
+
+/// A million addresses outside the test's network, one per line.
+fn million_indicators(path: &Path) {
+    use std::io::Write;
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    for i in 0..1_000_000u32 {
+        let a = 0x2d00_0000u32 + i * 7;
+        writeln!(f, "{}", std::net::Ipv4Addr::from(a)).unwrap();
+    }
+    f.flush().unwrap();
+}
+
+#[test]
+fn intel_add_takes_effect_on_the_next_packet_and_a_drop_list_blocks() {
+    let Some(net) = Net::new(true) else { return };
+    let rules = net.path("t.rules");
+    write_rules(&rules, &[HELLO]);
+    let list = net.path("c2.lst");
+    million_indicators(&list);
+    let cfg = net.path("run.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[[intel]]\nname = \"c2\"\nkind = \"ip\"\nfile = \"{}\"\naction = \"drop\"\nseverity = \"Critical\"\n",
+            list.display()
+        ),
+    )
+    .unwrap();
+    let (s0, s1) = (net.ns("s0"), net.ns("s1"));
+    let sensor = net.sensor(
+        "s",
+        &[
+            "--ips",
+            "-i",
+            &s0,
+            "-i",
+            &s1,
+            "--rules",
+            rules.to_str().unwrap(),
+            "--config",
+            cfg.to_str().unwrap(),
+        ],
+    );
+    let stats = sensor.ctl("intel stats");
+    assert!(stats.contains("c2: 1000000 ip indicators"), "{stats}");
+    // 10.99.0.2 is not listed yet: its traffic passes silently.
+    let rx = net.receiver(3.0);
+    let mut tx = net.send(1500, 500, "hello");
+    std::thread::sleep(Duration::from_millis(1000));
+    let added_at = std::time::SystemTime::now();
+    let answer = sensor.ctl("intel add c2 10.99.0.2");
+    assert!(answer.starts_with("ok: c2: added 10.99.0.2"), "{answer}");
+    assert!(tx.wait().unwrap().success());
+    let got = received(rx);
+    let stats = sensor.ctl("intel stats");
+    let log = sensor.stop(&net);
+    let events = read_eve(&net.path("eve.json"));
+    let intel: Vec<_> = events
+        .iter()
+        .filter(|e| e["alert"]["signature_id"] == 9_100_001)
+        .collect();
+    assert_eq!(intel.len(), 1, "one alert, then the flow is dropped: {log}");
+    assert_eq!(intel[0]["alert"]["action"], "blocked");
+    assert_eq!(intel[0]["sekimori"]["intel"]["indicator"], "10.99.0.2");
+    assert_eq!(intel[0]["sekimori"]["intel"]["field"], "dest_ip");
+    // The alert's packet came after the update: the delay is the update's reach.
+    let ts = intel[0]["timestamp"].as_str().unwrap();
+    let alert_us = sekimori::common::time::parse_timestamp(ts).unwrap();
+    let added_us = added_at
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as i64;
+    eprintln!(
+        "update to first alert: {:.1} ms (1,000,000 indicators loaded); received {got}; {stats}",
+        (alert_us - added_us) as f64 / 1000.0
+    );
+    assert!(alert_us >= added_us - 5_000, "{ts}");
+    // What was sent before the update arrived; what followed it did not.
+    let n: u32 = got
+        .strip_prefix("hello=")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    assert!(n > 200 && n < 1000, "received {got}: {log}");
+    assert!(stats.contains("1 hits"), "{stats}");
+    // The HELLO rule alerted on what passed and on the packet the list blocked (its own
+    // action is alert, so that alert says allowed, as Suricata's would), not after it.
+    let hello = events
+        .iter()
+        .filter(|e| e["alert"]["signature_id"] == 2)
+        .count() as u32;
+    assert_eq!(hello, n + 1, "{log}");
+}

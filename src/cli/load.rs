@@ -61,7 +61,8 @@ pub(super) fn load_engine(
             tracing::warn!("rule not loaded: {f}");
         }
     }
-    let rules = std::mem::take(&mut set.rules);
+    let mut rules = std::mem::take(&mut set.rules);
+    rules.extend(intel_rules(cfg, &rules)?);
     let cache = cache.or(cfg.rules.cache_dir.as_ref());
     let engine = Engine::build_cached(
         rules,
@@ -80,6 +81,53 @@ pub(super) fn load_engine(
         }
     }
     Ok((engine, set))
+}
+
+/// One signature per `[[intel]]` list (raised by the workers on a hit, never matched by
+/// the engine). A list's sid must not be a loaded rule's.
+fn intel_rules(
+    cfg: &Config,
+    loaded: &[crate::detect::rules::Rule],
+) -> Result<Vec<crate::detect::rules::Rule>, String> {
+    let (specs, _) = cfg.intel_specs()?;
+    let vars = cfg.vars();
+    let mut out = Vec::new();
+    for s in &specs {
+        if loaded.iter().any(|r| r.gid == 1 && r.sid == s.sid) {
+            return Err(format!(
+                "intel '{}': sid {} is also a loaded rule's (set `sid` in its [[intel]] entry)",
+                s.name, s.sid
+            ));
+        }
+        let mut r = crate::detect::rules::parse::parse_rule(&s.rule_text(), &vars)
+            .map_err(|e| format!("intel '{}': {e}", s.name))?;
+        r.external = true;
+        out.push(r);
+    }
+    Ok(out)
+}
+
+/// The intel store of the config's `[[intel]]` lists and `[reputation]` (None without
+/// either); any file that fails to load stops the start with its `file:line`.
+pub(super) fn intel_store(
+    cfg: &Config,
+) -> Result<Option<Arc<crate::detect::intel::Store>>, String> {
+    let (specs, rep) = cfg.intel_specs()?;
+    if specs.is_empty() && rep.is_none() {
+        return Ok(None);
+    }
+    let started = Instant::now();
+    let store = crate::detect::intel::Store::open(specs, rep)?;
+    let stats = store.stats();
+    let rep_len = store.snapshot().rep.len();
+    eprintln!(
+        "intel: {} lists, {} indicators, {} reputation entries ({:.2} s)",
+        stats.len(),
+        stats.iter().map(|s| s.indicators).sum::<usize>(),
+        rep_len,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(Some(Arc::new(store)))
 }
 
 /// Rules that did not load, one line per reason with its count, most frequent first (at

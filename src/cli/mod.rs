@@ -101,7 +101,7 @@ pub fn run(cli: Cli) -> ExitCode {
         } => run_check(args),
         Command::Run(args) => run_live_cmd(args),
         Command::Incidents(args) => run_incidents(args),
-        Command::Ctl(args) => match live::control(&args.socket, &args.command) {
+        Command::Ctl(args) => match live::control(&args.socket, &args.command.join(" ")) {
             Ok(answer) => {
                 println!("{answer}");
                 Ok(if answer.starts_with("ok") {

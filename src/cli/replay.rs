@@ -17,9 +17,9 @@ use crate::runtime::worker::{ChecksumMode, WorkerConfig};
 use crate::runtime::{replay, ReplayOptions, ReplaySummary};
 
 use super::load::{
-    eve_sinks, finish_filestore, finish_pcap, incident_settings, load_config, load_engine,
-    load_line, load_tuner, not_loaded_summary, rule_counts, start_filestore, start_pcap,
-    worker_config, IncidentsIn, RuleLog,
+    eve_sinks, finish_filestore, finish_pcap, incident_settings, intel_store, load_config,
+    load_engine, load_line, load_tuner, not_loaded_summary, rule_counts, start_filestore,
+    start_pcap, worker_config, IncidentsIn, RuleLog,
 };
 use super::{parse_workers, ChecksumArg, OutputArgs};
 
@@ -116,6 +116,7 @@ pub(super) fn run_replay(args: ReplayArgs) -> Result<ExitCode, String> {
         ChecksumArg::No => ChecksumMode::No,
     };
     let tuner = load_tuner(&cfg, &args.tuning, &engine)?;
+    let intel = intel_store(&cfg)?;
     let incidents = incident_settings(&cfg, tuner.clone(), IncidentsIn::Replay)?;
     let (store, store_tx) = start_filestore(&cfg)?.unzip();
     let (pcap, pcap_tx) = start_pcap(
@@ -125,6 +126,9 @@ pub(super) fn run_replay(args: ReplayArgs) -> Result<ExitCode, String> {
     )?
     .unzip();
     let board = Arc::new(Board::new("replay", workers, rule_counts(&engine, &set)));
+    if let Some(i) = &intel {
+        board.set_intel(i.clone());
+    }
     let metrics = match args.out.metrics.as_ref().or(cfg.metrics.listen.as_ref()) {
         Some(addr) => {
             let server = MetricsServer::start(addr, board.clone())?;
@@ -153,6 +157,7 @@ pub(super) fn run_replay(args: ReplayArgs) -> Result<ExitCode, String> {
             flow_events: args.flow_events || cfg.output.flow.unwrap_or(false),
             filestore: store_tx,
             pcap: pcap_tx,
+            intel: intel.clone(),
             ..worker_config(&cfg, checksums, tuner)
         },
     };
@@ -164,6 +169,9 @@ pub(super) fn run_replay(args: ReplayArgs) -> Result<ExitCode, String> {
     drop(metrics);
     let summary = summary?;
     print_summary(&engine, &summary, workers);
+    if let Some(store) = &intel {
+        print_intel(store);
+    }
     drop(opts);
     finish_filestore(store);
     finish_pcap(pcap);
@@ -349,5 +357,22 @@ pub(super) fn print_outputs(o: &OutputReport) {
                 let _ = writeln!(err);
             }
         }
+    }
+}
+
+/// One line per intel list: indicators and the alerts it raised.
+pub(super) fn print_intel(store: &crate::detect::intel::Store) {
+    for s in store.stats() {
+        eprintln!(
+            "intel {}: {} {} indicators ({} added at runtime), {} alerts, {} rejected, {} expired, ~{:.1} MB",
+            s.name,
+            s.indicators,
+            s.kind,
+            s.runtime_adds,
+            s.hits,
+            s.rejects,
+            s.expired,
+            s.bytes as f64 / 1e6
+        );
     }
 }

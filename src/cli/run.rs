@@ -11,8 +11,8 @@ use crate::runtime::live;
 use crate::runtime::worker::{ChecksumMode, WorkerConfig};
 
 use super::load::{
-    eve_sinks, finish_filestore, finish_pcap, incident_settings, load_config, load_detection,
-    start_filestore, start_pcap, worker_config, IncidentsIn, RuleLog,
+    eve_sinks, finish_filestore, finish_pcap, incident_settings, intel_store, load_config,
+    load_detection, start_filestore, start_pcap, worker_config, IncidentsIn, RuleLog,
 };
 use super::replay::print_outputs;
 use super::{parse_workers, ChecksumArg, OutputArgs};
@@ -67,8 +67,10 @@ pub struct CtlArgs {
     /// The sensor's control socket.
     #[arg(long, default_value = "/run/sekimori/control.sock")]
     pub socket: PathBuf,
-    /// reload, reopen, stats or shutdown.
-    pub command: String,
+    /// reload, reopen, stats, shutdown, reload-intel, intel stats,
+    /// intel add NAME VALUE [--expire SECONDS], intel remove NAME VALUE.
+    #[arg(required = true, num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
 }
 
 pub(super) fn run_live_cmd(args: RunArgs) -> Result<ExitCode, String> {
@@ -98,6 +100,7 @@ pub(super) fn run_live_cmd(args: RunArgs) -> Result<ExitCode, String> {
         ChecksumArg::Yes => ChecksumMode::Yes,
         ChecksumArg::No => ChecksumMode::No,
     };
+    let intel = intel_store(&cfg)?;
     let (store, store_tx) = start_filestore(&cfg)?.unzip();
     let (pcap, pcap_tx) = start_pcap(
         &cfg,
@@ -119,6 +122,7 @@ pub(super) fn run_live_cmd(args: RunArgs) -> Result<ExitCode, String> {
             flow_events: cfg.output.flow.unwrap_or(false),
             filestore: store_tx,
             pcap: pcap_tx,
+            intel: intel.clone(),
             ..worker_config(&cfg, checksums, None)
         },
         stats_interval: match cfg.service.stats_interval.unwrap_or(30) {
@@ -139,6 +143,9 @@ pub(super) fn run_live_cmd(args: RunArgs) -> Result<ExitCode, String> {
     let metrics = match args.out.metrics.as_ref().or(cfg.metrics.listen.as_ref()) {
         Some(addr) => {
             let board = Arc::new(Board::new("live", opts.workers, first.rules));
+            if let Some(i) = &intel {
+                board.set_intel(i.clone());
+            }
             let server = MetricsServer::start(addr, board.clone())?;
             eprintln!("metrics: http://{}/metrics", server.addr);
             opts.board = Some(board);
@@ -147,14 +154,21 @@ pub(super) fn run_live_cmd(args: RunArgs) -> Result<ExitCode, String> {
         None => None,
     };
     let mut reload = || {
-        load_detection(
+        let d = load_detection(
             args.config.as_ref(),
             &args.rules,
             &args.tuning,
             args.cache_dir.as_ref(),
             true,
             log,
-        )
+        )?;
+        // The lists follow the config too (a list added needs its signature, which came
+        // with the engine just built). A sensor started without intel gets none on reload.
+        if let Some(store) = &intel {
+            let (specs, rep) = load_config(args.config.as_ref())?.intel_specs()?;
+            store.configure(specs, rep)?;
+        }
+        Ok(d)
     };
     let s = live::run_live(first, &mut reload, &mut opts)?;
     drop(opts);

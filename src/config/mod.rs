@@ -62,6 +62,125 @@ pub struct Config {
     /// Prometheus endpoint.
     #[serde(default)]
     pub metrics: output::MetricsSection,
+    /// IOC lists matched without rules.
+    #[serde(default)]
+    pub intel: Vec<IntelEntry>,
+    /// IP reputation for `iprep` rules.
+    #[serde(default)]
+    pub reputation: ReputationSection,
+}
+
+/// `[[intel]]`: one IOC list. The sensor matches its indicators where they appear (see
+/// [`crate::detect::intel`]); each hit is an alert of the list's own signature.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntelEntry {
+    /// Name (`sekimori ctl intel add NAME VALUE`).
+    pub name: String,
+    /// Indicator kind: ip, domain, url, md5, sha1, sha256, ja3, ja3s, ja4.
+    pub kind: String,
+    /// List file (plain lines or CSV `value,confidence,expires`); relative to the config
+    /// file. Without one the list starts empty.
+    pub file: Option<PathBuf>,
+    /// Signature id of its alerts (default 9,100,001 plus the list's position).
+    pub sid: Option<u32>,
+    /// Alert `signature` (default `SEKIMORI INTEL <name> (<kind>)`).
+    pub msg: Option<String>,
+    /// Severity for the tuning layer: Critical, Serious (default), Medium, Informational.
+    pub severity: Option<String>,
+    /// Incident type: 100, 200, 300 (default), 400, 500, 600.
+    #[serde(rename = "type")]
+    pub itype: Option<u16>,
+    /// Classtype (default: one of the type's).
+    pub classtype: Option<String>,
+    /// `alert` (default) or `drop` (inline: the packet and the rest of its flow).
+    pub action: Option<String>,
+    /// Indicators below this confidence do not match (default 0).
+    pub min_confidence: Option<u8>,
+    /// Domain lists: subdomains of a listed domain match too (default true).
+    pub subdomains: Option<bool>,
+}
+
+/// First default sid of `[[intel]]` lists.
+pub const INTEL_SID_BASE: u32 = 9_100_001;
+
+impl IntelEntry {
+    /// The list definition; `pos` is the list's position (its default sid).
+    pub fn spec(&self, pos: usize) -> Result<crate::detect::intel::ListSpec, String> {
+        use crate::detect::intel::{Kind, ListAction, ListSpec};
+        let at = format!("intel '{}'", self.name);
+        if self.name.is_empty() || self.name.contains(char::is_whitespace) {
+            return Err(format!("{at}: name must be non-empty without spaces"));
+        }
+        let kind = Kind::parse(&self.kind).ok_or_else(|| {
+            format!(
+                "{at}: kind '{}' is not ip, domain, url, md5, sha1, sha256, ja3, ja3s or ja4",
+                self.kind
+            )
+        })?;
+        let priority = match self
+            .severity
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            Some("critical") => 1,
+            None | Some("serious") => 2,
+            Some("medium") => 3,
+            Some("informational") => 4,
+            Some(_) => {
+                return Err(format!(
+                    "{at}: severity '{}' is not Critical, Serious, Medium or Informational",
+                    self.severity.as_deref().unwrap_or("")
+                ))
+            }
+        };
+        let classtype = match (&self.classtype, self.itype.unwrap_or(300)) {
+            (Some(c), _) => c.clone(),
+            (None, 100) => "attempted-admin".into(),
+            (None, 200) => "attempted-dos".into(),
+            (None, 300) => "command-and-control".into(),
+            (None, 400) => "bad-unknown".into(),
+            (None, 500) => "attempted-recon".into(),
+            (None, 600) => "unknown".into(),
+            (None, t) => return Err(format!("{at}: type {t} is not 100, 200, ... 600")),
+        };
+        let action = match self.action.as_deref() {
+            None | Some("alert") => ListAction::Alert,
+            Some("drop") => ListAction::Drop,
+            Some(o) => return Err(format!("{at}: action '{o}' is not alert or drop")),
+        };
+        let min_confidence = self.min_confidence.unwrap_or(0);
+        if min_confidence > 100 {
+            return Err(format!("{at}: min_confidence must be 0-100"));
+        }
+        Ok(ListSpec {
+            name: self.name.clone(),
+            kind,
+            file: self.file.clone(),
+            sid: self.sid.unwrap_or(INTEL_SID_BASE + pos as u32),
+            msg: self
+                .msg
+                .clone()
+                .unwrap_or_else(|| format!("SEKIMORI INTEL {} ({})", self.name, kind.name())),
+            priority,
+            classtype,
+            action,
+            min_confidence,
+            subdomains: self.subdomains.unwrap_or(true),
+        })
+    }
+}
+
+/// `[reputation]`: Suricata-format IP reputation for `iprep` rules.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReputationSection {
+    /// Categories file (`id,shortname,description`), relative to the config file.
+    pub categories: Option<PathBuf>,
+    /// Reputation files (`address-or-CIDR,category,score`).
+    #[serde(default)]
+    pub files: Vec<PathBuf>,
 }
 
 /// `[filestore]`: files that `filestore` rules match, written once under their SHA-256.
@@ -415,6 +534,9 @@ impl Config {
             .chain(cfg.rules.files.iter_mut())
             .chain(cfg.filestore.dir.iter_mut())
             .chain(cfg.output.pcap.iter_mut().map(|p| &mut p.dir))
+            .chain(cfg.intel.iter_mut().filter_map(|i| i.file.as_mut()))
+            .chain(cfg.reputation.categories.iter_mut())
+            .chain(cfg.reputation.files.iter_mut())
         {
             if f.is_relative() {
                 *f = dir.join(&*f);
@@ -431,9 +553,71 @@ impl Config {
         Ok(cfg)
     }
 
+    /// The `[[intel]]` lists and `[reputation]`, checked.
+    pub fn intel_specs(
+        &self,
+    ) -> Result<
+        (
+            Vec<crate::detect::intel::ListSpec>,
+            Option<crate::detect::intel::iprep::RepConfig>,
+        ),
+        String,
+    > {
+        let mut specs = Vec::new();
+        let mut errors = Vec::new();
+        for (i, e) in self.intel.iter().enumerate() {
+            match e.spec(i) {
+                Ok(s) => {
+                    if specs
+                        .iter()
+                        .any(|o: &crate::detect::intel::ListSpec| o.name == s.name)
+                    {
+                        errors.push(format!("intel '{}': defined twice", s.name));
+                    } else if let Some(o) = specs.iter().find(|o| o.sid == s.sid) {
+                        errors.push(format!(
+                            "intel '{}': sid {} is also list '{}'s",
+                            s.name, s.sid, o.name
+                        ));
+                    }
+                    specs.push(s);
+                }
+                Err(err) => errors.push(err),
+            }
+        }
+        if specs.len() > crate::detect::intel::MAX_LISTS {
+            errors.push(format!(
+                "{} intel lists: at most {} are supported",
+                specs.len(),
+                crate::detect::intel::MAX_LISTS
+            ));
+        }
+        let rep = match (
+            &self.reputation.categories,
+            self.reputation.files.is_empty(),
+        ) {
+            (Some(c), _) => Some(crate::detect::intel::iprep::RepConfig {
+                categories: c.clone(),
+                files: self.reputation.files.clone(),
+            }),
+            (None, true) => None,
+            (None, false) => {
+                errors.push("reputation: files need a categories file".into());
+                None
+            }
+        };
+        if errors.is_empty() {
+            Ok((specs, rep))
+        } else {
+            Err(errors.join("\n"))
+        }
+    }
+
     /// Checks values serde cannot, reporting every problem at once.
     pub fn validate(&self) -> Result<(), String> {
         let mut errors = Vec::new();
+        if let Err(e) = self.intel_specs() {
+            errors.push(e);
+        }
         // [output] takes its fixed keys plus one switch per registered app-layer protocol.
         for (key, value) in &self.output.protocols {
             let known = crate::applayer::PROTOCOLS

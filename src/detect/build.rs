@@ -343,6 +343,9 @@ impl Engine {
         let mut app_non_mpm: [Vec<u32>; PROTOCOL_COUNT] = Default::default();
         for (idx, sig) in sigs.iter().enumerate() {
             let idx = idx as u32;
+            if sig.external {
+                continue;
+            }
             if sig.tx_protos != 0 {
                 match app_fast_pattern(sig) {
                     Some((buf, ts, c)) => app_builders.entry((buf, ts.to_vec())).or_default().add(
@@ -872,6 +875,8 @@ impl Engine {
             stream_events: rule.stream_events,
             decode_events: rule.decode_events,
             hdr_lists,
+            iprep: rule.iprep,
+            external: rule.external,
         })
     }
 }

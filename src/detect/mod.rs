@@ -41,6 +41,7 @@ pub mod stream_event {
 }
 pub mod flowbits;
 pub mod inspect;
+pub mod intel;
 pub mod iponly;
 pub mod mpm;
 pub mod mpmgroup;
@@ -246,6 +247,8 @@ pub struct DetectCtx {
     /// Packet variables pcre captures set on the current packet (EVE `metadata.pktvars`);
     /// the worker clears them per packet.
     pub pktvars: Vec<(Arc<str>, Vec<u8>)>,
+    /// The intel snapshot the worker runs with (`iprep` reads its reputation).
+    pub intel: Option<Arc<intel::Snapshot>>,
 }
 
 impl DetectCtx {
@@ -286,6 +289,14 @@ impl Engine {
         &self.names
     }
 
+    /// The engine index of an intel list's signature (see [`intel::ListSpec::rule_text`]).
+    pub fn external_index(&self, sid: u32) -> Option<u32> {
+        self.sigs
+            .iter()
+            .position(|s| s.external && s.sid == sid)
+            .map(|i| i as u32)
+    }
+
     /// Loaded rules, in engine order.
     pub fn sigs(&self) -> &[Sig] {
         &self.sigs
@@ -324,6 +335,7 @@ impl Engine {
             tbuf: (Vec::new(), Vec::new()),
             scan_errors: 0,
             pktvars: Vec::new(),
+            intel: None,
         })
     }
 }
@@ -683,7 +695,7 @@ mod tests {
     fn unsupported_and_waiting_rules_are_reported() {
         let vars = Vars::suricata_defaults();
         let rules = [
-            r#"alert tcp any any -> any any (content:"a"; iprep:any,BadHosts,>,50; sid:1;)"#,
+            r#"alert tcp any any -> any any (content:"a"; geoip:dst,RU; sid:1;)"#,
             r#"alert sip any any -> any any (content:"a"; sid:2;)"#,
             r#"alert udp any any -> any any (sip.method; content:"a"; sid:3;)"#,
             r#"alert tcp any any -> any any (content:"a"; classtype:nope; sid:4;)"#,
@@ -703,7 +715,7 @@ mod tests {
             .map(|s| (s.sid, s.reason.as_str()))
             .collect();
         assert_eq!(skipped.len(), 3, "{skipped:?}");
-        assert!(skipped[0].1.contains("iprep"));
+        assert!(skipped[0].1.contains("geoip"));
         assert!(skipped[1].1.contains("classtype"));
         assert!(skipped[2].1.contains("pcre does not compile"));
         let waiting: Vec<u32> = e.report.waiting.iter().map(|s| s.sid).collect();

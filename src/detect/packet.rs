@@ -120,6 +120,7 @@ impl Engine {
                 && sig.fb_conds.iter().all(|c| c.holds(bits))
                 && sig.payload_matches(p, view)
                 && sig.xbits_hold(&ctx.xbits, p, flow.now)
+                && sig.iprep_holds(ctx.intel.as_deref(), p)
                 && run_flowints(&sig.flowints, bits, flow.tracked);
             bits.backoff
                 .record(idx, inspect::pcre_limit_hits_so_far() != limit_hits);

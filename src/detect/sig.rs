@@ -101,6 +101,10 @@ pub struct Sig {
     pub(super) decode_events: u32,
     /// Chains on packet header buffers, in rule order (variables flow from one to the next).
     pub(super) hdr_lists: Vec<(HdrBuf, Vec<Step>)>,
+    /// `iprep` conditions.
+    pub(super) iprep: Vec<intel::iprep::IprepCond>,
+    /// An intel list's signature: raised by the worker on a hit, never matched here.
+    pub external: bool,
 }
 
 /// A packet header buffer (`ipv4.hdr`, `tcp.hdr`...).
@@ -154,6 +158,18 @@ impl Sig {
     /// packet may meet the same data again on the stream.
     pub fn on_packets_and_stream(&self) -> bool {
         self.requires_packet
+    }
+
+    /// Whether the `iprep` conditions hold (none: true; no reputation loaded: only
+    /// `isnotset` can hold).
+    #[inline]
+    pub(super) fn iprep_holds(&self, snap: Option<&intel::Snapshot>, p: &Packet<'_>) -> bool {
+        if self.iprep.is_empty() {
+            return true;
+        }
+        let empty = intel::iprep::Reputation::default();
+        let rep = snap.map_or(&empty, |s| &*s.rep);
+        self.iprep.iter().all(|c| c.holds(rep, p.src, p.dst))
     }
 
     /// Whether the rule's xbits conditions hold for the packet's hosts.

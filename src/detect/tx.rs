@@ -175,6 +175,7 @@ impl Engine {
                 || !(sig.steps.is_empty()
                     || (!payload.is_empty() && inspect::matches(&sig.steps, payload)))
                 || !sig.xbits_hold(&ctx.xbits, p, flow.now)
+                || !sig.iprep_holds(ctx.intel.as_deref(), p)
                 || !run_flowints(&sig.flowints, bits, flow.tracked);
             bits.backoff
                 .record(idx, inspect::pcre_limit_hits_so_far() != limit_hits);

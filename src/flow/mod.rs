@@ -272,6 +272,9 @@ pub struct Flow {
     pub tcp_track: tcp::TcpTrack,
     /// A `tag:session` running on this flow: its next packets are logged.
     pub tag: Option<crate::detect::tag::TagState>,
+    /// Intel address lists: the store generation the flow's ends were last looked up in
+    /// (0: never), and the lists that alerted on it (one bit per list).
+    pub intel: (u64, u64),
 }
 
 impl Flow {
@@ -797,6 +800,7 @@ impl FlowTable {
             pkt_established: false,
             tcp_track: Default::default(),
             tag: None,
+            intel: (0, 0),
         }
     }
 

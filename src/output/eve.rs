@@ -95,6 +95,11 @@ pub struct AlertInput<'a> {
     pub var_names: Option<&'a VarNames>,
     /// Packet variables pcre captures set on the packet.
     pub pktvars: &'a [(std::sync::Arc<str>, Vec<u8>)],
+    /// An intel list's hit: what matched, and the list (adds `sekimori.intel`).
+    pub intel: Option<(
+        &'a crate::detect::intel::Hit,
+        &'a crate::detect::intel::ListSpec,
+    )>,
 }
 
 /// The flow of a transaction event.
@@ -329,19 +334,49 @@ pub fn render_alert(out: &mut Vec<u8>, a: &AlertInput<'_>, sig: &Sig) {
             render_metadata(out, f, names, a.pktvars);
         }
     }
-    if let Some(t) = &a.tuned {
-        render_tuning(out, t);
+    if a.tuned.is_some() || a.intel.is_some() {
+        out.extend_from_slice(b",\"sekimori\":{");
+        if let Some((h, l)) = a.intel {
+            render_intel(out, h, l);
+        }
+        if let Some(t) = &a.tuned {
+            if a.intel.is_some() {
+                out.push(b',');
+            }
+            render_tuning(out, t);
+        }
+        out.push(b'}');
     }
     out.extend_from_slice(b"}\n");
 }
 
-/// The one EVE extension: `"sekimori":{"tuning":{...}}` on tuned alerts, giving the severity
+/// `"intel":{...}` in the `sekimori` object of an intel list's alert: the list, its kind,
+/// the listed indicator, where it matched, the value seen there when it differs (a
+/// subdomain, an address in a listed network) and the indicator's confidence.
+fn render_intel(
+    out: &mut Vec<u8>,
+    h: &crate::detect::intel::Hit,
+    l: &crate::detect::intel::ListSpec,
+) {
+    out.extend_from_slice(b"\"intel\":{\"list\":");
+    push_json_str(out, &l.name);
+    let _ = write!(out, ",\"kind\":\"{}\",\"indicator\":", l.kind.name());
+    push_json_str(out, &h.indicator);
+    let _ = write!(out, ",\"field\":\"{}\"", h.field);
+    if let Some(s) = &h.seen {
+        out.extend_from_slice(b",\"seen\":");
+        push_json_str(out, s);
+    }
+    let _ = write!(out, ",\"confidence\":{}}}", h.confidence);
+}
+
+/// `sekimori` extension: `"tuning":{...}` on tuned alerts, giving the severity
 /// label, incident type and label, the vendor's severity, what set the value (`tuned_by`
 /// file:line, else `basis`), the reason, and the target asset with its adjustments.
 fn render_tuning(out: &mut Vec<u8>, t: &Tuned<'_>) {
     let _ = write!(
         out,
-        ",\"sekimori\":{{\"tuning\":{{\"severity\":\"{}\",\"vendor_severity\":{},\"type\":{},\"type_label\":\"{}\"",
+        "\"tuning\":{{\"severity\":\"{}\",\"vendor_severity\":{},\"type\":{},\"type_label\":\"{}\"",
         t.severity.label(),
         t.vendor,
         t.itype.code(),
@@ -382,7 +417,7 @@ fn render_tuning(out: &mut Vec<u8>, t: &Tuned<'_>) {
         }
         out.push(b']');
     }
-    out.extend_from_slice(b"}}");
+    out.push(b'}');
 }
 
 /// Renders an `anomaly` event: `kind` is "decode", "stream" or "defrag", `event` its name.
@@ -486,6 +521,8 @@ pub struct StatsInput<'a> {
     pub workers: Option<&'a crate::stats::WorkerStats>,
     /// EVE sinks, whose counters go in as `sink_<name>_written`, `_dropped` and `_lost`.
     pub sinks: &'a [crate::output::SinkView],
+    /// Intel lists' figures (`sekimori.intel_lists`).
+    pub intel: &'a [crate::detect::intel::ListStats],
 }
 
 /// Appends `,"metadata":{...}` with the flow's set flowbits and flow integers, and
@@ -666,6 +703,24 @@ pub fn render_stats(out: &mut Vec<u8>, s: &StatsInput<'_>) {
             }
         }
         out.extend_from_slice(b"}}}\n");
+    }
+    if !s.intel.is_empty() {
+        // Reopen after `"stats":{...}`: the line ends "}}}\n".
+        out.truncate(out.len() - 3);
+        out.extend_from_slice(b",\"intel_lists\":[");
+        for (i, l) in s.intel.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(b"{\"list\":");
+            push_json_str(out, &l.name);
+            let _ = write!(
+                out,
+                ",\"kind\":\"{}\",\"indicators\":{},\"runtime_adds\":{},\"hits\":{},\"rejects\":{},\"expired\":{},\"updated\":{},\"bytes\":{}}}",
+                l.kind, l.indicators, l.runtime_adds, l.hits, l.rejects, l.expired, l.updated, l.bytes
+            );
+        }
+        out.extend_from_slice(b"]}}\n");
     }
 }
 

@@ -61,6 +61,8 @@ pub struct Board {
     started: Instant,
     sinks: Mutex<Vec<SinkView>>,
     state: Mutex<State>,
+    /// The intel store (its figures are read live).
+    intel: Mutex<Option<std::sync::Arc<crate::detect::intel::Store>>>,
 }
 
 impl Board {
@@ -70,6 +72,7 @@ impl Board {
             mode,
             started: Instant::now(),
             sinks: Mutex::new(Vec::new()),
+            intel: Mutex::new(None),
             state: Mutex::new(State {
                 workers: vec![None; workers],
                 rules,
@@ -85,6 +88,11 @@ impl Board {
     /// The running sinks (their counters are read live).
     pub fn set_sinks(&self, sinks: &[SinkView]) {
         *self.sinks.lock().unwrap_or_else(|p| p.into_inner()) = sinks.to_vec();
+    }
+
+    /// The intel store whose per-list figures the endpoint shows.
+    pub fn set_intel(&self, store: std::sync::Arc<crate::detect::intel::Store>) {
+        *self.intel.lock().unwrap_or_else(|p| p.into_inner()) = Some(store);
     }
 
     /// A worker's latest counters.
@@ -127,6 +135,40 @@ impl Board {
             w.merge(s);
         }
         let mut m = Metrics::default();
+        let intel = self.intel.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        for l in intel.map(|s| s.stats()).unwrap_or_default() {
+            let labels = [("list", l.name.as_str()), ("kind", l.kind)];
+            m.gauge(
+                "sekimori_intel_indicators",
+                "Indicators in force per intel list.",
+                &labels,
+                l.indicators as u64,
+            );
+            m.counter(
+                "sekimori_intel_hits_total",
+                "Alerts raised by each intel list.",
+                &labels,
+                l.hits,
+            );
+            m.counter(
+                "sekimori_intel_rejects_total",
+                "Malformed list lines and values refused per intel list.",
+                &labels,
+                l.rejects,
+            );
+            m.counter(
+                "sekimori_intel_expired_total",
+                "Indicators dropped at their expiry per intel list.",
+                &labels,
+                l.expired,
+            );
+            m.gauge(
+                "sekimori_intel_updated_seconds",
+                "Unix time of the last change to each intel list.",
+                &labels,
+                l.updated,
+            );
+        }
         m.gauge(
             "sekimori_info",
             "Sensor version and run mode.",

@@ -29,6 +29,7 @@ use crate::capture::live::{Injector, KernelStats, LiveCapture};
 use crate::capture::PacketSource;
 use crate::common::time::now_micros;
 use crate::decode::dispatch_hash;
+use crate::detect::intel::Store;
 use crate::detect::threshold::Thresholds;
 use crate::detect::Engine;
 use crate::output::eve::{render_stats, StatsInput};
@@ -618,6 +619,8 @@ pub fn run_live(
     let mut latest_caps: Vec<(KernelStats, u64)> =
         vec![Default::default(); opts.interfaces.len().max(n)];
     let mut last_stats = Instant::now();
+    let intel = opts.worker.intel.clone();
+    let mut last_watch = Instant::now();
     let mut do_reload = |reloads: &mut (u64, u64)| -> Result<String, String> {
         sd_notify("RELOADING=1");
         let res = reload();
@@ -692,8 +695,9 @@ pub fn run_live(
                     }
                     "stats" => {
                         let s = merged(&latest_workers);
+                        let hits: u64 = intel.iter().flat_map(|i| i.stats()).map(|l| l.hits).sum();
                         Ok(format!(
-                            "packets {} alerts {} dropped {} kernel_drops {} ring_drops {}",
+                            "packets {} alerts {} dropped {} kernel_drops {} ring_drops {} intel_hits {hits}",
                             s.packets,
                             s.alerts,
                             s.dropped,
@@ -702,6 +706,9 @@ pub fn run_live(
                         ))
                     }
                     "shutdown" => Ok("shutting down".into()),
+                    c if c == "reload-intel" || c.starts_with("intel") => {
+                        intel_command(intel.as_deref(), c)
+                    }
                     other => Err(format!("unknown command '{other}'")),
                 });
                 if stop {
@@ -709,11 +716,24 @@ pub fn run_live(
                 }
             }
         }
+        if let (Some(store), true) = (&intel, last_watch.elapsed() >= INTEL_WATCH) {
+            last_watch = Instant::now();
+            watch_intel(store);
+        }
         if let Some(every) = opts.stats_interval {
             if last_stats.elapsed() >= every {
                 last_stats = Instant::now();
                 let s = merged(&latest_workers);
-                write_stats(&mut eve, writer.sinks(), started, &latest_caps, reloads, &s);
+                let lists = intel.as_ref().map(|i| i.stats()).unwrap_or_default();
+                write_stats(
+                    &mut eve,
+                    writer.sinks(),
+                    started,
+                    &latest_caps,
+                    reloads,
+                    &s,
+                    &lists,
+                );
             }
         }
     }
@@ -754,6 +774,7 @@ pub fn run_live(
             &caps,
             reloads,
             &summary.stats,
+            &intel.as_ref().map(|i| i.stats()).unwrap_or_default(),
         );
     }
     drop(eve);
@@ -774,6 +795,58 @@ pub fn run_live(
     }
 }
 
+/// How often list files are checked for changes and expired indicators freed.
+const INTEL_WATCH: Duration = Duration::from_secs(1);
+
+/// Reloads the intel files that changed and frees expired indicators.
+fn watch_intel(store: &Store) {
+    match store.reload(false) {
+        Some(Ok(s)) => tracing::info!("intel: {s}"),
+        Some(Err(e)) => tracing::error!("intel: {e}"),
+        None => {}
+    }
+    let now = (now_micros() / 1_000_000).clamp(0, i64::from(u32::MAX)) as u32;
+    let n = store.purge(now);
+    if n > 0 {
+        tracing::info!("intel: {n} expired indicators dropped");
+    }
+}
+
+/// `reload-intel`, `intel stats`, `intel add NAME VALUE [--expire SECONDS]`,
+/// `intel remove NAME VALUE`.
+fn intel_command(store: Option<&Store>, cmd: &str) -> Result<String, String> {
+    let store = store.ok_or("no [[intel]] lists or [reputation] in the config")?;
+    let words: Vec<&str> = cmd.split_whitespace().collect();
+    match words.as_slice() {
+        ["reload-intel"] => store
+            .reload(true)
+            .unwrap_or_else(|| Ok("no list files to reload".into())),
+        ["intel"] | ["intel", "stats"] => Ok(store
+            .stats()
+            .iter()
+            .map(|s| {
+                format!(
+                    "{}: {} {} indicators ({} runtime), {} hits, {} rejects, {} expired, updated {}",
+                    s.name, s.indicators, s.kind, s.runtime_adds, s.hits, s.rejects, s.expired, s.updated
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")),
+        ["intel", "add", name, value] => store.add(name, value, None),
+        ["intel", "add", name, value, "--expire", secs] => {
+            let s = secs
+                .parse::<u64>()
+                .map_err(|_| format!("--expire '{secs}' is not a number of seconds"))?;
+            store.add(name, value, Some(s))
+        }
+        ["intel", "remove", name, value] => store.remove(name, value),
+        _ => Err(
+            "usage: reload-intel | intel stats | intel add NAME VALUE [--expire SECONDS] | intel remove NAME VALUE"
+                .into(),
+        ),
+    }
+}
+
 fn merged(latest: &[Option<(WorkerStats, u64)>]) -> WorkerStats {
     let mut s = WorkerStats::default();
     for (w, _) in latest.iter().flatten() {
@@ -789,6 +862,7 @@ fn write_stats(
     caps: &[(KernelStats, u64)],
     reloads: (u64, u64),
     s: &WorkerStats,
+    intel: &[crate::detect::intel::ListStats],
 ) {
     let input = StatsInput {
         ts: now_micros(),
@@ -800,6 +874,7 @@ fn write_stats(
         reloads,
         workers: Some(s),
         sinks,
+        intel,
     };
     let mut line = eve.buffer();
     render_stats(&mut line, &input);
@@ -835,8 +910,6 @@ pub fn control(socket: &std::path::Path, cmd: &str) -> Result<String, String> {
     s.write_all(format!("{cmd}\n").as_bytes())
         .map_err(|e| e.to_string())?;
     let mut answer = String::new();
-    BufReader::new(s)
-        .read_line(&mut answer)
-        .map_err(|e| e.to_string())?;
+    std::io::Read::read_to_string(&mut s, &mut answer).map_err(|e| e.to_string())?;
     Ok(answer.trim_end().to_string())
 }

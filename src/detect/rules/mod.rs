@@ -230,6 +230,10 @@ pub struct Rule {
     )>,
     /// `flowbits:noalert` or `noalert`: match silently (flowbits still act).
     pub noalert: bool,
+    /// `iprep` conditions on the packet's ends.
+    pub iprep: Vec<crate::detect::intel::iprep::IprepCond>,
+    /// Raised by the sensor, never matched by the engine (an intel list's signature).
+    pub external: bool,
     /// `tag` keywords: what to log after the rule fires.
     pub tags: Vec<crate::detect::tag::TagSpec>,
     /// `stream_size`.

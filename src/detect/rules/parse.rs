@@ -192,7 +192,6 @@ const NOT_YET: &[&str] = &[
     "dns.opcode",
     "dns.rrtype",
     "datarep",
-    "iprep",
     "lua",
     "luajit",
     "replace",
@@ -1071,6 +1070,10 @@ impl Builder {
                 None => self.rule.noalert = true,
             },
             "noalert" => self.rule.noalert = true,
+            "iprep" => self
+                .rule
+                .iprep
+                .push(crate::detect::intel::iprep::IprepCond::parse(need_v()?)?),
             "xbits" => match parse_xbits(need_v()?)? {
                 Some(x) => self.rule.xbits.push(x),
                 None => self.rule.noalert = true,
@@ -1431,6 +1434,8 @@ pub fn parse_rule(text: &str, vars: &Vars) -> Result<Rule, String> {
             flowints: Vec::new(),
             xbits: Vec::new(),
             noalert: false,
+            iprep: Vec::new(),
+            external: false,
             tags: Vec::new(),
             stream_size: Vec::new(),
             threshold: None,
@@ -1631,9 +1636,8 @@ mod tests {
     #[test]
     fn unimplemented_keywords_are_listed_not_dropped() {
         let r =
-            parse(r#"alert tcp any any -> any any (content:"a"; iprep:any,BadHosts,>,50; sid:1;)"#)
-                .unwrap();
-        assert_eq!(r.unsupported, vec!["iprep"]);
+            parse(r#"alert tcp any any -> any any (content:"a"; geoip:dst,RU; sid:1;)"#).unwrap();
+        assert_eq!(r.unsupported, vec!["geoip"]);
     }
 
     #[test]

@@ -9,6 +9,7 @@ use super::{Detector, WorkerConfig};
 use crate::applayer::Parser;
 use crate::decode::Packet;
 use crate::detect::flowbits::FlowBits;
+use crate::detect::intel::Hit;
 use crate::detect::{FlowFacts, View, STREAM_SCAN_LOOKBACK};
 use crate::flow::stream::{EarlyAlert, Reassembler};
 use crate::flow::Flow;
@@ -20,8 +21,22 @@ pub(super) struct Hits {
     pub matched: Vec<u32>,
     /// Rules matched on transactions: (transaction slot in the flow's parser, rule).
     pub tx: Vec<(usize, u32)>,
+    /// What intel hits among them matched: (transaction slot, list signature, hit).
+    pub intel: Vec<IntelHit>,
     /// Inline mode: block of queued stream data being inspected.
     ooo_buf: Vec<u8>,
+}
+
+/// An intel list's hit: the transaction it is on (None: the packet), the list's signature
+/// (engine index) and what matched.
+pub(super) type IntelHit = (Option<usize>, u32, Hit);
+
+/// The intel details of hit `(slot, idx)`, if `idx` is an intel list's signature.
+pub(super) fn intel_of(intel: &[IntelHit], slot: Option<usize>, idx: u32) -> Option<&Hit> {
+    intel
+        .iter()
+        .find(|h| h.0 == slot && h.1 == idx)
+        .map(|h| &h.2)
 }
 
 impl Hits {
@@ -29,11 +44,55 @@ impl Hits {
     pub fn clear(&mut self) {
         self.matched.clear();
         self.tx.clear();
+        self.intel.clear();
     }
 
     /// Nothing matched.
     pub fn is_empty(&self) -> bool {
         self.matched.is_empty() && self.tx.is_empty()
+    }
+}
+
+/// Intel address lists on the packet's two ends: once per flow and store generation (a flow
+/// keeps its ends, so only an update can change the answer), every packet without a flow.
+/// A list alerts once per flow.
+pub(super) fn intel_addrs(
+    d: &mut Detector,
+    flow: Option<&mut Flow>,
+    p: &Packet<'_>,
+    ts: crate::flow::Micros,
+    hits: &mut Hits,
+) {
+    let Some(snap) = d.ctx.intel.as_deref() else {
+        return;
+    };
+    if !snap.has_ip() {
+        return;
+    }
+    let now = (ts / 1_000_000).clamp(0, i64::from(u32::MAX)) as u32;
+    let before = hits.intel.len();
+    let mut found = Vec::new();
+    match flow {
+        Some(f) => {
+            if f.intel.0 == snap.generation {
+                return;
+            }
+            f.intel.0 = snap.generation;
+            let alerted = f.intel.1;
+            snap.match_addrs(p.src, p.dst, now, |l| alerted & (1 << l) != 0, &mut found);
+            for h in &found {
+                f.intel.1 |= 1 << h.list;
+            }
+        }
+        None => snap.match_addrs(p.src, p.dst, now, |_| false, &mut found),
+    }
+    for h in found {
+        if let Some(idx) = d.intel_sig(h.list) {
+            hits.intel.push((None, idx, h));
+        }
+    }
+    for &(_, idx, _) in &hits.intel[before..] {
+        hits.matched.push(idx);
     }
 }
 
@@ -242,7 +301,16 @@ pub(super) fn transactions(
         at_end: false,
         payload,
     };
-    inspect_txs(d, parser, bits, p, facts, due, &mut hits.tx);
+    inspect_txs(
+        d,
+        parser,
+        bits,
+        p,
+        facts,
+        due,
+        &mut hits.tx,
+        &mut hits.intel,
+    );
 }
 
 /// Which transactions an inspection looks at.
@@ -256,9 +324,11 @@ pub(super) struct Due<'a> {
     pub payload: &'a [u8],
 }
 
-/// Inspects the transactions of `parser` due in `due.dir`, appending (slot, rule) to `hits`.
-/// Each transaction remembers the rules that alerted on it (each fires once per
-/// transaction) and whether this inspection was settled (`established`).
+/// Inspects the transactions of `parser` due in `due.dir`, appending (slot, rule) to `hits`
+/// (intel list hits too, with their details in `intel`). Each transaction remembers the
+/// rules that alerted on it (each fires once per transaction) and whether this inspection
+/// was settled (`established`).
+#[allow(clippy::too_many_arguments)]
 pub(super) fn inspect_txs(
     d: &mut Detector,
     parser: &mut dyn Parser,
@@ -267,6 +337,7 @@ pub(super) fn inspect_txs(
     facts: FlowFacts,
     due: Due<'_>,
     hits: &mut Vec<(usize, u32)>,
+    intel: &mut Vec<IntelHit>,
 ) {
     let dir = due.dir;
     for slot in 0..parser.tx_count() {
@@ -290,11 +361,41 @@ pub(super) fn inspect_txs(
                 due.payload,
                 on_match,
             );
+            tx_intel(d, tx, slot, facts.now, &alerted, hits, intel);
         }
         alerted.extend(hits[before..].iter().map(|h| h.1));
         if let Some(det) = parser.tx_detect(slot) {
             det.alerted = alerted;
             det.unsettled[dir] = !facts.established;
+        }
+    }
+}
+
+/// Intel lists on one transaction's domains, URL, fingerprints and file digests; each list
+/// fires once per transaction (`alerted` holds the signatures that already did).
+fn tx_intel(
+    d: &Detector,
+    tx: crate::applayer::TxRef<'_>,
+    slot: usize,
+    ts: crate::flow::Micros,
+    alerted: &[u32],
+    hits: &mut Vec<(usize, u32)>,
+    intel: &mut Vec<IntelHit>,
+) {
+    let Some(snap) = d.ctx.intel.as_deref() else {
+        return;
+    };
+    if !snap.has_tx() {
+        return;
+    }
+    let now = (ts / 1_000_000).clamp(0, i64::from(u32::MAX)) as u32;
+    let done = |l: usize| d.intel_sig(l).is_none_or(|i| alerted.contains(&i));
+    let mut found = Vec::new();
+    snap.match_tx(tx, now, done, &mut found);
+    for h in found {
+        if let Some(idx) = d.intel_sig(h.list) {
+            hits.push((slot, idx));
+            intel.push((Some(slot), idx, h));
         }
     }
 }

@@ -5,7 +5,7 @@
 use super::detect::{inspect_txs, released, Due, Upto};
 use super::events::transactions_at_end;
 use super::track::ends;
-use super::verdict::{passes_filters, transaction, tune, write_alert};
+use super::verdict::{intel_input, passes_filters, transaction, tune, write_alert};
 use super::{Detector, Events, MemUse, WorkerConfig};
 use crate::decode::Packet;
 use crate::detect::rules::Action;
@@ -77,6 +77,7 @@ fn final_inspection(
         flow.app.on_close(1, &cfg.app, &mut stats.app);
     }
     let mut tx_hits = Vec::new();
+    let mut intel = Vec::new();
     for (dir, (p, facts)) in pseudo.iter().enumerate() {
         let Flow {
             app, bits, streams, ..
@@ -90,7 +91,7 @@ fn final_inspection(
             payload: streams.as_deref().map_or(&[][..], |st| st[dir].window()),
         };
         tx_hits.clear();
-        inspect_txs(d, parser, bits, p, *facts, due, &mut tx_hits);
+        inspect_txs(d, parser, bits, p, *facts, due, &mut tx_hits, &mut intel);
         hits.extend(tx_hits.iter().map(|&(slot, i)| (dir, Some(slot), i)));
     }
     let mut ev = Events {
@@ -101,7 +102,8 @@ fn final_inspection(
     };
     let mut any = false;
     for &(dir, slot, idx) in &hits {
-        any |= end_alert(d, &mut ev, stats, flow, dir, slot, idx);
+        let hit = super::detect::intel_of(&intel, slot, idx);
+        any |= end_alert(d, &mut ev, stats, flow, (dir, slot, idx), hit);
     }
     flow.alerted |= any;
 }
@@ -166,9 +168,8 @@ fn end_alert(
     ev: &mut Events<'_>,
     stats: &mut WorkerStats,
     flow: &Flow,
-    dir: usize,
-    slot: Option<usize>,
-    idx: u32,
+    (dir, slot, idx): EndHit,
+    intel: Option<&crate::detect::intel::Hit>,
 ) -> bool {
     let cfg = ev.cfg;
     let (src, dst) = ends(flow, dir);
@@ -210,6 +211,7 @@ fn end_alert(
         tuned,
         var_names: Some(d.engine.var_names()),
         pktvars: &[],
+        intel: intel_input(d, intel),
     };
     write_alert(ev, stats, &input, sig, idx);
     true

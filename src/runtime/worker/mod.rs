@@ -29,6 +29,7 @@ use std::sync::Arc;
 use crate::applayer::{AppConfig, PROTOCOL_COUNT};
 use crate::decode::defrag::{DefragConfig, Defragmenter};
 use crate::decode::{LinkType, Packet};
+use crate::detect::intel::Store;
 use crate::detect::tag::HostTags;
 use crate::detect::threshold::Thresholds;
 use crate::detect::xbits::XBits;
@@ -90,6 +91,8 @@ pub struct WorkerConfig {
     /// The pcap output of alerting flows, and the bytes of recent frames each worker keeps
     /// to find a flow's earlier frames.
     pub pcap: Option<(crate::output::pcaplog::PcapSender, usize)>,
+    /// Threat intelligence (IOC lists, IP reputation), updated at runtime.
+    pub intel: Option<Arc<Store>>,
 }
 
 impl Default for WorkerConfig {
@@ -112,6 +115,7 @@ impl Default for WorkerConfig {
             filestore: None,
             tuner: None,
             pcap: None,
+            intel: None,
         }
     }
 }
@@ -131,6 +135,43 @@ struct Detector {
     engine: Arc<Engine>,
     thresholds: Arc<Thresholds>,
     ctx: DetectCtx,
+    /// The intel store, and what this worker took from it.
+    intel: Option<IntelState>,
+}
+
+/// A worker's view of the intel store: the snapshot it runs with is `ctx.intel`.
+struct IntelState {
+    store: Arc<Store>,
+    /// Generation of the snapshot in use.
+    generation: u64,
+    /// Engine index of each list's signature (`u32::MAX`: the engine has none).
+    sigs: Vec<u32>,
+}
+
+impl Detector {
+    /// Takes the store's newest snapshot if it changed (one atomic load when it did not).
+    #[inline]
+    fn refresh_intel(&mut self) {
+        let Some(st) = &mut self.intel else { return };
+        let g = st.store.generation();
+        if g == st.generation {
+            return;
+        }
+        let snap = st.store.snapshot();
+        st.generation = snap.generation;
+        st.sigs = snap
+            .lists()
+            .map(|l| self.engine.external_index(l.sid).unwrap_or(u32::MAX))
+            .collect();
+        self.ctx.intel = Some(snap);
+    }
+
+    /// The engine index of list `list`'s signature.
+    #[inline]
+    fn intel_sig(&self, list: usize) -> Option<u32> {
+        let i = *self.intel.as_ref()?.sigs.get(list)?;
+        (i != u32::MAX).then_some(i)
+    }
 }
 
 /// One worker's state.
@@ -206,12 +247,26 @@ impl Worker {
             per_sig: vec![0; engine.sigs().len()],
             ..WorkerStats::default()
         };
+        let intel = cfg.intel.clone().map(|store| {
+            // The parsers compute the digests the hash lists compare.
+            for l in store.snapshot().lists() {
+                cfg.app.files.hashes |= l.kind.file_hash();
+            }
+            IntelState {
+                store,
+                generation: 0,
+                sigs: Vec::new(),
+            }
+        });
+        let mut det = Detector {
+            engine,
+            thresholds,
+            ctx,
+            intel,
+        };
+        det.refresh_intel();
         Ok(Worker {
-            det: Detector {
-                engine,
-                thresholds,
-                ctx,
-            },
+            det,
             flows: FlowTable::new(
                 FlowConfig {
                     // Inline, the sensor sees every window update: hold data to the window
@@ -296,6 +351,9 @@ impl Worker {
         }
         let tagged = track::take_tags(flow.as_deref_mut(), host_tags, p, at.ts);
         let mut facts = track::facts(flow.as_deref(), to_server, refused, at.ts);
+        hits.clear();
+        det.refresh_intel();
+        detect::intel_addrs(det, flow.as_deref_mut(), p, at.ts, hits);
         let mut ev = Events::new(eve, cfg, at);
         let dir = usize::from(!to_server);
         let seg = stream::Segment {
@@ -337,7 +395,6 @@ impl Worker {
             None => false,
         };
         let d = &mut *det;
-        hits.clear();
         detect::packet(d, flow.as_deref_mut(), p, facts, stream_active, hits);
         if let (true, Some(f)) = (stream_active, flow.as_deref_mut()) {
             detect::stream(d, f, p, facts, dir, cfg, hits, &mut stats.stream_bytes);
@@ -415,11 +472,18 @@ impl Worker {
             self.cfg.app.files.store_limit = s.max_size;
             self.cfg.app.files.hashes |= crate::applayer::files::hash::SHA256;
         }
+        let intel = self
+            .det
+            .intel
+            .take()
+            .map(|s| IntelState { generation: 0, ..s });
         self.det = Detector {
             engine,
             thresholds,
             ctx,
+            intel,
         };
+        self.det.refresh_intel();
         self.cfg.tuner = tuner;
         self.flows.for_each(&mut |f| f.forget_detection());
         Ok(())

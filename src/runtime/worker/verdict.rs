@@ -8,6 +8,7 @@ use super::events::Events;
 use super::{Detector, Verdict, WorkerConfig};
 use crate::applayer::TxRef;
 use crate::decode::Packet;
+use crate::detect::intel::{Hit, ListSpec};
 use crate::detect::rules::{Action, Target};
 use crate::detect::tag::{HostTags, TagScope, TagState};
 use crate::detect::threshold::{Subject, Thresholds};
@@ -108,6 +109,7 @@ pub(super) fn decide(
             tuned,
             var_names: Some(engine.var_names()),
             pktvars: &d.ctx.pktvars,
+            intel: intel_input(d, super::detect::intel_of(&hits.intel, slot, idx)),
         };
         write_alert(ev, stats, &input, sig, idx);
         start_tags(sig, flow.as_deref_mut(), host_tags, p, ev.ts);
@@ -122,6 +124,17 @@ pub(super) fn decide(
         stats.rejected += 1;
     }
     verdict
+}
+
+/// An intel hit about to become an alert: its list (counted as a hit of the list).
+pub(super) fn intel_input<'a>(
+    d: &'a Detector,
+    hit: Option<&'a Hit>,
+) -> Option<(&'a Hit, &'a ListSpec)> {
+    let hit = hit?;
+    let snap = d.ctx.intel.as_deref()?;
+    snap.count_hit(hit.list);
+    Some((hit, snap.lists().nth(hit.list)?))
 }
 
 /// The transaction in `slot` of the flow's parser.
