@@ -14,6 +14,7 @@ use sekimori::detect::rules::classification::Classifications;
 use sekimori::detect::rules::{parse::parse_rule, Vars};
 use sekimori::detect::Engine;
 use sekimori::output::{Backpressure, EveTarget, EveWriter};
+use sekimori::detect::intel::{Kind, ListAction, ListSpec, Store};
 use sekimori::runtime::worker::{ChecksumMode, Worker, WorkerConfig};
 use sekimori::testgen::synth::{udp_frame, TcpSession};
 
@@ -64,7 +65,32 @@ fn engine() -> Engine {
         )
         .unwrap(),
     );
+    for spec in intel_specs() {
+        let mut r = parse_rule(&spec.rule_text(), &vars).unwrap();
+        r.external = true;
+        rules.push(r);
+    }
     Engine::build(rules, &Classifications::bundled()).unwrap()
+}
+
+/// An address list and a domain list that the traffic below never matches: each packet
+/// still goes through their lookups (the DNS queries, every flow's addresses).
+fn intel_specs() -> Vec<ListSpec> {
+    [("ips", Kind::Ip, 9_100_001), ("domains", Kind::Domain, 9_100_002)]
+        .into_iter()
+        .map(|(name, kind, sid)| ListSpec {
+            name: name.into(),
+            kind,
+            file: None,
+            sid,
+            msg: name.into(),
+            priority: 1,
+            classtype: "trojan-activity".into(),
+            action: ListAction::Alert,
+            min_confidence: 0,
+            subdomains: true,
+        })
+        .collect()
 }
 
 #[test]
@@ -72,8 +98,12 @@ fn steady_state_packets_do_not_allocate() {
     let engine = Arc::new(engine());
     let (writer, sender) =
         EveWriter::start(&EveTarget::File("/dev/null".into()), Backpressure::Block).unwrap();
+    let store = Store::open(intel_specs(), None).unwrap();
+    store.add("ips", "203.0.113.0/24", None).unwrap();
+    store.add("domains", "evil.example", None).unwrap();
     let cfg = WorkerConfig {
         checksums: ChecksumMode::No,
+        intel: Some(Arc::new(store)),
         ..WorkerConfig::default()
     };
     let mut w = Worker::new(0, engine, Default::default(), sender, cfg).unwrap();

@@ -337,3 +337,38 @@ fn iprep_rules_read_the_reputation_files() {
     let (err, ok, _) = replay(d, cfg, rules, &traffic());
     assert!(!ok && err.contains("rep.list:1"), "{err}");
 }
+
+#[test]
+fn datasets_on_addresses_datarep_state_and_memcap() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("bad-ips.lst"), "203.0.113.9\n2001:db8::9\n").unwrap();
+    // "files.example" scores 80, "news.example" 10 (base64 values).
+    std::fs::write(
+        d.join("hosts.csv"),
+        "ZmlsZXMuZXhhbXBsZQ==,80\nbmV3cy5leGFtcGxl,10\n",
+    )
+    .unwrap();
+    let rules = "alert udp any any -> any any (msg:\"bad dst\"; ip.dst; dataset:isset,bad-ips, type ip, load bad-ips.lst; sid:20;)\n\
+                 alert http any any -> any any (msg:\"host rep\"; http.host; datarep:host-rep, >, 50, load hosts.csv; sid:21;)\n\
+                 alert dns any any -> any any (msg:\"new query\"; dns.query; dataset:set,seen-queries, type string, state seen.lst, memcap 1kb; sid:22;)\n\
+                 alert udp any any -> any any (msg:\"new dst\"; ip.dst; dataset:set,dsts, type ipv4, memcap 100; sid:23;)\n";
+    let (err, ok, events) = replay(d, "", rules, &traffic());
+    assert!(ok, "{err}");
+    let sids = alert_sids(&events);
+    assert_eq!(sids.iter().filter(|&&s| s == 20).count(), 1, "{sids:?}");
+    assert_eq!(sids.iter().filter(|&&s| s == 21).count(), 1, "{sids:?}");
+    assert_eq!(sids.iter().filter(|&&s| s == 22).count(), 1, "{sids:?}");
+    // Three UDP destinations; 100 bytes hold one 4-byte value (52 bytes with its overhead).
+    assert_eq!(sids.iter().filter(|&&s| s == 23).count(), 1, "{sids:?}");
+    assert!(err.contains("dataset dsts: 1 values"), "{err}");
+    assert!(err.contains("2 adds refused at its memcap"), "{err}");
+    assert!(
+        err.contains("dataset seen-queries: 1 values saved to"),
+        "{err}"
+    );
+    // The state file carries what the rule added into the next run: the query is not new.
+    let (err, ok, events) = replay(d, "", rules, &traffic());
+    assert!(ok, "{err}");
+    assert!(!alert_sids(&events).contains(&22), "{err}");
+}

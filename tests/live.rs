@@ -763,3 +763,72 @@ fn intel_add_takes_effect_on_the_next_packet_and_a_drop_list_blocks() {
         .count() as u32;
     assert_eq!(hello, n + 1, "{log}");
 }
+
+#[test]
+fn intel_files_are_watched_and_a_broken_one_keeps_the_old_set() {
+    let Some(net) = Net::new(false) else { return };
+    let rules = net.path("t.rules");
+    write_rules(&rules, &[WORLD]);
+    let list = net.path("c2.csv");
+    std::fs::write(&list, "indicator,confidence\n198.51.100.7,90\n").unwrap();
+    let cfg = net.path("run.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[[intel]]\nname = \"c2\"\nkind = \"ip\"\nfile = \"{}\"\n",
+            list.display()
+        ),
+    )
+    .unwrap();
+    let b0 = net.ns("b0");
+    let sensor = net.sensor(
+        "b",
+        &[
+            "-i",
+            &b0,
+            "--rules",
+            rules.to_str().unwrap(),
+            "--config",
+            cfg.to_str().unwrap(),
+        ],
+    );
+    let burst = || {
+        let rx = net.receiver(0.5);
+        assert!(net.send(20, 200, "hello").wait().unwrap().success());
+        received(rx)
+    };
+    burst();
+    // The file changes: the watch loads it within a second or so (the stats show when).
+    std::thread::sleep(Duration::from_millis(1100));
+    let before = sensor.ctl("intel stats");
+    std::fs::write(&list, "indicator,confidence\n10.99.0.2,80\n").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while sensor.ctl("intel stats") == before {
+        assert!(Instant::now() < deadline, "{before}: {}", net.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    burst();
+    // A broken file is refused with its place; the set in force stays.
+    std::fs::write(&list, "10.99.0.2\nnot-an-address\n").unwrap();
+    let answer = sensor.ctl("reload-intel");
+    assert!(
+        answer.starts_with("error:") && answer.contains("c2.csv:2"),
+        "{answer}"
+    );
+    burst();
+    let unknown = sensor.ctl("intel add nope 1.2.3.4");
+    assert!(unknown.contains("no intel list 'nope'"), "{unknown}");
+    let log = sensor.stop(&net);
+    let events = read_eve(&net.path("eve.json"));
+    let hits: Vec<_> = events
+        .iter()
+        .filter(|e| e["alert"]["signature_id"] == 9_100_001)
+        .collect();
+    // None in the first burst; one flow in each of the next two.
+    assert_eq!(hits.len(), 2, "{log}");
+    assert!(hits
+        .iter()
+        .all(|h| h["sekimori"]["intel"]["indicator"] == "10.99.0.2"
+            && h["sekimori"]["intel"]["confidence"] == 80));
+    assert!(log.contains("c2.csv:2"), "{log}");
+}

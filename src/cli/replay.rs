@@ -172,6 +172,21 @@ pub(super) fn run_replay(args: ReplayArgs) -> Result<ExitCode, String> {
     if let Some(store) = &intel {
         print_intel(store);
     }
+    for s in engine.dataset_stats() {
+        eprintln!(
+            "dataset {}: {} values (~{:.1} MB), {} adds refused at its memcap",
+            s.name,
+            s.entries,
+            s.bytes as f64 / 1e6,
+            s.refused
+        );
+    }
+    for r in engine.save_datasets() {
+        match r {
+            Ok(s) => eprintln!("{s}"),
+            Err(e) => eprintln!("error: {e}"),
+        }
+    }
     drop(opts);
     finish_filestore(store);
     finish_pcap(pcap);

@@ -592,31 +592,40 @@ impl Engine {
                 }),
             }
         }
+        let mut hdr_sets = Vec::new();
         for (buffer, spec) in &rule.datasets {
-            let Some(buf) = (match buffer {
-                Buffer::App(name) => Buf::from_name(name),
-                Buffer::Payload => None,
-            }) else {
+            let Buffer::App(name) = buffer else {
                 continue;
             };
             let id = match ds.0.get(&spec.name) {
                 Some(&id) => id,
                 None => {
-                    let id = ds.1.add();
+                    // Relative to the rule file's directory, as rule packs ship lists.
+                    let base = rule.origin.as_ref().and_then(|o| o.file.parent());
+                    let resolve = |file: &str| match base {
+                        Some(dir) if !Path::new(file).is_absolute() => dir.join(file),
+                        _ => PathBuf::from(file),
+                    };
+                    let id = ds.1.add(spec, spec.save.as_deref().map(resolve));
                     if let Some(file) = &spec.load {
-                        // Relative to the rule file's directory, as rule packs ship lists.
-                        let base = rule.origin.as_ref().and_then(|o| o.file.parent());
-                        let path = match base {
-                            Some(dir) if !Path::new(file).is_absolute() => dir.join(file),
-                            _ => PathBuf::from(file),
-                        };
-                        ds.1.load(id, spec.kind, &path)?;
+                        let path = resolve(file);
+                        // A state file that does not exist yet starts the set empty.
+                        if spec.save.as_ref() != Some(file) || path.exists() {
+                            ds.1.load(id, &path)?;
+                        }
                     }
                     ds.0.insert(spec.name.clone(), id);
                     id
                 }
             };
             let op = (spec.cmd, id);
+            if let Some(hb) = HdrBuf::from_name(name) {
+                hdr_sets.push((hb, spec.cmd, id));
+                continue;
+            }
+            let Some(buf) = Buf::from_name(name) else {
+                continue;
+            };
             match app_lists.iter_mut().find(|l| l.buf == buf) {
                 Some(l) => l.datasets.push(op),
                 None => app_lists.push(AppList {
@@ -778,6 +787,7 @@ impl Engine {
             && rule.stream_events == 0
             && rule.decode_events == 0
             && hdr_lists.is_empty()
+            && hdr_sets.is_empty()
             && app_lists.is_empty()
             && !rule.src.has_negation()
             && !rule.dst.has_negation();
@@ -877,6 +887,7 @@ impl Engine {
             hdr_lists,
             iprep: rule.iprep,
             external: rule.external,
+            hdr_sets,
         })
     }
 }

@@ -297,6 +297,17 @@ impl Engine {
             .map(|i| i as u32)
     }
 
+    /// Writes the datasets that have a `save`/`state` file (at shutdown, and before a
+    /// reload builds the next engine from those files); a line per set.
+    pub fn save_datasets(&self) -> Vec<Result<String, String>> {
+        self.datasets.save()
+    }
+
+    /// Figures per dataset.
+    pub fn dataset_stats(&self) -> Vec<dataset::SetStats> {
+        self.datasets.stats()
+    }
+
     /// Loaded rules, in engine order.
     pub fn sigs(&self) -> &[Sig] {
         &self.sigs

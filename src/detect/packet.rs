@@ -121,6 +121,7 @@ impl Engine {
                 && sig.payload_matches(p, view)
                 && sig.xbits_hold(&ctx.xbits, p, flow.now)
                 && sig.iprep_holds(ctx.intel.as_deref(), p)
+                && sig.hdr_sets_hold(&self.datasets, p)
                 && run_flowints(&sig.flowints, bits, flow.tracked);
             bits.backoff
                 .record(idx, inspect::pcre_limit_hits_so_far() != limit_hits);

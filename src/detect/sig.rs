@@ -103,6 +103,8 @@ pub struct Sig {
     pub(super) hdr_lists: Vec<(HdrBuf, Vec<Step>)>,
     /// `iprep` conditions.
     pub(super) iprep: Vec<intel::iprep::IprepCond>,
+    /// `dataset`/`datarep` on packet header buffers (`ip.src`, `ip.dst`...).
+    pub(super) hdr_sets: Vec<(HdrBuf, dataset::DatasetCmd, u32)>,
     /// An intel list's signature: raised by the worker on a hit, never matched here.
     pub external: bool,
 }
@@ -116,6 +118,10 @@ pub(super) enum HdrBuf {
     Udp,
     Icmp4,
     Icmp6,
+    /// The source address (4 or 16 bytes).
+    IpSrc,
+    /// The destination address.
+    IpDst,
 }
 
 impl HdrBuf {
@@ -127,6 +133,8 @@ impl HdrBuf {
             "udp.hdr" => HdrBuf::Udp,
             "icmpv4.hdr" => HdrBuf::Icmp4,
             "icmpv6.hdr" => HdrBuf::Icmp6,
+            "ip.src" => HdrBuf::IpSrc,
+            "ip.dst" => HdrBuf::IpDst,
             _ => return None,
         })
     }
@@ -141,6 +149,10 @@ impl HdrBuf {
             HdrBuf::Udp if p.proto == 17 => l4(8),
             HdrBuf::Icmp4 if p.proto == 1 => l4(8),
             HdrBuf::Icmp6 if p.proto == 58 => l4(8),
+            HdrBuf::IpSrc if p.ip_version == 4 => p.ip_header.get(12..16),
+            HdrBuf::IpDst if p.ip_version == 4 => p.ip_header.get(16..20),
+            HdrBuf::IpSrc if p.ip_version == 6 => p.ip_header.get(8..24),
+            HdrBuf::IpDst if p.ip_version == 6 => p.ip_header.get(24..40),
             _ => None,
         }
     }
@@ -158,6 +170,14 @@ impl Sig {
     /// packet may meet the same data again on the stream.
     pub fn on_packets_and_stream(&self) -> bool {
         self.requires_packet
+    }
+
+    /// Whether the datasets on header buffers (`ip.src; dataset:...`) match.
+    #[inline]
+    pub(super) fn hdr_sets_hold(&self, sets: &dataset::Datasets, p: &Packet<'_>) -> bool {
+        self.hdr_sets
+            .iter()
+            .all(|&(hb, cmd, id)| hb.slice(p).is_some_and(|v| sets.apply(id, cmd, v)))
     }
 
     /// Whether the `iprep` conditions hold (none: true; no reputation loaded: only

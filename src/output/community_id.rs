@@ -78,28 +78,8 @@ pub fn community_id_bytes(src: IpAddr, dst: IpAddr, proto: u8, sport: u16, dport
     let digest = h.digest().bytes();
     let mut out = [0u8; 30];
     out[..2].copy_from_slice(b"1:");
-    base64(&digest, &mut out[2..]);
+    crate::common::base64(&digest, &mut out[2..]);
     out
-}
-
-/// Base64 of `data` into `out` (which must hold 4 bytes per 3 input bytes, rounded up).
-fn base64(data: &[u8], out: &mut [u8]) {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    for (chunk, o) in data.chunks(3).zip(out.chunks_mut(4)) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
-        for (i, slot) in o.iter_mut().enumerate() {
-            *slot = if i <= chunk.len() {
-                T[(n >> (18 - 6 * i) & 63) as usize]
-            } else {
-                b'='
-            };
-        }
-    }
 }
 
 #[cfg(test)]
@@ -146,9 +126,9 @@ mod tests {
     #[test]
     fn base64_padding() {
         let mut s = [0u8; 4];
-        base64(b"ab", &mut s);
+        crate::common::base64(b"ab", &mut s);
         assert_eq!(&s, b"YWI=");
-        base64(b"abc", &mut s);
+        crate::common::base64(b"abc", &mut s);
         assert_eq!(&s, b"YWJj");
     }
 }

@@ -623,6 +623,15 @@ pub fn run_live(
     let mut last_watch = Instant::now();
     let mut do_reload = |reloads: &mut (u64, u64)| -> Result<String, String> {
         sd_notify("RELOADING=1");
+        // What rules added to `state` datasets goes to their files, which the next engine
+        // loads.
+        let running = shared
+            .current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .engine
+            .clone();
+        log_saves(&running);
         let res = reload();
         sd_notify("READY=1");
         match res {
@@ -765,6 +774,13 @@ pub fn run_live(
         summary.forward_errors += fe;
         summary.kernel.add(k);
     }
+    let last = shared
+        .current
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .engine
+        .clone();
+    log_saves(&last);
     let caps: Vec<(KernelStats, u64)> = vec![(summary.kernel, summary.ring_drops)];
     if opts.stats_interval.is_some() {
         write_stats(
@@ -795,6 +811,16 @@ pub fn run_live(
     }
 }
 
+/// Writes the engine's `save`/`state` datasets, logging each.
+fn log_saves(engine: &Engine) {
+    for r in engine.save_datasets() {
+        match r {
+            Ok(s) => tracing::info!("{s}"),
+            Err(e) => tracing::error!("{e}"),
+        }
+    }
+}
+
 /// How often list files are checked for changes and expired indicators freed.
 const INTEL_WATCH: Duration = Duration::from_secs(1);
 
@@ -818,9 +844,16 @@ fn intel_command(store: Option<&Store>, cmd: &str) -> Result<String, String> {
     let store = store.ok_or("no [[intel]] lists or [reputation] in the config")?;
     let words: Vec<&str> = cmd.split_whitespace().collect();
     match words.as_slice() {
-        ["reload-intel"] => store
-            .reload(true)
-            .unwrap_or_else(|| Ok("no list files to reload".into())),
+        ["reload-intel"] => {
+            let r = store
+                .reload(true)
+                .unwrap_or_else(|| Ok("no list files to reload".into()));
+            match &r {
+                Ok(s) => tracing::info!("intel: {s}"),
+                Err(e) => tracing::error!("intel: {e}"),
+            }
+            r
+        }
         ["intel"] | ["intel", "stats"] => Ok(store
             .stats()
             .iter()

@@ -137,6 +137,8 @@ const STICKY_BUFFERS: &[(&str, &str)] = &[
     ("ipv6.hdr", "ipv6.hdr"),
     ("icmpv4.hdr", "icmpv4.hdr"),
     ("icmpv6.hdr", "icmpv6.hdr"),
+    ("ip.src", "ip.src"),
+    ("ip.dst", "ip.dst"),
 ];
 
 /// Legacy content modifiers that move the preceding content into a buffer.
@@ -191,7 +193,6 @@ const NOT_YET: &[&str] = &[
     "tcp.mss",
     "dns.opcode",
     "dns.rrtype",
-    "datarep",
     "lua",
     "luajit",
     "replace",
@@ -285,7 +286,7 @@ fn app_need(name: &str) -> &'static str {
         "sip" => "sip parser",
         "quic" => "quic parser",
         "base64" => "base64 decoding",
-        "tcp" | "udp" | "ipv4" | "ipv6" | "icmpv4" | "icmpv6" => "header buffers",
+        "tcp" | "udp" | "ipv4" | "ipv6" | "icmpv4" | "icmpv6" | "ip" => "header buffers",
         _ => "app-layer parser",
     }
 }
@@ -1291,8 +1292,13 @@ impl Builder {
                 self.push_step(Inspect::Content(c));
                 self.sticky = saved;
             }
-            "dataset" => {
-                let spec = crate::detect::dataset::DatasetSpec::parse(need_v()?)?;
+            "dataset" | "datarep" => {
+                let v = need_v()?;
+                let spec = if kw == "dataset" {
+                    crate::detect::dataset::DatasetSpec::parse(v)?
+                } else {
+                    crate::detect::dataset::DatasetSpec::parse_rep(v)?
+                };
                 match self.sticky {
                     Buffer::App(name) => {
                         self.need(app_need(name));
