@@ -10,11 +10,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use sekimori::decode::LinkType;
+use sekimori::detect::intel::{Kind, ListAction, ListSpec, Store};
 use sekimori::detect::rules::classification::Classifications;
 use sekimori::detect::rules::{parse::parse_rule, Vars};
 use sekimori::detect::Engine;
 use sekimori::output::{Backpressure, EveTarget, EveWriter};
-use sekimori::detect::intel::{Kind, ListAction, ListSpec, Store};
 use sekimori::runtime::worker::{ChecksumMode, Worker, WorkerConfig};
 use sekimori::testgen::synth::{udp_frame, TcpSession};
 
@@ -76,21 +76,24 @@ fn engine() -> Engine {
 /// An address list and a domain list that the traffic below never matches: each packet
 /// still goes through their lookups (the DNS queries, every flow's addresses).
 fn intel_specs() -> Vec<ListSpec> {
-    [("ips", Kind::Ip, 9_100_001), ("domains", Kind::Domain, 9_100_002)]
-        .into_iter()
-        .map(|(name, kind, sid)| ListSpec {
-            name: name.into(),
-            kind,
-            file: None,
-            sid,
-            msg: name.into(),
-            priority: 1,
-            classtype: "trojan-activity".into(),
-            action: ListAction::Alert,
-            min_confidence: 0,
-            subdomains: true,
-        })
-        .collect()
+    [
+        ("ips", Kind::Ip, 9_100_001),
+        ("domains", Kind::Domain, 9_100_002),
+    ]
+    .into_iter()
+    .map(|(name, kind, sid)| ListSpec {
+        name: name.into(),
+        kind,
+        file: None,
+        sid,
+        msg: name.into(),
+        priority: 1,
+        classtype: "trojan-activity".into(),
+        action: ListAction::Alert,
+        min_confidence: 0,
+        subdomains: true,
+    })
+    .collect()
 }
 
 #[test]

@@ -818,6 +818,14 @@ fn intel_files_are_watched_and_a_broken_one_keeps_the_old_set() {
     burst();
     let unknown = sensor.ctl("intel add nope 1.2.3.4");
     assert!(unknown.contains("no intel list 'nope'"), "{unknown}");
+    // An indicator added for a second drops out on its own.
+    let added = sensor.ctl("intel add c2 192.0.2.77 --expire 1");
+    assert!(added.contains("expires in 1 s"), "{added}");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !sensor.ctl("intel stats").contains("1 expired") {
+        assert!(Instant::now() < deadline, "{}", sensor.ctl("intel stats"));
+        std::thread::sleep(Duration::from_millis(200));
+    }
     let log = sensor.stop(&net);
     let events = read_eve(&net.path("eve.json"));
     let hits: Vec<_> = events

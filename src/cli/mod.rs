@@ -40,7 +40,8 @@ pub enum Command {
     Replay(ReplayArgs),
     /// Capture live from interfaces (passive, or inline with --ips) until stopped.
     Run(RunArgs),
-    /// Send a command to a running sensor: reload, reopen, stats, shutdown.
+    /// Send a command to a running sensor: reload, reopen, stats, shutdown, reload-intel,
+    /// intel stats|add|remove.
     Ctl(CtlArgs),
     /// Rule pack tools.
     Rules {

@@ -24,7 +24,7 @@ const SHARDS: usize = 16;
 /// Bytes a value costs beyond its own length (table slot, allocation), for the memcap.
 const ENTRY_OVERHEAD: usize = 48;
 
-/// A `datarep` comparison.
+/// A reputation comparison (`datarep`, `iprep`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RepOp {
     /// `<`.
@@ -37,6 +37,31 @@ pub enum RepOp {
     Ge,
     /// `==`.
     Eq,
+}
+
+impl RepOp {
+    /// Parses `<`, `<=`, `>`, `>=`, `==` (or `=`).
+    pub fn parse(s: &str) -> Option<RepOp> {
+        Some(match s {
+            "<" => RepOp::Lt,
+            "<=" => RepOp::Le,
+            ">" => RepOp::Gt,
+            ">=" => RepOp::Ge,
+            "==" | "=" => RepOp::Eq,
+            _ => return None,
+        })
+    }
+
+    /// Whether `have` passes against `want`.
+    pub fn holds(self, have: u32, want: u32) -> bool {
+        match self {
+            RepOp::Lt => have < want,
+            RepOp::Le => have <= want,
+            RepOp::Gt => have > want,
+            RepOp::Ge => have >= want,
+            RepOp::Eq => have == want,
+        }
+    }
 }
 
 /// What a rule does with the dataset.
@@ -119,18 +144,9 @@ impl DatasetSpec {
     pub fn parse_rep(v: &str) -> Result<DatasetSpec, String> {
         let mut parts = v.split(',').map(str::trim);
         let name = parts.next().unwrap_or("");
-        let op = match parts.next().unwrap_or("") {
-            "<" => RepOp::Lt,
-            "<=" => RepOp::Le,
-            ">" => RepOp::Gt,
-            ">=" => RepOp::Ge,
-            "==" | "=" => RepOp::Eq,
-            other => {
-                return Err(format!(
-                    "datarep operator '{other}' is not <, <=, >, >= or =="
-                ))
-            }
-        };
+        let op = parts.next().unwrap_or("");
+        let op = RepOp::parse(op)
+            .ok_or_else(|| format!("datarep operator '{op}' is not <, <=, >, >= or =="))?;
         let value = parts.next().unwrap_or("");
         let value = value
             .parse::<u32>()
@@ -381,13 +397,7 @@ impl Datasets {
             DatasetCmd::IsSet => set.get(value).is_some(),
             DatasetCmd::IsNotSet => set.get(value).is_none(),
             DatasetCmd::Unset => set.remove(value),
-            DatasetCmd::Rep(op, want) => set.get(value).is_some_and(|r| match op {
-                RepOp::Lt => r < want,
-                RepOp::Le => r <= want,
-                RepOp::Gt => r > want,
-                RepOp::Ge => r >= want,
-                RepOp::Eq => r == want,
-            }),
+            DatasetCmd::Rep(op, want) => set.get(value).is_some_and(|r| op.holds(r, want)),
         }
     }
 

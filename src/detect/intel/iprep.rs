@@ -12,6 +12,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use super::{addr_bits, mask, Hasher, Key};
+use crate::detect::dataset::RepOp;
 
 /// Highest category id (as in Suricata).
 pub const MAX_CATEGORY: u8 = 60;
@@ -186,17 +187,9 @@ pub enum Side {
 
 /// The test on a score.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RepOp {
-    /// `<`.
-    Lt,
-    /// `<=`.
-    Le,
-    /// `>`.
-    Gt,
-    /// `>=`.
-    Ge,
-    /// `=`.
-    Eq,
+pub enum RepTest {
+    /// The score compares so with `value`.
+    Cmp(RepOp),
     /// Has a score in the category.
     IsSet,
     /// Has none.
@@ -212,7 +205,7 @@ pub struct IprepCond {
     /// reload may add categories).
     pub category: String,
     /// Test.
-    pub op: RepOp,
+    pub op: RepTest,
     /// Value compared (0-127).
     pub value: u8,
 }
@@ -240,25 +233,19 @@ impl IprepCond {
             .to_string();
         let (op, value) = match f.len() {
             3 => match f[2] {
-                "isset" => (RepOp::IsSet, 0),
-                "isnotset" => (RepOp::IsNotSet, 0),
+                "isset" => (RepTest::IsSet, 0),
+                "isnotset" => (RepTest::IsNotSet, 0),
                 o => return Err(format!("iprep '{o}': expected isset, isnotset or op,value")),
             },
             4 => {
-                let op = match f[2] {
-                    "<" => RepOp::Lt,
-                    "<=" => RepOp::Le,
-                    ">" => RepOp::Gt,
-                    ">=" => RepOp::Ge,
-                    "=" | "==" => RepOp::Eq,
-                    o => return Err(format!("iprep operator '{o}' is not <, <=, >, >= or =")),
-                };
+                let op = RepOp::parse(f[2])
+                    .ok_or_else(|| format!("iprep operator '{}' is not <, <=, >, >= or =", f[2]))?;
                 let value = f[3]
                     .parse::<u8>()
                     .ok()
                     .filter(|v| *v <= 127)
                     .ok_or_else(|| format!("iprep value '{}' is not 0-127", f[3]))?;
-                (op, value)
+                (RepTest::Cmp(op), value)
             }
             _ => return Err("iprep:side,category,op,value or side,category,isset|isnotset".into()),
         };
@@ -272,14 +259,10 @@ impl IprepCond {
 
     fn test(&self, score: Option<u8>) -> bool {
         match (self.op, score) {
-            (RepOp::IsNotSet, s) => s.is_none(),
+            (RepTest::IsNotSet, s) => s.is_none(),
             (_, None) => false,
-            (RepOp::IsSet, Some(_)) => true,
-            (RepOp::Lt, Some(s)) => s < self.value,
-            (RepOp::Le, Some(s)) => s <= self.value,
-            (RepOp::Gt, Some(s)) => s > self.value,
-            (RepOp::Ge, Some(s)) => s >= self.value,
-            (RepOp::Eq, Some(s)) => s == self.value,
+            (RepTest::IsSet, Some(_)) => true,
+            (RepTest::Cmp(op), Some(s)) => op.holds(s.into(), self.value.into()),
         }
     }
 
