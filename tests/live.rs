@@ -775,7 +775,7 @@ fn intel_files_are_watched_and_a_broken_one_keeps_the_old_set() {
     std::fs::write(
         &cfg,
         format!(
-            "[[intel]]\nname = \"c2\"\nkind = \"ip\"\nfile = \"{}\"\n",
+            "[service]\nstats_interval = 1\n[[intel]]\nname = \"c2\"\nkind = \"ip\"\nfile = \"{}\"\n",
             list.display()
         ),
     )
@@ -839,4 +839,18 @@ fn intel_files_are_watched_and_a_broken_one_keeps_the_old_set() {
         .all(|h| h["sekimori"]["intel"]["indicator"] == "10.99.0.2"
             && h["sekimori"]["intel"]["confidence"] == 80));
     assert!(log.contains("c2.csv:2"), "{log}");
+    // Stats events carry the list's figures, in the extension's schema.
+    let stats: Vec<_> = events
+        .iter()
+        .filter(|e| e["event_type"] == "stats")
+        .collect();
+    let last = stats.last().expect("stats events");
+    let lists = &last["sekimori"]["intel_lists"];
+    assert_eq!(lists[0]["list"], "c2", "{last}");
+    assert_eq!(lists[0]["hits"], 2, "{last}");
+    assert_eq!(lists[0]["expired"], 1, "{last}");
+    let v = sekimori_validator();
+    for e in &stats {
+        check_schema(&v, e);
+    }
 }
