@@ -854,3 +854,64 @@ fn intel_files_are_watched_and_a_broken_one_keeps_the_old_set() {
         check_schema(&v, e);
     }
 }
+
+#[test]
+fn reload_replaces_the_incident_policy_and_open_incidents_carry_over() {
+    let Some(net) = Net::new(false) else { return };
+    let rules = net.path("t.rules");
+    write_rules(&rules, &[HELLO]);
+    let tuning = net.path("tuning.toml");
+    let set = |sev: &str, notify: &str| {
+        std::fs::write(
+            &tuning,
+            format!("[[override]]\nsid = 2\nseverity = \"{sev}\"\n[notify]\n{notify}\n"),
+        )
+        .unwrap()
+    };
+    set("Serious", "min_severity = \"Critical\"");
+    let b0 = net.ns("b0");
+    let sensor = net.sensor(
+        "b",
+        &[
+            "-i",
+            &b0,
+            "--rules",
+            rules.to_str().unwrap(),
+            "--tuning",
+            tuning.to_str().unwrap(),
+        ],
+    );
+    let burst = || {
+        let rx = net.receiver(0.5);
+        assert!(net.send(10, 200, "hello").wait().unwrap().success());
+        received(rx);
+    };
+    burst();
+    // Rated Critical from now on, with notifications off: the old policy would notify.
+    set("Critical", "enabled = false");
+    assert!(sensor.ctl("reload").starts_with("ok: reloaded"));
+    std::thread::sleep(Duration::from_millis(300));
+    burst();
+    std::thread::sleep(Duration::from_millis(600));
+    let stats = sensor.ctl("stats");
+    assert!(stats.contains("incidents_open 1 incidents 1"), "{stats}");
+    let log = sensor.stop(&net);
+    let events = read_eve(&net.path("eve.json"));
+    let inc: Vec<_> = events
+        .iter()
+        .filter(|e| e["event_type"] == "incident")
+        .map(|e| &e["incident"])
+        .collect();
+    let kinds: Vec<&str> = inc.iter().map(|i| i["event"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["opened", "escalated", "closed"], "{log}");
+    // One incident throughout: the reload kept it open.
+    assert!(inc.iter().all(|i| i["id"] == inc[0]["id"]), "{inc:?}");
+    assert_eq!(inc[0]["notify"], false);
+    assert!(inc[0]["notify_reason"]
+        .as_str()
+        .unwrap()
+        .contains("below the notify minimum Critical"));
+    assert_eq!(inc[1]["severity"], "Critical");
+    assert_eq!(inc[1]["notify"], false);
+    assert_eq!(inc[1]["notify_reason"], "notifications are off");
+}

@@ -335,6 +335,7 @@ pub(super) fn load_detection(
         engine: Arc::new(engine),
         tuner,
         rules,
+        incidents: None,
     })
 }
 

@@ -154,7 +154,7 @@ pub(super) fn run_live_cmd(args: RunArgs) -> Result<ExitCode, String> {
         None => None,
     };
     let mut reload = || {
-        let d = load_detection(
+        let mut d = load_detection(
             args.config.as_ref(),
             &args.rules,
             &args.tuning,
@@ -164,10 +164,13 @@ pub(super) fn run_live_cmd(args: RunArgs) -> Result<ExitCode, String> {
         )?;
         // The lists follow the config too (a list added needs its signature, which came
         // with the engine just built). A sensor started without intel gets none on reload.
+        let cfg = load_config(args.config.as_ref())?;
         if let Some(store) = &intel {
-            let (specs, rep) = load_config(args.config.as_ref())?.intel_specs()?;
+            let (specs, rep) = cfg.intel_specs()?;
             store.configure(specs, rep)?;
         }
+        // The incident policy follows the tuning files as they are now.
+        d.incidents = incident_settings(&cfg, d.tuner.clone(), IncidentsIn::Live)?;
         Ok(d)
     };
     let s = live::run_live(first, &mut reload, &mut opts)?;

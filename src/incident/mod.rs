@@ -237,6 +237,20 @@ impl Engine {
         self.open.len()
     }
 
+    /// Takes a new policy, asset inventory and type table (a live reload). Open incidents
+    /// stay open and keep their ids and raises; from the next alert on, windows, caps,
+    /// raises and notifications follow the new settings. A cap lowered below the incidents
+    /// open closes the least recently active ones, as the cap always does.
+    pub fn reconfigure(&mut self, set: Settings, events: &mut Vec<Vec<u8>>) {
+        self.set = set;
+        while self.open.len() > self.set.policy.cap {
+            let Some(&(_, oldest)) = self.by_last.first() else {
+                break;
+            };
+            self.close(oldest, "open-incident cap", events);
+        }
+    }
+
     fn idle(&self) -> Micros {
         self.set.policy.idle.as_micros() as Micros
     }

@@ -523,6 +523,8 @@ pub struct StatsInput<'a> {
     pub sinks: &'a [crate::output::SinkView],
     /// Intel lists' figures (`sekimori.intel_lists`).
     pub intel: &'a [crate::detect::intel::ListStats],
+    /// The incident engine's counts and open incidents, when it runs.
+    pub incidents: Option<&'a (crate::incident::Counts, usize)>,
 }
 
 /// Appends `,"metadata":{...}` with the flow's set flowbits and flow integers, and
@@ -703,6 +705,16 @@ pub fn render_stats(out: &mut Vec<u8>, s: &StatsInput<'_>) {
             }
         }
         out.extend_from_slice(b"}}}\n");
+    }
+    if let Some((c, open)) = s.incidents {
+        // Flat like the rest of the stats object: the line ends "}}}\n".
+        out.truncate(out.len() - 4);
+        let _ = write!(
+            out,
+            ",\"incident_alerts\":{},\"incidents_opened\":{},\"incidents_open\":{open},\"incidents_closed\":{},\"incident_escalations\":{},\"incident_notifications\":{},\"incident_notifications_capped\":{},\"incidents_evicted\":{}}}}}}}",
+            c.alerts, c.opened, c.closed, c.escalations, c.notifications, c.capped, c.evicted
+        );
+        out.push(b'\n');
     }
     if !s.intel.is_empty() {
         // Reopen after `"stats":{...}`: the line ends "}}}\n".

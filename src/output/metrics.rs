@@ -53,6 +53,8 @@ struct State {
     last_reload: Option<(bool, u64)>,
     rules: RuleCounts,
     files: Option<(u64, u64)>,
+    /// The incident engine's counts and open incidents.
+    incidents: Option<(crate::incident::Counts, usize)>,
 }
 
 /// What the metrics endpoint shows.
@@ -88,6 +90,11 @@ impl Board {
     /// The running sinks (their counters are read live).
     pub fn set_sinks(&self, sinks: &[SinkView]) {
         *self.sinks.lock().unwrap_or_else(|p| p.into_inner()) = sinks.to_vec();
+    }
+
+    /// The incident engine's latest counts and open incidents.
+    pub fn set_incidents(&self, c: Option<(crate::incident::Counts, usize)>) {
+        self.state().incidents = c;
     }
 
     /// The intel store whose per-list figures the endpoint shows.
@@ -135,6 +142,41 @@ impl Board {
             w.merge(s);
         }
         let mut m = Metrics::default();
+        if let Some((c, open)) = &st.incidents {
+            m.counter(
+                "sekimori_incident_alerts_total",
+                "Alerts grouped into incidents.",
+                &[],
+                c.alerts,
+            );
+            for (event, n) in [
+                ("opened", c.opened),
+                ("escalated", c.escalations),
+                ("closed", c.closed),
+                ("evicted", c.evicted),
+            ] {
+                m.counter(
+                    "sekimori_incidents_total",
+                    "Incident events: opened, escalated, closed (evicted: closed at the cap).",
+                    &[("event", event)],
+                    n,
+                );
+            }
+            m.gauge(
+                "sekimori_incidents_open",
+                "Incidents open now.",
+                &[],
+                *open as u64,
+            );
+            for (outcome, n) in [("sent", c.notifications), ("capped", c.capped)] {
+                m.counter(
+                    "sekimori_incident_notifications_total",
+                    "Notifications sent, and held back by the hourly cap.",
+                    &[("outcome", outcome)],
+                    n,
+                );
+            }
+        }
         let intel = self.intel.lock().unwrap_or_else(|p| p.into_inner()).clone();
         for l in intel.map(|s| s.stats()).unwrap_or_default() {
             let labels = [("list", l.name.as_str()), ("kind", l.kind)];

@@ -100,6 +100,10 @@ pub struct EveWriter {
     /// Returns each sink's first error, in configuration order, and the incident counts.
     handle: JoinHandle<(Vec<Option<String>>, Option<crate::incident::Counts>)>,
     sinks: Vec<SinkView>,
+    /// New incident settings for the output thread (a reload); None turns incidents off.
+    incident_ctl: crossbeam_channel::Sender<Option<crate::incident::Settings>>,
+    /// The incident engine's counts and open incidents, as of the last line or tick.
+    incident_now: Arc<std::sync::Mutex<Option<(crate::incident::Counts, usize)>>>,
 }
 
 /// A running sink as the rest of the sensor sees it (summary, metrics).
@@ -218,13 +222,19 @@ impl EveWriter {
             .collect();
         let (tx, rx) = bounded::<Vec<u8>>(QUEUE);
         let (recycle_tx, recycle_rx) = bounded::<Vec<u8>>(QUEUE);
+        let (incident_ctl, ctl_rx) = bounded::<Option<crate::incident::Settings>>(4);
+        let incident_now = Arc::new(std::sync::Mutex::new(
+            incidents.as_ref().map(|e| (e.counts.clone(), 0)),
+        ));
+        let now_shared = incident_now.clone();
         let handle = std::thread::Builder::new()
             .name("eve-out".into())
             .spawn(move || {
                 let mut engine = incidents;
-                // Live, quiet periods still close incidents: the wall clock ticks them.
-                let tick = (engine.is_some() && policy == Backpressure::Drop)
-                    .then_some(Duration::from_secs(1));
+                let mut published = std::time::Instant::now();
+                // Live, quiet periods still close incidents: the wall clock ticks them (and a
+                // reload may start the engine later).
+                let tick = (policy == Backpressure::Drop).then_some(Duration::from_secs(1));
                 let mut events: Vec<Vec<u8>> = Vec::new();
                 let mut last_tick = std::time::Instant::now();
                 let dispatch = |line: &[u8]| {
@@ -247,6 +257,18 @@ impl EveWriter {
                             Err(_) => break,
                         },
                     };
+                    // A reload's incident settings: the open incidents carry over.
+                    while let Ok(set) = ctl_rx.try_recv() {
+                        match (engine.as_mut(), set) {
+                            (Some(e), Some(s)) => e.reconfigure(s, &mut events),
+                            (None, Some(s)) => engine = Some(crate::incident::Engine::new(s)),
+                            (Some(e), None) => {
+                                e.finish(&mut events);
+                                engine = None;
+                            }
+                            (None, None) => {}
+                        }
+                    }
                     if let (Some(e), Some(t)) = (engine.as_mut(), tick) {
                         if last_tick.elapsed() >= t {
                             last_tick = std::time::Instant::now();
@@ -263,6 +285,11 @@ impl EveWriter {
                     }
                     for ev in events.drain(..) {
                         dispatch(&ev);
+                    }
+                    if published.elapsed() >= Duration::from_millis(250) {
+                        published = std::time::Instant::now();
+                        *now_shared.lock().unwrap_or_else(|p| p.into_inner()) =
+                            engine.as_ref().map(|e| (e.counts.clone(), e.open_now()));
                     }
                 }
                 if let Some(e) = engine.as_mut() {
@@ -290,7 +317,12 @@ impl EveWriter {
                 (errors, engine.map(|e| e.counts))
             })?;
         Ok((
-            EveWriter { handle, sinks },
+            EveWriter {
+                handle,
+                sinks,
+                incident_ctl,
+                incident_now,
+            },
             EveSender {
                 tx,
                 recycle: recycle_rx,
@@ -310,6 +342,21 @@ impl EveWriter {
     /// The running sinks, for live counters.
     pub fn sinks(&self) -> &[SinkView] {
         &self.sinks
+    }
+
+    /// Hands the output thread new incident settings (a reload): open incidents carry over;
+    /// None closes them and turns incidents off. Applied before the next line.
+    pub fn set_incidents(&self, set: Option<crate::incident::Settings>) {
+        let _ = self.incident_ctl.send(set);
+    }
+
+    /// The incident engine's counts and open incidents, as of at most 250 ms ago (None
+    /// when incidents are off).
+    pub fn incident_counts(&self) -> Option<(crate::incident::Counts, usize)> {
+        self.incident_now
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Waits for the sinks to drain (after every sender is dropped) and returns their counts.

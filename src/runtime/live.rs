@@ -47,6 +47,9 @@ pub struct Detection {
     pub tuner: Option<Arc<Tuner>>,
     /// Rule counts of the load, for metrics.
     pub rules: RuleCounts,
+    /// Incident settings from the tuning's policy (a reload hands them to the output
+    /// thread; open incidents carry over).
+    pub incidents: Option<crate::incident::Settings>,
 }
 
 /// Live run settings.
@@ -637,6 +640,7 @@ pub fn run_live(
         match res {
             Ok(d) => {
                 let rules = d.engine.sigs().len();
+                writer.set_incidents(d.incidents);
                 if let Some(b) = &opts.board {
                     b.set_rules(d.rules);
                     b.set_reloads(reloads.0 + 1, reloads.1, Some(true));
@@ -678,6 +682,7 @@ pub fn run_live(
             }
         }
         if let (true, Some(b)) = (fresh, &opts.board) {
+            b.set_incidents(writer.incident_counts());
             for (i, w) in latest_workers.iter().enumerate() {
                 if let Some((s, _)) = w {
                     b.set_worker(i, s.clone());
@@ -705,8 +710,17 @@ pub fn run_live(
                     "stats" => {
                         let s = merged(&latest_workers);
                         let hits: u64 = intel.iter().flat_map(|i| i.stats()).map(|l| l.hits).sum();
+                        let inc = writer
+                            .incident_counts()
+                            .map(|(c, open)| {
+                                format!(
+                                    " incidents_open {open} incidents {} notifications {}",
+                                    c.opened, c.notifications
+                                )
+                            })
+                            .unwrap_or_default();
                         Ok(format!(
-                            "packets {} alerts {} dropped {} kernel_drops {} ring_drops {} intel_hits {hits}",
+                            "packets {} alerts {} dropped {} kernel_drops {} ring_drops {} intel_hits {hits}{inc}",
                             s.packets,
                             s.alerts,
                             s.dropped,
@@ -734,6 +748,11 @@ pub fn run_live(
                 last_stats = Instant::now();
                 let s = merged(&latest_workers);
                 let lists = intel.as_ref().map(|i| i.stats()).unwrap_or_default();
+                let inc = writer.incident_counts();
+                let extra = Extra {
+                    intel: &lists,
+                    incidents: inc.as_ref(),
+                };
                 write_stats(
                     &mut eve,
                     writer.sinks(),
@@ -741,7 +760,7 @@ pub fn run_live(
                     &latest_caps,
                     reloads,
                     &s,
-                    &lists,
+                    extra,
                 );
             }
         }
@@ -790,7 +809,10 @@ pub fn run_live(
             &caps,
             reloads,
             &summary.stats,
-            &intel.as_ref().map(|i| i.stats()).unwrap_or_default(),
+            Extra {
+                intel: &intel.as_ref().map(|i| i.stats()).unwrap_or_default(),
+                incidents: writer.incident_counts().as_ref(),
+            },
         );
     }
     drop(eve);
@@ -880,6 +902,12 @@ fn intel_command(store: Option<&Store>, cmd: &str) -> Result<String, String> {
     }
 }
 
+/// What stats events carry besides the worker and capture counters.
+struct Extra<'a> {
+    intel: &'a [crate::detect::intel::ListStats],
+    incidents: Option<&'a (crate::incident::Counts, usize)>,
+}
+
 fn merged(latest: &[Option<(WorkerStats, u64)>]) -> WorkerStats {
     let mut s = WorkerStats::default();
     for (w, _) in latest.iter().flatten() {
@@ -895,7 +923,7 @@ fn write_stats(
     caps: &[(KernelStats, u64)],
     reloads: (u64, u64),
     s: &WorkerStats,
-    intel: &[crate::detect::intel::ListStats],
+    extra: Extra<'_>,
 ) {
     let input = StatsInput {
         ts: now_micros(),
@@ -907,7 +935,8 @@ fn write_stats(
         reloads,
         workers: Some(s),
         sinks,
-        intel,
+        intel: extra.intel,
+        incidents: extra.incidents,
     };
     let mut line = eve.buffer();
     render_stats(&mut line, &input);
