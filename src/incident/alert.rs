@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use crate::detect::rules::classification::Classifications;
 use crate::tune::report::parse_timestamp;
-use crate::tune::taxonomy::default_type;
+use crate::tune::taxonomy::sig_type;
 use crate::tune::{IncidentType, Severity};
 
 #[derive(Deserialize)]
@@ -120,7 +120,8 @@ pub struct AlertIn<'a> {
 /// classtype to the default taxonomy.
 #[derive(Debug, Default)]
 pub struct TypeOf {
-    by_category: HashMap<String, IncidentType>,
+    /// Category text to classtype name.
+    by_category: HashMap<String, String>,
 }
 
 impl TypeOf {
@@ -135,15 +136,18 @@ impl TypeOf {
             .collect();
         named.sort_unstable();
         for (category, name) in named.into_iter().rev() {
-            by_category.insert(category.to_string(), default_type(name));
+            by_category.insert(category.to_string(), name.to_string());
         }
         TypeOf { by_category }
     }
 
-    fn get(&self, category: Option<&str>) -> IncidentType {
-        category
-            .and_then(|c| self.by_category.get(c).copied())
-            .unwrap_or(IncidentType::Other)
+    /// The type of an untuned alert: its category's classtype, refined by the message as
+    /// the tuning does ([`sig_type`]).
+    fn get(&self, category: Option<&str>, msg: &str) -> IncidentType {
+        let class = category
+            .and_then(|c| self.by_category.get(c))
+            .map_or("", String::as_str);
+        sig_type(class, msg)
     }
 }
 
@@ -174,13 +178,13 @@ pub fn parse<'a>(line: &'a [u8], types: &TypeOf) -> Option<AlertIn<'a>> {
             t.vendor_severity.unwrap_or(logged),
             t.itype
                 .and_then(IncidentType::from_code)
-                .unwrap_or_else(|| types.get(a.category.as_deref())),
+                .unwrap_or_else(|| types.get(a.category.as_deref(), &a.signature)),
             t.asset,
         ),
         None => (
             Severity::from_eve(logged),
             logged,
-            types.get(a.category.as_deref()),
+            types.get(a.category.as_deref(), &a.signature),
             None,
         ),
     };

@@ -1073,7 +1073,7 @@ fn compile(g: Gathered, sigs: &[SigInfo<'_>]) -> Result<Tuner, String> {
         let class = s.classtype.and_then(|c| g.classes.get(c));
         let itype = class
             .and_then(|c| c.0)
-            .unwrap_or_else(|| taxonomy::default_type(s.classtype.unwrap_or("")));
+            .unwrap_or_else(|| taxonomy::sig_type(s.classtype.unwrap_or(""), s.msg));
         let (mut base, mut basis) = (Severity::from_eve(s.priority), Basis::Vendor);
         if let Some(sev) = class.and_then(|c| c.1) {
             base = sev;

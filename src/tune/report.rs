@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use super::taxonomy::{default_type, IncidentType, Severity};
+use super::taxonomy::{sig_type, IncidentType, Severity};
 use super::{AlertFacts, Decision, SigInfo, Tuner};
 use crate::detect::rules::classification::Classifications;
 use crate::detect::rules::keywords::ThresholdSpec;
@@ -257,7 +257,7 @@ pub fn report(input: &EveInput, classes: &Classifications, baseline: bool) -> Ve
         .into_iter()
         .filter_map(|((gid, sid), e)| {
             let a = e.first?;
-            let itype = default_type(classes.name_for_category(&a.category).unwrap_or(""));
+            let itype = sig_type(classes.name_for_category(&a.category).unwrap_or(""), &a.msg);
             let burst = e.minutes.values().copied().max().unwrap_or(0) as f64 / e.hits as f64;
             let share = e.hits as f64 / total;
             let (srcs, dsts) = (e.src.len(), e.dst.len());

@@ -2,7 +2,11 @@
 //! default mapping from a signature's classtype and vendor metadata to both.
 //!
 //! Default mapping (a tuning file's `[taxonomy]` section changes any part of it):
-//! - incident type from the classtype (table [`default_type`]); no or unknown classtype: 600;
+//! - incident type from the classtype (table [`default_type`]); no or unknown classtype: 600.
+//!   Where the classtype is generic (none, `unknown`, `misc-activity`, `misc-attack`,
+//!   `bad-unknown`, `policy-violation`), the category an ET or GPL message names decides when
+//!   it is an attack or scan category ([`msg_type`]): `ET MALWARE` on a `misc-activity` rule
+//!   is malware, `ET SCAN` reconnaissance;
 //! - base severity from the vendor priority (rule `priority`, else the classtype's), on
 //!   Suricata's scale: 1 Critical, 2 Serious, 3 Medium, 4 and above Informational;
 //! - ET's `signature_severity` metadata (Informational, Minor, Major, Critical) then refines it:
@@ -150,6 +154,41 @@ impl IncidentType {
     }
 }
 
+/// The incident type an ET/GPL message category names (`ET MALWARE ...`, `GPL EXPLOIT ...`),
+/// for the categories that name one kind of attack or scan; None for the others (`ET INFO`,
+/// `ET POLICY`, `ET HUNTING`...) and for other vendors' messages.
+pub fn msg_type(msg: &str) -> Option<IncidentType> {
+    use IncidentType::*;
+    let mut words = msg.split_ascii_whitespace();
+    if !matches!(words.next(), Some("ET" | "GPL")) {
+        return None;
+    }
+    Some(match words.next()? {
+        "MALWARE" | "MOBILE_MALWARE" | "TROJAN" | "CNC" | "COINMINER" | "EXPLOIT_KIT" | "WORM"
+        | "VIRUS" | "BOTCC" => Malware,
+        "EXPLOIT" | "ATTACK_RESPONSE" | "SHELLCODE" | "WEB_SERVER" | "WEB_SPECIFIC_APPS"
+        | "SQL" | "RPC" => UnauthorizedAccess,
+        "SCAN" => Reconnaissance,
+        "DOS" => DenialOfService,
+        _ => return None,
+    })
+}
+
+/// The default incident type of a signature: its classtype's ([`default_type`]), or, for a
+/// generic classtype (none, `unknown`, `misc-activity`, `misc-attack`, `bad-unknown`,
+/// `policy-violation`), the attack or scan category its message names.
+pub fn sig_type(classtype: &str, msg: &str) -> IncidentType {
+    let t = default_type(classtype);
+    let generic = matches!(
+        classtype,
+        "" | "unknown" | "misc-activity" | "misc-attack" | "bad-unknown" | "policy-violation"
+    );
+    match generic {
+        true => msg_type(msg).unwrap_or(t),
+        false => t,
+    }
+}
+
 /// The default incident type of a classtype (Suricata/ET classification.config names).
 pub fn default_type(classtype: &str) -> IncidentType {
     use IncidentType::*;
@@ -232,6 +271,35 @@ mod tests {
         assert_eq!(default_type("policy-violation").code(), 400);
         assert_eq!(default_type("network-scan").code(), 500);
         assert_eq!(default_type("no-such-class").code(), 600);
+        // A generic classtype takes the attack category the message names.
+        let t = |c: &str, m: &str| sig_type(c, m).code();
+        assert_eq!(
+            t("misc-activity", "ET MALWARE Win32/Agent CnC Checkin"),
+            300
+        );
+        assert_eq!(
+            t(
+                "misc-attack",
+                "GPL RPC sadmind query with root credentials attempt UDP"
+            ),
+            100
+        );
+        assert_eq!(
+            t("bad-unknown", "ET SCAN Nmap Scripting Engine User-Agent"),
+            500
+        );
+        assert_eq!(t("", "ET DOS Possible NTP DDoS"), 200);
+        assert_eq!(
+            t("misc-activity", "ET INFO Observed DNS Query to .cloud TLD"),
+            400
+        );
+        assert_eq!(
+            t("policy-violation", "ET POLICY Dropbox Client Broadcasting"),
+            400
+        );
+        // A specific classtype stands; other vendors' words are not read.
+        assert_eq!(t("trojan-activity", "ET SCAN odd"), 300);
+        assert_eq!(t("misc-activity", "SEKIMORI MALWARE beacon"), 400);
         for t in [100, 200, 300, 400, 500, 600] {
             assert_eq!(IncidentType::from_code(t).unwrap().code(), t);
         }
