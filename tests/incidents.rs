@@ -124,6 +124,23 @@ fn incidents_command_regroups_an_eve_file_as_the_sensor_did() {
         "{stdout}"
     );
     assert!(stdout.contains("300 malware"), "{stdout}");
+    // A reader that goes away early (`| head -1`) ends the command quietly. The output is
+    // bigger than a pipe's buffer only in real use, so the reader closes before it starts.
+    let mut child = std::process::Command::new(bin())
+        .current_dir(root())
+        .args(["incidents", "--tuning", "signatures/tuning.toml"])
+        .arg(&eve)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && !stderr.contains("panicked"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -62,11 +62,14 @@ pub(super) fn run_incidents(args: IncidentsArgs) -> Result<ExitCode, String> {
             outcome.input_incident_events
         );
     }
-    print!("{}", report::render_terminal(&outcome, args.top));
+    super::say(format_args!(
+        "{}",
+        report::render_terminal(&outcome, args.top)
+    ))?;
     if let Some(path) = &args.html {
         let html = page::render(&outcome, &policy, args.top);
         std::fs::write(path, html).map_err(|e| format!("{}: {e}", path.display()))?;
-        println!("HTML report written to {}", path.display());
+        super::say(format_args!("HTML report written to {}\n", path.display()))?;
     }
     Ok(ExitCode::SUCCESS)
 }

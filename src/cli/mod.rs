@@ -103,14 +103,13 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Run(args) => run_live_cmd(args),
         Command::Incidents(args) => run_incidents(args),
         Command::Ctl(args) => match live::control(&args.socket, &args.command.join(" ")) {
-            Ok(answer) => {
-                println!("{answer}");
-                Ok(if answer.starts_with("ok") {
+            Ok(answer) => say(format_args!("{answer}\n")).map(|()| {
+                if answer.starts_with("ok") {
                     ExitCode::SUCCESS
                 } else {
                     ExitCode::from(1)
-                })
-            }
+                }
+            }),
             Err(e) => Err(e),
         },
         Command::Tune {
@@ -134,4 +133,16 @@ pub fn peak_rss_kb() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Writes report text to standard output. A reader that went away (`| head`) ends the
+/// command quietly with success, as Unix tools do; other write errors are errors.
+pub(crate) fn say(args: std::fmt::Arguments<'_>) -> Result<(), String> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_fmt(args).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Err(e) => Err(format!("standard output: {e}")),
+    }
 }

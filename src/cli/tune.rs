@@ -87,23 +87,28 @@ pub(super) fn run_tune_report(args: ReportArgs) -> Result<ExitCode, String> {
         input.bad_lines
     );
     let shown = &rows[..args.top.unwrap_or(rows.len()).min(rows.len())];
-    print!("{}", report::render_table(shown));
+    super::say(format_args!("{}", report::render_table(shown)))?;
     let noise = rows.iter().filter(|r| r.noise.is_some()).count();
     let high = rows.iter().filter(|r| r.high_value.is_some()).count();
     let changes = rows
         .iter()
         .filter(|r| r.suggestion(args.baseline).is_some())
         .count();
-    println!("likely noise: {noise}; likely high value: {high}; suggested changes: {changes}");
+    super::say(format_args!(
+        "likely noise: {noise}; likely high value: {high}; suggested changes: {changes}\n"
+    ))?;
     if let Some(path) = &args.write {
         let text = report::suggest_toml(&rows, args.baseline, &args.inputs);
         std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))?;
-        println!("suggested tuning written to {}", path.display());
+        super::say(format_args!(
+            "suggested tuning written to {}\n",
+            path.display()
+        ))?;
     }
     if let Some(path) = &args.html {
         let html = crate::tune::page::report_page(&rows, args.baseline, &args.inputs);
         std::fs::write(path, html).map_err(|e| format!("{}: {e}", path.display()))?;
-        println!("HTML report written to {}", path.display());
+        super::say(format_args!("HTML report written to {}\n", path.display()))?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -157,20 +162,20 @@ pub(super) fn run_tune_diff(args: DiffArgs) -> Result<ExitCode, String> {
     };
     let (old, new) = (side(&args.tuning[0])?, side(&args.tuning[1])?);
     let d = report::diff(&input.alerts, &of, &old, &new);
-    println!(
-        "tune diff: {} alerts from {} signatures",
+    super::say(format_args!(
+        "tune diff: {} alerts from {} signatures\n",
         input.alerts.len(),
         infos.len()
-    );
-    print!(
+    ))?;
+    super::say(format_args!(
         "{}",
         report::render_diff(&d, &args.tuning[0], &args.tuning[1])
-    );
+    ))?;
     if let Some(path) = &args.html {
         let html =
             crate::tune::page::diff_page(&d, &args.tuning[0], &args.tuning[1], input.alerts.len());
         std::fs::write(path, html).map_err(|e| format!("{}: {e}", path.display()))?;
-        println!("HTML report written to {}", path.display());
+        super::say(format_args!("HTML report written to {}\n", path.display()))?;
     }
     Ok(ExitCode::SUCCESS)
 }
