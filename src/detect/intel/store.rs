@@ -345,7 +345,14 @@ struct Writer {
     stamps: Vec<Stamp>,
     rep: Option<RepConfig>,
     rep_stamps: Vec<Stamp>,
+    /// When file tables were last purged (Unix seconds).
+    base_purged_at: u32,
 }
+
+/// Seconds between purges of a file's table: rebuilding a million-entry table every second
+/// for entries that expire one by one would cost more than the memory it frees (expired
+/// entries stop matching at their expiry whatever this says).
+const BASE_PURGE_EVERY: u32 = 60;
 
 /// The intel the sensor runs with: published snapshots plus the control side.
 #[derive(Debug, Default)]
@@ -627,21 +634,26 @@ impl Store {
     /// Drops indicators expired at `now` (Unix seconds) from the tables; returns how many.
     /// (They stopped matching at their expiry already; this frees them.)
     pub fn purge(&self, now: u32) -> usize {
+        let mut w = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let due = |e: &Entries| e.next_expiry != 0 && e.next_expiry <= now;
-        {
-            let snap = self.snapshot();
-            if !snap.lists.iter().any(|l| due(&l.base) || due(&l.adds)) {
-                return 0;
-            }
-        }
-        let _w = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let bases = now >= w.base_purged_at.saturating_add(BASE_PURGE_EVERY);
         let snap = self.snapshot();
+        if !snap
+            .lists
+            .iter()
+            .any(|l| (bases && due(&l.base)) || due(&l.adds))
+        {
+            return 0;
+        }
+        if bases {
+            w.base_purged_at = now;
+        }
         let mut lists = snap.lists.clone();
         let mut n = 0;
         for v in &mut lists {
             let mut dropped = 0;
-            for t in [&mut v.base, &mut v.adds] {
-                if due(t) {
+            for (t, is_base) in [(&mut v.base, true), (&mut v.adds, false)] {
+                if due(t) && (bases || !is_base) {
                     let mut e = (**t).clone();
                     dropped += e.purge(now);
                     *t = Arc::new(e);

@@ -182,7 +182,7 @@ fn runtime_add_remove_expiry_and_reload_keep_the_old_set_on_errors() {
 fn file_expiry_and_confidence_floor() {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("ips.csv");
-    std::fs::write(&f, "192.0.2.1,90,2000\n192.0.2.2,30\n").unwrap();
+    std::fs::write(&f, "192.0.2.1,90,2000\n192.0.2.2,30\n192.0.2.4,90,2010\n").unwrap();
     let mut sp = spec("ips", Kind::Ip, Some(f));
     sp.min_confidence = 50;
     let store = Store::open(vec![sp], None).unwrap();
@@ -193,6 +193,15 @@ fn file_expiry_and_confidence_floor() {
         addr_hits(&s, "1.1.1.1", "192.0.2.2", 0).is_empty(),
         "below the floor"
     );
+    // File tables are purged at most once a minute (expired entries stop matching anyway);
+    // runtime adds as soon as they expire.
+    assert_eq!(store.purge(2000), 1);
+    assert_eq!(store.purge(2010), 0, "within the minute");
+    assert_eq!(store.purge(2060), 1);
+    store.add("ips", "192.0.2.3", Some(1)).unwrap();
+    let soon = (crate::common::time::now_micros() / 1_000_000) as u32 + 5;
+    assert_eq!(store.purge(soon), 1);
+    assert_eq!(store.stats()[0].expired, 3);
 }
 
 #[test]
