@@ -15,22 +15,24 @@ pub fn ts_text(ts: Micros) -> String {
     String::from_utf8_lossy(&b[1..b.len() - 1]).into_owned()
 }
 
-/// The card title: severity, type, victim and the leading signature.
+/// The card title: severity, type, victim (reconnaissance: scanner and hosts probed) and
+/// the leading signature.
 pub fn title(inc: &Incident) -> String {
-    let who = match &inc.asset {
-        Some(a) => format!("{} ({a})", inc.victim),
-        None => inc.victim.to_string(),
+    let who = match (&inc.asset, inc.scanner) {
+        (_, Some(s)) if inc.targets_total > 1 => {
+            format!("by {s} of {} hosts", inc.targets_total)
+        }
+        (Some(a), Some(s)) => format!("by {s} of {} ({a})", inc.victim),
+        (None, Some(s)) => format!("by {s} of {}", inc.victim),
+        (Some(a), None) => format!("on {} ({a})", inc.victim),
+        (None, None) => format!("on {}", inc.victim),
     };
     let lead = inc
         .signatures
         .iter()
         .max_by_key(|s| (s.severity, s.alerts))
         .map_or(String::new(), |s| format!(": {}", s.msg));
-    format!(
-        "{} {} on {who}{lead}",
-        inc.severity.label(),
-        inc.itype.label()
-    )
+    format!("{} {} {who}{lead}", inc.severity.label(), inc.itype.label())
 }
 
 /// The incident as JSON (the `incident` object).
@@ -80,6 +82,15 @@ pub fn object(inc: &Incident, what: &str, d: Option<&Decision>, policy: &Inciden
     });
     if let Some(a) = &inc.asset {
         o["victim"]["asset"] = json!(a);
+    }
+    if let Some(s) = inc.scanner {
+        o["scanner"] = json!(s.to_string());
+        o["targets"] = json!(inc
+            .targets
+            .iter()
+            .map(|(ip, n)| json!({"ip": ip.to_string(), "alerts": n}))
+            .collect::<Vec<_>>());
+        o["targets_total"] = json!(inc.targets_total);
     }
     if !inc.pcaps.is_empty() {
         o["pcap_filenames"] = json!(inc.pcaps);

@@ -113,8 +113,16 @@ pub struct Incident {
     pub id: String,
     /// Type.
     pub itype: IncidentType,
-    /// The attacked (or internal) host.
+    /// The attacked (or internal) host; for reconnaissance, the first host scanned.
     pub victim: IpAddr,
+    /// Reconnaissance: the scanner the incident groups by (one incident per scanner, however
+    /// many hosts it probes).
+    pub scanner: Option<IpAddr>,
+    /// Reconnaissance: the hosts probed with their alert counts (first [`LIST_CAP`]).
+    pub targets: Vec<(IpAddr, u64)>,
+    /// Reconnaissance: distinct hosts probed (exact up to 4,096).
+    pub targets_total: u64,
+    target_set: HashSet<IpAddr>,
     /// Its asset name.
     pub asset: Option<String>,
     /// Its criticality (medium outside the inventory).
@@ -334,7 +342,8 @@ impl Engine {
         self.free.push(slot);
         self.by_last.remove(&(inc.last_seen, slot));
         self.by_first.remove(&(inc.first_seen, slot));
-        self.open.remove(&(inc.victim, inc.itype));
+        self.open
+            .remove(&(inc.scanner.unwrap_or(inc.victim), inc.itype));
         inc.closed_by = Some(reason);
         self.counts.closed += 1;
         if reason == "open-incident cap" {
@@ -385,7 +394,9 @@ impl Engine {
             self.sweep(events);
         }
         let (victim, attacker) = self.sides(a);
-        let key = (victim, a.itype);
+        // Reconnaissance groups by scanner: one sweep of a network is one incident.
+        let scanner = (a.itype == IncidentType::Reconnaissance).then_some(attacker);
+        let key = (scanner.unwrap_or(victim), a.itype);
         let max = self.max_span();
         let slot = match self.open.get(&key).copied() {
             Some(s) => {
@@ -404,14 +415,14 @@ impl Engine {
         };
         let (slot, new) = match slot {
             Some(s) => (s, false),
-            None => (self.open_incident(a, victim, events), true),
+            None => (self.open_incident(a, (victim, scanner), events), true),
         };
         let (before, alert_before) = {
             let inc = self.slots[slot].as_ref().expect("slot");
             (inc.severity, inc.alert_max)
         };
-        self.update(slot, a, attacker);
-        let mut why = self.raises(slot, a, victim);
+        self.update(slot, a, (victim, attacker));
+        let mut why = self.raises(slot, a, victim, attacker);
         let inc = self.slots[slot].as_mut().expect("slot");
         inc.severity = inc.alert_max.step(inc.steps);
         let after = inc.severity;
@@ -456,7 +467,7 @@ impl Engine {
     fn open_incident(
         &mut self,
         a: &AlertIn<'_>,
-        victim: IpAddr,
+        (victim, scanner): (IpAddr, Option<IpAddr>),
         events: &mut Vec<Vec<u8>>,
     ) -> usize {
         if self.open.len() >= self.set.policy.cap {
@@ -482,6 +493,10 @@ impl Engine {
             id,
             itype: a.itype,
             victim,
+            scanner,
+            targets: Vec::new(),
+            targets_total: 0,
+            target_set: HashSet::new(),
             asset,
             criticality,
             first_seen: a.ts,
@@ -519,16 +534,34 @@ impl Engine {
                 self.slots.len() - 1
             }
         };
-        self.open.insert((victim, a.itype), slot);
+        self.open.insert((scanner.unwrap_or(victim), a.itype), slot);
         self.by_last.insert((a.ts, slot));
         self.by_first.insert((a.ts, slot));
         self.counts.opened += 1;
         slot
     }
 
-    fn update(&mut self, slot: usize, a: &AlertIn<'_>, attacker: IpAddr) {
+    fn update(&mut self, slot: usize, a: &AlertIn<'_>, (victim, attacker): (IpAddr, IpAddr)) {
         let keep = self.set.keep_closed;
+        let target_crit = self
+            .set
+            .tuner
+            .as_ref()
+            .and_then(|t| t.asset_of(victim))
+            .map_or(Criticality::Medium, |x| x.criticality);
         let inc = self.slots[slot].as_mut().expect("slot");
+        if inc.scanner.is_some() {
+            // The sweep is as critical as the most critical host it probed.
+            inc.criticality = inc.criticality.max(target_crit);
+            if inc.target_set.len() < FLOW_SET_CAP && inc.target_set.insert(victim) {
+                inc.targets_total += 1;
+            }
+            match inc.targets.iter().position(|(ip, _)| *ip == victim) {
+                Some(i) => inc.targets[i].1 += 1,
+                None if inc.targets.len() < LIST_CAP => inc.targets.push((victim, 1)),
+                None => {}
+            }
+        }
         if a.ts > inc.last_seen {
             self.by_last.remove(&(inc.last_seen, slot));
             inc.last_seen = a.ts;
@@ -605,7 +638,13 @@ impl Engine {
     }
 
     /// Applies the stage and corroboration raises this alert completes; returns their reasons.
-    fn raises(&mut self, slot: usize, a: &AlertIn<'_>, victim: IpAddr) -> Vec<String> {
+    fn raises(
+        &mut self,
+        slot: usize,
+        a: &AlertIn<'_>,
+        victim: IpAddr,
+        attacker: IpAddr,
+    ) -> Vec<String> {
         let mut reasons = Vec::new();
         let idle = self.idle();
         let (itype, raised, sigs, began) = {
@@ -614,19 +653,26 @@ impl Engine {
         };
         let mut link = None;
         if self.set.policy.stages {
-            let earlier = |t: IncidentType| {
-                self.open
-                    .get(&(victim, t))
-                    .and_then(|&s| self.slots[s].as_ref())
+            // An open incident of type `t` under `key` that began first and is still close.
+            let earlier = |key: IpAddr, t: IncidentType| {
+                let s = *self.open.get(&(key, t))?;
+                self.slots[s]
+                    .as_ref()
                     .filter(|e| e.first_seen <= began && (a.ts - e.last_seen).abs() <= idle)
-                    .map(|e| (e.id.clone(), e.first_seen))
+                    .map(|e| (s, e.id.clone()))
             };
             if itype == IncidentType::UnauthorizedAccess && raised & RAISE_RECON == 0 {
-                if let Some((id, _)) = earlier(IncidentType::Reconnaissance) {
+                // The attacker swept this victim before (its reconnaissance incident lists it).
+                let swept = earlier(attacker, IncidentType::Reconnaissance).filter(|(s, _)| {
+                    self.slots[*s]
+                        .as_ref()
+                        .is_some_and(|r| r.target_set.contains(&victim))
+                });
+                if let Some((s, id)) = swept {
                     reasons.push(format!(
-                        "stage: reconnaissance of {victim} (incident {id}) came first"
+                        "stage: reconnaissance of {victim} by {attacker} (incident {id}) came first"
                     ));
-                    link = Some((RAISE_RECON, id));
+                    link = Some((RAISE_RECON, s, id));
                 }
             }
             let from_victim = match a.to_server {
@@ -635,28 +681,19 @@ impl Engine {
                 None => a.src == victim,
             };
             if itype == IncidentType::Malware && raised & RAISE_EXPLOIT == 0 && from_victim {
-                if let Some((id, _)) = earlier(IncidentType::UnauthorizedAccess) {
+                if let Some((s, id)) = earlier(victim, IncidentType::UnauthorizedAccess) {
                     reasons.push(format!(
                         "stage: malware/C2 from {victim} after unauthorized access (incident {id})"
                     ));
-                    link = Some((RAISE_EXPLOIT, id));
+                    link = Some((RAISE_EXPLOIT, s, id));
                 }
             }
         }
-        if let Some((flag, other)) = link {
+        if let Some((flag, os, other)) = link {
             let this_id = self.slots[slot].as_ref().expect("slot").id.clone();
-            if let Some(&os) = self.open.get(&(
-                victim,
-                if flag == RAISE_RECON {
-                    IncidentType::Reconnaissance
-                } else {
-                    IncidentType::UnauthorizedAccess
-                },
-            )) {
-                if let Some(o) = self.slots[os].as_mut() {
-                    if o.related.len() < LIST_CAP && !o.related.contains(&this_id) {
-                        o.related.push(this_id);
-                    }
+            if let Some(o) = self.slots[os].as_mut() {
+                if o.related.len() < LIST_CAP && !o.related.contains(&this_id) {
+                    o.related.push(this_id);
                 }
             }
             let inc = self.slots[slot].as_mut().expect("slot");

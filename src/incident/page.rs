@@ -140,9 +140,10 @@ fn incident_table(o: &Outcome) -> String {
         "<table><tr><th>id</th><th>severity</th><th>type</th><th>victim</th><th class=\"num\">alerts</th><th class=\"num\">signatures</th><th class=\"num\">attackers</th><th>first seen</th><th>notified</th></tr>",
     );
     for i in &o.incidents {
-        let victim = match &i.asset {
-            Some(a) => format!("{} <span class=\"tag\">{}</span>", i.victim, esc(a)),
-            None => i.victim.to_string(),
+        let victim = match (&i.asset, i.scanner) {
+            (_, Some(s)) => format!("{} hosts, scanner {s}", i.targets_total),
+            (Some(a), None) => format!("{} <span class=\"tag\">{}</span>", i.victim, esc(a)),
+            (None, None) => i.victim.to_string(),
         };
         let _ = write!(
             s,

@@ -264,6 +264,69 @@ fn reconnaissance_then_access_raises_one_level() {
 }
 
 #[test]
+fn reconnaissance_groups_by_scanner_and_the_stage_needs_the_swept_host() {
+    let mut e = engine();
+    let mut ev = Vec::new();
+    // One scanner sweeping twelve hosts: one incident listing them; another scanner: another.
+    let ids: Vec<String> = (1..=12)
+        .map(|h| {
+            let a = alert(
+                0,
+                1,
+                Medium,
+                Reconnaissance,
+                "203.0.113.9",
+                &format!("10.0.0.{h}"),
+            );
+            e.alert(&a, &mut ev)
+        })
+        .collect();
+    assert!(ids.iter().all(|i| *i == ids[0]));
+    let other = e.alert(
+        &alert(1, 1, Medium, Reconnaissance, "198.51.100.4", "10.0.0.1"),
+        &mut ev,
+    );
+    assert_ne!(other, ids[0]);
+    // The scanner attacks a host it swept: the stage raise; a host it did not: none.
+    let hit = e.alert(
+        &alert(5, 2, Serious, UnauthorizedAccess, "203.0.113.9", "10.0.0.7"),
+        &mut ev,
+    );
+    let miss = e.alert(
+        &alert(
+            5,
+            3,
+            Serious,
+            UnauthorizedAccess,
+            "203.0.113.9",
+            "10.0.0.99",
+        ),
+        &mut ev,
+    );
+    e.finish(&mut ev);
+    let sweep = e.closed.iter().find(|i| i.id == ids[0]).unwrap();
+    assert_eq!(sweep.scanner, Some("203.0.113.9".parse().unwrap()));
+    assert_eq!((sweep.targets_total, sweep.targets.len()), (12, 12));
+    assert_eq!(sweep.related, std::slice::from_ref(&hit));
+    let hit = e.closed.iter().find(|i| i.id == hit).unwrap();
+    assert_eq!(hit.severity, Critical);
+    assert!(hit.escalations[0].reason.contains("by 203.0.113.9"));
+    let miss = e.closed.iter().find(|i| i.id == miss).unwrap();
+    assert_eq!(miss.severity, Serious);
+    let title = event::title(sweep);
+    assert!(
+        title.contains("reconnaissance by 203.0.113.9 of 12 hosts"),
+        "{title}"
+    );
+    let closed = events_of(&ev)
+        .into_iter()
+        .find(|v| v["incident"]["id"] == ids[0].as_str() && v["incident"]["event"] == "closed")
+        .unwrap();
+    assert_eq!(closed["incident"]["scanner"], "203.0.113.9");
+    assert_eq!(closed["incident"]["targets_total"], 12);
+}
+
+#[test]
 fn exploit_then_malware_from_the_victim_raises_one_level() {
     let mut e = engine();
     let mut ev = Vec::new();
@@ -440,7 +503,7 @@ fn lists_are_capped_and_totals_still_count() {
             0,
             1000 + i,
             Medium,
-            Reconnaissance,
+            UnauthorizedAccess,
             &format!("203.0.113.{}", i % 250),
             "10.0.0.8",
         );
