@@ -92,6 +92,7 @@ fn intel_specs() -> Vec<ListSpec> {
         action: ListAction::Alert,
         min_confidence: 0,
         subdomains: true,
+        state: None,
     })
     .collect()
 }

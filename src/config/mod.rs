@@ -99,6 +99,9 @@ pub struct IntelEntry {
     pub min_confidence: Option<u8>,
     /// Domain lists: subdomains of a listed domain match too (default true).
     pub subdomains: Option<bool>,
+    /// File keeping the list's runtime adds and removals (`ctl intel`) across restarts;
+    /// relative to the config file. Without one they last until the sensor stops.
+    pub state: Option<PathBuf>,
 }
 
 /// First default sid of `[[intel]]` lists.
@@ -168,6 +171,7 @@ impl IntelEntry {
             action,
             min_confidence,
             subdomains: self.subdomains.unwrap_or(true),
+            state: self.state.clone(),
         })
     }
 }
@@ -534,7 +538,11 @@ impl Config {
             .chain(cfg.rules.files.iter_mut())
             .chain(cfg.filestore.dir.iter_mut())
             .chain(cfg.output.pcap.iter_mut().map(|p| &mut p.dir))
-            .chain(cfg.intel.iter_mut().filter_map(|i| i.file.as_mut()))
+            .chain(
+                cfg.intel
+                    .iter_mut()
+                    .flat_map(|i| i.file.as_mut().into_iter().chain(i.state.as_mut())),
+            )
             .chain(cfg.reputation.categories.iter_mut())
             .chain(cfg.reputation.files.iter_mut())
         {

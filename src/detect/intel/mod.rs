@@ -135,6 +135,8 @@ pub struct ListSpec {
     pub min_confidence: u8,
     /// Domain lists: a listed domain also matches its subdomains.
     pub subdomains: bool,
+    /// Where the list's runtime adds and removals are kept, so they survive a restart.
+    pub state: Option<PathBuf>,
 }
 
 impl ListSpec {

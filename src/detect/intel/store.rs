@@ -366,6 +366,71 @@ fn wall_secs() -> u32 {
     (crate::common::time::now_micros() / 1_000_000).clamp(0, u32::MAX as i64) as u32
 }
 
+/// Reads a list's runtime state: `+value[,expires]` (added) and `-value` (removed) lines.
+fn load_state(spec: &ListSpec, path: &Path) -> Result<(Entries, Entries), String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("intel list {}: {}: {e}", spec.name, path.display()))?;
+    let (mut adds, mut removed) = (Entries::default(), Entries::default());
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let bad = |e: String| {
+            format!(
+                "intel list {}: {}:{}: {e}",
+                spec.name,
+                path.display(),
+                i + 1
+            )
+        };
+        let (sign, rest) = line.split_at(1);
+        let (value, expires) = rest.rsplit_once(',').unwrap_or((rest, ""));
+        let key = parse_value(spec.kind, value).map_err(bad)?;
+        match sign {
+            "+" => {
+                let expires = super::parse_expiry(expires).map_err(bad)?;
+                adds.insert(
+                    key,
+                    Meta {
+                        confidence: 100,
+                        expires,
+                    },
+                );
+            }
+            "-" => removed.insert(key, Meta::default()),
+            _ => return Err(bad("a state line starts with + or -".into())),
+        }
+    }
+    Ok((adds, removed))
+}
+
+/// Writes a list's runtime adds and removals to its state file (temporary file, then
+/// rename); a list without one keeps them in memory only.
+fn save_state(v: &ListView) -> Result<(), String> {
+    let Some(path) = &v.spec.state else {
+        return Ok(());
+    };
+    let mut text = String::from("# runtime changes of this intel list (sekimori ctl intel)\n");
+    for (k, m) in v.adds.iter() {
+        text.push('+');
+        text.push_str(&k.display(v.spec.kind));
+        if m.expires != 0 {
+            text.push_str(&format!(",{}", m.expires));
+        }
+        text.push('\n');
+    }
+    for (k, _) in v.removed.iter() {
+        text.push('-');
+        text.push_str(&k.display(v.spec.kind));
+        text.push('\n');
+    }
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| format!("intel list {}: state {}: {e}", v.spec.name, path.display()))
+}
+
 fn load_file(spec: &ListSpec, path: &Path) -> Result<Entries, (String, usize)> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         (
@@ -415,12 +480,29 @@ impl Store {
                 None => Entries::default(),
             };
             let mut view = ListView::new(spec.clone(), base);
-            if let Some(prev) = old.lists.iter().find(|l| l.spec.name == spec.name) {
-                if prev.spec.kind == spec.kind {
-                    view.adds = prev.adds.clone();
-                    view.removed = prev.removed.clone();
+            match old.lists.iter().find(|l| l.spec.name == spec.name) {
+                Some(prev) => {
+                    if prev.spec.kind == spec.kind {
+                        view.adds = prev.adds.clone();
+                        view.removed = prev.removed.clone();
+                    }
+                    view.counters = prev.counters.clone();
                 }
-                view.counters = prev.counters.clone();
+                // A list starting: what `ctl` added or removed before a restart.
+                None => {
+                    if let Some(p) = spec.state.as_deref().filter(|p| p.exists()) {
+                        match load_state(&spec, p) {
+                            Ok((adds, removed)) => {
+                                view.adds = Arc::new(adds);
+                                view.removed = Arc::new(removed);
+                            }
+                            Err(e) => {
+                                errors.push(e);
+                                continue;
+                            }
+                        }
+                    }
+                }
             }
             view.counters
                 .updated
@@ -522,7 +604,10 @@ impl Store {
             v.removed = Arc::new(r);
         }
         v.counters.updated.store(now.into(), Ordering::Relaxed);
+        let saved = save_state(v);
         self.publish(lists, snap.rep.clone());
+        // In force either way; a state file that cannot be written is said.
+        saved?;
         Ok(match expire_secs {
             Some(s) => format!("{name}: added {shown} (expires in {s} s)"),
             None => format!("{name}: added {shown}"),
@@ -557,7 +642,9 @@ impl Store {
         v.counters
             .updated
             .store(wall_secs().into(), Ordering::Relaxed);
+        let saved = save_state(v);
         self.publish(lists, snap.rep.clone());
+        saved?;
         Ok(format!("{name}: removed {shown}"))
     }
 
@@ -652,11 +739,17 @@ impl Store {
         let mut n = 0;
         for v in &mut lists {
             let mut dropped = 0;
+            let adds_due = due(&v.adds);
             for (t, is_base) in [(&mut v.base, true), (&mut v.adds, false)] {
                 if due(t) && (bases || !is_base) {
                     let mut e = (**t).clone();
                     dropped += e.purge(now);
                     *t = Arc::new(e);
+                }
+            }
+            if adds_due {
+                if let Err(e) = save_state(v) {
+                    tracing::error!("{e}");
                 }
             }
             v.counters

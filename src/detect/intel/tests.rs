@@ -13,6 +13,7 @@ fn spec(name: &str, kind: Kind, file: Option<PathBuf>) -> ListSpec {
         action: ListAction::Alert,
         min_confidence: 0,
         subdomains: true,
+        state: None,
     }
 }
 
@@ -252,4 +253,39 @@ fn reputation_files_and_iprep_conditions() {
     );
     std::fs::write(&rep, "198.51.100.7,1,128\n").unwrap();
     assert!(Reputation::load(&cfg).unwrap_err().contains("score"));
+}
+
+#[test]
+fn runtime_changes_survive_a_restart_in_the_state_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("c2.lst");
+    let state = dir.path().join("c2.state");
+    std::fs::write(&f, "198.51.100.7\n").unwrap();
+    let mut sp = spec("c2", Kind::Ip, Some(f));
+    sp.state = Some(state.clone());
+    let store = Store::open(vec![sp.clone()], None).unwrap();
+    store.add("c2", "203.0.113.0/24", None).unwrap();
+    store.add("c2", "192.0.2.9", Some(3600)).unwrap();
+    store.remove("c2", "198.51.100.7").unwrap();
+    let text = std::fs::read_to_string(&state).unwrap();
+    assert!(
+        text.contains("+203.0.113.0/24\n") && text.contains("-198.51.100.7\n"),
+        "{text}"
+    );
+    // A restart: the file's set plus what ctl changed.
+    let again = Store::open(vec![sp.clone()], None).unwrap();
+    let s = again.snapshot();
+    assert_eq!(addr_hits(&s, "1.1.1.1", "203.0.113.4", 0).len(), 1);
+    assert_eq!(addr_hits(&s, "1.1.1.1", "192.0.2.9", 0).len(), 1);
+    assert!(addr_hits(&s, "1.1.1.1", "198.51.100.7", 0).is_empty());
+    let exp = (crate::common::time::now_micros() / 1_000_000) as u32 + 3601;
+    assert!(
+        addr_hits(&s, "1.1.1.1", "192.0.2.9", exp).is_empty(),
+        "the expiry too"
+    );
+    assert_eq!(again.stats()[0].runtime_adds, 2);
+    // A broken state file stops the start with its place.
+    std::fs::write(&state, "+203.0.113.0/24\n*what\n").unwrap();
+    let err = Store::open(vec![sp], None).unwrap_err();
+    assert!(err.contains("c2.state:2"), "{err}");
 }
