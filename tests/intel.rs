@@ -124,6 +124,11 @@ fn each_indicator_kind_alerts_where_it_appears() {
         ),
         ("md5s", "md5", hex(&md5::Md5::digest(BODY))),
         (
+            "sha1s",
+            "sha1",
+            hex(&sha1_smol::Sha1::from(BODY).digest().bytes()),
+        ),
+        (
             "sha256s",
             "sha256",
             format!(
@@ -144,7 +149,7 @@ fn each_indicator_kind_alerts_where_it_appears() {
     }
     let (err, ok, events) = replay(d, &cfg, NO_RULES, &frames);
     assert!(ok, "{err}");
-    assert!(err.contains("intel: 7 lists, 10 indicators"), "{err}");
+    assert!(err.contains("intel: 8 lists, 11 indicators"), "{err}");
     // Suricata's schema (with the extension removed) when ../shared has it, ours always.
     match eve_validator() {
         Some(v) => assert_valid_eve(&v, &events),
@@ -208,6 +213,11 @@ fn each_indicator_kind_alerts_where_it_appears() {
     );
     assert_eq!(a["http"]["hostname"], "files.example");
     one("md5s", "file.md5", &hex(&md5::Md5::digest(BODY)));
+    one(
+        "sha1s",
+        "file.sha1",
+        &hex(&sha1_smol::Sha1::from(BODY).digest().bytes()),
+    );
     one("sha256s", "file.sha256", &hex(&sha2::Sha256::digest(BODY)));
     one("ja3s", "ja3.hash", &ja3);
     one("ja4s", "ja4.hash", &ja4);
