@@ -259,5 +259,69 @@ ip = ["192.0.2.0/24"]
     });
 }
 
-criterion_group!(pipeline, benches);
+/// Intel with 1,000,000 addresses and 1,000,000 domains loaded: one flow's address lookup
+/// (both ends, a miss), and a runtime add and remove, each published to the workers (what
+/// `ctl intel add|remove` costs besides the socket).
+fn intel(c: &mut Criterion) {
+    use sekimori::detect::intel::{Kind, ListAction, ListSpec, Store};
+    let dir = std::env::temp_dir().join(format!("sekimori-bench-intel-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (ips, domains) = (dir.join("ips.lst"), dir.join("domains.lst"));
+    let mut a = String::with_capacity(16_000_000);
+    let mut d = String::with_capacity(24_000_000);
+    for i in 0..1_000_000u32 {
+        a.push_str(&format!("{}\n", Ipv4Addr::from(0x2d00_0000 + i * 7)));
+        d.push_str(&format!("host{i}.bad{}.example\n", i % 977));
+    }
+    std::fs::write(&ips, a).unwrap();
+    std::fs::write(&domains, d).unwrap();
+    let spec = |name: &str, kind, file, sid| ListSpec {
+        name: name.into(),
+        kind,
+        file: Some(file),
+        sid,
+        msg: name.into(),
+        priority: 1,
+        classtype: "trojan-activity".into(),
+        action: ListAction::Alert,
+        min_confidence: 0,
+        subdomains: true,
+        state: None,
+    };
+    let store = Store::open(
+        vec![
+            spec("ips", Kind::Ip, ips, 9_100_001),
+            spec("domains", Kind::Domain, domains, 9_100_002),
+        ],
+        None,
+    )
+    .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let snap = store.snapshot();
+    let mut g = c.benchmark_group("intel_2M_indicators");
+    let (src, dst) = ("10.0.0.1".parse().unwrap(), "198.51.100.7".parse().unwrap());
+    let mut out = Vec::new();
+    g.bench_function("flow_addresses_miss", |b| {
+        b.iter(|| {
+            out.clear();
+            snap.match_addrs(black_box(src), black_box(dst), 0, |_| false, &mut out);
+            out.len()
+        })
+    });
+    // With 1,000 runtime adds already there (each update copies that small table).
+    for i in 0..1000u32 {
+        store
+            .add("ips", &Ipv4Addr::from(0x0a00_0000 + i).to_string(), None)
+            .unwrap();
+    }
+    g.bench_function("ctl_add_then_remove_publish", |b| {
+        b.iter(|| {
+            store.add("ips", "192.0.2.77", Some(60)).unwrap();
+            store.remove("ips", "192.0.2.77").unwrap().len()
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(pipeline, benches, intel);
 criterion_main!(pipeline);
