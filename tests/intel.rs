@@ -393,3 +393,101 @@ fn datasets_on_addresses_datarep_state_and_memcap() {
     assert!(ok, "{err}");
     assert!(!alert_sids(&events).contains(&22), "{err}");
 }
+
+/// A DNS response to `q` whose answers are a CNAME to `target`, then `target`'s address
+/// (names written out, no compression).
+fn dns_cname_response(id: u16, q: &str, target: &str) -> Vec<u8> {
+    let name = |n: &str| {
+        let mut v = Vec::new();
+        for l in n.split('.') {
+            v.push(l.len() as u8);
+            v.extend_from_slice(l.as_bytes());
+        }
+        v.push(0);
+        v
+    };
+    let mut m = id.to_be_bytes().to_vec();
+    m.extend_from_slice(&[0x81, 0x80, 0, 1, 0, 2, 0, 0, 0, 0]);
+    m.extend(name(q));
+    m.extend_from_slice(&[0, 1, 0, 1]);
+    let cname = name(target);
+    m.extend(name(q));
+    m.extend_from_slice(&[0, 5, 0, 1, 0, 0, 0, 60]);
+    m.extend_from_slice(&(cname.len() as u16).to_be_bytes());
+    m.extend(cname);
+    m.extend(name(target));
+    m.extend_from_slice(&[0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 203, 0, 113, 50]);
+    m
+}
+
+#[test]
+fn domains_in_mail_envelopes_and_cname_chains() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("d.lst"),
+        "phish.example\ncdn-evil.example\nshop.example\n",
+    )
+    .unwrap();
+    let c = Ipv4Addr::new(10, 0, 0, 1);
+    let resolver = Ipv4Addr::new(10, 0, 0, 53);
+    let mut frames: Vec<Frame> = vec![
+        (
+            1_000_000,
+            udp_frame((c, 5353), (resolver, 53), &dns_query(9, "www.shop.example")),
+        ),
+        (
+            1_000_100,
+            udp_frame(
+                (resolver, 53),
+                (c, 5353),
+                &dns_cname_response(9, "www.shop.example", "edge.cdn-evil.example"),
+            ),
+        ),
+    ];
+    let mut smtp = TcpSession::open((c, 40_025), (Ipv4Addr::new(10, 0, 0, 25), 25), 2_000_000);
+    smtp.send(false, b"220 mx.example ESMTP\r\n")
+        .send(true, b"EHLO ws1\r\n")
+        .send(false, b"250 mx.example\r\n")
+        .send(
+            true,
+            b"MAIL FROM:<billing@Invoices.Phish.Example> SIZE=1024\r\n",
+        )
+        .send(false, b"250 OK\r\n")
+        .send(true, b"RCPT TO:<ap@corp.example>\r\n")
+        .send(false, b"250 OK\r\n");
+    frames.extend(smtp.close());
+    let cfg = "[[intel]]\nname = \"d\"\nkind = \"domain\"\nfile = \"d.lst\"\n";
+    let (err, ok, events) = replay(d, cfg, NO_RULES, &frames);
+    assert!(ok, "{err}");
+    let hits: Vec<(String, String, String)> = of_type(&events, "alert")
+        .iter()
+        .map(|a| {
+            let i = &a["sekimori"]["intel"];
+            (
+                i["field"].as_str().unwrap().to_string(),
+                i["indicator"].as_str().unwrap().to_string(),
+                i["seen"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    // The name asked in the request; in the response, the CNAME target (the name asked
+    // again is the request's alert, not a second one); the sender's domain in the envelope
+    // (the recipient's is not listed).
+    assert_eq!(hits.len(), 3, "{hits:?}");
+    assert!(hits.contains(&(
+        "dns.query".into(),
+        "shop.example".into(),
+        "www.shop.example".into()
+    )));
+    assert!(hits.contains(&(
+        "dns.answers.rrname".into(),
+        "cdn-evil.example".into(),
+        "edge.cdn-evil.example".into()
+    )));
+    assert!(hits.contains(&(
+        "smtp.mail_from".into(),
+        "phish.example".into(),
+        "invoices.phish.example".into()
+    )));
+}

@@ -4,7 +4,7 @@
 //!
 //! A list has one kind of indicator. The sensor looks each kind up where it appears:
 //! addresses on every packet's two ends (once per flow and list update), domains in DNS
-//! queries, HTTP hosts and TLS SNI, URLs in HTTP requests, file hashes on finished files,
+//! queries and CNAME chains, HTTP hosts, TLS SNI and SMTP envelopes, URLs in HTTP requests, file hashes on finished files,
 //! JA3/JA4 fingerprints on TLS client hellos. Each list is one signature of the engine
 //! (its own sid), so thresholds, suppressions and tuning apply to it like to any rule, and
 //! its hits are alerts that name the list and the indicator.
@@ -38,8 +38,8 @@ pub const MAX_LISTS: usize = 64;
 pub enum Kind {
     /// IPv4/IPv6 addresses and CIDR networks: either end of a packet.
     Ip,
-    /// Domains: DNS queries, HTTP hosts, TLS SNI (and their subdomains, unless the list
-    /// says `subdomains = false`).
+    /// Domains: DNS queries and CNAME chains, HTTP hosts, TLS SNI, SMTP envelope addresses
+    /// (and their subdomains, unless the list says `subdomains = false`).
     Domain,
     /// URLs (`host/path?query`, scheme optional): HTTP requests.
     Url,

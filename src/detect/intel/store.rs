@@ -248,18 +248,47 @@ impl Snapshot {
 
 type TxHit = (String, Option<String>, &'static str, Meta);
 
+/// The domain of a mail address as SMTP carries it (`<user@Evil.Example> SIZE=10`).
+fn mail_domain(v: &[u8]) -> &[u8] {
+    let end = v
+        .iter()
+        .position(|&b| b == b'>' || b.is_ascii_whitespace())
+        .unwrap_or(v.len());
+    let v = &v[..end];
+    match memchr::memrchr(b'@', v) {
+        Some(at) => &v[at + 1..],
+        None => &[],
+    }
+}
+
+/// Where domains appear: the buffer, its field name, and whether it holds mail addresses.
+const DOMAIN_FIELDS: [(Buf, &str, bool); 6] = [
+    (Buf::DnsQuery, "dns.query", false),
+    (Buf::DnsAnswersRrname, "dns.answers.rrname", false),
+    (Buf::HttpHost, "http.host", false),
+    (Buf::TlsSni, "tls.sni", false),
+    (Buf::SmtpMailFrom, "smtp.mail_from", true),
+    (Buf::SmtpRcptTo, "smtp.rcpt_to", true),
+];
+
 fn domain_hit(l: &ListView, tx: TxRef<'_>, now: u32) -> Option<TxHit> {
     let mut found = None;
-    for (b, field) in [
-        (Buf::DnsQuery, "dns.query"),
-        (Buf::HttpHost, "http.host"),
-        (Buf::TlsSni, "tls.sni"),
-    ] {
+    for (b, field, mail) in DOMAIN_FIELDS {
         tx.each(b, true, &mut |v| {
+            let v = if mail { mail_domain(v) } else { v };
             let mut buf = [0u8; 256];
-            let Some(d) = lower(v, &mut buf) else {
+            let Some(d) = lower(v, &mut buf).filter(|d| !d.is_empty()) else {
                 return false;
             };
+            // A response's answer for the name it was asked (the request alerted on that):
+            // only the other names of a CNAME chain count.
+            if b == Buf::DnsAnswersRrname
+                && tx.each(Buf::DnsQueriesRrname, true, &mut |q| {
+                    q.eq_ignore_ascii_case(d)
+                }) == Some(true)
+            {
+                return false;
+            }
             if let Some((listed, m)) = l.lookup_domain(d, now) {
                 let listed = String::from_utf8_lossy(listed).into_owned();
                 let seen = (listed.len() != d.len()).then(|| String::from_utf8_lossy(d).into());
