@@ -491,3 +491,47 @@ fn domains_in_mail_envelopes_and_cname_chains() {
         "invoices.phish.example".into()
     )));
 }
+
+/// A TLS 1.2 ServerHello record choosing ECDHE-RSA-AES128-GCM, with renegotiation_info.
+fn tls_server_hello() -> Vec<u8> {
+    let mut body = vec![3, 3];
+    body.extend((0..32u8).map(|i| i.wrapping_mul(11)));
+    body.push(0);
+    body.extend_from_slice(&[0xc0, 0x2f, 0]);
+    let ext = [0xff, 0x01, 0, 1, 0];
+    body.extend_from_slice(&(ext.len() as u16).to_be_bytes());
+    body.extend_from_slice(&ext);
+    let mut hs = vec![2];
+    hs.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
+    hs.extend_from_slice(&body);
+    let mut rec = vec![22, 3, 3];
+    rec.extend_from_slice(&(hs.len() as u16).to_be_bytes());
+    rec.extend_from_slice(&hs);
+    rec
+}
+
+#[test]
+fn ja3s_lists_match_the_server_hello() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut s = TcpSession::open(
+        (Ipv4Addr::new(10, 0, 0, 1), 40_443),
+        (Ipv4Addr::new(198, 51, 100, 30), 443),
+        1_000_000,
+    );
+    s.send(true, &tls_client_hello("updates.example"))
+        .send(false, &tls_server_hello());
+    let frames = s.close();
+    let (err, ok, events) = replay(d, "[output]\ntls = true\n", NO_RULES, &frames);
+    assert!(ok, "{err}");
+    let tls = of_type(&events, "tls");
+    let ja3s = tls[0]["tls"]["ja3s"]["hash"].as_str().unwrap().to_string();
+    std::fs::write(d.join("ja3s.lst"), format!("{ja3s}\n")).unwrap();
+    let cfg = "[[intel]]\nname = \"servers\"\nkind = \"ja3s\"\nfile = \"ja3s.lst\"\n";
+    let (err, ok, events) = replay(d, cfg, NO_RULES, &frames);
+    assert!(ok, "{err}");
+    let a = of_type(&events, "alert");
+    assert_eq!(a.len(), 1, "{a:?}");
+    assert_eq!(a[0]["sekimori"]["intel"]["field"], "ja3s.hash");
+    assert_eq!(a[0]["sekimori"]["intel"]["indicator"], ja3s.as_str());
+}
