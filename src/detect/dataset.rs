@@ -270,14 +270,22 @@ fn decode(kind: DatasetType, s: &str) -> Option<Vec<u8>> {
         DatasetType::String => unbase64(s),
         DatasetType::Md5 => unhex(s).filter(|b| b.len() == 16),
         DatasetType::Sha256 => unhex(s).filter(|b| b.len() == 32),
-        DatasetType::Ipv4 => match s.parse::<IpAddr>().ok()? {
-            IpAddr::V4(a) => Some(a.octets().to_vec()),
-            IpAddr::V6(_) => None,
-        },
-        DatasetType::Ip => Some(match s.parse::<IpAddr>().ok()? {
-            IpAddr::V4(a) => a.to_ipv6_mapped().octets().to_vec(),
-            IpAddr::V6(a) => a.octets().to_vec(),
-        }),
+        DatasetType::Ipv4 | DatasetType::Ip => addr_bytes(kind, s).map(|(b, n)| b[..n].to_vec()),
+    }
+}
+
+/// An address in text as a set of type `kind` keeps it: 4 bytes (`ipv4`; IPv6 is None) or
+/// 16 (`ip`, IPv4 mapped), in the first `n` bytes of the array.
+fn addr_bytes(kind: DatasetType, s: &str) -> Option<([u8; 16], usize)> {
+    let mut b = [0u8; 16];
+    match (kind, s.parse::<IpAddr>().ok()?) {
+        (DatasetType::Ipv4, IpAddr::V4(a)) => {
+            b[..4].copy_from_slice(&a.octets());
+            Some((b, 4))
+        }
+        (DatasetType::Ip, IpAddr::V4(a)) => Some((a.to_ipv6_mapped().octets(), 16)),
+        (DatasetType::Ip, IpAddr::V6(a)) => Some((a.octets(), 16)),
+        _ => None,
     }
 }
 
@@ -319,11 +327,6 @@ impl Datasets {
         (self.sets.len() - 1) as u32
     }
 
-    /// The type of set `id`.
-    pub fn kind(&self, id: u32) -> Option<DatasetType> {
-        self.sets.get(id as usize).map(|s| s.kind)
-    }
-
     /// Loads values from `path` (one per line, optionally `value,reputation`; `#` comments)
     /// into dataset `id`. Returns how many were loaded; a line that does not decode, or a
     /// file past the set's memcap, is an error naming the line.
@@ -349,7 +352,7 @@ impl Datasets {
                     .parse::<u32>()
                     .map_err(|_| format!("{}: reputation '{r}' is not a number", at()))?,
             };
-            if set.insert(value, rep) == Insert::Refused {
+            if set.insert(&value, rep) == Insert::Refused {
                 return Err(format!(
                     "{}: dataset {} is full (memcap {} bytes)",
                     at(),
@@ -381,11 +384,11 @@ impl Datasets {
             (DatasetType::Ip | DatasetType::Ipv4, _) => {
                 match std::str::from_utf8(value)
                     .ok()
-                    .and_then(|s| decode(set.kind, s))
+                    .and_then(|s| addr_bytes(set.kind, s))
                 {
-                    Some(v) => {
-                        buf[..v.len()].copy_from_slice(&v);
-                        &buf[..v.len()]
+                    Some((b, n)) => {
+                        buf = b;
+                        &buf[..n]
                     }
                     None => return cmd == DatasetCmd::IsNotSet,
                 }
@@ -393,7 +396,7 @@ impl Datasets {
             _ => value,
         };
         match cmd {
-            DatasetCmd::Set => set.insert(value.to_vec(), 0) == Insert::Added,
+            DatasetCmd::Set => set.insert(value, 0) == Insert::Added,
             DatasetCmd::IsSet => set.get(value).is_some(),
             DatasetCmd::IsNotSet => set.get(value).is_none(),
             DatasetCmd::Unset => set.remove(value),
@@ -460,9 +463,9 @@ impl Set {
     }
 
     /// Adds a value (a new one only within the memcap, counted when refused).
-    fn insert(&self, v: Vec<u8>, rep: u32) -> Insert {
-        let mut t = self.table(&v);
-        if let Some(r) = t.get_mut(&v) {
+    fn insert(&self, v: &[u8], rep: u32) -> Insert {
+        let mut t = self.table(v);
+        if let Some(r) = t.get_mut(v) {
             if rep != 0 {
                 *r = rep;
             }
@@ -475,7 +478,7 @@ impl Set {
             return Insert::Refused;
         }
         self.bytes.fetch_add(cost, Ordering::Relaxed);
-        t.insert(v, rep);
+        t.insert(v.to_vec(), rep);
         Insert::Added
     }
 

@@ -187,8 +187,7 @@ impl Sig {
         if self.iprep.is_empty() {
             return true;
         }
-        let empty = intel::iprep::Reputation::default();
-        let rep = snap.map_or(&empty, |s| &*s.rep);
+        let rep = snap.map(|s| &*s.rep);
         self.iprep.iter().all(|c| c.holds(rep, p.src, p.dst))
     }
 

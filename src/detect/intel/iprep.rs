@@ -266,10 +266,11 @@ impl IprepCond {
         }
     }
 
-    /// Whether the packet's ends pass the test with reputation `rep`.
-    pub fn holds(&self, rep: &Reputation, src: IpAddr, dst: IpAddr) -> bool {
-        let cat = rep.category(&self.category);
-        let t = |a: IpAddr| self.test(cat.and_then(|c| rep.score(a, c)));
+    /// Whether the packet's ends pass the test with reputation `rep` (None: nothing loaded,
+    /// so only `isnotset` holds).
+    pub fn holds(&self, rep: Option<&Reputation>, src: IpAddr, dst: IpAddr) -> bool {
+        let cat = rep.and_then(|r| Some((r, r.category(&self.category)?)));
+        let t = |a: IpAddr| self.test(cat.and_then(|(r, c)| r.score(a, c)));
         match self.side {
             Side::Src => t(src),
             Side::Dst => t(dst),

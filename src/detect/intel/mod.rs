@@ -251,6 +251,8 @@ pub struct Entries {
     nets: Vec<(u8, HashMap<u128, Meta, Hasher>)>,
     /// Earliest expiry of any entry (0: none expires).
     pub next_expiry: u32,
+    /// Heap bytes of the `bytes` keys (kept as they change: stats read it often).
+    key_bytes: usize,
 }
 
 impl Entries {
@@ -283,7 +285,10 @@ impl Entries {
         }
         match key {
             Key::Bytes(b) => {
-                self.bytes.insert(b, meta);
+                let n = b.len().max(8);
+                if self.bytes.insert(b, meta).is_none() {
+                    self.key_bytes += n;
+                }
             }
             Key::Net(a, 128) => match v4_of(a) {
                 Some(v4) => {
@@ -310,7 +315,13 @@ impl Entries {
     /// Removes an indicator; whether it was there.
     pub fn remove(&mut self, key: &Key) -> bool {
         match key {
-            Key::Bytes(b) => self.bytes.remove(b).is_some(),
+            Key::Bytes(b) => {
+                let gone = self.bytes.remove(b).is_some();
+                if gone {
+                    self.key_bytes -= b.len().max(8);
+                }
+                gone
+            }
             Key::Net(a, 128) => match v4_of(*a) {
                 Some(v4) => self.addrs4.remove(&v4).is_some(),
                 None => self.addrs.remove(a).is_some(),
@@ -368,6 +379,7 @@ impl Entries {
     pub fn purge(&mut self, now: u32) -> usize {
         let before = self.len();
         self.bytes.retain(|_, m| m.live(now));
+        self.key_bytes = self.bytes.keys().map(|k| k.len().max(8)).sum();
         self.addrs4.retain(|_, m| m.live(now));
         self.addrs.retain(|_, m| m.live(now));
         for n in &mut self.nets {
@@ -412,7 +424,7 @@ impl Entries {
         slot(
             std::mem::size_of::<(Box<[u8]>, Meta)>(),
             self.bytes.capacity(),
-        ) + self.bytes.keys().map(|k| k.len().max(8)).sum::<usize>()
+        ) + self.key_bytes
             + slot(std::mem::size_of::<(u32, Meta)>(), self.addrs4.capacity())
             + slot(std::mem::size_of::<(u128, Meta)>(), self.addrs.capacity())
             + self
@@ -443,7 +455,10 @@ fn norm_domain(s: &str) -> Result<Vec<u8>, String> {
 fn norm_url(s: &str) -> Result<Vec<u8>, String> {
     let mut u = s.trim();
     for scheme in ["http://", "https://"] {
-        if u.len() >= scheme.len() && u[..scheme.len()].eq_ignore_ascii_case(scheme) {
+        // `get`: the text may hold multi-byte characters where the scheme would end.
+        if u.get(..scheme.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(scheme))
+        {
             u = &u[scheme.len()..];
         }
     }

@@ -9,7 +9,7 @@
 //! worker switches between two packets, all lists at once.
 
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::SystemTime;
@@ -280,8 +280,12 @@ fn domain_hit(l: &ListView, tx: TxRef<'_>, now: u32) -> Option<TxHit> {
             let Some(d) = lower(v, &mut buf).filter(|d| !d.is_empty()) else {
                 return false;
             };
+            let Some((listed, m)) = l.lookup_domain(d, now) else {
+                return false;
+            };
             // A response's answer for the name it was asked (the request alerted on that):
-            // only the other names of a CNAME chain count.
+            // only the other names of a CNAME chain count. Checked on a hit only, so a
+            // response's records cost one lookup each.
             if b == Buf::DnsAnswersRrname
                 && tx.each(Buf::DnsQueriesRrname, true, &mut |q| {
                     q.eq_ignore_ascii_case(d)
@@ -289,12 +293,10 @@ fn domain_hit(l: &ListView, tx: TxRef<'_>, now: u32) -> Option<TxHit> {
             {
                 return false;
             }
-            if let Some((listed, m)) = l.lookup_domain(d, now) {
-                let listed = String::from_utf8_lossy(listed).into_owned();
-                let seen = (listed.len() != d.len()).then(|| String::from_utf8_lossy(d).into());
-                found = Some((listed, seen, field, m));
-            }
-            found.is_some()
+            let listed = String::from_utf8_lossy(listed).into_owned();
+            let seen = (listed.len() != d.len()).then(|| String::from_utf8_lossy(d).into());
+            found = Some((listed, seen, field, m));
+            true
         });
         if found.is_some() {
             break;
@@ -413,22 +415,19 @@ fn load_state(spec: &ListSpec, path: &Path) -> Result<(Entries, Entries), String
                 i + 1
             )
         };
-        let (sign, rest) = line.split_at(1);
-        let (value, expires) = rest.rsplit_once(',').unwrap_or((rest, ""));
-        let key = parse_value(spec.kind, value).map_err(bad)?;
-        match sign {
-            "+" => {
-                let expires = super::parse_expiry(expires).map_err(bad)?;
-                adds.insert(
-                    key,
-                    Meta {
-                        confidence: 100,
-                        expires,
-                    },
-                );
-            }
-            "-" => removed.insert(key, Meta::default()),
-            _ => return Err(bad("a state line starts with + or -".into())),
+        if let Some(rest) = line.strip_prefix('+') {
+            let (value, expires) = rest.rsplit_once(',').unwrap_or((rest, ""));
+            let key = parse_value(spec.kind, value).map_err(bad)?;
+            let expires = super::parse_expiry(expires).map_err(bad)?;
+            let meta = Meta {
+                confidence: 100,
+                expires,
+            };
+            adds.insert(key, meta);
+        } else if let Some(value) = line.strip_prefix('-') {
+            removed.insert(parse_value(spec.kind, value).map_err(bad)?, Meta::default());
+        } else {
+            return Err(bad("a state line starts with + or -".into()));
         }
     }
     Ok((adds, removed))
@@ -806,15 +805,6 @@ impl Store {
                 updated: l.counters.updated.load(Ordering::Relaxed),
                 bytes: l.base.heap_bytes() + l.adds.heap_bytes() + l.removed.heap_bytes(),
             })
-            .collect()
-    }
-
-    /// The list files and reputation files, for messages.
-    pub fn files(&self) -> Vec<PathBuf> {
-        let snap = self.snapshot();
-        snap.lists
-            .iter()
-            .filter_map(|l| l.spec.file.clone())
             .collect()
     }
 }

@@ -29,6 +29,11 @@ fn addr_hits(snap: &Snapshot, src: &str, dst: &str, now: u32) -> Vec<(String, &'
 
 #[test]
 fn values_normalise_per_kind() {
+    // Multi-byte text where a scheme would end is refused or read, never a panic.
+    for odd in ["https\u{20ac}x", "htt\u{20ac}ps://x", "http:/\u{e9}"] {
+        let _ = parse_value(Kind::Url, odd);
+        let _ = parse_value(Kind::Domain, odd);
+    }
     assert_eq!(
         parse_value(Kind::Ip, "10.1.2.3/8")
             .unwrap()
@@ -230,13 +235,16 @@ fn reputation_files_and_iprep_conditions() {
     assert_eq!(r.score(ip("198.51.100.8"), 1), None);
     let c = |s: &str| IprepCond::parse(s).unwrap();
     let (bad, inner) = (ip("198.51.100.7"), ip("10.0.0.1"));
-    assert!(c("dst,BadHosts,>,100").holds(&r, inner, bad));
-    assert!(!c("src,BadHosts,>,100").holds(&r, inner, bad));
-    assert!(c("any,CnC,<,30").holds(&r, inner, bad));
-    assert!(!c("both,CnC,<,30").holds(&r, inner, bad));
-    assert!(c("both,CnC,isset").holds(&r, inner, bad));
-    assert!(c("src,BadHosts,isnotset").holds(&r, inner, bad));
-    assert!(!c("dst,Unknown,isset").holds(&r, inner, bad));
+    assert!(c("dst,BadHosts,>,100").holds(Some(&r), inner, bad));
+    assert!(!c("src,BadHosts,>,100").holds(Some(&r), inner, bad));
+    assert!(c("any,CnC,<,30").holds(Some(&r), inner, bad));
+    assert!(!c("both,CnC,<,30").holds(Some(&r), inner, bad));
+    assert!(c("both,CnC,isset").holds(Some(&r), inner, bad));
+    assert!(c("src,BadHosts,isnotset").holds(Some(&r), inner, bad));
+    assert!(!c("dst,Unknown,isset").holds(Some(&r), inner, bad));
+    // Nothing loaded: only isnotset holds.
+    assert!(c("src,BadHosts,isnotset").holds(None, inner, bad));
+    assert!(!c("src,BadHosts,<,100").holds(None, inner, bad));
     for bad in [
         "up,BadHosts,>,1",
         "src,BadHosts,>",
@@ -285,7 +293,7 @@ fn runtime_changes_survive_a_restart_in_the_state_file() {
     );
     assert_eq!(again.stats()[0].runtime_adds, 2);
     // A broken state file stops the start with its place.
-    std::fs::write(&state, "+203.0.113.0/24\n*what\n").unwrap();
+    std::fs::write(&state, "+203.0.113.0/24\n\u{e9}what\n").unwrap();
     let err = Store::open(vec![sp], None).unwrap_err();
     assert!(err.contains("c2.state:2"), "{err}");
 }

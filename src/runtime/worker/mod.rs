@@ -144,6 +144,8 @@ struct IntelState {
     store: Arc<Store>,
     /// Generation of the snapshot in use.
     generation: u64,
+    /// The sid of each list, as of the last mapping.
+    sids: Vec<u32>,
     /// Engine index of each list's signature (`u32::MAX`: the engine has none).
     sigs: Vec<u32>,
 }
@@ -159,10 +161,16 @@ impl Detector {
         }
         let snap = st.store.snapshot();
         st.generation = snap.generation;
-        st.sigs = snap
-            .lists()
-            .map(|l| self.engine.external_index(l.sid).unwrap_or(u32::MAX))
-            .collect();
+        // Most updates change indicators, not lists: the engine is searched for the lists'
+        // signatures only when the lists changed (or the engine did: `sids` is cleared).
+        if !snap.lists().map(|l| l.sid).eq(st.sids.iter().copied()) {
+            st.sids = snap.lists().map(|l| l.sid).collect();
+            st.sigs = st
+                .sids
+                .iter()
+                .map(|&sid| self.engine.external_index(sid).unwrap_or(u32::MAX))
+                .collect();
+        }
         self.ctx.intel = Some(snap);
     }
 
@@ -255,6 +263,7 @@ impl Worker {
             IntelState {
                 store,
                 generation: 0,
+                sids: Vec::new(),
                 sigs: Vec::new(),
             }
         });
@@ -476,7 +485,13 @@ impl Worker {
             .det
             .intel
             .take()
-            .map(|s| IntelState { generation: 0, ..s });
+            // A new engine numbers its signatures afresh: map the lists again.
+            .map(|s| IntelState {
+                generation: 0,
+                sids: Vec::new(),
+                sigs: Vec::new(),
+                ..s
+            });
         self.det = Detector {
             engine,
             thresholds,
