@@ -263,7 +263,7 @@ ip = ["192.0.2.0/24"]
 /// (both ends, a miss), and a runtime add and remove, each published to the workers (what
 /// `ctl intel add|remove` costs besides the socket).
 fn intel(c: &mut Criterion) {
-    use sekimori::detect::intel::{Kind, ListAction, ListSpec, Store};
+    use sekimori::detect::intel::{Kind, ListSpec, Store};
     let dir = std::env::temp_dir().join(format!("sekimori-bench-intel-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let (ips, domains) = (dir.join("ips.lst"), dir.join("domains.lst"));
@@ -276,17 +276,8 @@ fn intel(c: &mut Criterion) {
     std::fs::write(&ips, a).unwrap();
     std::fs::write(&domains, d).unwrap();
     let spec = |name: &str, kind, file, sid| ListSpec {
-        name: name.into(),
-        kind,
         file: Some(file),
-        sid,
-        msg: name.into(),
-        priority: 1,
-        classtype: "trojan-activity".into(),
-        action: ListAction::Alert,
-        min_confidence: 0,
-        subdomains: true,
-        state: None,
+        ..ListSpec::new(name, kind, sid)
     };
     let store = Store::open(
         vec![

@@ -157,21 +157,21 @@ impl IntelEntry {
         if min_confidence > 100 {
             return Err(format!("{at}: min_confidence must be 0-100"));
         }
-        Ok(ListSpec {
-            name: self.name.clone(),
+        let defaults = ListSpec::new(
+            &self.name,
             kind,
+            self.sid.unwrap_or(INTEL_SID_BASE + pos as u32),
+        );
+        Ok(ListSpec {
             file: self.file.clone(),
-            sid: self.sid.unwrap_or(INTEL_SID_BASE + pos as u32),
-            msg: self
-                .msg
-                .clone()
-                .unwrap_or_else(|| format!("SEKIMORI INTEL {} ({})", self.name, kind.name())),
+            msg: self.msg.clone().unwrap_or_else(|| defaults.msg.clone()),
             priority,
             classtype,
             action,
             min_confidence,
             subdomains: self.subdomains.unwrap_or(true),
             state: self.state.clone(),
+            ..defaults
         })
     }
 }

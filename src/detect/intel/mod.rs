@@ -140,6 +140,24 @@ pub struct ListSpec {
 }
 
 impl ListSpec {
+    /// A list with the config's defaults: no file, Serious, malware (`command-and-control`),
+    /// alert, every confidence, subdomains, no state file.
+    pub fn new(name: &str, kind: Kind, sid: u32) -> ListSpec {
+        ListSpec {
+            name: name.to_string(),
+            kind,
+            file: None,
+            sid,
+            msg: format!("SEKIMORI INTEL {name} ({})", kind.name()),
+            priority: 2,
+            classtype: "command-and-control".into(),
+            action: ListAction::Alert,
+            min_confidence: 0,
+            subdomains: true,
+            state: None,
+        }
+    }
+
     /// The rule the engine carries for this list: it never matches traffic by itself (the
     /// worker raises it on a hit); it gives the list's alerts their sid, message,
     /// classtype, priority and action, and lets tuning and thresholds address them.

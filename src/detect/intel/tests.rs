@@ -3,17 +3,8 @@ use super::*;
 
 fn spec(name: &str, kind: Kind, file: Option<PathBuf>) -> ListSpec {
     ListSpec {
-        name: name.into(),
-        kind,
         file,
-        sid: 9_000_001,
-        msg: format!("SEKIMORI INTEL {name}"),
-        priority: 1,
-        classtype: "trojan-activity".into(),
-        action: ListAction::Alert,
-        min_confidence: 0,
-        subdomains: true,
-        state: None,
+        ..ListSpec::new(name, kind, 9_000_001)
     }
 }
 
