@@ -543,14 +543,15 @@ impl Engine {
 
     fn update(&mut self, slot: usize, a: &AlertIn<'_>, (victim, attacker): (IpAddr, IpAddr)) {
         let keep = self.set.keep_closed;
-        let target_crit = self
-            .set
-            .tuner
-            .as_ref()
-            .and_then(|t| t.asset_of(victim))
-            .map_or(Criticality::Medium, |x| x.criticality);
-        let inc = self.slots[slot].as_mut().expect("slot");
+        let Engine { set, slots, .. } = self;
+        let inc = slots[slot].as_mut().expect("slot");
         if inc.scanner.is_some() {
+            // Looked up for sweeps only: other incidents have one victim, rated when opened.
+            let target_crit = set
+                .tuner
+                .as_ref()
+                .and_then(|t| t.asset_of(victim))
+                .map_or(Criticality::Medium, |x| x.criticality);
             // The sweep is as critical as the most critical host it probed.
             inc.criticality = inc.criticality.max(target_crit);
             if inc.target_set.len() < FLOW_SET_CAP && inc.target_set.insert(victim) {
