@@ -514,6 +514,7 @@ pub static PROTOCOL: Protocol = Protocol {
         ("dce_iface", Buf::DceIface),
         ("dce_opnum", Buf::DceOpnum),
     ],
+    ports: &[],
     probe_tcp: Some(probe),
     probe_udp: Some(probe_udp),
     new_parser: |tcp| {
@@ -929,7 +930,7 @@ impl Parser for DcerpcState {
     fn gc(&mut self) {
         // Finished, logged calls go wherever they are: one never answered must not hold the
         // later ones (the newest stays).
-        let done = |t: &DceTx| t.call.complete() && t.det.logged;
+        let done = |t: &DceTx| t.call.complete() && t.det.finished();
         if self.txs.len() > 1 && self.txs.iter().rev().skip(1).any(done) {
             let newest = self.txs.back().map(|t| t.id);
             self.txs.retain(|t| Some(t.id) == newest || !done(t));

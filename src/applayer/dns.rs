@@ -271,6 +271,7 @@ pub static PROTOCOL: Protocol = Protocol {
         ("dns.queries.rrname", Buf::DnsQueriesRrname),
         ("dns.answers.rrname", Buf::DnsAnswersRrname),
     ],
+    ports: &[],
     probe_tcp: Some(|d, _| probe_tcp(d)),
     probe_udp: Some(probe_udp),
     new_parser: |tcp| {

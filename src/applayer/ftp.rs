@@ -90,6 +90,7 @@ pub static PROTOCOL: Protocol = Protocol {
         ("ftp.command", Buf::FtpCommand),
         ("ftp.command_data", Buf::FtpCommandData),
     ],
+    ports: &[],
     probe_tcp: Some(probe),
     probe_udp: None,
     new_parser: |_| Box::<FtpState>::default(),
@@ -460,7 +461,7 @@ impl Parser for FtpState {
     crate::parser_tx_slots!(txs);
 
     fn gc(&mut self) {
-        while self.txs.len() > 1 && self.txs.front().is_some_and(|t| t.done && t.det.logged) {
+        while self.txs.len() > 1 && self.txs.front().is_some_and(|t| t.done && t.det.finished()) {
             self.txs.pop_front();
         }
     }
@@ -496,6 +497,7 @@ pub static DATA_PROTOCOL: Protocol = Protocol {
         ("file.magic", Buf::FileMagic),
         ("ftpdata_command", Buf::FtpDataCommand),
     ],
+    ports: &[],
     probe_tcp: None,
     probe_udp: None,
     new_parser: |_| Box::<FtpDataState>::default(),

@@ -1256,9 +1256,7 @@ impl HttpState {
     pub fn gc(&mut self) {
         while self.txs.len() > 1 {
             let front = &self.txs[0];
-            let idle = !front.det.updated[0] && !front.det.updated[1];
-            let settled = !front.det.unsettled[0] && !front.det.unsettled[1];
-            if front.complete() && idle && settled && front.det.logged {
+            if front.complete() && front.det.finished() {
                 self.txs.pop_front();
             } else {
                 break;
@@ -1327,6 +1325,7 @@ pub static PROTOCOL: Protocol = Protocol {
         ("file.name", Buf::FileName),
         ("file.magic", Buf::FileMagic),
     ],
+    ports: &[],
     probe_tcp: Some(|d, _| probe(d)),
     probe_udp: None,
     new_parser: |_| Box::<HttpState>::default(),

@@ -339,6 +339,7 @@ pub static PROTOCOL: Protocol = Protocol {
         ("krb5_err_code", Buf::Krb5ErrCode),
         ("krb5.ticket_encryption", Buf::Krb5TicketEtype),
     ],
+    ports: &[],
     probe_tcp: Some(probe_tcp),
     probe_udp: Some(probe_udp),
     new_parser: |tcp| {
@@ -568,7 +569,7 @@ impl Parser for Krb5State {
     crate::parser_tx_slots!(txs);
 
     fn gc(&mut self) {
-        while self.txs.len() > 1 && self.txs.front().is_some_and(|t| t.det.logged) {
+        while self.txs.len() > 1 && self.txs.front().is_some_and(|t| t.det.finished()) {
             self.txs.pop_front();
         }
     }

@@ -1,5 +1,5 @@
 //! Application layer: protocol detection by content, and the parsers (HTTP/1.x, TLS, DNS,
-//! SMTP, FTP and FTP data, SSH, SMB, DCERPC, Kerberos) that turn reassembled streams (and UDP datagrams) into
+//! SMTP, FTP and FTP data, SSH, SMB, DCERPC, Kerberos, MQTT, IKE) that turn reassembled streams (and UDP datagrams) into
 //! transactions whose buffers the detection engine inspects, with the files they carry.
 //!
 //! A flow's [`AppLayer`] probes the first bytes of each direction; once a protocol is
@@ -13,9 +13,11 @@ pub mod expect;
 pub mod files;
 pub mod ftp;
 pub mod http;
+pub mod ike;
 pub mod krb5;
 mod line;
 pub mod mime;
+pub mod mqtt;
 pub mod ntlmssp;
 pub mod parser;
 pub mod smb;
@@ -29,7 +31,7 @@ pub use parser::{Expectation, ParseCtx, Parser, Protocol, Transaction, TxDetect,
 
 /// Every parser the sensor runs, in probing order. A new protocol registers here (and names
 /// its [`AppProto`] variant and its [`Buf`] buffers); see ARCHITECTURE.md.
-pub static PROTOCOLS: [&Protocol; 10] = [
+pub static PROTOCOLS: [&Protocol; 12] = [
     &http::PROTOCOL,
     &tls::PROTOCOL,
     &dns::PROTOCOL,
@@ -40,6 +42,8 @@ pub static PROTOCOLS: [&Protocol; 10] = [
     &smb::PROTOCOL,
     &dcerpc::PROTOCOL,
     &krb5::PROTOCOL,
+    &mqtt::PROTOCOL,
+    &ike::PROTOCOL,
 ];
 
 /// Number of registered protocols (sizes per-protocol counters and switches).
@@ -71,6 +75,10 @@ pub enum AppProto {
     Dcerpc,
     /// Kerberos 5 over UDP and TCP.
     Krb5,
+    /// MQTT over TCP.
+    Mqtt,
+    /// IKE (versions 1 and 2) over UDP.
+    Ike,
     /// Probing gave up: none of the parsers recognised the traffic.
     Failed,
 }
@@ -221,6 +229,44 @@ pub enum Buf {
     Krb5ErrCode,
     /// A reply's ticket encryption type (4 bytes LE), for `krb5.ticket_encryption`.
     Krb5TicketEtype,
+    MqttClientId,
+    MqttUsername,
+    MqttPassword,
+    MqttWillTopic,
+    MqttWillMessage,
+    MqttProtocolString,
+    MqttPublishTopic,
+    MqttPublishMessage,
+    MqttSubscribeTopic,
+    MqttUnsubscribeTopic,
+    /// Each message's type (one byte), for `mqtt.type`.
+    MqttType,
+    /// Each message's DUP and RETAIN flags (one byte: 0x8, 0x1), for `mqtt.flags`.
+    MqttFlags,
+    /// Each message's QoS (one byte), for `mqtt.qos`.
+    MqttQos,
+    /// The protocol level (one byte), for `mqtt.protocol_version`.
+    MqttVersion,
+    /// Reason and return codes (one byte each), for `mqtt.reason_code`.
+    MqttReasonCode,
+    /// A CONNACK's session-present flag (one byte, 0 or 1).
+    MqttSessionPresent,
+    /// A CONNECT's flags byte, for `mqtt.connect.flags`.
+    MqttConnectFlags,
+    /// Initiator SPI as lower-case hex.
+    IkeInitSpi,
+    /// Responder SPI as lower-case hex.
+    IkeRespSpi,
+    /// Each vendor ID as lower-case hex.
+    IkeVendor,
+    IkeKePayload,
+    IkeNoncePayload,
+    /// Exchange type (one byte), for `ike.exchtype`.
+    IkeExchType,
+    /// Key-exchange data length (4 bytes LE).
+    IkeKeLen,
+    /// Nonce length (4 bytes LE).
+    IkeNonceLen,
 }
 
 impl Buf {
@@ -249,7 +295,7 @@ impl Buf {
     }
 
     /// Number of buffer ids (for per-buffer tables).
-    pub const COUNT: usize = Buf::Krb5TicketEtype as usize + 1;
+    pub const COUNT: usize = Buf::IkeNonceLen as usize + 1;
 }
 
 /// Application-layer settings.
@@ -310,15 +356,19 @@ pub enum Probe {
 }
 
 /// Recognises the protocol of a TCP stream from its first bytes in one direction
-/// (`to_server`: sent by the client): the first registered protocol whose probe does not rule
-/// the data out decides.
-pub fn probe_tcp(data: &[u8], to_server: bool, disabled: u32) -> Probe {
+/// (`to_server`: sent by the client) between `ports`: the first protocol whose probe does not
+/// rule the data out decides, those registered on one of the ports before the others.
+pub fn probe_tcp(data: &[u8], to_server: bool, ports: [u16; 2], disabled: u32) -> Probe {
     if data.is_empty() {
         return Probe::NeedMore;
     }
-    PROTOCOLS
-        .iter()
-        .filter(|p| p.proto.bit() & disabled == 0)
+    // Protocols registered on one of the flow's ports go first (as Suricata's probing
+    // ports come before its content patterns), then those probed everywhere.
+    let on_port = PROTOCOLS.iter().filter(|p| !p.ports.is_empty());
+    let anywhere = PROTOCOLS.iter().filter(|p| p.ports.is_empty());
+    on_port
+        .chain(anywhere)
+        .filter(|p| p.proto.bit() & disabled == 0 && p.probes_ports(ports))
         .filter_map(|p| p.probe_tcp)
         .map(|probe| probe(data, to_server))
         .find(|r| *r != Probe::NoMatch)
@@ -347,6 +397,8 @@ pub struct AppLayer {
     /// Stream offset at which the parser started, per direction (0, or where a hand-over
     /// began).
     parser_base: [u64; 2],
+    /// The flow's client and server ports, for protocols probed on their ports only.
+    ports: [u16; 2],
 }
 
 /// Parser counters of one worker.
@@ -412,6 +464,14 @@ impl AppStats {
 }
 
 impl AppLayer {
+    /// State for a new flow between these client and server ports.
+    pub fn new(ports: [u16; 2]) -> AppLayer {
+        AppLayer {
+            ports,
+            ..AppLayer::default()
+        }
+    }
+
     /// Offers new contiguous stream data of direction `dir` (0 to server): `window` is the
     /// reassembler's retained data starting at stream offset `window_off`. Probes until the
     /// protocol is known, then parses. Returns whether the parser made progress (detection
@@ -430,15 +490,20 @@ impl AppLayer {
             return false;
         }
         if self.proto == AppProto::Unknown {
-            if window_off > 0 {
-                // The stream start slid out before anything was recognised.
-                self.give_up(stats);
-                return false;
-            }
             if self.no_match[dir] {
                 return false;
             }
-            let probe = match probe_tcp(window, dir == 0, cfg.disabled) {
+            if window_off > 0 {
+                // This direction's start is lost (a gap, or it slid out before anything was
+                // recognised): it cannot be probed, but the other direction may still tell.
+                stats.missed_bytes += window_off;
+                self.no_match[dir] = true;
+                if self.no_match[1 - dir] {
+                    self.give_up(stats);
+                }
+                return false;
+            }
+            let probe = match probe_tcp(window, dir == 0, self.ports, cfg.disabled) {
                 Probe::NeedMore if window.len() > 1024 => Probe::NoMatch,
                 p => p,
             };
@@ -553,7 +618,9 @@ impl AppLayer {
     ) -> bool {
         if self.proto == AppProto::Unknown {
             let found = PROTOCOLS.iter().find(|p| {
-                p.proto.bit() & cfg.disabled == 0 && p.probe_udp.is_some_and(|probe| probe(data))
+                p.proto.bit() & cfg.disabled == 0
+                    && p.probes_ports(self.ports)
+                    && p.probe_udp.is_some_and(|probe| probe(data))
             });
             match found {
                 Some(p) => self.start(p.proto, false, stats),

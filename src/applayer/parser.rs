@@ -81,6 +81,14 @@ pub struct TxDetect {
 }
 
 impl TxDetect {
+    /// Logged, and inspected in both directions since the parser last touched it: nothing
+    /// needs the transaction any more (beyond its files). A transaction the parser completed
+    /// on the other side's acknowledgement is inspected on that side's next packet, so it
+    /// must not be freed before then.
+    pub fn finished(&self) -> bool {
+        self.logged && self.updated == [false; 2] && self.unsettled == [false; 2]
+    }
+
     /// Heap bytes held.
     pub fn heap(&self) -> usize {
         self.alerted.capacity() * std::mem::size_of::<u32>()
@@ -223,6 +231,10 @@ pub struct Protocol {
     pub parser_error_event: &'static str,
     /// Rule buffer names the parser fills, and the buffer behind each.
     pub buffers: &'static [(&'static str, Buf)],
+    /// Ports the protocol is probed on (either end of the flow); empty: every port. Probes
+    /// too weak to run everywhere (a two-byte MQTT header) are confined this way, as
+    /// Suricata's probing ports do.
+    pub ports: &'static [u16],
     /// Recognises the protocol from a TCP direction's first bytes (true: sent by the client).
     pub probe_tcp: Option<fn(&[u8], bool) -> Probe>,
     /// Recognises the protocol from a UDP flow's first datagram.
@@ -245,5 +257,10 @@ impl Protocol {
     /// EVE `event_type` of its transaction events, and their `[output]` switch.
     pub fn event_type(&self) -> &'static str {
         self.event_type
+    }
+
+    /// Whether the protocol may be probed on a flow between these ports.
+    pub fn probes_ports(&self, ports: [u16; 2]) -> bool {
+        self.ports.is_empty() || ports.iter().any(|p| self.ports.contains(p))
     }
 }

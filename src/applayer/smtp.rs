@@ -200,6 +200,7 @@ pub static PROTOCOL: Protocol = Protocol {
         ("file.name", Buf::FileName),
         ("file.magic", Buf::FileMagic),
     ],
+    ports: &[],
     probe_tcp: Some(probe),
     probe_udp: None,
     new_parser: |_| Box::<SmtpState>::default(),
@@ -757,7 +758,7 @@ impl Parser for SmtpState {
         // one stays.
         while self.txs.len() > 1
             && self.txs.front().is_some_and(|t| {
-                t.done && t.det.logged && {
+                t.done && t.det.finished() && {
                     let n = t.files_().len();
                     n == 0 || t.det.files_logged.count_ones() as usize >= n.min(64)
                 }

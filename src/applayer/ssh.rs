@@ -92,6 +92,7 @@ pub static PROTOCOL: Protocol = Protocol {
         ("ssh.hassh.server", Buf::SshHasshServer),
         ("ssh.hassh.server.string", Buf::SshHasshServerString),
     ],
+    ports: &[],
     probe_tcp: Some(probe),
     probe_udp: None,
     new_parser: |_| Box::<SshSession>::default(),

@@ -68,6 +68,7 @@ pub static PROTOCOL: Protocol = Protocol {
         ("ja3s.string", Buf::Ja3sString),
         ("ja4.hash", Buf::Ja4Hash),
     ],
+    ports: &[],
     probe_tcp: Some(|d, _| probe(d)),
     probe_udp: None,
     new_parser: |_| Box::<TlsSession>::default(),

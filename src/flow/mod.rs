@@ -794,7 +794,7 @@ impl FlowTable {
             dropped: false,
             bits: Default::default(),
             streams: None,
-            app: Default::default(),
+            app: crate::applayer::AppLayer::new([client.1, server.1]),
             fins: 0,
             rsts: 0,
             pkt_established: false,

@@ -117,7 +117,7 @@ fn read_all(parser: &dyn crate::applayer::Parser) {
 }
 
 /// The buffers of the parsers this module drives.
-const ALL_BUFS: [Buf; 29] = [
+const ALL_BUFS: [Buf; 54] = [
     Buf::FileData,
     Buf::FileName,
     Buf::FileMagic,
@@ -147,6 +147,31 @@ const ALL_BUFS: [Buf; 29] = [
     Buf::Krb5MsgType,
     Buf::Krb5ErrCode,
     Buf::Krb5TicketEtype,
+    Buf::MqttClientId,
+    Buf::MqttUsername,
+    Buf::MqttPassword,
+    Buf::MqttWillTopic,
+    Buf::MqttWillMessage,
+    Buf::MqttProtocolString,
+    Buf::MqttPublishTopic,
+    Buf::MqttPublishMessage,
+    Buf::MqttSubscribeTopic,
+    Buf::MqttUnsubscribeTopic,
+    Buf::MqttType,
+    Buf::MqttFlags,
+    Buf::MqttQos,
+    Buf::MqttVersion,
+    Buf::MqttReasonCode,
+    Buf::MqttSessionPresent,
+    Buf::MqttConnectFlags,
+    Buf::IkeInitSpi,
+    Buf::IkeRespSpi,
+    Buf::IkeVendor,
+    Buf::IkeKePayload,
+    Buf::IkeNoncePayload,
+    Buf::IkeExchType,
+    Buf::IkeKeLen,
+    Buf::IkeNonceLen,
 ];
 
 #[cfg(test)]
@@ -184,10 +209,21 @@ mod tests {
         for p in [
             &crate::applayer::smb::PROTOCOL,
             &crate::applayer::dcerpc::PROTOCOL,
+            &crate::applayer::mqtt::PROTOCOL,
         ] {
             let heap = exercise_framed(p, &script, &cfg);
             assert!(heap < 1 << 20, "{}: {heap}", p.name());
         }
+        // MQTT: a CONNECT, its CONNACK, and a publish split over three pieces.
+        let mqtt = frame_script(&[
+            (true, b"\x10\x0e\x00\x04MQTT\x04\x02\x00\x3c\x00\x02P1"),
+            (false, b"\x20\x02\x00\x00"),
+            (true, b"\x30\x08\x00\x01t"),
+            (true, b"pay"),
+            (true, b"ld"),
+        ]);
+        assert!(exercise_framed(&crate::applayer::mqtt::PROTOCOL, &mqtt, &cfg) > 0);
+        assert!(exercise_datagrams(&crate::applayer::ike::PROTOCOL, &script, &cfg) < 1 << 20);
         // The SMB1 header's 0xff survives the framing: the negotiation is a transaction.
         let mut stats = AppStats::default();
         let mut cx = ParseCtx {

@@ -314,6 +314,7 @@ pub static PROTOCOL: Protocol = Protocol {
         ("dce_iface", Buf::DceIface),
         ("dce_opnum", Buf::DceOpnum),
     ],
+    ports: &[],
     probe_tcp: Some(probe),
     probe_udp: None,
     new_parser: |_| Box::<SmbState>::default(),
@@ -1169,7 +1170,7 @@ impl Parser for SmbState {
         // the whole session must not hold every later transaction (the newest stays).
         let done = |t: &SmbTx| {
             t.complete_()
-                && t.det.logged
+                && t.det.finished()
                 && t.det.files_logged.count_ones() as usize >= t.files.len().min(64)
         };
         if self.txs.len() > 1 && self.txs.iter().rev().skip(1).any(done) {

@@ -32,6 +32,13 @@ pub enum Cmp {
     Between(u64, u64),
     /// `!N-M`: outside the open range.
     NotBetween(u64, u64),
+    /// Flag sets (`mqtt.flags:dup,!retain`): the bits of `mask` equal those of `value`.
+    Bits {
+        /// Bits tested.
+        mask: u64,
+        /// Their required values.
+        value: u64,
+    },
 }
 
 impl Cmp {
@@ -47,7 +54,38 @@ impl Cmp {
             Cmp::Ge(n) => v >= n,
             Cmp::Between(a, b) => v > a && v < b,
             Cmp::NotBetween(a, b) => !(v > a && v < b),
+            Cmp::Bits { mask, value } => v & mask == value,
         }
+    }
+
+    /// Parses a comma-separated flag list (`dup,!retain`) against the names and bits of
+    /// `flags`: each named flag must be set, each `!`-prefixed one clear.
+    pub fn parse_flags(s: &str, flags: &[(&str, u64)]) -> Result<Cmp, String> {
+        let (mut mask, mut value) = (0, 0);
+        for item in s.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+            let (neg, name) = match item.strip_prefix('!') {
+                Some(n) => (true, n.trim()),
+                None => (false, item),
+            };
+            let Some(&(_, bit)) = flags.iter().find(|(n, _)| *n == name) else {
+                let known: Vec<_> = flags.iter().map(|(n, _)| *n).collect();
+                return Err(format!(
+                    "unknown flag '{name}' (known: {})",
+                    known.join(", ")
+                ));
+            };
+            if mask & bit != 0 {
+                return Err(format!("flag '{name}' given twice"));
+            }
+            mask |= bit;
+            if !neg {
+                value |= bit;
+            }
+        }
+        if mask == 0 {
+            return Err("no flags given".into());
+        }
+        Ok(Cmp::Bits { mask, value })
     }
 
     /// Parses Suricata's unsigned-integer comparison syntax, limited to `max`.

@@ -45,6 +45,7 @@ const APP_PROTOS: &[(&str, L4)] = &[
     ("sip", L4::Any),
     ("tftp", L4::Udp),
     ("ike", L4::Udp),
+    ("ikev2", L4::Udp),
     ("quic", L4::Udp),
     ("bittorrent-dht", L4::Udp),
 ];
@@ -122,6 +123,24 @@ const STICKY_BUFFERS: &[(&str, &str)] = &[
     ("smtp.helo", "smtp.helo"),
     ("smtp.mail_from", "smtp.mail_from"),
     ("smtp.rcpt_to", "smtp.rcpt_to"),
+    ("mqtt.connect.clientid", "mqtt.connect.clientid"),
+    ("mqtt.connect.username", "mqtt.connect.username"),
+    ("mqtt.connect.password", "mqtt.connect.password"),
+    ("mqtt.connect.willtopic", "mqtt.connect.willtopic"),
+    ("mqtt.connect.willmessage", "mqtt.connect.willmessage"),
+    (
+        "mqtt.connect.protocol_string",
+        "mqtt.connect.protocol_string",
+    ),
+    ("mqtt.publish.topic", "mqtt.publish.topic"),
+    ("mqtt.publish.message", "mqtt.publish.message"),
+    ("mqtt.subscribe.topic", "mqtt.subscribe.topic"),
+    ("mqtt.unsubscribe.topic", "mqtt.unsubscribe.topic"),
+    ("ike.init_spi", "ike.init_spi"),
+    ("ike.resp_spi", "ike.resp_spi"),
+    ("ike.vendor", "ike.vendor"),
+    ("ike.key_exchange_payload", "ike.key_exchange_payload"),
+    ("ike.nonce_payload", "ike.nonce_payload"),
     ("krb5_cname", "krb5.cname"),
     ("krb5_sname", "krb5.sname"),
     ("krb5.cname", "krb5.cname"),
@@ -283,6 +302,8 @@ fn app_need(name: &str) -> &'static str {
         "ssh" => "ssh parser",
         "ftp" | "ftp-data" => "ftp parser",
         "krb5" => "krb5 parser",
+        "mqtt" => "mqtt parser",
+        "ike" | "ikev2" => "ike parser",
         "sip" => "sip parser",
         "quic" => "quic parser",
         "base64" => "base64 decoding",
@@ -1246,6 +1267,79 @@ impl Builder {
                 let cmp = Cmp::parse(need_v()?.trim(), 255)?;
                 self.rule.int_conds.push(("krb5_msg_type", cmp));
                 self.need("krb5 parser");
+            }
+            "mqtt.type" => {
+                let v = need_v()?.trim();
+                let cmp = match crate::applayer::mqtt::kind::by_name(v) {
+                    Some(k) => Cmp::Eq(u64::from(k)),
+                    None => Cmp::parse(v, 15)
+                        .map_err(|e| format!("mqtt.type: unknown type '{v}' ({e})"))?,
+                };
+                self.rule.int_conds.push(("mqtt.type", cmp));
+                self.need("mqtt parser");
+            }
+            "ike.exchtype" => {
+                let cmp = Cmp::parse(need_v()?, 255)?;
+                self.rule.int_conds.push(("ike.exchtype", cmp));
+                self.need("ike parser");
+            }
+            "ike.key_exchange_payload_length" | "ike.nonce_payload_length" => {
+                let cmp = Cmp::parse(need_v()?, u64::from(u32::MAX))?;
+                let name = if kw == "ike.nonce_payload_length" {
+                    "ike.nonce_payload_length"
+                } else {
+                    "ike.key_exchange_payload_length"
+                };
+                self.rule.int_conds.push((name, cmp));
+                self.need("ike parser");
+            }
+            "mqtt.qos" => {
+                let cmp = Cmp::parse(need_v()?, 2).map_err(|e| format!("mqtt.qos: {e}"))?;
+                self.rule.int_conds.push(("mqtt.qos", cmp));
+                self.need("mqtt parser");
+            }
+            "mqtt.protocol_version" | "mqtt.reason_code" | "mqtt.connack.return_code" => {
+                let cmp = Cmp::parse(need_v()?, 255)?;
+                let name = if kw == "mqtt.protocol_version" {
+                    "mqtt.protocol_version"
+                } else {
+                    "mqtt.reason_code"
+                };
+                self.rule.int_conds.push((name, cmp));
+                self.need("mqtt parser");
+            }
+            "mqtt.flags" => {
+                let cmp = Cmp::parse_flags(need_v()?, &[("dup", 0x8), ("retain", 0x1)])?;
+                self.rule.int_conds.push(("mqtt.flags", cmp));
+                self.need("mqtt parser");
+            }
+            "mqtt.connect.flags" => {
+                let flags = [
+                    ("username", 0x80),
+                    ("password", 0x40),
+                    ("will_retain", 0x20),
+                    ("will", 0x04),
+                    ("clean_session", 0x02),
+                ];
+                let cmp = Cmp::parse_flags(need_v()?, &flags)?;
+                self.rule.int_conds.push(("mqtt.connect.flags", cmp));
+                self.need("mqtt parser");
+            }
+            "mqtt.connack.session_present" => {
+                let v = need_v()?.trim();
+                let want = match v.to_ascii_lowercase().as_str() {
+                    "true" | "yes" | "1" => 1,
+                    "false" | "no" | "0" => 0,
+                    _ => {
+                        return Err(format!(
+                            "mqtt.connack.session_present: '{v}' is not a boolean"
+                        ))
+                    }
+                };
+                self.rule
+                    .int_conds
+                    .push(("mqtt.connack.session_present", Cmp::Eq(want)));
+                self.need("mqtt parser");
             }
             "krb5_err_code" | "krb5.err_code" => {
                 let cmp = Cmp::parse(need_v()?.trim(), u64::from(u32::MAX))?;
