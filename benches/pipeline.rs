@@ -99,6 +99,7 @@ fn benches(c: &mut Criterion) {
             app_proto: Default::default(),
             upgraded_from: Default::default(),
             stream_events: 0,
+            proto_detected: false,
         };
         b.iter(|| {
             let mut n = 0u32;

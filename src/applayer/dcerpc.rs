@@ -508,6 +508,7 @@ pub static PROTOCOL: Protocol = Protocol {
     proto: AppProto::Dcerpc,
     names: &["dcerpc"],
     event_type: "dcerpc",
+    switch: None,
     parser_error_event: "dcerpc.parser_error",
     buffers: &[
         ("dce_stub_data", Buf::DceStubData),

@@ -265,6 +265,7 @@ pub static PROTOCOL: Protocol = Protocol {
     proto: AppProto::Dns,
     names: &["dns"],
     event_type: "dns",
+    switch: None,
     parser_error_event: "dns.parser_error",
     buffers: &[
         ("dns.query", Buf::DnsQuery),

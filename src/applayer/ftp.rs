@@ -85,6 +85,7 @@ pub static PROTOCOL: Protocol = Protocol {
     proto: AppProto::Ftp,
     names: &["ftp"],
     event_type: "ftp",
+    switch: None,
     parser_error_event: "ftp.parser_error",
     buffers: &[
         ("ftp.command", Buf::FtpCommand),
@@ -490,6 +491,7 @@ pub static DATA_PROTOCOL: Protocol = Protocol {
     proto: AppProto::FtpData,
     names: &["ftp-data"],
     event_type: "ftp_data",
+    switch: None,
     parser_error_event: "ftp-data.parser_error",
     buffers: &[
         ("file.data", Buf::FileData),

@@ -662,7 +662,15 @@ pub struct HttpState {
     next_id: u64,
     req: Direction,
     resp: Direction,
+    /// The server switched to HTTP/2 (`101` with `Upgrade: h2c`); Some once the session
+    /// was handed over.
+    h2c: Option<bool>,
+    /// Bytes of each direction after the switch, for the HTTP/2 parser.
+    tail: [Vec<u8>; 2],
 }
+
+/// Bytes after an `h2c` switch kept for the HTTP/2 parser before the hand-over.
+const MAX_TAIL: usize = 64 * 1024;
 
 impl HttpState {
     /// Heap bytes held by the parser and its transactions, for the app-layer memcap.
@@ -682,6 +690,7 @@ impl HttpState {
             .sum();
         std::mem::size_of::<HttpState>()
             + txs
+            + self.tail.iter().map(Vec::capacity).sum::<usize>()
             + self.req.line.capacity()
             + self.resp.line.capacity()
     }
@@ -699,7 +708,15 @@ impl HttpState {
         while !data.is_empty() {
             let mode = self.dir(to_server).mode;
             match mode {
-                Mode::Tunnel => break,
+                Mode::Tunnel => {
+                    if self.h2c == Some(false) {
+                        let tail = &mut self.tail[usize::from(!to_server)];
+                        let room = MAX_TAIL.saturating_sub(tail.len());
+                        tail.extend_from_slice(&data[..data.len().min(room)]);
+                        stats.data_cut += data.len().saturating_sub(room) as u64;
+                    }
+                    break;
+                }
                 Mode::Length(left) | Mode::ChunkData(left) => {
                     let take = (data.len() as u64).min(left) as usize;
                     let left = left - take as u64;
@@ -1077,6 +1094,13 @@ impl HttpState {
                     return true;
                 }
                 Some(101) => {
+                    let h2c = msg
+                        .headers
+                        .get("upgrade")
+                        .is_some_and(|u| trim(u).eq_ignore_ascii_case(b"h2c"));
+                    if h2c && self.h2c.is_none() {
+                        self.h2c = Some(false);
+                    }
                     self.resp.mode = Mode::Tunnel;
                     self.req.mode = Mode::Tunnel;
                     tx.response.phase = Phase::Done;
@@ -1290,6 +1314,7 @@ pub static PROTOCOL: Protocol = Protocol {
     proto: AppProto::Http,
     names: &["http", "http1"],
     event_type: "http",
+    switch: None,
     parser_error_event: "http.parser_error",
     buffers: &[
         ("http.method", Buf::HttpMethod),
@@ -1422,6 +1447,16 @@ impl Parser for HttpState {
 
     fn gc(&mut self) {
         HttpState::gc(self)
+    }
+
+    /// `101 Switching Protocols` to `h2c`: the session goes on as HTTP/2, once the HTTP/1
+    /// transactions were inspected and logged (what follows the switch waits in `tail`).
+    fn upgrade(&mut self) -> Option<(AppProto, [Vec<u8>; 2])> {
+        if self.h2c != Some(false) || !self.txs.iter().all(|t| t.det.finished()) {
+            return None;
+        }
+        self.h2c = Some(true);
+        Some((AppProto::Http2, std::mem::take(&mut self.tail)))
     }
 }
 

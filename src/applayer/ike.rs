@@ -123,6 +123,7 @@ pub static PROTOCOL: Protocol = Protocol {
     proto: AppProto::Ike,
     names: &["ike", "ikev2"],
     event_type: "ike",
+    switch: None,
     parser_error_event: "ike.parser_error",
     buffers: &[
         ("ike.init_spi", Buf::IkeInitSpi),
@@ -153,7 +154,7 @@ fn message(d: &[u8]) -> Option<&[u8]> {
         return None;
     }
     let len = u32::from_be_bytes([m[24], m[25], m[26], m[27]]) as usize;
-    (28..=m.len()).contains(&len).then_some(&m[..len])
+    (28..=m.len()).contains(&len).then(|| &m[..len])
 }
 
 /// UDP probe: an IKE header (version 1 or 2, non-zero initiator SPI, a length that fits).

@@ -331,6 +331,7 @@ pub static PROTOCOL: Protocol = Protocol {
     proto: AppProto::Krb5,
     names: &["krb5"],
     event_type: "krb5",
+    switch: None,
     parser_error_event: "krb5.parser_error",
     buffers: &[
         ("krb5.cname", Buf::Krb5Cname),

@@ -1,5 +1,5 @@
 //! Application layer: protocol detection by content, and the parsers (HTTP/1.x, TLS, DNS,
-//! SMTP, FTP and FTP data, SSH, SMB, DCERPC, Kerberos, MQTT, IKE) that turn reassembled streams (and UDP datagrams) into
+//! SMTP, FTP and FTP data, SSH, SMB, DCERPC, Kerberos, MQTT, IKE, HTTP/2) that turn reassembled streams (and UDP datagrams) into
 //! transactions whose buffers the detection engine inspects, with the files they carry.
 //!
 //! A flow's [`AppLayer`] probes the first bytes of each direction; once a protocol is
@@ -13,6 +13,7 @@ pub mod expect;
 pub mod files;
 pub mod ftp;
 pub mod http;
+pub mod http2;
 pub mod ike;
 pub mod krb5;
 mod line;
@@ -31,7 +32,7 @@ pub use parser::{Expectation, ParseCtx, Parser, Protocol, Transaction, TxDetect,
 
 /// Every parser the sensor runs, in probing order. A new protocol registers here (and names
 /// its [`AppProto`] variant and its [`Buf`] buffers); see ARCHITECTURE.md.
-pub static PROTOCOLS: [&Protocol; 12] = [
+pub static PROTOCOLS: [&Protocol; 13] = [
     &http::PROTOCOL,
     &tls::PROTOCOL,
     &dns::PROTOCOL,
@@ -44,6 +45,7 @@ pub static PROTOCOLS: [&Protocol; 12] = [
     &krb5::PROTOCOL,
     &mqtt::PROTOCOL,
     &ike::PROTOCOL,
+    &http2::PROTOCOL,
 ];
 
 /// Number of registered protocols (sizes per-protocol counters and switches).
@@ -79,6 +81,13 @@ pub enum AppProto {
     Mqtt,
     /// IKE (versions 1 and 2) over UDP.
     Ike,
+    /// HTTP/2 in clear text.
+    Http2,
+    /// DNS over HTTP/2: an HTTP/2 flow whose streams carry DNS messages (no parser of its
+    /// own; the HTTP/2 parser goes on).
+    Doh2,
+    /// A rule's `http`: HTTP/1 or HTTP/2 (never a flow's protocol).
+    HttpAny,
     /// Probing gave up: none of the parsers recognised the traffic.
     Failed,
 }
@@ -108,16 +117,34 @@ impl AppProto {
             .map(|(_, p)| p.proto)
     }
 
-    /// Whether a rule written for protocol `rule` (its header) applies to a flow of
-    /// protocol `flow`: DCERPC rules also apply to SMB, which carries DCERPC over its pipes.
-    pub fn rule_matches(rule: AppProto, flow: AppProto) -> bool {
-        rule == flow || (rule == AppProto::Dcerpc && flow == AppProto::Smb)
+    /// Whether protocol `sig` named in a rule (`app-layer-protocol` without `exact`) is the
+    /// flow's protocol `flow`, as Suricata compares them: `http` is HTTP/1 or HTTP/2, and a
+    /// DNS-over-HTTP/2 flow is also `dns` and `http2`.
+    pub fn equals(sig: AppProto, flow: AppProto) -> bool {
+        use AppProto::*;
+        sig == flow
+            || matches!(
+                (sig, flow),
+                (HttpAny, Http | Http2 | Doh2) | (Dns | Http2, Doh2)
+            )
     }
 
-    /// The protocols a rule written for `rule` inspects, as a mask of bits.
+    /// Whether a rule written for protocol `rule` (its header) applies to a flow of
+    /// protocol `flow`: as [`AppProto::equals`], and DCERPC rules also apply to SMB, which
+    /// carries DCERPC over its pipes.
+    pub fn rule_matches(rule: AppProto, flow: AppProto) -> bool {
+        AppProto::equals(rule, flow) || (rule == AppProto::Dcerpc && flow == AppProto::Smb)
+    }
+
+    /// The protocols (parsers) whose transactions a rule written for `rule` inspects, as a
+    /// mask of bits.
     pub fn of_rule_mask(rule: AppProto) -> u32 {
+        use AppProto::*;
         match rule {
-            AppProto::Dcerpc => AppProto::Dcerpc.bit() | AppProto::Smb.bit(),
+            Dcerpc => Dcerpc.bit() | Smb.bit(),
+            HttpAny => Http.bit() | Http2.bit(),
+            Dns => Dns.bit() | Http2.bit(),
+            Doh2 => Http2.bit(),
             p => p.bit(),
         }
     }
@@ -127,6 +154,8 @@ impl AppProto {
         match self {
             AppProto::Unknown => "unknown",
             AppProto::Failed => "failed",
+            AppProto::Doh2 => "doh2",
+            AppProto::HttpAny => "http",
             p => p.protocol().map_or("unknown", Protocol::name),
         }
     }
@@ -136,6 +165,8 @@ impl AppProto {
         match name {
             "failed" => Some(AppProto::Failed),
             "unknown" => Some(AppProto::Unknown),
+            "http" => Some(AppProto::HttpAny),
+            "doh2" => Some(AppProto::Doh2),
             _ => PROTOCOLS
                 .iter()
                 .find(|p| p.names.contains(&name))
@@ -253,6 +284,15 @@ pub enum Buf {
     MqttSessionPresent,
     /// A CONNECT's flags byte, for `mqtt.connect.flags`.
     MqttConnectFlags,
+    Http2HeaderName,
+    /// Each frame's type (one byte), for `http2.frametype`.
+    Http2FrameType,
+    /// RST_STREAM/GOAWAY error codes (4 bytes LE), for `http2.errorcode`.
+    Http2ErrorCode,
+    /// WINDOW_UPDATE increments (4 bytes LE), for `http2.window`.
+    Http2Window,
+    /// HEADERS/PRIORITY weights (one byte), for `http2.priority`.
+    Http2Priority,
     /// Initiator SPI as lower-case hex.
     IkeInitSpi,
     /// Responder SPI as lower-case hex.
@@ -399,6 +439,10 @@ pub struct AppLayer {
     parser_base: [u64; 2],
     /// The flow's client and server ports, for protocols probed on their ports only.
     ports: [u16; 2],
+    /// The protocol the parser found inside its own (DNS over HTTP/2).
+    refined: Option<AppProto>,
+    /// The protocol detection last reported ([`AppLayer::newly_detected`]).
+    reported: AppProto,
 }
 
 /// Parser counters of one worker.
@@ -464,6 +508,21 @@ impl AppStats {
 }
 
 impl AppLayer {
+    /// The flow's protocol as rules and EVE see it: the parser's, or the one it found inside
+    /// (`doh2`).
+    pub fn detected(&self) -> AppProto {
+        self.refined.unwrap_or(self.proto)
+    }
+
+    /// Whether the flow's protocol became known or changed since the last call (the packet
+    /// where protocol-detection-only rules are inspected).
+    pub fn newly_detected(&mut self) -> bool {
+        let now = self.detected();
+        let changed = now != self.reported && now != AppProto::Unknown;
+        self.reported = now;
+        changed
+    }
+
     /// State for a new flow between these client and server ports.
     pub fn new(ports: [u16; 2]) -> AppLayer {
         AppLayer {
@@ -543,6 +602,9 @@ impl AppLayer {
             Some(parser) => parser.feed(dir == 0, &window[from..], &mut cx),
             None => false,
         };
+        if progressed {
+            self.refined = self.parser.as_deref().and_then(|p| p.refined());
+        }
         progressed | self.upgrade(cfg, stats)
     }
 

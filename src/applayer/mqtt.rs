@@ -316,6 +316,7 @@ pub static PROTOCOL: Protocol = Protocol {
     proto: AppProto::Mqtt,
     names: &["mqtt"],
     event_type: "mqtt",
+    switch: None,
     parser_error_event: "mqtt.parser_error",
     buffers: &[
         ("mqtt.connect.clientid", Buf::MqttClientId),

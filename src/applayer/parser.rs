@@ -198,6 +198,12 @@ pub trait Parser: std::fmt::Debug + Send {
 
     /// The parser runs on a connection its control session announced: what was said of it.
     fn expected(&mut self, _e: &Expectation) {}
+
+    /// The flow turned out to carry a protocol inside this one (DNS over HTTP/2): rules and
+    /// EVE see that protocol while this parser goes on.
+    fn refined(&self) -> Option<AppProto> {
+        None
+    }
 }
 
 /// A connection a control session announced (an FTP data connection): the flow whose
@@ -227,6 +233,9 @@ pub struct Protocol {
     /// EVE `event_type` of its transaction events and their `[output]` switch (Suricata's
     /// name: `ftp_data` for the `ftp-data` protocol).
     pub event_type: &'static str,
+    /// The `[output]` switch, when it is not `event_type` (HTTP/2 writes `http` events under
+    /// `http2 = true`).
+    pub switch: Option<&'static str>,
     /// EVE anomaly event for malformed data (`http.parser_error`).
     pub parser_error_event: &'static str,
     /// Rule buffer names the parser fills, and the buffer behind each.
@@ -254,9 +263,14 @@ impl Protocol {
         self.names[0]
     }
 
-    /// EVE `event_type` of its transaction events, and their `[output]` switch.
+    /// EVE `event_type` of its transaction events.
     pub fn event_type(&self) -> &'static str {
         self.event_type
+    }
+
+    /// The `[output]` switch of its transaction events.
+    pub fn switch(&self) -> &'static str {
+        self.switch.unwrap_or(self.event_type)
     }
 
     /// Whether the protocol may be probed on a flow between these ports.

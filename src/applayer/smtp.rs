@@ -191,6 +191,7 @@ pub static PROTOCOL: Protocol = Protocol {
     proto: AppProto::Smtp,
     names: &["smtp"],
     event_type: "smtp",
+    switch: None,
     parser_error_event: "smtp.parser_error",
     buffers: &[
         ("smtp.helo", Buf::SmtpHelo),

@@ -83,6 +83,7 @@ pub static PROTOCOL: Protocol = Protocol {
     proto: AppProto::Ssh,
     names: &["ssh"],
     event_type: "ssh",
+    switch: None,
     parser_error_event: "ssh.parser_error",
     buffers: &[
         ("ssh.proto", Buf::SshProto),

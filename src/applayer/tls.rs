@@ -53,6 +53,7 @@ pub static PROTOCOL: Protocol = Protocol {
     proto: AppProto::Tls,
     names: &["tls", "ssl"],
     event_type: "tls",
+    switch: None,
     parser_error_event: "tls.parser_error",
     buffers: &[
         ("tls.sni", Buf::TlsSni),

@@ -518,7 +518,7 @@ impl OutputConfig {
     pub fn app_events(&self) -> [bool; crate::applayer::PROTOCOL_COUNT] {
         crate::applayer::PROTOCOLS.map(|p| {
             self.protocols
-                .get(p.event_type())
+                .get(p.switch())
                 .and_then(toml::Value::as_bool)
                 .unwrap_or(false)
         })
@@ -628,9 +628,7 @@ impl Config {
         }
         // [output] takes its fixed keys plus one switch per registered app-layer protocol.
         for (key, value) in &self.output.protocols {
-            let known = crate::applayer::PROTOCOLS
-                .iter()
-                .any(|p| p.event_type() == key);
+            let known = crate::applayer::PROTOCOLS.iter().any(|p| p.switch() == key);
             if !known {
                 errors.push(format!("output: unknown key '{key}'"));
             } else if !value.is_bool() {
@@ -654,7 +652,9 @@ impl Config {
             }
         }
         for name in &self.app_layer.disabled {
-            if crate::applayer::AppProto::from_rule_name(name).is_none_or(|p| p.index().is_none()) {
+            if crate::applayer::AppProto::from_rule_name(name)
+                .is_none_or(|p| crate::applayer::AppProto::of_rule_mask(p) == 0)
+            {
                 errors.push(format!("app_layer.disabled: unknown protocol '{name}'"));
             }
         }
@@ -803,7 +803,7 @@ impl Config {
                 .disabled
                 .iter()
                 .filter_map(|n| crate::applayer::AppProto::from_rule_name(n))
-                .fold(0, |m, p| m | p.bit()),
+                .fold(0, |m, p| m | crate::applayer::AppProto::of_rule_mask(p)),
             files: crate::applayer::FileConfig {
                 inspect_limit: a
                     .file_inspect_limit

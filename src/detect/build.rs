@@ -3,7 +3,7 @@
 //! what waits for an engine part, and what was refused and why.
 
 use super::rules::keywords::FileCondSpec;
-use super::sig::{FileCond, FlowbitAct, HdrBuf};
+use super::sig::{AlprotoCond, FileCond, FlowbitAct, HdrBuf};
 use super::tx::AppList;
 use super::*;
 use std::collections::HashSet;
@@ -145,7 +145,7 @@ fn built(part: &str) -> bool {
         || part
             .strip_suffix(" parser")
             .and_then(AppProto::from_rule_name)
-            .is_some_and(|p| p.index().is_some())
+            .is_some_and(|p| AppProto::of_rule_mask(p) != 0)
 }
 
 /// Hash lists of `filemd5`/`filesha1`/`filesha256` rules, loaded once per file and kind.
@@ -647,18 +647,24 @@ impl Engine {
         }
         // Names without a parser can never be the flow's protocol: they drop out of a list.
         let mut alproto_conds = Vec::new();
-        for (neg, names, original) in &rule.app_layer_protocol {
-            let protos: Vec<AppProto> = names
+        for c in &rule.app_layer_protocol {
+            let protos: Vec<AppProto> = c
+                .names
                 .iter()
                 .filter_map(|n| AppProto::from_rule_name(n))
                 .collect();
             if protos.is_empty() {
                 if runnable {
-                    return Err(format!("no parser for protocol '{}'", names.join("|")));
+                    return Err(format!("no parser for protocol '{}'", c.names.join("|")));
                 }
                 continue;
             }
-            alproto_conds.push((*neg, protos, *original));
+            alproto_conds.push(AlprotoCond {
+                negated: c.negated,
+                protos,
+                original: c.original,
+                exact: c.exact,
+            });
         }
         let app_proto = match rule.app_proto.as_deref() {
             Some(name) => match AppProto::from_rule_name(name) {
@@ -791,6 +797,24 @@ impl Engine {
             && app_lists.is_empty()
             && !rule.src.has_negation()
             && !rule.dst.has_negation();
+        // Suricata's PD-only: as IP-only, with `flow` and `app-layer-protocol`.
+        let pd_only = steps.is_empty()
+            && rule.packet.is_empty()
+            && rule
+                .flowbits
+                .iter()
+                .all(|f| !matches!(f, FlowbitOp::IsSet(..) | FlowbitOp::IsNotSet(..)))
+            && rule.stream_size.is_empty()
+            && rule.xbits.is_empty()
+            && rule.flowints.is_empty()
+            && rule.app_proto.is_none()
+            && !rule.app_layer_protocol.is_empty()
+            && rule.stream_events == 0
+            && rule.decode_events == 0
+            && hdr_lists.is_empty()
+            && hdr_sets.is_empty()
+            && app_lists.is_empty()
+            && !tx_rule;
         let captures = inspect::captures(&steps)
             || app_lists.iter().any(|l| inspect::captures(&l.steps))
             || hdr_lists.iter().any(|(_, s)| inspect::captures(s));
@@ -870,6 +894,7 @@ impl Engine {
             anchored,
             stream_lookback,
             ip_only,
+            pd_only,
             app_proto,
             app_lists,
             alproto_conds,

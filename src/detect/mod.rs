@@ -125,6 +125,9 @@ pub struct FlowFacts {
     pub upgraded_from: AppProto,
     /// Stream events this packet raised ([`stream_event`] bits).
     pub stream_events: u8,
+    /// The flow's protocol became known (or changed) on this packet: protocol-detection-only
+    /// rules are inspected now, and only now.
+    pub proto_detected: bool,
 }
 
 /// Rule groups by packet protocol.
@@ -491,6 +494,7 @@ mod tests {
             app_proto: AppProto::Unknown,
             upgraded_from: AppProto::Unknown,
             stream_events: 0,
+            proto_detected: false,
         };
         assert_eq!(hits(&e, &f, ts), vec![1, 3, 4]);
         let tc = FlowFacts {
@@ -503,6 +507,7 @@ mod tests {
             app_proto: AppProto::Unknown,
             upgraded_from: AppProto::Unknown,
             stream_events: 0,
+            proto_detected: false,
         };
         assert_eq!(hits(&e, &f, tc), vec![2, 3]);
         assert_eq!(hits(&e, &f, FlowFacts::default()), vec![3, 4]);
@@ -542,6 +547,7 @@ mod tests {
             app_proto: AppProto::Unknown,
             upgraded_from: AppProto::Unknown,
             stream_events: 0,
+            proto_detected: false,
         };
         let mut bits = FlowBits::default();
         let data = udp([10, 0, 0, 2], [10, 0, 0, 1], 7, 9, b"data");
@@ -572,6 +578,7 @@ mod tests {
             app_proto: AppProto::Unknown,
             upgraded_from: AppProto::Unknown,
             stream_events: 0,
+            proto_detected: false,
         };
         let later = FlowFacts {
             first_in_dir: false,
@@ -598,6 +605,7 @@ mod tests {
             app_proto: AppProto::Unknown,
             upgraded_from: AppProto::Unknown,
             stream_events: 0,
+            proto_detected: false,
         };
         assert!(hits(&e, &f, base).is_empty());
         assert_eq!(

@@ -4,6 +4,19 @@
 use super::tx::AppList;
 use super::*;
 
+/// A compiled `app-layer-protocol` condition.
+#[derive(Clone, Debug)]
+pub(super) struct AlprotoCond {
+    /// None of the protocols.
+    pub negated: bool,
+    /// The protocols, any of which matches.
+    pub protos: Vec<AppProto>,
+    /// The protocol before a hand-over.
+    pub original: bool,
+    /// The flow's protocol itself, not one it counts as.
+    pub exact: bool,
+}
+
 /// A rule as the engine runs it.
 #[derive(Debug)]
 pub struct Sig {
@@ -68,12 +81,14 @@ pub struct Sig {
     pub(super) stream_lookback: usize,
     /// Header-only rule (Suricata's IP-only): checked once per flow direction.
     pub(super) ip_only: bool,
+    /// Suricata's "PD-only": header, `flow` and `app-layer-protocol` only; inspected on the
+    /// packet where the flow's protocol became known, once.
+    pub(super) pd_only: bool,
     /// The flow's app-layer protocol must be this one.
     pub(super) app_proto: Option<AppProto>,
-    /// `app-layer-protocol` conditions: (negated, protocol); never true before the flow's
+    /// `app-layer-protocol` conditions; a negated one is never true before the flow's
     /// protocol is known.
-    /// `app-layer-protocol` conditions: negated, and the protocols any of which matches.
-    pub(super) alproto_conds: Vec<(bool, Vec<AppProto>, bool)>,
+    pub(super) alproto_conds: Vec<AlprotoCond>,
     /// Inspection chains on app-layer buffers: the rule is inspected per transaction.
     pub(super) app_lists: Vec<AppList>,
     /// Transaction events the rule requires (`app-layer-event`).
@@ -262,6 +277,9 @@ impl Sig {
 
     #[inline]
     pub(super) fn flow_matches(&self, f: FlowFacts) -> bool {
+        if self.pd_only && !f.proto_detected {
+            return false;
+        }
         if self
             .app_proto
             .is_some_and(|a| !AppProto::rule_matches(a, f.app_proto))
@@ -271,18 +289,22 @@ impl Sig {
         if f.stream_events & self.stream_events != self.stream_events {
             return false;
         }
-        for (neg, protos, original) in &self.alproto_conds {
+        for c in &self.alproto_conds {
             // `original`: the protocol before a hand-over (SMTP before STARTTLS); the
             // other modes all see the flow's one protocol.
-            let proto = match (*original, f.upgraded_from) {
+            let proto = match (c.original, f.upgraded_from) {
                 (true, AppProto::Unknown) | (false, _) => f.app_proto,
                 (true, before) => before,
             };
-            let listed = protos.contains(&proto);
+            let listed = if c.exact {
+                c.protos.contains(&proto)
+            } else {
+                c.protos.iter().any(|&p| AppProto::equals(p, proto))
+            };
             // `unknown` matches a flow whose protocol is not known yet; a negated list does
             // not match such a flow.
             let known = f.app_proto != AppProto::Unknown;
-            if listed == *neg || (!known && *neg) {
+            if listed == c.negated || (!known && c.negated) {
                 return false;
             }
         }

@@ -108,6 +108,13 @@ impl Engine {
     ) {
         let proto = tx.proto();
         let proto_bit = proto.bit();
+        // Rules see the transaction's protocol, or what the flow turned out to carry inside
+        // it (an HTTP/2 stream of a DNS-over-HTTP/2 flow is `doh2`).
+        let tx_proto = if AppProto::equals(proto, flow.app_proto) {
+            flow.app_proto
+        } else {
+            proto
+        };
         ctx.next_packet();
         if let Some(scratch) = &ctx.scratch {
             let (seen, stamp, cands) = (&mut ctx.seen, ctx.stamp, &mut ctx.candidates);
@@ -162,7 +169,7 @@ impl Engine {
                     }))
                 || !sig.header_matches(p)
                 || !sig.flow_matches(FlowFacts {
-                    app_proto: proto,
+                    app_proto: tx_proto,
                     ..flow
                 })
                 || !sig.packet_matches(p)

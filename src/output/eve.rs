@@ -220,7 +220,7 @@ fn push_files(out: &mut Vec<u8>, files: &[crate::applayer::File]) {
 /// Appends `,"app_proto":"..."` for a flow whose protocol was probed.
 fn push_app_proto(out: &mut Vec<u8>, f: &Flow) {
     if f.app.proto != AppProto::Unknown {
-        let _ = write!(out, ",\"app_proto\":\"{}\"", f.app.proto.name());
+        let _ = write!(out, ",\"app_proto\":\"{}\"", f.app.detected().name());
     }
 }
 

@@ -193,6 +193,82 @@ mod tests {
         }
     }
 
+    /// A small deterministic generator (xorshift64*), so failures reproduce.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+
+        fn bytes(&mut self, n: usize) -> Vec<u8> {
+            (0..n).map(|_| self.next() as u8).collect()
+        }
+
+        /// Up to `max - 1` random bytes.
+        fn some(&mut self, max: u64) -> Vec<u8> {
+            let n = (self.next() % max) as usize;
+            self.bytes(n)
+        }
+    }
+
+    #[test]
+    fn random_and_mutated_input_never_panics_the_binary_parsers() {
+        // Random pieces, and valid-looking starts with random lengths and bodies: the
+        // header checks pass and the length fields lie.
+        let cfg = AppConfig::default();
+        let mut rng = Rng(0x5eed_1234_abcd_0001);
+        let ike_hdr = |rng: &mut Rng| {
+            let mut m = rng.bytes(28);
+            m[17] = if rng.next() % 2 == 0 { 0x20 } else { 0x10 };
+            m[16] = [33, 34, 40, 41, 43, 46, 1, 4, 10, 13][(rng.next() % 10) as usize];
+            let extra = rng.some(300);
+            let len = if rng.next() % 3 == 0 {
+                (28 + extra.len()) as u32
+            } else {
+                rng.next() as u32
+            };
+            m[24..28].copy_from_slice(&len.to_be_bytes());
+            m.extend_from_slice(&extra);
+            m
+        };
+        for round in 0..3000 {
+            let noise = rng.some(600);
+            let mut h2 = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+            for _ in 0..(rng.next() % 6) {
+                let len = (rng.next() % 200) as usize;
+                let t = (rng.next() % 11) as u8;
+                let flags = rng.next() as u8;
+                let stream = (rng.next() % 4) as u8;
+                h2.extend_from_slice(&[0, 0, len as u8, t, flags, 0, 0, 0, stream]);
+                let body = rng.bytes(len);
+                h2.extend_from_slice(&body);
+            }
+            let mqtt = {
+                let mut v = vec![(rng.next() as u8) | 0x10, (rng.next() % 128) as u8];
+                let body = rng.some(140);
+                v.extend_from_slice(&body);
+                v
+            };
+            let script = frame_script(&[(true, &h2), (false, &noise), (true, &mqtt)]);
+            for p in [
+                &crate::applayer::http2::PROTOCOL,
+                &crate::applayer::mqtt::PROTOCOL,
+            ] {
+                let heap = exercise_framed(p, &script, &cfg);
+                assert!(heap < 4 << 20, "{} round {round}: {heap}", p.name());
+            }
+            let ike = ike_hdr(&mut rng);
+            let mut natt = vec![0, 0, 0, 0];
+            natt.extend_from_slice(&ike_hdr(&mut rng));
+            let dgrams = frame_script(&[(true, &ike), (false, &natt), (true, &noise)]);
+            assert!(exercise_datagrams(&crate::applayer::ike::PROTOCOL, &dgrams, &cfg) < 1 << 20);
+        }
+    }
+
     #[test]
     fn framed_scripts_carry_every_byte_value() {
         use crate::testgen::smb::*;

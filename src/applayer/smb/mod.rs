@@ -300,6 +300,7 @@ pub static PROTOCOL: Protocol = Protocol {
     proto: AppProto::Smb,
     names: &["smb"],
     event_type: "smb",
+    switch: None,
     parser_error_event: "smb.parser_error",
     buffers: &[
         ("smb.share", Buf::SmbShare),

@@ -143,6 +143,19 @@ pub struct Origin {
     pub line: usize,
 }
 
+/// An `app-layer-protocol` condition as written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AlprotoSpec {
+    /// `!`: none of the protocols.
+    pub negated: bool,
+    /// Protocol names, any of which matches.
+    pub names: Vec<String>,
+    /// `original`: the protocol the flow started as, before a hand-over (STARTTLS).
+    pub original: bool,
+    /// `exact`: the flow's protocol itself, not one it counts as (`dns` on DNS over HTTP/2).
+    pub exact: bool,
+}
+
 /// A parsed signature.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Rule {
@@ -182,9 +195,8 @@ pub struct Rule {
     pub references: Vec<String>,
     /// `flow` constraints.
     pub flow: FlowMatch,
-    /// `app-layer-protocol` conditions: (negated, protocol names, `original`: the protocol
-    /// the flow started as, before a hand-over such as STARTTLS).
-    pub app_layer_protocol: Vec<(bool, Vec<String>, bool)>,
+    /// `app-layer-protocol` conditions.
+    pub app_layer_protocol: Vec<AlprotoSpec>,
     /// `absent` on a sticky buffer: (buffer, `or_else`).
     pub absent: Vec<(Buffer, bool)>,
     /// `app-layer-event` on transactions: the protocol's events (bits its parser defines)

@@ -15,6 +15,7 @@ const APP_PROTOS: &[(&str, L4)] = &[
     ("http", L4::Tcp),
     ("http1", L4::Tcp),
     ("http2", L4::Tcp),
+    ("doh2", L4::Tcp),
     ("tls", L4::Tcp),
     ("ssl", L4::Tcp),
     ("ftp", L4::Tcp),
@@ -136,6 +137,7 @@ const STICKY_BUFFERS: &[(&str, &str)] = &[
     ("mqtt.publish.message", "mqtt.publish.message"),
     ("mqtt.subscribe.topic", "mqtt.subscribe.topic"),
     ("mqtt.unsubscribe.topic", "mqtt.unsubscribe.topic"),
+    ("http2.header_name", "http2.header_name"),
     ("ike.init_spi", "ike.init_spi"),
     ("ike.resp_spi", "ike.resp_spi"),
     ("ike.vendor", "ike.vendor"),
@@ -338,13 +340,7 @@ fn parse_proto(s: &str) -> Result<(L4, Option<String>), String> {
                 .iter()
                 .find(|(n, _)| *n == name)
                 .ok_or_else(|| format!("unknown protocol '{s}'"))?;
-            let app = if name == "ssl" {
-                "tls"
-            } else if name == "http1" {
-                "http"
-            } else {
-                name
-            };
+            let app = if name == "ssl" { "tls" } else { name };
             return Ok((*l4, Some(app.to_string())));
         }
     };
@@ -1127,10 +1123,11 @@ impl Builder {
                 if negated && names.iter().any(|n| n == "unknown") {
                     return Err("'unknown' cannot be negated".into());
                 }
-                let mut original = false;
+                let (mut original, mut exact) = (false, false);
                 for q in parts {
                     let modes = ["direction", "to_server", "to_client", "either", "final"];
                     original |= q == "original";
+                    exact |= q == "exact";
                     if !modes.contains(&q) && !["original", "exact"].contains(&q) {
                         return Err(format!("unknown app-layer-protocol qualifier '{q}'"));
                     }
@@ -1145,9 +1142,12 @@ impl Builder {
                         need
                     });
                 }
-                self.rule
-                    .app_layer_protocol
-                    .push((negated, names, original));
+                self.rule.app_layer_protocol.push(super::AlprotoSpec {
+                    negated,
+                    names,
+                    original,
+                    exact,
+                });
             }
             "stream-event" => {
                 let bit = match crate::detect::stream_event::by_name(need_v()?.trim()) {
@@ -1166,7 +1166,12 @@ impl Builder {
             "app-layer-event" => {
                 let v = need_v()?.trim();
                 let (proto, name) = v.split_once('.').unwrap_or(("", v));
+                // Events named `http.` are HTTP/1's (libhtp's in Suricata).
                 let found = crate::applayer::AppProto::from_rule_name(proto)
+                    .map(|p| match p {
+                        crate::applayer::AppProto::HttpAny => crate::applayer::AppProto::Http,
+                        p => p,
+                    })
                     .filter(|p| self.rule.app_event_proto.is_none_or(|q| q == *p))
                     .and_then(|p| Some((p, (p.protocol()?.event_by_name)(name)?)));
                 match found {
@@ -1277,6 +1282,41 @@ impl Builder {
                 };
                 self.rule.int_conds.push(("mqtt.type", cmp));
                 self.need("mqtt parser");
+            }
+            "http2.frametype" => {
+                let v = need_v()?.trim();
+                let cmp = match crate::applayer::http2::frame::by_name(v) {
+                    Some(k) => Cmp::Eq(u64::from(k)),
+                    None => Cmp::parse(v, 255)
+                        .map_err(|e| format!("http2.frametype: unknown type '{v}' ({e})"))?,
+                };
+                self.rule.int_conds.push(("http2.frametype", cmp));
+                self.need("http2 parser");
+            }
+            "http2.errorcode" => {
+                let v = need_v()?.trim();
+                let cmp = match crate::applayer::http2::error_by_name(v) {
+                    Some(k) => Cmp::Eq(u64::from(k)),
+                    None => Cmp::parse(v, u64::from(u32::MAX))
+                        .map_err(|e| format!("http2.errorcode: unknown code '{v}' ({e})"))?,
+                };
+                self.rule.int_conds.push(("http2.errorcode", cmp));
+                self.need("http2 parser");
+            }
+            "http2.window" | "http2.priority" => {
+                let max = if kw == "http2.window" {
+                    u64::from(u32::MAX >> 1)
+                } else {
+                    255
+                };
+                let cmp = Cmp::parse(need_v()?, max)?;
+                let name = if kw == "http2.window" {
+                    "http2.window"
+                } else {
+                    "http2.priority"
+                };
+                self.rule.int_conds.push((name, cmp));
+                self.need("http2 parser");
             }
             "ike.exchtype" => {
                 let cmp = Cmp::parse(need_v()?, 255)?;

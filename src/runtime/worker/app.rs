@@ -90,7 +90,8 @@ pub(super) fn parse(
         f.app.check_encrypted(stats);
     }
     *mem = (*mem + f.app.heap()).saturating_sub(heap_before);
-    facts.app_proto = f.app.proto;
+    facts.app_proto = f.app.detected();
+    facts.proto_detected = f.app.newly_detected();
     facts.upgraded_from = f.app.upgraded_from.unwrap_or_default();
     f.app.was_established |= facts.established;
     if stats.parse_errors > errors_before {

@@ -250,9 +250,10 @@ fn pseudo_packet(flow: &Flow, d: usize) -> (Packet<'static>, FlowFacts) {
         first_in_dir: false,
         stream_sizes: None,
         now: flow.last,
-        app_proto: flow.app.proto,
+        app_proto: flow.app.detected(),
         upgraded_from: flow.app.upgraded_from.unwrap_or_default(),
         stream_events: 0,
+        proto_detected: false,
     };
     (p, facts)
 }

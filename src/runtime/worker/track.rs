@@ -133,9 +133,10 @@ pub(super) fn facts(
             first_in_dir: f.first_in_dir(to_server),
             stream_sizes: None,
             now: ts,
-            app_proto: f.app.proto,
+            app_proto: f.app.detected(),
             upgraded_from: f.app.upgraded_from.unwrap_or_default(),
             stream_events: refused.map_or(0, Refusal::stream_event),
+            proto_detected: false,
         },
         None => FlowFacts {
             now: ts,
