@@ -206,8 +206,28 @@ pub mod event {
     pub const IPV6_RH_TYPE_0: u32 = 1 << 5;
     /// Captured bytes end before the IP length says (`ipv4.trunc_pkt` / `ipv6.trunc_pkt`).
     pub const TRUNC_PKT: u32 = 1 << 6;
+    /// An IPv4 option whose length is under 2 or runs past the header (`ipv4.opt_malformed`).
+    pub const IPV4_OPT_MALFORMED: u32 = 1 << 7;
+    /// An IPv4 option of an unassigned type (`ipv4.opt_unknown`).
+    pub const IPV4_OPT_UNKNOWN: u32 = 1 << 8;
+    /// The same IPv4 option twice (`ipv4.opt_duplicate`).
+    pub const IPV4_OPT_DUPLICATE: u32 = 1 << 9;
+    /// A fixed-size IPv4 option of another size (`ipv4.opt_invalid_len`).
+    pub const IPV4_OPT_INVALID_LEN: u32 = 1 << 10;
+    /// A TCP option of an impossible length (`tcp.opt_invalid_len`).
+    pub const TCP_OPT_INVALID_LEN: u32 = 1 << 11;
+    /// The same TCP option twice (`tcp.opt_duplicate`).
+    pub const TCP_OPT_DUPLICATE: u32 = 1 << 12;
+    /// An ICMPv4 type not in use (`icmpv4.unknown_type`).
+    pub const ICMPV4_UNKNOWN_TYPE: u32 = 1 << 13;
+    /// An ICMPv4 code its type does not define (`icmpv4.unknown_code`).
+    pub const ICMPV4_UNKNOWN_CODE: u32 = 1 << 14;
+    /// An ICMPv6 type not in use (`icmpv6.unknown_type`).
+    pub const ICMPV6_UNKNOWN_TYPE: u32 = 1 << 15;
+    /// An ICMPv6 code its type does not define (`icmpv6.unknown_code`).
+    pub const ICMPV6_UNKNOWN_CODE: u32 = 1 << 16;
 
-    const NAMES: [(&str, u32); 8] = [
+    const NAMES: [(&str, u32); 18] = [
         ("decoder.sctp.pkt_too_small", SCTP_PKT_TOO_SMALL),
         (
             "decoder.ipv6.ipv6_in_ipv6_wrong_version",
@@ -228,6 +248,16 @@ pub mod event {
         ("decoder.ipv6.rh_type_0", IPV6_RH_TYPE_0),
         ("decoder.ipv4.trunc_pkt", TRUNC_PKT),
         ("decoder.ipv6.trunc_pkt", TRUNC_PKT),
+        ("decoder.ipv4.opt_malformed", IPV4_OPT_MALFORMED),
+        ("decoder.ipv4.opt_unknown", IPV4_OPT_UNKNOWN),
+        ("decoder.ipv4.opt_duplicate", IPV4_OPT_DUPLICATE),
+        ("decoder.ipv4.opt_invalid_len", IPV4_OPT_INVALID_LEN),
+        ("decoder.tcp.opt_invalid_len", TCP_OPT_INVALID_LEN),
+        ("decoder.tcp.opt_duplicate", TCP_OPT_DUPLICATE),
+        ("decoder.icmpv4.unknown_type", ICMPV4_UNKNOWN_TYPE),
+        ("decoder.icmpv4.unknown_code", ICMPV4_UNKNOWN_CODE),
+        ("decoder.icmpv6.unknown_type", ICMPV6_UNKNOWN_TYPE),
+        ("decoder.icmpv6.unknown_code", ICMPV6_UNKNOWN_CODE),
     ];
 
     /// The EVE anomaly names (`decoder.` + the keyword name) of the events in `bits` (a packet of IP version `ip_version`).
@@ -272,6 +302,124 @@ pub struct TcpInfo {
     pub ts: Option<(u32, u32)>,
     /// Window scale option (shift count, as sent).
     pub wscale: Option<u8>,
+}
+
+/// Decoder events of an IPv4 header's option bytes: malformed, unknown, duplicate and
+/// wrongly sized options (RFC 791 and the IANA registry).
+fn ipv4_option_events(mut opts: &[u8]) -> u32 {
+    let (mut ev, mut seen) = (0, [false; 256]);
+    while let Some((&kind, rest)) = opts.split_first() {
+        match kind {
+            0 => break,
+            1 => {
+                opts = rest;
+                continue;
+            }
+            _ => {}
+        }
+        let len = rest.first().map_or(0, |&l| usize::from(l));
+        if len < 2 || len > opts.len() {
+            return ev | event::IPV4_OPT_MALFORMED;
+        }
+        let known = matches!(
+            kind,
+            7 | 25 | 68 | 82 | 130 | 131 | 133 | 134 | 136 | 137 | 148
+        );
+        if !known {
+            ev |= event::IPV4_OPT_UNKNOWN;
+        } else if seen[usize::from(kind)] {
+            ev |= event::IPV4_OPT_DUPLICATE;
+        }
+        seen[usize::from(kind)] = true;
+        let fixed = match kind {
+            130 => Some(11),
+            136 | 148 => Some(4),
+            _ => None,
+        };
+        if fixed.is_some_and(|f| f != len) || (kind == 25 && len < 8) {
+            ev |= event::IPV4_OPT_INVALID_LEN;
+        }
+        opts = &opts[len..];
+    }
+    ev
+}
+
+/// Decoder events of a TCP header's option bytes: options of impossible length and
+/// options given twice.
+fn tcp_option_events(mut opts: &[u8]) -> u32 {
+    let (mut ev, mut seen) = (0, 0u64);
+    while let Some((&kind, rest)) = opts.split_first() {
+        match kind {
+            0 => break,
+            1 => {
+                opts = rest;
+                continue;
+            }
+            _ => {}
+        }
+        let len = rest.first().map_or(0, |&l| usize::from(l));
+        if len < 2 || len > opts.len() {
+            return ev | event::TCP_OPT_INVALID_LEN;
+        }
+        let ok = match kind {
+            2 => len == 4,
+            3 => len == 3,
+            4 => len == 2,
+            5 => (10..=34).contains(&len) && (len - 2) % 8 == 0,
+            8 => len == 10,
+            34 => len == 2 || (6..=18).contains(&len),
+            _ => true,
+        };
+        if !ok {
+            ev |= event::TCP_OPT_INVALID_LEN;
+        }
+        if matches!(kind, 2 | 3 | 4 | 8 | 34) {
+            let bit = 1u64 << (kind % 64);
+            if seen & bit != 0 {
+                ev |= event::TCP_OPT_DUPLICATE;
+            }
+            seen |= bit;
+        }
+        opts = &opts[len..];
+    }
+    ev
+}
+
+/// Decoder events of an ICMP type and code: types not in use, codes the type does not
+/// define.
+fn icmp_events(v6: bool, t: u8, code: u8) -> u32 {
+    let max_code = if v6 {
+        match t {
+            1 => Some(7),
+            3 => Some(1),
+            4 => Some(3),
+            2 | 128..=137 | 141..=143 | 148..=153 => Some(0),
+            138 => Some(255),
+            139 | 140 => Some(2),
+            144..=147 | 100 | 101 | 127 | 200 | 201 | 255 => Some(255),
+            _ => None,
+        }
+    } else {
+        match t {
+            0 | 4 | 8 | 10 | 13..=18 => Some(0),
+            3 => Some(15),
+            5 => Some(3),
+            9 => Some(16),
+            11 => Some(1),
+            12 => Some(2),
+            _ => None,
+        }
+    };
+    let (unknown_type, unknown_code) = if v6 {
+        (event::ICMPV6_UNKNOWN_TYPE, event::ICMPV6_UNKNOWN_CODE)
+    } else {
+        (event::ICMPV4_UNKNOWN_TYPE, event::ICMPV4_UNKNOWN_CODE)
+    };
+    match max_code {
+        None => unknown_type,
+        Some(m) if code > m => unknown_code,
+        Some(_) => 0,
+    }
 }
 
 /// Reads the timestamp and window-scale options of a TCP header's option bytes. Malformed
@@ -865,6 +1013,9 @@ fn from_sliced<'a>(
     if pkt.truncated {
         pkt.events |= event::TRUNC_PKT;
     }
+    if pkt.ip_version == 4 && pkt.ip_header.len() > 20 {
+        pkt.events |= ipv4_option_events(&pkt.ip_header[20..]);
+    }
     if pkt.fragment {
         return Ok(pkt);
     }
@@ -874,6 +1025,7 @@ fn from_sliced<'a>(
             pkt.sport = t.source_port();
             pkt.dport = t.destination_port();
             let (ts, wscale) = tcp_options(t.options());
+            pkt.events |= tcp_option_events(t.options());
             pkt.tcp = Some(TcpInfo {
                 flags: hdr[13],
                 seq: t.sequence_number(),
@@ -892,12 +1044,14 @@ fn from_sliced<'a>(
             pkt.l4 = u.slice();
         }
         Some(TransportSlice::Icmpv4(i)) => {
+            pkt.events |= icmp_events(false, i.type_u8(), i.code_u8());
             pkt.icmp = Some((i.type_u8(), i.code_u8()));
             pkt.icmp_rest = i.bytes5to8();
             pkt.payload = i.payload();
             pkt.l4 = i.slice();
         }
         Some(TransportSlice::Icmpv6(i)) => {
+            pkt.events |= icmp_events(true, i.type_u8(), i.code_u8());
             pkt.icmp = Some((i.type_u8(), i.code_u8()));
             pkt.icmp_rest = i.bytes5to8();
             pkt.payload = i.payload();

@@ -814,7 +814,11 @@ impl Engine {
             && hdr_lists.is_empty()
             && hdr_sets.is_empty()
             && app_lists.is_empty()
-            && !tx_rule;
+            && !tx_rule
+            // `unknown` is a state before detection: such rules look at every packet.
+            && !alproto_conds
+                .iter()
+                .any(|c| c.protos.contains(&AppProto::Unknown));
         let captures = inspect::captures(&steps)
             || app_lists.iter().any(|l| inspect::captures(&l.steps))
             || hdr_lists.iter().any(|(_, s)| inspect::captures(s));

@@ -13,30 +13,112 @@ pub mod dataset;
 /// Stream events a packet can raise, as bits of [`FlowFacts::stream_events`].
 pub mod stream_event {
     /// The packet made reassembly skip a hole (`reassembly_seq_gap`).
-    pub const SEQ_GAP: u8 = 1;
+    pub const SEQ_GAP: u32 = 1;
     /// The packet overlapped earlier data with different bytes
     /// (`reassembly_overlap_different_data`).
-    pub const OVERLAP_DIFF: u8 = 2;
+    pub const OVERLAP_DIFF: u32 = 1 << 1;
     /// Data from a side that had sent a RST (`suspected_rst_inject`).
-    pub const RST_INJECT: u8 = 4;
+    pub const RST_INJECT: u32 = 1 << 2;
     /// Timestamp echo wrong in the handshake, or PAWS failed (`pkt_invalid_timestamp`).
-    pub const INVALID_TIMESTAMP: u8 = 8;
+    pub const INVALID_TIMESTAMP: u32 = 1 << 3;
     /// SYN/ACK not acknowledging the SYN (`3whs_synack_with_wrong_ack`).
-    pub const SYNACK_WRONG_ACK: u8 = 16;
+    pub const SYNACK_WRONG_ACK: u32 = 1 << 4;
     /// Data or RST beyond the receiver's window (`est_packet_out_of_window`).
-    pub const OUT_OF_WINDOW: u8 = 32;
+    pub const OUT_OF_WINDOW: u32 = 1 << 5;
+    /// A client SYN past the queue of differing SYNs (`3whs_syn_flood`).
+    pub const SYN_FLOOD: u32 = 1 << 6;
+    /// A server SYN/ACK past the queue of differing SYN/ACKs (`3whs_synack_flood`).
+    pub const SYNACK_FLOOD: u32 = 1 << 7;
+    /// A SYN/ACK from the client during the handshake (`3whs_synack_in_wrong_direction`).
+    pub const SYNACK_WRONG_DIR: u32 = 1 << 8;
+    /// The server's SYN/ACK again with another sequence number
+    /// (`3whs_synack_resend_with_diff_seq`).
+    pub const SYNACK_RESEND_DIFF_SEQ: u32 = 1 << 9;
+    /// The server's SYN/ACK again acknowledging something else
+    /// (`3whs_synack_resend_with_different_ack`).
+    pub const SYNACK_RESEND_DIFF_ACK: u32 = 1 << 10;
+    /// The client's SYN again with another sequence number after the SYN/ACK
+    /// (`3whs_syn_resend_diff_seq_on_syn_recv`).
+    pub const SYN_RESEND_DIFF_SEQ_ON_SYN_RECV: u32 = 1 << 11;
+    /// The client's SYN on an established session (`est_syn_resend`).
+    pub const EST_SYN_RESEND: u32 = 1 << 12;
+    /// ... with another sequence number (`est_syn_resend_diff_seq`).
+    pub const EST_SYN_RESEND_DIFF_SEQ: u32 = 1 << 13;
+    /// A SYN from the server on an established session (`est_syn_toclient`).
+    pub const EST_SYN_TOCLIENT: u32 = 1 << 14;
+    /// The server's SYN/ACK on an established session (`est_synack_resend`).
+    pub const EST_SYNACK_RESEND: u32 = 1 << 15;
+    /// ... with another sequence number (`est_synack_resend_with_diff_seq`).
+    pub const EST_SYNACK_RESEND_DIFF_SEQ: u32 = 1 << 16;
+    /// ... acknowledging something else (`est_synack_resend_with_different_ack`).
+    pub const EST_SYNACK_RESEND_DIFF_ACK: u32 = 1 << 17;
+    /// A SYN/ACK from the client on an established session (`est_synack_toserver`).
+    pub const EST_SYNACK_TOSERVER: u32 = 1 << 18;
+    /// A SYN after a FIN (`shutdown_syn_resend`).
+    pub const SHUTDOWN_SYN_RESEND: u32 = 1 << 19;
+    /// A FIN with no session (`fin_but_no_session`).
+    pub const FIN_NO_SESSION: u32 = 1 << 20;
+    /// A RST with no session (`rst_but_no_session`).
+    pub const RST_NO_SESSION: u32 = 1 << 21;
+    /// Data the peer already acknowledged (`pkt_retransmission`).
+    pub const RETRANSMISSION: u32 = 1 << 22;
+    /// Data past the reassembly depth (`reassembly_depth_reached`).
+    pub const DEPTH_REACHED: u32 = 1 << 23;
+    /// The out-of-order queue was full: the segment was not kept
+    /// (`reassembly_segment_limit` in the anomaly log).
+    pub const SEGMENT_LIMIT: u32 = 1 << 24;
+
+    const NAMES: [(&str, u32); 25] = [
+        ("reassembly_seq_gap", SEQ_GAP),
+        ("reassembly_overlap_different_data", OVERLAP_DIFF),
+        ("suspected_rst_inject", RST_INJECT),
+        ("pkt_invalid_timestamp", INVALID_TIMESTAMP),
+        ("3whs_synack_with_wrong_ack", SYNACK_WRONG_ACK),
+        ("est_packet_out_of_window", OUT_OF_WINDOW),
+        ("3whs_syn_flood", SYN_FLOOD),
+        ("3whs_synack_flood", SYNACK_FLOOD),
+        ("3whs_synack_in_wrong_direction", SYNACK_WRONG_DIR),
+        ("3whs_synack_resend_with_diff_seq", SYNACK_RESEND_DIFF_SEQ),
+        (
+            "3whs_synack_resend_with_different_ack",
+            SYNACK_RESEND_DIFF_ACK,
+        ),
+        (
+            "3whs_syn_resend_diff_seq_on_syn_recv",
+            SYN_RESEND_DIFF_SEQ_ON_SYN_RECV,
+        ),
+        ("est_syn_resend", EST_SYN_RESEND),
+        ("est_syn_resend_diff_seq", EST_SYN_RESEND_DIFF_SEQ),
+        ("est_syn_toclient", EST_SYN_TOCLIENT),
+        ("est_synack_resend", EST_SYNACK_RESEND),
+        (
+            "est_synack_resend_with_diff_seq",
+            EST_SYNACK_RESEND_DIFF_SEQ,
+        ),
+        (
+            "est_synack_resend_with_different_ack",
+            EST_SYNACK_RESEND_DIFF_ACK,
+        ),
+        ("est_synack_toserver", EST_SYNACK_TOSERVER),
+        ("shutdown_syn_resend", SHUTDOWN_SYN_RESEND),
+        ("fin_but_no_session", FIN_NO_SESSION),
+        ("rst_but_no_session", RST_NO_SESSION),
+        ("pkt_retransmission", RETRANSMISSION),
+        ("reassembly_depth_reached", DEPTH_REACHED),
+        ("reassembly_segment_limit", SEGMENT_LIMIT),
+    ];
 
     /// The bit of a `stream-event` name, if sekimori raises that event.
-    pub fn by_name(name: &str) -> Option<u8> {
-        Some(match name {
-            "reassembly_seq_gap" => SEQ_GAP,
-            "reassembly_overlap_different_data" => OVERLAP_DIFF,
-            "suspected_rst_inject" => RST_INJECT,
-            "pkt_invalid_timestamp" => INVALID_TIMESTAMP,
-            "3whs_synack_with_wrong_ack" => SYNACK_WRONG_ACK,
-            "est_packet_out_of_window" => OUT_OF_WINDOW,
-            _ => return None,
-        })
+    pub fn by_name(name: &str) -> Option<u32> {
+        NAMES.iter().find(|(n, _)| *n == name).map(|&(_, b)| b)
+    }
+
+    /// The names of the events in `bits`.
+    pub fn names(bits: u32) -> impl Iterator<Item = &'static str> {
+        NAMES
+            .iter()
+            .filter(move |(_, b)| bits & b != 0)
+            .map(|(n, _)| *n)
     }
 }
 pub mod flowbits;
@@ -124,7 +206,7 @@ pub struct FlowFacts {
     /// The protocol the flow started as when it handed over (else `Unknown`).
     pub upgraded_from: AppProto,
     /// Stream events this packet raised ([`stream_event`] bits).
-    pub stream_events: u8,
+    pub stream_events: u32,
     /// The flow's protocol became known (or changed) on this packet: protocol-detection-only
     /// rules are inspected now, and only now.
     pub proto_detected: bool,
@@ -416,18 +498,43 @@ mod tests {
             r#"alert ip any any -> any any (app-layer-protocol:smb|http,to_server; sid:5;)"#,
         ]);
         let pkt = udp([10, 0, 0, 1], [10, 0, 0, 2], 1000, 53, b"x");
-        let on = |app_proto| {
+        let at = |app_proto, proto_detected| {
             let f = FlowFacts {
                 tracked: true,
                 app_proto,
+                proto_detected,
                 ..FlowFacts::default()
             };
             hits(&e, &pkt, f)
         };
+        let on = |app_proto| at(app_proto, true);
         assert_eq!(on(AppProto::Http), vec![1, 5]);
         assert_eq!(on(AppProto::Dns), vec![2, 4]);
         assert_eq!(on(AppProto::Unknown), vec![3]);
         assert_eq!(on(AppProto::Failed), vec![2]);
+        // `http` is either version; a DoH flow is `dns` but not exactly.
+        assert_eq!(on(AppProto::Http2), vec![1, 5]);
+        assert_eq!(on(AppProto::Doh2), vec![1, 5]);
+        // Protocol-detection-only rules look only at the packet where the protocol was
+        // found; `unknown` looks at every packet before that.
+        assert_eq!(at(AppProto::Http, false), Vec::<u32>::new());
+        assert_eq!(at(AppProto::Unknown, false), vec![3]);
+        let e2 = engine(&[
+            r#"alert ip any any -> any any (app-layer-protocol:dns; sid:1;)"#,
+            r#"alert ip any any -> any any (app-layer-protocol:dns,exact; sid:2;)"#,
+            r#"alert ip any any -> any any (app-layer-protocol:doh2; sid:3;)"#,
+            r#"alert ip any any -> any any (app-layer-protocol:http2; content:"x"; sid:4;)"#,
+        ]);
+        let f = |app_proto, proto_detected| FlowFacts {
+            tracked: true,
+            app_proto,
+            proto_detected,
+            ..FlowFacts::default()
+        };
+        assert_eq!(hits(&e2, &pkt, f(AppProto::Doh2, true)), vec![1, 3, 4]);
+        assert_eq!(hits(&e2, &pkt, f(AppProto::Dns, true)), vec![1, 2]);
+        // With a content, the rule is a packet rule: every packet.
+        assert_eq!(hits(&e2, &pkt, f(AppProto::Doh2, false)), vec![4]);
         let vars = Vars::suricata_defaults();
         for bad in ["!unknown", "http,sideways", "http|"] {
             let r = format!("alert ip any any -> any any (app-layer-protocol:{bad}; sid:9;)");

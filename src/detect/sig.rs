@@ -111,7 +111,7 @@ pub struct Sig {
     /// A pcre stores captures in variables.
     pub(super) captures: bool,
     /// Stream events the packet must have raised (`stream-event`).
-    pub(super) stream_events: u8,
+    pub(super) stream_events: u32,
     /// Decoder events the packet must carry (`decode-event`).
     pub(super) decode_events: u32,
     /// Chains on packet header buffers, in rule order (variables flow from one to the next).

@@ -260,6 +260,8 @@ pub struct Flow {
     pub streams: Option<Box<[stream::Reassembler; 2]>>,
     /// Application-layer protocol and parser state.
     pub app: crate::applayer::AppLayer,
+    /// The handshake's SYNs and SYN/ACKs, for the `3whs_*`/`est_*` stream events.
+    pub handshake: Handshake,
     /// FINs seen: bit 0 from the client, bit 1 from the server.
     pub fins: u8,
     /// RSTs seen, same bits (data after one is a suspected RST injection).
@@ -324,8 +326,94 @@ impl Flow {
         }
     }
 
-    /// Updates TCP state for a packet in the given direction.
-    fn update_tcp(&mut self, tcp: &crate::decode::TcpInfo, to_server: bool, midstream: bool) {
+    /// Updates TCP state for a packet in the given direction; returns the stream events
+    /// (`3whs_*`, `est_*`, `*_but_no_session`) it raised.
+    fn update_tcp(
+        &mut self,
+        tcp: &crate::decode::TcpInfo,
+        to_server: bool,
+        midstream: bool,
+    ) -> u32 {
+        let events = self.handshake_events(tcp, to_server);
+        self.move_tcp(tcp, to_server, midstream);
+        events
+    }
+
+    /// The stream events of a SYN, SYN/ACK, FIN or RST in the session's state (before the
+    /// packet moves it), as Suricata's TCP state machine raises them.
+    fn handshake_events(&mut self, tcp: &crate::decode::TcpInfo, to_server: bool) -> u32 {
+        use crate::detect::stream_event::*;
+        let f = tcp.flags;
+        let (syn, ack) = (f & tcp_flags::SYN != 0, f & tcp_flags::ACK != 0);
+        let (fin, rst) = (f & tcp_flags::FIN != 0, f & tcp_flags::RST != 0);
+        let hs = &mut self.handshake;
+        let mut ev = 0;
+        if rst || !(syn || fin) {
+            if rst && self.tcp == TcpState::None {
+                ev |= RST_NO_SESSION;
+            }
+            return ev;
+        }
+        match (self.tcp, to_server, syn, ack) {
+            (TcpState::None, _, false, _) => ev |= FIN_NO_SESSION,
+            (TcpState::None | TcpState::SynSent, true, true, false) => {
+                if hs.syn_seq.is_some_and(|s| s != tcp.seq) {
+                    hs.syns = hs.syns.saturating_add(1);
+                    if hs.syns >= MAX_SYN_QUEUED {
+                        ev |= SYN_FLOOD;
+                    }
+                }
+                hs.syn_seq = Some(tcp.seq);
+            }
+            (TcpState::SynSent, true, true, true) => ev |= SYNACK_WRONG_DIR,
+            (TcpState::SynSent | TcpState::SynRecv, false, true, true) => {
+                if let Some((seq, a)) = hs.synack {
+                    if seq != tcp.seq {
+                        ev |= SYNACK_RESEND_DIFF_SEQ;
+                    }
+                    if a != tcp.ack {
+                        ev |= SYNACK_RESEND_DIFF_ACK;
+                    }
+                    if (seq, a) != (tcp.seq, tcp.ack) {
+                        hs.synacks = hs.synacks.saturating_add(1);
+                        if hs.synacks >= MAX_SYNACK_QUEUED {
+                            ev |= SYNACK_FLOOD;
+                        }
+                    }
+                }
+                hs.synack = Some((tcp.seq, tcp.ack));
+            }
+            (TcpState::SynRecv, true, true, false) if hs.syn_seq.is_some_and(|s| s != tcp.seq) => {
+                ev |= SYN_RESEND_DIFF_SEQ_ON_SYN_RECV;
+            }
+            (TcpState::Established, true, true, false) => {
+                ev |= if hs.syn_seq.is_some_and(|s| s != tcp.seq) {
+                    EST_SYN_RESEND_DIFF_SEQ
+                } else {
+                    EST_SYN_RESEND
+                };
+            }
+            (TcpState::Established, false, true, false) => ev |= EST_SYN_TOCLIENT,
+            (TcpState::Established, false, true, true) => {
+                ev |= EST_SYNACK_RESEND;
+                if let Some((seq, a)) = hs.synack {
+                    if seq != tcp.seq {
+                        ev |= EST_SYNACK_RESEND_DIFF_SEQ;
+                    }
+                    if a != tcp.ack {
+                        ev |= EST_SYNACK_RESEND_DIFF_ACK;
+                    }
+                }
+            }
+            (TcpState::Established, true, true, true) => ev |= EST_SYNACK_TOSERVER,
+            (TcpState::Closing, _, true, _) => ev |= SHUTDOWN_SYN_RESEND,
+            _ => {}
+        }
+        ev
+    }
+
+    /// Moves the TCP state for a packet in the given direction.
+    fn move_tcp(&mut self, tcp: &crate::decode::TcpInfo, to_server: bool, midstream: bool) {
         let flags = tcp.flags;
         if flags & tcp_flags::SYN != 0 && flags & tcp_flags::RST == 0 {
             // A session starts with the client's SYN; a SYN/ACK only completes one that did
@@ -357,6 +445,24 @@ impl Flow {
         };
     }
 }
+
+/// What the handshake sent, to tell a resent SYN or SYN/ACK from a different one.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Handshake {
+    /// Sequence number of the client's last SYN.
+    pub syn_seq: Option<u32>,
+    /// Differing client SYNs seen (Suricata queues up to 10, then floods).
+    pub syns: u8,
+    /// Sequence and acknowledgement numbers of the server's last SYN/ACK.
+    pub synack: Option<(u32, u32)>,
+    /// Differing server SYN/ACKs seen (Suricata queues up to 5).
+    pub synacks: u8,
+}
+
+/// Differing SYNs of one handshake before `3whs_syn_flood` (Suricata's `max-syn-queued`).
+const MAX_SYN_QUEUED: u8 = 10;
+/// Differing SYN/ACKs before `3whs_synack_flood` (Suricata's `max-synack-queued`).
+const MAX_SYNACK_QUEUED: u8 = 5;
 
 /// Counters of one flow table.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -400,6 +506,9 @@ pub struct Lookup<'t> {
     pub to_server: bool,
     /// TCP validation refused the segment: it must not move the session or its streams.
     pub refused: Option<tcp::Refusal>,
+    /// Stream events the packet raised in the session's state machine
+    /// ([`crate::detect::stream_event`] bits).
+    pub events: u32,
 }
 
 impl Flow {
@@ -613,6 +722,7 @@ impl FlowTable {
                 flow: None,
                 to_server: true,
                 refused: None,
+                events: 0,
             };
         }
         if let Some(i) = icmp_error_key(p).and_then(|k| self.map.get(&k).copied()) {
@@ -631,6 +741,7 @@ impl FlowTable {
                 flow: None,
                 to_server: true,
                 refused: None,
+                events: 0,
             };
         }
         let key = FlowKey::of(p);
@@ -643,6 +754,7 @@ impl FlowTable {
                         flow: None,
                         to_server: true,
                         refused: None,
+                        events: 0,
                     };
                 }
                 let flow = self.new_flow(p, now);
@@ -672,12 +784,13 @@ impl FlowTable {
                 i
             }
         };
-        let (to_server, refused) = self.update(idx, p, now, tcp_valid);
+        let (to_server, refused, events) = self.update(idx, p, now, tcp_valid);
         self.touch(idx);
         Lookup {
             flow: Some(&mut self.slot_mut(idx).flow),
             to_server,
             refused,
+            events,
         }
     }
 
@@ -689,7 +802,7 @@ impl FlowTable {
         p: &Packet<'_>,
         now: Micros,
         tcp_valid: bool,
-    ) -> (bool, Option<tcp::Refusal>) {
+    ) -> (bool, Option<tcp::Refusal>, u32) {
         let midstream = self.cfg.midstream;
         let cfg = &self.cfg;
         let flow = &mut self.slots[i as usize]
@@ -707,7 +820,7 @@ impl FlowTable {
             flow.bytes_toclient += p.frame_len as u64;
         }
         let (Some(tcp), true) = (p.tcp, tcp_valid) else {
-            return (to_server, None);
+            return (to_server, None, 0);
         };
         flow.pkt_established = flow.session_established();
         let phase = match flow.tcp {
@@ -733,9 +846,9 @@ impl FlowTable {
             .check(phase, &tcp, p.payload.len(), dir, secs, limits)
         {
             self.stats.tcp_refused[why as usize] += 1;
-            return (to_server, Some(why));
+            return (to_server, Some(why), 0);
         }
-        flow.update_tcp(&tcp, to_server, midstream);
+        let events = flow.update_tcp(&tcp, to_server, midstream);
         if flow.tcp == TcpState::Established && flow.streams.is_none() {
             // Picked up mid-stream: reassembly starts with the next data.
             flow.streams = Some(Default::default());
@@ -748,7 +861,7 @@ impl FlowTable {
                 st[1].policy = Some(cfg.hosts.for_host(flow.client.0, d));
             }
         }
-        (to_server, None)
+        (to_server, None, events)
     }
 
     fn new_flow(&mut self, p: &Packet<'_>, now: Micros) -> Flow {
@@ -795,6 +908,7 @@ impl FlowTable {
             bits: Default::default(),
             streams: None,
             app: crate::applayer::AppLayer::new([client.1, server.1]),
+            handshake: Handshake::default(),
             fins: 0,
             rsts: 0,
             pkt_established: false,

@@ -34,7 +34,7 @@ pub enum Refusal {
 
 impl Refusal {
     /// The `stream-event` bit (of [`crate::detect::stream_event`]) the refusal raises.
-    pub fn stream_event(self) -> u8 {
+    pub fn stream_event(self) -> u32 {
         use crate::detect::stream_event::*;
         match self {
             Refusal::InvalidTimestamp => INVALID_TIMESTAMP,

@@ -347,7 +347,10 @@ fn a_pipe_left_open_does_not_hold_later_transactions() {
         r.send(true, &tree_connect(10 + i, "\\\\dc\\share"), 4096);
         r.send(false, &tree_connect_resp(10 + i, 8, 1), 4096);
         for slot in 0..r.s.tx_count() {
-            r.s.tx_detect(slot).unwrap().logged = true;
+            // As the worker does: inspected both ways, then logged.
+            let d = r.s.tx_detect(slot).unwrap();
+            d.updated = [false; 2];
+            d.logged = true;
         }
         r.s.gc();
     }

@@ -217,7 +217,7 @@ pub struct Rule {
     pub ticket_enc: Option<keywords::EtypeCond>,
     /// `stream-event`: stream events ([`crate::detect::stream_event`] bits) the packet must
     /// have raised.
-    pub stream_events: u8,
+    pub stream_events: u32,
     /// `decode-event`: decoder events ([`crate::decode::event`] bits) the packet must carry.
     pub decode_events: u32,
     /// `dataset` operations on sticky buffers.

@@ -348,6 +348,7 @@ impl Worker {
             flow_end::on_flow_end(det, eve, cfg, mem, stats, f, why)
         });
         let (to_server, refused, mut flow) = (lookup.to_server, lookup.refused, lookup.flow);
+        let tcp_events = lookup.events;
         if let (Some(e), Some(f)) = (evidence.as_mut(), flow.as_deref_mut()) {
             e.claim(f);
         }
@@ -360,6 +361,7 @@ impl Worker {
         }
         let tagged = track::take_tags(flow.as_deref_mut(), host_tags, p, at.ts);
         let mut facts = track::facts(flow.as_deref(), to_server, refused, at.ts);
+        facts.stream_events |= tcp_events;
         hits.clear();
         det.refresh_intel();
         detect::intel_addrs(det, flow.as_deref_mut(), p, at.ts, hits);
@@ -370,6 +372,7 @@ impl Worker {
             dir,
             checksum_ok,
             refused,
+            events: tcp_events,
         };
         let stream_active = match flow.as_deref_mut() {
             Some(f) => {

@@ -21,6 +21,8 @@ pub(super) struct Segment<'p, 'a> {
     pub checksum_ok: bool,
     /// TCP validation refused it.
     pub refused: Option<Refusal>,
+    /// Stream events the session's state machine raised on it.
+    pub events: u32,
 }
 
 /// How far a direction's stream data is released (to the parser or to raw detection) on
@@ -78,6 +80,9 @@ pub(super) fn reassemble(
     if let Some(why) = seg.refused {
         ev.anomaly(Some((p, Some(flow_id))), "stream", why.anomaly_name());
     }
+    for name in stream_event::names(seg.events) {
+        stream_anomaly(ev, p, flow_id, name);
+    }
     let (Some(tcp), Some(seq)) = (p.tcp, data_seq(p)) else {
         return false;
     };
@@ -93,6 +98,14 @@ pub(super) fn reassemble(
         // An ACK past what we saw of the other direction: that data was lost.
         streams[1 - dir].on_ack(tcp.ack, scfg);
         streams[1 - dir].ack_to(tcp.ack);
+    }
+    // Data the peer already acknowledged is sent again.
+    if streams[dir]
+        .end_of(seq, p.payload.len())
+        .is_some_and(|end| !p.payload.is_empty() && end <= streams[dir].acked())
+    {
+        facts.stream_events |= stream_event::RETRANSMISSION;
+        stream_anomaly(ev, p, flow_id, "pkt_retransmission");
     }
     if *mem > scfg.memcap && !p.payload.is_empty() {
         *over_memcap += 1;
@@ -121,11 +134,16 @@ pub(super) fn reassemble(
         );
     }
     if grew(|e| e.ooo_refused) {
-        ev.anomaly(
-            Some((p, Some(flow_id))),
-            "stream",
-            "stream.reassembly_segment_limit",
-        );
+        facts.stream_events |= stream_event::SEGMENT_LIMIT;
+        stream_anomaly(ev, p, flow_id, "reassembly_segment_limit");
+    }
+    let depth = |x: &StreamEvents, y: &StreamEvents| x.depth_bytes + y.depth_bytes;
+    if depth(&after.0, &after.1) > depth(&before.0, &before.1) {
+        // Suricata raises it once, when the depth is first reached.
+        if depth(&before.0, &before.1) == 0 {
+            facts.stream_events |= stream_event::DEPTH_REACHED;
+            stream_anomaly(ev, p, flow_id, "reassembly_depth_reached");
+        }
     }
     let bit = 1u8 << dir;
     if tcp.flags & tcp_flags::RST != 0 {
@@ -141,4 +159,16 @@ pub(super) fn reassemble(
 /// The sizes of a flow's two streams (client, server), as `stream_size` measures them.
 pub(super) fn sizes(f: &Flow) -> Option<[u64; 2]> {
     f.streams.as_deref().map(|s| [s[0].size(), s[1].size()])
+}
+
+/// Writes a `stream.<name>` anomaly event for the packet.
+fn stream_anomaly(ev: &mut Events<'_>, p: &Packet<'_>, flow_id: u64, name: &str) {
+    let mut full = [0u8; 64];
+    let text = format_args!("stream.{name}");
+    let mut cur = std::io::Cursor::new(&mut full[..]);
+    let _ = std::io::Write::write_fmt(&mut cur, text);
+    let n = cur.position() as usize;
+    if let Ok(s) = std::str::from_utf8(&full[..n]) {
+        ev.anomaly(Some((p, Some(flow_id))), "stream", s);
+    }
 }
