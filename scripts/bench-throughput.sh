@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 workers=${1:-2}
 runs=${2:-3}
-extra=${3:-}
+extra=${*:3}
 shared=../shared
 [ -d "$shared/corpus" ] || { echo "bench-throughput: $shared/corpus not found" >&2; exit 1; }
 bin=target/release/sekimori
