@@ -3,7 +3,7 @@
 # ../shared/corpus/{benign,malicious} (pcapng excluded), all of the ET Open pack, N workers,
 # EVE alerts to a file, checksum checks off. Prints rule load (cold and cached), engine time,
 # packets/s, Mbit/s, peak RSS, alerts and packets not inspected, RUNS times.
-# Usage: scripts/bench-throughput.sh [WORKERS] [RUNS] [--flow-events]
+# Usage: scripts/bench-throughput.sh [WORKERS] [RUNS] [REPLAY ARGS...] (e.g. --flow-events, --config FILE)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 workers=${1:-2}
