@@ -121,6 +121,7 @@ fn protocols_are_detected_by_content_not_port() {
 alert tls any any -> any any (msg:"sni"; tls.sni; content:"c2.example"; endswith; sid:2;)
 alert tcp any any -> any any (msg:"not http on 80"; app-layer-protocol:!http; flow:to_server; content:"HELLO"; sid:3;)
 alert dns any any -> any any (msg:"dns over tcp"; dns.query; content:"tunnel.example"; sid:4;)
+alert dns any any -> any any (msg:"tcp response, to client"; flow:to_client; dns.queries.rrname; content:"tunnel.example"; sid:5;)
 "#;
     let mut frames = session(4444, |s| {
         s.send(true, b"GET /x HTTP/1.1\r\nHost: a\r\n\r\n");
@@ -137,12 +138,18 @@ alert dns any any -> any any (msg:"dns over tcp"; dns.query; content:"tunnel.exa
     let q = sekimori::testgen::synth::dns_query(7, "data.tunnel.example");
     let mut framed = (q.len() as u16).to_be_bytes().to_vec();
     framed.extend_from_slice(&q);
+    // The response is parsed on the client's acknowledgement and inspected, as to-client, on
+    // the server's next packet.
+    let mut resp = q.clone();
+    resp[2] |= 0x80;
+    let mut framed_resp = (resp.len() as u16).to_be_bytes().to_vec();
+    framed_resp.extend_from_slice(&resp);
     frames.extend(session(53, |s| {
-        s.send(true, &framed);
+        s.send(true, &framed).send(false, &framed_resp);
     }));
     // Each session reuses the same ports only where the server port differs: distinct flows.
     let events = alerts(rules, &frames);
-    assert_eq!(sids(&events), vec![1, 2, 3, 4]);
+    assert_eq!(sids(&events), vec![1, 2, 3, 4, 5]);
     let proto = |sid: u64| {
         events
             .iter()

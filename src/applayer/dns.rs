@@ -461,9 +461,11 @@ impl DnsParser {
             }
         };
         slot.to_server = to_server;
+        let mut updated = [false; 2];
+        updated[usize::from(!to_server)] = true;
         slot.det = TxDetect {
             alerted: std::mem::take(&mut slot.det.alerted),
-            updated: [true, true],
+            updated,
             ..TxDetect::default()
         };
         slot.det.alerted.clear();
@@ -521,9 +523,18 @@ impl Parser for DnsParser {
         self.msgs[..self.live].get_mut(slot).map(|m| &mut m.det)
     }
 
-    /// A packet's messages were inspected and logged: their slots are free again.
+    /// A packet's messages were inspected and logged: their slots are free again. A message
+    /// not yet inspected in its own direction stays (on TCP a response is parsed on the
+    /// client's acknowledgement and inspected on the server's next packet).
     fn gc(&mut self) {
-        self.live = 0;
+        let mut keep = 0;
+        for i in 0..self.live {
+            if self.msgs[i].det.updated != [false; 2] {
+                self.msgs.swap(keep, i);
+                keep += 1;
+            }
+        }
+        self.live = keep;
     }
 }
 
@@ -603,10 +614,38 @@ mod tests {
             };
             assert!(p.feed(!resp, &msg(id, resp), &mut cx));
             ids.push(p.tx(0).unwrap().0.id());
+            // As the worker does: inspected, then freed.
+            p.tx_detect(0).unwrap().updated = [false; 2];
             p.gc();
         }
         // The second response to 7 has no request left: a transaction of its own.
         assert_eq!(ids, [0, 1, 0, 2, 1]);
+    }
+
+    #[test]
+    fn a_tcp_response_waits_for_its_own_direction() {
+        // The response is parsed on the client's acknowledgement: the worker inspects the
+        // client's direction, logs, and frees what was inspected; the response stays until
+        // the server's next packet inspects it.
+        let cfg = AppConfig::default();
+        let mut st = AppStats::default();
+        let mut p = (PROTOCOL.new_parser)(true);
+        let mut cx = ParseCtx {
+            cfg: &cfg,
+            stats: &mut st,
+        };
+        let mut resp = query("x.org");
+        resp[2] |= 0x80;
+        let framed = [&(resp.len() as u16).to_be_bytes()[..], &resp].concat();
+        assert!(p.feed(false, &framed, &mut cx));
+        p.tx_detect(0).unwrap().updated[0] = false;
+        p.tx_detect(0).unwrap().logged = true;
+        p.gc();
+        assert_eq!(p.tx_count(), 1);
+        assert!(p.tx(0).unwrap().1.updated[1]);
+        p.tx_detect(0).unwrap().updated[1] = false;
+        p.gc();
+        assert_eq!(p.tx_count(), 0);
     }
 
     #[test]
