@@ -103,7 +103,7 @@ const RESPONSE: &[(&str, &str)] = &[(":status", "200"), ("accept-ranges", "bytes
 #[test]
 fn prior_knowledge_session_answers_http_rules() {
     let f = h2_session(8080, false, REQUEST, RESPONSE);
-    let (_, events) = replay_with_outputs(RULES, &f, &["http2", "http"]);
+    let (_, events) = replay_with_outputs(RULES, &f, &["http2", "http", "fileinfo"]);
     let sids = alert_sids(&events);
     // The settings rule fires on each SETTINGS frame's transaction (client, server, and
     // their acknowledgements are not sent here: two).
@@ -116,6 +116,13 @@ fn prior_knowledge_session_answers_http_rules() {
     assert_eq!(stream1["http"]["protocol"], "HTTP/2");
     assert_eq!(stream1["http"]["hostname"], "localhost");
     assert_eq!(stream1["http"]["status"], 200);
+    // The response body is a file.
+    let info = of_type(&events, "fileinfo");
+    assert_eq!(info.len(), 1, "{info:?}");
+    assert_eq!(info[0]["fileinfo"]["filename"], "/doc/index.html");
+    assert_eq!(info[0]["fileinfo"]["size"], 18);
+    assert_eq!(info[0]["fileinfo"]["state"], "CLOSED");
+    assert_eq!(info[0]["app_proto"], "http2");
 }
 
 #[test]

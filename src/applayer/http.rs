@@ -211,15 +211,30 @@ impl Headers {
     }
 }
 
+/// A body decompressor (gzip, zlib or raw deflate), shared with HTTP/2.
 #[derive(Debug)]
-enum Decoder {
+pub(super) enum Decoder {
     Gzip(flate2::write::GzDecoder<Vec<u8>>),
     Zlib(flate2::write::ZlibDecoder<Vec<u8>>),
     Deflate(flate2::write::DeflateDecoder<Vec<u8>>),
 }
 
 impl Decoder {
-    fn write(&mut self, data: &[u8]) -> std::io::Result<()> {
+    /// The decompressor a `content-encoding` value asks for (gzip, deflate), if any.
+    pub(super) fn for_encoding(enc: &[u8]) -> Option<Decoder> {
+        let enc = enc.to_ascii_lowercase();
+        let has = |w: &[u8]| enc.windows(w.len()).any(|x| x == w);
+        if has(b"gzip") {
+            Some(Decoder::Gzip(flate2::write::GzDecoder::new(Vec::new())))
+        } else if has(b"deflate") {
+            Some(Decoder::Zlib(flate2::write::ZlibDecoder::new(Vec::new())))
+        } else {
+            None
+        }
+    }
+
+    /// Decompresses more input; the output accumulates (see [`Decoder::output`]).
+    pub(super) fn write(&mut self, data: &[u8]) -> std::io::Result<()> {
         // Flushed after each write: the decoders hold output back until the next call.
         match self {
             Decoder::Gzip(d) => d.write_all(data).and_then(|()| d.flush()),
@@ -228,7 +243,8 @@ impl Decoder {
         }
     }
 
-    fn output(&self) -> &[u8] {
+    /// Everything decompressed so far.
+    pub(super) fn output(&self) -> &[u8] {
         match self {
             Decoder::Gzip(d) => d.get_ref(),
             Decoder::Zlib(d) => d.get_ref(),
@@ -238,7 +254,7 @@ impl Decoder {
 }
 
 /// Heap an inflate stream holds (zlib's state and 32 KiB window), counted per decompressor.
-const INFLATE_STATE: usize = 48 * 1024;
+pub(super) const INFLATE_STATE: usize = 48 * 1024;
 
 /// One HTTP message (request or response).
 #[derive(Debug, Default)]
@@ -345,13 +361,7 @@ impl Message {
         self.header_names.extend_from_slice(b"\r\n");
         self.header_norm.extend_from_slice(b"\r\n");
         if let Some(enc) = self.headers.get("content-encoding") {
-            let enc = enc.to_ascii_lowercase();
-            let has = |w: &[u8]| enc.windows(w.len()).any(|x| x == w);
-            if has(b"gzip") {
-                self.decoder = Some(Decoder::Gzip(flate2::write::GzDecoder::new(Vec::new())));
-            } else if has(b"deflate") {
-                self.decoder = Some(Decoder::Zlib(flate2::write::ZlibDecoder::new(Vec::new())));
-            }
+            self.decoder = Decoder::for_encoding(enc);
         }
     }
 

@@ -17,6 +17,8 @@ use std::collections::VecDeque;
 use std::io::Write as _;
 
 use super::dns::DnsMessage;
+use super::files::{File, MAGIC_BYTES};
+use super::http::{Decoder, INFLATE_STATE};
 use super::parser::{ParseCtx, Parser, Protocol, Transaction, TxDetect};
 use super::{AppConfig, AppProto, AppStats, Buf, Probe};
 use crate::common::json::{push_json_bytes, push_key};
@@ -52,6 +54,8 @@ pub mod event {
     pub const DNS_RESPONSE_TOO_LONG: u32 = 1 << 12;
     /// More header fields than kept.
     pub const TOO_MANY_HEADERS: u32 = 1 << 13;
+    /// A body announced as gzip or deflate that does not decompress.
+    pub const FAILED_DECOMPRESSION: u32 = 1 << 14;
 
     /// The bit of an `app-layer-event:http2.<name>` name.
     pub fn by_name(name: &str) -> Option<u32> {
@@ -70,6 +74,7 @@ pub mod event {
             "dns_request_too_long" => DNS_REQUEST_TOO_LONG,
             "dns_response_too_long" => DNS_RESPONSE_TOO_LONG,
             "too_many_headers" => TOO_MANY_HEADERS,
+            "failed_decompression" => FAILED_DECOMPRESSION,
             _ => return None,
         })
     }
@@ -188,8 +193,12 @@ pub struct FrameInfo {
 pub struct Half {
     /// Header fields (name, value), in order, trailers included.
     pub headers: Vec<(Vec<u8>, Vec<u8>)>,
-    /// Body bytes kept (up to the direction's body limit).
-    pub body: Vec<u8>,
+    /// Body bytes kept as received (up to the direction's body limit), when not compressed.
+    body: Vec<u8>,
+    /// The body's decompressor (`content-encoding: gzip` or `deflate`).
+    decoder: Option<Decoder>,
+    /// Bytes of the body already given to the direction's file.
+    filed: usize,
     /// Body bytes seen.
     pub body_len: u64,
     /// END_STREAM (or RST_STREAM) seen.
@@ -231,6 +240,8 @@ pub struct H2Tx {
     pub half: [Half; 2],
     /// [`event`] bits.
     pub events: u32,
+    /// The bodies as files (a request's upload, a response's download).
+    pub files: Vec<File>,
     /// Detection and logging state.
     pub det: TxDetect,
 }
@@ -357,6 +368,8 @@ pub static PROTOCOL: Protocol = Protocol {
         ("http.request_header", Buf::HttpRequestHeader),
         ("http.response_header", Buf::HttpResponseHeader),
         ("file.data", Buf::FileData),
+        ("file.name", Buf::FileName),
+        ("file.magic", Buf::FileMagic),
         ("http2.header_name", Buf::Http2HeaderName),
         ("http2.frametype", Buf::Http2FrameType),
         ("http2.errorcode", Buf::Http2ErrorCode),
@@ -504,6 +517,10 @@ impl Half {
             .map(|(n, v)| 48 + n.capacity() + v.capacity())
             .sum::<usize>()
             + self.body.capacity()
+            + self
+                .decoder
+                .as_ref()
+                .map_or(0, |d| INFLATE_STATE + d.output().len())
             + self.frames.capacity() * std::mem::size_of::<FrameInfo>()
             + self.settings.capacity() * 8
             + self.dns.as_ref().map_or(0, |m| {
@@ -528,6 +545,14 @@ impl Half {
                 .sum::<usize>()
             + self.derived.line.capacity()
             + self.derived.host.capacity()
+    }
+
+    /// The body as inspected: decompressed when it was compressed.
+    pub fn body(&self) -> &[u8] {
+        match &self.decoder {
+            Some(d) => d.output(),
+            None => &self.body,
+        }
     }
 
     /// The body is a DNS message (DoH): by content type.
@@ -664,10 +689,59 @@ impl H2State {
             cfg.response_body_limit
         };
         let tx = self.tx_for(cur.stream, d == 0, cfg, stats);
-        let h = &mut tx.half[d];
+        let tx_id = tx.id;
+        let H2Tx {
+            half,
+            files,
+            events,
+            ..
+        } = tx;
+        let h = &mut half[d];
         h.body_len += chunk.len() as u64;
-        let room = limit.saturating_sub(h.body.len());
-        h.body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        let mut cut = false;
+        match h.decoder.as_mut() {
+            Some(dec) if dec.output().len() < limit => {
+                if dec.write(chunk).is_err() {
+                    *events |= event::FAILED_DECOMPRESSION;
+                    cut = true;
+                    h.decoder = None;
+                }
+            }
+            Some(_) => cut = true,
+            None => {
+                let room = limit.saturating_sub(h.body.len());
+                h.body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            }
+        }
+        // The body is also a file (as sent, or as decompressed); `file.data` inspects the
+        // body itself, so the file keeps only what its type needs.
+        let fcfg = super::files::FileConfig {
+            inspect_limit: MAGIC_BYTES,
+            ..cfg.files
+        };
+        let slot = match files.iter().position(|f| f.to_server == (d == 0)) {
+            Some(i) => i,
+            None if files.len() < 2 => {
+                let path = half[0].first(b":path").unwrap_or(b"");
+                let end = path.iter().position(|&b| b == b'?').unwrap_or(path.len());
+                files.push(File::new(&path[..end], d == 0, tx_id, &fcfg));
+                files.len() - 1
+            }
+            None => return,
+        };
+        let h = &mut half[d];
+        if h.decoder.is_some() {
+            let out = h.body();
+            let new = &out[h.filed.min(out.len())..];
+            files[slot].append(new, &fcfg);
+            h.filed = out.len();
+        } else if !cut {
+            files[slot].append(chunk, &fcfg);
+        }
+        if cut {
+            files[slot].truncate();
+        }
+        let h = &tx.half[d];
         if h.body_len > MAX_DNS as u64 && h.dns_body() {
             tx.events |= if d == 0 {
                 event::DNS_REQUEST_TOO_LONG
@@ -789,6 +863,9 @@ impl H2State {
                 if tx.stream != 0 {
                     tx.half[0].ended = true;
                     tx.half[1].ended = true;
+                    for f in tx.files.iter_mut().filter(|f| !f.done()) {
+                        f.truncate();
+                    }
                 }
             }
             frame::WINDOW_UPDATE => {
@@ -885,6 +962,9 @@ impl H2State {
         let h = &mut tx.half[d];
         h.headers.extend(fields);
         h.derive(to_server);
+        if h.decoder.is_none() && h.body.is_empty() {
+            h.decoder = h.first(b"content-encoding").and_then(Decoder::for_encoding);
+        }
         if to_server {
             let auth = h.first(b":authority").map(<[u8]>::to_vec);
             if let Some(a) = &auth {
@@ -909,15 +989,19 @@ impl H2State {
         self.doh |= doh;
     }
 
-    /// A direction's message is complete: a DoH body is parsed as DNS.
+    /// A direction's message is complete: its file closes, and a DoH body is parsed as DNS.
     fn body_done(tx: &mut H2Tx, d: usize) {
         if d == 0 {
             Self::dns_in_path(tx);
         }
+        if let Some(f) = tx.files.iter_mut().find(|f| f.to_server == (d == 0)) {
+            f.close();
+        }
         let h = &mut tx.half[d];
-        if h.dns.is_none() && h.dns_body() && !h.body.is_empty() && h.body.len() <= MAX_DNS {
+        let body = h.body();
+        if h.dns.is_none() && h.dns_body() && !body.is_empty() && body.len() <= MAX_DNS {
             let mut m = DnsMessage::default();
-            if m.parse(&h.body).is_ok() {
+            if m.parse(body).is_ok() {
                 h.dns = Some(Box::new(m));
             }
         }
@@ -1065,9 +1149,26 @@ impl Transaction for H2Tx {
             Buf::HttpServer => resp.value(b"server").map(|v| f(&v)),
             Buf::HttpLocation => resp.value(b"location").map(|v| f(&v)),
             Buf::HttpStatCode => some(resp.first(b":status"), f),
-            Buf::HttpRequestBody => some(nonempty(&req.body), f),
-            Buf::HttpResponseBody => some(nonempty(&resp.body), f),
-            Buf::FileData => some(nonempty(&own.body), f),
+            Buf::HttpRequestBody => some(nonempty(req.body()), f),
+            Buf::HttpResponseBody => some(nonempty(resp.body()), f),
+            Buf::FileData => some(nonempty(own.body()), f),
+            Buf::FileName | Buf::FileMagic => {
+                let mut any = None;
+                for file in self.files.iter().filter(|x| x.to_server == to_server) {
+                    let v: Option<&[u8]> = if b == Buf::FileName {
+                        Some(&file.name)
+                    } else {
+                        file.magic().map(str::as_bytes)
+                    };
+                    if let Some(v) = v {
+                        if f(v) {
+                            return Some(true);
+                        }
+                        any = Some(false);
+                    }
+                }
+                any
+            }
             Buf::HttpRequestHeader if !req.derived.lines.is_empty() => {
                 Some(req.derived.lines.iter().any(|l| f(l)))
             }
@@ -1127,6 +1228,10 @@ impl Transaction for H2Tx {
 
     fn events(&self) -> u32 {
         self.events
+    }
+
+    fn files(&self) -> &[File] {
+        &self.files
     }
 
     fn complete(&self) -> bool {
@@ -1245,7 +1350,9 @@ impl Transaction for H2Tx {
 
 impl H2Tx {
     fn heap(&self) -> usize {
-        self.half.iter().map(Half::heap).sum::<usize>() + self.det.heap()
+        self.half.iter().map(Half::heap).sum::<usize>()
+            + self.files.iter().map(File::heap).sum::<usize>()
+            + self.det.heap()
     }
 }
 
@@ -1288,7 +1395,10 @@ impl Parser for H2State {
     crate::parser_tx_slots!(txs);
 
     fn gc(&mut self) {
-        self.txs.retain(|t| !(t.done() && t.det.finished()));
+        self.txs.retain(|t| {
+            let files_logged = t.det.files_logged.count_ones() as usize >= t.files.len().min(64);
+            !(t.done() && t.det.finished() && files_logged)
+        });
     }
 
     fn refined(&self) -> Option<AppProto> {

@@ -134,6 +134,54 @@ fn request_and_response_answer_the_http_buffers() {
 }
 
 #[test]
+fn compressed_bodies_are_inspected_decompressed_and_are_files() {
+    use std::io::Write as _;
+    let mut s = Session::new();
+    s.headers(
+        true,
+        1,
+        END_STREAM,
+        &[(":method", "GET"), (":path", "/dl/tool.exe?x=1")],
+    );
+    s.headers(
+        false,
+        1,
+        0,
+        &[(":status", "200"), ("content-encoding", "gzip")],
+    );
+    let mut body = b"MZ\x90\x00".to_vec();
+    body.extend_from_slice(&[b'A'; 5000]);
+    body.extend_from_slice(b"This program cannot be run in DOS mode");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&body).unwrap();
+    let gz = gz.finish().unwrap();
+    let (a, b) = gz.split_at(gz.len() / 2);
+    s.send(false, &frame(frame::DATA, 0, 1, a));
+    s.send(false, &frame(frame::DATA, END_STREAM, 1, b));
+    let tx = s.stream(1);
+    assert_eq!(tx.half[1].body(), &body[..]);
+    let f = &tx.files[0];
+    assert_eq!(f.name, b"/dl/tool.exe");
+    assert!(f.done() && !f.to_server);
+    assert_eq!(f.size, body.len() as u64);
+    assert_eq!(get(tx, Buf::FileName, false), [b"/dl/tool.exe"]);
+    assert!(!get(tx, Buf::FileMagic, false).is_empty());
+    // A body that says gzip but is not: an event, and the file is cut.
+    s.headers(true, 3, END_STREAM, &[(":method", "GET"), (":path", "/x")]);
+    s.headers(
+        false,
+        3,
+        0,
+        &[(":status", "200"), ("content-encoding", "gzip")],
+    );
+    s.send(
+        false,
+        &frame(frame::DATA, END_STREAM, 3, b"definitely not gzip data"),
+    );
+    assert_eq!(s.stream(3).events, event::FAILED_DECOMPRESSION);
+}
+
+#[test]
 fn connection_frames_and_anomalies() {
     let mut s = Session::new();
     // Stream 0: each frame is a transaction; SETTINGS entries are kept.
