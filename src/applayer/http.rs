@@ -1319,6 +1319,47 @@ fn file_name(tx: &HttpTx, to_server: bool) -> Vec<u8> {
     path[..end].to_vec()
 }
 
+/// The rule buffers HTTP/1 and HTTP/2 both fill (so `alert http` rules inspect both), then
+/// the `$extra` entries of one version, as a protocol's `buffers` list.
+macro_rules! http_buffers {
+    ($($extra:expr),* $(,)?) => {
+        &[
+            ("http.method", Buf::HttpMethod),
+            ("http.uri", Buf::HttpUri),
+            ("http.uri.raw", Buf::HttpUriRaw),
+            ("http.protocol", Buf::HttpProtocol),
+            ("http.request_line", Buf::HttpRequestLine),
+            ("http.header", Buf::HttpHeader),
+            ("http.header.raw", Buf::HttpHeaderRaw),
+            ("http.header_names", Buf::HttpHeaderNames),
+            ("http.host", Buf::HttpHost),
+            ("http.host.raw", Buf::HttpHostRaw),
+            ("http.user_agent", Buf::HttpUserAgent),
+            ("http.cookie", Buf::HttpCookie),
+            ("http.content_type", Buf::HttpContentType),
+            ("http.content_len", Buf::HttpContentLen),
+            ("http.referer", Buf::HttpReferer),
+            ("http.accept", Buf::HttpAccept),
+            ("http.accept_lang", Buf::HttpAcceptLang),
+            ("http.accept_enc", Buf::HttpAcceptEnc),
+            ("http.connection", Buf::HttpConnection),
+            ("http.request_body", Buf::HttpRequestBody),
+            ("http.stat_code", Buf::HttpStatCode),
+            ("http.response_line", Buf::HttpResponseLine),
+            ("http.response_body", Buf::HttpResponseBody),
+            ("http.server", Buf::HttpServer),
+            ("http.location", Buf::HttpLocation),
+            ("http.request_header", Buf::HttpRequestHeader),
+            ("http.response_header", Buf::HttpResponseHeader),
+            ("file.data", Buf::FileData),
+            ("file.name", Buf::FileName),
+            ("file.magic", Buf::FileMagic),
+            $($extra),*
+        ]
+    };
+}
+pub(super) use http_buffers;
+
 /// HTTP/1's registration.
 pub static PROTOCOL: Protocol = Protocol {
     proto: AppProto::Http,
@@ -1326,39 +1367,9 @@ pub static PROTOCOL: Protocol = Protocol {
     event_type: "http",
     switch: None,
     parser_error_event: "http.parser_error",
-    buffers: &[
-        ("http.method", Buf::HttpMethod),
-        ("http.uri", Buf::HttpUri),
-        ("http.uri.raw", Buf::HttpUriRaw),
-        ("http.protocol", Buf::HttpProtocol),
-        ("http.request_line", Buf::HttpRequestLine),
-        ("http.header", Buf::HttpHeader),
-        ("http.header.raw", Buf::HttpHeaderRaw),
-        ("http.header_names", Buf::HttpHeaderNames),
-        ("http.host", Buf::HttpHost),
-        ("http.host.raw", Buf::HttpHostRaw),
-        ("http.user_agent", Buf::HttpUserAgent),
-        ("http.cookie", Buf::HttpCookie),
-        ("http.content_type", Buf::HttpContentType),
-        ("http.content_len", Buf::HttpContentLen),
-        ("http.referer", Buf::HttpReferer),
-        ("http.accept", Buf::HttpAccept),
-        ("http.accept_lang", Buf::HttpAcceptLang),
-        ("http.accept_enc", Buf::HttpAcceptEnc),
-        ("http.connection", Buf::HttpConnection),
+    buffers: http_buffers![
         ("http.start", Buf::HttpStart),
-        ("http.request_body", Buf::HttpRequestBody),
-        ("http.stat_code", Buf::HttpStatCode),
         ("http.stat_msg", Buf::HttpStatMsg),
-        ("http.response_line", Buf::HttpResponseLine),
-        ("http.response_body", Buf::HttpResponseBody),
-        ("http.server", Buf::HttpServer),
-        ("http.location", Buf::HttpLocation),
-        ("http.request_header", Buf::HttpRequestHeader),
-        ("http.response_header", Buf::HttpResponseHeader),
-        ("file.data", Buf::FileData),
-        ("file.name", Buf::FileName),
-        ("file.magic", Buf::FileMagic),
     ],
     ports: &[],
     probe_tcp: Some(|d, _| probe(d)),

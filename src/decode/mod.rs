@@ -304,23 +304,40 @@ pub struct TcpInfo {
     pub wscale: Option<u8>,
 }
 
+/// Walks a TLV option list (IPv4 and TCP share its layout: kind 0 ends the list, kind 1 is
+/// one byte of padding, every other option carries a length byte that counts its two header
+/// bytes). Yields each option's kind and body; an option whose length is under 2 or runs past
+/// the list yields `Err` and ends the walk.
+fn option_list(opts: &[u8]) -> impl Iterator<Item = Result<(u8, &[u8]), ()>> {
+    let mut rest = opts;
+    std::iter::from_fn(move || loop {
+        let (&kind, tail) = rest.split_first()?;
+        match kind {
+            0 => return None,
+            1 => rest = tail,
+            _ => {
+                let len = tail.first().map_or(0, |&l| usize::from(l));
+                if len < 2 || len > rest.len() {
+                    rest = &[];
+                    return Some(Err(()));
+                }
+                let body = &rest[2..len];
+                rest = &rest[len..];
+                return Some(Ok((kind, body)));
+            }
+        }
+    })
+}
+
 /// Decoder events of an IPv4 header's option bytes: malformed, unknown, duplicate and
 /// wrongly sized options (RFC 791 and the IANA registry).
-fn ipv4_option_events(mut opts: &[u8]) -> u32 {
+fn ipv4_option_events(opts: &[u8]) -> u32 {
     let (mut ev, mut seen) = (0, [false; 256]);
-    while let Some((&kind, rest)) = opts.split_first() {
-        match kind {
-            0 => break,
-            1 => {
-                opts = rest;
-                continue;
-            }
-            _ => {}
-        }
-        let len = rest.first().map_or(0, |&l| usize::from(l));
-        if len < 2 || len > opts.len() {
+    for opt in option_list(opts) {
+        let Ok((kind, body)) = opt else {
             return ev | event::IPV4_OPT_MALFORMED;
-        }
+        };
+        let len = body.len() + 2;
         let known = matches!(
             kind,
             7 | 25 | 68 | 82 | 130 | 131 | 133 | 134 | 136 | 137 | 148
@@ -339,28 +356,19 @@ fn ipv4_option_events(mut opts: &[u8]) -> u32 {
         if fixed.is_some_and(|f| f != len) || (kind == 25 && len < 8) {
             ev |= event::IPV4_OPT_INVALID_LEN;
         }
-        opts = &opts[len..];
     }
     ev
 }
 
 /// Decoder events of a TCP header's option bytes: options of impossible length and
 /// options given twice.
-fn tcp_option_events(mut opts: &[u8]) -> u32 {
+fn tcp_option_events(opts: &[u8]) -> u32 {
     let (mut ev, mut seen) = (0, 0u64);
-    while let Some((&kind, rest)) = opts.split_first() {
-        match kind {
-            0 => break,
-            1 => {
-                opts = rest;
-                continue;
-            }
-            _ => {}
-        }
-        let len = rest.first().map_or(0, |&l| usize::from(l));
-        if len < 2 || len > opts.len() {
+    for opt in option_list(opts) {
+        let Ok((kind, body)) = opt else {
             return ev | event::TCP_OPT_INVALID_LEN;
-        }
+        };
+        let len = body.len() + 2;
         let ok = match kind {
             2 => len == 4,
             3 => len == 3,
@@ -380,7 +388,6 @@ fn tcp_option_events(mut opts: &[u8]) -> u32 {
             }
             seen |= bit;
         }
-        opts = &opts[len..];
     }
     ev
 }
@@ -424,23 +431,9 @@ fn icmp_events(v6: bool, t: u8, code: u8) -> u32 {
 
 /// Reads the timestamp and window-scale options of a TCP header's option bytes. Malformed
 /// option lists end the scan; what was read before stays.
-pub fn tcp_options(mut opts: &[u8]) -> (Option<(u32, u32)>, Option<u8>) {
+pub fn tcp_options(opts: &[u8]) -> (Option<(u32, u32)>, Option<u8>) {
     let (mut ts, mut ws) = (None, None);
-    while let Some((&kind, rest)) = opts.split_first() {
-        match kind {
-            0 => break,
-            1 => {
-                opts = rest;
-                continue;
-            }
-            _ => {}
-        }
-        let Some(&len) = rest.first() else { break };
-        let len = usize::from(len);
-        if len < 2 || len > opts.len() {
-            break;
-        }
-        let body = &opts[2..len];
+    for (kind, body) in option_list(opts).map_while(Result::ok) {
         match (kind, body.len()) {
             (8, 8) => {
                 let v = u32::from_be_bytes([body[0], body[1], body[2], body[3]]);
@@ -450,7 +443,6 @@ pub fn tcp_options(mut opts: &[u8]) -> (Option<(u32, u32)>, Option<u8>) {
             (3, 1) => ws = Some(body[0]),
             _ => {}
         }
-        opts = &opts[len..];
     }
     (ts, ws)
 }

@@ -339,37 +339,7 @@ pub static PROTOCOL: Protocol = Protocol {
     event_type: "http",
     switch: Some("http2"),
     parser_error_event: "http2.parser_error",
-    buffers: &[
-        ("http.method", Buf::HttpMethod),
-        ("http.uri", Buf::HttpUri),
-        ("http.uri.raw", Buf::HttpUriRaw),
-        ("http.protocol", Buf::HttpProtocol),
-        ("http.request_line", Buf::HttpRequestLine),
-        ("http.header", Buf::HttpHeader),
-        ("http.header.raw", Buf::HttpHeaderRaw),
-        ("http.header_names", Buf::HttpHeaderNames),
-        ("http.host", Buf::HttpHost),
-        ("http.host.raw", Buf::HttpHostRaw),
-        ("http.user_agent", Buf::HttpUserAgent),
-        ("http.cookie", Buf::HttpCookie),
-        ("http.content_type", Buf::HttpContentType),
-        ("http.content_len", Buf::HttpContentLen),
-        ("http.referer", Buf::HttpReferer),
-        ("http.accept", Buf::HttpAccept),
-        ("http.accept_lang", Buf::HttpAcceptLang),
-        ("http.accept_enc", Buf::HttpAcceptEnc),
-        ("http.connection", Buf::HttpConnection),
-        ("http.request_body", Buf::HttpRequestBody),
-        ("http.stat_code", Buf::HttpStatCode),
-        ("http.response_line", Buf::HttpResponseLine),
-        ("http.response_body", Buf::HttpResponseBody),
-        ("http.server", Buf::HttpServer),
-        ("http.location", Buf::HttpLocation),
-        ("http.request_header", Buf::HttpRequestHeader),
-        ("http.response_header", Buf::HttpResponseHeader),
-        ("file.data", Buf::FileData),
-        ("file.name", Buf::FileName),
-        ("file.magic", Buf::FileMagic),
+    buffers: super::http::http_buffers![
         ("http2.header_name", Buf::Http2HeaderName),
         ("http2.frametype", Buf::Http2FrameType),
         ("http2.errorcode", Buf::Http2ErrorCode),
@@ -1178,38 +1148,10 @@ impl Transaction for H2Tx {
             Buf::Http2HeaderName if !own.headers.is_empty() => {
                 Some(own.headers.iter().any(|(n, _)| f(n)))
             }
-            Buf::Http2FrameType => {
-                let mut it = self.half.iter().flat_map(|h| h.frames.iter()).peekable();
-                it.peek()?;
-                Some(it.any(|fr| f(&[fr.kind])))
-            }
-            Buf::Http2ErrorCode => {
-                let mut it = self
-                    .half
-                    .iter()
-                    .flat_map(|h| h.frames.iter().filter_map(|fr| fr.error))
-                    .peekable();
-                it.peek()?;
-                Some(it.any(|e| f(&e.to_le_bytes())))
-            }
-            Buf::Http2Window => {
-                let mut it = self
-                    .half
-                    .iter()
-                    .flat_map(|h| h.frames.iter().filter_map(|fr| fr.window))
-                    .peekable();
-                it.peek()?;
-                Some(it.any(|w| f(&w.to_le_bytes())))
-            }
-            Buf::Http2Priority => {
-                let mut it = self
-                    .half
-                    .iter()
-                    .flat_map(|h| h.frames.iter().filter_map(|fr| fr.priority))
-                    .peekable();
-                it.peek()?;
-                Some(it.any(|p| f(&[p])))
-            }
+            Buf::Http2FrameType => self.frame_field(|fr| Some(u32::from(fr.kind)), 1, f),
+            Buf::Http2ErrorCode => self.frame_field(|fr| fr.error, 4, f),
+            Buf::Http2Window => self.frame_field(|fr| fr.window, 4, f),
+            Buf::Http2Priority => self.frame_field(|fr| fr.priority.map(u32::from), 1, f),
             Buf::DnsQuery | Buf::DnsQueriesRrname | Buf::DnsAnswersRrname => {
                 let m = if matches!(b, Buf::DnsAnswersRrname) {
                     resp.dns.as_deref()
@@ -1349,6 +1291,23 @@ impl Transaction for H2Tx {
 }
 
 impl H2Tx {
+    /// Calls `f` on the first `width` little-endian bytes of each value `pick` finds in the
+    /// stream's frames (both directions), until `f` returns true; None when no frame has one.
+    fn frame_field(
+        &self,
+        pick: fn(&FrameInfo) -> Option<u32>,
+        width: usize,
+        f: &mut dyn FnMut(&[u8]) -> bool,
+    ) -> Option<bool> {
+        let mut values = self
+            .half
+            .iter()
+            .flat_map(|h| h.frames.iter().filter_map(pick))
+            .peekable();
+        values.peek()?;
+        Some(values.any(|v| f(&v.to_le_bytes()[..width])))
+    }
+
     fn heap(&self) -> usize {
         self.half.iter().map(Half::heap).sum::<usize>()
             + self.files.iter().map(File::heap).sum::<usize>()
