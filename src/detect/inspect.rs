@@ -184,34 +184,7 @@ pub fn nest_base64(mut steps: Vec<Step>) -> Result<Vec<Step>, String> {
 /// first byte outside the alphabet (padding included), as Suricata does; a trailing partial
 /// group yields the whole bytes it holds.
 pub fn decode_base64(input: &[u8], out: &mut Vec<u8>) {
-    fn val(b: u8) -> Option<u32> {
-        Some(match b {
-            b'A'..=b'Z' => b - b'A',
-            b'a'..=b'z' => b - b'a' + 26,
-            b'0'..=b'9' => b - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        } as u32)
-    }
-    out.clear();
-    let (mut acc, mut n) = (0u32, 0u32);
-    for &b in input {
-        let Some(v) = val(b) else {
-            break;
-        };
-        acc = (acc << 6) | v;
-        n += 1;
-        if n == 4 {
-            out.extend_from_slice(&acc.to_be_bytes()[1..]);
-            (acc, n) = (0, 0);
-        }
-    }
-    match n {
-        2 => out.push((acc >> 4) as u8),
-        3 => out.extend_from_slice(&((acc >> 2) as u16).to_be_bytes()),
-        _ => {}
-    }
+    crate::common::base64_decode(input, false, out);
 }
 
 impl Step {

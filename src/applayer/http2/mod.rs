@@ -376,30 +376,9 @@ fn be32(d: &[u8]) -> u32 {
 /// Base64url (RFC 4648 section 5, padding optional) as DoH's `dns=` parameter carries it;
 /// None on any other byte.
 fn base64url(input: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(input.len() * 3 / 4);
-    let (mut acc, mut n) = (0u32, 0);
-    for &b in input.iter().take_while(|&&b| b != b'=') {
-        let v = match b {
-            b'A'..=b'Z' => b - b'A',
-            b'a'..=b'z' => b - b'a' + 26,
-            b'0'..=b'9' => b - b'0' + 52,
-            b'-' => 62,
-            b'_' => 63,
-            _ => return None,
-        };
-        acc = acc << 6 | u32::from(v);
-        n += 1;
-        if n == 4 {
-            out.extend_from_slice(&acc.to_be_bytes()[1..]);
-            (acc, n) = (0, 0);
-        }
-    }
-    match n {
-        2 => out.push((acc >> 4) as u8),
-        3 => out.extend_from_slice(&((acc >> 2) as u16).to_be_bytes()),
-        _ => {}
-    }
-    Some(out)
+    let body = input.split(|&b| b == b'=').next().unwrap_or(input);
+    let mut out = Vec::with_capacity(body.len() * 3 / 4);
+    (crate::common::base64_decode(body, true, &mut out) == body.len()).then_some(out)
 }
 
 impl Half {
