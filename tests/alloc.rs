@@ -5,8 +5,9 @@
 //! new high-water mark is the one amortised exception).
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::net::Ipv4Addr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use sekimori::decode::LinkType;
@@ -20,15 +21,29 @@ use sekimori::testgen::synth::{udp_frame, TcpSession};
 
 struct Counting;
 
-static COUNTING: AtomicBool = AtomicBool::new(false);
 static ALLOCS: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    /// Allocations are counted on the thread that runs the worker only: the EVE writer's
+    /// thread is off the packet path, and counting it made the figure depend on scheduling.
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+}
+
+fn counting(on: bool) {
+    COUNTING.with(|c| c.set(on));
+}
+
+fn counted() -> bool {
+    // `try_with`: the allocator may run while a thread's locals are being torn down.
+    COUNTING.try_with(Cell::get).unwrap_or(false)
+}
 
 // SAFETY: every call is forwarded unchanged to the system allocator; the counter has no effect
 // on the memory handed out.
 #[allow(unsafe_code)]
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
+        if counted() {
             ALLOCS.fetch_add(1, Ordering::Relaxed);
         }
         unsafe { System.alloc(l) }
@@ -37,7 +52,7 @@ unsafe impl GlobalAlloc for Counting {
         unsafe { System.dealloc(p, l) }
     }
     unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
+        if counted() {
             ALLOCS.fetch_add(1, Ordering::Relaxed);
         }
         unsafe { System.realloc(p, l, n) }
@@ -147,17 +162,17 @@ fn steady_state_packets_do_not_allocate() {
         .chain(tcp_end + 4 + 400..frames.len())
         .collect();
     ALLOCS.store(0, Ordering::Relaxed);
-    COUNTING.store(true, Ordering::Relaxed);
+    counting(true);
     for &i in &measured {
         let before = ALLOCS.load(Ordering::Relaxed);
         w.process(LinkType::Ethernet, frames[i].0, i as u64, &frames[i].1);
         if ALLOCS.load(Ordering::Relaxed) != before {
-            COUNTING.store(false, Ordering::Relaxed);
+            counting(false);
             eprintln!("allocation at frame {i} (TCP frames end at {tcp_end})");
-            COUNTING.store(true, Ordering::Relaxed);
+            counting(true);
         }
     }
-    COUNTING.store(false, Ordering::Relaxed);
+    counting(false);
     let allocs = ALLOCS.load(Ordering::Relaxed);
     let stats = w.finish();
     writer.finish().unwrap();
