@@ -422,9 +422,7 @@ impl Transaction for FtpTx {
         if self.events & event::RESPONSE_COMMAND_TOO_LONG != 0 {
             out.extend_from_slice(b",\"reply_truncated\":true");
         }
-        if out.len() > mark && out[mark] == b',' {
-            out.remove(mark);
-        }
+        crate::common::json::strip_leading_comma(out, mark);
         out.push(b'}');
     }
 }
@@ -554,9 +552,7 @@ impl Transaction for FtpDataState {
             push_key(out, "command");
             push_json_bytes(out, &self.command);
         }
-        if out.len() > mark && out[mark] == b',' {
-            out.remove(mark);
-        }
+        crate::common::json::strip_leading_comma(out, mark);
         out.push(b'}');
     }
 

@@ -1434,9 +1434,7 @@ impl Transaction for HttpTx {
         }
         let _ = write!(out, ",\"length\":{}", self.response.body_len);
         // Drop the leading comma of the first field.
-        if out.len() > mark && out[mark] == b',' {
-            out.remove(mark);
-        }
+        crate::common::json::strip_leading_comma(out, mark);
         out.push(b'}');
     }
 }

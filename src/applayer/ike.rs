@@ -210,11 +210,8 @@ impl IkeTx {
                     self.notify.push(be16(&body[2..4]));
                 }
                 (true, 43) | (false, 13) if self.vendors.len() < MAX_ITEMS => {
-                    let mut hex = String::with_capacity(body.len().min(64) * 2);
-                    for b in &body[..body.len().min(64)] {
-                        let _ = std::fmt::Write::write_fmt(&mut hex, format_args!("{b:02x}"));
-                    }
-                    self.vendors.push(hex);
+                    self.vendors
+                        .push(super::files::hex(&body[..body.len().min(64)]));
                 }
                 _ => {}
             }

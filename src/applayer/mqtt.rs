@@ -13,7 +13,7 @@ use std::io::Write as _;
 
 use super::parser::{ParseCtx, Parser, Protocol, Transaction, TxDetect};
 use super::{AppConfig, AppProto, AppStats, Buf, Probe};
-use crate::common::json::{push_json_bytes, push_key};
+use crate::common::json::{push_json_bytes, push_key, strip_leading_comma};
 
 /// MQTT anomalies (`app-layer-event:mqtt.<name>`).
 pub mod event {
@@ -66,6 +66,9 @@ pub const MAX_MSG: usize = 1 << 20;
 const MAX_PROPS: usize = 64;
 /// Topics kept per SUBSCRIBE/UNSUBSCRIBE and reason codes per acknowledgement.
 const MAX_TOPICS: usize = 256;
+/// Messages kept per transaction: a QoS 2 exchange needs four; resent acknowledgements past
+/// this are counted, not kept.
+const MAX_TX_MSGS: usize = 8;
 /// Pending id of a CONNECT waiting for its CONNACK (message ids are 16-bit).
 const CONNECT_ID: u32 = u32::MAX;
 
@@ -771,15 +774,26 @@ impl MqttState {
         tx.msgs.push(msg);
     }
 
-    /// Adds `msg` to the transaction awaiting `id`, completing it when `last`; Ok(false) when
-    /// no transaction awaits it.
-    fn answer(&mut self, id: u32, msg: Message, last: bool) -> Result<(), Message> {
+    /// Adds `msg` to the transaction awaiting `id`, completing it when `last`; Err(msg) when
+    /// no transaction awaits it. Past [`MAX_TX_MSGS`] (a PUBREC or PUBREL resent without end)
+    /// the message is counted in `data_cut`, not kept.
+    fn answer(
+        &mut self,
+        id: u32,
+        msg: Message,
+        last: bool,
+        stats: &mut AppStats,
+    ) -> Result<(), Message> {
         let Some(tx) = self.pending(id) else {
             return Err(msg);
         };
         let d = usize::from(!msg.to_server);
         tx.det.updated[d] = true;
-        tx.msgs.push(msg);
+        if tx.msgs.len() < MAX_TX_MSGS {
+            tx.msgs.push(msg);
+        } else {
+            stats.data_cut += msg.len as u64;
+        }
         if last {
             tx.done = true;
             tx.pending = None;
@@ -811,7 +825,7 @@ impl MqttState {
                 }
                 self.open(msg, Some(CONNECT_ID), events, cfg, stats);
             }
-            kind::CONNACK => match self.answer(CONNECT_ID, msg, true) {
+            kind::CONNACK => match self.answer(CONNECT_ID, msg, true, stats) {
                 Ok(()) => self.connected = true,
                 Err(msg) => self.open(msg, None, events | event::MISSING_CONNECT, cfg, stats),
             },
@@ -826,7 +840,7 @@ impl MqttState {
             kind::PUBACK | kind::PUBREC | kind::PUBREL | kind::PUBCOMP => {
                 let id = u32::from(msg.id().unwrap_or(0));
                 let last = matches!(k, kind::PUBACK | kind::PUBCOMP);
-                if let Err(msg) = self.answer(id, msg, last) {
+                if let Err(msg) = self.answer(id, msg, last, stats) {
                     self.open(msg, None, events | event::MISSING_PUBLISH, cfg, stats);
                 }
             }
@@ -841,7 +855,7 @@ impl MqttState {
                 } else {
                     event::MISSING_UNSUBSCRIBE
                 };
-                if let Err(msg) = self.answer(id, msg, true) {
+                if let Err(msg) = self.answer(id, msg, true, stats) {
                     self.open(msg, None, events | missing, cfg, stats);
                 }
             }
@@ -949,7 +963,7 @@ impl Message {
                 push_bool(out, "will_retain", c.flags & 0x20 != 0);
                 push_bool(out, "will", c.flags & 0x04 != 0);
                 push_bool(out, "clean_session", c.flags & 0x02 != 0);
-                strip_comma(out, fm);
+                strip_leading_comma(out, fm);
                 out.push(b'}');
                 push_str(out, "client_id", &c.client_id);
                 if let Some(u) = &c.username {
@@ -964,7 +978,7 @@ impl Message {
                     let wm = out.len();
                     push_str(out, "topic", t);
                     push_str(out, "message", m);
-                    strip_comma(out, wm);
+                    strip_leading_comma(out, wm);
                     out.push(b'}');
                 }
             }
@@ -1062,18 +1076,11 @@ impl Message {
                     }
                 }
             }
-            strip_comma(out, pm);
+            strip_leading_comma(out, pm);
             out.push(b'}');
         }
-        strip_comma(out, mark);
+        strip_leading_comma(out, mark);
         out.push(b'}');
-    }
-}
-
-/// Removes the leading comma of an object's first member, written at `mark`.
-fn strip_comma(out: &mut Vec<u8>, mark: usize) {
-    if out.len() > mark && out[mark] == b',' {
-        out.remove(mark);
     }
 }
 
@@ -1170,7 +1177,7 @@ impl Transaction for MqttTx {
         for m in &self.msgs {
             m.write_eve(out);
         }
-        strip_comma(out, mark);
+        strip_leading_comma(out, mark);
         out.push(b'}');
     }
 }
@@ -1195,10 +1202,6 @@ impl Parser for MqttState {
         side.buf = Vec::new();
         side.skip = 0;
         side.resync = true;
-    }
-
-    fn close(&mut self, _to_server: bool, _cx: &mut ParseCtx<'_>) -> bool {
-        false
     }
 
     fn heap(&self) -> usize {
@@ -1439,5 +1442,19 @@ mod tests {
             st.txs.back().unwrap().events & event::TOO_MANY_TRANSACTIONS,
             0
         );
+
+        // A QoS 2 publish whose PUBREC is resent without end keeps a bounded transaction.
+        let mut st = MqttState::default();
+        run(&mut st, true, &connect(4, 0x02, &[]));
+        run(&mut st, false, &msg(0x20, &[0, 0]));
+        let mut pb = s(b"t");
+        pb.extend_from_slice(&[0, 5]);
+        run(&mut st, true, &msg(0x34, &pb));
+        let mut cut = 0;
+        for _ in 0..1000 {
+            cut += run(&mut st, false, &msg(0x50, &[0, 5])).data_cut;
+        }
+        assert_eq!(st.txs[1].msgs.len(), MAX_TX_MSGS);
+        assert_eq!(cut, 2 * (1000 - (MAX_TX_MSGS as u64 - 1)));
     }
 }

@@ -695,9 +695,7 @@ impl Transaction for SmtpTx {
             push_json_bytes(out, m);
         }
         push_list(out, "rcpt_to", &self.rcpt_to);
-        if out.len() > mark && out[mark] == b',' {
-            out.remove(mark);
-        }
+        crate::common::json::strip_leading_comma(out, mark);
         out.push(b'}');
         let Some(m) = &self.mime else { return };
         let e = &m.email;

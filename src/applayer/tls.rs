@@ -120,9 +120,7 @@ impl Transaction for TlsSession {
         }
         push_opt(out, "ja4", self.ja4.as_deref().map(str::as_bytes));
         // Drop the leading comma of the first field.
-        if out.len() > mark && out[mark] == b',' {
-            out.remove(mark);
-        }
+        crate::common::json::strip_leading_comma(out, mark);
         out.push(b'}');
     }
 }

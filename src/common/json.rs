@@ -54,6 +54,14 @@ pub fn push_list(out: &mut Vec<u8>, key: &str, items: &[Vec<u8>]) {
     out.push(b']');
 }
 
+/// Removes the comma before an object's first member, written at `mark` (members are
+/// appended as `,"key":value`, then the object closes).
+pub fn strip_leading_comma(out: &mut Vec<u8>, mark: usize) {
+    if out.len() > mark && out[mark] == b',' {
+        out.remove(mark);
+    }
+}
+
 /// Appends `"key":`.
 pub fn push_key(out: &mut Vec<u8>, key: &str) {
     out.push(b'"');

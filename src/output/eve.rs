@@ -587,9 +587,7 @@ fn render_metadata(
             }
             out.push(b'}');
         }
-        if out.len() > mark && out[mark] == b',' {
-            out.remove(mark);
-        }
+        crate::common::json::strip_leading_comma(out, mark);
         out.push(b'}');
     }
     let (ids, labels) = (traffic("id/").next(), traffic("label/").next());

@@ -193,6 +193,8 @@ pub struct FrameInfo {
 pub struct Half {
     /// Header fields (name, value), in order, trailers included.
     pub headers: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Name and value bytes of `headers` (held to `header_limit`).
+    header_bytes: usize,
     /// Body bytes kept as received (up to the direction's body limit), when not compressed.
     body: Vec<u8>,
     /// The body's decompressor (`content-encoding: gzip` or `deflate`).
@@ -309,8 +311,6 @@ pub struct H2State {
     next_id: u64,
     /// A stream carried DNS: the flow is DNS over HTTP/2.
     doh: bool,
-    /// Bytes the decoders' dynamic tables may hold (counted as heap).
-    table_bytes: usize,
 }
 
 impl Default for H2State {
@@ -327,7 +327,6 @@ impl Default for H2State {
             txs: VecDeque::new(),
             next_id: 0,
             doh: false,
-            table_bytes: 0,
         }
     }
 }
@@ -387,16 +386,13 @@ impl Half {
     fn value(&self, name: &[u8]) -> Option<std::borrow::Cow<'_, [u8]>> {
         let mut it = self.headers.iter().filter(|(n, _)| n == name);
         let (_, first) = it.next()?;
-        let rest: Vec<&Vec<u8>> = it.map(|(_, v)| v).collect();
-        if rest.is_empty() {
-            return Some(std::borrow::Cow::Borrowed(first));
+        let mut joined = std::borrow::Cow::Borrowed(first.as_slice());
+        for (_, v) in it {
+            let j = joined.to_mut();
+            j.extend_from_slice(b", ");
+            j.extend_from_slice(v);
         }
-        let mut v = first.clone();
-        for r in rest {
-            v.extend_from_slice(b", ");
-            v.extend_from_slice(r);
-        }
-        Some(std::borrow::Cow::Owned(v))
+        Some(joined)
     }
 
     fn first(&self, name: &[u8]) -> Option<&[u8]> {
@@ -883,9 +879,14 @@ impl H2State {
             tx.events |= event::INVALID_HEADER;
             return;
         }
+        // The limits hold for the direction's fields over all its blocks (trailers, repeated
+        // HEADERS): more blocks cannot grow a stream past them.
+        let (held, held_bytes) = self.find(block.stream).map_or((0, 0), |t| {
+            (t.half[d].headers.len(), t.half[d].header_bytes)
+        });
         let mut fields: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
-        let (mut bytes, mut dropped) = (0usize, 0usize);
-        let max = cfg.max_headers;
+        let (mut bytes, mut dropped) = (held_bytes, 0usize);
+        let max = cfg.max_headers.saturating_sub(held);
         let r = self.hpack[d].0.decode_with_cb(&block.bytes, |n, v| {
             if fields.len() < max && bytes + n.len() + v.len() <= cfg.header_limit {
                 bytes += n.len() + v.len();
@@ -910,6 +911,7 @@ impl H2State {
         }
         let h = &mut tx.half[d];
         h.headers.extend(fields);
+        h.header_bytes = bytes;
         h.derive(to_server);
         if h.decoder.is_none() && h.body.is_empty() {
             h.decoder = h.first(b"content-encoding").and_then(Decoder::for_encoding);
@@ -1252,15 +1254,11 @@ impl Transaction for H2Tx {
                 }
                 out.push(b']');
             }
-            if out.len() > m && out[m] == b',' {
-                out.remove(m);
-            }
+            crate::common::json::strip_leading_comma(out, m);
             out.push(b'}');
         }
         out.push(b'}');
-        if out.len() > mark && out[mark] == b',' {
-            out.remove(mark);
-        }
+        crate::common::json::strip_leading_comma(out, mark);
         out.push(b'}');
         // A DoH exchange also carries its DNS message (the response when there is one).
         if let Some(m) = resp.dns.as_deref().or(req.dns.as_deref()) {
@@ -1300,9 +1298,6 @@ impl Parser for H2State {
             return false;
         }
         H2State::feed(self, to_server, data, cx.cfg, cx.stats);
-        // Each field a decoder adds to its table costs its size plus 32 (RFC 7541 4.1);
-        // the tables are bounded by MAX_TABLE each.
-        self.table_bytes = 2 * MAX_TABLE;
         true
     }
 
@@ -1317,16 +1312,13 @@ impl Parser for H2State {
         side.preface = 0;
     }
 
-    fn close(&mut self, _to_server: bool, _cx: &mut ParseCtx<'_>) -> bool {
-        false
-    }
-
     fn heap(&self) -> usize {
         self.sides
             .iter()
             .map(|s| s.buf.capacity() + s.block.as_ref().map_or(0, |b| b.bytes.capacity()))
             .sum::<usize>()
-            + self.table_bytes
+            // The two HPACK dynamic tables, at most MAX_TABLE each (RFC 7541 4.1 sizes).
+            + 2 * MAX_TABLE
             + self.txs.iter().map(H2Tx::heap).sum::<usize>()
     }
 

@@ -282,6 +282,18 @@ fn oversized_blocks_and_frames_stay_bounded() {
         AppConfig::default().response_body_limit
     );
 
+    // Header blocks repeated on one stream (trailers without end) stay within the limits
+    // for the direction as a whole.
+    let mut s = Session::new();
+    s.cfg.max_headers = 40;
+    for i in 0..200 {
+        let name = format!("x-h{i}");
+        s.headers(true, 1, 0, &[(":method", "GET"), (name.as_str(), "v")]);
+    }
+    let h = &s.stream(1).half[0];
+    assert_eq!(h.headers.len(), 40);
+    assert_ne!(s.stream(1).events & event::TOO_MANY_HEADERS, 0);
+
     // Streams never held past the flow's limit.
     let mut s = Session::new();
     for id in 0..500u32 {
