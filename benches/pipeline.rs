@@ -193,6 +193,7 @@ fn benches(c: &mut Criterion) {
                 var_names: None,
                 pktvars: &[],
                 intel: None,
+                analytic: None,
             };
             render_alert(&mut line, &input, sig);
             black_box(line.len())

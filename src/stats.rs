@@ -62,6 +62,8 @@ pub struct WorkerStats {
     pub pcre_limit_hits: u64,
     /// Rule inspections skipped while the rule backed off on a flow after limit hits.
     pub backoff_skips: u64,
+    /// Hosts the analytics could not track because their table was full.
+    pub analytics_untracked: u64,
     /// Flow table counters.
     pub flow: FlowStats,
     /// App-layer counters.
@@ -117,6 +119,7 @@ impl WorkerStats {
         self.scan_errors += o.scan_errors;
         self.pcre_limit_hits += o.pcre_limit_hits;
         self.backoff_skips += o.backoff_skips;
+        self.analytics_untracked += o.analytics_untracked;
         self.flow.add(&o.flow);
         self.app.merge(&o.app);
         self.active_flows += o.active_flows;

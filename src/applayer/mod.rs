@@ -242,6 +242,10 @@ pub enum Buf {
     SshHasshServerString,
     SmbShare,
     SmbNamedPipe,
+    /// The share of the tree an SMB create (and so its file) was opened on. Internal: no
+    /// rule keyword names it (`smb.share` is the tree connect's, as in Suricata); the
+    /// sensor's own analytics read it.
+    SmbTreeShare,
     SmbNtlmsspUser,
     SmbNtlmsspDomain,
     /// The transaction's SMB version (one byte, 1 or 2), for `smb.version`.

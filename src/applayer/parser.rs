@@ -57,6 +57,12 @@ pub trait Transaction {
     fn files(&self) -> &[File] {
         &[]
     }
+
+    /// The size the protocol announced for the existing file the transaction reads (SMB's
+    /// end of file from the create response), to tell a whole copy from a partial read.
+    fn announced_size(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// A transaction as detection and EVE are handed it.

@@ -63,6 +63,7 @@ pub(super) fn load_engine(
     }
     let mut rules = std::mem::take(&mut set.rules);
     rules.extend(intel_rules(cfg, &rules)?);
+    rules.extend(analytics_rules(cfg, &rules)?);
     let cache = cache.or(cfg.rules.cache_dir.as_ref());
     let engine = Engine::build_cached(
         rules,
@@ -101,6 +102,34 @@ fn intel_rules(
         }
         let mut r = crate::detect::rules::parse::parse_rule(&s.rule_text(), &vars)
             .map_err(|e| format!("intel '{}': {e}", s.name))?;
+        r.external = true;
+        out.push(r);
+    }
+    Ok(out)
+}
+
+/// One signature per analytic `[analytics]` turns on (raised by the workers, never matched
+/// by the engine). An analytic's sid must not be a loaded rule's.
+fn analytics_rules(
+    cfg: &Config,
+    loaded: &[crate::detect::rules::Rule],
+) -> Result<Vec<crate::detect::rules::Rule>, String> {
+    let Some(specs) = cfg.analytics()? else {
+        return Ok(Vec::new());
+    };
+    let vars = cfg.vars();
+    let mut out = Vec::new();
+    for (a, text) in specs.rules() {
+        let sid = specs.on.iter().find(|(x, _)| *x == a).map_or(0, |s| s.1);
+        if loaded.iter().any(|r| r.gid == 1 && r.sid == sid) {
+            return Err(format!(
+                "analytics.{}: sid {sid} is also a loaded rule's (set `sid` in [analytics.{}])",
+                a.name(),
+                a.name()
+            ));
+        }
+        let mut r = crate::detect::rules::parse::parse_rule(&text, &vars)
+            .map_err(|e| format!("analytics.{}: {e}", a.name()))?;
         r.external = true;
         out.push(r);
     }
@@ -232,6 +261,7 @@ pub(super) fn worker_config(
         app_events: cfg.output.app_events(),
         fileinfo_events: cfg.output.fileinfo.unwrap_or(false),
         tuner,
+        analytics: cfg.analytics().ok().flatten().map(Arc::new),
         ..WorkerConfig::default()
     }
 }

@@ -324,8 +324,8 @@ pub(super) fn print_summary(engine: &Engine, s: &ReplaySummary, workers: usize) 
     }
     let _ = writeln!(
         err,
-        "limits: {} pcre searches stopped at the match limit, {} rule inspections skipped by backoff, {} http header blocks cut, {} flows evicted from full tables, {} packets without room for a flow, {} fragments refused, {} segments over the stream memcap, {} parses skipped at the app-layer memcap, {} transactions over a flow's limit, {} files over a transaction's limit, {} app-layer bytes cut at a parser's limit",
-        st.pcre_limit_hits, st.backoff_skips, st.app.header_limit_hits, st.flow.evicted, st.flow.no_room, st.defrag.refused, st.stream_memcap, st.app.memcap_skips, st.app.tx_limit_hits, st.app.files_over_limit, st.app.data_cut
+        "limits: {} pcre searches stopped at the match limit, {} rule inspections skipped by backoff, {} http header blocks cut, {} flows evicted from full tables, {} packets without room for a flow, {} fragments refused, {} segments over the stream memcap, {} parses skipped at the app-layer memcap, {} transactions over a flow's limit, {} files over a transaction's limit, {} app-layer bytes cut at a parser's limit, {} hosts untracked by full analytics tables",
+        st.pcre_limit_hits, st.backoff_skips, st.app.header_limit_hits, st.flow.evicted, st.flow.no_room, st.defrag.refused, st.stream_memcap, st.app.memcap_skips, st.app.tx_limit_hits, st.app.files_over_limit, st.app.data_cut, st.analytics_untracked
     );
 }
 

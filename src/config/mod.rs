@@ -68,6 +68,71 @@ pub struct Config {
     /// IP reputation for `iprep` rules.
     #[serde(default)]
     pub reputation: ReputationSection,
+    /// The sensor's own detections (off unless named).
+    #[serde(default)]
+    pub analytics: AnalyticsSection,
+}
+
+/// `[analytics]`: the sensor's own detections ([`crate::detect::analytics`]). Each one named
+/// here is on; the others are off.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnalyticsSection {
+    /// `[analytics.dns_tunnel]`: data carried in DNS query names.
+    pub dns_tunnel: Option<DnsTunnelSection>,
+    /// `[analytics.admin_share_exec]`: whole executables copied over administrative SMB shares.
+    pub admin_share_exec: Option<AnalyticSection>,
+    /// `[analytics.beacon]`: steady sessions from an internal host to one external server.
+    pub beacon: Option<BeaconSection>,
+    /// Entries each worker tracks at most, per analytic (default 16,384).
+    pub max_tracked: Option<usize>,
+}
+
+/// `[analytics.beacon]`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BeaconSection {
+    /// Off when false (default true).
+    pub enabled: Option<bool>,
+    /// Signature id of its alerts.
+    pub sid: Option<u32>,
+    /// Window, seconds (default 3,600).
+    pub window: Option<u32>,
+    /// Sessions within the window (default 20).
+    pub min_sessions: Option<u32>,
+    /// Shortest median interval, seconds (default 1).
+    pub min_interval: Option<f64>,
+    /// Largest median absolute deviation of the intervals, as a share of the median
+    /// (default 0.1).
+    pub max_jitter: Option<f64>,
+}
+
+/// One analytic without settings of its own.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnalyticSection {
+    /// Off when false (default true).
+    pub enabled: Option<bool>,
+    /// Signature id of its alerts.
+    pub sid: Option<u32>,
+}
+
+/// `[analytics.dns_tunnel]`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsTunnelSection {
+    /// Off when false (default true).
+    pub enabled: Option<bool>,
+    /// Signature id of its alerts.
+    pub sid: Option<u32>,
+    /// Window, seconds (default 600).
+    pub window: Option<u32>,
+    /// Distinct names under one domain from one host within the window (default 50).
+    pub min_names: Option<u32>,
+    /// Bytes of non-numeric subdomain labels in those names (default 2,000).
+    pub min_bytes: Option<u32>,
+    /// Those bytes per name on average (default 20).
+    pub min_length: Option<u32>,
 }
 
 /// `[[intel]]`: one IOC list. The sensor matches its indicators where they appear (see
@@ -620,10 +685,101 @@ impl Config {
         }
     }
 
+    /// The analytics `[analytics]` turns on, with their sids and thresholds (None: none).
+    pub fn analytics(&self) -> Result<Option<crate::detect::analytics::Specs>, String> {
+        use crate::detect::analytics::{Analytic, DnsTunnel, Specs};
+        let a = &self.analytics;
+        let mut specs = Specs {
+            max_tracked: a.max_tracked.unwrap_or(16_384),
+            ..Specs::default()
+        };
+        let mut errors = Vec::new();
+        if let Some(d) = &a.dns_tunnel {
+            if d.enabled != Some(false) {
+                specs.on.push((
+                    Analytic::DnsTunnel,
+                    d.sid.unwrap_or(Analytic::DnsTunnel.default_sid()),
+                ));
+            }
+            let def = DnsTunnel::default();
+            specs.dns = DnsTunnel {
+                window: d.window.unwrap_or(def.window),
+                min_names: d.min_names.unwrap_or(def.min_names),
+                min_bytes: d.min_bytes.unwrap_or(def.min_bytes),
+                min_length: d.min_length.unwrap_or(def.min_length),
+            };
+            if specs.dns.window == 0 || specs.dns.min_names == 0 {
+                errors.push("analytics.dns_tunnel: window and min_names must be above 0".into());
+            }
+        }
+        if let Some(x) = &a.admin_share_exec {
+            if x.enabled != Some(false) {
+                let a = Analytic::AdminShareExec;
+                specs.on.push((a, x.sid.unwrap_or(a.default_sid())));
+            }
+        }
+        if let Some(b) = &a.beacon {
+            if b.enabled != Some(false) {
+                let a = Analytic::Beacon;
+                specs.on.push((a, b.sid.unwrap_or(a.default_sid())));
+            }
+            let def = crate::detect::analytics::Beacon::default();
+            specs.beacon = crate::detect::analytics::Beacon {
+                window: b.window.unwrap_or(def.window),
+                min_sessions: b.min_sessions.unwrap_or(def.min_sessions),
+                min_interval: b.min_interval.unwrap_or(def.min_interval),
+                max_jitter: b.max_jitter.unwrap_or(def.max_jitter),
+            };
+            let c = specs.beacon;
+            if c.window == 0
+                || c.min_sessions < 3
+                || !c.min_interval.is_finite()
+                || c.min_interval < 0.0
+                || !c.max_jitter.is_finite()
+                || c.max_jitter < 0.0
+            {
+                errors.push(
+                    "analytics.beacon: window must be above 0, min_sessions at least 3, min_interval and max_jitter 0 or more"
+                        .into(),
+                );
+            }
+            match crate::detect::rules::header::parse_addr("$HOME_NET", &self.vars()) {
+                Ok(h) => specs.home = Some(h),
+                Err(e) => errors.push(format!("analytics.beacon: HOME_NET: {e}")),
+            }
+        }
+        if specs.max_tracked == 0 {
+            errors.push("analytics.max_tracked: must be above 0".into());
+        }
+        for (i, (a, sid)) in specs.on.iter().enumerate() {
+            if specs.on[..i].iter().any(|(_, s)| s == sid) {
+                errors.push(format!("analytics.{}: sid {sid} is used twice", a.name()));
+            }
+            if let Some(l) = self
+                .intel_specs()
+                .ok()
+                .and_then(|(l, _)| l.into_iter().find(|l| l.sid == *sid))
+            {
+                errors.push(format!(
+                    "analytics.{}: sid {sid} is also intel list '{}'s",
+                    a.name(),
+                    l.name
+                ));
+            }
+        }
+        if !errors.is_empty() {
+            return Err(errors.join("\n"));
+        }
+        Ok((!specs.on.is_empty()).then_some(specs))
+    }
+
     /// Checks values serde cannot, reporting every problem at once.
     pub fn validate(&self) -> Result<(), String> {
         let mut errors = Vec::new();
         if let Err(e) = self.intel_specs() {
+            errors.push(e);
+        }
+        if let Err(e) = self.analytics() {
             errors.push(e);
         }
         // [output] takes its fixed keys plus one switch per registered app-layer protocol.

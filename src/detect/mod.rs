@@ -5,6 +5,7 @@
 //! Hyperscan prefilter, then verify each candidate rule (plus the group's rules without a fast
 //! pattern): header, flow, packet keywords, flowbits, then the payload inspection chain.
 
+pub mod analytics;
 pub mod asn1;
 pub mod backoff;
 mod build;

@@ -100,6 +100,8 @@ pub struct AlertInput<'a> {
         &'a crate::detect::intel::Hit,
         &'a crate::detect::intel::ListSpec,
     )>,
+    /// An analytic's finding (adds `sekimori.analytic`).
+    pub analytic: Option<&'a crate::detect::analytics::Finding>,
 }
 
 /// The flow of a transaction event.
@@ -334,13 +336,21 @@ pub fn render_alert(out: &mut Vec<u8>, a: &AlertInput<'_>, sig: &Sig) {
             render_metadata(out, f, names, a.pktvars);
         }
     }
-    if a.tuned.is_some() || a.intel.is_some() {
+    if a.tuned.is_some() || a.intel.is_some() || a.analytic.is_some() {
         out.extend_from_slice(b",\"sekimori\":{");
         if let Some((h, l)) = a.intel {
             render_intel(out, h, l);
         }
-        if let Some(t) = &a.tuned {
+        if let Some(f) = a.analytic {
             if a.intel.is_some() {
+                out.push(b',');
+            }
+            let _ = write!(out, "\"analytic\":{{\"name\":\"{}\",", f.analytic.name());
+            out.extend_from_slice(&f.detail);
+            out.push(b'}');
+        }
+        if let Some(t) = &a.tuned {
+            if a.intel.is_some() || a.analytic.is_some() {
                 out.push(b',');
             }
             render_tuning(out, t);
@@ -666,7 +676,7 @@ pub fn render_stats(out: &mut Vec<u8>, s: &StatsInput<'_>) {
     );
     let _ = writeln!(
         out,
-        ",\"sekimori\":{{\"stats\":{{\"ring_drops\":{},\"reloads\":{},\"reload_failures\":{},\"eve_dropped\":{},\"tuning_suppressed\":{},\"thresholded\":{},\"defrag_fragments\":{},\"defrag_reassembled\":{},\"defrag_timeouts\":{},\"tcp_invalid_timestamp\":{},\"tcp_synack_wrong_ack\":{},\"tcp_out_of_window\":{},\"tcp_rst_out_of_window\":{},\"pcre_limit_hits\":{},\"rule_backoff_skips\":{},\"app_tx_limit_hits\":{},\"app_data_cut\":{}}}}}}}",
+        ",\"sekimori\":{{\"stats\":{{\"ring_drops\":{},\"reloads\":{},\"reload_failures\":{},\"eve_dropped\":{},\"tuning_suppressed\":{},\"thresholded\":{},\"defrag_fragments\":{},\"defrag_reassembled\":{},\"defrag_timeouts\":{},\"tcp_invalid_timestamp\":{},\"tcp_synack_wrong_ack\":{},\"tcp_out_of_window\":{},\"tcp_rst_out_of_window\":{},\"pcre_limit_hits\":{},\"rule_backoff_skips\":{},\"app_tx_limit_hits\":{},\"app_data_cut\":{},\"analytics_untracked\":{}}}}}}}",
         s.ring_drops,
         s.reloads.0,
         s.reloads.1,
@@ -683,7 +693,8 @@ pub fn render_stats(out: &mut Vec<u8>, s: &StatsInput<'_>) {
         w.pcre_limit_hits,
         w.backoff_skips,
         w.app.tx_limit_hits,
-        w.app.data_cut
+        w.app.data_cut,
+        w.analytics_untracked
     );
     // Per-sink counters, flat like the rest of the object: the line ends "}}}\n" above.
     if !s.sinks.is_empty() {

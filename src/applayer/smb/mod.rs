@@ -126,6 +126,9 @@ pub enum Detail {
     Create {
         /// The name as sent.
         name: Vec<u8>,
+        /// The share path of the tree it was opened on (empty when the connect was not
+        /// seen).
+        share: Vec<u8>,
         /// Create disposition.
         disposition: u32,
         /// Opened on the pipe tree.
@@ -201,7 +204,7 @@ impl SmbTx {
             Detail::Tree { share, service, .. } => {
                 share.capacity() + service.iter().flatten().map(Vec::capacity).sum::<usize>()
             }
-            Detail::Create { name, .. } => name.capacity(),
+            Detail::Create { name, share, .. } => name.capacity() + share.capacity(),
             Detail::Dce(c) => c.heap() + std::mem::size_of::<DceCall>(),
         };
         detail + self.files.iter().map(File::heap).sum::<usize>() + self.det.heap()
@@ -278,8 +281,8 @@ pub struct SmbState {
     next_id: u64,
     /// The negotiated dialect (SMB2 revision, or 0x0100 for NT LM 0.12).
     dialect: Option<u16>,
-    /// Trees: id and whether it is the pipe tree.
-    trees: Vec<(u32, bool)>,
+    /// Trees: id, whether it is the pipe tree, and its share path.
+    trees: Vec<(u32, bool, Vec<u8>)>,
     opens: Vec<Open>,
     reads: Vec<PendingRead>,
     /// Out-of-order file chunks: file, offset, bytes.
@@ -535,15 +538,24 @@ impl SmbState {
     }
 
     fn tree_is_pipe(&self, tree: u32) -> bool {
-        self.trees.iter().any(|&(t, p)| t == tree && p)
+        self.trees.iter().any(|(t, p, _)| *t == tree && *p)
     }
 
-    fn add_tree(&mut self, tree: u32, pipe: bool) {
-        self.trees.retain(|&(t, _)| t != tree);
+    /// The share path of tree `tree` (empty when its connect was not seen).
+    fn tree_share(&self, tree: u32) -> Vec<u8> {
+        self.trees
+            .iter()
+            .find(|(t, ..)| *t == tree)
+            .map(|(.., share)| share.clone())
+            .unwrap_or_default()
+    }
+
+    fn add_tree(&mut self, tree: u32, pipe: bool, share: Vec<u8>) {
+        self.trees.retain(|(t, ..)| *t != tree);
         if self.trees.len() >= MAX_TREES {
             self.trees.remove(0);
         }
-        self.trees.push((tree, pipe));
+        self.trees.push((tree, pipe, share));
     }
 
     fn add_read(&mut self, r: PendingRead) {
@@ -784,6 +796,13 @@ impl Transaction for SmbTx {
         self.id
     }
 
+    fn announced_size(&self) -> Option<u64> {
+        match &self.detail {
+            Detail::Create { size, .. } => *size,
+            _ => None,
+        }
+    }
+
     fn each(&self, b: Buf, to_server: bool, f: &mut dyn FnMut(&[u8]) -> bool) -> Option<bool> {
         match (b, &self.detail) {
             (Buf::SmbVersion, _) => Some(f(&[self.version])),
@@ -798,6 +817,7 @@ impl Transaction for SmbTx {
                     ..
                 },
             ) => Some(f(share)),
+            (Buf::SmbTreeShare, Detail::Create { share, .. }) => Some(f(share)),
             (Buf::SmbNtlmsspUser, Detail::Session { ntlm: Some(n), .. }) => Some(f(&n.user)),
             (Buf::SmbNtlmsspDomain, Detail::Session { ntlm: Some(n), .. }) => Some(f(&n.domain)),
             (Buf::DceStubData | Buf::DceIface | Buf::DceOpnum, Detail::Dce(c)) => {

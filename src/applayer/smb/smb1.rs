@@ -313,18 +313,22 @@ fn command(
             let answered = cstr(bytes).to_vec();
             let pipe = answered == b"IPC";
             let ok = h.status == 0;
-            if ok {
-                s.add_tree(u32::from(h.tid), pipe);
-            }
+            let mut path = Vec::new();
             if let Some(tx) = respond(s, h) {
                 tx.tree_id = u32::from(h.tid);
                 if let Detail::Tree {
-                    pipe: p, service, ..
+                    pipe: p,
+                    service,
+                    share,
                 } = &mut tx.detail
                 {
                     *p = ok.then_some(pipe);
                     service[1] = ok.then_some(answered);
+                    path.clone_from(share);
                 }
+            }
+            if ok {
+                s.add_tree(u32::from(h.tid), pipe, path);
             }
         }
         (NT_CREATE_ANDX, true) => {
@@ -339,9 +343,11 @@ fn command(
             let directory = b.w32(39).unwrap_or(0) & 1 != 0;
             let delete_on_close = b.w32(39).unwrap_or(0) & 0x1000 != 0;
             let pipe = s.tree_is_pipe(u32::from(h.tid));
+            let share = s.tree_share(u32::from(h.tid));
             let tx = new_tx(s, cmd, h, cx);
             tx.detail = Detail::Create {
                 name,
+                share,
                 disposition,
                 pipe,
                 directory,

@@ -187,14 +187,16 @@ fn command(s: &mut SmbState, to_server: bool, m: &[u8], h: &Hdr, cx: &mut ParseC
         TREE_CONNECT => {
             let pipe = m.get(b + 2) == Some(&2);
             let ok = h.status == 0;
-            if ok {
-                s.add_tree(h.tree_id, pipe);
-            }
+            let mut path = Vec::new();
             if let Some(tx) = respond(s, h) {
                 tx.tree_id = h.tree_id;
-                if let Detail::Tree { pipe: p, .. } = &mut tx.detail {
+                if let Detail::Tree { pipe: p, share, .. } = &mut tx.detail {
                     *p = ok.then_some(pipe);
+                    path.clone_from(share);
                 }
+            }
+            if ok {
+                s.add_tree(h.tree_id, pipe, path);
             }
         }
         CREATE => {
@@ -336,8 +338,10 @@ fn request(s: &mut SmbState, m: &[u8], h: &Hdr, cx: &mut ParseCtx<'_>) {
             let directory = le32(m, b + 40).unwrap_or(0) & 1 != 0;
             let delete_on_close = le32(m, b + 40).unwrap_or(0) & 0x1000 != 0;
             let pipe = s.tree_is_pipe(h.tree_id);
+            let share = s.tree_share(h.tree_id);
             new_tx(s, h, cx).detail = Detail::Create {
                 name,
+                share,
                 disposition,
                 pipe,
                 directory,

@@ -8,6 +8,7 @@ use super::stream::{closing, data_seq, release_to};
 use super::{Detector, WorkerConfig};
 use crate::applayer::Parser;
 use crate::decode::Packet;
+use crate::detect::analytics::Finding;
 use crate::detect::flowbits::FlowBits;
 use crate::detect::intel::Hit;
 use crate::detect::{FlowFacts, View, STREAM_SCAN_LOOKBACK};
@@ -21,18 +22,45 @@ pub(super) struct Hits {
     pub matched: Vec<u32>,
     /// Rules matched on transactions: (transaction slot in the flow's parser, rule).
     pub tx: Vec<(usize, u32)>,
-    /// What intel hits among them matched: (transaction slot, list signature, hit).
+    /// What intel lists and analytics among them found: (transaction slot, signature, what).
     pub intel: Vec<IntelHit>,
     /// Inline mode: block of queued stream data being inspected.
     ooo_buf: Vec<u8>,
 }
 
-/// An intel list's hit: the transaction it is on (None: the packet), the list's signature
-/// (engine index) and what matched.
-pub(super) type IntelHit = (Option<usize>, u32, Hit);
+/// A hit of an intel list or an analytic: the transaction it is on (None: the packet), its
+/// signature (engine index) and what it found.
+pub(super) type IntelHit = (Option<usize>, u32, Extra);
 
-/// The intel details of hit `(slot, idx)`, if `idx` is an intel list's signature.
-pub(super) fn intel_of(intel: &[IntelHit], slot: Option<usize>, idx: u32) -> Option<&Hit> {
+/// What a signature the engine does not match itself found.
+#[derive(Debug)]
+pub(super) enum Extra {
+    /// An intel list's indicator.
+    Intel(Hit),
+    /// An analytic's finding.
+    Analytic(Finding),
+}
+
+impl Extra {
+    /// The intel hit, if it is one.
+    pub fn intel(&self) -> Option<&Hit> {
+        match self {
+            Extra::Intel(h) => Some(h),
+            Extra::Analytic(_) => None,
+        }
+    }
+
+    /// The analytic's finding, if it is one.
+    pub fn analytic(&self) -> Option<&Finding> {
+        match self {
+            Extra::Analytic(f) => Some(f),
+            Extra::Intel(_) => None,
+        }
+    }
+}
+
+/// The details of hit `(slot, idx)`, if `idx` is an intel list's or an analytic's signature.
+pub(super) fn extra_of(intel: &[IntelHit], slot: Option<usize>, idx: u32) -> Option<&Extra> {
     intel
         .iter()
         .find(|h| h.0 == slot && h.1 == idx)
@@ -88,10 +116,29 @@ pub(super) fn intel_addrs(
     }
     for h in found {
         if let Some(idx) = d.intel_sig(h.list) {
-            hits.intel.push((None, idx, h));
+            hits.intel.push((None, idx, Extra::Intel(h)));
         }
     }
     for &(_, idx, _) in &hits.intel[before..] {
+        hits.matched.push(idx);
+    }
+}
+
+/// Analytics on a TCP session's first packet (beacons).
+pub(super) fn session_analytics(
+    d: &mut Detector,
+    flow: Option<&Flow>,
+    ts: crate::flow::Micros,
+    hits: &mut Hits,
+) {
+    let (Some(a), Some(f)) = (&mut d.analytics, flow) else {
+        return;
+    };
+    if f.proto != 6 || f.pkts_toserver + f.pkts_toclient != 1 {
+        return;
+    }
+    if let Some((idx, found)) = a.on_session(f.client.0, f.server, ts) {
+        hits.intel.push((None, idx, Extra::Analytic(found)));
         hits.matched.push(idx);
     }
 }
@@ -362,6 +409,15 @@ pub(super) fn inspect_txs(
                 on_match,
             );
             tx_intel(d, tx, slot, facts.now, &alerted, hits, intel);
+            if let Some(a) = &mut d.analytics {
+                let client = if dir == 0 { p.src } else { p.dst };
+                let mut found = Vec::new();
+                a.on_tx(tx, client, facts.now, |i| alerted.contains(&i), &mut found);
+                for (idx, f) in found {
+                    hits.push((slot, idx));
+                    intel.push((Some(slot), idx, Extra::Analytic(f)));
+                }
+            }
         }
         alerted.extend(hits[before..].iter().map(|h| h.1));
         if let Some(det) = parser.tx_detect(slot) {
@@ -395,7 +451,7 @@ fn tx_intel(
     for h in found {
         if let Some(idx) = d.intel_sig(h.list) {
             hits.push((slot, idx));
-            intel.push((Some(slot), idx, h));
+            intel.push((Some(slot), idx, Extra::Intel(h)));
         }
     }
 }

@@ -102,7 +102,7 @@ fn final_inspection(
     };
     let mut any = false;
     for &(dir, slot, idx) in &hits {
-        let hit = super::detect::intel_of(&intel, slot, idx);
+        let hit = super::detect::extra_of(&intel, slot, idx);
         any |= end_alert(d, &mut ev, stats, flow, (dir, slot, idx), hit);
     }
     flow.alerted |= any;
@@ -169,7 +169,7 @@ fn end_alert(
     stats: &mut WorkerStats,
     flow: &Flow,
     (dir, slot, idx): EndHit,
-    intel: Option<&crate::detect::intel::Hit>,
+    extra: Option<&super::detect::Extra>,
 ) -> bool {
     let cfg = ev.cfg;
     let (src, dst) = ends(flow, dir);
@@ -211,7 +211,8 @@ fn end_alert(
         tuned,
         var_names: Some(d.engine.var_names()),
         pktvars: &[],
-        intel: intel_input(d, intel),
+        intel: intel_input(d, extra.and_then(super::detect::Extra::intel)),
+        analytic: extra.and_then(super::detect::Extra::analytic),
     };
     write_alert(ev, stats, &input, sig, idx);
     true

@@ -93,6 +93,8 @@ pub struct WorkerConfig {
     pub pcap: Option<(crate::output::pcaplog::PcapSender, usize)>,
     /// Threat intelligence (IOC lists, IP reputation), updated at runtime.
     pub intel: Option<Arc<Store>>,
+    /// The sensor's own detections that are on.
+    pub analytics: Option<Arc<crate::detect::analytics::Specs>>,
 }
 
 impl Default for WorkerConfig {
@@ -116,6 +118,7 @@ impl Default for WorkerConfig {
             tuner: None,
             pcap: None,
             intel: None,
+            analytics: None,
         }
     }
 }
@@ -137,6 +140,8 @@ struct Detector {
     ctx: DetectCtx,
     /// The intel store, and what this worker took from it.
     intel: Option<IntelState>,
+    /// This worker's analytics and what they track.
+    analytics: Option<crate::detect::analytics::Tracker>,
 }
 
 /// A worker's view of the intel store: the snapshot it runs with is `ctx.intel`.
@@ -267,11 +272,16 @@ impl Worker {
                 sigs: Vec::new(),
             }
         });
+        let analytics = cfg
+            .analytics
+            .clone()
+            .map(|a| crate::detect::analytics::Tracker::new(a, |sid| engine.external_index(sid)));
         let mut det = Detector {
             engine,
             thresholds,
             ctx,
             intel,
+            analytics,
         };
         det.refresh_intel();
         Ok(Worker {
@@ -365,6 +375,7 @@ impl Worker {
         hits.clear();
         det.refresh_intel();
         detect::intel_addrs(det, flow.as_deref_mut(), p, at.ts, hits);
+        detect::session_analytics(det, flow.as_deref(), at.ts, hits);
         let mut ev = Events::new(eve, cfg, at);
         let dir = usize::from(!to_server);
         let seg = stream::Segment {
@@ -495,11 +506,17 @@ impl Worker {
                 sigs: Vec::new(),
                 ..s
             });
+        // What the analytics track stays; their signatures are looked up in the new engine.
+        let mut analytics = self.det.analytics.take();
+        if let Some(a) = &mut analytics {
+            a.map(|sid| engine.external_index(sid));
+        }
         self.det = Detector {
             engine,
             thresholds,
             ctx,
             intel,
+            analytics,
         };
         self.det.refresh_intel();
         self.cfg.tuner = tuner;
@@ -519,6 +536,7 @@ impl Worker {
         s.pcap_dropped = self.evidence.as_ref().map_or(0, |e| e.dropped());
         s.scan_errors = self.det.ctx.scan_errors;
         s.backoff_skips = self.det.ctx.backoff_skips;
+        s.analytics_untracked = self.det.analytics.as_ref().map_or(0, |a| a.untracked);
         s.active_flows = self.flows.len() as u64;
         s
     }

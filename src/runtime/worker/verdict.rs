@@ -3,6 +3,7 @@
 //! detection_filter and threshold (or the tuning's), then the tuning decides its severity or
 //! suppresses it. Alerts are written, `tag`s start, and inline a drop or reject rule blocks.
 
+use super::detect::Extra;
 use super::detect::Hits;
 use super::events::Events;
 use super::{Detector, Verdict, WorkerConfig};
@@ -89,6 +90,7 @@ pub(super) fn decide(
         any_alert = true;
         let fref = flow.as_deref();
         let app = slot.and_then(|s| transaction(fref?, s));
+        let extra = super::detect::extra_of(&hits.intel, slot, idx);
         let input = AlertInput {
             ts: ev.ts,
             pcap_cnt: ev.pcap_cnt,
@@ -109,7 +111,8 @@ pub(super) fn decide(
             tuned,
             var_names: Some(engine.var_names()),
             pktvars: &d.ctx.pktvars,
-            intel: intel_input(d, super::detect::intel_of(&hits.intel, slot, idx)),
+            intel: intel_input(d, extra.and_then(Extra::intel)),
+            analytic: extra.and_then(Extra::analytic),
         };
         write_alert(ev, stats, &input, sig, idx);
         start_tags(sig, flow.as_deref_mut(), host_tags, p, ev.ts);

@@ -1,0 +1,641 @@
+//! The sensor's own detections: behaviours that no single packet or rule shows, found from
+//! what the parsers already decoded. Each analytic is one signature of the engine (its own
+//! sid, generated as a rule flagged `external`, which the engine never matches itself), so
+//! tuning, suppressions and thresholds address it like any rule; its alerts carry
+//! `sekimori.analytic` with the figures behind the finding. Analytics are off unless the
+//! config names them (`[analytics]`), so a Suricata rule set alone raises what Suricata does.
+//!
+//! - **`dns_tunnel`**: one host sends many distinct names under one registered domain, and
+//!   those names carry data: the bytes of their subdomain labels (numeric labels left out,
+//!   since reversed addresses are lookup keys of blocklists and reverse zones) add up past a
+//!   threshold within a window, at `min_length` bytes per name or more on average (encoded
+//!   data makes long labels; host names are short). Names under `arpa` and `local` are not counted. The
+//!   registered domain is the last two labels, or three under a two-letter country code
+//!   whose second level is three letters or fewer (`example.co.uk`). Distinct names are
+//!   counted by linear counting in a 512-bit map per host and domain, so an entry has a
+//!   fixed size whatever the host sends; bytes count once per newly seen name.
+//! - **`admin_share_exec`**: a whole Windows executable (PE) crosses an administrative share
+//!   (`C$`, `ADMIN$`, any `X$` except `IPC$`) over SMB: written by the client (pushed to the
+//!   host, as remote service creation and PsExec-style tools do), or read to the end of the
+//!   size the server announced (pulled from it). Both are the tool transfer step of lateral
+//!   movement. A partial read, such as a file browser reading an executable's first bytes
+//!   for its icon, is not counted.
+//!
+//! - **`beacon`**: an internal host (`$HOME_NET`) opens TCP sessions to one external
+//!   server address and port at a steady interval: at least `min_sessions` within the
+//!   window, their median interval at least `min_interval`, and the median absolute
+//!   deviation of the intervals at most `max_jitter` of the median. Malware calling its
+//!   controller on a timer, or reconnecting to it in a loop, does this; people do not.
+//!   The latest 32 intervals are kept per pair.
+//!
+//! State is per worker. Workers are assigned by address pair, so one client's queries to one
+//! resolver meet in one worker. The host table is capped (`max_tracked`); when it is full,
+//! expired entries go first and new hosts past the cap are counted, not tracked.
+
+use std::collections::HashMap;
+use std::hash::BuildHasher;
+use std::io::Write;
+use std::net::IpAddr;
+
+use crate::applayer::{AppProto, Buf, TxRef};
+use crate::common::json::{push_json_bytes, push_json_str};
+use crate::common::time::Micros;
+
+/// One analytic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Analytic {
+    /// Data carried in DNS query names.
+    DnsTunnel,
+    /// A whole executable copied over an administrative SMB share.
+    AdminShareExec,
+    /// An internal host opening TCP sessions to one external server at a steady interval.
+    Beacon,
+}
+
+impl Analytic {
+    /// Every analytic, in sid order.
+    pub const ALL: [Analytic; 3] = [
+        Analytic::DnsTunnel,
+        Analytic::AdminShareExec,
+        Analytic::Beacon,
+    ];
+
+    /// The config and EVE name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Analytic::DnsTunnel => "dns_tunnel",
+            Analytic::AdminShareExec => "admin_share_exec",
+            Analytic::Beacon => "beacon",
+        }
+    }
+
+    /// Default sid (`9_000_001`...; intel lists start at `9_100_001`).
+    pub fn default_sid(self) -> u32 {
+        match self {
+            Analytic::DnsTunnel => 9_000_001,
+            Analytic::AdminShareExec => 9_000_002,
+            Analytic::Beacon => 9_000_003,
+        }
+    }
+
+    /// The signature's message, classtype and ET-style `signature_severity`.
+    fn rule_parts(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            Analytic::DnsTunnel => (
+                "SEKIMORI ANALYTICS DNS tunnel: data in many distinct names under one domain",
+                "bad-unknown",
+                "Major",
+            ),
+            Analytic::AdminShareExec => (
+                "SEKIMORI ANALYTICS Executable copied over an administrative SMB share",
+                "attempted-admin",
+                "Major",
+            ),
+            Analytic::Beacon => (
+                "SEKIMORI ANALYTICS Beacon: steady sessions from an internal host to one external server",
+                "command-and-control",
+                "Major",
+            ),
+        }
+    }
+}
+
+/// `dns_tunnel` thresholds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DnsTunnel {
+    /// Window, seconds: counts start again when it has passed since the entry began.
+    pub window: u32,
+    /// Distinct names (estimated) under one domain within the window.
+    pub min_names: u32,
+    /// Bytes of non-numeric subdomain labels in those names.
+    pub min_bytes: u32,
+    /// Those bytes per distinct name, on average: encoded data makes long names, host
+    /// names are short.
+    pub min_length: u32,
+}
+
+impl Default for DnsTunnel {
+    /// 10 minutes, 50 names, 2,000 bytes, 20 bytes per name.
+    fn default() -> Self {
+        DnsTunnel {
+            window: 600,
+            min_names: 50,
+            min_bytes: 2000,
+            min_length: 20,
+        }
+    }
+}
+
+/// `beacon` thresholds.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Beacon {
+    /// Window, seconds: counts start again when it has passed since the entry began.
+    pub window: u32,
+    /// Sessions to the same server address and port within the window.
+    pub min_sessions: u32,
+    /// Shortest median interval between session starts, seconds (faster is a download or
+    /// a retry storm, not a beacon).
+    pub min_interval: f64,
+    /// Largest median absolute deviation of the intervals, as a share of their median.
+    pub max_jitter: f64,
+}
+
+impl Eq for Beacon {}
+
+impl Default for Beacon {
+    /// One hour, 20 sessions, at least 1 s apart, jitter at most 10%.
+    fn default() -> Self {
+        Beacon {
+            window: 3600,
+            min_sessions: 20,
+            min_interval: 1.0,
+            max_jitter: 0.1,
+        }
+    }
+}
+
+/// The analytics the config turned on, with their sids.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Specs {
+    /// On analytics and their sids.
+    pub on: Vec<(Analytic, u32)>,
+    /// `dns_tunnel` thresholds.
+    pub dns: DnsTunnel,
+    /// `beacon` thresholds.
+    pub beacon: Beacon,
+    /// `$HOME_NET`: beacons go from inside it to outside it.
+    pub home: Option<crate::detect::rules::header::AddrSet>,
+    /// Host-and-domain (and host-and-server) entries each worker tracks at most.
+    pub max_tracked: usize,
+}
+
+impl Specs {
+    /// The rule text of each analytic that is on: never matched by the engine; it gives
+    /// the alerts their sid, message, classtype, priority and metadata.
+    pub fn rules(&self) -> Vec<(Analytic, String)> {
+        self.on
+            .iter()
+            .map(|&(a, sid)| {
+                let (msg, class, sev) = a.rule_parts();
+                (
+                    a,
+                    format!(
+                        "alert ip any any -> any any (msg:\"{msg}\"; classtype:{class}; \
+                         priority:2; metadata:signature_severity {sev}, sekimori_analytic {}; \
+                         sid:{sid}; rev:1;)",
+                        a.name()
+                    ),
+                )
+            })
+            .collect()
+    }
+}
+
+/// What an analytic found: its name and the figures behind it, as JSON members
+/// (`"key":value,...`) for `sekimori.analytic`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finding {
+    /// The analytic.
+    pub analytic: Analytic,
+    /// JSON members describing the finding.
+    pub detail: Vec<u8>,
+}
+
+/// Bits of the per-entry distinct-name map.
+const MAP_BITS: usize = 512;
+
+/// One host and registered domain under watch.
+#[derive(Clone, Debug)]
+struct Entry {
+    /// Packet time the window began.
+    start: Micros,
+    /// Linear-counting map of the names seen.
+    map: [u64; MAP_BITS / 64],
+    /// Bytes of non-numeric subdomain labels of newly seen names.
+    bytes: u32,
+    /// Already raised in this window.
+    fired: bool,
+}
+
+impl Entry {
+    fn new(start: Micros) -> Entry {
+        Entry {
+            start,
+            map: [0; MAP_BITS / 64],
+            bytes: 0,
+            fired: false,
+        }
+    }
+
+    /// Distinct names so far, by linear counting: `-m ln(zero bits / m)`.
+    fn names(&self) -> u32 {
+        let ones: u32 = self.map.iter().map(|w| w.count_ones()).sum();
+        let zeros = MAP_BITS as f64 - f64::from(ones);
+        let m = MAP_BITS as f64;
+        (-m * (zeros.max(0.5) / m).ln()).round() as u32
+    }
+}
+
+/// A worker's analytics: the config, each analytic's engine index, and what it tracks.
+pub struct Tracker {
+    specs: std::sync::Arc<Specs>,
+    /// Engine index of each analytic's signature (`u32::MAX`: none), in `Analytic::ALL`
+    /// order.
+    sigs: [u32; 3],
+    dns: HashMap<(IpAddr, u64), Entry, foldhash::fast::RandomState>,
+    beacons: HashMap<(IpAddr, IpAddr, u16), Sessions, foldhash::fast::RandomState>,
+    hasher: foldhash::fast::RandomState,
+    /// Packet time of the last sweep of expired entries (DNS, beacons).
+    swept: Micros,
+    swept_beacons: Micros,
+    /// New host-and-domain pairs not tracked because the table was full.
+    pub untracked: u64,
+}
+
+impl Tracker {
+    /// A tracker for `specs`; `index` gives the engine index of a sid's external signature.
+    pub fn new(specs: std::sync::Arc<Specs>, index: impl Fn(u32) -> Option<u32>) -> Tracker {
+        let mut t = Tracker {
+            specs,
+            sigs: [u32::MAX; 3],
+            dns: HashMap::default(),
+            beacons: HashMap::default(),
+            hasher: Default::default(),
+            swept: 0,
+            swept_beacons: 0,
+            untracked: 0,
+        };
+        t.map(index);
+        t
+    }
+
+    /// Maps the analytics to a (new) engine's signatures; what is tracked stays.
+    pub fn map(&mut self, index: impl Fn(u32) -> Option<u32>) {
+        for (i, a) in Analytic::ALL.into_iter().enumerate() {
+            self.sigs[i] = self
+                .specs
+                .on
+                .iter()
+                .find(|(x, _)| *x == a)
+                .and_then(|&(_, sid)| index(sid))
+                .unwrap_or(u32::MAX);
+        }
+    }
+
+    fn sig(&self, a: Analytic) -> Option<u32> {
+        let i = Analytic::ALL.iter().position(|&x| x == a)?;
+        (self.sigs[i] != u32::MAX).then_some(self.sigs[i])
+    }
+
+    /// Looks at one transaction of a flow whose client is `client`; each finding is pushed
+    /// with its signature's engine index. `done(idx)`: that signature already alerted on
+    /// this transaction.
+    pub fn on_tx(
+        &mut self,
+        tx: TxRef<'_>,
+        client: IpAddr,
+        now: Micros,
+        done: impl Fn(u32) -> bool,
+        out: &mut Vec<(u32, Finding)>,
+    ) {
+        match tx.proto() {
+            AppProto::Dns | AppProto::Doh2 => {
+                if let Some(idx) = self.sig(Analytic::DnsTunnel).filter(|&i| !done(i)) {
+                    if tx.sent_by_client() {
+                        self.dns_tx(tx, client, now, idx, out);
+                    }
+                }
+            }
+            AppProto::Smb => {
+                if let Some(idx) = self.sig(Analytic::AdminShareExec).filter(|&i| !done(i)) {
+                    if let Some(f) = admin_share_exec(tx) {
+                        out.push((idx, f));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn dns_tx(
+        &mut self,
+        tx: TxRef<'_>,
+        client: IpAddr,
+        now: Micros,
+        idx: u32,
+        out: &mut Vec<(u32, Finding)>,
+    ) {
+        let cfg = self.specs.dns;
+        let window = i64::from(cfg.window) * 1_000_000;
+        let mut found = None;
+        tx.each(Buf::DnsQuery, true, &mut |name| {
+            let Some((domain, payload)) = split_name(name) else {
+                return false;
+            };
+            let key = (client, self.hasher.hash_one(domain));
+            let len = self.dns.len();
+            if len >= self.specs.max_tracked && !self.dns.contains_key(&key) {
+                if now.saturating_sub(self.swept) >= 1_000_000 {
+                    self.swept = now;
+                    self.dns
+                        .retain(|_, e| now.saturating_sub(e.start) <= window);
+                }
+                if self.dns.len() >= self.specs.max_tracked {
+                    self.untracked += 1;
+                    return false;
+                }
+            }
+            let e = self.dns.entry(key).or_insert_with(|| Entry::new(now));
+            if now.saturating_sub(e.start) > window || now < e.start {
+                *e = Entry::new(now);
+            }
+            let bit = (self.hasher.hash_one(name) % MAP_BITS as u64) as usize;
+            let (w, b) = (bit / 64, 1u64 << (bit % 64));
+            if e.map[w] & b == 0 {
+                e.map[w] |= b;
+                e.bytes = e.bytes.saturating_add(payload);
+            }
+            let names = e.names();
+            let long = u64::from(e.bytes) >= u64::from(cfg.min_length) * u64::from(names);
+            if !e.fired && names >= cfg.min_names && e.bytes >= cfg.min_bytes && long {
+                e.fired = true;
+                let mut detail = b"\"domain\":".to_vec();
+                push_json_bytes(&mut detail, domain);
+                let _ = write!(
+                    detail,
+                    ",\"names\":{names},\"bytes\":{},\"window\":{},\"example\":",
+                    e.bytes, cfg.window
+                );
+                push_json_bytes(&mut detail, name);
+                found = Some(detail);
+                return true;
+            }
+            false
+        });
+        if let Some(detail) = found {
+            out.push((
+                idx,
+                Finding {
+                    analytic: Analytic::DnsTunnel,
+                    detail,
+                },
+            ));
+        }
+    }
+}
+
+/// Intervals kept per client and server for the beacon test.
+const INTERVALS: usize = 32;
+
+/// One internal client and external server under watch for beacons.
+#[derive(Clone, Debug)]
+struct Sessions {
+    /// Packet time the window began.
+    start: Micros,
+    /// Start of the latest session.
+    last: Micros,
+    /// Sessions in the window.
+    count: u32,
+    /// The latest intervals between session starts, milliseconds (a ring).
+    gaps: [u32; INTERVALS],
+    /// Already raised in this window.
+    fired: bool,
+}
+
+impl Sessions {
+    fn new(now: Micros) -> Sessions {
+        Sessions {
+            start: now,
+            last: now,
+            count: 1,
+            gaps: [0; INTERVALS],
+            fired: false,
+        }
+    }
+
+    /// Median interval and median absolute deviation of the kept intervals, seconds.
+    fn spread(&self) -> (f64, f64) {
+        let n = (self.count as usize - 1).min(INTERVALS);
+        let mut g = self.gaps;
+        let g = &mut g[..n];
+        g.sort_unstable();
+        let med = f64::from(g[n / 2]) / 1000.0;
+        for x in g.iter_mut() {
+            *x = (i64::from(*x) - (med * 1000.0) as i64).unsigned_abs() as u32;
+        }
+        g.sort_unstable();
+        (med, f64::from(g[n / 2]) / 1000.0)
+    }
+}
+
+impl Tracker {
+    /// Looks at the first packet of a TCP session from `client` to `server`: a beacon is
+    /// raised (with its signature's engine index) when the sessions between them have come
+    /// at a steady interval. Only sessions from `$HOME_NET` to outside it are counted.
+    pub fn on_session(
+        &mut self,
+        client: IpAddr,
+        server: (IpAddr, u16),
+        now: Micros,
+    ) -> Option<(u32, Finding)> {
+        let idx = self.sig(Analytic::Beacon)?;
+        let home = self.specs.home.as_ref()?;
+        if !home.contains(client) || home.contains(server.0) {
+            return None;
+        }
+        let cfg = self.specs.beacon;
+        let window = i64::from(cfg.window) * 1_000_000;
+        let key = (client, server.0, server.1);
+        if self.beacons.len() >= self.specs.max_tracked && !self.beacons.contains_key(&key) {
+            if now.saturating_sub(self.swept_beacons) >= 1_000_000 {
+                self.swept_beacons = now;
+                self.beacons
+                    .retain(|_, e| now.saturating_sub(e.start) <= window);
+            }
+            if self.beacons.len() >= self.specs.max_tracked {
+                self.untracked += 1;
+                return None;
+            }
+        }
+        let e = match self.beacons.entry(key) {
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(Sessions::new(now));
+                return None;
+            }
+            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+        };
+        if now.saturating_sub(e.start) > window || now < e.last {
+            *e = Sessions::new(now);
+            return None;
+        }
+        let gap = ((now - e.last) / 1000).clamp(0, i64::from(u32::MAX)) as u32;
+        e.gaps[(e.count as usize - 1) % INTERVALS] = gap;
+        e.count += 1;
+        e.last = now;
+        if e.fired || e.count < cfg.min_sessions.max(3) {
+            return None;
+        }
+        let (med, mad) = e.spread();
+        if med < cfg.min_interval || mad > cfg.max_jitter * med {
+            return None;
+        }
+        e.fired = true;
+        let mut detail = Vec::new();
+        let _ = write!(
+            detail,
+            "\"server\":\"{}\",\"port\":{},\"sessions\":{},\"interval\":{med:.3},\"jitter\":{mad:.3},\"span\":{}",
+            server.0,
+            server.1,
+            e.count,
+            (now - e.start) / 1_000_000
+        );
+        Some((
+            idx,
+            Finding {
+                analytic: Analytic::Beacon,
+                detail,
+            },
+        ))
+    }
+}
+
+/// The registered domain of a query name and the bytes of its non-numeric subdomain labels;
+/// None for names without a subdomain, reverse (`arpa`) and link-local (`local`) names.
+fn split_name(name: &[u8]) -> Option<(&[u8], u32)> {
+    let name = name.strip_suffix(b".").unwrap_or(name);
+    let mut labels = name.rsplit(|&c| c == b'.');
+    let tld = labels.next()?;
+    if tld.eq_ignore_ascii_case(b"arpa") || tld.eq_ignore_ascii_case(b"local") {
+        return None;
+    }
+    let second = labels.next()?;
+    let mut dlen = tld.len() + 1 + second.len();
+    if tld.len() == 2 && second.len() <= 3 {
+        dlen += 1 + labels.next()?.len();
+    }
+    let (mut any, mut payload) = (false, 0u32);
+    for l in labels {
+        any = true;
+        if !l.iter().all(u8::is_ascii_digit) {
+            payload += l.len() as u32;
+        }
+    }
+    (any && payload > 0).then(|| (&name[name.len() - dlen..], payload))
+}
+
+/// A whole executable copied over an administrative share on this SMB transaction.
+fn admin_share_exec(tx: TxRef<'_>) -> Option<Finding> {
+    let mut share = Vec::new();
+    tx.each(Buf::SmbTreeShare, true, &mut |s| {
+        share = s.to_vec();
+        true
+    });
+    let last = share.rsplit(|&c| c == b'\\').next().unwrap_or(&[]);
+    let admin = last.len() >= 2 && last.ends_with(b"$") && !last.eq_ignore_ascii_case(b"IPC$");
+    if !admin {
+        return None;
+    }
+    // A whole copy: written, or read to the end the create announced (a read of the first
+    // bytes, as Explorer does for icons and versions, is not).
+    let whole = |f: &&crate::applayer::files::File| {
+        f.state == crate::applayer::files::FileState::Closed
+            && !f.gaps
+            && (f.to_server || tx.announced_size().is_some_and(|n| n > 0 && f.size >= n))
+    };
+    let f = tx
+        .files()
+        .iter()
+        .filter(whole)
+        .find(|f| f.magic().is_some_and(|m| m.starts_with("PE32")))?;
+    let mut detail = b"\"share\":".to_vec();
+    push_json_bytes(&mut detail, &share);
+    detail.extend_from_slice(b",\"filename\":");
+    push_json_bytes(&mut detail, &f.name);
+    let way = if f.to_server { "written" } else { "read" };
+    let _ = write!(detail, ",\"size\":{},\"direction\":\"{way}\"", f.size);
+    if let Some(m) = f.magic() {
+        detail.extend_from_slice(b",\"magic\":");
+        push_json_str(&mut detail, m);
+    }
+    Some(Finding {
+        analytic: Analytic::AdminShareExec,
+        detail,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_split_into_registered_domain_and_payload() {
+        assert_eq!(
+            split_name(b"abcd.ef.pirate.sea."),
+            Some((&b"pirate.sea"[..], 6))
+        );
+        assert_eq!(
+            split_name(b"x1.mail.example.co.uk"),
+            Some((&b"example.co.uk"[..], 6))
+        );
+        // Reversed addresses are keys, not payload; reverse zones and mDNS are skipped.
+        assert_eq!(
+            split_name(b"4.3.2.1.zen.spamhaus.org"),
+            Some((&b"spamhaus.org"[..], 3))
+        );
+        assert_eq!(split_name(b"4.3.2.1.spamhaus.org"), None);
+        assert_eq!(split_name(b"4.3.2.1.in-addr.arpa"), None);
+        assert_eq!(split_name(b"printer._ipp._tcp.local"), None);
+        assert_eq!(split_name(b"example.com"), None);
+    }
+
+    fn beacon_tracker(max_tracked: usize) -> Tracker {
+        let vars = crate::detect::rules::header::Vars::default();
+        let specs = Specs {
+            on: vec![(Analytic::Beacon, 9)],
+            home: Some(crate::detect::rules::header::parse_addr("10.0.0.0/8", &vars).unwrap()),
+            max_tracked,
+            ..Specs::default()
+        };
+        Tracker::new(std::sync::Arc::new(specs), |sid| (sid == 9).then_some(0))
+    }
+
+    #[test]
+    fn beacon_fires_once_on_steady_sessions_and_the_table_is_capped() {
+        let c: IpAddr = "10.0.0.5".parse().unwrap();
+        let s: IpAddr = "198.51.100.7".parse().unwrap();
+        let mut t = beacon_tracker(2);
+        let mut fired = Vec::new();
+        for i in 0..30i64 {
+            // 60 s apart, every third one 2 s late.
+            let at = i * 60_000_000 + if i % 3 == 0 { 2_000_000 } else { 0 };
+            if let Some((idx, f)) = t.on_session(c, (s, 443), at) {
+                fired.push((i, idx, f));
+            }
+        }
+        assert_eq!(fired.len(), 1);
+        assert_eq!(fired[0].0, 19, "raised at the 20th session");
+        let text = String::from_utf8(fired[0].2.detail.clone()).unwrap();
+        assert!(text.contains("\"sessions\":20"), "{text}");
+        // Outbound only; a third pair does not fit a table of two and is counted.
+        assert!(t
+            .on_session(s, ("10.0.0.9".parse().unwrap(), 443), 0)
+            .is_none());
+        t.on_session(c, ("198.51.100.8".parse().unwrap(), 443), 0);
+        t.on_session(c, ("198.51.100.9".parse().unwrap(), 443), 0);
+        assert_eq!(t.untracked, 1);
+        assert_eq!(t.beacons.len(), 2);
+    }
+
+    #[test]
+    fn linear_counting_tracks_distinct_names() {
+        let mut e = Entry::new(0);
+        let h = foldhash::fast::RandomState::default();
+        for i in 0..100u32 {
+            let bit = (h.hash_one(i) % MAP_BITS as u64) as usize;
+            e.map[bit / 64] |= 1 << (bit % 64);
+        }
+        let n = e.names();
+        assert!((85..=115).contains(&n), "estimate {n} for 100 names");
+        assert_eq!(Entry::new(0).names(), 0);
+    }
+}

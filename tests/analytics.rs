@@ -1,0 +1,342 @@
+//! The sensor's own detections (`[analytics]`) end to end on crafted traffic: each fires on
+//! the behaviour it names and stays quiet on the look-alikes an analyst would dismiss (a
+//! blocklist resolver, a share that is not administrative, a file browser reading an
+//! icon, a busy but irregular client); all are off without `[analytics]`; findings carry
+//! `sekimori.analytic` and validate against the schema; bad settings are errors.
+
+mod common;
+
+use common::*;
+use sekimori::testgen::smb::{
+    close, create, create_resp, nbss, read, read_resp, tree_connect, tree_connect_resp, write,
+};
+use sekimori::testgen::synth::{dns_query, udp_frame, Frame, TcpSession};
+use std::net::Ipv4Addr;
+
+const ANALYTICS: &str =
+    "[analytics.dns_tunnel]\n[analytics.admin_share_exec]\n[analytics.beacon]\n";
+
+/// Replays `frames` with `config` (no rules of its own but one that never matches) and
+/// returns the replay's stderr and events.
+fn replay_config(config: &str, frames: &[Frame]) -> (String, Vec<serde_json::Value>) {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(&cfg, config).unwrap();
+    let rules =
+        "alert tcp any any -> any any (msg:\"never\"; content:\"no-such-bytes-here\"; sid:1;)\n";
+    let (out, events) = replay_frames_with(rules, frames, &["--config", cfg.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stderr}");
+    (stderr, events)
+}
+
+/// The analytic findings among the alerts: (sid, the `sekimori.analytic` object).
+fn findings(events: &[serde_json::Value]) -> Vec<(u64, serde_json::Value)> {
+    let v = sekimori_validator();
+    of_type(events, "alert")
+        .into_iter()
+        .filter_map(|e| {
+            check_schema(&v, e);
+            let a = e["sekimori"]["analytic"].clone();
+            (!a.is_null()).then(|| (e["alert"]["signature_id"].as_u64().unwrap(), a))
+        })
+        .collect()
+}
+
+/// A minimal PE32 image of `len` bytes.
+fn pe(len: usize) -> Vec<u8> {
+    let mut d = vec![0u8; len.max(0x100)];
+    d[..2].copy_from_slice(b"MZ");
+    d[0x3c..0x40].copy_from_slice(&0x80u32.to_le_bytes());
+    d[0x80..0x84].copy_from_slice(b"PE\0\0");
+    d[0x80 + 24..0x80 + 26].copy_from_slice(&0x10bu16.to_le_bytes());
+    d
+}
+
+/// An SMB2 session on `share` that writes `data` as `name`.
+fn smb_write(share: &str, name: &str, data: &[u8]) -> Vec<Frame> {
+    let mut s = TcpSession::open(
+        (Ipv4Addr::new(10, 0, 0, 1), 40_001),
+        (Ipv4Addr::new(10, 0, 0, 2), 445),
+        1_000_000,
+    );
+    s.send(true, &nbss(&tree_connect(1, share)))
+        .send(false, &nbss(&tree_connect_resp(1, 5, 1)))
+        .send(true, &nbss(&create(2, 5, name)))
+        .send(false, &nbss(&create_resp(2, 5, 9)))
+        .send(true, &nbss(&write(3, 5, 9, 0, data)))
+        .send(true, &nbss(&close(4, 5, 9)));
+    s.close()
+}
+
+/// An SMB2 session on `share` that opens `name` (the server announcing `size` bytes) and
+/// reads `data` from its start.
+fn smb_read(share: &str, name: &str, size: u64, data: &[u8]) -> Vec<Frame> {
+    let mut s = TcpSession::open(
+        (Ipv4Addr::new(10, 0, 0, 1), 40_002),
+        (Ipv4Addr::new(10, 0, 0, 2), 445),
+        1_000_000,
+    );
+    let mut resp = create_resp(2, 5, 9);
+    // End of file: the create response's body starts after the 64-byte header.
+    resp[64 + 48..64 + 56].copy_from_slice(&size.to_le_bytes());
+    s.send(true, &nbss(&tree_connect(1, share)))
+        .send(false, &nbss(&tree_connect_resp(1, 5, 1)))
+        .send(true, &nbss(&create(2, 5, name)))
+        .send(false, &nbss(&resp))
+        .send(true, &nbss(&read(3, 5, 9, 0, data.len() as u32)))
+        .send(false, &nbss(&read_resp(3, data)))
+        .send(true, &nbss(&close(4, 5, 9)));
+    s.close()
+}
+
+#[test]
+fn executables_copied_over_administrative_shares() {
+    let image = pe(3000);
+    // Pushed to C$ and ADMIN$: raised, as written.
+    for share in ["\\\\ws7\\C$", "\\\\ws7\\ADMIN$"] {
+        let (_, ev) = replay_config(ANALYTICS, &smb_write(share, "tool.exe", &image));
+        let f = findings(&ev);
+        assert_eq!(f.len(), 1, "{share}: {f:?}");
+        assert_eq!(f[0].0, 9_000_002);
+        assert_eq!(f[0].1["name"], "admin_share_exec");
+        assert_eq!(f[0].1["direction"], "written");
+        assert_eq!(f[0].1["filename"], "tool.exe");
+        assert_eq!(f[0].1["size"], 3000);
+        let alert = of_type(&ev, "alert")[0];
+        assert_eq!(
+            alert["alert"]["category"],
+            "Attempted Administrator Privilege Gain"
+        );
+    }
+    // A whole copy pulled from C$: raised, as read.
+    let (_, ev) = replay_config(
+        ANALYTICS,
+        &smb_read("\\\\ws7\\C$", "tool.exe", 3000, &image),
+    );
+    let f = findings(&ev);
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(f[0].1["direction"], "read");
+    // Not raised: an ordinary share, IPC$, a document, the first bytes of a larger file (a
+    // file browser reading the icon), and the analytic off.
+    let quiet: Vec<(&str, Vec<Frame>)> = vec![
+        (
+            "ordinary share",
+            smb_write("\\\\ws7\\tools", "tool.exe", &image),
+        ),
+        ("IPC$", smb_write("\\\\ws7\\IPC$", "tool.exe", &image)),
+        (
+            "document",
+            smb_write("\\\\ws7\\C$", "notes.txt", b"plain text, not an executable"),
+        ),
+        (
+            "partial read",
+            smb_read("\\\\ws7\\C$", "tool.exe", 900_000, &image),
+        ),
+    ];
+    for (what, frames) in quiet {
+        let (_, ev) = replay_config(ANALYTICS, &frames);
+        assert!(findings(&ev).is_empty(), "{what}");
+    }
+    let (_, ev) = replay_config("", &smb_write("\\\\ws7\\C$", "tool.exe", &image));
+    assert!(
+        of_type(&ev, "alert").is_empty(),
+        "analytics are off without [analytics]"
+    );
+}
+
+/// One DNS query per name from `client` to the resolver, a second apart.
+fn queries(client: Ipv4Addr, names: &[String]) -> Vec<Frame> {
+    names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            let q = dns_query(i as u16, n);
+            (
+                1_000_000 + i as i64 * 1_000_000,
+                udp_frame(
+                    (client, 50_000 + i as u16),
+                    (Ipv4Addr::new(10, 0, 0, 53), 53),
+                    &q,
+                ),
+            )
+        })
+        .collect()
+}
+
+/// A label of `len` characters that differs for each `i`.
+fn label(i: usize, len: usize) -> String {
+    let alphabet = b"abcdefghijklmnopqrstuvwxyz234567";
+    let mut x = (i as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    (0..len)
+        .map(|_| {
+            x ^= x >> 29;
+            x = x.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            alphabet[(x % 32) as usize] as char
+        })
+        .collect()
+}
+
+#[test]
+fn dns_tunnels_are_told_from_blocklist_lookups() {
+    let client = Ipv4Addr::new(10, 0, 0, 7);
+    // 80 names of 40-character encoded labels under one domain: raised once.
+    let tunnel: Vec<String> = (0..80)
+        .map(|i| format!("{}.t.example.net", label(i, 40)))
+        .collect();
+    let (_, ev) = replay_config(ANALYTICS, &queries(client, &tunnel));
+    let f = findings(&ev);
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(f[0].0, 9_000_001);
+    assert_eq!(f[0].1["domain"], "example.net");
+    assert!(f[0].1["names"].as_u64().unwrap() >= 50);
+    assert!(f[0].1["bytes"].as_u64().unwrap() >= 2000);
+    let alert = of_type(&ev, "alert")[0];
+    assert_eq!(alert["src_ip"], "10.0.0.7");
+    assert_eq!(alert["app_proto"], "dns");
+    // Not raised: 300 blocklist lookups (reversed addresses are keys, not payload), 300
+    // short host names, 40 tunnel names (under the distinct-name threshold), reverse
+    // lookups.
+    let dnsbl: Vec<String> = (0..300)
+        .map(|i| format!("{}.{}.113.203.zen.spamhaus.org", i % 250, i / 250))
+        .collect();
+    let hosts: Vec<String> = (0..300)
+        .map(|i| format!("host{i}.corp.example.com"))
+        .collect();
+    let few: Vec<String> = tunnel[..40].to_vec();
+    let reverse: Vec<String> = (0..300)
+        .map(|i| format!("{}.{}.168.192.in-addr.arpa", i % 250, i / 250))
+        .collect();
+    for (what, names) in [
+        ("dnsbl", dnsbl),
+        ("hosts", hosts),
+        ("few", few),
+        ("reverse", reverse),
+    ] {
+        let (_, ev) = replay_config(ANALYTICS, &queries(client, &names));
+        assert!(findings(&ev).is_empty(), "{what}");
+    }
+}
+
+/// `n` TCP sessions from `client` to `server`, the i-th starting at `start(i)` seconds.
+fn sessions(
+    client: Ipv4Addr,
+    server: (Ipv4Addr, u16),
+    n: usize,
+    start: impl Fn(usize) -> f64,
+) -> Vec<Frame> {
+    let mut frames = Vec::new();
+    for i in 0..n {
+        let at = 1_000_000 + (start(i) * 1e6) as i64;
+        let mut s = TcpSession::open((client, 41_000 + i as u16), server, at);
+        s.send(true, b"\x16\x03\x01hello")
+            .send(false, b"\x16\x03\x03hi");
+        frames.extend(s.close());
+    }
+    frames.sort_by_key(|f| f.0);
+    frames
+}
+
+#[test]
+fn beacons_are_steady_sessions_to_one_external_server() {
+    let inside = Ipv4Addr::new(192, 168, 1, 5);
+    let outside = (Ipv4Addr::new(203, 0, 113, 9), 8443);
+    // Every 30 s with up to 1 s of jitter: raised once, at the 20th session.
+    let steady = sessions(inside, outside, 25, |i| {
+        i as f64 * 30.0 + (i % 3) as f64 * 0.5
+    });
+    let (_, ev) = replay_config(ANALYTICS, &steady);
+    let f = findings(&ev);
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(f[0].0, 9_000_003);
+    assert_eq!(f[0].1["server"], "203.0.113.9");
+    assert_eq!(f[0].1["port"], 8443);
+    assert_eq!(f[0].1["sessions"], 20);
+    let interval = f[0].1["interval"].as_f64().unwrap();
+    assert!((29.0..31.0).contains(&interval), "{interval}");
+    // Not raised: irregular sessions, a burst faster than the minimum interval, fewer than
+    // 20 sessions, and steady sessions between two internal hosts.
+    let irregular = sessions(inside, outside, 40, |i| {
+        (i * i) as f64 * 3.0 + (i % 7) as f64 * 11.0
+    });
+    let burst = sessions(inside, outside, 40, |i| i as f64 * 0.2);
+    let few = sessions(inside, outside, 15, |i| i as f64 * 30.0);
+    let internal = sessions(inside, (Ipv4Addr::new(192, 168, 1, 9), 8443), 25, |i| {
+        i as f64 * 30.0
+    });
+    for (what, frames) in [
+        ("irregular", irregular),
+        ("burst", burst),
+        ("few", few),
+        ("internal", internal),
+    ] {
+        let (_, ev) = replay_config(ANALYTICS, &frames);
+        assert!(findings(&ev).is_empty(), "{what}");
+    }
+}
+
+#[test]
+fn tuning_rates_findings_and_settings_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let tuning = dir.path().join("t.toml");
+    std::fs::write(
+        &tuning,
+        "[[override]]\nsid = 9000002\nseverity = \"Critical\"\nreason = \"lateral movement is always escalated here\"\n",
+    )
+    .unwrap();
+    let frames = smb_write("\\\\ws7\\C$", "tool.exe", &pe(2000));
+    let (_, ev) = replay_config(ANALYTICS, &frames);
+    let base = &of_type(&ev, "alert")[0]["alert"];
+    assert_eq!(base["severity"], 2, "analytics start at priority 2");
+    // With a tuning: the override rates it, and the incident engine opens an unauthorized
+    // access incident on the host written to.
+    let dir2 = tempfile::tempdir().unwrap();
+    let cfg = dir2.path().join("c.toml");
+    std::fs::write(&cfg, ANALYTICS).unwrap();
+    let (out, ev) = replay_frames_with(
+        "alert tcp any any -> any any (msg:\"never\"; content:\"no-such-bytes-here\"; sid:1;)\n",
+        &frames,
+        &[
+            "--config",
+            cfg.to_str().unwrap(),
+            "--tuning",
+            tuning.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let alert = of_type(&ev, "alert")[0];
+    assert_eq!(alert["sekimori"]["tuning"]["severity"], "Critical");
+    assert_eq!(alert["sekimori"]["tuning"]["type"], 100);
+    let inc = of_type(&ev, "incident")[0];
+    assert_eq!(inc["incident"]["victim"]["ip"], "10.0.0.2");
+    assert_eq!(inc["incident"]["severity"], "Critical");
+    // Bad settings name their key; a sid clash with a loaded rule is refused.
+    for (config, needle) in [
+        ("[analytics.beacon]\nmin_sessions = 2\n", "analytics.beacon"),
+        (
+            "[analytics.dns_tunnel]\nwindow = 0\n",
+            "analytics.dns_tunnel",
+        ),
+        ("[analytics.dns_tunnel]\nthreshold = 3\n", "threshold"),
+        (
+            "[analytics.dns_tunnel]\nsid = 1\n",
+            "sid 1 is also a loaded rule",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("c.toml");
+        std::fs::write(&cfg, config).unwrap();
+        let (out, _) = replay_frames_with(
+            "alert tcp any any -> any any (msg:\"never\"; content:\"no-such-bytes-here\"; sid:1;)\n",
+            &frames,
+            &["--config", cfg.to_str().unwrap()],
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{config}");
+        assert!(err.contains(needle), "{config}: {err}");
+    }
+}
