@@ -98,7 +98,7 @@ fn executables_copied_over_administrative_shares() {
         let (_, ev) = replay_config(ANALYTICS, &smb_write(share, "tool.exe", &image));
         let f = findings(&ev);
         assert_eq!(f.len(), 1, "{share}: {f:?}");
-        assert_eq!(f[0].0, 9_000_002);
+        assert_eq!(f[0].0, 9_200_002);
         assert_eq!(f[0].1["name"], "admin_share_exec");
         assert_eq!(f[0].1["direction"], "written");
         assert_eq!(f[0].1["filename"], "tool.exe");
@@ -187,7 +187,7 @@ fn dns_tunnels_are_told_from_blocklist_lookups() {
     let (_, ev) = replay_config(ANALYTICS, &queries(client, &tunnel));
     let f = findings(&ev);
     assert_eq!(f.len(), 1, "{f:?}");
-    assert_eq!(f[0].0, 9_000_001);
+    assert_eq!(f[0].0, 9_200_001);
     assert_eq!(f[0].1["domain"], "example.net");
     assert!(f[0].1["names"].as_u64().unwrap() >= 50);
     assert!(f[0].1["bytes"].as_u64().unwrap() >= 2000);
@@ -248,7 +248,7 @@ fn beacons_are_steady_sessions_to_one_external_server() {
     let (_, ev) = replay_config(ANALYTICS, &steady);
     let f = findings(&ev);
     assert_eq!(f.len(), 1, "{f:?}");
-    assert_eq!(f[0].0, 9_000_003);
+    assert_eq!(f[0].0, 9_200_003);
     assert_eq!(f[0].1["server"], "203.0.113.9");
     assert_eq!(f[0].1["port"], 8443);
     assert_eq!(f[0].1["sessions"], 20);
@@ -281,7 +281,7 @@ fn tuning_rates_findings_and_settings_are_checked() {
     let tuning = dir.path().join("t.toml");
     std::fs::write(
         &tuning,
-        "[[override]]\nsid = 9000002\nseverity = \"Critical\"\nreason = \"lateral movement is always escalated here\"\n",
+        "[[override]]\nsid = 9200002\nseverity = \"Critical\"\nreason = \"lateral movement is always escalated here\"\n",
     )
     .unwrap();
     let frames = smb_write("\\\\ws7\\C$", "tool.exe", &pe(2000));
@@ -339,4 +339,30 @@ fn tuning_rates_findings_and_settings_are_checked() {
         assert!(!out.status.success(), "{config}");
         assert!(err.contains(needle), "{config}: {err}");
     }
+}
+
+#[test]
+fn analytics_load_beside_the_bundled_rules() {
+    // Their default sids must not collide with the project's own signatures.
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    let eve = dir.path().join("eve.json");
+    std::fs::write(&cfg, ANALYTICS).unwrap();
+    let root = root();
+    let out = run(&[
+        "replay",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--rules",
+        root.join("signatures").to_str().unwrap(),
+        "--eve",
+        eve.to_str().unwrap(),
+        root.join("pcaps").to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(alert_sids(&read_eve(&eve)).len(), 7);
 }

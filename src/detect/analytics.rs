@@ -69,12 +69,13 @@ impl Analytic {
         }
     }
 
-    /// Default sid (`9_000_001`...; intel lists start at `9_100_001`).
+    /// Default sid (`9_200_001`...; the bundled rules use `9_000_001`..., intel lists
+    /// `9_100_001`...).
     pub fn default_sid(self) -> u32 {
         match self {
-            Analytic::DnsTunnel => 9_000_001,
-            Analytic::AdminShareExec => 9_000_002,
-            Analytic::Beacon => 9_000_003,
+            Analytic::DnsTunnel => 9_200_001,
+            Analytic::AdminShareExec => 9_200_002,
+            Analytic::Beacon => 9_200_003,
         }
     }
 
