@@ -334,17 +334,14 @@ impl Tracker {
                 return false;
             };
             let key = (client, self.hasher.hash_one(domain));
-            let len = self.dns.len();
-            if len >= self.specs.max_tracked && !self.dns.contains_key(&key) {
-                if now.saturating_sub(self.swept) >= 1_000_000 {
-                    self.swept = now;
-                    self.dns
-                        .retain(|_, e| now.saturating_sub(e.start) <= window);
-                }
-                if self.dns.len() >= self.specs.max_tracked {
-                    self.untracked += 1;
-                    return false;
-                }
+            let room = Room {
+                cap: self.specs.max_tracked,
+                now,
+                window,
+            };
+            if !room.admit(&mut self.dns, &key, &mut self.swept, |e| e.start) {
+                self.untracked += 1;
+                return false;
             }
             let e = self.dns.entry(key).or_insert_with(|| Entry::new(now));
             if now.saturating_sub(e.start) > window || now < e.start {
@@ -382,6 +379,36 @@ impl Tracker {
                 },
             ));
         }
+    }
+}
+
+/// A capped table's room for a new entry at packet time `now`.
+struct Room {
+    cap: usize,
+    now: Micros,
+    /// Entries that began longer ago than this (microseconds) have expired.
+    window: i64,
+}
+
+impl Room {
+    /// Whether `key` is in `map` or fits: a full table drops its expired entries first, at
+    /// most once a second of packet time (`swept`), so a full table of live entries costs
+    /// no sweep per packet.
+    fn admit<K: Eq + std::hash::Hash, V, S: BuildHasher>(
+        &self,
+        map: &mut HashMap<K, V, S>,
+        key: &K,
+        swept: &mut Micros,
+        start: impl Fn(&V) -> Micros,
+    ) -> bool {
+        if map.len() < self.cap || map.contains_key(key) {
+            return true;
+        }
+        if self.now.saturating_sub(*swept) >= 1_000_000 {
+            *swept = self.now;
+            map.retain(|_, v| self.now.saturating_sub(start(v)) <= self.window);
+        }
+        map.len() < self.cap
     }
 }
 
@@ -447,16 +474,16 @@ impl Tracker {
         let cfg = self.specs.beacon;
         let window = i64::from(cfg.window) * 1_000_000;
         let key = (client, server.0, server.1);
-        if self.beacons.len() >= self.specs.max_tracked && !self.beacons.contains_key(&key) {
-            if now.saturating_sub(self.swept_beacons) >= 1_000_000 {
-                self.swept_beacons = now;
-                self.beacons
-                    .retain(|_, e| now.saturating_sub(e.start) <= window);
-            }
-            if self.beacons.len() >= self.specs.max_tracked {
-                self.untracked += 1;
-                return None;
-            }
+        let room = Room {
+            cap: self.specs.max_tracked,
+            now,
+            window,
+        };
+        if !room.admit(&mut self.beacons, &key, &mut self.swept_beacons, |e| {
+            e.start
+        }) {
+            self.untracked += 1;
+            return None;
         }
         let e = match self.beacons.entry(key) {
             std::collections::hash_map::Entry::Vacant(v) => {
