@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use sekimori::decode::LinkType;
+use sekimori::detect::analytics::{Analytic, Specs};
 use sekimori::detect::intel::{Kind, ListAction, ListSpec, Store};
 use sekimori::detect::rules::classification::Classifications;
 use sekimori::detect::rules::{parse::parse_rule, Vars};
@@ -85,7 +86,28 @@ fn engine() -> Engine {
         r.external = true;
         rules.push(r);
     }
+    for (_, text) in analytics().rules() {
+        let mut r = parse_rule(&text, &vars).unwrap();
+        r.external = true;
+        rules.push(r);
+    }
     Engine::build(rules, &Classifications::bundled()).unwrap()
+}
+
+/// Every analytic on: the DNS queries and sessions below go through their tables.
+fn analytics() -> Specs {
+    let home =
+        sekimori::detect::rules::header::parse_addr("10.0.0.0/8", &Vars::suricata_defaults())
+            .unwrap();
+    Specs {
+        on: Analytic::ALL
+            .iter()
+            .map(|&a| (a, a.default_sid()))
+            .collect(),
+        home: Some(home),
+        max_tracked: 1024,
+        ..Specs::default()
+    }
 }
 
 /// An address list and a domain list that the traffic below never matches: each packet
@@ -123,6 +145,7 @@ fn steady_state_packets_do_not_allocate() {
     let cfg = WorkerConfig {
         checksums: ChecksumMode::No,
         intel: Some(Arc::new(store)),
+        analytics: Some(Arc::new(analytics())),
         ..WorkerConfig::default()
     };
     let mut w = Worker::new(0, engine, Default::default(), sender, cfg).unwrap();

@@ -366,3 +366,115 @@ fn analytics_load_beside_the_bundled_rules() {
     );
     assert_eq!(alert_sids(&read_eve(&eve)).len(), 7);
 }
+
+/// A worker whose engine carries the analytics' signatures, writing EVE to `eve`.
+fn worker_with(
+    eve: &std::path::Path,
+    analytics: Option<std::sync::Arc<sekimori::detect::analytics::Specs>>,
+) -> (
+    sekimori::runtime::worker::Worker,
+    sekimori::output::EveWriter,
+    std::sync::Arc<sekimori::detect::Engine>,
+) {
+    use sekimori::detect::rules::{classification::Classifications, parse::parse_rule, Vars};
+    let vars = Vars::suricata_defaults();
+    let rules = beacon_specs()
+        .rules()
+        .into_iter()
+        .map(|(_, t)| {
+            let mut r = parse_rule(&t, &vars).unwrap();
+            r.external = true;
+            r
+        })
+        .collect();
+    let engine = std::sync::Arc::new(
+        sekimori::detect::Engine::build(rules, &Classifications::bundled()).unwrap(),
+    );
+    let (writer, sender) = sekimori::output::EveWriter::start(
+        &sekimori::output::EveTarget::File(eve.into()),
+        sekimori::output::Backpressure::Block,
+    )
+    .unwrap();
+    let cfg = sekimori::runtime::worker::WorkerConfig {
+        checksums: sekimori::runtime::worker::ChecksumMode::No,
+        analytics,
+        ..Default::default()
+    };
+    let w =
+        sekimori::runtime::worker::Worker::new(0, engine.clone(), Default::default(), sender, cfg)
+            .unwrap();
+    (w, writer, engine)
+}
+
+fn beacon_specs() -> sekimori::detect::analytics::Specs {
+    use sekimori::detect::analytics::{Analytic, Specs};
+    let home = sekimori::detect::rules::header::parse_addr(
+        "192.168.0.0/16",
+        &sekimori::detect::rules::Vars::suricata_defaults(),
+    )
+    .unwrap();
+    Specs {
+        on: vec![(Analytic::Beacon, Analytic::Beacon.default_sid())],
+        home: Some(home),
+        max_tracked: 64,
+        ..Specs::default()
+    }
+}
+
+#[test]
+fn a_reload_hands_workers_the_analytics_and_unchanged_ones_keep_their_state() {
+    let frames = sessions(
+        Ipv4Addr::new(192, 168, 1, 5),
+        (Ipv4Addr::new(203, 0, 113, 9), 8443),
+        20,
+        |i| i as f64 * 30.0,
+    );
+    let half = frames.partition_point(|f| f.0 < 1_000_000 + 10 * 30_000_000);
+    let specs = std::sync::Arc::new(beacon_specs());
+    let feed = |w: &mut sekimori::runtime::worker::Worker, range: std::ops::Range<usize>| {
+        for i in range {
+            w.process(
+                sekimori::decode::LinkType::Ethernet,
+                frames[i].0,
+                i as u64,
+                &frames[i].1,
+            );
+        }
+    };
+    // Started with the analytic; an unchanged reload after 10 sessions keeps their count,
+    // so the 20th session still raises the beacon.
+    let dir = tempfile::tempdir().unwrap();
+    let eve = dir.path().join("a.json");
+    let (mut w, writer, engine) = worker_with(&eve, Some(specs.clone()));
+    feed(&mut w, 0..half);
+    w.set_detection(
+        engine.clone(),
+        Default::default(),
+        None,
+        Some(std::sync::Arc::new(beacon_specs())),
+    )
+    .unwrap();
+    feed(&mut w, half..frames.len());
+    w.finish();
+    writer.finish().unwrap();
+    assert_eq!(alert_sids(&read_eve(&eve)), vec![9_200_003]);
+    // Started without analytics; a reload turns the beacon on: the sessions before it are
+    // not counted, 20 after it raise the beacon.
+    let later = sessions(
+        Ipv4Addr::new(192, 168, 1, 5),
+        (Ipv4Addr::new(203, 0, 113, 9), 8443),
+        20,
+        |i| 2000.0 + i as f64 * 30.0,
+    );
+    let eve = dir.path().join("b.json");
+    let (mut w, writer, engine) = worker_with(&eve, None);
+    feed(&mut w, 0..frames.len());
+    w.set_detection(engine, Default::default(), None, Some(specs))
+        .unwrap();
+    for (i, f) in later.iter().enumerate() {
+        w.process(sekimori::decode::LinkType::Ethernet, f.0, i as u64, &f.1);
+    }
+    w.finish();
+    writer.finish().unwrap();
+    assert_eq!(alert_sids(&read_eve(&eve)), vec![9_200_003]);
+}

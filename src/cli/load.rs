@@ -366,6 +366,7 @@ pub(super) fn load_detection(
         tuner,
         rules,
         incidents: None,
+        analytics: cfg.analytics()?.map(Arc::new),
     })
 }
 

@@ -283,6 +283,11 @@ impl Tracker {
         }
     }
 
+    /// The settings it runs with.
+    pub fn specs(&self) -> &std::sync::Arc<Specs> {
+        &self.specs
+    }
+
     fn sig(&self, a: Analytic) -> Option<u32> {
         let i = Analytic::ALL.iter().position(|&x| x == a)?;
         (self.sigs[i] != u32::MAX).then_some(self.sigs[i])

@@ -50,6 +50,8 @@ pub struct Detection {
     /// Incident settings from the tuning's policy (a reload hands them to the output
     /// thread; open incidents carry over).
     pub incidents: Option<crate::incident::Settings>,
+    /// The analytics the config turns on (a reload hands them to the workers).
+    pub analytics: Option<Arc<crate::detect::analytics::Specs>>,
 }
 
 /// Live run settings.
@@ -109,6 +111,7 @@ struct Current {
     engine: Arc<Engine>,
     thresholds: Arc<Thresholds>,
     tuner: Option<Arc<Tuner>>,
+    analytics: Option<Arc<crate::detect::analytics::Specs>>,
 }
 
 /// State the main thread publishes to workers.
@@ -227,7 +230,7 @@ impl Housekeeping {
                 .read()
                 .unwrap_or_else(|p| p.into_inner())
                 .clone();
-            if let Err(e) = w.set_detection(c.engine, c.thresholds, c.tuner) {
+            if let Err(e) = w.set_detection(c.engine, c.thresholds, c.tuner, c.analytics) {
                 tracing::error!(
                     "worker {}: cannot switch to the reloaded engine: {e}",
                     self.id
@@ -541,6 +544,7 @@ pub fn run_live(
             engine: first.engine.clone(),
             thresholds: Arc::new(Thresholds::default()),
             tuner: first.tuner.clone(),
+            analytics: first.analytics.clone(),
         }),
         stop: AtomicBool::new(false),
         failure: Default::default(),
@@ -649,6 +653,7 @@ pub fn run_live(
                     engine: d.engine,
                     thresholds: Arc::new(Thresholds::default()),
                     tuner: d.tuner,
+                    analytics: d.analytics,
                 };
                 shared.generation.fetch_add(1, Ordering::AcqRel);
                 reloads.0 += 1;

@@ -483,6 +483,7 @@ impl Worker {
         engine: Arc<Engine>,
         thresholds: Arc<Thresholds>,
         tuner: Option<Arc<Tuner>>,
+        analytics: Option<Arc<crate::detect::analytics::Specs>>,
     ) -> Result<(), String> {
         let mut ctx = engine.new_ctx_shared(self.cfg.xbits.clone())?;
         ctx.scan_errors = self.det.ctx.scan_errors;
@@ -506,11 +507,18 @@ impl Worker {
                 sigs: Vec::new(),
                 ..s
             });
-        // What the analytics track stays; their signatures are looked up in the new engine.
-        let mut analytics = self.det.analytics.take();
-        if let Some(a) = &mut analytics {
-            a.map(|sid| engine.external_index(sid));
-        }
+        // Unchanged analytics keep what they track and look their signatures up in the new
+        // engine; changed ones start afresh with the new settings.
+        let analytics = match (self.det.analytics.take(), analytics) {
+            (Some(mut a), Some(specs)) if **a.specs() == *specs => {
+                a.map(|sid| engine.external_index(sid));
+                Some(a)
+            }
+            (_, specs) => specs.map(|s| {
+                crate::detect::analytics::Tracker::new(s, |sid| engine.external_index(sid))
+            }),
+        };
+        self.cfg.analytics = analytics.as_ref().map(|a| a.specs().clone());
         self.det = Detector {
             engine,
             thresholds,
