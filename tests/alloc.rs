@@ -86,7 +86,7 @@ fn engine() -> Engine {
         r.external = true;
         rules.push(r);
     }
-    for (_, text) in analytics().rules() {
+    for (_, _, text) in analytics().rules() {
         let mut r = parse_rule(&text, &vars).unwrap();
         r.external = true;
         rules.push(r);

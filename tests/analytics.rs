@@ -381,7 +381,7 @@ fn worker_with(
     let rules = beacon_specs()
         .rules()
         .into_iter()
-        .map(|(_, t)| {
+        .map(|(_, _, t)| {
             let mut r = parse_rule(&t, &vars).unwrap();
             r.external = true;
             r

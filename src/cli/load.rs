@@ -92,20 +92,14 @@ fn intel_rules(
 ) -> Result<Vec<crate::detect::rules::Rule>, String> {
     let (specs, _) = cfg.intel_specs()?;
     let vars = cfg.vars();
-    let mut out = Vec::new();
-    for s in &specs {
-        if loaded.iter().any(|r| r.gid == 1 && r.sid == s.sid) {
-            return Err(format!(
-                "intel '{}': sid {} is also a loaded rule's (set `sid` in its [[intel]] entry)",
-                s.name, s.sid
-            ));
-        }
-        let mut r = crate::detect::rules::parse::parse_rule(&s.rule_text(), &vars)
-            .map_err(|e| format!("intel '{}': {e}", s.name))?;
-        r.external = true;
-        out.push(r);
-    }
-    Ok(out)
+    specs
+        .iter()
+        .map(|s| {
+            let what = format!("intel '{}'", s.name);
+            let hint = "set `sid` in its [[intel]] entry".to_string();
+            external_rule(&s.rule_text(), s.sid, &what, &hint, loaded, &vars)
+        })
+        .collect()
 }
 
 /// One signature per analytic `[analytics]` turns on (raised by the workers, never matched
@@ -118,22 +112,36 @@ fn analytics_rules(
         return Ok(Vec::new());
     };
     let vars = cfg.vars();
-    let mut out = Vec::new();
-    for (a, text) in specs.rules() {
-        let sid = specs.on.iter().find(|(x, _)| *x == a).map_or(0, |s| s.1);
-        if loaded.iter().any(|r| r.gid == 1 && r.sid == sid) {
-            return Err(format!(
-                "analytics.{}: sid {sid} is also a loaded rule's (set `sid` in [analytics.{}])",
-                a.name(),
-                a.name()
-            ));
-        }
-        let mut r = crate::detect::rules::parse::parse_rule(&text, &vars)
-            .map_err(|e| format!("analytics.{}: {e}", a.name()))?;
-        r.external = true;
-        out.push(r);
+    specs
+        .rules()
+        .into_iter()
+        .map(|(a, sid, text)| {
+            let what = format!("analytics.{}", a.name());
+            let hint = format!("set `sid` in [analytics.{}]", a.name());
+            external_rule(&text, sid, &what, &hint, loaded, &vars)
+        })
+        .collect()
+}
+
+/// The rule of a signature the workers raise themselves (`external`: the engine never
+/// matches it), refused when its sid is already a loaded rule's.
+fn external_rule(
+    text: &str,
+    sid: u32,
+    what: &str,
+    hint: &str,
+    loaded: &[crate::detect::rules::Rule],
+    vars: &crate::detect::rules::Vars,
+) -> Result<crate::detect::rules::Rule, String> {
+    if loaded.iter().any(|r| r.gid == 1 && r.sid == sid) {
+        return Err(format!(
+            "{what}: sid {sid} is also a loaded rule's ({hint})"
+        ));
     }
-    Ok(out)
+    let mut r =
+        crate::detect::rules::parse::parse_rule(text, vars).map_err(|e| format!("{what}: {e}"))?;
+    r.external = true;
+    Ok(r)
 }
 
 /// The intel store of the config's `[[intel]]` lists and `[reputation]` (None without

@@ -751,15 +751,12 @@ impl Config {
         if specs.max_tracked == 0 {
             errors.push("analytics.max_tracked: must be above 0".into());
         }
+        let lists = self.intel_specs().map(|(l, _)| l).unwrap_or_default();
         for (i, (a, sid)) in specs.on.iter().enumerate() {
             if specs.on[..i].iter().any(|(_, s)| s == sid) {
                 errors.push(format!("analytics.{}: sid {sid} is used twice", a.name()));
             }
-            if let Some(l) = self
-                .intel_specs()
-                .ok()
-                .and_then(|(l, _)| l.into_iter().find(|l| l.sid == *sid))
-            {
+            if let Some(l) = lists.iter().find(|l| l.sid == *sid) {
                 errors.push(format!(
                     "analytics.{}: sid {sid} is also intel list '{}'s",
                     a.name(),

@@ -173,13 +173,14 @@ pub struct Specs {
 impl Specs {
     /// The rule text of each analytic that is on: never matched by the engine; it gives
     /// the alerts their sid, message, classtype, priority and metadata.
-    pub fn rules(&self) -> Vec<(Analytic, String)> {
+    pub fn rules(&self) -> Vec<(Analytic, u32, String)> {
         self.on
             .iter()
             .map(|&(a, sid)| {
                 let (msg, class, sev) = a.rule_parts();
                 (
                     a,
+                    sid,
                     format!(
                         "alert ip any any -> any any (msg:\"{msg}\"; classtype:{class}; \
                          priority:2; metadata:signature_severity {sev}, sekimori_analytic {}; \
@@ -558,38 +559,36 @@ fn split_name(name: &[u8]) -> Option<(&[u8], u32)> {
 
 /// A whole executable copied over an administrative share on this SMB transaction.
 fn admin_share_exec(tx: TxRef<'_>) -> Option<Finding> {
-    let mut share = Vec::new();
-    tx.each(Buf::SmbTreeShare, true, &mut |s| {
-        share = s.to_vec();
-        true
-    });
-    let last = share.rsplit(|&c| c == b'\\').next().unwrap_or(&[]);
-    let admin = last.len() >= 2 && last.ends_with(b"$") && !last.eq_ignore_ascii_case(b"IPC$");
-    if !admin {
-        return None;
-    }
     // A whole copy: written, or read to the end the create announced (a read of the first
-    // bytes, as Explorer does for icons and versions, is not).
+    // bytes, as Explorer does for icons and versions, is not). The files are checked first:
+    // most SMB transactions carry none, and nothing is copied until one qualifies.
     let whole = |f: &&crate::applayer::files::File| {
         f.state == crate::applayer::files::FileState::Closed
             && !f.gaps
             && (f.to_server || tx.announced_size().is_some_and(|n| n > 0 && f.size >= n))
     };
-    let f = tx
+    let (f, magic) = tx
         .files()
         .iter()
         .filter(whole)
-        .find(|f| f.magic().is_some_and(|m| m.starts_with("PE32")))?;
-    let mut detail = b"\"share\":".to_vec();
-    push_json_bytes(&mut detail, &share);
+        .find_map(|f| f.magic().filter(|m| m.starts_with("PE32")).map(|m| (f, m)))?;
+    let mut detail = None;
+    tx.each(Buf::SmbTreeShare, true, &mut |share| {
+        let last = share.rsplit(|&c| c == b'\\').next().unwrap_or(&[]);
+        if last.len() >= 2 && last.ends_with(b"$") && !last.eq_ignore_ascii_case(b"IPC$") {
+            let mut d = b"\"share\":".to_vec();
+            push_json_bytes(&mut d, share);
+            detail = Some(d);
+        }
+        true
+    });
+    let mut detail = detail?;
     detail.extend_from_slice(b",\"filename\":");
     push_json_bytes(&mut detail, &f.name);
     let way = if f.to_server { "written" } else { "read" };
     let _ = write!(detail, ",\"size\":{},\"direction\":\"{way}\"", f.size);
-    if let Some(m) = f.magic() {
-        detail.extend_from_slice(b",\"magic\":");
-        push_json_str(&mut detail, m);
-    }
+    detail.extend_from_slice(b",\"magic\":");
+    push_json_str(&mut detail, magic);
     Some(Finding {
         analytic: Analytic::AdminShareExec,
         detail,
