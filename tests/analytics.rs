@@ -1,7 +1,8 @@
 //! The sensor's own detections (`[analytics]`) end to end on crafted traffic: each fires on
 //! the behaviour it names and stays quiet on the look-alikes an analyst would dismiss (a
 //! blocklist resolver, a share that is not administrative, a file browser reading an
-//! icon, a busy but irregular client); all are off without `[analytics]`; findings carry
+//! icon, a busy but irregular client, a vendor's download, a long bearer token, an ordinary
+//! certificate, a download over FTP); all are off without `[analytics]`; findings carry
 //! `sekimori.analytic` and validate against the schema; bad settings are errors.
 
 mod common;
@@ -10,11 +11,18 @@ use common::*;
 use sekimori::testgen::smb::{
     close, create, create_resp, nbss, read, read_resp, tree_connect, tree_connect_resp, write,
 };
-use sekimori::testgen::synth::{dns_query, udp_frame, Frame, TcpSession};
+use sekimori::testgen::synth::{dns_query, tls_client_hello, udp_frame, Frame, TcpSession};
 use std::net::Ipv4Addr;
 
+/// Every analytic on.
 const ANALYTICS: &str =
-    "[analytics.dns_tunnel]\n[analytics.admin_share_exec]\n[analytics.beacon]\n";
+    "[analytics.dns_tunnel]\n[analytics.admin_share_exec]\n[analytics.beacon]\n\
+[analytics.exe_delivery]\n[analytics.auth_overflow]\n[analytics.tor]\n[analytics.ftp_upload]\n";
+
+/// An internal host (the default `$HOME_NET` holds 10.0.0.0/8) and external servers.
+const INSIDE: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+const INSIDE_SERVER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+const OUTSIDE: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 7);
 
 /// Replays `frames` with `config` (no rules of its own but one that never matches) and
 /// returns the replay's stderr and events.
@@ -323,6 +331,10 @@ fn tuning_rates_findings_and_settings_are_checked() {
         ),
         ("[analytics.dns_tunnel]\nthreshold = 3\n", "threshold"),
         (
+            "[analytics.auth_overflow]\nmax_length = 5000\n",
+            "analytics.auth_overflow",
+        ),
+        (
             "[analytics.dns_tunnel]\nsid = 1\n",
             "sid 1 is also a loaded rule",
         ),
@@ -477,4 +489,317 @@ fn a_reload_hands_workers_the_analytics_and_unchanged_ones_keep_their_state() {
     w.finish();
     writer.finish().unwrap();
     assert_eq!(alert_sids(&read_eve(&eve)), vec![9_200_003]);
+}
+
+/// An HTTP GET from the internal host to `server` naming `host`, with extra request
+/// `headers`, answered 200 with `body`.
+fn http_get(server: Ipv4Addr, host: &str, headers: &str, body: &[u8]) -> Vec<Frame> {
+    let mut s = TcpSession::open((INSIDE, 40_010), (server, 80), 1_000_000);
+    let req = format!("GET /get HTTP/1.1\r\nHost: {host}\r\n{headers}\r\n");
+    let mut resp = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    resp.extend_from_slice(body);
+    s.send(true, req.as_bytes());
+    for chunk in resp.chunks(1000) {
+        s.send(false, chunk);
+    }
+    s.close()
+}
+
+/// A TCP session from the internal host to `server`:4444 in which the server sends `data`
+/// first, as a stager's handler does.
+fn raw_from(server: Ipv4Addr, data: &[u8]) -> Vec<Frame> {
+    let mut s = TcpSession::open((INSIDE, 40_020), (server, 4444), 1_000_000);
+    for chunk in data.chunks(1000) {
+        s.send(false, chunk);
+    }
+    s.close()
+}
+
+#[test]
+fn executables_from_bare_ip_servers_and_raw_tcp_stages() {
+    let image = pe(3000);
+    let outside = OUTSIDE.to_string();
+    // From a server named by its address: raised, with the file.
+    let (_, ev) = replay_config(ANALYTICS, &http_get(OUTSIDE, &outside, "", &image));
+    let f = findings(&ev);
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(f[0].0, 9_200_004);
+    assert_eq!(f[0].1["name"], "exe_delivery");
+    assert_eq!(f[0].1["via"], "http");
+    assert_eq!(f[0].1["server"], "198.51.100.7");
+    assert!(f[0].1["magic"].as_str().unwrap().starts_with("PE32"));
+    let alert = of_type(&ev, "alert")[0];
+    assert_eq!(alert["alert"]["category"], "A Network Trojan was detected");
+    // A stage as the first bytes of a raw session, after its 4-byte length: raised.
+    let mut stage = (image.len() as u32).to_le_bytes().to_vec();
+    stage.extend_from_slice(&image);
+    let (_, ev) = replay_config(ANALYTICS, &raw_from(OUTSIDE, &stage));
+    let f = findings(&ev);
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(f[0].1["via"], "tcp");
+    assert_eq!(f[0].1["offset"], 4);
+    assert_eq!(f[0].1["port"], 4444);
+    // Not raised: a vendor's download by name, a bare-IP server inside the network, a
+    // document from a bare IP, an image that is not at the start of a raw session, a raw
+    // stage from an inside server, and the stage with analytics off.
+    let mut late = vec![b'x'; 100];
+    late.extend_from_slice(&image);
+    for (what, config, frames) in [
+        (
+            "named",
+            ANALYTICS,
+            http_get(OUTSIDE, "download.vendor.example", "", &image),
+        ),
+        (
+            "internal",
+            ANALYTICS,
+            http_get(INSIDE_SERVER, "10.0.0.2", "", &image),
+        ),
+        (
+            "document",
+            ANALYTICS,
+            http_get(OUTSIDE, &outside, "", b"%PDF-1.4 not an executable"),
+        ),
+        ("late", ANALYTICS, raw_from(OUTSIDE, &late)),
+        ("raw inside", ANALYTICS, raw_from(INSIDE_SERVER, &stage)),
+        ("off", "", raw_from(OUTSIDE, &stage)),
+    ] {
+        let (_, ev) = replay_config(config, &frames);
+        assert!(findings(&ev).is_empty(), "{what}: {:?}", findings(&ev));
+    }
+}
+
+/// Standard base64 of `data`.
+fn b64(data: &[u8]) -> String {
+    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for c in data.chunks(3) {
+        let n = c
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
+        for i in 0..4 {
+            out.push(if i <= c.len() {
+                A[(n >> (18 - 6 * i) & 63) as usize] as char
+            } else {
+                '='
+            });
+        }
+    }
+    out
+}
+
+#[test]
+fn basic_credentials_that_cannot_be_a_login() {
+    let login = |value: &str| {
+        let h = format!("Authorization: {value}\r\n");
+        replay_config(ANALYTICS, &http_get(INSIDE_SERVER, "intranet", &h, b"ok")).1
+    };
+    // An overflow's worth of bytes, and a short binary payload: raised.
+    let ev = login(&format!("Basic {}", b64(&[0x41; 1500])));
+    let f = findings(&ev);
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(f[0].0, 9_200_005);
+    assert_eq!(f[0].1["reason"], "oversized");
+    assert_eq!(f[0].1["length"], 2000);
+    let ev = login(&format!(
+        "Basic {}",
+        b64(b"\x90\x90\xeb\x06:\x31\xc0\x50\x68")
+    ));
+    let f = findings(&ev);
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(f[0].1["reason"], "binary");
+    assert_eq!(
+        of_type(&ev, "alert")[0]["alert"]["category"],
+        "Attempted Administrator Privilege Gain"
+    );
+    // Logins (one with a UTF-8 password), long tokens of other schemes and a broken
+    // client's token: not raised.
+    for value in [
+        format!("Basic {}", b64(b"alice:s3cret")),
+        format!("basic {}", b64("jos\u{e9}:m\u{f6}t de passe".as_bytes())),
+        format!("Bearer {}", "e".repeat(3000)),
+        format!("Negotiate {}", "Y".repeat(4000)),
+        "Basic not*base64".to_string(),
+    ] {
+        let ev = login(&value);
+        assert!(findings(&ev).is_empty(), "{value}: {:?}", findings(&ev));
+    }
+}
+
+/// A DER element.
+fn der(tag: u8, body: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    match body.len() {
+        n if n < 128 => out.push(n as u8),
+        n if n < 256 => out.extend_from_slice(&[0x81, n as u8]),
+        n => {
+            out.push(0x82);
+            out.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+    }
+    out.extend_from_slice(body);
+    out
+}
+
+/// A certificate for `subject`, signed by `issuer` (each a list of attribute OIDs' last
+/// arc under 2.5.4 and values).
+fn certificate(subject: &[(u8, &str)], issuer: &[(u8, &str)]) -> Vec<u8> {
+    let name = |rdns: &[(u8, &str)]| {
+        let sets: Vec<u8> = rdns
+            .iter()
+            .flat_map(|&(arc, v)| {
+                let atv = [der(0x06, &[0x55, 4, arc]), der(0x0c, v.as_bytes())].concat();
+                der(0x31, &der(0x30, &atv))
+            })
+            .collect();
+        der(0x30, &sets)
+    };
+    let alg = der(0x06, &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 1, 1, 0x0b]);
+    let tbs = [
+        der(0xa0, &der(0x02, &[2])),
+        der(0x02, &[0x42]),
+        der(0x30, &alg),
+        name(issuer),
+        der(
+            0x30,
+            &[der(0x17, b"250101000000Z"), der(0x17, b"270101000000Z")].concat(),
+        ),
+        name(subject),
+    ]
+    .concat();
+    der(
+        0x30,
+        &[der(0x30, &tbs), der(0x30, &alg), der(0x03, &[0, 1, 2, 3])].concat(),
+    )
+}
+
+/// A TLS handshake from `client` to `server`:443 naming `sni`, answered with `cert`.
+fn tls_with(client: Ipv4Addr, server: Ipv4Addr, sni: &str, cert: &[u8]) -> Vec<Frame> {
+    let mut list = (cert.len() as u32).to_be_bytes()[1..].to_vec();
+    list.extend_from_slice(cert);
+    let mut body = (list.len() as u32).to_be_bytes()[1..].to_vec();
+    body.extend_from_slice(&list);
+    let mut hs = vec![11];
+    hs.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
+    hs.extend_from_slice(&body);
+    let mut rec = vec![22, 3, 3];
+    rec.extend_from_slice(&(hs.len() as u16).to_be_bytes());
+    rec.extend_from_slice(&hs);
+    let mut s = TcpSession::open((client, 40_443), (server, 443), 1_000_000);
+    s.send(true, &tls_client_hello(sni))
+        .send(false, &[tls_server_hello(), rec].concat());
+    s.close()
+}
+
+#[test]
+fn tor_link_certificates_from_an_internal_host() {
+    let tor = certificate(
+        &[(3, "www.fcsyvnlemwxv5p.net")],
+        &[(3, "www.gg562izcxdvqdk.com")],
+    );
+    let (_, ev) = replay_config(
+        ANALYTICS,
+        &tls_with(INSIDE, OUTSIDE, "www.q4cyamnc6mtokjurvd.com", &tor),
+    );
+    let f = findings(&ev);
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(f[0].0, 9_200_006);
+    assert_eq!(f[0].1["name"], "tor");
+    assert_eq!(f[0].1["subject"], "CN=www.fcsyvnlemwxv5p.net");
+    assert_eq!(f[0].1["issuer"], "CN=www.gg562izcxdvqdk.com");
+    assert_eq!(f[0].1["sni"], "www.q4cyamnc6mtokjurvd.com");
+    assert_eq!(f[0].1["server"], "198.51.100.7");
+    // Not raised: a web site's certificate, Tor's certificate for a client outside
+    // `$HOME_NET`, and a Tor-like certificate for a server named otherwise.
+    let site = certificate(
+        &[(3, "www.example.com")],
+        &[(6, "US"), (10, "Let's Encrypt"), (3, "R3")],
+    );
+    let outside_client = Ipv4Addr::new(203, 0, 113, 5);
+    for (what, frames) in [
+        ("site", tls_with(INSIDE, OUTSIDE, "www.example.com", &site)),
+        (
+            "outside",
+            tls_with(outside_client, OUTSIDE, "www.q4cyamnc6mtokjurvd.com", &tor),
+        ),
+        ("sni", tls_with(INSIDE, OUTSIDE, "shop.example", &tor)),
+    ] {
+        let (_, ev) = replay_config(ANALYTICS, &frames);
+        assert!(findings(&ev).is_empty(), "{what}: {:?}", findings(&ev));
+    }
+}
+
+/// An FTP session from the internal host to `server` that sends `command` for
+/// `report.html` over a passive (or, with `active`, an active) data connection carrying
+/// `size` bytes in the command's direction.
+fn ftp_transfer(server: Ipv4Addr, command: &str, active: bool, size: usize) -> Vec<Frame> {
+    let o = server.octets();
+    let mut ctl = TcpSession::open((INSIDE, 40_030), (server, 21), 1_000_000);
+    ctl.send(false, b"220 FTP ready\r\n")
+        .send(true, b"USER stolen\r\n")
+        .send(false, b"331 Password required\r\n")
+        .send(true, b"PASS hunter2\r\n")
+        .send(false, b"230 Logged in\r\n");
+    if active {
+        ctl.send(true, b"PORT 10,0,0,1,156,65\r\n")
+            .send(false, b"200 PORT command successful\r\n");
+    } else {
+        ctl.send(true, b"PASV\r\n").send(
+            false,
+            format!(
+                "227 Entering Passive Mode ({},{},{},{},195,80).\r\n",
+                o[0], o[1], o[2], o[3]
+            )
+            .as_bytes(),
+        );
+    }
+    ctl.send(true, format!("{command} report.html\r\n").as_bytes())
+        .send(false, b"150 Accepted data connection\r\n");
+    let mut data = if active {
+        TcpSession::open((server, 20), (INSIDE, 40_001), ctl.now())
+    } else {
+        TcpSession::open((INSIDE, 40_031), (server, 50_000), ctl.now())
+    };
+    // Uploads go from the internal host: the flow's client in passive mode, its server
+    // in active mode.
+    let upload = command != "RETR";
+    let from_client = upload != active;
+    for chunk in vec![b'p'; size].chunks(1000) {
+        data.send(from_client, chunk);
+    }
+    ctl.advance(data.now() - ctl.now() + 1_000);
+    ctl.send(false, b"226 File successfully transferred\r\n")
+        .send(true, b"QUIT\r\n");
+    let mut frames = ctl.close();
+    frames.extend(data.close());
+    frames.sort_by_key(|(ts, _)| *ts);
+    frames
+}
+
+#[test]
+fn files_uploaded_over_cleartext_ftp_to_external_servers() {
+    for active in [false, true] {
+        let (_, ev) = replay_config(ANALYTICS, &ftp_transfer(OUTSIDE, "STOR", active, 2500));
+        let f = findings(&ev);
+        assert_eq!(f.len(), 1, "active {active}: {f:?}");
+        assert_eq!(f[0].0, 9_200_007);
+        assert_eq!(f[0].1["name"], "ftp_upload");
+        assert_eq!(f[0].1["server"], "198.51.100.7");
+        assert_eq!(f[0].1["command"], "STOR");
+        assert_eq!(f[0].1["filename"], "report.html");
+        assert_eq!(f[0].1["size"], 2500);
+    }
+    // Not raised: a download, an upload to a server inside the network.
+    for (what, frames) in [
+        ("download", ftp_transfer(OUTSIDE, "RETR", false, 2500)),
+        ("internal", ftp_transfer(INSIDE_SERVER, "STOR", false, 2500)),
+    ] {
+        let (_, ev) = replay_config(ANALYTICS, &frames);
+        assert!(findings(&ev).is_empty(), "{what}: {:?}", findings(&ev));
+    }
 }

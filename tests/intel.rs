@@ -492,24 +492,6 @@ fn domains_in_mail_envelopes_and_cname_chains() {
     )));
 }
 
-/// A TLS 1.2 ServerHello record choosing ECDHE-RSA-AES128-GCM, with renegotiation_info.
-fn tls_server_hello() -> Vec<u8> {
-    let mut body = vec![3, 3];
-    body.extend((0..32u8).map(|i| i.wrapping_mul(11)));
-    body.push(0);
-    body.extend_from_slice(&[0xc0, 0x2f, 0]);
-    let ext = [0xff, 0x01, 0, 1, 0];
-    body.extend_from_slice(&(ext.len() as u16).to_be_bytes());
-    body.extend_from_slice(&ext);
-    let mut hs = vec![2];
-    hs.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
-    hs.extend_from_slice(&body);
-    let mut rec = vec![22, 3, 3];
-    rec.extend_from_slice(&(hs.len() as u16).to_be_bytes());
-    rec.extend_from_slice(&hs);
-    rec
-}
-
 #[test]
 fn ja3s_lists_match_the_server_hello() {
     let dir = tempfile::tempdir().unwrap();

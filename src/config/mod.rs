@@ -84,6 +84,15 @@ pub struct AnalyticsSection {
     pub admin_share_exec: Option<AnalyticSection>,
     /// `[analytics.beacon]`: steady sessions from an internal host to one external server.
     pub beacon: Option<BeaconSection>,
+    /// `[analytics.exe_delivery]`: executables to internal hosts from bare-IP web servers or
+    /// over raw TCP.
+    pub exe_delivery: Option<AnalyticSection>,
+    /// `[analytics.auth_overflow]`: HTTP Basic credentials too long or binary to be a login.
+    pub auth_overflow: Option<AuthOverflowSection>,
+    /// `[analytics.tor]`: Tor connections from internal hosts.
+    pub tor: Option<AnalyticSection>,
+    /// `[analytics.ftp_upload]`: files uploaded over cleartext FTP to external servers.
+    pub ftp_upload: Option<AnalyticSection>,
     /// Entries each worker tracks at most, per analytic (default 16,384).
     pub max_tracked: Option<usize>,
 }
@@ -115,6 +124,18 @@ pub struct AnalyticSection {
     pub enabled: Option<bool>,
     /// Signature id of its alerts.
     pub sid: Option<u32>,
+}
+
+/// `[analytics.auth_overflow]`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthOverflowSection {
+    /// Off when false (default true).
+    pub enabled: Option<bool>,
+    /// Signature id of its alerts.
+    pub sid: Option<u32>,
+    /// Longest Basic credentials token taken for a login, base64 bytes (default 1,024).
+    pub max_length: Option<u32>,
 }
 
 /// `[analytics.dns_tunnel]`.
@@ -743,9 +764,32 @@ impl Config {
                         .into(),
                 );
             }
+        }
+        for (section, a) in [
+            (&a.exe_delivery, Analytic::ExeDelivery),
+            (&a.tor, Analytic::Tor),
+            (&a.ftp_upload, Analytic::FtpUpload),
+        ] {
+            if let Some(x) = section.as_ref().filter(|x| x.enabled != Some(false)) {
+                specs.on.push((a, x.sid.unwrap_or(a.default_sid())));
+            }
+        }
+        if let Some(x) = &a.auth_overflow {
+            if x.enabled != Some(false) {
+                let a = Analytic::AuthOverflow;
+                specs.on.push((a, x.sid.unwrap_or(a.default_sid())));
+            }
+            let def = crate::detect::analytics::AuthOverflow::default();
+            specs.auth.max_length = x.max_length.unwrap_or(def.max_length);
+            if specs.auth.max_length == 0 || specs.auth.max_length > 1024 {
+                errors.push("analytics.auth_overflow: max_length must be 1 to 1024".into());
+            }
+        }
+        // Analytics of internal and external hosts read $HOME_NET.
+        if !specs.on.is_empty() {
             match crate::detect::rules::header::parse_addr("$HOME_NET", &self.vars()) {
                 Ok(h) => specs.home = Some(h),
-                Err(e) => errors.push(format!("analytics.beacon: HOME_NET: {e}")),
+                Err(e) => errors.push(format!("analytics: HOME_NET: {e}")),
             }
         }
         if specs.max_tracked == 0 {

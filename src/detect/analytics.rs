@@ -28,6 +28,27 @@
 //!   controller on a timer, or reconnecting to it in a loop, does this; people do not.
 //!   The latest 32 intervals are kept per pair.
 //!
+//! - **`exe_delivery`**: a Windows executable reaches an internal host from an external
+//!   server by a way software vendors do not ship it: over HTTP from a server named by a
+//!   bare IP address (or by no name at all), or as the first bytes of a TCP session that
+//!   speaks no application protocol (a stager's second stage, as Metasploit sends it). The
+//!   image is recognised by its DOS header pointing at a PE header (after a 4-byte length
+//!   prefix on raw TCP too).
+//! - **`auth_overflow`**: HTTP Basic credentials that cannot be a login: longer than
+//!   `max_length` bytes encoded, or decoding to bytes that are not `user:password` text
+//!   (control bytes, invalid UTF-8, no colon). Overflows in the Authorization header of web
+//!   servers and appliances are exploited this way.
+//! - **`tor`**: a TLS session from an internal host whose server certificate is a Tor relay's
+//!   link certificate: subject `CN=www.<random>.net`, issuer `CN=www.<random>.com` (random
+//!   base32 names, one per relay identity), and a `www.<random>.com` SNI when there is one.
+//!   Tor from inside the network is a way out past the perimeter's controls, and a C2 and
+//!   exfiltration channel of ransomware and RATs.
+//! - **`ftp_upload`**: a file sent by an internal host to an external FTP server (STOR,
+//!   APPE, STOU over the announced data connection, either mode), whole: data and the
+//!   account's password both leave in cleartext. Information stealers exfiltrate this way.
+//!
+//! Analytics that speak of internal and external hosts use `$HOME_NET`.
+//!
 //! State is per worker. Workers are assigned by address pair, so one client's queries to one
 //! resolver meet in one worker. The host table is capped (`max_tracked`); when it is full,
 //! expired entries go first and new hosts past the cap are counted, not tracked.
@@ -50,14 +71,26 @@ pub enum Analytic {
     AdminShareExec,
     /// An internal host opening TCP sessions to one external server at a steady interval.
     Beacon,
+    /// An executable to an internal host from a bare-IP web server or over raw TCP.
+    ExeDelivery,
+    /// HTTP Basic credentials too long or binary to be a login.
+    AuthOverflow,
+    /// TLS with a Tor relay's link certificate, from an internal host.
+    Tor,
+    /// A file uploaded over cleartext FTP from an internal host to an external server.
+    FtpUpload,
 }
 
 impl Analytic {
     /// Every analytic, in sid order.
-    pub const ALL: [Analytic; 3] = [
+    pub const ALL: [Analytic; 7] = [
         Analytic::DnsTunnel,
         Analytic::AdminShareExec,
         Analytic::Beacon,
+        Analytic::ExeDelivery,
+        Analytic::AuthOverflow,
+        Analytic::Tor,
+        Analytic::FtpUpload,
     ];
 
     /// The config and EVE name.
@@ -66,6 +99,10 @@ impl Analytic {
             Analytic::DnsTunnel => "dns_tunnel",
             Analytic::AdminShareExec => "admin_share_exec",
             Analytic::Beacon => "beacon",
+            Analytic::ExeDelivery => "exe_delivery",
+            Analytic::AuthOverflow => "auth_overflow",
+            Analytic::Tor => "tor",
+            Analytic::FtpUpload => "ftp_upload",
         }
     }
 
@@ -76,6 +113,10 @@ impl Analytic {
             Analytic::DnsTunnel => 9_200_001,
             Analytic::AdminShareExec => 9_200_002,
             Analytic::Beacon => 9_200_003,
+            Analytic::ExeDelivery => 9_200_004,
+            Analytic::AuthOverflow => 9_200_005,
+            Analytic::Tor => 9_200_006,
+            Analytic::FtpUpload => 9_200_007,
         }
     }
 
@@ -95,6 +136,26 @@ impl Analytic {
             Analytic::Beacon => (
                 "SEKIMORI ANALYTICS Beacon: steady sessions from an internal host to one external server",
                 "command-and-control",
+                "Major",
+            ),
+            Analytic::ExeDelivery => (
+                "SEKIMORI ANALYTICS Executable delivered to an internal host from a bare-IP web server or over raw TCP",
+                "trojan-activity",
+                "Major",
+            ),
+            Analytic::AuthOverflow => (
+                "SEKIMORI ANALYTICS HTTP Basic credentials too long or binary to be a login (Authorization header overflow)",
+                "attempted-admin",
+                "Major",
+            ),
+            Analytic::Tor => (
+                "SEKIMORI ANALYTICS Tor connection from an internal host (relay link certificate)",
+                "policy-violation",
+                "Major",
+            ),
+            Analytic::FtpUpload => (
+                "SEKIMORI ANALYTICS File uploaded in cleartext FTP from an internal host to an external server",
+                "policy-violation",
                 "Major",
             ),
         }
@@ -155,6 +216,20 @@ impl Default for Beacon {
     }
 }
 
+/// `auth_overflow` threshold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AuthOverflow {
+    /// Longest Basic credentials token (base64 bytes) taken for a login.
+    pub max_length: u32,
+}
+
+impl Default for AuthOverflow {
+    /// 1,024 bytes (768 decoded: far past any user name and password).
+    fn default() -> Self {
+        AuthOverflow { max_length: 1024 }
+    }
+}
+
 /// The analytics the config turned on, with their sids.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Specs {
@@ -164,7 +239,9 @@ pub struct Specs {
     pub dns: DnsTunnel,
     /// `beacon` thresholds.
     pub beacon: Beacon,
-    /// `$HOME_NET`: beacons go from inside it to outside it.
+    /// `auth_overflow` threshold.
+    pub auth: AuthOverflow,
+    /// `$HOME_NET`: the internal hosts (beacons, deliveries, Tor and uploads start inside it).
     pub home: Option<crate::detect::rules::header::AddrSet>,
     /// Host-and-domain (and host-and-server) entries each worker tracks at most.
     pub max_tracked: usize,
@@ -243,7 +320,7 @@ pub struct Tracker {
     specs: std::sync::Arc<Specs>,
     /// Engine index of each analytic's signature (`u32::MAX`: none), in `Analytic::ALL`
     /// order.
-    sigs: [u32; 3],
+    sigs: [u32; Analytic::ALL.len()],
     dns: HashMap<(IpAddr, u64), Entry, foldhash::fast::RandomState>,
     beacons: HashMap<(IpAddr, IpAddr, u16), Sessions, foldhash::fast::RandomState>,
     hasher: foldhash::fast::RandomState,
@@ -259,7 +336,7 @@ impl Tracker {
     pub fn new(specs: std::sync::Arc<Specs>, index: impl Fn(u32) -> Option<u32>) -> Tracker {
         let mut t = Tracker {
             specs,
-            sigs: [u32::MAX; 3],
+            sigs: [u32::MAX; Analytic::ALL.len()],
             dns: HashMap::default(),
             beacons: HashMap::default(),
             hasher: Default::default(),
@@ -294,18 +371,57 @@ impl Tracker {
         (self.sigs[i] != u32::MAX).then_some(self.sigs[i])
     }
 
-    /// Looks at one transaction of a flow whose client is `client`; each finding is pushed
+    /// Whether `inner` is in `$HOME_NET` and `outer` is not.
+    fn outbound(&self, inner: IpAddr, outer: IpAddr) -> bool {
+        self.specs
+            .home
+            .as_ref()
+            .is_some_and(|h| h.contains(inner) && !h.contains(outer))
+    }
+
+    /// Looks at one transaction of a flow from `client` to `server`; each finding is pushed
     /// with its signature's engine index. `done(idx)`: that signature already alerted on
     /// this transaction.
     pub fn on_tx(
         &mut self,
         tx: TxRef<'_>,
-        client: IpAddr,
+        (client, server): (IpAddr, IpAddr),
         now: Micros,
         done: impl Fn(u32) -> bool,
         out: &mut Vec<(u32, Finding)>,
     ) {
+        let sig = |a| self.sig(a).filter(|&i| !done(i));
         match tx.proto() {
+            AppProto::Http => {
+                if let Some(idx) = sig(Analytic::ExeDelivery) {
+                    if self.outbound(client, server) {
+                        if let Some(f) = http_exe(tx, server) {
+                            out.push((idx, f));
+                        }
+                    }
+                }
+                if let Some(idx) = sig(Analytic::AuthOverflow) {
+                    if let Some(f) = auth_overflow(tx, self.specs.auth.max_length) {
+                        out.push((idx, f));
+                    }
+                }
+            }
+            AppProto::Tls => {
+                if let Some(idx) = sig(Analytic::Tor) {
+                    if self.outbound(client, server) {
+                        if let Some(f) = tor_link(tx, server) {
+                            out.push((idx, f));
+                        }
+                    }
+                }
+            }
+            AppProto::FtpData => {
+                if let Some(idx) = sig(Analytic::FtpUpload) {
+                    if let Some(f) = self.ftp_upload(tx, client, server) {
+                        out.push((idx, f));
+                    }
+                }
+            }
             AppProto::Dns | AppProto::Doh2 => {
                 if let Some(idx) = self.sig(Analytic::DnsTunnel).filter(|&i| !done(i)) {
                     if tx.sent_by_client() {
@@ -533,6 +649,264 @@ impl Tracker {
     }
 }
 
+impl Tracker {
+    /// Looks at the start of a TCP session's data from its server, once per session: called
+    /// when the bytes the server sent first, `data` (from stream offset 0), grow from
+    /// `before` bytes, while the session has no application protocol. An executable image
+    /// there, sent from an external server to an internal client, is a delivery.
+    pub fn on_raw_start(
+        &self,
+        client: IpAddr,
+        server: (IpAddr, u16),
+        data: &[u8],
+        before: usize,
+    ) -> Option<(u32, Finding)> {
+        let idx = self.sig(Analytic::ExeDelivery)?;
+        if !self.outbound(client, server.0) {
+            return None;
+        }
+        // Raised once: when the PE header first lies within what was released.
+        let (at, end) = pe_header(data)?;
+        if end <= before {
+            return None;
+        }
+        let mut detail = Vec::new();
+        let _ = write!(
+            detail,
+            "\"via\":\"tcp\",\"server\":\"{}\",\"port\":{},\"offset\":{at}",
+            server.0, server.1
+        );
+        Some((
+            idx,
+            Finding {
+                analytic: Analytic::ExeDelivery,
+                detail,
+            },
+        ))
+    }
+
+    /// A whole file sent by an internal host to an external FTP server on this data
+    /// connection.
+    fn ftp_upload(&self, tx: TxRef<'_>, client: IpAddr, server: IpAddr) -> Option<Finding> {
+        let f = tx.files().first()?;
+        if f.state != crate::applayer::files::FileState::Closed || f.size == 0 {
+            return None;
+        }
+        // Active mode: the FTP server opened the data connection, so the sender of a STOR
+        // is the flow's server.
+        let (from, to) = if f.to_server {
+            (client, server)
+        } else {
+            (server, client)
+        };
+        if !self.outbound(from, to) {
+            return None;
+        }
+        let mut command = None;
+        tx.each(Buf::FtpDataCommand, true, &mut |c| {
+            let upload = [&b"STOR"[..], b"APPE", b"STOU"]
+                .iter()
+                .any(|u| c.eq_ignore_ascii_case(u));
+            command = upload.then(|| String::from_utf8_lossy(c).to_ascii_uppercase());
+            true
+        });
+        let command = command?;
+        let mut detail = Vec::new();
+        let _ = write!(
+            detail,
+            "\"server\":\"{to}\",\"command\":\"{command}\",\"filename\":"
+        );
+        push_json_bytes(&mut detail, &f.name);
+        let _ = write!(detail, ",\"size\":{}", f.size);
+        Some(Finding {
+            analytic: Analytic::FtpUpload,
+            detail,
+        })
+    }
+}
+
+/// Where a PE image starts in `data` (at 0, or after a 4-byte length prefix) and where its
+/// PE header ends: a DOS header (`MZ`) whose `e_lfanew` points at `PE\0\0`.
+fn pe_header(data: &[u8]) -> Option<(usize, usize)> {
+    [0usize, 4].into_iter().find_map(|at| {
+        let d = data.get(at..)?;
+        if !d.starts_with(b"MZ") {
+            return None;
+        }
+        let lfanew = u32::from_le_bytes(d.get(0x3c..0x40)?.try_into().ok()?) as usize;
+        // The DOS header is 64 bytes; real images put the PE header within the first KiB
+        // or so.
+        if !(0x40..=0x1000).contains(&lfanew) {
+            return None;
+        }
+        (d.get(lfanew..lfanew + 4)? == b"PE\0\0").then_some((at, at + lfanew + 4))
+    })
+}
+
+/// An executable sent to the client of this HTTP transaction by a server named by a bare
+/// IP address, or by no name.
+fn http_exe(tx: TxRef<'_>, server: IpAddr) -> Option<Finding> {
+    let (f, magic) = tx
+        .files()
+        .iter()
+        .filter(|f| !f.to_server)
+        .find_map(|f| f.magic().filter(|m| m.starts_with("PE32")).map(|m| (f, m)))?;
+    let mut named = false;
+    tx.each(Buf::HttpHost, true, &mut |h| {
+        let h = h
+            .strip_prefix(b"[")
+            .and_then(|h| h.strip_suffix(b"]"))
+            .unwrap_or(h);
+        named = std::str::from_utf8(h).map_or(true, |h| h.parse::<IpAddr>().is_err());
+        true
+    });
+    if named {
+        return None;
+    }
+    let mut detail = Vec::new();
+    let _ = write!(
+        detail,
+        "\"via\":\"http\",\"server\":\"{server}\",\"filename\":"
+    );
+    push_json_bytes(&mut detail, &f.name);
+    detail.extend_from_slice(b",\"magic\":");
+    push_json_str(&mut detail, magic);
+    Some(Finding {
+        analytic: Analytic::ExeDelivery,
+        detail,
+    })
+}
+
+/// Basic credentials in this HTTP request that cannot be a login: an encoded token longer
+/// than `max_length`, or one decoding to something other than `user:password` text.
+fn auth_overflow(tx: TxRef<'_>, max_length: u32) -> Option<Finding> {
+    let mut found = None;
+    tx.each(Buf::HttpRequestHeader, true, &mut |field| {
+        let Some(colon) = memchr::memchr(b':', field) else {
+            return false;
+        };
+        if !field[..colon]
+            .trim_ascii()
+            .eq_ignore_ascii_case(b"authorization")
+        {
+            return false;
+        }
+        let value = field[colon + 1..].trim_ascii();
+        let Some(token) = value
+            .get(..6)
+            .filter(|s| s.eq_ignore_ascii_case(b"basic "))
+            .map(|_| value[6..].trim_ascii())
+        else {
+            return false;
+        };
+        let reason = if token.len() > max_length as usize {
+            "oversized"
+        } else if !credentials_text(token) {
+            "binary"
+        } else {
+            return false;
+        };
+        found = Some((reason, token.len()));
+        true
+    });
+    let (reason, length) = found?;
+    let mut detail = Vec::new();
+    let _ = write!(
+        detail,
+        "\"reason\":\"{reason}\",\"length\":{length},\"max_length\":{max_length}"
+    );
+    Some(Finding {
+        analytic: Analytic::AuthOverflow,
+        detail,
+    })
+}
+
+/// Whether a base64 Basic token (at most 1,024 bytes) decodes to `user:password` text: a
+/// colon, valid UTF-8, no control bytes. An undecodable token is left alone (a broken
+/// client, not an exploit), unless it is oversized.
+fn credentials_text(token: &[u8]) -> bool {
+    let mut buf = [0u8; 768];
+    let (mut acc, mut n, mut len) = (0u32, 0u32, 0usize);
+    for &b in token {
+        let v = match b {
+            b'A'..=b'Z' => b - b'A',
+            b'a'..=b'z' => b - b'a' + 26,
+            b'0'..=b'9' => b - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            b'=' => break,
+            _ => return true,
+        };
+        acc = (acc << 6) | u32::from(v);
+        n += 1;
+        if n == 4 {
+            if len + 3 > buf.len() {
+                return false;
+            }
+            buf[len..len + 3].copy_from_slice(&acc.to_be_bytes()[1..]);
+            (acc, n, len) = (0, 0, len + 3);
+        }
+    }
+    let tail: &[u8] = match n {
+        2 => &[(acc >> 4) as u8],
+        3 => &((acc >> 2) as u16).to_be_bytes(),
+        _ => &[],
+    };
+    if len + tail.len() > buf.len() {
+        return false;
+    }
+    buf[len..len + tail.len()].copy_from_slice(tail);
+    let d = &buf[..len + tail.len()];
+    d.contains(&b':') && std::str::from_utf8(d).is_ok() && !d.iter().any(|&c| c < 0x20 || c == 0x7f)
+}
+
+/// A Tor relay's link certificate on this TLS handshake (from an internal client).
+fn tor_link(tx: TxRef<'_>, server: IpAddr) -> Option<Finding> {
+    fn random(name: &[u8], tld: &[u8], lens: std::ops::RangeInclusive<usize>) -> bool {
+        name.strip_prefix(b"www.")
+            .and_then(|n| n.strip_suffix(tld))
+            .is_some_and(|l| {
+                lens.contains(&l.len()) && l.iter().all(|c| matches!(c, b'a'..=b'z' | b'2'..=b'7'))
+            })
+    }
+    // Tested in place: nothing is copied unless the handshake is Tor's.
+    let test = |b: Buf, to_server: bool, ok: &dyn Fn(&[u8]) -> bool| {
+        let mut r = false;
+        tx.each(b, to_server, &mut |x| {
+            r = ok(x);
+            true
+        })
+        .map(|_| r)
+    };
+    let cn = |dn: &[u8], tld: &[u8]| {
+        dn.strip_prefix(b"CN=")
+            .is_some_and(|n| random(n, tld, 8..=20))
+    };
+    if test(Buf::TlsCertSubject, false, &|s| cn(s, b".net")) != Some(true)
+        || test(Buf::TlsCertIssuer, false, &|i| cn(i, b".com")) != Some(true)
+        || test(Buf::TlsSni, true, &|n| random(n, b".com", 4..=25)) == Some(false)
+    {
+        return None;
+    }
+    let mut detail = Vec::new();
+    let _ = write!(detail, "\"server\":\"{server}\"");
+    for (b, to_server, key) in [
+        (Buf::TlsCertSubject, false, "subject"),
+        (Buf::TlsCertIssuer, false, "issuer"),
+        (Buf::TlsSni, true, "sni"),
+    ] {
+        tx.each(b, to_server, &mut |x| {
+            let _ = write!(detail, ",\"{key}\":");
+            push_json_bytes(&mut detail, x);
+            true
+        });
+    }
+    Some(Finding {
+        analytic: Analytic::Tor,
+        detail,
+    })
+}
+
 /// The registered domain of a query name and the bytes of its non-numeric subdomain labels;
 /// None for names without a subdomain, reverse (`arpa`) and link-local (`local`) names.
 fn split_name(name: &[u8]) -> Option<(&[u8], u32)> {
@@ -656,6 +1030,32 @@ mod tests {
         t.on_session(c, ("198.51.100.9".parse().unwrap(), 443), 0);
         assert_eq!(t.untracked, 1);
         assert_eq!(t.beacons.len(), 2);
+    }
+
+    #[test]
+    fn credentials_and_pe_headers_are_read_within_bounds() {
+        // "alice:s3cret", and the longest token taken for a login (768 bytes decoded).
+        assert!(credentials_text(b"YWxpY2U6czNjcmV0"));
+        assert!(
+            !credentials_text(&[b'A'; 1024]),
+            "768 zero bytes are binary"
+        );
+        assert!(
+            !credentials_text(&[b'Q'; 1100]),
+            "past the buffer: not a login"
+        );
+        assert!(credentials_text(b"no*base64"), "undecodable: left alone");
+        let mut image = vec![0u8; 0x200];
+        image[..2].copy_from_slice(b"MZ");
+        image[0x3c..0x40].copy_from_slice(&0x80u32.to_le_bytes());
+        image[0x80..0x84].copy_from_slice(b"PE\0\0");
+        assert_eq!(pe_header(&image), Some((0, 0x84)));
+        let prefixed = [&[0u8, 2, 0, 0][..], &image].concat();
+        assert_eq!(pe_header(&prefixed), Some((4, 0x88)));
+        assert_eq!(pe_header(&image[..0x82]), None, "header not yet in");
+        assert_eq!(pe_header(&image[..0x30]), None);
+        image[0x3c..0x40].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(pe_header(&image), None);
     }
 
     #[test]

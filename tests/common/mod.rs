@@ -193,3 +193,21 @@ pub fn replay_with_outputs(
 pub fn of_type<'a>(events: &'a [serde_json::Value], t: &str) -> Vec<&'a serde_json::Value> {
     events.iter().filter(|e| e["event_type"] == t).collect()
 }
+
+/// A TLS 1.2 ServerHello record choosing ECDHE-RSA-AES128-GCM, with renegotiation_info.
+pub fn tls_server_hello() -> Vec<u8> {
+    let mut body = vec![3, 3];
+    body.extend((0..32u8).map(|i| i.wrapping_mul(11)));
+    body.push(0);
+    body.extend_from_slice(&[0xc0, 0x2f, 0]);
+    let ext = [0xff, 0x01, 0, 1, 0];
+    body.extend_from_slice(&(ext.len() as u16).to_be_bytes());
+    body.extend_from_slice(&ext);
+    let mut hs = vec![2];
+    hs.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
+    hs.extend_from_slice(&body);
+    let mut rec = vec![22, 3, 3];
+    rec.extend_from_slice(&(hs.len() as u16).to_be_bytes());
+    rec.extend_from_slice(&hs);
+    rec
+}

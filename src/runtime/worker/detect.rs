@@ -6,7 +6,7 @@ use std::cell::Cell;
 
 use super::stream::{closing, data_seq, release_to};
 use super::{Detector, WorkerConfig};
-use crate::applayer::Parser;
+use crate::applayer::{AppProto, Parser};
 use crate::decode::Packet;
 use crate::detect::analytics::Finding;
 use crate::detect::flowbits::FlowBits;
@@ -138,6 +138,34 @@ pub(super) fn session_analytics(
         return;
     }
     if let Some((idx, found)) = a.on_session(f.client.0, f.server, ts) {
+        hits.intel.push((None, idx, Extra::Analytic(found)));
+        hits.matched.push(idx);
+    }
+}
+
+/// Analytics on the start of a TCP session's data from its server, while the session has
+/// no application protocol (an executable sent as a stager's stage): `before` is how many
+/// of those bytes had been released before this packet.
+pub(super) fn raw_start_analytics(d: &mut Detector, f: &Flow, before: u64, hits: &mut Hits) {
+    /// Bytes of the server's data looked at: an image's PE header lies well within them.
+    const LOOK: u64 = 4096;
+    let (Some(a), Some(st)) = (&d.analytics, f.streams.as_deref()) else {
+        return;
+    };
+    let s = &st[1];
+    if before >= LOOK
+        || s.app_off <= before
+        || s.window_off() != 0
+        || !matches!(f.app.proto, AppProto::Unknown | AppProto::Failed)
+    {
+        return;
+    }
+    let upto = s.app_off.min(LOOK) as usize;
+    let Some((_, end)) = s.range(0, upto as u64) else {
+        return;
+    };
+    let data = &s.window()[..end];
+    if let Some((idx, found)) = a.on_raw_start(f.client.0, f.server, data, before as usize) {
         hits.intel.push((None, idx, Extra::Analytic(found)));
         hits.matched.push(idx);
     }
@@ -410,9 +438,13 @@ pub(super) fn inspect_txs(
             );
             tx_intel(d, tx, slot, facts.now, &alerted, hits, intel);
             if let Some(a) = &mut d.analytics {
-                let client = if dir == 0 { p.src } else { p.dst };
+                let ends = if dir == 0 {
+                    (p.src, p.dst)
+                } else {
+                    (p.dst, p.src)
+                };
                 let mut found = Vec::new();
-                a.on_tx(tx, client, facts.now, |i| alerted.contains(&i), &mut found);
+                a.on_tx(tx, ends, facts.now, |i| alerted.contains(&i), &mut found);
                 for (idx, f) in found {
                     hits.push((slot, idx));
                     intel.push((Some(slot), idx, Extra::Analytic(f)));

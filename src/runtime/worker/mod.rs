@@ -402,6 +402,11 @@ impl Worker {
             }
             None => false,
         };
+        // Server bytes released to the parser before this packet (raw-start analytics).
+        let released_before = flow
+            .as_deref()
+            .and_then(|f| f.streams.as_deref())
+            .map_or(0, |st| st[1].app_off);
         let progressed = match flow.as_deref_mut() {
             Some(f) => app::parse(
                 f,
@@ -418,6 +423,9 @@ impl Worker {
             None => false,
         };
         let d = &mut *det;
+        if let Some(f) = flow.as_deref() {
+            detect::raw_start_analytics(d, f, released_before, hits);
+        }
         detect::packet(d, flow.as_deref_mut(), p, facts, stream_active, hits);
         if let (true, Some(f)) = (stream_active, flow.as_deref_mut()) {
             detect::stream(d, f, p, facts, dir, cfg, hits, &mut stats.stream_bytes);
