@@ -11,7 +11,9 @@ use common::*;
 use sekimori::testgen::smb::{
     close, create, create_resp, nbss, read, read_resp, tree_connect, tree_connect_resp, write,
 };
-use sekimori::testgen::synth::{dns_query, tls_client_hello, udp_frame, Frame, TcpSession};
+use sekimori::testgen::synth::{
+    dns_query, tls_client_hello, tls_handshake, udp_frame, Frame, TcpSession,
+};
 use std::net::Ipv4Addr;
 
 /// Every analytic on.
@@ -684,12 +686,7 @@ fn tls_with(client: Ipv4Addr, server: Ipv4Addr, sni: &str, cert: &[u8]) -> Vec<F
     list.extend_from_slice(cert);
     let mut body = (list.len() as u32).to_be_bytes()[1..].to_vec();
     body.extend_from_slice(&list);
-    let mut hs = vec![11];
-    hs.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
-    hs.extend_from_slice(&body);
-    let mut rec = vec![22, 3, 3];
-    rec.extend_from_slice(&(hs.len() as u16).to_be_bytes());
-    rec.extend_from_slice(&hs);
+    let rec = tls_handshake(11, 3, &body);
     let mut s = TcpSession::open((client, 40_443), (server, 443), 1_000_000);
     s.send(true, &tls_client_hello(sni))
         .send(false, &[tls_server_hello(), rec].concat());

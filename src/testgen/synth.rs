@@ -286,10 +286,15 @@ pub fn tls_client_hello(sni: &str) -> Vec<u8> {
     body.extend_from_slice(&[1, 0]);
     body.extend_from_slice(&(ext.len() as u16).to_be_bytes());
     body.extend_from_slice(&ext);
-    let mut hs = vec![1];
+    tls_handshake(1, 1, &body)
+}
+
+/// A TLS record (version 3.`minor`) holding one handshake message of type `kind`.
+pub fn tls_handshake(kind: u8, minor: u8, body: &[u8]) -> Vec<u8> {
+    let mut hs = vec![kind];
     hs.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
-    hs.extend_from_slice(&body);
-    let mut rec = vec![22, 3, 1];
+    hs.extend_from_slice(body);
+    let mut rec = vec![22, 3, minor];
     rec.extend_from_slice(&(hs.len() as u16).to_be_bytes());
     rec.extend_from_slice(&hs);
     rec

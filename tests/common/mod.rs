@@ -203,11 +203,5 @@ pub fn tls_server_hello() -> Vec<u8> {
     let ext = [0xff, 0x01, 0, 1, 0];
     body.extend_from_slice(&(ext.len() as u16).to_be_bytes());
     body.extend_from_slice(&ext);
-    let mut hs = vec![2];
-    hs.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
-    hs.extend_from_slice(&body);
-    let mut rec = vec![22, 3, 3];
-    rec.extend_from_slice(&(hs.len() as u16).to_be_bytes());
-    rec.extend_from_slice(&hs);
-    rec
+    sekimori::testgen::synth::tls_handshake(2, 3, &body)
 }
