@@ -324,6 +324,25 @@ fn tuning_rates_findings_and_settings_are_checked() {
     let inc = of_type(&ev, "incident")[0];
     assert_eq!(inc["incident"]["victim"]["ip"], "10.0.0.2");
     assert_eq!(inc["incident"]["severity"], "Critical");
+    // The incident carries the finding, as the alert did.
+    check_schema(&sekimori_validator(), inc);
+    let found = &inc["incident"]["findings"][0];
+    assert_eq!(found["signature_id"], 9_200_002);
+    assert_eq!(found["analytic"], alert["sekimori"]["analytic"]);
+    // `sekimori incidents` lists it under the incident.
+    let eve = dir2.path().join("eve.json");
+    let lines: Vec<String> = ev.iter().map(|e| e.to_string()).collect();
+    std::fs::write(&eve, lines.join("\n") + "\n").unwrap();
+    let out = run(&[
+        "incidents",
+        "--tuning",
+        tuning.to_str().unwrap(),
+        eve.to_str().unwrap(),
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let share = alert["sekimori"]["analytic"]["share"].as_str().unwrap();
+    let line = format!("found: analytic admin_share_exec (sid 9200002): share {share}, filename tool.exe, size 2000");
+    assert!(text.contains(&line), "{text}");
     // Bad settings name their key; a sid clash with a loaded rule is refused.
     for (config, needle) in [
         ("[analytics.beacon]\nmin_sessions = 2\n", "analytics.beacon"),

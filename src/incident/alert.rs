@@ -62,6 +62,8 @@ struct Endpoint<'a> {
 struct Ext<'a> {
     #[serde(borrow)]
     tuning: Option<TuningPart<'a>>,
+    analytic: Option<serde_json::Value>,
+    intel: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -114,6 +116,9 @@ pub struct AlertIn<'a> {
     pub blocked: bool,
     /// The capture file (Suricata's `pcap_filename`, when logged).
     pub pcap: Option<Cow<'a, str>>,
+    /// What an analytic or an IOC list found (`{"signature_id":..,"analytic"|"intel":{..}}`),
+    /// for the incident's findings.
+    pub finding: Option<serde_json::Value>,
 }
 
 /// Incident types of untuned alerts, from the classification table: category text to
@@ -168,7 +173,21 @@ pub fn parse<'a>(line: &'a [u8], types: &TypeOf) -> Option<AlertIn<'a>> {
     let src: IpAddr = l.src_ip?.parse().ok()?;
     let dst: IpAddr = l.dest_ip?.parse().ok()?;
     let logged = a.severity.unwrap_or(3);
-    let tuning = l.sekimori.and_then(|e| e.tuning);
+    let (tuning, finding) = match l.sekimori {
+        Some(e) => {
+            let finding = match (e.analytic, e.intel) {
+                (Some(v), _) => {
+                    Some(serde_json::json!({"signature_id": a.signature_id, "analytic": v}))
+                }
+                (None, Some(v)) => {
+                    Some(serde_json::json!({"signature_id": a.signature_id, "intel": v}))
+                }
+                (None, None) => None,
+            };
+            (e.tuning, finding)
+        }
+        None => (None, None),
+    };
     let (severity, vendor, itype, asset) = match tuning {
         Some(t) => (
             t.severity
@@ -211,6 +230,7 @@ pub fn parse<'a>(line: &'a [u8], types: &TypeOf) -> Option<AlertIn<'a>> {
         community_id: l.community_id,
         blocked: matches!(a.action.as_deref(), Some("blocked")),
         pcap: l.pcap_filename,
+        finding,
     })
 }
 

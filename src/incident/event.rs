@@ -92,6 +92,9 @@ pub fn object(inc: &Incident, what: &str, d: Option<&Decision>, policy: &Inciden
             .collect::<Vec<_>>());
         o["targets_total"] = json!(inc.targets_total);
     }
+    if !inc.findings.is_empty() {
+        o["findings"] = json!(inc.findings);
+    }
     if !inc.pcaps.is_empty() {
         o["pcap_filenames"] = json!(inc.pcaps);
     }

@@ -47,6 +47,8 @@ pub use alert::{AlertIn, TypeOf};
 /// Entries kept per list (attackers, signatures, flows) of one incident; the totals still
 /// count past it.
 pub const LIST_CAP: usize = 32;
+/// Findings (analytic and IOC list hits) kept per incident.
+pub const FINDINGS_CAP: usize = 8;
 /// Distinct flows remembered per incident for the flow total.
 const FLOW_SET_CAP: usize = 4096;
 /// Timeline points kept per incident (reports only).
@@ -167,6 +169,8 @@ pub struct Incident {
     pub notified: Option<Severity>,
     /// Capture files the alerts came from (when EVE names them), first [`LIST_CAP`].
     pub pcaps: Vec<String>,
+    /// What analytics and IOC lists found (first [`FINDINGS_CAP`]), as on the alerts.
+    pub findings: Vec<serde_json::Value>,
     /// (time, signature index, alert severity), for reports.
     pub timeline: Vec<(Micros, u16, Severity)>,
     /// Why it closed.
@@ -521,6 +525,7 @@ impl Engine {
             related: Vec::new(),
             notified: None,
             pcaps: Vec::new(),
+            findings: Vec::new(),
             timeline: Vec::new(),
             closed_by: None,
         };
@@ -631,6 +636,11 @@ impl Engine {
         if let Some(p) = &a.pcap {
             if inc.pcaps.len() < LIST_CAP && !inc.pcaps.iter().any(|x| x == p) {
                 inc.pcaps.push(p.to_string());
+            }
+        }
+        if let Some(f) = &a.finding {
+            if inc.findings.len() < FINDINGS_CAP {
+                inc.findings.push(f.clone());
             }
         }
         if keep && inc.timeline.len() < TIMELINE_CAP {

@@ -163,7 +163,32 @@ fn incident_table(o: &Outcome) -> String {
     s
 }
 
-fn card_html(i: &Incident, policy: &IncidentPolicy) -> String {
+/// One line for a finding: `analytic beacon (sid 9200003): server 198.51.100.7, port 443...`
+/// or `intel list c2 (sid ...): indicator ..., field ...`.
+pub(super) fn finding_text(f: &serde_json::Value) -> String {
+    let sid = f["signature_id"].as_u64().unwrap_or(0);
+    let (head, body) = match (f.get("analytic"), f.get("intel")) {
+        (Some(a), _) => (format!("analytic {}", a["name"].as_str().unwrap_or("?")), a),
+        (None, Some(h)) => (
+            format!("intel list {}", h["list"].as_str().unwrap_or("?")),
+            h,
+        ),
+        (None, None) => return format!("sid {sid}"),
+    };
+    let parts: Vec<String> = body
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(k, _)| !matches!(k.as_str(), "name" | "list"))
+        .map(|(k, v)| match v.as_str() {
+            Some(t) => format!("{k} {t}"),
+            None => format!("{k} {v}"),
+        })
+        .collect();
+    format!("{head} (sid {sid}): {}", parts.join(", "))
+}
+
+pub(super) fn card_html(i: &Incident, policy: &IncidentPolicy) -> String {
     let (action, _) = card::action(&policy.notify.cards, i.itype, i.severity);
     let mut s = format!(
         "<div class=\"card\" id=\"{}\" style=\"border-left-color:{}\"><h3>{} {}</h3><div class=\"meta\"><code>{}</code> &middot; type {} {} &middot; {} alerts on {} flows &middot; {} .. {}{}</div>",
@@ -245,6 +270,13 @@ fn card_html(i: &Incident, policy: &IncidentPolicy) -> String {
         );
     }
     s.push_str("</ul></div>");
+    if !i.findings.is_empty() {
+        s.push_str("<div><strong>Findings</strong><ul>");
+        for f in &i.findings {
+            let _ = write!(s, "<li>{}</li>", esc(&finding_text(f)));
+        }
+        s.push_str("</ul></div>");
+    }
     if !i.flows.is_empty() {
         let flows: Vec<String> = i
             .flows

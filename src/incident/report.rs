@@ -257,6 +257,9 @@ pub fn render_terminal(o: &Outcome, top: usize) -> String {
                 e.reason
             );
         }
+        for f in &i.findings {
+            let _ = writeln!(s, "      found: {}", super::page::finding_text(f));
+        }
     }
     s
 }

@@ -54,6 +54,7 @@ fn alert(
         community_id: None,
         blocked: false,
         pcap: None,
+        finding: None,
     }
 }
 
@@ -518,5 +519,47 @@ fn lists_are_capped_and_totals_still_count() {
     assert_eq!(
         (inc.attackers_total, inc.signatures_total, inc.flows_total),
         (100, 100, 100)
+    );
+}
+
+#[test]
+fn findings_of_analytics_and_lists_stay_on_the_incident_capped() {
+    let mut e = engine();
+    let mut ev = Vec::new();
+    for m in 0..10 {
+        let mut a = alert(m, 9_200_003, Serious, Malware, "10.0.0.5", "198.51.100.7");
+        a.finding = Some(serde_json::json!({
+            "signature_id": 9_200_003,
+            "analytic": {"name": "beacon", "server": "198.51.100.7", "port": 443, "sessions": 20 + m},
+        }));
+        e.alert(&a, &mut ev);
+    }
+    let mut hit = alert(11, 9_100_001, Serious, Malware, "10.0.0.5", "198.51.100.7");
+    hit.finding = Some(serde_json::json!({
+        "signature_id": 9_100_001,
+        "intel": {"list": "c2", "kind": "ip", "indicator": "198.51.100.7", "field": "dest_ip", "confidence": 90},
+    }));
+    e.alert(&hit, &mut ev);
+    e.finish(&mut ev);
+    let inc = &e.closed[0];
+    assert_eq!(inc.findings.len(), FINDINGS_CAP, "the first ones, capped");
+    assert_eq!(inc.findings[0]["analytic"]["sessions"], 20);
+    let closed = events_of(&ev)
+        .into_iter()
+        .find(|v| v["incident"]["event"] == "closed")
+        .unwrap();
+    assert_eq!(
+        closed["incident"]["findings"].as_array().unwrap().len(),
+        FINDINGS_CAP
+    );
+    let html = super::page::card_html(inc, &IncidentPolicy::default());
+    assert!(html.contains("<strong>Findings</strong>"), "{html}");
+    assert!(
+        html.contains("analytic beacon (sid 9200003): server 198.51.100.7, port 443, sessions 20"),
+        "{html}"
+    );
+    assert_eq!(
+        super::page::finding_text(&hit.finding.unwrap()),
+        "intel list c2 (sid 9100001): kind ip, indicator 198.51.100.7, field dest_ip, confidence 90"
     );
 }
