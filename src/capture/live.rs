@@ -29,6 +29,78 @@ impl KernelStats {
     }
 }
 
+/// How a PACKET_FANOUT group spreads packets over its workers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FanoutHash {
+    /// By the two IP addresses (a classic BPF program): every flow between two hosts meets
+    /// in one worker, as replay and autofp dispatch, so per-host analytics (beacons, DNS
+    /// tunnels) see all of it. Fragments need no reassembly to be placed.
+    #[default]
+    IpPair,
+    /// By the kernel's flow hash (addresses and ports): spreads the flows of one busy host
+    /// pair too, but one host's flows land on several workers.
+    Flow,
+}
+
+/// The classic BPF fanout program of [`FanoutHash::IpPair`]: the XOR of the packet's two
+/// addresses (every word of both for IPv6), mixed by a multiplicative hash; the kernel
+/// takes it modulo the group's size. Non-IP packets go to the first socket. Loads are
+/// relative to the network header (`SKF_NET_OFF`), which VLAN tags and link types do not
+/// move.
+pub fn ip_pair_program() -> Vec<libc::sock_filter> {
+    const LD_W_ABS: u16 = 0x20;
+    const LD_MEM: u16 = 0x60;
+    const ST: u16 = 0x02;
+    const TAX: u16 = 0x07;
+    const XOR_X: u16 = 0xac;
+    const MUL_K: u16 = 0x24;
+    const RSH_K: u16 = 0x74;
+    const JEQ_K: u16 = 0x15;
+    const JA: u16 = 0x05;
+    const RET_A: u16 = 0x16;
+    const RET_K: u16 = 0x06;
+    let op = |code, jt, jf, k: u32| libc::sock_filter { code, jt, jf, k };
+    let net = |off: i32| (libc::SKF_NET_OFF + off) as u32;
+    // XOR of the words at `offs` (relative to the network header), left in A.
+    let fold = |offs: &[i32]| {
+        let mut v = vec![op(LD_W_ABS, 0, 0, net(offs[0])), op(ST, 0, 0, 0)];
+        for &o in &offs[1..] {
+            v.extend([
+                op(LD_W_ABS, 0, 0, net(o)),
+                op(TAX, 0, 0, 0),
+                op(LD_MEM, 0, 0, 0),
+                op(XOR_X, 0, 0, 0),
+                op(ST, 0, 0, 0),
+            ]);
+        }
+        v
+    };
+    let v4 = fold(&[12, 16]);
+    let v6 = fold(&[8, 12, 16, 20, 24, 28, 32, 36]);
+    let mix = [
+        op(MUL_K, 0, 0, 0x9e37_79b1),
+        op(RSH_K, 0, 0, 16),
+        op(RET_A, 0, 0, 0),
+    ];
+    let mut p = vec![op(
+        LD_W_ABS,
+        0,
+        0,
+        (libc::SKF_AD_OFF + libc::SKF_AD_PROTOCOL) as u32,
+    )];
+    // IPv4: go on; else test IPv6 (1 ahead, past the IPv4 block and its jump).
+    p.push(op(JEQ_K, 0, (v4.len() + 1) as u8, 0x0800));
+    p.extend(v4);
+    p.push(op(JA, 0, 0, (1 + v6.len()) as u32));
+    // IPv6, else the last instruction (non-IP: 0).
+    p.push(op(JEQ_K, 0, (v6.len() + mix.len()) as u8, 0x86dd));
+    p.extend(v6);
+    p.extend(mix);
+    p.push(op(RET_K, 0, 0, 0));
+    p
+}
+
 /// A live interface.
 pub struct LiveCapture {
     cap: pcap::Capture<pcap::Active>,
@@ -73,19 +145,27 @@ impl LiveCapture {
         &self.name
     }
 
-    /// Joins PACKET_FANOUT group `group` in hash mode (with kernel defragmentation first):
-    /// the kernel spreads flows over the group's sockets by a symmetric flow hash, so each
-    /// worker owning one socket sees whole flows, both directions.
+    /// Joins PACKET_FANOUT group `group` (with kernel defragmentation first), spreading
+    /// packets over the group's sockets `by` address pair or flow. Both are symmetric, so each
+    /// worker owning one socket sees whole flows, both directions; by address pair it also
+    /// sees every flow between two hosts (what per-host analytics count).
     #[allow(unsafe_code)]
-    pub fn join_fanout(&self, group: u16) -> Result<(), String> {
+    pub fn join_fanout(&self, group: u16, by: FanoutHash) -> Result<(), String> {
         use std::os::fd::AsRawFd;
-        let val: libc::c_uint = libc::c_uint::from(group)
-            | ((libc::PACKET_FANOUT_HASH | libc::PACKET_FANOUT_FLAG_DEFRAG) << 16);
+        let mode = match by {
+            FanoutHash::IpPair => libc::PACKET_FANOUT_CBPF,
+            FanoutHash::Flow => libc::PACKET_FANOUT_HASH,
+        };
+        let val: libc::c_uint =
+            libc::c_uint::from(group) | ((mode | libc::PACKET_FANOUT_FLAG_DEFRAG) << 16);
+        let fd = self.cap.as_raw_fd();
+        let fail =
+            |what: &str| format!("{}: {what}: {}", self.name, std::io::Error::last_os_error());
         // SAFETY: the descriptor is this handle's open packet socket for the whole call, and
         // the option value is a live c_uint whose exact size is passed.
         let rc = unsafe {
             libc::setsockopt(
-                self.cap.as_raw_fd(),
+                fd,
                 libc::SOL_PACKET,
                 libc::PACKET_FANOUT,
                 (&val as *const libc::c_uint).cast(),
@@ -93,11 +173,28 @@ impl LiveCapture {
             )
         };
         if rc != 0 {
-            return Err(format!(
-                "{}: PACKET_FANOUT: {}",
-                self.name,
-                std::io::Error::last_os_error()
-            ));
+            return Err(fail("PACKET_FANOUT"));
+        }
+        if by == FanoutHash::IpPair {
+            let mut prog = ip_pair_program();
+            let fprog = libc::sock_fprog {
+                len: prog.len() as u16,
+                filter: prog.as_mut_ptr(),
+            };
+            // SAFETY: as above; `fprog` points at `prog`, which outlives the call (the kernel
+            // copies the program).
+            let rc = unsafe {
+                libc::setsockopt(
+                    fd,
+                    libc::SOL_PACKET,
+                    libc::PACKET_FANOUT_DATA,
+                    (&fprog as *const libc::sock_fprog).cast(),
+                    std::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
+                )
+            };
+            if rc != 0 {
+                return Err(fail("PACKET_FANOUT_DATA (address-pair program)"));
+            }
         }
         Ok(())
     }
@@ -188,5 +285,82 @@ impl Injector {
         self.cap
             .sendpacket(frame)
             .map_err(|e| format!("{}: {e}", self.name))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs a classic BPF program of the instructions `ip_pair_program` uses on a packet
+    /// whose network header is `net`, of link-layer protocol `proto`; None where the kernel
+    /// would abort (a load past the end).
+    fn run(prog: &[libc::sock_filter], proto: u16, net: &[u8]) -> Option<u32> {
+        let (mut a, mut x, mut mem, mut pc) = (0u32, 0u32, [0u32; 16], 0usize);
+        loop {
+            let i = prog.get(pc)?;
+            pc += 1;
+            match i.code {
+                0x20 if i.k == (libc::SKF_AD_OFF + libc::SKF_AD_PROTOCOL) as u32 => {
+                    a = u32::from(proto)
+                }
+                0x20 => {
+                    let off = (i.k as i32 - libc::SKF_NET_OFF) as usize;
+                    a = u32::from_be_bytes(net.get(off..off + 4)?.try_into().ok()?);
+                }
+                0x60 => a = mem[i.k as usize],
+                0x02 => mem[i.k as usize] = a,
+                0x07 => x = a,
+                0xac => a ^= x,
+                0x24 => a = a.wrapping_mul(i.k),
+                0x74 => a >>= i.k,
+                0x15 => pc += usize::from(if a == i.k { i.jt } else { i.jf }),
+                0x05 => pc += i.k as usize,
+                0x16 => return Some(a),
+                0x06 => return Some(i.k),
+                c => panic!("opcode {c:#x}"),
+            }
+        }
+    }
+
+    fn v4(src: [u8; 4], dst: [u8; 4], sport: u16) -> Vec<u8> {
+        let mut h = vec![0x45, 0, 0, 28, 0, 0, 0, 0, 64, 17, 0, 0];
+        h.extend(src);
+        h.extend(dst);
+        h.extend(sport.to_be_bytes());
+        h.extend(53u16.to_be_bytes());
+        h.extend([0, 8, 0, 0]);
+        h
+    }
+
+    fn v6(src: u128, dst: u128) -> Vec<u8> {
+        let mut h = vec![0x60, 0, 0, 0, 0, 8, 17, 64];
+        h.extend(src.to_be_bytes());
+        h.extend(dst.to_be_bytes());
+        h.extend([0u8; 8]);
+        h
+    }
+
+    #[test]
+    fn the_fanout_program_places_by_address_pair_both_ways() {
+        let p = ip_pair_program();
+        assert!(p.len() < 256);
+        let (a, b) = ([10, 0, 0, 5], [198, 51, 100, 7]);
+        let h = run(&p, 0x0800, &v4(a, b, 40000)).unwrap();
+        // Any ports, either direction: the same value.
+        assert_eq!(run(&p, 0x0800, &v4(a, b, 51234)), Some(h));
+        assert_eq!(run(&p, 0x0800, &v4(b, a, 53)), Some(h));
+        // Other pairs spread: 64 clients of one server over two workers.
+        let on_one = (0..64u8)
+            .filter(|&i| run(&p, 0x0800, &v4([10, 0, 1, i], b, 1)).unwrap() % 2 == 0)
+            .count();
+        assert!((16..=48).contains(&on_one), "{on_one} of 64 on worker 0");
+        let (s6, d6) = (0x2001_0db8_u128 << 96 | 5, 0x2001_0db8_u128 << 96 | 0x77);
+        let h6 = run(&p, 0x86dd, &v6(s6, d6)).unwrap();
+        assert_eq!(run(&p, 0x86dd, &v6(d6, s6)), Some(h6));
+        assert_ne!(run(&p, 0x86dd, &v6(s6, d6 + 1)), Some(h6));
+        // Not IP: the first socket; a truncated header aborts (the kernel's 0 too).
+        assert_eq!(run(&p, 0x0806, &[0; 28]), Some(0));
+        assert_eq!(run(&p, 0x0800, &[0x45; 14]), None);
     }
 }

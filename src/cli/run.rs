@@ -135,6 +135,7 @@ pub(super) fn run_live_cmd(args: RunArgs) -> Result<ExitCode, String> {
             .or_else(|| cfg.service.control_socket.clone()),
         fanout: args.runmode.or(cfg.capture.runmode).unwrap_or_default()
             == crate::config::RunMode::Workers,
+        fanout_hash: cfg.capture.fanout.unwrap_or_default(),
         user: cfg.service.user.clone(),
         group: cfg.service.group.clone(),
         board: None,

@@ -351,6 +351,9 @@ pub struct CaptureSection {
     /// workers (default: each worker its own PACKET_FANOUT socket per interface) or autofp
     /// (one capture thread per interface hands frames to the workers).
     pub runmode: Option<RunMode>,
+    /// Workers runmode: how the kernel spreads packets over the workers, `ip_pair`
+    /// (default: every flow between two hosts on one worker) or `flow` (its flow hash).
+    pub fanout: Option<crate::capture::live::FanoutHash>,
 }
 
 /// How capture reaches the workers.

@@ -49,9 +49,10 @@
 //!
 //! Analytics that speak of internal and external hosts use `$HOME_NET`.
 //!
-//! State is per worker. Workers are assigned by address pair, so one client's queries to one
-//! resolver meet in one worker. The host table is capped (`max_tracked`); when it is full,
-//! expired entries go first and new hosts past the cap are counted, not tracked.
+//! State is per worker. Workers are assigned by address pair (replay, autofp, and the
+//! default fanout of live workers), so one client's queries to one resolver meet in one
+//! worker. The host table is capped (`max_tracked`); when it is full, expired entries go
+//! first and new hosts past the cap are counted, not tracked.
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;

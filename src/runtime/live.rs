@@ -77,6 +77,8 @@ pub struct LiveOptions {
     /// Workers mode: every worker opens each interface itself and the kernel spreads flows
     /// over them (PACKET_FANOUT, symmetric hash): no capture thread, no hand-over.
     pub fanout: bool,
+    /// How the fanout spreads packets (by address pair, or by the kernel's flow hash).
+    pub fanout_hash: crate::capture::live::FanoutHash,
     /// Run as this user (and group) once capture is open.
     pub user: Option<String>,
     /// Group for `user` (default: the user's primary group).
@@ -472,7 +474,7 @@ pub fn run_live(
             let mut v = Vec::new();
             for (i, iface) in opts.interfaces.iter().enumerate() {
                 let c = LiveCapture::open(iface, opts.snaplen, opts.bpf.as_deref())?;
-                c.join_fanout(base.wrapping_add(i as u16))?;
+                c.join_fanout(base.wrapping_add(i as u16), opts.fanout_hash)?;
                 v.push(c);
             }
             worker_caps.push(v);
