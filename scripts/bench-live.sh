@@ -9,6 +9,8 @@
 # files that tcpreplay can put on an Ethernet link), else the bundled pcaps/.
 # Rules: ../shared/signatures/et-open when present, else the bundled starter pack.
 # Usage: scripts/bench-live.sh [WORKERS] [MBPS...]   (default: 2 workers, 200 500 1000 2000)
+# RUNMODES="workers workers:flow autofp" picks the runmodes (default "workers autofp"); after
+# a colon, the workers fanout (ip_pair, the default, or flow).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -91,13 +93,17 @@ for k in sorted(c):
 sigcounts "$work/offline.json" > "$work/offline.sigs"
 
 best=()
-for mode in workers autofp; do
+for spec in ${RUNMODES:-workers autofp}; do
+  mode=${spec%%:*}
+  fanout=ip_pair
+  [ "$spec" != "$mode" ] && fanout=${spec#*:}
+  printf '[capture]\nfanout = "%s"\n' "$fanout" > "$work/run.toml"
   top=""
   for rate in "${rates[@]}"; do
     rm -f "$work/eve.json" "$work/ctl.sock"
     ip netns exec ${p}b "$bin" run -i ${p}b0 --rules "$rules" --cache-dir "$work/cache" \
       --workers "$workers" --eve "$work/eve.json" --checksum-checks no --runmode $mode \
-      --control-socket "$work/ctl.sock" 2> "$work/sensor.log" &
+      --control-socket "$work/ctl.sock" --config "$work/run.toml" 2> "$work/sensor.log" &
     spid=$!
     for _ in $(seq 600); do [ -S "$work/ctl.sock" ] && break; sleep 0.1; done
     [ -S "$work/ctl.sock" ] || { cat "$work/sensor.log"; exit 1; }
@@ -119,9 +125,9 @@ for mode in workers autofp; do
     pct=$(awk -v d="$kdrop" -v s="$sent" 'BEGIN { if (s > 0) printf "%.3f", 100 * d / s; else print "n/a" }')
     mbps=$(grep -oE '[0-9.]+ Mbps' "$work/replay.log" | head -1)
     pps=$(grep -oE '[0-9.]+ pps' "$work/replay.log" | head -1)
-    echo "$mode, $rate: sent $sent frames in $took s ($mbps, $pps); received $rcv; kernel drops $kdrop ($pct%), ring drops $rdrop; alerts $alerts (offline $offline_alerts, $differ signature lines differ)"
+    echo "$spec, $rate: sent $sent frames in $took s ($mbps, $pps); received $rcv; kernel drops $kdrop ($pct%), ring drops $rdrop; alerts $alerts (offline $offline_alerts, $differ signature lines differ)"
     if awk -v p="$pct" 'BEGIN { exit !(p != "n/a" && p < 0.1) }'; then top="$rate ($mbps)"; fi
   done
-  best+=("$mode: highest rate with under 0.1% kernel drops: ${top:-none of those tried}")
+  best+=("$spec: highest rate with under 0.1% kernel drops: ${top:-none of those tried}")
 done
 printf '%s\n' "${best[@]}"
