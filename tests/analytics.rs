@@ -788,13 +788,7 @@ fn ftp_transfer(server: Ipv4Addr, command: &str, active: bool, size: usize) -> V
     for chunk in vec![b'p'; size].chunks(1000) {
         data.send(from_client, chunk);
     }
-    ctl.advance(data.now() - ctl.now() + 1_000);
-    ctl.send(false, b"226 File successfully transferred\r\n")
-        .send(true, b"QUIT\r\n");
-    let mut frames = ctl.close();
-    frames.extend(data.close());
-    frames.sort_by_key(|(ts, _)| *ts);
-    frames
+    ftp_finish(ctl, data, b"226 File successfully transferred\r\n")
 }
 
 #[test]

@@ -184,13 +184,7 @@ fn ftp_passive(file: &[u8]) -> Vec<Frame> {
     for chunk in file.chunks(1000) {
         data.send(false, chunk);
     }
-    ctl.advance(data.now() - ctl.now() + 1_000);
-    ctl.send(false, b"226 Transfer complete\r\n")
-        .send(true, b"QUIT\r\n");
-    let mut frames = ctl.close();
-    frames.extend(data.close());
-    frames.sort_by_key(|(ts, _)| *ts);
-    frames
+    ftp_finish(ctl, data, b"226 Transfer complete\r\n")
 }
 
 #[test]

@@ -101,6 +101,23 @@ pub fn ip_pair_program() -> Vec<libc::sock_filter> {
     p
 }
 
+/// Sets packet-socket option `opt` of `fd` to `val`; false on failure (errno says why).
+#[allow(unsafe_code)]
+fn set_packet_opt<T>(fd: std::os::fd::RawFd, opt: libc::c_int, val: &T) -> bool {
+    // SAFETY: `val` is a live value whose exact size is passed, and the kernel only reads it
+    // during the call; a descriptor that is not a packet socket makes the call fail, no more.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_PACKET,
+            opt,
+            (val as *const T).cast(),
+            std::mem::size_of::<T>() as libc::socklen_t,
+        )
+    };
+    rc == 0
+}
+
 /// A live interface.
 pub struct LiveCapture {
     cap: pcap::Capture<pcap::Active>,
@@ -149,7 +166,6 @@ impl LiveCapture {
     /// packets over the group's sockets `by` address pair or flow. Both are symmetric, so each
     /// worker owning one socket sees whole flows, both directions; by address pair it also
     /// sees every flow between two hosts (what per-host analytics count).
-    #[allow(unsafe_code)]
     pub fn join_fanout(&self, group: u16, by: FanoutHash) -> Result<(), String> {
         use std::os::fd::AsRawFd;
         let mode = match by {
@@ -161,38 +177,17 @@ impl LiveCapture {
         let fd = self.cap.as_raw_fd();
         let fail =
             |what: &str| format!("{}: {what}: {}", self.name, std::io::Error::last_os_error());
-        // SAFETY: the descriptor is this handle's open packet socket for the whole call, and
-        // the option value is a live c_uint whose exact size is passed.
-        let rc = unsafe {
-            libc::setsockopt(
-                fd,
-                libc::SOL_PACKET,
-                libc::PACKET_FANOUT,
-                (&val as *const libc::c_uint).cast(),
-                std::mem::size_of::<libc::c_uint>() as libc::socklen_t,
-            )
-        };
-        if rc != 0 {
+        if !set_packet_opt(fd, libc::PACKET_FANOUT, &val) {
             return Err(fail("PACKET_FANOUT"));
         }
         if by == FanoutHash::IpPair {
             let mut prog = ip_pair_program();
+            // Points at `prog`, which outlives the call (the kernel copies the program).
             let fprog = libc::sock_fprog {
                 len: prog.len() as u16,
                 filter: prog.as_mut_ptr(),
             };
-            // SAFETY: as above; `fprog` points at `prog`, which outlives the call (the kernel
-            // copies the program).
-            let rc = unsafe {
-                libc::setsockopt(
-                    fd,
-                    libc::SOL_PACKET,
-                    libc::PACKET_FANOUT_DATA,
-                    (&fprog as *const libc::sock_fprog).cast(),
-                    std::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
-                )
-            };
-            if rc != 0 {
+            if !set_packet_opt(fd, libc::PACKET_FANOUT_DATA, &fprog) {
                 return Err(fail("PACKET_FANOUT_DATA (address-pair program)"));
             }
         }

@@ -205,3 +205,18 @@ pub fn tls_server_hello() -> Vec<u8> {
     body.extend_from_slice(&ext);
     sekimori::testgen::synth::tls_handshake(2, 3, &body)
 }
+
+/// An FTP control session and its data connection, interleaved in time: once the data is
+/// through, the server says `reply` (the transfer's end) and the client QUIT.
+pub fn ftp_finish(
+    mut ctl: sekimori::testgen::synth::TcpSession,
+    data: sekimori::testgen::synth::TcpSession,
+    reply: &[u8],
+) -> Vec<sekimori::testgen::synth::Frame> {
+    ctl.advance(data.now() - ctl.now() + 1_000);
+    ctl.send(false, reply).send(true, b"QUIT\r\n");
+    let mut frames = ctl.close();
+    frames.extend(data.close());
+    frames.sort_by_key(|(ts, _)| *ts);
+    frames
+}
