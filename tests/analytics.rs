@@ -564,6 +564,16 @@ fn executables_from_bare_ip_servers_and_raw_tcp_stages() {
     assert_eq!(f[0].1["via"], "tcp");
     assert_eq!(f[0].1["offset"], 4);
     assert_eq!(f[0].1["port"], 4444);
+    // The same stage, never acknowledged before the capture ends (handshake and the one
+    // data segment only): found when the flow ends, from the data released then.
+    let mut unacked = TcpSession::open((INSIDE, 40_021), (OUTSIDE, 4444), 1_000_000);
+    unacked.send(false, &stage);
+    let frames: Vec<Frame> = unacked.close().into_iter().take(4).collect();
+    let (_, ev) = replay_config(ANALYTICS, &frames);
+    let f = findings(&ev);
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(f[0].1["via"], "tcp");
+    assert_eq!(of_type(&ev, "alert")[0]["pkt_src"], "stream (flow timeout)");
     // Not raised: a vendor's download by name, a bare-IP server inside the network, a
     // document from a bare IP, an image that is not at the start of a raw session, a raw
     // stage from an inside server, and the stage with analytics off.

@@ -147,28 +147,37 @@ pub(super) fn session_analytics(
 /// no application protocol (an executable sent as a stager's stage): `before` is how many
 /// of those bytes had been released before this packet.
 pub(super) fn raw_start_analytics(d: &mut Detector, f: &Flow, before: u64, hits: &mut Hits) {
-    /// Bytes of the server's data looked at: an image's PE header lies well within them.
-    const LOOK: u64 = 4096;
-    let (Some(a), Some(st)) = (&d.analytics, f.streams.as_deref()) else {
+    let Some(st) = f.streams.as_deref() else {
         return;
     };
-    let s = &st[1];
-    if before >= LOOK
-        || s.app_off <= before
-        || s.window_off() != 0
-        || !matches!(f.app.proto, AppProto::Unknown | AppProto::Failed)
-    {
-        return;
-    }
-    let upto = s.app_off.min(LOOK) as usize;
-    let Some((_, end)) = s.range(0, upto as u64) else {
-        return;
-    };
-    let data = &s.window()[..end];
-    if let Some((idx, found)) = a.on_raw_start(f.client.0, f.server, data, before as usize) {
+    if let Some((idx, found)) = raw_start(d, f.app.proto, (f.client.0, f.server), &st[1], before) {
         hits.intel.push((None, idx, Extra::Analytic(found)));
         hits.matched.push(idx);
     }
+}
+
+/// The raw-start analytics on the server's stream `s` (to the client), whose bytes up to
+/// `s.app_off` are released, `before` of them before; also run at the flow's end, for data
+/// released only then.
+pub(super) fn raw_start(
+    d: &Detector,
+    proto: AppProto,
+    (client, server): (std::net::IpAddr, (std::net::IpAddr, u16)),
+    s: &Reassembler,
+    before: u64,
+) -> Option<(u32, Finding)> {
+    /// Bytes of the server's data looked at: an image's PE header lies well within them.
+    const LOOK: u64 = 4096;
+    let a = d.analytics.as_ref()?;
+    if before >= LOOK
+        || s.app_off <= before
+        || s.window_off() != 0
+        || !matches!(proto, AppProto::Unknown | AppProto::Failed)
+    {
+        return None;
+    }
+    let (_, end) = s.range(0, s.app_off.min(LOOK))?;
+    a.on_raw_start(client, server, &s.window()[..end], before as usize)
 }
 
 /// Inspects the packet's own payload and headers.

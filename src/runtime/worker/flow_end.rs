@@ -71,13 +71,13 @@ fn final_inspection(
     }
     let pseudo = [pseudo_packet(flow, 0), pseudo_packet(flow, 1)];
     let mut hits: Vec<EndHit> = Vec::new();
-    final_stream(d, cfg, stats, flow, &pseudo, &mut hits);
+    let mut intel = Vec::new();
+    final_stream(d, cfg, stats, flow, &pseudo, &mut hits, &mut intel);
     if flow.proto == 6 {
         flow.app.on_close(0, &cfg.app, &mut stats.app);
         flow.app.on_close(1, &cfg.app, &mut stats.app);
     }
     let mut tx_hits = Vec::new();
-    let mut intel = Vec::new();
     for (dir, (p, facts)) in pseudo.iter().enumerate() {
         let Flow {
             app, bits, streams, ..
@@ -117,9 +117,15 @@ fn final_stream(
     flow: &mut Flow,
     pseudo: &[(Packet<'static>, FlowFacts); 2],
     hits: &mut Vec<EndHit>,
+    intel: &mut Vec<super::detect::IntelHit>,
 ) {
     let Flow {
-        app, bits, streams, ..
+        app,
+        bits,
+        streams,
+        client,
+        server,
+        ..
     } = &mut *flow;
     let Some(st) = streams.as_deref_mut() else {
         return;
@@ -128,6 +134,7 @@ fn final_stream(
         let (p, facts) = &pseudo[dir];
         loop {
             let upto = s.next_off();
+            let before = s.app_off;
             if upto > s.app_off {
                 if let Some((_, end)) = s.range(0, upto) {
                     // The flow ends now: what is left is parsed whatever the memcap.
@@ -135,6 +142,13 @@ fn final_stream(
                     app.on_stream(dir, window, s.window_off(), &cfg.app, false, &mut stats.app);
                 }
                 s.app_off = upto;
+            }
+            if dir == 1 {
+                let ends = (client.0, *server);
+                if let Some((idx, f)) = super::detect::raw_start(d, app.proto, ends, s, before) {
+                    hits.push((dir, None, idx));
+                    intel.push((None, idx, super::detect::Extra::Analytic(f)));
+                }
             }
             // Not again for data a rule alerted on while it waited past a hole; not at all
             // once the session went encrypted.
