@@ -23,14 +23,14 @@ pub(super) struct Hits {
     /// Rules matched on transactions: (transaction slot in the flow's parser, rule).
     pub tx: Vec<(usize, u32)>,
     /// What intel lists and analytics among them found: (transaction slot, signature, what).
-    pub intel: Vec<IntelHit>,
+    pub extra: Vec<ExtraHit>,
     /// Inline mode: block of queued stream data being inspected.
     ooo_buf: Vec<u8>,
 }
 
 /// A hit of an intel list or an analytic: the transaction it is on (None: the packet), its
 /// signature (engine index) and what it found.
-pub(super) type IntelHit = (Option<usize>, u32, Extra);
+pub(super) type ExtraHit = (Option<usize>, u32, Extra);
 
 /// What a signature the engine does not match itself found.
 #[derive(Debug)]
@@ -60,8 +60,8 @@ impl Extra {
 }
 
 /// The details of hit `(slot, idx)`, if `idx` is an intel list's or an analytic's signature.
-pub(super) fn extra_of(intel: &[IntelHit], slot: Option<usize>, idx: u32) -> Option<&Extra> {
-    intel
+pub(super) fn extra_of(extra: &[ExtraHit], slot: Option<usize>, idx: u32) -> Option<&Extra> {
+    extra
         .iter()
         .find(|h| h.0 == slot && h.1 == idx)
         .map(|h| &h.2)
@@ -72,7 +72,7 @@ impl Hits {
     pub fn clear(&mut self) {
         self.matched.clear();
         self.tx.clear();
-        self.intel.clear();
+        self.extra.clear();
     }
 
     /// Nothing matched.
@@ -98,7 +98,7 @@ pub(super) fn intel_addrs(
         return;
     }
     let now = (ts / 1_000_000).clamp(0, i64::from(u32::MAX)) as u32;
-    let before = hits.intel.len();
+    let before = hits.extra.len();
     let mut found = Vec::new();
     match flow {
         Some(f) => {
@@ -116,10 +116,10 @@ pub(super) fn intel_addrs(
     }
     for h in found {
         if let Some(idx) = d.intel_sig(h.list) {
-            hits.intel.push((None, idx, Extra::Intel(h)));
+            hits.extra.push((None, idx, Extra::Intel(h)));
         }
     }
-    for &(_, idx, _) in &hits.intel[before..] {
+    for &(_, idx, _) in &hits.extra[before..] {
         hits.matched.push(idx);
     }
 }
@@ -138,7 +138,7 @@ pub(super) fn session_analytics(
         return;
     }
     if let Some((idx, found)) = a.on_session(f.client.0, f.server, ts) {
-        hits.intel.push((None, idx, Extra::Analytic(found)));
+        hits.extra.push((None, idx, Extra::Analytic(found)));
         hits.matched.push(idx);
     }
 }
@@ -151,7 +151,7 @@ pub(super) fn raw_start_analytics(d: &mut Detector, f: &Flow, before: u64, hits:
         return;
     };
     if let Some((idx, found)) = raw_start(d, f.app.proto, (f.client.0, f.server), &st[1], before) {
-        hits.intel.push((None, idx, Extra::Analytic(found)));
+        hits.extra.push((None, idx, Extra::Analytic(found)));
         hits.matched.push(idx);
     }
 }
@@ -393,7 +393,7 @@ pub(super) fn transactions(
         facts,
         due,
         &mut hits.tx,
-        &mut hits.intel,
+        &mut hits.extra,
     );
 }
 
@@ -409,7 +409,7 @@ pub(super) struct Due<'a> {
 }
 
 /// Inspects the transactions of `parser` due in `due.dir`, appending (slot, rule) to `hits`
-/// (intel list hits too, with their details in `intel`). Each transaction remembers the
+/// (intel list and analytic hits too, with their details in `extra`). Each transaction remembers the
 /// rules that alerted on it (each fires once per transaction) and whether this inspection
 /// was settled (`established`).
 #[allow(clippy::too_many_arguments)]
@@ -421,7 +421,7 @@ pub(super) fn inspect_txs(
     facts: FlowFacts,
     due: Due<'_>,
     hits: &mut Vec<(usize, u32)>,
-    intel: &mut Vec<IntelHit>,
+    extra: &mut Vec<ExtraHit>,
 ) {
     let dir = due.dir;
     for slot in 0..parser.tx_count() {
@@ -445,7 +445,7 @@ pub(super) fn inspect_txs(
                 due.payload,
                 on_match,
             );
-            tx_intel(d, tx, slot, facts.now, &alerted, hits, intel);
+            tx_intel(d, tx, slot, facts.now, &alerted, hits, extra);
             if let Some(a) = &mut d.analytics {
                 let ends = if dir == 0 {
                     (p.src, p.dst)
@@ -456,7 +456,7 @@ pub(super) fn inspect_txs(
                 a.on_tx(tx, ends, facts.now, |i| alerted.contains(&i), &mut found);
                 for (idx, f) in found {
                     hits.push((slot, idx));
-                    intel.push((Some(slot), idx, Extra::Analytic(f)));
+                    extra.push((Some(slot), idx, Extra::Analytic(f)));
                 }
             }
         }
@@ -477,7 +477,7 @@ fn tx_intel(
     ts: crate::flow::Micros,
     alerted: &[u32],
     hits: &mut Vec<(usize, u32)>,
-    intel: &mut Vec<IntelHit>,
+    extra: &mut Vec<ExtraHit>,
 ) {
     let Some(snap) = d.ctx.intel.as_deref() else {
         return;
@@ -492,7 +492,7 @@ fn tx_intel(
     for h in found {
         if let Some(idx) = d.intel_sig(h.list) {
             hits.push((slot, idx));
-            intel.push((Some(slot), idx, Extra::Intel(h)));
+            extra.push((Some(slot), idx, Extra::Intel(h)));
         }
     }
 }

@@ -71,8 +71,8 @@ fn final_inspection(
     }
     let pseudo = [pseudo_packet(flow, 0), pseudo_packet(flow, 1)];
     let mut hits: Vec<EndHit> = Vec::new();
-    let mut intel = Vec::new();
-    final_stream(d, cfg, stats, flow, &pseudo, &mut hits, &mut intel);
+    let mut extra = Vec::new();
+    final_stream(d, cfg, stats, flow, &pseudo, &mut hits, &mut extra);
     if flow.proto == 6 {
         flow.app.on_close(0, &cfg.app, &mut stats.app);
         flow.app.on_close(1, &cfg.app, &mut stats.app);
@@ -91,7 +91,7 @@ fn final_inspection(
             payload: streams.as_deref().map_or(&[][..], |st| st[dir].window()),
         };
         tx_hits.clear();
-        inspect_txs(d, parser, bits, p, *facts, due, &mut tx_hits, &mut intel);
+        inspect_txs(d, parser, bits, p, *facts, due, &mut tx_hits, &mut extra);
         hits.extend(tx_hits.iter().map(|&(slot, i)| (dir, Some(slot), i)));
     }
     let mut ev = Events {
@@ -102,7 +102,7 @@ fn final_inspection(
     };
     let mut any = false;
     for &(dir, slot, idx) in &hits {
-        let hit = super::detect::extra_of(&intel, slot, idx);
+        let hit = super::detect::extra_of(&extra, slot, idx);
         any |= end_alert(d, &mut ev, stats, flow, (dir, slot, idx), hit);
     }
     flow.alerted |= any;
@@ -117,7 +117,7 @@ fn final_stream(
     flow: &mut Flow,
     pseudo: &[(Packet<'static>, FlowFacts); 2],
     hits: &mut Vec<EndHit>,
-    intel: &mut Vec<super::detect::IntelHit>,
+    extra: &mut Vec<super::detect::ExtraHit>,
 ) {
     let Flow {
         app,
@@ -147,7 +147,7 @@ fn final_stream(
                 let ends = (client.0, *server);
                 if let Some((idx, f)) = super::detect::raw_start(d, app.proto, ends, s, before) {
                     hits.push((dir, None, idx));
-                    intel.push((None, idx, super::detect::Extra::Analytic(f)));
+                    extra.push((None, idx, super::detect::Extra::Analytic(f)));
                 }
             }
             // Not again for data a rule alerted on while it waited past a hole; not at all

@@ -90,7 +90,7 @@ pub(super) fn decide(
         any_alert = true;
         let fref = flow.as_deref();
         let app = slot.and_then(|s| transaction(fref?, s));
-        let extra = super::detect::extra_of(&hits.intel, slot, idx);
+        let extra = super::detect::extra_of(&hits.extra, slot, idx);
         let input = AlertInput {
             ts: ev.ts,
             pcap_cnt: ev.pcap_cnt,
