@@ -380,20 +380,23 @@ impl Tracker {
             .is_some_and(|h| h.contains(inner) && !h.contains(outer))
     }
 
-    /// Looks at one transaction of a flow from `client` to `server`; each finding is pushed
-    /// with its signature's engine index. `done(idx)`: that signature already alerted on
-    /// this transaction.
+    /// Looks at one transaction of a flow from `client` to `server`, inspected for its
+    /// direction to the server (`to_server`) or to the client; each finding is pushed with
+    /// its signature's engine index. `done(idx)`: that signature already alerted on this
+    /// transaction. A check runs on the direction that brings what it reads, so a long
+    /// download does not rescan its request headers on every packet.
     pub fn on_tx(
         &mut self,
         tx: TxRef<'_>,
         (client, server): (IpAddr, IpAddr),
+        to_server: bool,
         now: Micros,
         done: impl Fn(u32) -> bool,
         out: &mut Vec<(u32, Finding)>,
     ) {
         let sig = |a| self.sig(a).filter(|&i| !done(i));
         match tx.proto() {
-            AppProto::Http => {
+            AppProto::Http if !to_server => {
                 if let Some(idx) = sig(Analytic::ExeDelivery) {
                     if self.outbound(client, server) {
                         if let Some(f) = http_exe(tx, server) {
@@ -401,13 +404,16 @@ impl Tracker {
                         }
                     }
                 }
+            }
+            AppProto::Http => {
                 if let Some(idx) = sig(Analytic::AuthOverflow) {
                     if let Some(f) = auth_overflow(tx, self.specs.auth.max_length) {
                         out.push((idx, f));
                     }
                 }
             }
-            AppProto::Tls => {
+            // The certificate comes from the server.
+            AppProto::Tls if !to_server => {
                 if let Some(idx) = sig(Analytic::Tor) {
                     if self.outbound(client, server) {
                         if let Some(f) = tor_link(tx, server) {

@@ -453,7 +453,8 @@ pub(super) fn inspect_txs(
                     (p.dst, p.src)
                 };
                 let mut found = Vec::new();
-                a.on_tx(tx, ends, facts.now, |i| alerted.contains(&i), &mut found);
+                let done = |i| alerted.contains(&i);
+                a.on_tx(tx, ends, dir == 0, facts.now, done, &mut found);
                 for (idx, f) in found {
                     hits.push((slot, idx));
                     extra.push((Some(slot), idx, Extra::Analytic(f)));
