@@ -314,6 +314,15 @@ impl Drop for Sensor {
     }
 }
 
+/// The last `stats` event (the shutdown writes one with the kernel's counters).
+fn last_stats(events: &[serde_json::Value]) -> &serde_json::Value {
+    events
+        .iter()
+        .rev()
+        .find(|e| e["event_type"] == "stats")
+        .expect("stats event")
+}
+
 fn received(c: Child) -> String {
     let out = c.wait_with_output().unwrap();
     String::from_utf8_lossy(&out.stdout).trim().to_string()
@@ -463,11 +472,7 @@ fn passive_capture_sees_the_alert() {
     let alerts = events.iter().filter(|e| e["event_type"] == "alert").count();
     assert_eq!(alerts, 50, "{log}");
     // The shutdown writes a final stats event with the kernel's counters.
-    let stats = events
-        .iter()
-        .rev()
-        .find(|e| e["event_type"] == "stats")
-        .expect("stats event");
+    let stats = last_stats(&events);
     assert!(
         stats["stats"]["capture"]["kernel_packets"]
             .as_u64()
@@ -961,11 +966,7 @@ fn tunnel_findings(fanout: &str) -> Option<usize> {
     std::thread::sleep(Duration::from_millis(500));
     let log = sensor.stop(&net);
     let events = read_eve(&net.path("eve.json"));
-    let stats = events
-        .iter()
-        .rev()
-        .find(|e| e["event_type"] == "stats")
-        .expect("stats event");
+    let stats = last_stats(&events);
     assert!(
         stats["stats"]["capture"]["kernel_packets"]
             .as_u64()
